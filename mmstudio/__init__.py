@@ -1,0 +1,3 @@
+"""mmstudio: a desktop studio for multimodal (text + image) deep-learning experiments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from mmstudio.cli import main
+
+sys.exit(main())

@@ -1,0 +1,358 @@
+"""Tables as real files come: CSV / TSV with a sniffed delimiter, JSON Lines, JSON and Parquet.
+
+A :class:`Table` keeps every well-formed row as a dict and reports every malformed one as a
+``malformed_row`` problem (with its 1-based data-row number and, where it means something, the file
+line). Text is decoded as UTF-8 (BOM or not) with ``errors="surrogateescape"``, so one row with bytes
+that are not UTF-8 is reported by validation as ``invalid_utf8`` instead of failing the whole file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmstudio.data._common import JSON_LIST_KEYS, check_cancel
+from mmstudio.data.types import ColumnRoles, DatasetFormatError, Problem, ProblemKind, Record
+
+DELIMITERS = ",;\t"
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_DELIMITED_KINDS = {
+    ",": "CSV (comma-separated)",
+    ";": "CSV (semicolon-separated)",
+    "\t": "TSV (tab-separated)",
+}
+_SAMPLE_ROWS = 200
+
+
+@dataclass
+class Table:
+    """The rows of one table file. ``numbers[i]`` is the 1-based data row of ``rows[i]``; ``lines[i]``
+    the file line it starts on (``None`` where lines mean nothing: JSON, Parquet)."""
+
+    path: Path
+    source: str
+    kind: str
+    columns: list[str]
+    rows: list[dict[str, object]] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    lines: list[int | None] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def sample(self) -> list[dict[str, object]]:
+        return self.rows[:_SAMPLE_ROWS]
+
+    def where(self, number: int, line: int | None) -> str:
+        return f"{self.source} row {number}" + (f" (line {line})" if line is not None else "")
+
+    def malformed(self, number: int, line: int | None, message: str) -> None:
+        message = f"{self.where(number, line)}: {message}"
+        self.problems.append(Problem(ProblemKind.MALFORMED_ROW, number, None, message, True, self.source))
+
+
+def read_table(path: Path, source: str, cancel=None) -> Table:
+    """Read a .csv/.tsv/.txt, .jsonl/.ndjson, .json or .parquet file by its extension."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_jsonl(path, source, cancel)
+    if suffix == ".json":
+        return _read_json(path, source)
+    if suffix == ".parquet":
+        return _read_parquet(path, source)
+    return _read_delimited(path, source, cancel)
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """UTF-8 with or without BOM (bad bytes kept as surrogates, reported per row), or UTF-16 with BOM."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DatasetFormatError(
+                f"{path} starts like UTF-16 but is not valid UTF-16 ({exc}); save it as UTF-8"
+            ) from exc
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DatasetFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+# --- CSV / TSV ---------------------------------------------------------------------------------
+
+
+def sniff_delimiter(text: str, suffix: str) -> str:
+    """Comma, semicolon or tab: ``csv.Sniffer`` on the first lines, checked against the header; when
+    the sniffer cannot tell, the delimiter that splits the header into the most columns (ties go to
+    what the extension says)."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    default = "\t" if suffix in (".tsv", ".tab") else ","
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed is not None and _header_width(sample, sniffed) >= 2:
+        return sniffed
+    widths = {d: _header_width(sample, d) for d in DELIMITERS}
+    best = max(widths.values())
+    return default if widths[default] == best else max(DELIMITERS, key=lambda d: widths[d])
+
+
+def _header_width(sample: str, delimiter: str) -> int:
+    try:
+        return len(next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), []))
+    except csv.Error:
+        return 0
+
+
+def _read_delimited(path: Path, source: str, cancel) -> Table:
+    text = decode_text(_read_file(path), path)
+    delimiter = sniff_delimiter(text, path.suffix.lower())
+    # A long caption must not stop the file: raise (never lower) the csv module's 128 KiB field limit;
+    # over-long text is truncated and reported by validation.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    table = Table(path, source, _DELIMITED_KINDS[delimiter], [])
+    header: list[str] | None = None
+    number = 0
+    while True:
+        line = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            number += 1
+            table.malformed(number, line, f"cannot be parsed ({exc}); check its quotes")
+            continue
+        if not any(f.strip() for f in fields):
+            continue  # blank lines (and rows of empty cells) hold no data
+        if header is None:
+            header = table.columns = unique_names(fields)
+            continue
+        number += 1
+        if number % 4096 == 0:
+            check_cancel(cancel)
+        row = _fit_fields(fields, header)
+        if row is None:
+            name = _DELIMITER_NAMES[delimiter]
+            table.malformed(
+                number,
+                line,
+                f"has {len(fields)} fields but the header has {len(header)} columns; a field probably "
+                f"contains an unquoted {name} or a quote is not closed. Put such fields in double quotes",
+            )
+            continue
+        table.rows.append(row)
+        table.numbers.append(number)
+        table.lines.append(line)
+    if header is None:
+        raise DatasetFormatError(f"{path} is empty: a manifest needs a header row and one row per image")
+    return table
+
+
+def _fit_fields(fields: list[str], header: list[str]) -> dict[str, object] | None:
+    if len(fields) > len(header) and not any(f.strip() for f in fields[len(header) :]):
+        fields = fields[: len(header)]  # trailing empty cells, as spreadsheets write them
+    if len(fields) != len(header):
+        return None
+    return dict(zip(header, fields, strict=True))
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Header cells stripped; empty ones named ``column_N``; repeated ones ``name.2``, ``name.3``."""
+    out: list[str] = []
+    for i, raw in enumerate(names):
+        name = raw.strip() or f"column_{i + 1}"
+        base, k = name, 1
+        while name in out:
+            k += 1
+            name = f"{base}.{k}"
+        out.append(name)
+    return out
+
+
+# --- JSON Lines / JSON ------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path, source: str, cancel) -> Table:
+    text = decode_text(_read_file(path), path)
+    table = Table(path, source, "JSON Lines", [])
+    seen: dict[str, None] = {}
+    number = 0
+    for line, raw in enumerate(text.split("\n"), 1):
+        if not raw.strip():
+            continue
+        number += 1
+        if number % 4096 == 0:
+            check_cancel(cancel)
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            message = f"is not valid JSON ({exc.msg} at column {exc.colno}); fix or remove the line"
+            table.malformed(number, line, message)
+            continue
+        if not isinstance(obj, dict):
+            table.malformed(number, line, _not_an_object(obj))
+            continue
+        seen.update(dict.fromkeys(obj))
+        table.rows.append(obj)
+        table.numbers.append(number)
+        table.lines.append(line)
+    table.columns = list(seen)
+    return table
+
+
+def _read_json(path: Path, source: str) -> Table:
+    text = decode_text(_read_file(path), path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(
+            f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}); fix the file"
+        ) from exc
+    rows = json_rows(data)
+    if rows is None:
+        raise DatasetFormatError(
+            f"{path} holds a JSON {_json_type(data)} mmstudio cannot read as a manifest: expected a list of "
+            f"objects (one per image), or an object with a {' / '.join(JSON_LIST_KEYS)} list of them"
+        )
+    table = Table(path, source, "JSON", [])
+    seen: dict[str, None] = {}
+    for number, obj in enumerate(rows, 1):
+        if not isinstance(obj, dict):
+            table.malformed(number, None, _not_an_object(obj))
+            continue
+        seen.update(dict.fromkeys(obj))
+        table.rows.append(obj)
+        table.numbers.append(number)
+        table.lines.append(None)
+    table.columns = list(seen)
+    return table
+
+
+def json_rows(data: object) -> list | None:
+    """The list of rows of a JSON manifest: the document itself, or its ``data``/``rows``/``items`` list."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in JSON_LIST_KEYS:
+            if isinstance(data.get(key), list):
+                return data[key]
+    return None
+
+
+def _not_an_object(value: object) -> str:
+    return f"is a JSON {_json_type(value)}, not an object with one field per column"
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path, source: str) -> Table:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise DatasetFormatError(
+            f"{path.name} is a Parquet file and reading Parquet needs pyarrow: install pyarrow "
+            f"(pip install pyarrow, or mmstudio[parquet]), or export the table as CSV"
+        ) from exc
+    try:
+        arrow = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
+        raise DatasetFormatError(f"cannot read the Parquet file {path}: {exc}") from exc
+    rows = arrow.to_pylist()
+    numbers = list(range(1, len(rows) + 1))
+    return Table(path, source, "Parquet", list(arrow.column_names), rows, numbers, [None] * len(rows))
+
+
+# --- rows → records ---------------------------------------------------------------------------
+
+
+def cell(value: object) -> str | None:
+    """One cell as a string: numbers without a spurious ``.0``, NaN and null as ``None``; an image
+    struct (``{"path": ..., "bytes": ...}``, as Hugging Face writes Parquet) as its path. A list or an
+    object raises ``ValueError``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, Mapping) and value.get("path"):
+        return str(value["path"])
+    if isinstance(value, Mapping) and value.get("bytes"):
+        raise ValueError("holds image bytes in the table; export the images to files and write their paths")
+    raise ValueError(f"holds a {type(value).__name__} ({str(value)[:60]}) instead of a single value")
+
+
+def table_records(
+    table: Table,
+    roles: ColumnRoles,
+    *,
+    image_prefix: str = "",
+    split: str | None = None,
+    label_of: Callable[[str], str | None] | None = None,
+) -> list[Record]:
+    """One :class:`Record` per row. A row whose cells cannot be read becomes a ``malformed_row`` problem
+    in ``table.problems``. ``image_prefix`` is put before relative image paths (imagefolder split
+    folders); ``split`` is used when there is no split column; ``label_of(image)`` when there is no
+    label column."""
+    records = []
+    for row, number, line in zip(table.rows, table.numbers, table.lines, strict=True):
+        try:
+            values = {role: cell(row.get(col)) if col else None for role, col in roles.to_dict().items()}
+        except ValueError as exc:
+            role = _bad_role(row, roles)
+            table.malformed(number, line, f"the {role} column '{getattr(roles, role)}' {exc}")
+            continue
+        image = values["image"]
+        if image and image_prefix and not Path(image).is_absolute():
+            image = f"{image_prefix}/{image}"
+        label = values["label"]
+        if roles.label is None and label_of is not None and image:
+            label = label_of(image)
+        records.append(
+            Record(
+                row=number,
+                source=table.source,
+                image=image,
+                text=values["text"],
+                label=label,
+                split=values["split"] if roles.split else split,
+            )
+        )
+    return records
+
+
+def _bad_role(row: Mapping[str, object], roles: ColumnRoles) -> str:
+    for role, col in roles.to_dict().items():
+        if col:
+            try:
+                cell(row.get(col))
+            except ValueError:
+                return role
+    return "image"

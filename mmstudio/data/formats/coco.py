@@ -1,0 +1,170 @@
+"""``coco``: COCO captions JSON (``images[]`` with ``id`` + ``file_name``, ``annotations[]`` with
+``image_id`` + ``caption``).
+
+One record per caption; ``group`` is the image id, so every caption of an image lands in the same split.
+No labels: a retrieval (contrastive) task. Images are looked for beside the JSON, in an ``images/``
+folder, or in the folder the file name points to (``annotations/captions_train2017.json`` →
+``train2017/``). Several caption files whose names say their split (``captions_train2017.json``,
+``captions_val2017.json``) are read together, each as its split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from mmstudio.data._common import (
+    SPLIT_FILE_NAME,
+    Detection,
+    check_fixed_roles,
+    list_dir,
+    list_names,
+    relpath,
+    sniff_json,
+    splits_from_names,
+)
+from mmstudio.data.formats._table import decode_text
+from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
+
+EXPECTS = "a COCO captions .json file (images[] and annotations[] with captions), or a folder with one"
+ROLES = ColumnRoles(image="images[].file_name", text="annotations[].caption")
+_NOT_CAPTIONS = re.compile(r"instances|keypoints|panoptic|stuff|person")
+
+
+def locate(path: Path) -> Detection | None:
+    if path.is_file():
+        if path.suffix.lower() != ".json" or sniff_json(path) != "coco":
+            return None
+        reason = f"{path.name}: a COCO captions file (images[] and annotations[])"
+        return Detection("coco", reason, _root(path), [path])
+    files = caption_files(path)
+    if not files:
+        return None
+    others = []
+    if len(files) > 1 and splits_from_names(files) is None:
+        files, others = files[:1], files[1:]
+    names = list_names(relpath(f, path) for f in files)
+    reason = f"folder with COCO captions JSON ({names}): coco"
+    if others:
+        reason += (
+            f" (not read: {list_names(relpath(f, path) for f in others)}; give a file's path to read it)"
+        )
+    return Detection("coco", reason, path, files)
+
+
+def caption_files(folder: Path) -> list[Path]:
+    """COCO caption files at the top of ``folder`` or in its ``annotations/`` folder."""
+    out = []
+    for where in (folder, folder / "annotations"):
+        for f in list_dir(where)[1] if where.is_dir() else []:
+            if f.suffix.lower() != ".json" or _NOT_CAPTIONS.search(f.name.lower()):
+                continue
+            if sniff_json(f) == "coco":
+                out.append(f)
+    return out
+
+
+def _root(json_path: Path) -> Path:
+    folder = json_path.parent
+    return folder.parent if folder.name.lower() == "annotations" else folder
+
+
+def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
+    split_of = splits_from_names(detection.paths) or {}
+    roles = ColumnRoles(image=ROLES.image, text=ROLES.text, split=SPLIT_FILE_NAME if split_of else None)
+    check_fixed_roles(columns, roles, "coco")
+    loaded = [(p, _load(p)) for p in detection.paths]
+    image_dirs = {p: _image_dir(p, data) for p, data in loaded}
+    root = Path(os.path.commonpath([str(detection.root), *map(str, image_dirs.values())]))
+    records: list[Record] = []
+    problems: list[Problem] = []
+    for path, data in loaded:
+        _read_file(path, data, image_dirs[path], root, split_of.get(path), records, problems)
+    folders = list_names(sorted({relpath(d, root) for d in image_dirs.values()}))
+    return DatasetSource(
+        format="coco",
+        root=root,
+        reason=f"{detection.reason}; images in {folders}",
+        columns=roles,
+        records=records,
+        available_columns=[ROLES.image, ROLES.text],
+        files=list(detection.paths),
+        problems=problems,
+        task="retrieval",
+    )
+
+
+def _load(path: Path) -> dict:
+    try:
+        data = json.loads(decode_text(path.read_bytes(), path))
+    except json.JSONDecodeError as exc:
+        message = f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); fix the file"
+        raise DatasetFormatError(message) from exc
+    except OSError as exc:
+        raise DatasetFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetFormatError(f"{path} is not a COCO file: it has no images[] list")
+    annotations = data.get("annotations")
+    if not isinstance(annotations, list):
+        raise DatasetFormatError(f"{path} is not a COCO captions file: it has no annotations[] list")
+    if annotations and not any(isinstance(a, dict) and "caption" in a for a in annotations):
+        raise DatasetFormatError(
+            f"{path} has no captions: it looks like a COCO instances / keypoints file. mmstudio needs the "
+            f"captions file (captions_*.json)"
+        )
+    return data
+
+
+def _image_dir(path: Path, data: dict) -> Path:
+    """The folder the ``file_name`` of most sampled images exists in (the JSON's folder when none)."""
+    names = [i.get("file_name") for i in data["images"][:50] if isinstance(i, dict) and i.get("file_name")]
+    folder, root = path.parent, _root(path)
+    stem = re.sub(r"^captions?_", "", path.stem, flags=re.IGNORECASE)
+    candidates = [
+        folder,
+        folder / "images",
+        root / "images",
+        root / stem,
+        folder / stem,
+        root / "images" / stem,
+    ]
+    candidates.append(root)
+    for candidate in dict.fromkeys(candidates):
+        if names and sum((candidate / n).is_file() for n in names) * 2 >= len(names):
+            return candidate
+    return folder
+
+
+def _read_file(path, data, image_dir, root, split, records, problems) -> None:
+    source = relpath(path, root)
+    files = {}
+    for image in data["images"]:
+        if isinstance(image, dict) and "id" in image:
+            files[image["id"]] = image.get("file_name")
+    for number, ann in enumerate(data["annotations"], 1):
+        where = f"{source} annotation {number}"
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            problems.append(_malformed(number, None, f"{where} has no image_id; fix or remove it", source))
+            continue
+        image_id = ann["image_id"]
+        if image_id not in files:
+            message = (
+                f"{where} refers to image_id {image_id}, which is not in images[]; "
+                f"add the image or remove the caption"
+            )
+            problems.append(_malformed(number, None, message, source))
+            continue
+        caption = ann.get("caption")
+        if caption is not None and not isinstance(caption, str):
+            message = f"{where}: the caption is not a string"
+            problems.append(_malformed(number, files[image_id], message, source))
+            continue
+        file_name = files[image_id]
+        image = relpath(image_dir / file_name, root) if file_name else None
+        records.append(Record(number, source, image, caption, None, split, str(image_id)))
+
+
+def _malformed(row: int, path: str | None, message: str, source: str) -> Problem:
+    return Problem(ProblemKind.MALFORMED_ROW, row, path, message, True, source)

@@ -1,0 +1,294 @@
+"""``webdataset``: ``.tar`` shards whose members share a key (``a/b/0001.jpg``, ``a/b/0001.txt``, ...).
+
+The key is the member path up to the first dot of its base name, as WebDataset splits it; the rest
+is the field (``jpg``, ``txt``, ``cls``, ``json``, ``seg.png``). Each shard's headers are read once,
+seeking past the image data (only the small text, label and JSON members are read); images stay in
+the shard and are referred to as ``ImageRef(path=shard, member=name)``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import tarfile
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+from mmstudio.data._common import (
+    SPLIT_FILE_NAME,
+    Detection,
+    check_cancel,
+    is_tar_name,
+    list_dir,
+    list_names,
+    normalize_split,
+    relpath,
+    splits_from_names,
+)
+from mmstudio.data.formats._table import cell
+from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
+
+EXPECTS = "a .tar shard, a folder of .tar shards, or a shard pattern (shard-*.tar, shard-{000..009}.tar)"
+IMAGE_FIELDS = ("jpg", "jpeg", "png", "webp", "bmp")
+TEXT_FIELDS = ("txt", "caption", "text", "json.text", "json.caption")
+LABEL_FIELDS = ("cls", "label", "json.label", "json.class")
+_READ_FIELDS = frozenset({"txt", "caption", "text", "cls", "label", "json"})
+_MAX_SMALL_MEMBER = 16 << 20
+_KEY = re.compile(r"^((?:.*/|)[^./][^.]*)\.([^/]*)$")
+_BRACE = re.compile(r"\{([^{}]*)\}")
+_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+
+
+def is_pattern(text: str) -> bool:
+    return any(c in text for c in "*?[") or bool(_BRACE.search(text))
+
+
+def expand_pattern(pattern: str) -> list[Path]:
+    """Files matching a glob (``shard-*.tar``) or a brace pattern (``shard-{000..009}.tar``,
+    ``{train,val}.tar``), sorted; brace-expanded names that do not exist are left out."""
+    found: dict[str, None] = {}
+    for name in _expand_braces(os.path.expanduser(pattern)):
+        matches = sorted(glob.glob(name)) if any(c in name for c in "*?[") else [name]
+        found.update(dict.fromkeys(m for m in matches if os.path.isfile(m)))
+    return [Path(m) for m in found]
+
+
+def _expand_braces(pattern: str) -> list[str]:
+    m = _BRACE.search(pattern)
+    if m is None:
+        return [pattern]
+    head, body, tail = pattern[: m.start()], m.group(1), pattern[m.end() :]
+    r = _RANGE.match(body)
+    if r:
+        a, b = r.groups()
+        width = len(a) if a.startswith("0") and len(a) > 1 else 0
+        step = 1 if int(b) >= int(a) else -1
+        choices = [str(i).zfill(width) for i in range(int(a), int(b) + step, step)]
+    elif "," in body:
+        choices = body.split(",")
+    else:
+        return [pattern]
+    return [out for c in choices for out in _expand_braces(head + c + tail)]
+
+
+def locate(path: Path) -> Detection | None:
+    if path.is_file():
+        if not is_tar_name(path.name):
+            return None
+        return Detection("webdataset", f"{path.name}: a tar shard (WebDataset)", path.parent, [path])
+    if not path.is_dir():
+        return None
+    shards = [f for f in list_dir(path)[1] if is_tar_name(f.name)]
+    if shards:
+        return Detection("webdataset", f"folder with {_count(shards)}: WebDataset", path, shards)
+    split_dirs = [d for d in list_dir(path)[0] if normalize_split(d.name)]
+    shards = [f for d in split_dirs for f in list_dir(d)[1] if is_tar_name(f.name)]
+    if shards:
+        names = list_names(d.name for d in split_dirs)
+        reason = f"folder with split folders ({names}) of {_count(shards)}: WebDataset"
+        return Detection("webdataset", reason, path, shards)
+    return None
+
+
+def locate_pattern(pattern: str) -> Detection:
+    shards = expand_pattern(pattern)
+    if not shards:
+        raise DatasetFormatError(f"no file matches the pattern {pattern}; check the folder and shard names")
+    others = [s.name for s in shards if not is_tar_name(s.name)]
+    if others:
+        raise DatasetFormatError(
+            f"the pattern {pattern} matches files that are not .tar shards ({list_names(others[:5])}); "
+            f"patterns are for WebDataset shards"
+        )
+    root = Path(os.path.commonpath([str(s.parent.absolute()) for s in shards]))
+    reason = f"the pattern {pattern} matches {_count(shards)}: WebDataset"
+    return Detection("webdataset", reason, root, shards)
+
+
+def _count(shards: list[Path]) -> str:
+    return f"{len(shards)} .tar shard{'s' if len(shards) != 1 else ''}"
+
+
+def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
+    root = detection.root
+    split_of = splits_from_names(detection.paths, root) or {}
+    problems: list[Problem] = []
+    shards = []
+    for shard in detection.paths:
+        check_cancel(cancel)
+        samples, problem = scan_shard(shard, relpath(shard, root))
+        shards.append((shard, samples))
+        if problem is not None:
+            problems.append(problem)
+    available = _available_fields(shards)
+    roles = _roles(columns, available)
+    records = []
+    used: dict[str, Counter] = {"image": Counter(), "text": Counter(), "label": Counter()}
+    for shard, samples in shards:
+        source = relpath(shard, root)
+        for row, (key, fields) in enumerate(samples.items(), 1):
+            record = _record(row, source, shard, key, fields, roles, split_of.get(shard), used, problems)
+            if record is not None:
+                records.append(record)
+    shown = ColumnRoles(
+        image=_most_common(used["image"]),
+        text=_most_common(used["text"]),
+        label=_most_common(used["label"]),
+        split=SPLIT_FILE_NAME if split_of else None,
+    )
+    return DatasetSource(
+        format="webdataset",
+        root=root,
+        reason=detection.reason,
+        columns=shown,
+        records=records,
+        available_columns=available,
+        files=list(detection.paths),
+        problems=problems,
+        task="classification" if shown.label else "retrieval",
+        roles_certain=True,
+    )
+
+
+def scan_shard(shard: Path, source: str) -> tuple[dict[str, dict[str, object]], Problem | None]:
+    """The samples of a shard, ``key → {field: value}``: image fields hold the member name, text and
+    label fields their bytes, ``json`` the parsed object (or the exception when it is not JSON). What
+    was read before a damaged part of the shard is kept, and the damage reported."""
+    samples: dict[str, dict[str, object]] = {}
+    plain = _is_plain_tar(shard)
+    try:
+        with tarfile.open(shard, "r:*") as tar:
+            for info in tar:
+                m = _KEY.match(info.name) if info.isfile() else None
+                if m is None:
+                    continue
+                key, field = m.group(1), m.group(2).lower()
+                if field in IMAGE_FIELDS:
+                    span = (info.offset_data, info.size) if plain else None
+                    samples.setdefault(key, {})[field] = _Member(info.name, span)
+                elif field in _READ_FIELDS and info.size <= _MAX_SMALL_MEMBER:
+                    f = tar.extractfile(info)
+                    data = f.read() if f is not None else b""
+                    samples.setdefault(key, {})[field] = _parse_json(data) if field == "json" else data
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        message = (
+            f"shard {source} cannot be read to the end ({exc}); the {len(samples)} samples before the damage "
+            f"are used. Re-create or re-download the shard"
+        )
+        return samples, Problem(ProblemKind.MALFORMED_ROW, None, source, message, True, source)
+    return samples, None
+
+
+class _Member(NamedTuple):
+    """An image member: its name and, in an uncompressed shard, where its bytes are."""
+
+    name: str
+    span: tuple[int, int] | None
+
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
+
+
+def _is_plain_tar(shard: Path) -> bool:
+    """True for an uncompressed tar, whose members can be read by offset (gzip, bzip2, xz, zstd: no)."""
+    try:
+        with open(shard, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return False
+    return not any(head.startswith(magic) for magic in _COMPRESSED_MAGIC)
+
+
+def _parse_json(data: bytes) -> object:
+    try:
+        return json.loads(data.decode("utf-8", errors="surrogateescape"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return exc
+
+
+def _available_fields(shards) -> list[str]:
+    seen: dict[str, None] = {}
+    for _, samples in shards:
+        for n, fields in enumerate(samples.values()):
+            if n >= 1000:
+                break
+            for field, value in fields.items():
+                if field != "json":
+                    seen[field] = None
+                elif isinstance(value, dict):
+                    seen.update(dict.fromkeys(f"json.{k}" for k in value))
+    return sorted(seen)
+
+
+def _roles(columns: ColumnRoles | None, available: list[str]) -> ColumnRoles:
+    if columns is None:
+        return ColumnRoles()
+    for role, name in columns.to_dict().items():
+        if name and role != "split" and name not in available:
+            raise DatasetFormatError(
+                f"field '{name}' (chosen as the {role}) is in no sample of the shards; available fields: "
+                f"{list_names(available)}"
+            )
+    return columns
+
+
+def _pick(fields: dict, chosen: str | None, preferred: tuple[str, ...]) -> tuple[str, object] | None:
+    for name in (chosen,) if chosen else preferred:
+        if name.startswith("json."):
+            doc = fields.get("json")
+            if isinstance(doc, dict) and doc.get(name[5:]) is not None:
+                return name, doc[name[5:]]
+        elif name in fields:
+            return name, fields[name]
+    return None
+
+
+def _record(row, source, shard, key, fields, roles, split, used, problems) -> Record | None:
+    def problem(kind: ProblemKind, message: str) -> None:
+        problems.append(Problem(kind, row, key, f"sample {key} of {source} {message}", True, source))
+
+    if isinstance(fields.get("json"), Exception):
+        problem(ProblemKind.MALFORMED_ROW, f"has a .json member that is not JSON ({fields['json']}); fix it")
+        return None
+    image = _pick(fields, roles.image, IMAGE_FIELDS)
+    if image is None:
+        wanted = f".{roles.image}" if roles.image else ".jpg, .jpeg, .png, .webp or .bmp"
+        problem(ProblemKind.MISSING_IMAGE, f"has no image ({wanted} member); add one or remove the sample")
+        return None
+    text = _pick(fields, roles.text, TEXT_FIELDS)
+    if text is None:
+        wanted = roles.text or ".txt, .caption, .text or a text / caption field in its .json"
+        problem(ProblemKind.EMPTY_TEXT, f"has no text ({wanted}); add a caption or remove the sample")
+        return None
+    label = _pick(fields, roles.label, LABEL_FIELDS)
+    used["image"][image[0]] += 1
+    used["text"][text[0]] += 1
+    if label is not None:
+        used["label"][label[0]] += 1
+    label_value = _scalar(label[1]) if label is not None else None
+    if isinstance(label_value, bytes):
+        label_value = label_value.decode("utf-8", errors="surrogateescape")
+    member = image[1]
+    if isinstance(member, _Member):
+        return Record(
+            row, source, member.name, _scalar(text[1]), label_value, split, None, shard, member.span
+        )
+    return Record(row, source, str(member), _scalar(text[1]), label_value, split, None, shard)
+
+
+def _scalar(value: object) -> str | bytes | None:
+    """Member bytes as they are (validation decodes them); a JSON value as a string (None for a list
+    or an object, which validation reports as missing)."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return cell(value)
+    except ValueError:
+        return None
+
+
+def _most_common(counter: Counter) -> str | None:
+    return counter.most_common(1)[0][0] if counter else None

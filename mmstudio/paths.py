@@ -1,0 +1,55 @@
+"""Where mmstudio keeps its files: data (the store), cache (decoded images) and config.
+
+``MMSTUDIO_HOME`` relocates all three under one folder (tests and portable installs use it);
+otherwise the platform's user directories are used (``platformdirs``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "mmstudio"
+
+
+def _home() -> Path | None:
+    home = os.environ.get("MMSTUDIO_HOME")
+    return Path(home).expanduser() if home else None
+
+
+def data_dir() -> Path:
+    """The folder that holds the default SQLite store and run artifacts."""
+    home = _home()
+    if home is not None:
+        return home / "data"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    """The folder for caches that can always be rebuilt (decoded images, tokenized text)."""
+    home = _home()
+    if home is not None:
+        return home / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    """The folder for settings."""
+    home = _home()
+    if home is not None:
+        return home / "config"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_db_url() -> str:
+    """``MMSTUDIO_DB`` when set, else a SQLite file in :func:`data_dir`."""
+    url = os.environ.get("MMSTUDIO_DB")
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'mmstudio.db'}"

@@ -1,0 +1,50 @@
+"""The experiment store: datasets, experiments, runs, metric curves, evaluations, predictions and
+artifacts in SQLAlchemy (SQLite by default, any SQLAlchemy URL), with alembic migrations.
+
+Qt-free and torch-free, so listing and comparing runs stays fast. Everything returned is plain data
+(frozen dataclasses, numpy arrays); sessions never leave the package::
+
+    with Store.open() as store:
+        run_id = store.create_run(name="baseline", spec=model_spec)
+        store.start_run(run_id)
+        store.log_metrics(run_id, [("train/loss", 1, 0.0, 2.3, None)])
+        store.finish_run(run_id)
+        curve = store.read_curve(run_id, "train/loss")
+"""
+
+from .errors import InvalidTransitionError, NotFoundError, StoreError, StoreVersionError
+from .experiments import DEFAULT_EXPERIMENT
+from .metrics import MetricPoint
+from .store import Store
+from .types import (
+    ArtifactInfo,
+    Curve,
+    DatasetInfo,
+    EvaluationInfo,
+    ExperimentInfo,
+    MetricStats,
+    Prediction,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+)
+
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "ArtifactInfo",
+    "Curve",
+    "DatasetInfo",
+    "EvaluationInfo",
+    "ExperimentInfo",
+    "InvalidTransitionError",
+    "MetricPoint",
+    "MetricStats",
+    "NotFoundError",
+    "Prediction",
+    "RunDetail",
+    "RunStatus",
+    "RunSummary",
+    "Store",
+    "StoreError",
+    "StoreVersionError",
+]

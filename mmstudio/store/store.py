@@ -1,0 +1,319 @@
+"""The :class:`Store` facade: one object the CLI, the trainer and the GUI hold.
+
+It owns the engine; every method is one short transaction and returns plain data. Safe to share
+between threads; each process opens its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import URL
+
+from mmstudio import paths
+
+from . import artifacts, datasets, evaluations, experiments, metrics, migrate, runs
+from .engine import Database, create_store_engine
+from .metrics import MetricPoint
+from .types import (
+    ArtifactInfo,
+    Curve,
+    DatasetInfo,
+    EvaluationInfo,
+    ExperimentInfo,
+    MetricStats,
+    Prediction,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """The experiment store. Open it with :meth:`open`; use it as a context manager or call
+    :meth:`close`."""
+
+    def __init__(self, db: Database, *, backup: Path | None = None, interrupted: Sequence[int] = ()) -> None:
+        self._db = db
+        #: The backup made when this open upgraded an older database, else ``None``.
+        self.backup = backup
+        #: Runs this open found left ``running`` by a dead process and marked ``interrupted``.
+        self.interrupted = tuple(interrupted)
+
+    @classmethod
+    def open(cls, url: str | URL | None = None, *, mark_orphans: bool = True) -> Self:
+        """Open (creating or upgrading as needed) the store at ``url``; ``None`` means
+        :func:`mmstudio.paths.default_db_url` (``MMSTUDIO_DB``, else ``mmstudio.db`` in the data folder).
+
+        A new database gets the current schema; an older one is backed up and upgraded; one written
+        by a newer mmstudio raises :class:`~mmstudio.store.StoreVersionError` and is left untouched.
+        """
+        db = Database(create_store_engine(url if url is not None else paths.default_db_url()))
+        try:
+            backup = migrate.upgrade(db)
+            orphans = runs.mark_orphaned_runs(db) if mark_orphans else []
+        except BaseException:
+            db.dispose()
+            raise
+        if orphans:
+            log.warning("marked runs %s interrupted: their process is gone", orphans)
+        return cls(db, backup=backup, interrupted=orphans)
+
+    @property
+    def url(self) -> URL:
+        return self._db.engine.url
+
+    def close(self) -> None:
+        self._db.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- datasets -------------------------------------------------------------------------------
+    def create_dataset(
+        self,
+        *,
+        name: str,
+        path: str | Path,
+        format: str,
+        fingerprint: str,
+        item_count: int,
+        summary: dict[str, Any] | None = None,
+    ) -> DatasetInfo:
+        return datasets.create_dataset(
+            self._db,
+            name=name,
+            path=str(path),
+            format=format,
+            fingerprint=fingerprint,
+            item_count=item_count,
+            summary=summary,
+        )
+
+    def ensure_dataset(
+        self,
+        *,
+        name: str,
+        path: str | Path,
+        format: str,
+        fingerprint: str,
+        item_count: int,
+        summary: dict[str, Any] | None = None,
+    ) -> DatasetInfo:
+        return datasets.ensure_dataset(
+            self._db,
+            name=name,
+            path=str(path),
+            format=format,
+            fingerprint=fingerprint,
+            item_count=item_count,
+            summary=summary,
+        )
+
+    def get_dataset(self, dataset_id: int) -> DatasetInfo:
+        return datasets.get_dataset(self._db, dataset_id)
+
+    def find_dataset(self, fingerprint: str) -> DatasetInfo | None:
+        return datasets.find_dataset(self._db, fingerprint)
+
+    def list_datasets(self) -> list[DatasetInfo]:
+        return datasets.list_datasets(self._db)
+
+    # -- experiments ----------------------------------------------------------------------------
+    def create_experiment(self, name: str, description: str = "") -> ExperimentInfo:
+        return experiments.create_experiment(self._db, name, description)
+
+    def ensure_experiment(
+        self, name: str = experiments.DEFAULT_EXPERIMENT, description: str = ""
+    ) -> ExperimentInfo:
+        return experiments.ensure_experiment(self._db, name, description)
+
+    def get_experiment(self, ref: int | str) -> ExperimentInfo:
+        return experiments.get_experiment(self._db, ref)
+
+    def list_experiments(self) -> list[ExperimentInfo]:
+        return experiments.list_experiments(self._db)
+
+    # -- runs -----------------------------------------------------------------------------------
+    def create_run(
+        self,
+        *,
+        name: str | None = None,
+        experiment: int | str | None = None,
+        dataset_id: int | None = None,
+        spec: dict[str, Any] | None = None,
+        train_spec: dict[str, Any] | None = None,
+        device: str | None = None,
+        seed: int | None = None,
+        tags: Iterable[str] = (),
+        notes: str = "",
+    ) -> int:
+        return runs.create_run(
+            self._db,
+            name=name,
+            experiment=experiment,
+            dataset_id=dataset_id,
+            spec=spec,
+            train_spec=train_spec,
+            device=device,
+            seed=seed,
+            tags=tags,
+            notes=notes,
+        )
+
+    def get_run(self, run_id: int) -> RunDetail:
+        return runs.get_run(self._db, run_id)
+
+    def list_runs(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        name_contains: str | None = None,
+        experiment: int | str | None = None,
+        tag: str | None = None,
+        run_ids: Iterable[int] | None = None,
+        limit: int | None = None,
+    ) -> list[RunSummary]:
+        return runs.list_runs(
+            self._db,
+            status=status,
+            name_contains=name_contains,
+            experiment=experiment,
+            tag=tag,
+            run_ids=run_ids,
+            limit=limit,
+        )
+
+    def start_run(
+        self, run_id: int, *, pid: int | None = None, hostname: str | None = None, device: str | None = None
+    ) -> None:
+        runs.start_run(self._db, run_id, pid=pid, hostname=hostname, device=device)
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str = RunStatus.COMPLETED,
+        *,
+        error_message: str | None = None,
+        error_traceback: str | None = None,
+    ) -> None:
+        runs.finish_run(
+            self._db, run_id, status, error_message=error_message, error_traceback=error_traceback
+        )
+
+    def set_status(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        error_message: str | None = None,
+        error_traceback: str | None = None,
+    ) -> RunStatus:
+        return runs.set_status(
+            self._db, run_id, status, error_message=error_message, error_traceback=error_traceback
+        )
+
+    def rename_run(self, run_id: int, name: str) -> None:
+        runs.rename_run(self._db, run_id, name)
+
+    def set_tags(self, run_id: int, tags: Iterable[str]) -> None:
+        runs.set_tags(self._db, run_id, tags)
+
+    def set_notes(self, run_id: int, notes: str) -> None:
+        runs.set_notes(self._db, run_id, notes)
+
+    def delete_run(self, run_id: int) -> None:
+        runs.delete_run(self._db, run_id)
+
+    def mark_orphaned_runs(self, *, hostname: str | None = None) -> list[int]:
+        return runs.mark_orphaned_runs(self._db, hostname=hostname)
+
+    # -- metrics --------------------------------------------------------------------------------
+    def log_metrics(self, run_id: int, points: Sequence[MetricPoint]) -> int:
+        return metrics.log_metrics(self._db, run_id, points)
+
+    def log_metric_arrays(
+        self, run_id: int, key: str, step: Any, value: Any, *, epoch: Any = None, time: Any = None
+    ) -> int:
+        return metrics.log_metric_arrays(self._db, run_id, key, step, value, epoch=epoch, time=time)
+
+    def read_curve(self, run_id: int, key: str) -> Curve:
+        return metrics.read_curve(self._db, run_id, key)
+
+    def metric_keys(self, run_id: int) -> list[str]:
+        return metrics.metric_keys(self._db, run_id)
+
+    def metric_stats(self, run_ids: Iterable[int]) -> dict[int, dict[str, MetricStats]]:
+        return metrics.metric_stats(self._db, run_ids)
+
+    # -- evaluations and predictions ------------------------------------------------------------
+    def add_evaluation(
+        self,
+        run_id: int,
+        *,
+        split: str,
+        metrics: Mapping[str, Any],
+        dataset_id: int | None = None,
+        ablation: str | None = None,
+        labels: Iterable[Any] | None = None,
+        confusion_matrix: Any = None,
+        per_class: Mapping[str, Any] | None = None,
+    ) -> int:
+        return evaluations.add_evaluation(
+            self._db,
+            run_id,
+            split=split,
+            metrics=metrics,
+            dataset_id=dataset_id,
+            ablation=ablation,
+            labels=labels,
+            confusion_matrix=confusion_matrix,
+            per_class=per_class,
+        )
+
+    def get_evaluation(self, evaluation_id: int) -> EvaluationInfo:
+        return evaluations.get_evaluation(self._db, evaluation_id)
+
+    def list_evaluations(self, run_id: int) -> list[EvaluationInfo]:
+        return evaluations.list_evaluations(self._db, run_id)
+
+    def add_predictions(
+        self,
+        run_id: int,
+        predictions: Iterable[Prediction | Mapping[str, Any]],
+        *,
+        evaluation_id: int | None = None,
+    ) -> int:
+        return evaluations.add_predictions(self._db, run_id, predictions, evaluation_id=evaluation_id)
+
+    def list_predictions(self, run_id: int, *, evaluation_id: int | None = None) -> list[Prediction]:
+        return evaluations.list_predictions(self._db, run_id, evaluation_id=evaluation_id)
+
+    # -- artifacts ------------------------------------------------------------------------------
+    def add_artifact(
+        self,
+        run_id: int,
+        kind: str,
+        path: str | Path,
+        *,
+        size_bytes: int | None = None,
+        sha256: str | None = None,
+        hash_file: bool = True,
+    ) -> ArtifactInfo:
+        return artifacts.add_artifact(
+            self._db, run_id, kind, path, size_bytes=size_bytes, sha256=sha256, hash_file=hash_file
+        )
+
+    def list_artifacts(self, run_id: int, *, kind: str | None = None) -> list[ArtifactInfo]:
+        return artifacts.list_artifacts(self._db, run_id, kind=kind)

@@ -1,0 +1,171 @@
+"""Plain data returned by the store: frozen dataclasses, never live ORM objects.
+
+Times are timezone-aware UTC :class:`~datetime.datetime` values; metric wall times are Unix seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+#: Statuses a run can leave for each status. ``running`` is reachable again from a stopped run so a
+#: checkpoint can be resumed into the same run.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED}
+    ),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),
+    RunStatus.CANCELLED: frozenset({RunStatus.RUNNING}),
+    RunStatus.INTERRUPTED: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED}),
+}
+FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetInfo:
+    id: int
+    name: str
+    path: str
+    format: str
+    fingerprint: str
+    item_count: int
+    summary: dict[str, Any]
+    created: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExperimentInfo:
+    id: int
+    name: str
+    description: str
+    created: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """What ``runs list`` and the experiments table show for one run."""
+
+    id: int
+    name: str
+    status: RunStatus
+    created: datetime
+    started: datetime | None
+    ended: datetime | None
+    duration_s: float | None
+    experiment_id: int
+    experiment: str
+    dataset_id: int | None
+    dataset: str | None
+    device: str | None
+    tags: tuple[str, ...]
+    metrics: dict[str, float | None]
+    """The last logged value (highest step) of every metric key."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunDetail(RunSummary):
+    """Everything stored about one run, including the specs needed to rebuild it."""
+
+    spec: dict[str, Any]
+    train_spec: dict[str, Any]
+    seed: int | None
+    notes: str
+    error_message: str | None
+    error_traceback: str | None
+    pid: int | None
+    hostname: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricStats:
+    """Per run and key: how many points, the last one (highest step) and the extremes."""
+
+    key: str
+    count: int
+    last_step: int
+    last_epoch: float | None
+    last_value: float | None
+    last_time: float
+    min: float | None
+    max: float | None
+
+    @property
+    def best(self) -> float | None:
+        """``min`` for keys that are better when lower (loss, error, mae, rmse), else ``max``."""
+        return self.min if lower_is_better(self.key) else self.max
+
+
+def lower_is_better(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1].lower()
+    return any(word in name for word in ("loss", "error", "err", "mae", "rmse", "mse", "perplexity"))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Curve:
+    """One metric of one run, ordered by step. ``epoch`` is NaN where none was logged; a NaN value
+    logged by the trainer (a diverged loss) reads back as NaN."""
+
+    run_id: int
+    key: str
+    step: np.ndarray  # int64
+    epoch: np.ndarray  # float64
+    value: np.ndarray  # float64
+    time: np.ndarray  # float64, Unix seconds
+
+    def __len__(self) -> int:
+        return int(self.step.shape[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationInfo:
+    id: int
+    run_id: int
+    split: str
+    ablation: str | None
+    """``None`` for a plain evaluation, else what was masked (``text_masked``, ``image_masked``)."""
+    dataset_id: int | None
+    metrics: dict[str, Any]
+    labels: list[str] | None
+    confusion_matrix: list[list[int]] | None
+    per_class: dict[str, Any] | None
+    created: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prediction:
+    """One item's prediction; ``probabilities`` maps label -> probability (or holds a list)."""
+
+    item_index: int
+    true_label: str | None = None
+    predicted_label: str | None = None
+    score: float | None = None
+    probabilities: Any = None
+    correct: bool | None = None
+    evaluation_id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactInfo:
+    id: int
+    run_id: int
+    kind: str
+    path: str
+    size_bytes: int | None
+    sha256: str | None
+    created: datetime

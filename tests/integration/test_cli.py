@@ -1,0 +1,141 @@
+"""The command line as users and scripts call it (the contract in DESIGN.md)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mmstudio.cli import main
+
+CHECK_KEYS = {"format", "reason", "columns", "rows", "valid", "skipped", "problems", "labels", "splits"}
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "demo"
+    assert main(["demo", str(out), "--items", "240"]) == 0
+    return out
+
+
+def run_json(capsys, argv):
+    """Run the CLI in this process; return its exit code, its JSON document and its stderr."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+def test_help_runs_as_console_script_and_module():
+    exe = shutil.which("mmstudio", path=str(Path(sys.executable).parent))
+    assert exe, "the mmstudio console script is not installed beside this Python"
+    for cmd in ([exe, "--help"], [sys.executable, "-m", "mmstudio", "--help"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        for command in ("demo", "data", "runs"):
+            assert command in proc.stdout
+
+
+def test_bad_usage_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["data", "check"])
+    assert exc.value.code == 2
+
+
+def test_demo_refuses_to_overwrite(demo_dir, capsys):
+    assert main(["demo", str(demo_dir)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_data_check_json_on_demo(demo_dir, capsys):
+    code, doc, _err = run_json(capsys, ["data", "check", str(demo_dir), "--json"])
+    assert code == 0
+    assert doc.keys() >= CHECK_KEYS
+    assert doc["format"] == "manifest"
+    assert doc["reason"]
+    assert doc["columns"] == {"image": "image", "text": "caption", "label": "label", "split": None}
+    assert doc["rows"] == doc["valid"] == 240 and doc["skipped"] == 0
+    assert doc["problems"] == []
+    assert sum(doc["labels"].values()) == 240
+    assert sum(doc["splits"].values()) == 240 and set(doc["splits"]) == {"train", "val", "test"}
+
+
+def test_data_check_text_output(demo_dir, capsys):
+    assert main(["data", "check", str(demo_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "manifest" in out and "240 usable pairs, 0 skipped" in out
+
+
+def test_data_check_reports_bad_rows_and_keeps_warnings_valid(tmp_path, capsys):
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "ok.png")
+    (tmp_path / "notimage.png").write_text("hello")
+    long_text = "word " * 5000
+    (tmp_path / "data.csv").write_text(
+        "image,text,label\n"
+        "ok.png,a red square,a\n"
+        "ok.png,another red square,a\n"
+        f"ok.png,{long_text},a\n"
+        "missing.png,where is it,b\n"
+        "notimage.png,not a picture,b\n"
+        "ok.png,   ,a\n"
+    )
+    code, doc, _err = run_json(capsys, ["data", "check", str(tmp_path / "data.csv"), "--json"])
+    assert code == 0
+    kinds = {p["kind"]: p for p in doc["problems"]}
+    assert {"missing_file", "not_an_image", "empty_text", "text_truncated"} <= kinds.keys()
+    assert kinds["missing_file"]["row"] == 4 and kinds["missing_file"]["skipped"] is True
+    assert kinds["text_truncated"]["skipped"] is False
+    assert doc["rows"] == 6
+    assert doc["valid"] == 3  # two plain rows and the truncated one
+    assert doc["skipped"] == 3
+
+
+def test_data_check_unusable_dataset_exits_2(tmp_path, capsys):
+    (tmp_path / "data.csv").write_text("image,text\nnope.png,hello\ngone.png,world\n")
+    code, doc, err = run_json(capsys, ["data", "check", str(tmp_path / "data.csv"), "--json"])
+    assert code == 2
+    assert doc["valid"] == 0 and doc["skipped"] == 2
+    assert "no usable pairs" in err
+
+
+def test_data_check_missing_path_exits_2(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_runs_list_on_empty_store_is_an_empty_list(capsys, mmstudio_home):
+    code, doc, _err = run_json(capsys, ["runs", "list", "--json"])
+    assert code == 0 and doc == []
+    assert (mmstudio_home / "data" / "mmstudio.db").exists()
+
+
+def test_runs_list_takes_db_url(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    code, doc, _err = run_json(capsys, ["runs", "list", "--db", url, "--json"])
+    assert code == 0 and doc == []
+    assert (tmp_path / "team.db").exists()
+
+
+def test_runs_list_shows_stored_runs(capsys):
+    from mmstudio.store import Store
+
+    with Store.open() as store:
+        first = store.create_run(name="text-only", device="cpu")
+        store.start_run(first)
+        store.log_metrics(first, [("train/loss", s, 0, 1.0 / (s + 1), float(s)) for s in range(50)])
+        store.log_metrics(first, [("test/accuracy", 49, 0, 0.5, 49.0)])
+        store.finish_run(first)
+        second = store.create_run(name="fused")
+    code, doc, _err = run_json(capsys, ["runs", "list", "--json"])
+    assert code == 0
+    assert [r["id"] for r in doc] == [second, first]  # newest first
+    by_id = {r["id"]: r for r in doc}
+    assert by_id[first]["status"] == "completed" and by_id[second]["status"] == "queued"
+    assert by_id[first]["metrics"]["test/accuracy"] == 0.5
+    assert by_id[first]["metrics"]["train/loss"] == pytest.approx(1 / 50)
+    assert {"id", "name", "status", "created", "metrics"} <= by_id[second].keys()
+    assert main(["runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "text-only" in out and "fused" in out and "test/accuracy 0.5" in out

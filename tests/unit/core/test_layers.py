@@ -1,0 +1,52 @@
+"""The layer rule of STYLE.md: the core imports no Qt, and the store no torch.
+
+import-linter checks the imports written in the code (.ci/run runs ``lint-imports``); these tests
+check what actually lands in ``sys.modules`` when the core is imported in a fresh interpreter.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+QT = ("PySide6", "shiboken6", "pyqtgraph", "mmstudio.ui")
+TORCH = ("torch", "torchvision")
+
+
+def _modules_after_import(*modules: str) -> set[str]:
+    code = "import json, sys\n" + "".join(f"import {m}\n" for m in modules)
+    code += "print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout))
+
+
+def _offenders(loaded: set[str], banned: tuple[str, ...]) -> list[str]:
+    return sorted(
+        m for m in loaded if m.split(".")[0] in banned or m in banned or m.startswith("mmstudio.ui")
+    )
+
+
+CORE = [
+    "mmstudio.cli",
+    "mmstudio.paths",
+    "mmstudio.console",
+    "mmstudio.data",
+    "mmstudio.data.images",
+    "mmstudio.data.demo",
+    "mmstudio.data.cache",
+    "mmstudio.data.text",
+    "mmstudio.data.stats",
+    "mmstudio.store",
+]
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_imports_no_qt(module):
+    assert _offenders(_modules_after_import(module), QT) == []
+
+
+def test_store_and_dataset_layer_import_no_torch():
+    loaded = _modules_after_import("mmstudio.store", "mmstudio.data", "mmstudio.data.cache", "mmstudio.cli")
+    assert _offenders(loaded, TORCH) == []

@@ -1,0 +1,123 @@
+"""Engine setup: pragmas on every connection, write transactions that lock up front, foreign keys,
+and where the default database lives."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import exc, insert, select, text
+
+from mmstudio import paths
+from mmstudio.store import Store
+from mmstudio.store.engine import Database, create_store_engine
+from mmstudio.store.models import ExperimentRow, RunRow
+
+
+def test_every_connection_gets_the_pragmas(store: Store) -> None:
+    db = store._db
+    with db.engine.connect() as a, db.engine.connect() as b:  # two distinct pool connections
+        for conn in (a, b):
+            values = {
+                p: conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                for p in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous")
+            }
+            assert values == {
+                "journal_mode": "wal",
+                "busy_timeout": 30000,
+                "foreign_keys": 1,
+                "synchronous": 1,
+            }
+
+
+def test_write_transaction_takes_the_lock_up_front(store: Store, db_path: Path) -> None:
+    other = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+    try:
+        # Nothing written yet, but BEGIN IMMEDIATE already holds the write lock.
+        with store._db.write(), pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")  # released on commit
+        other.execute("ROLLBACK")
+        with store._db.write_session() as session, pytest.raises(sqlite3.OperationalError, match="locked"):
+            session.connection()  # ORM sessions begin the same way
+            other.execute("BEGIN IMMEDIATE")
+        with store._db.read():
+            other.execute("BEGIN IMMEDIATE")  # a read transaction does not block writers
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_read_then_write_transactions_in_parallel_do_not_fail(db_url: str) -> None:
+    # The classic pysqlite pitfall: two deferred transactions that read, then both try to write ->
+    # one gets SQLITE_BUSY at once, whatever the busy timeout. BEGIN IMMEDIATE serialises them.
+    Store.open(db_url).close()
+    dbs = [Database(create_store_engine(db_url)) for _ in range(2)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def work(db: Database, name: str) -> None:
+        try:
+            barrier.wait()
+            for i in range(5):
+                with db.write() as conn:
+                    conn.execute(select(ExperimentRow.id)).all()
+                    time.sleep(0.01)
+                    conn.execute(insert(ExperimentRow).values(name=f"{name}-{i}", description=""))
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(db, f"t{i}")) for i, db in enumerate(dbs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for db in dbs:
+        db.dispose()
+    assert errors == []
+    with Store.open(db_url) as store:
+        assert len(store.list_experiments()) == 10
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(exc.IntegrityError, match="FOREIGN KEY"), store._db.write() as conn:
+        conn.execute(
+            insert(RunRow).values(experiment_id=999, name="x", status="queued", spec={}, train_spec={})
+        )
+
+
+def test_status_check_constraint(store: Store) -> None:
+    run_id = store.create_run()
+    with pytest.raises(exc.IntegrityError, match="CHECK"), store._db.write() as conn:
+        conn.execute(text("UPDATE runs SET status = 'bogus' WHERE id = :id"), {"id": run_id})
+
+
+def test_default_database_follows_mmstudio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "relocated"
+    monkeypatch.setenv("MMSTUDIO_HOME", str(home))
+    monkeypatch.delenv("MMSTUDIO_DB", raising=False)
+    with Store.open() as store:
+        assert store.url.database == str(home / "data" / "mmstudio.db")
+        store.create_run(name="here")
+    assert (home / "data" / "mmstudio.db").is_file()
+    with Store.open() as store:
+        assert [r.name for r in store.list_runs()] == ["here"]
+
+
+def test_mmstudio_db_overrides_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'x.db'}"
+    monkeypatch.setenv("MMSTUDIO_DB", url)
+    assert paths.default_db_url() == url
+    with Store.open() as store:
+        assert store.url.database == str(tmp_path / "elsewhere" / "x.db")
+    assert (tmp_path / "elsewhere" / "x.db").is_file()
+
+
+def test_folder_of_a_new_database_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "c.db"
+    with Store.open(f"sqlite:///{path}"):
+        pass
+    assert path.is_file()

@@ -1,0 +1,29 @@
+"""The store stays light: importing and using it never loads torch (nor Qt)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CODE = """
+import sys
+from mmstudio.store import Store
+with Store.open(sys.argv[1]) as store:
+    run_id = store.create_run(name="light")
+    store.log_metrics(run_id, [("train/loss", 1, 0.0, 0.5, None)])
+    store.read_curve(run_id, "train/loss")
+    store.list_runs()
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "torchvision", "PySide6", "pyqtgraph"})
+assert not heavy, heavy
+print("ok")
+"""
+
+
+def test_store_does_not_import_torch_or_qt(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", CODE, url], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
