@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
@@ -372,6 +373,26 @@ def test_webdataset_records_refer_to_members(webdataset_dataset):
     item = dataset.items[0]
     assert item.image.member == "sample0000.jpg" and item.image.path == record.shard
     assert (item.width, item.height) == (8, 6) and dataset.labels == ["0", "1"]
+
+
+def test_webdataset_members_are_read_by_offset(webdataset_dataset, tmp_path, build):
+    """Items of a plain shard know where their bytes are: one seek, not a scan of the tar."""
+    dataset = load_dataset(webdataset_dataset)
+    for item in dataset.items:
+        assert item.image.offset is not None and item.image.size is not None
+        with tarfile.open(item.image.path) as tar:
+            assert item.image.read_bytes() == tar.extractfile(item.image.member).read()
+    # A compressed shard has no usable offsets: its members are read through tarfile.
+    gz = tmp_path / "gz" / "shard-000.tar.gz"
+    gz.parent.mkdir()
+    with tarfile.open(gz, "w:gz") as tar:
+        for name, data in {"k.png": build.image_bytes(), "k.txt": b"a caption", "k.cls": b"1"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (item,) = load_dataset(gz, format="webdataset").items
+    assert item.image.offset is None
+    assert item.image.read_bytes() == build.image_bytes()
 
 
 def test_webdataset_keys_json_fields_and_incomplete_samples(tmp_path, build):
