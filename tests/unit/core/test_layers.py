@@ -39,12 +39,23 @@ CORE = [
     "mmstudio.data.text",
     "mmstudio.data.stats",
     "mmstudio.store",
+    "mmstudio.models",
+    "mmstudio.training.events",
+    "mmstudio.training.control",
+    "mmstudio.training.spec",
+    "mmstudio.training.worker",
+    "mmstudio.training.runner",
 ]
 
 
 @pytest.mark.parametrize("module", CORE)
 def test_core_imports_no_qt(module):
     assert _offenders(_modules_after_import(module), QT) == []
+
+
+def test_events_and_control_import_only_the_standard_library():
+    loaded = _modules_after_import("mmstudio.training.events", "mmstudio.training.control")
+    assert _offenders(loaded, (*TORCH, "numpy", "sqlalchemy")) == []
 
 
 def test_store_and_dataset_layer_import_no_torch():

@@ -1,0 +1,50 @@
+"""The ``mmstudio`` command line (the contract is in DESIGN.md).
+
+Exit codes: 0 success, 1 the job failed (message on stderr), 2 bad usage or unusable input.
+Heavy imports (torch, Qt, the store) happen inside the command that needs them, so ``--help`` and
+``data check`` start fast. Each group of commands lives in its own module with an ``add_parsers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mmstudio import __version__
+from mmstudio.cli import data, runs, train
+from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, db_option
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmstudio",
+        description="A studio for multimodal (text + image) deep-learning experiments: load a paired "
+        "dataset, validate it, train encoder + fusion models and compare every run.",
+        epilog="Run 'mmstudio COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"mmstudio {__version__}")
+    db_option(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    data.add_parsers(commands)
+    train.add_parsers(commands)
+    runs.add_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

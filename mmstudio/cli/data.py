@@ -1,0 +1,157 @@
+"""``mmstudio demo`` and ``mmstudio data check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, json_option, print_json
+
+
+def add_parsers(commands) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="write the built-in demo dataset",
+        description="Write the built-in demo dataset: procedurally generated images and captions whose "
+        "label needs both modalities (the shape is only in the image, the rest only in the caption).",
+    )
+    demo.add_argument("dir", nargs="?", default="mmstudio-demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--items", type=int, default=3000, help="number of pairs (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--image-size", type=int, default=64, help="image side in pixels (default: 64)")
+    demo.add_argument("--force", action="store_true", help="overwrite a folder that is not empty")
+    demo.set_defaults(func=cmd_demo)
+
+    data = commands.add_parser("data", help="inspect datasets", description="Inspect datasets.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    check = data_commands.add_parser(
+        "check",
+        help="detect, validate and summarise a dataset",
+        description="Detect a dataset's format, validate every row and summarise it. Exit 0 when the "
+        "dataset is usable (at least one valid pair), 2 when it is not.",
+    )
+    check.add_argument("path", help="a folder, a manifest file, a COCO captions .json, or tar shard(s)")
+    add_dataset_options(check)
+    check.add_argument(
+        "--quick",
+        action="store_true",
+        help="read image headers only (fast; truncated or corrupt image data is not found)",
+    )
+    check.add_argument("--max-examples", type=int, default=5, help="example rows shown per problem kind")
+    json_option(check)
+    check.set_defaults(func=cmd_data_check)
+
+
+def add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """``--format``, the column-role overrides and the split seed, shared by data check, train and eval."""
+    from mmstudio.data.types import FORMATS
+
+    parser.add_argument(
+        "--format", choices=FORMATS, help="skip detection and read the dataset as this format"
+    )
+    for role in ("image", "text", "label", "split"):
+        parser.add_argument(
+            f"--{role}-column", metavar="NAME", help=f"the column that holds the {role} (default: guessed)"
+        )
+    parser.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the train/val/test split (default: 0)"
+    )
+
+
+def column_roles(args: argparse.Namespace):
+    from mmstudio.data.types import ColumnRoles
+
+    roles = {r: getattr(args, f"{r}_column", None) for r in ("image", "text", "label", "split")}
+    return ColumnRoles(**roles) if any(roles.values()) else None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mmstudio.data.demo import write_demo
+
+    out = Path(args.dir)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise UsageError(f"{out} exists and is not empty; choose another folder or pass --force")
+    if args.items < 1:
+        raise UsageError("--items must be at least 1")
+    manifest = write_demo(out, n_items=args.items, seed=args.seed, image_size=args.image_size)
+    print(f"wrote {args.items:,} demo pairs to {out}", file=sys.stderr)
+    print(f"  manifest: {manifest}", file=sys.stderr)
+    print(f"  next: mmstudio data check {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_check(dataset, max_examples: int) -> None:
+    report = dataset.report
+    cols = ", ".join(f"{k}={v}" for k, v in dataset.columns.to_dict().items() if v)
+    print(f"Dataset   {dataset.source.root}")
+    print(f"Format    {dataset.format}: {dataset.reason}")
+    print(f"Task      {dataset.task}")
+    print(f"Columns   {cols or '(none)'}")
+    print(f"Rows      {report.rows:,}: {report.summary()}")
+    for note in dataset.notes:
+        print(f"Note      {note}")
+    groups = report.by_kind()
+    if groups:
+        print("Problems")
+        for kind, problems in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            skipped = sum(p.skipped for p in problems)
+            note = "skipped" if skipped == len(problems) else f"{skipped:,} skipped, rest kept"
+            print(f"  {kind}: {len(problems):,} rows ({note})")
+            for p in problems[:max_examples]:
+                where = f"row {p.row}" if p.row is not None else "file"
+                src = f"{p.source} " if p.source else ""
+                path = f" {p.path}:" if p.path else ""
+                print(f"    {src}{where}:{path} {p.message}")
+            if len(problems) > max_examples:
+                print(f"    ... and {len(problems) - max_examples:,} more (--json lists them all)")
+    else:
+        print("Problems  none")
+    labels = dataset.label_counts()
+    if labels:
+        print(f"Labels    {len(labels):,}")
+        top = max(labels.values())
+        width = max(len(str(name)) for name in labels)
+        shown = list(labels.items())[:30]
+        for name, count in shown:
+            bar = "#" * max(1, round(30 * count / top))
+            print(f"  {str(name).ljust(width)}  {count:>7,}  {bar}")
+        if len(labels) > len(shown):
+            print(f"  ... and {len(labels) - len(shown):,} more labels")
+    splits = dataset.split_counts()
+    if splits:
+        print("Splits    " + "   ".join(f"{k} {v:,}" for k, v in splits.items()))
+
+
+def load_for_cli(path: str, args: argparse.Namespace, *, check_images: str = "full", label: str = "checking"):
+    """Load and validate a dataset with a progress bar on stderr; unreadable input is a usage error."""
+    from mmstudio.console import ProgressBar
+    from mmstudio.data import LoadOptions, load_dataset
+    from mmstudio.data.types import DatasetFormatError
+
+    options = LoadOptions(check_images=check_images, seed=args.split_seed)
+    bar = ProgressBar(label, unit="images")
+    try:
+        return load_dataset(
+            path, format=args.format, columns=column_roles(args), options=options, progress=bar
+        )
+    except (DatasetFormatError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        bar.close()
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    dataset = load_for_cli(args.path, args, check_images="header" if args.quick else "full")
+    if args.json:
+        print_json(dataset.summary_dict())
+    else:
+        _print_check(dataset, args.max_examples)
+    if not dataset.report.usable:
+        print(
+            f"error: {args.path} has no usable pairs ({dataset.report.rows:,} rows, all skipped); "
+            "see the problems above",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return EXIT_OK

@@ -1,0 +1,342 @@
+"""``mmstudio runs list|show|compare|export|delete``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from mmstudio.cli._common import (
+    EXIT_OK,
+    UsageError,
+    db_option,
+    get_run,
+    json_option,
+    open_store,
+    print_json,
+)
+
+HEADLINE_METRICS = ("test/accuracy", "val/accuracy", "test/r@1_i2t", "test/rmse", "val/loss", "train/loss")
+
+
+def add_parsers(commands) -> None:
+    runs = commands.add_parser("runs", help="list and manage saved runs", description="Saved runs.")
+    sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser("list", help="list the runs in the store", description="List the runs, newest first.")
+    p.add_argument("--status", help="only runs with this status")
+    p.add_argument("--name", help="only runs whose name contains this text")
+    json_option(p, "a JSON list")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="everything stored about one run", description="Show one run.")
+    p.add_argument("run_id", type=int, metavar="ID")
+    json_option(p, "the run as JSON")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare runs side by side",
+        description="Compare runs: the parameters that differ and their final and best metrics.",
+    )
+    p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("--all", action="store_true", help="show every parameter, not only those that differ")
+    json_option(p, "the comparison as JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "export",
+        help="export a run with its curves",
+        description="Export a run: its specs, metrics, evaluations and every curve (JSON), or every "
+        "curve point as rows (CSV).",
+    )
+    p.add_argument("run_id", type=int, metavar="ID")
+    p.add_argument("--format", choices=("json", "csv"), default="json", help="default: json")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "delete",
+        help="delete runs and their checkpoints",
+        description="Delete runs: their records, curves, evaluations and the checkpoint files mmstudio "
+        "wrote for them. Files you exported elsewhere are kept.",
+    )
+    p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_delete)
+
+    for parser in sub.choices.values():
+        db_option(parser)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _local(dt) -> str:
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+def summary_dict(run) -> dict:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": str(run.status),
+        "created": run.created.isoformat(),
+        "started": run.started.isoformat() if run.started else None,
+        "ended": run.ended.isoformat() if run.ended else None,
+        "experiment": run.experiment,
+        "dataset": run.dataset,
+        "device": run.device,
+        "duration_s": run.duration_s,
+        "tags": list(run.tags),
+        "metrics": run.metrics,
+    }
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        runs = store.list_runs(status=args.status, name_contains=args.name)
+    if args.json:
+        print_json([summary_dict(r) for r in runs])
+        return EXIT_OK
+    if not runs:
+        print("no runs yet; train one with: mmstudio train --demo", file=sys.stderr)
+        return EXIT_OK
+    from mmstudio.console import format_duration, table
+
+    rows = []
+    for r in runs:
+        key = next((k for k in HEADLINE_METRICS if r.metrics.get(k) is not None), None)
+        metric = f"{key} {_fmt(r.metrics[key])}" if key else ""
+        duration = format_duration(r.duration_s) if r.duration_s is not None else ""
+        rows.append([str(r.id), r.name, str(r.status), _local(r.created), duration, r.device or "", metric])
+    print(table(rows, ["ID", "NAME", "STATUS", "CREATED", "TIME", "DEVICE", "METRIC"]))
+    return EXIT_OK
+
+
+def _run_document(store, run_id: int) -> dict:
+    run = get_run(store, run_id)
+    stats = store.metric_stats([run_id]).get(run_id, {})
+    doc = summary_dict(run)
+    doc.update(
+        seed=run.seed,
+        notes=run.notes,
+        error_message=run.error_message,
+        error_traceback=run.error_traceback,
+        spec=run.spec,
+        train_spec=run.train_spec,
+        metric_stats={
+            k: {"count": s.count, "last": s.last_value, "best": s.best, "last_step": s.last_step}
+            for k, s in sorted(stats.items())
+        },
+        evaluations=[
+            {
+                "split": e.split,
+                "ablation": e.ablation,
+                "dataset_id": e.dataset_id,
+                "metrics": e.metrics,
+                "labels": e.labels,
+                "confusion_matrix": e.confusion_matrix,
+                "per_class": e.per_class,
+            }
+            for e in store.list_evaluations(run_id)
+        ],
+        artifacts=[
+            {"kind": a.kind, "path": a.path, "size_bytes": a.size_bytes, "sha256": a.sha256}
+            for a in store.list_artifacts(run_id)
+        ],
+    )
+    return doc
+
+
+def _architecture(spec: dict) -> str:
+    if not spec:
+        return ""
+    parts = [
+        f"{k.split('_')[0]}={(spec.get(k) or {}).get('name', '?')}" for k in ("text_encoder", "image_encoder")
+    ]
+    parts += [f"fusion={(spec.get('fusion') or {}).get('name', '?')}", f"task={spec.get('task', '?')}"]
+    return " ".join(parts)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        doc = _run_document(store, args.run_id)
+    if args.json:
+        print_json(doc)
+        return EXIT_OK
+    from mmstudio.console import format_duration, table
+
+    print(f"Run {doc['id']}  {doc['name']}  [{doc['status']}]")
+    duration = format_duration(doc["duration_s"]) if doc["duration_s"] is not None else "-"
+    print(f"  experiment {doc['experiment']}   dataset {doc['dataset'] or '-'}")
+    print(f"  device {doc['device'] or '-'}   seed {doc['seed']}   duration {duration}")
+    if doc["spec"]:
+        print(f"  model {_architecture(doc['spec'])}")
+    if doc["tags"]:
+        print(f"  tags {', '.join(doc['tags'])}")
+    if doc["notes"]:
+        print(f"  notes {doc['notes']}")
+    if doc["error_message"]:
+        print(f"  error {doc['error_message']}")
+    if doc["metric_stats"]:
+        rows = [
+            [k, _fmt(s["last"]), _fmt(s["best"]), f"{s['count']:,}"] for k, s in doc["metric_stats"].items()
+        ]
+        print()
+        print(table(rows, ["METRIC", "LAST", "BEST", "POINTS"]))
+    if doc["evaluations"]:
+        print()
+    for e in doc["evaluations"]:
+        what = e["split"] + (f" ({e['ablation'].replace('_', ' ')})" if e["ablation"] else "")
+        scalars = {k: v for k, v in e["metrics"].items() if isinstance(v, int | float)}
+        print(f"evaluation {what}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in scalars.items()))
+    if doc["artifacts"]:
+        print()
+        for a in doc["artifacts"]:
+            size = f"{a['size_bytes'] / 1e6:.1f} MB" if a["size_bytes"] else ""
+            print(f"artifact {a['kind']}: {a['path']} {size}")
+    return EXIT_OK
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: nested specs as comparable dotted keys."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def compare_document(store, run_ids: list[int], *, show_all: bool) -> dict:
+    runs = [get_run(store, i) for i in run_ids]
+    params = [
+        flatten("", {"model": r.spec or {}, "train": r.train_spec or {}, "seed": r.seed}, {}) for r in runs
+    ]
+    keys = sorted(set().union(*params))
+    differing = [k for k in keys if len({repr(p.get(k)) for p in params}) > 1]
+    stats = store.metric_stats(run_ids)
+    metric_keys = sorted(set().union(*(stats.get(i, {}).keys() for i in run_ids)))
+    return {
+        "runs": [{"id": r.id, "name": r.name, "status": str(r.status)} for r in runs],
+        "parameters": {k: [p.get(k) for p in params] for k in (keys if show_all else differing)},
+        "differing": differing,
+        "metrics": {
+            k: [
+                {"last": s.last_value, "best": s.best} if (s := stats.get(i, {}).get(k)) else None
+                for i in run_ids
+            ]
+            for k in metric_keys
+        },
+    }
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    if len(args.run_ids) < 2:
+        raise UsageError("give at least two run ids to compare")
+    with open_store(args) as store:
+        doc = compare_document(store, args.run_ids, show_all=args.all)
+    if args.json:
+        print_json(doc)
+        return EXIT_OK
+    from mmstudio.console import table
+
+    heads = [f"{r['id']} {r['name']}" for r in doc["runs"]]
+    what = "all parameters" if args.all else "parameters that differ"
+    print(f"{what}:")
+    if doc["parameters"]:
+        print(
+            table(
+                [[k, *(_fmt(v) for v in vals)] for k, vals in doc["parameters"].items()],
+                ["PARAMETER", *heads],
+            )
+        )
+    else:
+        print("  (none: the runs have the same parameters)")
+    print("\nmetrics (last / best):")
+    rows = [
+        [k, *(f"{_fmt(c['last'])} / {_fmt(c['best'])}" if c else "" for c in cells)]
+        for k, cells in doc["metrics"].items()
+    ]
+    print(table(rows, ["METRIC", *heads]) if rows else "  (no metrics logged)")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        doc = _run_document(store, args.run_id)
+        curves = {k: store.read_curve(args.run_id, k) for k in store.metric_keys(args.run_id)}
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        if args.format == "csv":
+            writer = csv.writer(out)
+            writer.writerow(["run_id", "key", "step", "epoch", "value", "time"])
+            for key, c in curves.items():
+                for step, epoch, value, t in zip(c.step, c.epoch, c.value, c.time, strict=True):
+                    writer.writerow([args.run_id, key, int(step), _num(epoch), _num(value), f"{t:.3f}"])
+        else:
+            import json
+
+            doc["curves"] = {
+                k: {
+                    "step": c.step.tolist(),
+                    "epoch": _nan_to_none(c.epoch),
+                    "value": _nan_to_none(c.value),
+                    "time": c.time.tolist(),
+                }
+                for k, c in curves.items()
+            }
+            json.dump(doc, out, indent=1, default=str)
+            out.write("\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(f"exported run {args.run_id} to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _num(x: float) -> str:
+    return "" if math.isnan(x) else repr(float(x))
+
+
+def _nan_to_none(values) -> list:
+    return [None if math.isnan(v) else v for v in values.tolist()]
+
+
+def run_folder(run_id: int) -> Path:
+    """Where mmstudio keeps a run's own files (checkpoints); deleting the run removes it."""
+    from mmstudio import paths
+
+    return paths.data_dir() / "runs" / str(run_id)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        runs = [get_run(store, i) for i in args.run_ids]
+        for r in runs:
+            if str(r.status) == "running":
+                raise UsageError(f"run {r.id} is running; stop it before deleting it")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("deleting runs needs confirmation: pass --yes")
+            names = ", ".join(f"{r.id} ({r.name})" for r in runs)
+            answer = input(f"delete run(s) {names} and their checkpoints? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted", file=sys.stderr)
+                return EXIT_OK
+        for r in runs:
+            store.delete_run(r.id)
+            shutil.rmtree(run_folder(r.id), ignore_errors=True)
+            print(f"deleted run {r.id} ({r.name})", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,327 @@
+"""``mmstudio train``, ``mmstudio eval`` and ``mmstudio export``.
+
+Training runs in this process through the same runner the GUI's worker process uses, so a headless
+run is recorded exactly like a GUI run. Progress goes to stderr; ``--json`` prints a summary on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mmstudio.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    db_option,
+    get_run,
+    json_option,
+    open_store,
+    print_json,
+)
+from mmstudio.cli.data import add_dataset_options, column_roles
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def add_parsers(commands) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a model headless",
+        description="Train a model on a dataset and record the run in the store. SPEC is a JSON file: a "
+        "model spec, or a whole job with 'dataset', 'model' and 'train' sections; the options below "
+        "override it. With --data and no encoder options, a sensible architecture for the dataset is used.",
+    )
+    p.add_argument("spec", nargs="?", metavar="SPEC.json", help="a model spec or a job spec (JSON)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data", metavar="PATH", help="the dataset (folder, manifest, COCO json or shards)")
+    where.add_argument("--demo", action="store_true", help="train on the built-in demo dataset")
+    add_dataset_options(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--task", choices=("classification", "multilabel", "regression", "contrastive"))
+    g.add_argument(
+        "--preset", metavar="NAME", help="an architecture preset (e.g. early_concat, gated, late_fusion)"
+    )
+    g.add_argument("--text-encoder", metavar="NAME", help="text encoder, or 'none' for an image-only model")
+    g.add_argument("--image-encoder", metavar="NAME", help="image encoder, or 'none' for a text-only model")
+    g.add_argument(
+        "--fusion", metavar="NAME", help="fusion module (concat, gated, lmf, cross_attention, ...)"
+    )
+    g.add_argument("--head", metavar="NAME", help="head (mlp, linear)")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument("--optimizer", choices=("adamw", "sgd"))
+    g.add_argument("--schedule", choices=("constant", "cosine", "step", "plateau"))
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--precision", choices=PRECISIONS, help="mixed precision on CUDA (default: auto)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--image-size", type=int, help="image side in pixels fed to the model")
+    g.add_argument("--max-len", type=int, help="text length in tokens")
+    g.add_argument("--early-stopping", metavar="METRIC", help="stop when this metric stops improving")
+    g.add_argument("--patience", type=int, help="epochs without improvement before early stopping")
+    g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    g = p.add_argument_group("run")
+    g.add_argument("--name", help="the run's name (default: run-<id>)")
+    g.add_argument("--experiment", help="the experiment to file the run under (default: Default)")
+    g.add_argument("--resume", type=int, metavar="RUN_ID", help="continue a stopped or interrupted run")
+    g.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    json_option(p, "a run summary")
+    db_option(p)
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser(
+        "eval",
+        help="evaluate a saved run on a dataset",
+        description="Evaluate a saved run's best checkpoint on a dataset (every usable row) and record the "
+        "evaluation with the run.",
+    )
+    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("--data", metavar="PATH", required=True, help="the dataset to evaluate on")
+    add_dataset_options(p)
+    p.add_argument("--split", choices=("all", "train", "val", "test"), default="all", help="default: all")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
+    p.add_argument("--device", default="auto")
+    json_option(p, "the metrics")
+    db_option(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser(
+        "export",
+        help="export a saved run's model (ONNX or TorchScript)",
+        description="Export a saved run's best checkpoint as an ONNX file (needs the onnx package) or a "
+        "TorchScript file, with its label map and vocabulary beside it.",
+    )
+    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
+    db_option(p)
+    p.set_defaults(func=cmd_export)
+
+
+# ---------------------------------------------------------------------------------------------- train
+
+
+def _read_spec_file(path: str) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"spec file {path} does not exist") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"spec file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise UsageError(f"spec file {path} must hold a JSON object (a model spec or a job spec)")
+    if "model" in doc or "train" in doc or "dataset" in doc:
+        return doc
+    return {"model": doc}
+
+
+def _model_request(args: argparse.Namespace, base: dict) -> dict:
+    """The model part of the job: the spec file's (possibly partial), with the options on top.
+
+    What is left out is completed for the dataset by the runner (``resolve_model_spec``): a text-only
+    dataset gets no image encoder, a captions dataset a contrastive model, and so on.
+    """
+    spec = dict(base)
+    if args.preset:
+        spec["preset"] = args.preset
+    if args.task:
+        spec["task"] = args.task
+    for key in ("text_encoder", "image_encoder", "fusion", "head"):
+        name = getattr(args, key)
+        if name:
+            spec[key] = {"name": name}
+    return spec
+
+
+_TRAIN_OPTIONS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "schedule": "schedule",
+    "weight_decay": "weight_decay",
+    "precision": "precision",
+    "seed": "seed",
+    "image_size": "image_size",
+    "max_len": "max_len",
+    "early_stopping": "early_stopping_metric",
+    "patience": "patience",
+    "device": "device",
+}
+
+
+def build_job(args: argparse.Namespace):
+    """A :class:`RunJob` from a spec file and the command-line options (options win)."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    doc = _read_spec_file(args.spec) if args.spec else {}
+    if args.demo:
+        from mmstudio.data.demo import ensure_demo
+
+        data_path = str(ensure_demo().parent)
+    else:
+        data_path = args.data or (doc.get("dataset") or {}).get("path")
+    if not data_path:
+        raise UsageError("say which data to train on: --data PATH, --demo, or a job spec with a dataset path")
+    ds = dict(doc.get("dataset") or {})
+    ds["path"] = data_path
+    if args.format:
+        ds["format"] = args.format
+    roles = column_roles(args)
+    if roles is not None:
+        ds["columns"] = roles.to_dict()
+    if args.split_seed:
+        ds["seed"] = args.split_seed
+    try:
+        dataset_spec = DatasetSpec.from_dict(ds)
+        train = dict(doc.get("train") or {})
+        train.update(
+            {key: getattr(args, opt) for opt, key in _TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
+        )
+        train_spec = TrainSpec.from_dict(train)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    return RunJob(
+        dataset=dataset_spec,
+        model=_model_request(args, doc.get("model") or {}),
+        train=train_spec,
+        name=args.name or doc.get("name"),
+        db_url=getattr(args, "db", None),
+        experiment=args.experiment or doc.get("experiment"),
+        resume_run_id=args.resume,
+    )
+
+
+class _Progress:
+    """Turns training events into a progress bar and epoch lines on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, event) -> None:
+        from mmstudio.console import ProgressBar
+        from mmstudio.training import events as ev
+
+        if not self.enabled:
+            return
+        if isinstance(event, ev.RunStarted):
+            resumed = f", resuming at step {event.start_step:,}" if event.start_step else ""
+            print(
+                f"run {event.run_id} '{event.name}' on {event.device}: {event.epochs} epochs x "
+                f"{event.steps_per_epoch:,} steps, {event.parameters:,} parameters{resumed}",
+                file=sys.stderr,
+            )
+            self.bar = ProgressBar("training", unit="steps")
+        elif isinstance(event, ev.ProgressUpdated) and self.bar is not None:
+            self.bar.update(
+                event.step,
+                event.total_steps,
+                extra=f"{event.samples_per_s:,.0f} samples/s  epoch {event.epoch}",
+            )
+        elif isinstance(event, ev.EpochEnded):
+            self.close()
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in sorted(event.metrics.items()))
+            print(f"epoch {event.epoch}: {shown}", file=sys.stderr)
+        elif isinstance(event, ev.LogMessage):
+            self.close()
+            print(f"{event.level}: {event.message}", file=sys.stderr)
+        elif isinstance(event, ev.RunFailed):
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mmstudio.training.control import TrainingControl
+    from mmstudio.training.runner import run_job
+
+    job = build_job(args)
+    progress = _Progress(enabled=not args.quiet)
+    control = TrainingControl()
+    try:
+        result = run_job(job, on_event=progress, control=control)
+    except KeyboardInterrupt:
+        control.stop()
+        raise
+    finally:
+        progress.close()
+    summary = result.summary()
+    if args.json:
+        print_json(summary)
+    if result.status == "failed":
+        print(f"error: run {result.run_id} failed: {result.message}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.json:
+        shown = "  ".join(
+            f"{k} {v:.4f}" for k, v in sorted(summary["metrics"].items()) if k.startswith("test")
+        )
+        print(f"run {result.run_id} {result.status} in {summary['duration_s']:.1f} s on {summary['device']}")
+        if shown:
+            print(shown)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------- eval, export
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mmstudio.cli.data import load_for_cli
+    from mmstudio.training.inference import evaluate_run
+
+    with open_store(args) as store:
+        get_run(store, args.run_id)
+    dataset = load_for_cli(args.data, args)
+    if not dataset.report.usable:
+        raise UsageError(f"{args.data} has no usable pairs; 'mmstudio data check {args.data}' shows why")
+    try:
+        result = evaluate_run(
+            args.run_id,
+            dataset,
+            split=args.split,
+            checkpoint=args.checkpoint,
+            device=args.device,
+            db_url=getattr(args, "db", None),
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    if args.json:
+        print_json(result)
+    else:
+        print(f"run {args.run_id} on {args.data} ({result['items']:,} items, split {args.split}):")
+        for k, v in sorted(result["metrics"].items()):
+            if isinstance(v, int | float):
+                print(f"  {k} {v:.4f}")
+        for note in result.get("notes", []):
+            print(f"  note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mmstudio.training.inference import ExportUnavailable, export_run
+
+    with open_store(args) as store:
+        get_run(store, args.run_id)
+    try:
+        path = export_run(
+            args.run_id,
+            args.format,
+            args.output,
+            checkpoint=args.checkpoint,
+            db_url=getattr(args, "db", None),
+        )
+    except ExportUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"exported run {args.run_id} as {args.format} to {path}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,147 @@
+"""``MultimodalModel``: text encoder + image encoder → fusion → head(s), built from a ``ModelSpec``.
+
+The flow is the same for every architecture::
+
+    text  = text_encoder(tokens, lengths)   # EncoderOutput, or None for an image-only model
+    image = image_encoder(image)            # EncoderOutput, or None for a text-only model
+    streams = fusion(text, image)           # {stream: [B, D]}: "fused", or "text"/"image"
+    outputs = fusion.combine({s: heads[s](x) for s, x in streams.items()})
+
+so late fusion (a head per modality, learned weights) and unimodal baselines need no special case.
+The contrastive task instead gives both streams of the ``none`` fusion to its projection head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmstudio.models.context import ModelContext
+from mmstudio.models.fusion import FUSIONS
+from mmstudio.models.heads import HEADS, task_loss
+from mmstudio.models.image import IMAGE_ENCODERS
+from mmstudio.models.spec import ModelSpec, SpecError
+from mmstudio.models.text import TEXT_ENCODERS
+
+
+class MultimodalModel(nn.Module):
+    """The network of one :class:`ModelSpec`. Build it with :func:`build_model`, which validates first.
+
+    - ``forward(batch)`` → ``{"logits": [B, C]}`` (classification, multilabel), ``{"prediction": [B]}``
+      (regression) or ``{"text_embedding": [B, D], "image_embedding": [B, D], "logit_scale": []}``
+      (contrastive; embeddings L2-normalised, the scale is 1 / temperature). With several streams
+      (late fusion) each stream's output is added as ``logits_text`` / ``logits_image`` (or
+      ``prediction_*``), and the fusion's extras, such as late fusion's ``modality_weights`` [2].
+    - ``loss(outputs, batch)`` → the task's scalar loss.
+    - ``spec`` / ``ctx``: what it was built from (the spec complete, defaults filled).
+    """
+
+    def __init__(self, spec: ModelSpec, ctx: ModelContext) -> None:
+        super().__init__()
+        spec = spec.resolved()
+        self.spec = spec
+        self.ctx = ctx
+        self.task = spec.task
+        self.text_encoder = TEXT_ENCODERS.build(
+            spec.text_encoder["name"], ctx=ctx, **spec.params("text_encoder")
+        )
+        self.image_encoder = IMAGE_ENCODERS.build(
+            spec.image_encoder["name"], ctx=ctx, **spec.params("image_encoder")
+        )
+        text_dim = self.text_encoder.out_dim if self.text_encoder is not None else 0
+        image_dim = self.image_encoder.out_dim if self.image_encoder is not None else 0
+        self.fusion = FUSIONS.build(
+            spec.fusion["name"], text_dim=text_dim, image_dim=image_dim, **spec.params("fusion")
+        )
+
+        head_name, head_params = spec.head["name"], spec.params("head")
+        loss_keys = HEADS.get(head_name).info.get("loss_params", ())
+        self.loss_options = {k: head_params.pop(k) for k in loss_keys}
+        if self.task == "contrastive":
+            head = HEADS.build(head_name, text_dim=text_dim, image_dim=image_dim, **head_params)
+            self.heads = nn.ModuleDict({"contrastive": head})
+        else:
+            out_dim = 1 if self.task == "regression" else ctx.num_outputs
+            self.heads = nn.ModuleDict(
+                {
+                    stream: HEADS.build(head_name, in_dim=dim, out_dim=out_dim, **head_params)
+                    for stream, dim in self.fusion.out_dims.items()
+                }
+            )
+        weights = ctx.class_weights if self.task in ("classification", "multilabel") else None
+        self.class_weights: Tensor | None
+        self.register_buffer(
+            "class_weights", torch.tensor(weights, dtype=torch.float32) if weights else None, persistent=False
+        )
+
+    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        text = self.text_encoder(batch["tokens"], batch["lengths"]) if self.text_encoder is not None else None
+        image = self.image_encoder(batch["image"]) if self.image_encoder is not None else None
+        streams = self.fusion(text, image)
+        if self.task == "contrastive":
+            return self.heads["contrastive"](streams["text"], streams["image"])
+        key = "prediction" if self.task == "regression" else "logits"
+        per_stream = {name: self._shape(self.heads[name](x)) for name, x in streams.items()}
+        outputs = {key: self.fusion.combine(per_stream)}
+        if len(per_stream) > 1:
+            outputs.update((f"{key}_{name}", out) for name, out in per_stream.items())
+        outputs.update(self.fusion.extra_outputs())
+        return outputs
+
+    def _shape(self, out: Tensor) -> Tensor:
+        return out.squeeze(-1) if self.task == "regression" else out
+
+    def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        return task_loss(
+            self.task, dict(outputs), dict(batch), class_weights=self.class_weights, **self.loss_options
+        )
+
+    def num_parameters(self, *, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def build_model(spec: ModelSpec | Mapping[str, Any], ctx: ModelContext) -> MultimodalModel:
+    """Validate ``spec`` for ``ctx`` and build its model (on the default device; move it with ``.to``).
+
+    Raises :class:`SpecError` listing every error when the spec cannot be built.
+    """
+    spec = ModelSpec.from_dict(spec) if isinstance(spec, Mapping) else spec.resolved()
+    issues = spec.validate(ctx)
+    if any(i.level == "error" for i in issues):
+        raise SpecError(issues)
+    return MultimodalModel(spec, ctx)
+
+
+def example_batch(
+    spec: ModelSpec, ctx: ModelContext, batch_size: int = 2, device: torch.device | str | None = None
+) -> dict[str, Tensor]:
+    """A deterministic batch following the batch contract, with just the keys ``spec`` needs: for
+    smoke tests, summaries (on the meta device) and export tracing. Lengths vary, so padding is
+    exercised; every token id is valid for ``ctx.vocab_size``."""
+    b = batch_size
+    kw: dict[str, Any] = {"device": device}
+    batch: dict[str, Tensor] = {"index": torch.arange(b, **kw)}
+    if spec.has_text:
+        length = ctx.max_len
+        ids = torch.arange(b * length, **kw) % max(ctx.vocab_size - 2, 1) + min(2, ctx.vocab_size - 1)
+        lengths = (length - torch.arange(b, **kw)).clamp(min=1)
+        padding = torch.arange(length, **kw)[None, :] >= lengths[:, None]
+        batch["tokens"] = ids.view(b, length).masked_fill(padding, 0)
+        batch["lengths"] = lengths
+    if spec.has_image:
+        size = ctx.image_size
+        batch["image"] = torch.sin(torch.arange(b * 3 * size * size, dtype=torch.float32, **kw)).view(
+            b, 3, size, size
+        )
+    if spec.task == "classification":
+        batch["target"] = torch.arange(b, **kw) % max(ctx.num_outputs, 1)
+    elif spec.task == "multilabel":
+        batch["target"] = (torch.arange(b * ctx.num_outputs, **kw) % 2).float().view(b, ctx.num_outputs)
+    elif spec.task == "regression":
+        batch["target"] = torch.linspace(-1.0, 1.0, b, **kw)
+    elif spec.task == "contrastive":
+        batch["group"] = torch.arange(b, **kw)
+    return batch

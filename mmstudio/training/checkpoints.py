@@ -1,0 +1,403 @@
+"""Checkpoints as safetensors + JSON: loading one never unpickles, so it can never run code.
+
+A checkpoint ``<stem>`` is two files side by side:
+
+* ``<stem>.<token>.safetensors``: every tensor (the model's weights, the optimiser's moments, the CPU
+  random-number state...) under a namespaced key such as ``model/fc.weight`` or
+  ``optimizer_state/state/0/exp_avg``;
+* ``<stem>.json``, the manifest: the format version, the name and SHA-256 of the tensor file, the
+  ``meta`` dict (specs, labels, tokenizer, epoch, step...) and the structure of the nested state dicts
+  with each tensor replaced by a reference to its key, so they are rebuilt exactly (int keys, tuples
+  and non-finite floats included).
+
+Writes are atomic. The tensor file gets a fresh name, is written under a temporary name and renamed;
+the manifest is written the same way, last. The manifest's rename is the commit: until it happens, the
+previous checkpoint of that stem stays whole and loadable, and a manifest never names a half-written
+tensor file (the hash catches a file damaged later). Older tensor files of the stem are removed after
+the commit.
+
+Pickle-based files (``torch.save``: ``.pt``, ``.pth``, ``.ckpt``...) are refused with an explanation,
+never opened: unpickling a file from elsewhere can execute anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+
+CHECKPOINT_FORMAT_VERSION = 1
+FORMAT_NAME = "mmstudio-checkpoint"
+MANIFEST_SUFFIX = ".json"
+TENSORS_SUFFIX = ".safetensors"
+DEFAULT_STEM = "checkpoint"  # the stem used when a directory is given
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar")
+STATES = ("model_state", "optimizer_state", "scheduler_state", "scaler_state")
+
+# Markers of the JSON encoding of values JSON cannot hold as they are.
+_TENSOR, _NDARRAY, _TUPLE, _ITEMS, _FLOAT = "__tensor__", "__ndarray__", "__tuple__", "__items__", "__float__"
+_MARKERS = frozenset({_TENSOR, _NDARRAY, _TUPLE, _ITEMS, _FLOAT})
+_TOKEN = re.compile(r"[0-9a-f]{12}")
+
+
+class CheckpointError(ValueError):
+    """A file is not a checkpoint this mmstudio can load; the message says why and what to do."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the state dicts, rebuilt as they were saved, and ``meta``.
+
+    ``meta`` holds by convention ``format_version`` (set on save), ``model`` (the ModelSpec dict),
+    ``train`` (the TrainSpec dict), ``labels``, ``tokenizer`` (its ``to_dict()``),
+    ``dataset_fingerprint``, ``epoch``, ``step``, ``best`` (the best monitored metric), ``rng``
+    (:func:`capture_rng_state`) and ``run_id``.
+    """
+
+    path: Path
+    meta: dict[str, Any]
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None = None
+    scheduler_state: dict[str, Any] | None = None
+    scaler_state: dict[str, Any] | None = None
+
+    @property
+    def format_version(self) -> int:
+        return self.meta["format_version"]
+
+    @property
+    def epoch(self) -> int | None:
+        return self.meta.get("epoch")
+
+    @property
+    def step(self) -> int | None:
+        return self.meta.get("step")
+
+    @property
+    def run_id(self) -> int | None:
+        return self.meta.get("run_id")
+
+
+# --- saving --------------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model_state: Mapping[str, torch.Tensor],
+    optimizer_state: Mapping[str, Any] | None = None,
+    scheduler_state: Mapping[str, Any] | None = None,
+    scaler_state: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any],
+) -> Path:
+    """Write a checkpoint and return the path of its manifest (``<stem>.json``).
+
+    ``path`` is the stem (``runs/7/best`` gives ``best.json`` and ``best.<token>.safetensors``), the
+    manifest path, or an existing directory (stem ``checkpoint`` inside it). Tensors on any device are
+    saved from CPU copies; tensors anywhere in ``meta`` (the RNG states) go to the tensor file too.
+    """
+    manifest = manifest_path(path)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    stem = manifest.name[: -len(MANIFEST_SUFFIX)]
+    tensors = _TensorSink()
+    states = {
+        "model_state": dict(model_state),
+        "optimizer_state": optimizer_state,
+        "scheduler_state": scheduler_state,
+        "scaler_state": scaler_state,
+    }
+    document: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "meta": _encode({**meta, "format_version": CHECKPOINT_FORMAT_VERSION}, "meta", tensors),
+    }
+    for name, state in states.items():
+        document[name] = None if state is None else _encode(state, name, tensors)
+    tensors_name = f"{stem}.{uuid.uuid4().hex[:12]}{TENSORS_SUFFIX}"
+    tensors_path = manifest.parent / tensors_name
+    metadata = {"format": FORMAT_NAME, "manifest": manifest.name}
+    _write_atomic(
+        tensors_path, lambda tmp: safetensors.torch.save_file(tensors.tensors, tmp, metadata=metadata)
+    )
+    document["tensors_file"] = tensors_name
+    document["sha256"] = _sha256(tensors_path.read_bytes())
+    text = json.dumps(document, indent=1, allow_nan=False)
+    _write_atomic(manifest, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    _remove_stale_tensors(manifest.parent, stem, keep=tensors_name)
+    return manifest
+
+
+def manifest_path(path: str | os.PathLike[str]) -> Path:
+    """The manifest of the checkpoint at ``path`` (a stem, a manifest or a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        return path / f"{DEFAULT_STEM}{MANIFEST_SUFFIX}"
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(_pickle_message(path))
+    if path.suffix == MANIFEST_SUFFIX:
+        return path
+    if path.suffix == TENSORS_SUFFIX:
+        raise CheckpointError(
+            f"{path} is the tensor file of a checkpoint; give its manifest (<stem>{MANIFEST_SUFFIX}) or stem"
+        )
+    return path.with_name(path.name + MANIFEST_SUFFIX)  # a dotted stem ("epoch.3") keeps its dots
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` writes a temporary file beside ``path``; it is flushed to disk and renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_tensors(folder: Path, stem: str, keep: str) -> None:
+    for candidate in folder.glob(f"{_glob_escape(stem)}.*{TENSORS_SUFFIX}"):
+        token = candidate.name[len(stem) + 1 : -len(TENSORS_SUFFIX)]
+        if candidate.name != keep and _TOKEN.fullmatch(token):
+            try:
+                candidate.unlink()
+            except OSError:
+                pass  # still mapped by a reader (Windows): the next save removes it
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- the JSON encoding of state dicts ------------------------------------------------------------
+
+
+def _encode(value: Any, key: str, tensors: _TensorSink) -> Any:
+    """``value`` as JSON, its tensors put into ``tensors`` under keys built from ``key`` (its path)."""
+    if isinstance(value, torch.Tensor):
+        return {_TENSOR: tensors.put(key, value)}
+    if isinstance(value, np.ndarray):
+        raw = torch.from_numpy(np.ascontiguousarray(value).reshape(-1).view(np.uint8).copy())
+        return {_NDARRAY: tensors.put(key, raw), "dtype": value.dtype.str, "shape": list(value.shape)}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {_FLOAT: repr(value)}
+    if isinstance(value, tuple | list):
+        encoded = [_encode(v, f"{key}/{n}", tensors) for n, v in enumerate(value)]
+        return {_TUPLE: encoded} if isinstance(value, tuple) else encoded
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) and k not in _MARKERS for k in value):
+            return {k: _encode(v, f"{key}/{k}", tensors) for k, v in value.items()}
+        # Int keys (optimizer state is keyed by parameter id) or a reserved name: keep them exactly.
+        return {
+            _ITEMS: [[_encode(k, key, tensors), _encode(v, f"{key}/{k}", tensors)] for k, v in value.items()]
+        }
+    raise TypeError(
+        f"cannot store a {type(value).__name__} at {key!r} in a checkpoint (plain data and tensors only)"
+    )
+
+
+class _TensorSink:
+    """The tensors of one checkpoint under unique keys, each a private CPU copy safetensors accepts."""
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, torch.Tensor] = {}
+        self._storages: set[int] = set()
+
+    def put(self, key: str, tensor: torch.Tensor) -> str:
+        if tensor.is_sparse or tensor.device.type == "meta":
+            raise TypeError(f"cannot store the sparse or meta tensor at {key!r} in a checkpoint")
+        name, n = key, 1
+        while name in self.tensors:
+            n += 1
+            name = f"{key}#{n}"
+        tensor = tensor.detach().cpu()
+        storage = tensor.untyped_storage()
+        # safetensors refuses tensors that share memory (tied weights) and views into a larger buffer
+        # (slices): a private copy of those is always accepted.
+        if storage.data_ptr() in self._storages or storage.nbytes() != tensor.numel() * tensor.element_size():
+            tensor = tensor.clone()
+        tensor = tensor.contiguous()
+        self._storages.add(tensor.untyped_storage().data_ptr())
+        self.tensors[name] = tensor
+        return name
+
+
+def _decode(value: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if _TENSOR in value:
+        return tensors[value[_TENSOR]]
+    if _NDARRAY in value:
+        raw = tensors[value[_NDARRAY]].cpu().numpy()
+        return raw.view(np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+    if _TUPLE in value:
+        return tuple(_decode(v, tensors) for v in value[_TUPLE])
+    if _FLOAT in value:
+        return float(value[_FLOAT])
+    if _ITEMS in value:
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in value[_ITEMS]}
+    return {k: _decode(v, tensors) for k, v in value.items()}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu", *, verify: bool = True
+) -> Checkpoint:
+    """Load the checkpoint at ``path`` (its stem, manifest or directory) with tensors on ``map_location``.
+
+    Raises :class:`CheckpointError` for a pickle file (never opened), a half-written or damaged
+    checkpoint (``verify`` checks the tensor file's SHA-256), or a format version this mmstudio does
+    not read.
+    """
+    manifest = manifest_path(path)
+    document = _read_manifest(manifest)
+    tensors_path = _tensors_path(manifest, document)
+    data = tensors_path.read_bytes()
+    if verify and _sha256(data) != document.get("sha256"):
+        raise CheckpointError(
+            f"{tensors_path} does not match its manifest {manifest} (it was damaged or replaced); "
+            "use another checkpoint of the run"
+        )
+    tensors = _parse_tensors(data, tensors_path)
+    if torch.device(map_location).type != "cpu":
+        tensors = {k: v.to(map_location) for k, v in tensors.items()}
+    states = {name: _decode(document.get(name), tensors) for name in STATES}
+    return Checkpoint(manifest, _decode(document["meta"], tensors), **states)
+
+
+def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta`` of a checkpoint without loading its weights (to list or compare checkpoints)."""
+    manifest = manifest_path(path)
+    document = _read_manifest(manifest)
+    tensors_path = _tensors_path(manifest, document)
+    wanted = set()
+    _collect_tensor_keys(document["meta"], wanted)
+    try:
+        with safetensors.safe_open(tensors_path, framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in wanted}
+    except Exception as exc:  # safetensors raises its own error types for a malformed file
+        raise CheckpointError(f"{tensors_path} is not a valid safetensors file ({exc})") from None
+    return _decode(document["meta"], tensors)
+
+
+def _collect_tensor_keys(value: Any, keys: set[str]) -> None:
+    if isinstance(value, list):
+        for v in value:
+            _collect_tensor_keys(v, keys)
+    elif isinstance(value, dict):
+        for marker in (_TENSOR, _NDARRAY):
+            if marker in value:
+                keys.add(value[marker])
+        for v in value.values():
+            _collect_tensor_keys(v, keys)
+
+
+def _read_manifest(manifest: Path) -> dict[str, Any]:
+    try:
+        raw = manifest.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"there is no checkpoint at {manifest} (the manifest is missing)") from None
+    if _looks_pickled(raw):
+        raise CheckpointError(_pickle_message(manifest))
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{manifest} is not a checkpoint manifest (invalid JSON: {exc})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{manifest} is a JSON file but not an mmstudio checkpoint manifest")
+    version = document.get("format_version")
+    if version != CHECKPOINT_FORMAT_VERSION:
+        newer = isinstance(version, int) and version > CHECKPOINT_FORMAT_VERSION
+        advice = "update mmstudio to load it" if newer else "it cannot be loaded; train the model again"
+        raise CheckpointError(
+            f"{manifest} has checkpoint format version {version!r}, but this mmstudio reads version "
+            f"{CHECKPOINT_FORMAT_VERSION}: {advice}"
+        )
+    return document
+
+
+def _tensors_path(manifest: Path, document: dict[str, Any]) -> Path:
+    name = document.get("tensors_file")
+    # A plain file name beside the manifest, never a path: a crafted manifest cannot point elsewhere.
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(TENSORS_SUFFIX):
+        raise CheckpointError(f"{manifest} names no valid tensor file")
+    path = manifest.parent / name
+    if not path.is_file():
+        raise CheckpointError(
+            f"the tensor file {name} of {manifest} is missing; the checkpoint is incomplete, use another one"
+        )
+    return path
+
+
+def _parse_tensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+    if _looks_pickled(data):
+        raise CheckpointError(_pickle_message(path))
+    try:
+        return safetensors.torch.load(data)
+    except Exception as exc:  # SafetensorError and friends: the header or the data is malformed
+        raise CheckpointError(f"{path} is not a valid safetensors file ({exc})") from None
+
+
+def _looks_pickled(data: bytes) -> bool:
+    """A pickle (protocol 2+ starts with 0x80) or a ``torch.save`` zip archive."""
+    return data[:1] == b"\x80" or data[:4] == b"PK\x03\x04"
+
+
+def _pickle_message(path: Path) -> str:
+    return (
+        f"{path} looks like a pickle-based PyTorch file (torch.save). mmstudio never unpickles files, "
+        "because loading one can run any code it contains. Load mmstudio checkpoints by their .json "
+        "manifest; to bring in weights from elsewhere, convert a trusted file to safetensors first "
+        "(safetensors.torch.save_file(state_dict, 'weights.safetensors'))."
+    )
+
+
+# --- random-number state -------------------------------------------------------------------------
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The random-number states of torch (CPU, and CUDA when it is in use), NumPy's global generator
+    and Python's ``random``, in a form :func:`save_checkpoint` stores (the CPU state is a uint8 tensor)."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Set the generators back to a :func:`capture_rng_state` (CUDA only when the device count matches)."""
+    torch.set_rng_state(state["torch"].cpu())
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])

@@ -1,0 +1,457 @@
+"""Prepared data: a validated dataset turned into tensors once, and fast batches of them.
+
+:class:`PreparedData` does the per-dataset work a single time, before the first step: the label map,
+the tokenizer (fit on the training split only, so validation text stays unseen), the token ids (cached
+on disk by :func:`~mmstudio.data.cache.build_text_cache`) and the decoded images (a memory-mapped
+``uint8`` cache from :func:`~mmstudio.data.cache.build_image_cache`). After that a batch is a gather:
+``np.take`` of the image rows, ``index_select`` of the small columns, and the ``uint8`` → ``float``
+conversion and normalisation on the target device. No ``DataLoader`` and no worker processes are
+needed: nothing is decoded while training.
+
+Batches follow the contract of ``docs/architecture.md`` (``tokens``, ``lengths``, ``image``,
+``target``, ``group``, ``index``); :func:`mask_batch` masks one modality for an ablation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmstudio.data.cache import build_image_cache, build_text_cache
+from mmstudio.data.dataset import Dataset
+from mmstudio.data.text import UNK_ID, Tokenizer, build_tokenizer, tokenizer_from_dict
+from mmstudio.data.types import SPLITS, Cancelled, Item, Problem, ProblemKind
+from mmstudio.training.spec import TASKS, TrainSpec
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MODALITIES = ("text", "image")
+_MULTILABEL_SEPARATORS = re.compile(r"[|,]")
+_EXAMPLES = 5  # how many offending rows an error message names
+
+Batch = dict[str, torch.Tensor]
+
+
+def split_multilabel(label: str) -> list[str]:
+    """The labels of one multilabel value: ``"cat|dog"`` and ``"cat, dog"`` both give ``["cat", "dog"]``."""
+    return [part.strip() for part in _MULTILABEL_SEPARATORS.split(label) if part.strip()]
+
+
+def mask_batch(batch: Batch, modality: str) -> Batch:
+    """A copy of ``batch`` with one modality masked, for an ablation ("does the model use it?").
+
+    Text masked: every token ``<pad>`` except one ``<unk>``, length 1 (a valid, empty sentence).
+    Image masked: all zeros after normalisation, which is the ImageNet mean image.
+    The other keys are shared with ``batch``, not copied.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"can mask {' or '.join(MODALITIES)}, not {modality!r}")
+    masked = dict(batch)
+    if modality == "text":
+        if "tokens" not in batch:
+            raise ValueError("the batch has no text to mask: the model has no text encoder")
+        tokens = torch.zeros_like(batch["tokens"])
+        tokens[:, 0] = UNK_ID
+        masked["tokens"] = tokens
+        masked["lengths"] = torch.ones_like(batch["lengths"])
+    else:
+        if "image" not in batch:
+            raise ValueError("the batch has no image to mask: the model has no image encoder")
+        masked["image"] = torch.zeros_like(batch["image"])
+    return masked
+
+
+class PreparedData:
+    """A dataset as tensors for one task and one :class:`TrainSpec`, built once.
+
+    ``need_text`` / ``need_image`` say which inputs the model reads, so a text-only model never decodes
+    an image. ``labels`` and ``tokenizer`` (an object or its ``to_dict()``) reuse the label order and
+    vocabulary of a checkpoint, so a resumed or re-evaluated model sees the ids it was trained on;
+    otherwise the labels are the dataset's, sorted, and the tokenizer is fit on the training split.
+
+    Items that cannot be used (an image that failed to decode in the cache, a label the model does not
+    know) are left out of every split and listed in :attr:`problems`, with a summary in
+    :attr:`messages` for the run log. ``index`` in a batch is the position in ``dataset.items``.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        train: TrainSpec,
+        task: str,
+        *,
+        need_text: bool = True,
+        need_image: bool = True,
+        labels: Sequence[str] | None = None,
+        tokenizer: Tokenizer | dict[str, Any] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel=None,
+        cache_root: str | os.PathLike[str] | None = None,
+    ):
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        if not (need_text or need_image):
+            raise ValueError("a model reads text, images or both; need_text and need_image are both False")
+        if not dataset.items:
+            raise ValueError("the dataset has no usable items; run `mmstudio data check` to see why")
+        _check_cancel(cancel)
+        self.dataset = dataset
+        self.train = train
+        self.task = task
+        self.need_text = need_text
+        self.need_image = need_image
+        self.problems: list[Problem] = []
+        self.messages: list[str] = []
+        self._cache_root = None if cache_root is None else os.fspath(cache_root)
+        items = dataset.items
+        self._usable = np.ones(len(items), dtype=bool)
+
+        self.labels, target = self._prepare_targets(items, labels)
+        self._columns: dict[str, torch.Tensor] = {}
+        if target is not None:
+            self._columns["target"] = torch.from_numpy(target)
+        if task == "contrastive":
+            self._columns["group"] = torch.from_numpy(group_ids(items))
+        self._pixels: np.ndarray | None = None
+        if need_image:
+            self._prepare_images(items, progress, cancel)
+        self.splits = self._split_indices(items)
+        self.tokenizer: Tokenizer | None = None
+        if need_text:
+            _check_cancel(cancel)
+            self._prepare_text(items, tokenizer)
+        self._device_columns: dict[torch.device, dict[str, torch.Tensor]] = {}
+        self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # --- building -------------------------------------------------------------------------------
+
+    def _prepare_targets(
+        self, items: Sequence[Item], labels: Sequence[str] | None
+    ) -> tuple[list[str], np.ndarray | None]:
+        """The label list and the target column (None for contrastive)."""
+        if self.task == "contrastive":
+            return [], None
+        if self.task == "regression":
+            return [], regression_targets(items)
+        if self.task == "multilabel":
+            per_item = [split_multilabel(i.label) if i.label else [] for i in items]
+            known = list(labels) if labels is not None else sorted({x for ls in per_item for x in ls})
+        else:
+            per_item = [[i.label] if i.label else [] for i in items]
+            known = list(labels) if labels is not None else self.dataset.labels
+        if not known:
+            raise ValueError(
+                f"the dataset has no labels, so it cannot train a {self.task} model; name its label "
+                "column, or choose the contrastive task for image-text pairs without labels"
+            )
+        position = {label: k for k, label in enumerate(known)}
+        if self.task == "multilabel":
+            target = np.zeros((len(items), len(known)), dtype=np.float32)
+        else:
+            target = np.full(len(items), -1, dtype=np.int64)
+        for n, (item, item_labels) in enumerate(zip(items, per_item, strict=True)):
+            unknown = [x for x in item_labels if x not in position]
+            if not item_labels or unknown:
+                self._drop(n, item, ProblemKind.MISSING_LABEL, _label_problem(unknown))
+            elif self.task == "multilabel":
+                target[n, [position[x] for x in item_labels]] = 1.0
+            else:
+                target[n] = position[item_labels[0]]
+        self._summarise(ProblemKind.MISSING_LABEL, "have no label the model knows")
+        return known, target
+
+    def _prepare_images(self, items: Sequence[Item], progress, cancel) -> None:
+        """Decode every image once into the memory-mapped cache (or reuse it); drop the failures."""
+        cache = build_image_cache(
+            items,
+            self.dataset.fingerprint,
+            size=self.train.image_size,
+            fit=self.train.image_fit,
+            progress=progress,
+            cancel=cancel,
+            cache_root=None if self._cache_root is None else os.path.join(self._cache_root, "images"),
+        )
+        for failure in cache.failed:
+            item = items[failure.index]
+            self._drop(failure.index, item, _problem_kind(failure.kind), failure.message)
+        if cache.failed:
+            self.messages.append(
+                f"{len(cache.failed):,} item(s) left out: their image could not be decoded "
+                f"(first: {items[cache.failed[0].index].image}: {cache.failed[0].message})"
+            )
+        # A plain ndarray over the mapping: fancy indexing then skips np.memmap's bookkeeping.
+        self._pixels = cache.array.view(np.ndarray)
+
+    def _prepare_text(self, items: Sequence[Item], tokenizer: Tokenizer | dict[str, Any] | None) -> None:
+        """Fit (or take) the tokenizer and encode every text once: int32 ids, lengths at least 1."""
+        if isinstance(tokenizer, dict):
+            tokenizer = tokenizer_from_dict(tokenizer)
+        if tokenizer is None:
+            tokenizer = self._fit_tokenizer([items[i].text for i in self.splits["train"]])
+        self.tokenizer = tokenizer
+        ids, lengths = build_text_cache(
+            [item.text for item in items],
+            tokenizer,
+            self.train.max_len,
+            self.dataset.fingerprint,
+            cache_root=None if self._cache_root is None else os.path.join(self._cache_root, "text"),
+        )
+        self._columns["tokens"] = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int32))
+        # An empty text (every token unknown to BPE, say) still gets length 1: packed RNNs refuse 0.
+        self._columns["lengths"] = torch.from_numpy(np.maximum(lengths, 1).astype(np.int64))
+
+    def _fit_tokenizer(self, texts: list[str]) -> Tokenizer:
+        if self.train.tokenizer == "bpe":
+            params = {"vocab_size": self.train.vocab_max_size, "min_freq": self.train.vocab_min_freq}
+        else:
+            params = {"max_size": self.train.vocab_max_size, "min_freq": self.train.vocab_min_freq}
+        return build_tokenizer(self.train.tokenizer, texts, **params)
+
+    def _split_indices(self, items: Sequence[Item]) -> dict[str, np.ndarray]:
+        code = {name: k for k, name in enumerate(SPLITS)}
+        split_of = np.fromiter((code.get(item.split, -1) for item in items), dtype=np.int64, count=len(items))
+        splits = {name: np.flatnonzero((split_of == k) & self._usable) for name, k in code.items()}
+        if len(splits["train"]) == 0:
+            raise ValueError(
+                "no usable item is in the training split; check the split column or lower the "
+                "validation and test fractions (see the problems listed for this dataset)"
+            )
+        return splits
+
+    def _drop(self, index: int, item: Item, kind: ProblemKind, message: str) -> None:
+        self._usable[index] = False
+        self.problems.append(Problem(kind, item.row, str(item.image), message, True, item.source))
+
+    def _summarise(self, kind: ProblemKind, what: str) -> None:
+        found = [p for p in self.problems if p.kind == kind]
+        if found:
+            first = found[0]
+            self.messages.append(
+                f"{len(found):,} item(s) left out: they {what} (first: {first.source} row {first.row}: "
+                f"{first.message})"
+            )
+
+    # --- what the model needs to know -----------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        """The tokenizer's vocabulary size (0 when the model reads no text)."""
+        return 0 if self.tokenizer is None else self.tokenizer.vocab_size
+
+    @property
+    def num_outputs(self) -> int:
+        """Classes (classification, multilabel), 1 (regression) or 0 (contrastive: no head outputs)."""
+        if self.task == "regression":
+            return 1
+        return len(self.labels)
+
+    @property
+    def image_size(self) -> int:
+        return self.train.image_size
+
+    @property
+    def max_len(self) -> int:
+        return self.train.max_len
+
+    def class_weights(self) -> list[float] | None:
+        """Per-class loss weights from the training split, for imbalanced data.
+
+        Classification: ``n / (C * count_c)`` (inverse frequency, the weights average to 1 over the
+        items), for ``CrossEntropyLoss(weight=...)``. Multilabel: ``negatives_c / positives_c``, the
+        ``pos_weight`` of ``BCEWithLogitsLoss``. A class absent from training gets 1.0 (neutral).
+        None for regression and contrastive.
+        """
+        if self.task not in ("classification", "multilabel"):
+            return None
+        target = self._columns["target"].numpy()[self.splits["train"]]
+        n, classes = len(target), len(self.labels)
+        if self.task == "classification":
+            counts = np.bincount(target, minlength=classes).astype(np.float64)
+            weights = np.divide(n, classes * counts, out=np.ones(classes), where=counts > 0)
+        else:
+            positives = target.sum(axis=0, dtype=np.float64)
+            weights = np.divide(n - positives, positives, out=np.ones(classes), where=positives > 0)
+        return [float(w) for w in weights]
+
+    def context(self) -> dict[str, Any]:
+        """The fields of ``ModelContext``; ``class_weights`` only when the spec asks for them."""
+        return {
+            "vocab_size": self.vocab_size,
+            "num_outputs": self.num_outputs,
+            "image_size": self.image_size,
+            "max_len": self.max_len,
+            "class_weights": self.class_weights() if self.train.class_weights else None,
+        }
+
+    def split_sizes(self) -> dict[str, int]:
+        return {name: len(indices) for name, indices in self.splits.items()}
+
+    def targets(self, indices: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The targets of these items (for metrics): class ids, multi-hot rows or floats."""
+        if "target" not in self._columns:
+            raise ValueError(f"a {self.task} task has no targets")
+        return self._columns["target"].numpy()[np.asarray(indices, dtype=np.int64)]
+
+    def groups(self, indices: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The group ids of these items (contrastive): captions of one image share one."""
+        if "group" not in self._columns:
+            raise ValueError("only a contrastive task has groups")
+        return self._columns["group"].numpy()[np.asarray(indices, dtype=np.int64)]
+
+    # --- batches --------------------------------------------------------------------------------
+
+    def num_batches(self, split: str, batch_size: int, *, drop_last: bool = False) -> int:
+        n = len(self._split(split))
+        return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+    def order(
+        self, split: str, *, shuffle: bool = False, seed: int | None = None, epoch: int = 0
+    ) -> np.ndarray:
+        """The item indices of ``split`` in the order one epoch visits them.
+
+        A shuffled order depends only on ``(seed, epoch)`` (``seed`` defaults to the spec's), so any
+        epoch's order can be rebuilt without replaying the epochs before it.
+        """
+        indices = self._split(split)
+        if not shuffle:
+            return indices
+        seed = self.train.seed if seed is None else seed
+        return np.random.default_rng([seed, epoch]).permutation(indices)
+
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int | None = None,
+        epoch: int = 0,
+        start_step: int = 0,
+        drop_last: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> Iterator[Batch]:
+        """Yield the batches of one epoch over ``split`` as dicts of tensors on ``device``.
+
+        The order is :meth:`order`; ``start_step`` skips that many batches without gathering them.
+        Because the order depends only on ``(seed, epoch)``, a run resumed at ``(epoch, step)`` gets
+        exactly the batches it had left, provided ``batch_size`` and the splits are unchanged (resuming
+        at an epoch boundary, ``start_step=0``, needs only the epoch). Within a batch the items are
+        sorted by index: the memory-mapped images are then read in file order, which is faster, and a
+        batch is a set to the loss anyway.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        order = self.order(split, shuffle=shuffle, seed=seed, epoch=epoch)
+        stop = len(order) - len(order) % batch_size if drop_last else len(order)
+        device = torch.device(device)
+        for start in range(start_step * batch_size, stop, batch_size):
+            yield self.batch(np.sort(order[start : start + batch_size]), device)
+
+    def batch(self, indices: np.ndarray | Sequence[int], device: str | torch.device = "cpu") -> Batch:
+        """The batch of these item indices (any order, kept) on ``device``."""
+        device = torch.device(device)
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        index = torch.from_numpy(indices)
+        batch: Batch = {}
+        if self._pixels is not None:
+            batch["image"] = self._images(indices, device)
+        columns = self._on(device)
+        on_device = index.to(device, non_blocking=True) if device.type != "cpu" else index
+        for key, column in columns.items():
+            batch[key] = column.index_select(0, on_device)
+        if "tokens" in batch:
+            batch["tokens"] = batch["tokens"].long()
+        batch["index"] = on_device
+        return batch
+
+    def _images(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
+        """Gather the uint8 images, move them (pinned, asynchronously on CUDA), then convert and
+        normalise on the device: a quarter of the bytes cross the bus, and the GPU does the math."""
+        pixels = torch.from_numpy(np.take(self._pixels, indices, axis=0))
+        if device.type == "cuda":
+            pixels = pixels.pin_memory().to(device, non_blocking=True)
+        elif device.type != "cpu":
+            pixels = pixels.to(device)
+        mean, inv_std = self._normalisation(device)
+        # NHWC uint8 -> contiguous NCHW float32 in one pass, then (x/255 - mean) / std in place.
+        image = pixels.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+        return image.sub_(mean).mul_(inv_std)
+
+    def _normalisation(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._norm:
+            mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+            inv_std = 1.0 / (torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+            self._norm[device] = (mean.to(device), inv_std.to(device))
+        return self._norm[device]
+
+    def _on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The small columns (tokens, lengths, targets, groups), copied to ``device`` once: gathering
+        them there needs only the batch's indices to cross the bus."""
+        if device.type == "cpu":
+            return self._columns
+        if device not in self._device_columns:
+            self._device_columns[device] = {k: v.to(device) for k, v in self._columns.items()}
+        return self._device_columns[device]
+
+    def _split(self, split: str) -> np.ndarray:
+        try:
+            return self.splits[split]
+        except KeyError:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}") from None
+
+
+def group_ids(items: Sequence[Item]) -> np.ndarray:
+    """Integer group ids, in order of first appearance: items that share ``Item.group`` (the captions
+    of one image) share an id; an item without a group is a group of its own."""
+    ids: dict[object, int] = {}
+    out = np.empty(len(items), dtype=np.int64)
+    for n, item in enumerate(items):
+        key = ("group", item.group) if item.group is not None else ("item", n)
+        out[n] = ids.setdefault(key, len(ids))
+    return out
+
+
+def regression_targets(items: Sequence[Item]) -> np.ndarray:
+    """The labels as float32 numbers; a ValueError names the rows whose label is not a finite number."""
+    values = np.empty(len(items), dtype=np.float32)
+    bad: list[Item] = []
+    for n, item in enumerate(items):
+        try:
+            values[n] = float(item.label)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            bad.append(item)
+            continue
+        if not math.isfinite(values[n]):
+            bad.append(item)
+    if bad:
+        shown = "; ".join(f"{i.source} row {i.row}: {i.label!r}" for i in bad[:_EXAMPLES])
+        more = f" and {len(bad) - _EXAMPLES:,} more" if len(bad) > _EXAMPLES else ""
+        raise ValueError(
+            f"a regression target must be a number, but {len(bad):,} label(s) are not ({shown}{more}); "
+            "fix those rows or choose the classification task"
+        )
+    return values
+
+
+def _problem_kind(kind: str) -> ProblemKind:
+    try:
+        return ProblemKind(kind)
+    except ValueError:
+        return ProblemKind.CORRUPT_IMAGE
+
+
+def _label_problem(unknown: list[str]) -> str:
+    if unknown:
+        return f"label {', '.join(map(repr, unknown))} is not one of the model's labels"
+    return "the item has no label"
+
+
+def _check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("preparing the data was cancelled")

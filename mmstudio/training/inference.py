@@ -1,0 +1,246 @@
+"""Using a saved run: rebuild its model from a checkpoint, evaluate it on a dataset, export it.
+
+A checkpoint carries everything needed (the model spec, the training spec, the label list and the
+tokenizer), so a run is rebuilt exactly as it was trained; weights come from safetensors only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from mmstudio.store import Store
+
+ABLATIONS = ("text_masked", "image_masked")
+
+
+class ExportUnavailable(Exception):
+    """The export format needs a package that is not installed (the message says which)."""
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    run_id: int
+    checkpoint_path: Path
+    meta: dict[str, Any]
+    model: Any  # MultimodalModel, in eval mode
+    spec: Any  # ModelSpec
+    train: Any  # TrainSpec
+
+
+def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
+    """The run's ``best`` or ``last`` checkpoint manifest, from its artifacts or its run folder."""
+    from mmstudio.training.runner import run_dir
+
+    candidates = [Path(a.path) for a in store.list_artifacts(run_id) if Path(a.path).stem == which]
+    candidates.append(run_dir(run_id) / f"{which}.json")
+    for path in candidates:
+        if path.is_file():
+            return path
+    other = "last" if which == "best" else "best"
+    raise FileNotFoundError(
+        f"run {run_id} has no {which} checkpoint (looked in {run_dir(run_id)}); it may have stopped before "
+        f"its first epoch ended, or its files were deleted. Try --checkpoint {other}"
+    )
+
+
+def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "cpu") -> LoadedRun:
+    """Rebuild a run's model with its checkpoint's weights (no code is unpickled)."""
+    from mmstudio.models import ModelContext, ModelSpec, build_model
+    from mmstudio.training import checkpoints
+    from mmstudio.training.spec import TrainSpec
+
+    path = checkpoint_file(store, run_id, which)
+    checkpoint = checkpoints.load_checkpoint(path, map_location=device)
+    meta = checkpoint.meta
+    spec = ModelSpec.from_dict(meta["model"])
+    train = TrainSpec.from_dict(meta["train"])
+    labels = meta.get("labels") or []
+    tokenizer = meta.get("tokenizer")
+    vocab_size = _vocab_size(tokenizer)
+    ctx = ModelContext(
+        vocab_size=vocab_size,
+        num_outputs=len(labels) if spec.task in ("classification", "multilabel") else 1,
+        image_size=train.image_size,
+        max_len=train.max_len,
+    )
+    model = build_model(spec, ctx).to(device)
+    model.load_state_dict(checkpoint.model_state)
+    model.eval()
+    return LoadedRun(run_id, path, meta, model, spec, train)
+
+
+def _vocab_size(tokenizer: dict | None) -> int:
+    if not tokenizer:
+        return 2
+    from mmstudio.data.text import tokenizer_from_dict
+
+    return tokenizer_from_dict(tokenizer).vocab_size
+
+
+def evaluate_run(
+    run_id: int,
+    dataset: Any,
+    *,
+    split: str = "all",
+    checkpoint: str = "best",
+    device: str = "auto",
+    db_url: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate a saved run on a validated ``dataset`` and record the evaluation with the run.
+
+    ``split="all"`` evaluates every usable row. Rows whose label the run never saw are left out and
+    said in ``notes``. Models that read both modalities are evaluated again with each one masked.
+    """
+    from mmstudio.training.data import PreparedData
+    from mmstudio.training.device import resolve_device, resolve_precision
+    from mmstudio.training.trainer import Trainer
+
+    torch_device = resolve_device(device)
+    with Store.open(db_url) as store:
+        run = load_run(store, run_id, which=checkpoint, device=torch_device)
+        if split == "all":
+            dataset = dataclasses.replace(
+                dataset, items=[dataclasses.replace(item, split="test") for item in dataset.items]
+            )
+        elif not any(item.split == split for item in dataset.items):
+            raise ValueError(f"the dataset has no {split} rows; use --split all")
+        data = PreparedData(
+            dataset,
+            run.train,
+            run.spec.task,
+            need_text=run.spec.has_text,
+            need_image=run.spec.has_image,
+            labels=run.meta.get("labels"),
+            tokenizer=run.meta.get("tokenizer"),
+        )
+        trainer = Trainer(
+            run.model,
+            data,
+            run.train,
+            device=torch_device,
+            precision=resolve_precision("fp32", torch_device),
+            run_id=run_id,
+        )
+        target = "test" if split == "all" else split
+        record = store.find_dataset(dataset.fingerprint)
+        if record is None:
+            record = store.ensure_dataset(
+                name=Path(dataset.root).name,
+                path=str(dataset.root),
+                format=dataset.format,
+                fingerprint=dataset.fingerprint,
+                item_count=len(dataset.items),
+            )
+        ablations = [None, *ABLATIONS] if run.spec.has_text and run.spec.has_image else [None]
+        metrics: dict[str, Any] = {}
+        for ablation in ablations:
+            evaluation = trainer.evaluate(target, ablation=ablation)
+            result = evaluation.result
+            store.add_evaluation(
+                run_id,
+                split=f"eval:{split}",
+                metrics=result.metrics,
+                dataset_id=record.id,
+                ablation=ablation,
+                labels=result.labels,
+                confusion_matrix=result.confusion,
+                per_class=result.per_class,
+            )
+            prefix = "" if ablation is None else f"{ablation}/"
+            metrics.update({f"{prefix}{k}": v for k, v in result.metrics.items()})
+    return {
+        "run_id": run_id,
+        "dataset": str(dataset.root),
+        "fingerprint": dataset.fingerprint,
+        "split": split,
+        "checkpoint": str(run.checkpoint_path),
+        "items": int(data.split_sizes().get(target, 0)),
+        "metrics": metrics,
+        "notes": list(data.messages),
+        "time": time.time(),
+    }
+
+
+def export_run(
+    run_id: int, format: str, output: str | Path, *, checkpoint: str = "best", db_url: str | None = None
+) -> Path:
+    """Write a run's model as ONNX or TorchScript, with ``<output>.json`` beside it holding the label
+    list, the tokenizer, the specs and the input names (what an application needs to use the file)."""
+    from mmstudio.models import example_batch
+
+    if format not in ("onnx", "torchscript"):
+        raise ValueError(f"unknown export format {format!r}; choose onnx or torchscript")
+    if format == "onnx":
+        try:
+            import onnx  # noqa: F401  (torch.onnx.export needs it to write the file)
+        except ImportError as exc:
+            raise ExportUnavailable(
+                "ONNX export needs the onnx package: pip install onnx (or use --format torchscript)"
+            ) from exc
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with Store.open(db_url) as store:
+        run = load_run(store, run_id, which=checkpoint)
+        batch = example_batch(run.spec, run.model.ctx, batch_size=2)
+        inputs = [k for k in ("tokens", "lengths", "image") if k in batch]
+        wrapper = ExportWrapper(run.model, inputs).eval()
+        args = tuple(batch[k] for k in inputs)
+        if format == "torchscript":
+            with torch.no_grad(), warnings.catch_warnings():
+                # TorchScript is deprecated upstream in favour of torch.export, yet it is still the
+                # format C++ and mobile runtimes load; the user asked for it by name.
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.trace(wrapper, args, check_trace=False)
+            traced.save(str(output))
+        else:
+            torch.onnx.export(
+                wrapper,
+                args,
+                str(output),
+                input_names=inputs,
+                output_names=list(wrapper.output_names),
+                dynamic_axes={name: {0: "batch"} for name in [*inputs, *wrapper.output_names]},
+            )
+        sidecar = {
+            "format": format,
+            "run_id": run_id,
+            "inputs": inputs,
+            "outputs": list(wrapper.output_names),
+            "labels": run.meta.get("labels"),
+            "tokenizer": run.meta.get("tokenizer"),
+            "model": run.meta.get("model"),
+            "train": run.meta.get("train"),
+            "image_normalisation": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+        }
+        meta_path = output.with_name(output.name + ".json")
+        meta_path.write_text(json.dumps(sidecar, indent=1), encoding="utf-8")
+        store.add_artifact(run_id, f"export-{format}", output)
+    return output
+
+
+class ExportWrapper(torch.nn.Module):
+    """Positional tensors in, a tuple of tensors out: what tracing and ONNX need."""
+
+    OUTPUTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "classification": ("logits",),
+        "multilabel": ("logits",),
+        "regression": ("prediction",),
+        "contrastive": ("text_embedding", "image_embedding"),
+    }
+
+    def __init__(self, model: torch.nn.Module, inputs: list[str]):
+        super().__init__()
+        self.model = model
+        self.inputs = inputs
+        self.output_names = self.OUTPUTS[model.task]
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs = self.model(dict(zip(self.inputs, tensors, strict=True)))
+        return tuple(outputs[name] for name in self.output_names)

@@ -1,0 +1,503 @@
+"""One training job, start to finish, in the current process: the command line calls it directly and
+the GUI's worker process calls it in a child.
+
+:func:`run_job` opens the store, loads and records the dataset, creates the run (or reopens it to
+resume), prepares the tensors, builds the model, trains, evaluates, and finishes the run. The run's
+results are written by this process (through a :class:`~mmstudio.training.store_writer.StoreWriter`
+that consumes the trainer's events), so a run is recorded the same way whoever started it and a GUI
+crash loses nothing.
+
+Every exception ends in one place, :func:`_handle_exception`: it becomes a user-facing message
+(what happened, what to try) plus the traceback, the run is recorded ``failed`` with both, a
+:class:`~mmstudio.training.events.RunFailed` event is emitted and a failed :class:`RunResult` is
+returned. Only ``KeyboardInterrupt`` is re-raised after it is recorded (the run is ``interrupted``);
+a stop request while the data is still loading ends the run ``cancelled``. Every job ends with
+exactly one terminal event (``RunFinished`` or ``RunFailed``).
+
+The run is created after the dataset has loaded, so that it is linked to the dataset record and
+stores the complete model spec; a dataset that cannot be loaded fails the job without creating a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmstudio import paths
+from mmstudio.store import Store
+from mmstudio.store.types import RunStatus, lower_is_better
+from mmstudio.training import events as ev
+from mmstudio.training.control import TrainingControl
+from mmstudio.training.spec import RunJob
+from mmstudio.training.trainer import ABLATIONS, TrainingFailed
+
+__all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_dir", "run_job"]
+
+log = logging.getLogger(__name__)
+EventCallback = Callable[[ev.Event], None]
+#: Final evaluations logged as metric points at the last step (val/* is logged every epoch already).
+_LOGGED_SPLITS = ("test",)
+
+
+@dataclass
+class RunResult:
+    """How a job ended. ``status`` is ``completed``, ``cancelled`` or ``failed`` (then ``message``
+    speaks to the user, ``kind`` says what failed and ``traceback`` is for the log). ``run_id`` is
+    ``None`` when the job failed before its run was created (an unreadable dataset)."""
+
+    run_id: int | None
+    status: str
+    device: str | None = None
+    epochs: int = 0
+    steps: int = 0
+    duration_s: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    best: dict[str, float] = field(default_factory=dict)
+    message: str | None = None
+    kind: str | None = None
+    traceback: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``mmstudio train --json`` document (stable keys: DESIGN.md)."""
+        doc: dict[str, Any] = {
+            "run_id": self.run_id,
+            "status": self.status,
+            "device": self.device,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "duration_s": round(self.duration_s, 3),
+            "metrics": dict(self.metrics),
+            "best": dict(self.best),
+        }
+        if self.status == RunStatus.FAILED:
+            doc["error"] = {"kind": self.kind, "message": self.message}
+        return doc
+
+
+def run_dir(run_id: int) -> Path:
+    """Where a run's checkpoints live: ``<data dir>/runs/<run id>/``."""
+    return paths.data_dir() / "runs" / str(run_id)
+
+
+class _Events:
+    """Fans each event out to the store writer (first, so the store is never behind what a listener
+    was told) and the caller's callback."""
+
+    def __init__(self, callback: EventCallback | None) -> None:
+        self.callback = callback
+        self.writer: Any = None
+
+    def __call__(self, event: ev.Event) -> None:
+        if self.writer is not None:
+            self.writer(event)
+        if self.callback is not None:
+            self.callback(event)
+
+    def log(self, run_id: int, message: str, level: str = "info") -> None:
+        self(ev.LogMessage(run_id, level, message, time.time()))
+
+
+@dataclass
+class _Job:
+    """What the job has reached so far, for :func:`_fail` to record the right things."""
+
+    job: RunJob
+    started: float
+    store: Store | None = None
+    run_id: int | None = None
+    device: str | None = None
+    trainer: Any = None
+
+
+def run_job(
+    job: RunJob, *, on_event: EventCallback | None = None, control: TrainingControl | None = None
+) -> RunResult:
+    """Run ``job`` in this process and return how it ended; see the module docstring.
+
+    ``on_event`` receives every event (after the store has recorded it); ``control`` carries pause,
+    resume and stop requests. A failure is returned as a result with ``status="failed"``, never raised.
+    """
+    events = _Events(on_event)
+    state = _Job(job, time.monotonic())
+    try:
+        state.store = Store.open(job.db_url)
+        return _run(state, events, control)
+    except BaseException as exc:
+        result = _handle_exception(state, events, exc)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return result
+    finally:
+        if state.store is not None:
+            state.store.close()
+
+
+def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunResult:
+    """The job's steps in order; each helper below does one of them."""
+    import torch
+
+    from mmstudio.training.device import describe_device, resolve_device, resolve_precision
+    from mmstudio.training.store_writer import StoreWriter
+
+    job, store = state.job, state.store
+    assert store is not None
+    if job.train.num_threads is not None:
+        torch.set_num_threads(job.train.num_threads)
+    device = resolve_device(job.train.device)
+    precision = resolve_precision(job.train.precision, device)
+    cancel = None if control is None else control.cancel_flag
+    dataset = _load_dataset(job, cancel)
+    dataset_id = _record_dataset(store, dataset)
+    resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
+    spec = _resume_spec(resume) if resume is not None else resolve_model_spec(job.model, dataset)
+    run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))
+    state.device = describe_device(device)
+    events.writer = StoreWriter(store, run_id)
+    if precision.note:
+        events.log(run_id, precision.note, "warning")
+    if resume is not None and resume.meta.get("dataset_fingerprint") != dataset.fingerprint:
+        events.log(
+            run_id, "the dataset changed since the checkpoint; resuming on the current files", "warning"
+        )
+
+    trainer = state.trainer = _build_trainer(
+        job, dataset, spec, resume, device, precision, run_id, events, control
+    )
+    events(
+        ev.RunStarted(
+            run_id,
+            store.get_run(run_id).name,
+            state.device,
+            job.train.epochs,
+            trainer.steps_per_epoch,
+            trainer.total_steps,
+            trainer.state.step,
+            sum(p.numel() for p in trainer.model.parameters()),
+            time.time(),
+        )
+    )
+    fit = trainer.fit()
+    metrics = {**fit.last_metrics, **_final_evaluation(trainer, store, run_id, dataset_id, spec, events)}
+    events.writer.flush()
+    status = RunStatus.CANCELLED if fit.status == "cancelled" else RunStatus.COMPLETED
+    store.finish_run(run_id, status)
+    best = _best_values(store, run_id)
+    duration = time.monotonic() - state.started
+    events(ev.RunFinished(run_id, status.value, metrics, best, duration, time.time()))
+    return RunResult(
+        run_id, status.value, state.device, fit.state.epoch, fit.state.step, duration, metrics, best
+    )
+
+
+def _record_dataset(store: Store, dataset: Any) -> int:
+    """The dataset's record in the store (found by fingerprint, or added)."""
+    info = store.ensure_dataset(
+        name=dataset.root.name or str(dataset.root),
+        path=dataset.root,
+        format=dataset.format,
+        fingerprint=dataset.fingerprint,
+        item_count=len(dataset.items),
+        summary={"task": dataset.task, "labels": dataset.label_counts(), "splits": dataset.split_counts()},
+    )
+    return info.id
+
+
+def _open_run(store: Store, job: RunJob, spec: Any, dataset_id: int, device: str) -> int:
+    """Create the run (or take the one being resumed) and mark it running in this process."""
+    if job.resume_run_id is not None:
+        run_id = job.resume_run_id
+    else:
+        run_id = store.create_run(
+            name=job.name,
+            experiment=job.experiment,
+            dataset_id=dataset_id,
+            spec=spec.to_dict(),
+            train_spec=job.train.to_dict(),
+            device=device,
+            seed=job.train.seed,
+        )
+    store.start_run(run_id, pid=os.getpid(), hostname=socket.gethostname(), device=device)
+    return run_id
+
+
+def _build_trainer(
+    job: RunJob,
+    dataset: Any,
+    spec: Any,
+    resume: Any,
+    device: Any,
+    precision: Any,
+    run_id: int,
+    events: _Events,
+    control: TrainingControl | None,
+) -> Any:
+    """Prepare the tensors (with the checkpoint's labels and vocabulary when resuming), build the
+    model from the seed, and the trainer around it, restored from the checkpoint when resuming."""
+    from mmstudio.models.context import ModelContext
+    from mmstudio.models.model import build_model
+    from mmstudio.training.data import PreparedData
+    from mmstudio.training.trainer import Trainer, seed_everything
+
+    train = job.train
+    data = PreparedData(
+        dataset,
+        train,
+        spec.task,
+        need_text=spec.has_text,
+        need_image=spec.has_image,
+        labels=None if resume is None else resume.meta.get("labels"),
+        tokenizer=None if resume is None else resume.meta.get("tokenizer"),
+        cancel=None if control is None else control.cancel_flag,
+    )
+    for message in data.messages:
+        events.log(run_id, message, "warning")
+    seed_everything(train.seed)
+    model = build_model(spec, ModelContext(**data.context())).to(device)
+    trainer = Trainer(
+        model,
+        data,
+        train,
+        device=device,
+        precision=precision,
+        run_id=run_id,
+        on_event=events,
+        control=control,
+        checkpoint_dir=run_dir(run_id),
+        checkpoint_meta={
+            "run_id": run_id,
+            "model": spec.to_dict(),
+            "train": train.to_dict(),
+            "dataset": job.dataset.to_dict(),
+            "dataset_fingerprint": dataset.fingerprint,
+            "labels": list(data.labels),
+            "tokenizer": None if data.tokenizer is None else data.tokenizer.to_dict(),
+            "precision": precision.name,
+        },
+    )
+    if resume is not None:
+        trainer.restore(resume)
+    return trainer
+
+
+# --- model spec -----------------------------------------------------------------------------------
+
+
+def resolve_model_spec(request: dict[str, Any], dataset: Any) -> Any:
+    """The complete ModelSpec for ``request`` (a ModelSpec dict, possibly partial) on ``dataset``:
+    its task (a captions dataset is a retrieval, so contrastive) and the modalities it has decide the
+    defaults (:func:`mmstudio.models.resolve_spec`)."""
+    from mmstudio.models import resolve_spec
+
+    return resolve_spec(
+        request,
+        task="contrastive" if dataset.task == "retrieval" else "classification",
+        has_text=dataset.columns.text is not None,
+        has_image=dataset.columns.image is not None,
+    )
+
+
+def _load_dataset(job: RunJob, cancel: Any) -> Any:
+    """Load, validate and split the job's dataset; an unreadable one fails with a message that says so."""
+    from mmstudio.data.types import DatasetFormatError
+
+    try:
+        dataset = job.dataset.load(cancel=cancel)
+    except (DatasetFormatError, OSError) as exc:
+        raise TrainingFailed(f"the dataset at {job.dataset.path} could not be loaded: {exc}") from exc
+    if not dataset.report.usable:
+        raise TrainingFailed(
+            f"the dataset at {job.dataset.path} has no usable pairs ({dataset.report.rows:,} rows, all "
+            f"skipped); 'mmstudio data check {job.dataset.path}' shows why"
+        )
+    return dataset
+
+
+# --- resume ---------------------------------------------------------------------------------------
+
+
+def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
+    """The ``last`` checkpoint of run ``run_id``, checked to be resumable."""
+    from mmstudio.training import checkpoints
+
+    run = store.get_run(run_id)  # raises NotFoundError with a clear message
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED):
+        raise TrainingFailed(
+            f"run {run_id} is {run.status.value}; only a failed, cancelled or interrupted run can be resumed"
+        )
+    path = checkpoints.manifest_path(run_dir(run_id) / "last")
+    recorded = [
+        a.path for a in store.list_artifacts(run_id, kind="checkpoint") if Path(a.path).name == path.name
+    ]
+    if not path.is_file() and recorded:
+        path = Path(recorded[-1])
+    if not path.is_file():
+        raise TrainingFailed(
+            f"run {run_id} has no checkpoint to resume from (looked for {path}); it stopped before its "
+            "first epoch ended, so start a new run instead"
+        )
+    return checkpoints.load_checkpoint(path)
+
+
+def _resume_spec(checkpoint: Any) -> Any:
+    from mmstudio.models.spec import ModelSpec
+
+    return ModelSpec.from_dict(checkpoint.meta["model"])
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+def _final_evaluation(
+    trainer: Any, store: Store, run_id: int, dataset_id: int, spec: Any, events: _Events
+) -> dict[str, float]:
+    """Evaluate the best weights on val and test (and test with each modality masked, for a model
+    that reads both), record each evaluation, the test predictions, and return the metrics."""
+    best = trainer.checkpoint_path("best")
+    if best is not None and best.is_file():
+        trainer.load_weights(best)
+    sizes = trainer.data.split_sizes()
+    runs = [(split, None) for split in ("val", "test") if sizes.get(split, 0) > 0]
+    if sizes.get("test", 0) > 0 and spec.has_text and spec.has_image:
+        runs += [("test", ablation) for ablation in ABLATIONS]
+    metrics: dict[str, float] = {}
+    logged: list[tuple[str, int, int, float]] = []
+    step, epoch = trainer.state.step, trainer.state.epoch
+    for split, ablation in runs:
+        evaluation = trainer.evaluate(split, ablation=ablation)
+        result = evaluation.result
+        evaluation_id = store.add_evaluation(
+            run_id,
+            split=split,
+            metrics=result.metrics,
+            dataset_id=dataset_id,
+            ablation=ablation,
+            labels=result.labels,
+            confusion_matrix=result.confusion,
+            per_class=result.per_class,
+        )
+        if split == "test" and ablation is None and result.predictions:
+            store.add_predictions(run_id, result.predictions, evaluation_id=evaluation_id)
+        events(ev.EvaluationFinished(run_id, split, dict(evaluation.metrics), ablation, time.time()))
+        metrics.update(evaluation.metrics)
+        if split in _LOGGED_SPLITS:
+            logged += [(key, step, epoch, value) for key, value in evaluation.metrics.items()]
+    if logged:
+        events(ev.MetricsLogged(run_id, tuple(logged), time.time()))
+    return metrics
+
+
+def _best_values(store: Store, run_id: int) -> dict[str, float]:
+    """The best value of every validation metric over the run's epochs (resumed parts included)."""
+    stats = store.metric_stats([run_id]).get(run_id, {})
+    best = {}
+    for key, s in stats.items():
+        value = s.min if lower_is_better(key) else s.max
+        if key.startswith("val/") and value is not None:
+            best[key] = value
+    return best
+
+
+# --- failure: the one place -----------------------------------------------------------------------
+
+
+def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
+    """``(kind, message for the user, step)`` for any exception a job can raise."""
+    from mmstudio.training.device import is_out_of_memory
+
+    if isinstance(exc, TrainingFailed):
+        return exc.kind, exc.message, exc.step
+    if isinstance(exc, KeyboardInterrupt):
+        return (
+            "error",
+            "training was interrupted (Ctrl-C); resume the run to continue from its last checkpoint",
+            None,
+        )
+    if is_out_of_memory(exc):
+        return (
+            "out_of_memory",
+            f"out of memory at batch size {job.train.batch_size}: try a smaller batch size or image size",
+            None,
+        )
+    text = str(exc).strip() or type(exc).__name__
+    return "error", f"training failed: {text}", None
+
+
+def _handle_exception(state: _Job, events: _Events, exc: BaseException) -> RunResult:
+    """The one place every exception of a job ends up. A stop while the data was still loading
+    (``Cancelled``) ends the run ``cancelled``; anything else becomes a recorded failure: the run's
+    status, message and traceback in the store, a ``RunFailed`` event, a failed result. Problems
+    while recording are logged, not raised: the original error is the one to report."""
+    from mmstudio.data.types import Cancelled
+
+    if isinstance(exc, Cancelled):
+        return _cancelled_early(state, events)
+    kind, message, step = describe_failure(exc, state.job)
+    trace = "".join(traceback.format_exception(exc))
+    if kind == "out_of_memory" and state.trainer is not None:
+        from mmstudio.training.device import free_cached_memory
+
+        free_cached_memory(state.trainer.device)
+    status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+    if not _record_end(state, events, status, message, trace) and state.run_id is not None:
+        message = f"{message} (the store could not record it)"
+    _tell(events, ev.RunFailed(state.run_id or 0, message, kind, trace, step, time.time()))
+    trainer_state = getattr(state.trainer, "state", None)
+    return RunResult(
+        state.run_id,
+        RunStatus.FAILED.value,
+        state.device,
+        getattr(trainer_state, "epoch", 0),
+        getattr(trainer_state, "step", 0),
+        time.monotonic() - state.started,
+        message=message,
+        kind=kind,
+        traceback=trace,
+    )
+
+
+def _cancelled_early(state: _Job, events: _Events) -> RunResult:
+    """A stop before training began: the run (if it exists yet) is ``cancelled``, nothing to evaluate."""
+    _record_end(state, events, RunStatus.CANCELLED, None, None)
+    duration = time.monotonic() - state.started
+    _tell(
+        events,
+        ev.RunFinished(state.run_id or 0, RunStatus.CANCELLED.value, duration_s=duration, time=time.time()),
+    )
+    return RunResult(state.run_id, RunStatus.CANCELLED.value, state.device, duration_s=duration)
+
+
+def _tell(events: _Events, event: ev.Event) -> None:
+    """Send the terminal event to the caller only (the store has been written already)."""
+    if events.callback is None:
+        return
+    try:
+        events.callback(event)
+    except Exception:  # a broken listener must not hide the outcome being reported
+        log.exception("the event listener failed on %s", type(event).__name__)
+
+
+def _record_end(
+    state: _Job, events: _Events, status: RunStatus, message: str | None, trace: str | None
+) -> bool:
+    """Write the buffered points and the run's final status; False if the store could not."""
+    store, run_id = state.store, state.run_id
+    if store is None or run_id is None:
+        return False
+    try:
+        if events.writer is not None:
+            events.writer.flush()
+    except Exception:
+        log.exception("run %s: buffered metric points could not be written", run_id)
+    try:
+        store.finish_run(run_id, status, error_message=message, error_traceback=trace)
+    except Exception:
+        log.exception("run %s could not be recorded as %s", run_id, status.value)
+        return False
+    return True

@@ -1,0 +1,322 @@
+"""``TrainSpec`` (how to train) and ``RunJob`` (everything a worker process needs to run one training).
+
+Both are plain, validated, JSON-safe data: the GUI edits them, the store keeps them with every run, and
+the worker receives a :class:`RunJob` through a ``spawn`` process boundary (it pickles as plain data).
+This module imports neither torch nor :mod:`mmstudio.models`, so the GUI and the store can use it
+cheaply; the runner turns ``RunJob.model`` (a ModelSpec as a dict) into a ModelSpec.
+
+The defaults train the demo dataset well in a few minutes on a 2-core CPU: AdamW at 3e-3 with a short
+warm-up and cosine decay (a small from-scratch model on a few thousand pairs needs a fairly high rate to
+converge in 5 epochs, and the decay makes the last epochs settle instead of bouncing), batches of 64,
+gradients clipped at 1.0 (a cheap guard against an early spike), 64-pixel images, 32-token captions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from mmstudio.data.spec import DatasetSpec
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "step", "plateau")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TOKENIZERS = ("word", "bpe")  # the keys of mmstudio.data.text.TOKENIZERS (a test keeps them in step)
+IMAGE_FITS = ("crop", "squash", "pad")  # mmstudio.data.images.FITS, without importing Pillow
+TASKS = ("classification", "multilabel", "regression", "contrastive")
+MONITOR_SPLITS = ("val", "train")  # never "test": choosing a model on the test split leaks it
+DEFAULT_MONITOR = "val/loss"
+RUN_JOB_VERSION = 1
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+_MAX_SEED = 2**63 - 1
+# Metric names that are errors (lower is better); every other metric is a score (higher is better).
+_MINIMISED = re.compile(r"loss|mae|rmse|mse|error|perplexity")
+
+
+def metric_mode(key: str) -> str:
+    """``"min"`` for a loss or an error (``val/loss``, ``val/mae``, ``val/rmse``), else ``"max"``."""
+    name = key.rsplit("/", 1)[-1]
+    return "min" if _MINIMISED.search(name) else "max"
+
+
+# --- field checks: each takes (field name, value) and returns the value, normalised ------------------
+
+
+def _integer(low: int, high: int | None = None, *, optional: bool = False) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        # bool is an int subclass, and a float like 5.0 usually means a hand-edited file: refuse both.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be a whole number{' or null' if optional else ''}, not {value!r}")
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"{name} must be {bound}, not {value}")
+        return value
+
+    return check
+
+
+def _number(
+    low: float, high: float | None = None, *, low_open: bool = False, high_open: bool = False, optional=False
+) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise TypeError(f"{name} must be a finite number{' or null' if optional else ''}, not {value!r}")
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            left, right = "(" if low_open else "[", ")" if high_open else "]"
+            interval = f"{left}{low}, {high}{right}" if high is not None else f"{left}{low}, ∞)"
+            raise ValueError(f"{name} must be in {interval}, not {value}")
+        return float(value)
+
+    return check
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    return check
+
+
+def _flag(name: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _device(name: str, value: Any) -> Any:
+    if not isinstance(value, str) or not _DEVICE.fullmatch(value):
+        raise ValueError(f"{name} must be auto, cpu, cuda, cuda:N or mps, not {value!r}")
+    return value
+
+
+def _monitor(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    split, _, metric = value.partition("/") if isinstance(value, str) else ("", "", "")
+    if split not in MONITOR_SPLITS or not metric:
+        raise ValueError(
+            f"{name} must be a metric key such as val/accuracy or val/loss (split/name, split one of "
+            f"{', '.join(MONITOR_SPLITS)}: the test split never chooses a model), not {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How to train. Every field is checked on construction; the errors name the field.
+
+    Schedules: ``constant``; ``cosine`` (decays to 0 over the run); ``step`` (multiply the rate by
+    ``gamma`` every ``step_size`` epochs); ``plateau`` (multiply by ``gamma`` when :attr:`monitor` has
+    not improved for ``plateau_patience`` evaluations). Every schedule starts with a linear warm-up of
+    ``warmup_steps`` optimiser steps, or ``warmup_fraction`` of all steps when ``warmup_steps`` is None.
+    ``accumulation`` sums gradients over that many batches per optimiser step. ``precision="auto"``
+    means bf16 on a CUDA device that supports it, fp16 with loss scaling on an older CUDA device, and
+    fp32 elsewhere (:func:`mmstudio.training.device.resolve_precision`).
+    ``early_stopping_metric`` (e.g. ``val/accuracy``) stops the run after ``patience`` evaluations
+    without improvement; whether lower or higher is better follows from its name (:func:`metric_mode`).
+    ``vocab_max_size`` bounds the word vocabulary, or is the target BPE vocabulary size.
+    ``num_threads=None`` leaves torch's CPU thread count as it is.
+    """
+
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup_steps: int | None = None
+    warmup_fraction: float = 0.05
+    step_size: int = 2
+    gamma: float = 0.5
+    plateau_patience: int = 1
+    grad_clip: float | None = 1.0
+    accumulation: int = 1
+    precision: str = "auto"
+    class_weights: bool = False
+    early_stopping_metric: str | None = None
+    patience: int = 3
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    image_size: int = 64
+    image_fit: str = "crop"
+    max_len: int = 32
+    tokenizer: str = "word"
+    vocab_min_freq: int = 2
+    vocab_max_size: int = 20_000
+    eval_every_epochs: int = 1
+    log_every_steps: int = 10
+
+    def __post_init__(self) -> None:
+        for name, check in _TRAIN_CHECKS.items():
+            object.__setattr__(self, name, check(name, getattr(self, name)))
+
+    @property
+    def monitor(self) -> str:
+        """The metric that picks the best checkpoint and drives ``plateau``: the early-stopping metric
+        when one is set, else ``val/loss``."""
+        return self.early_stopping_metric or DEFAULT_MONITOR
+
+    @property
+    def monitor_mode(self) -> str:
+        """``"min"`` or ``"max"``: which way :attr:`monitor` improves."""
+        return metric_mode(self.monitor)
+
+    def warmup_for(self, total_steps: int) -> int:
+        """Warm-up length in optimiser steps for a run of ``total_steps``, never longer than the run."""
+        steps = (
+            self.warmup_steps if self.warmup_steps is not None else round(self.warmup_fraction * total_steps)
+        )
+        return max(0, min(steps, total_steps))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; :meth:`from_dict` gives back an equal spec."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
+        """The spec of :meth:`to_dict`. Missing keys take their defaults (a spec saved by an older
+        mmstudio still loads); unknown keys are refused with the list of valid ones."""
+        _refuse_unknown("train spec", data, cls)
+        return cls(**data)
+
+
+_TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "epochs": _integer(1, 100_000),
+    "batch_size": _integer(1, 1 << 16),
+    "lr": _number(0.0, 10.0, low_open=True),
+    "optimizer": _choice(OPTIMIZERS),
+    "weight_decay": _number(0.0),
+    "momentum": _number(0.0, 1.0, high_open=True),
+    "schedule": _choice(SCHEDULES),
+    "warmup_steps": _integer(0, optional=True),
+    "warmup_fraction": _number(0.0, 1.0, high_open=True),
+    "step_size": _integer(1),
+    "gamma": _number(0.0, 1.0, low_open=True),
+    "plateau_patience": _integer(0),
+    "grad_clip": _number(0.0, low_open=True, optional=True),
+    "accumulation": _integer(1, 1024),
+    "precision": _choice(PRECISIONS),
+    "class_weights": _flag,
+    "early_stopping_metric": _monitor,
+    "patience": _integer(1),
+    "seed": _integer(0, _MAX_SEED),
+    "device": _device,
+    "num_threads": _integer(1, 1024, optional=True),
+    "image_size": _integer(8, 2048),
+    "image_fit": _choice(IMAGE_FITS),
+    "max_len": _integer(1, 8192),
+    "tokenizer": _choice(TOKENIZERS),
+    "vocab_min_freq": _integer(1),
+    "vocab_max_size": _integer(2, 10_000_000),
+    "eval_every_epochs": _integer(1),
+    "log_every_steps": _integer(1),
+}
+
+
+def _refuse_unknown(what: str, data: Any, cls: type) -> None:
+    if not isinstance(data, dict):
+        raise TypeError(f"a {what} must be a dict, not {type(data).__name__}")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown {what} key(s) {', '.join(map(str, unknown))}; valid keys: {', '.join(valid)}"
+        )
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything one training run needs, as plain data (it crosses a ``spawn`` process boundary).
+
+    ``model`` is the ModelSpec as a dict (``ModelSpec.to_dict()``; an object with ``to_dict()`` is
+    converted on construction), so this module need not import the models package. It is copied
+    through JSON on construction: a job is detached from the caller's dict and is proven JSON-safe.
+    ``resume_run_id`` continues that run from its last checkpoint instead of starting a new one.
+    """
+
+    dataset: DatasetSpec
+    model: dict[str, Any]
+    train: TrainSpec = field(default_factory=TrainSpec)
+    name: str | None = None
+    db_url: str | None = None
+    experiment: str | None = None
+    resume_run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dataset, dict):
+            object.__setattr__(self, "dataset", DatasetSpec.from_dict(self.dataset))
+        if isinstance(self.train, dict):
+            object.__setattr__(self, "train", TrainSpec.from_dict(self.train))
+        if not isinstance(self.dataset, DatasetSpec) or not isinstance(self.train, TrainSpec):
+            raise TypeError("a RunJob needs a DatasetSpec (or its dict) and a TrainSpec (or its dict)")
+        object.__setattr__(self, "model", _model_dict(self.model))
+        for name in ("name", "db_url", "experiment"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a string or null, not {value!r}")
+        _integer(1, optional=True)("resume_run_id", self.resume_run_id)
+
+    @property
+    def task(self) -> str:
+        """The model's task (``classification`` unless the model spec names another)."""
+        return self.model.get("task", "classification")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": RUN_JOB_VERSION,
+            "dataset": self.dataset.to_dict(),
+            "model": json.loads(json.dumps(self.model)),
+            "train": self.train.to_dict(),
+            "name": self.name,
+            "db_url": self.db_url,
+            "experiment": self.experiment,
+            "resume_run_id": self.resume_run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunJob:
+        data = dict(data)
+        version = data.pop("version", RUN_JOB_VERSION)
+        if version != RUN_JOB_VERSION:
+            raise ValueError(
+                f"run job version {version!r} is not supported (this mmstudio reads version "
+                f"{RUN_JOB_VERSION}); update mmstudio"
+            )
+        _refuse_unknown("run job", data, cls)
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunJob:
+        return cls.from_dict(json.loads(text))
+
+
+def _model_dict(model: Any) -> dict[str, Any]:
+    if hasattr(model, "to_dict"):
+        model = model.to_dict()
+    if not isinstance(model, dict):
+        raise TypeError(f"model must be a ModelSpec dict, not {type(model).__name__}")
+    try:
+        model = json.loads(json.dumps(model, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the model spec is not plain JSON data ({exc}); use ModelSpec.to_dict()") from None
+    task = model.get("task", "classification")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return model

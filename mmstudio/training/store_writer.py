@@ -1,0 +1,96 @@
+"""The consumer that records a run's events in the experiment store.
+
+The trainer never touches the store: it emits events, and this writer (running in the same process
+as the trainer, so a GUI crash loses nothing) turns them into store writes. Metric points are
+buffered and written in one transaction when the buffer is old (``flush_interval_s``) or large
+(``max_points``), and at every epoch end, checkpoint, evaluation and at the end of the run: a few
+transactions a second at most, whatever the step rate.
+
+On resume, points at or below the last step the store already holds for a key are dropped, so a
+curve never gets two points for one step (the steps between the checkpoint and the crash were
+recorded by the first attempt).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from mmstudio.store import Store
+from mmstudio.store.metrics import MetricPoint
+from mmstudio.training import events as ev
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.5
+MAX_POINTS = 500
+#: Events after which the buffer is written at once: the run reached a point worth keeping.
+_FLUSH_ON = (ev.EpochEnded, ev.CheckpointSaved, ev.EvaluationFinished, ev.RunPaused, *ev.TERMINAL)
+
+
+class StoreWriter:
+    """Write run ``run_id``'s metric points and checkpoint records to ``store`` in batches.
+
+    Call it with each event (it is an ``on_event`` callback); call :meth:`flush` before the run's
+    status changes, so the store never says ``completed`` while points are still buffered.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        *,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+        max_points: int = MAX_POINTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._interval = flush_interval_s
+        self._max_points = max_points
+        self._clock = clock
+        self._buffer: list[MetricPoint] = []
+        self._last_flush = clock()
+        # For a resumed run: the highest step each key already has in the store.
+        self._floor = {key: s.last_step for key, s in store.metric_stats([run_id]).get(run_id, {}).items()}
+        self._artifacts = {a.path for a in store.list_artifacts(run_id)}
+        self.points_written = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.MetricsLogged):
+            self._add(event.points, event.time or time.time())
+        elif isinstance(event, ev.CheckpointSaved):
+            self._record_checkpoint(event.path)
+        if isinstance(event, _FLUSH_ON) or self._due():
+            self.flush()
+
+    def _add(self, points: Iterable[tuple[str, int, int, float]], wall_time: float) -> None:
+        floor = self._floor
+        for key, step, epoch, value in points:
+            if floor and step <= floor.get(key, -1):
+                continue
+            self._buffer.append((key, step, epoch, value, wall_time))
+
+    def _due(self) -> bool:
+        if not self._buffer:
+            return False
+        return len(self._buffer) >= self._max_points or self._clock() - self._last_flush >= self._interval
+
+    def flush(self) -> None:
+        """Write the buffered points in one transaction."""
+        self._last_flush = self._clock()
+        if not self._buffer:
+            return
+        points, self._buffer = self._buffer, []
+        self.points_written += self._store.log_metrics(self._run_id, points)
+
+    def _record_checkpoint(self, path: str) -> None:
+        """Record each checkpoint file once. Best and last are rewritten every epoch, so no hash is
+        kept (it would be stale after the next epoch); the record says where to find the file."""
+        resolved = str(Path(path))
+        if resolved in self._artifacts:
+            return
+        self._store.add_artifact(self._run_id, "checkpoint", resolved, hash_file=False)
+        self._artifacts.add(resolved)

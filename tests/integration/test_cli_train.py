@@ -1,0 +1,130 @@
+"""``mmstudio train``, ``eval``, ``export`` and ``runs show|compare|export|delete`` end to end, on a
+small generated demo dataset and a real SQLite store."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from mmstudio.cli import main
+
+TRAIN_KEYS = {"run_id", "status", "device", "epochs", "duration_s", "metrics", "best"}
+
+
+@pytest.fixture(scope="module")
+def demo(small_demo) -> Path:
+    return small_demo
+
+
+@pytest.fixture(scope="module")
+def trained(demo, tmp_path_factory):
+    """Two short runs in one store: a fused model and a text-only one."""
+    db = f"sqlite:///{tmp_path_factory.mktemp('store') / 'runs.db'}"
+    common = ["--data", str(demo), "--epochs", "2", "--batch-size", "32", "--image-size", "32", "--db", db]
+    runs = []
+    for name, extra in (("fused", []), ("text", ["--image-encoder", "none"])):
+        out = io.StringIO()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("sys.stdout", out)
+            assert main(["train", *common, "--name", name, "--json", "--quiet", *extra]) == 0
+        runs.append(json.loads(out.getvalue()))
+    return db, runs
+
+
+def test_train_json_summary(trained):
+    _, (fused, text) = trained
+    assert fused.keys() >= TRAIN_KEYS
+    assert fused["status"] == "completed" and fused["device"] == "cpu" and fused["epochs"] == 2
+    assert 0.0 <= fused["metrics"]["test/accuracy"] <= 1.0
+    assert "test_text_masked/accuracy" in fused["metrics"]  # the modality ablation
+    assert "test_text_masked/accuracy" not in text["metrics"]  # a text-only model has none
+    assert text["run_id"] != fused["run_id"]
+
+
+def test_runs_show_and_compare(trained, capsys):
+    db, (fused, text) = trained
+    assert main(["runs", "show", str(fused["run_id"]), "--db", db, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["spec"]["fusion"]["name"] == "concat" and doc["train_spec"]["epochs"] == 2
+    assert {e["split"] for e in doc["evaluations"]} >= {"val", "test"}
+    assert any(a["kind"] == "checkpoint" for a in doc["artifacts"])
+    assert doc["metric_stats"]["train/loss"]["count"] > 0
+
+    assert main(["runs", "compare", str(fused["run_id"]), str(text["run_id"]), "--db", db, "--json"]) == 0
+    cmp = json.loads(capsys.readouterr().out)
+    assert "model.image_encoder.name" in cmp["parameters"]
+    assert cmp["parameters"]["model.image_encoder.name"] == ["small_cnn", "none"]
+    assert "train.epochs" not in cmp["parameters"]  # equal parameters are left out
+    assert len(cmp["metrics"]["test/accuracy"]) == 2
+
+    assert main(["runs", "compare", str(fused["run_id"]), str(text["run_id"]), "--db", db]) == 0
+    assert "model.image_encoder.name" in capsys.readouterr().out
+
+
+def test_runs_export_json_and_csv(trained, tmp_path, capsys):
+    db, (fused, _) = trained
+    out = tmp_path / "run.json"
+    assert main(["runs", "export", str(fused["run_id"]), "--db", db, "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    loss = doc["curves"]["train/loss"]
+    assert len(loss["step"]) == len(loss["value"]) == doc["metric_stats"]["train/loss"]["count"]
+    assert main(["runs", "export", str(fused["run_id"]), "--db", db, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["key"] for r in rows} >= {"train/loss", "val/accuracy"}
+
+
+def test_eval_on_a_dataset_matches_the_test_split(trained, demo, capsys):
+    db, (fused, _) = trained
+    assert (
+        main(["eval", str(fused["run_id"]), "--data", str(demo), "--split", "test", "--db", db, "--json"])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["metrics"]["accuracy"] == pytest.approx(fused["metrics"]["test/accuracy"])
+    assert doc["items"] == 24  # 10% of 240
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_export_torchscript_runs_and_onnx_says_what_is_missing(trained, tmp_path, capsys):
+    import torch
+
+    db, (fused, _) = trained
+    path = tmp_path / "model.pt"
+    assert main(["export", str(fused["run_id"]), "--format", "torchscript", "-o", str(path), "--db", db]) == 0
+    meta = json.loads((tmp_path / "model.pt.json").read_text())
+    assert meta["inputs"] == ["tokens", "lengths", "image"] and len(meta["labels"]) == 6
+    module = torch.jit.load(str(path))
+    (logits,) = module(
+        torch.ones(3, 32, dtype=torch.long), torch.full((3,), 4, dtype=torch.long), torch.zeros(3, 3, 32, 32)
+    )
+    assert logits.shape == (3, 6)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        code = main(
+            ["export", str(fused["run_id"]), "--format", "onnx", "-o", str(tmp_path / "m.onnx"), "--db", db]
+        )
+        assert code == 1 and "pip install onnx" in capsys.readouterr().err
+
+
+def test_train_bad_usage(demo, capsys):
+    assert main(["train", "--epochs", "1"]) == 2
+    assert "--data PATH, --demo" in capsys.readouterr().err
+    assert main(["train", "--data", str(demo), "--fusion", "nope", "--epochs", "1", "--quiet"]) == 1
+    assert "concat" in capsys.readouterr().err  # the failure message lists the fusions that exist
+
+
+def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    args = ["--data", str(demo), "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--db", db]
+    assert main(["train", *args, "--json", "--quiet"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    from mmstudio.training.runner import run_dir
+
+    assert run_dir(run_id).is_dir()
+    assert main(["runs", "delete", str(run_id), "--db", db]) == 2  # no terminal: needs --yes
+    assert main(["runs", "delete", str(run_id), "--db", db, "--yes"]) == 0
+    assert not run_dir(run_id).exists()
+    assert main(["runs", "show", str(run_id), "--db", db]) == 2

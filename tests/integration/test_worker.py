@@ -1,0 +1,218 @@
+"""The training worker: a real ``spawn`` process, its throttled events, pause / resume / stop, and a
+SIGKILL mid-epoch that loses nothing already flushed and can be resumed into the same run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+import pytest
+
+from mmstudio.data.spec import DatasetSpec
+from mmstudio.store import Store
+from mmstudio.store.types import RunStatus
+from mmstudio.training import events as ev
+from mmstudio.training.checkpoints import read_checkpoint_meta
+from mmstudio.training.runner import run_dir, run_job
+from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.training.worker import ThrottledSender, WorkerHandle, describe_exit, start_worker
+
+pytestmark = pytest.mark.slow
+
+MODEL = {
+    "task": "classification",
+    "text_encoder": {"name": "bag", "embed_dim": 16},
+    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 32, "dropout": 0.1},
+}
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "store.db"
+
+
+def make_job(small_demo, db_path, **train) -> RunJob:
+    spec = {
+        "epochs": 2,
+        "batch_size": 32,
+        "image_size": 32,
+        "max_len": 16,
+        "device": "cpu",
+        "log_every_steps": 1,
+    }
+    return RunJob(
+        dataset=DatasetSpec(str(small_demo), check_images="header"),
+        model=MODEL,
+        train=TrainSpec(**{**spec, **train}),
+        db_url=f"sqlite:///{db_path}",
+    )
+
+
+def wait_for(handle: WorkerHandle, seen: list, predicate, timeout: float = 60.0):
+    """Read events into ``seen`` until one satisfies ``predicate``; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in handle.events(timeout=0.2):
+            seen.append(event)
+            if predicate(event):
+                return event
+        if handle.finished and not handle.is_alive:
+            break
+    raise AssertionError(f"no such event; saw {[type(e).__name__ for e in seen][-20:]}")
+
+
+def terminal(event) -> bool:
+    return isinstance(event, ev.TERMINAL)
+
+
+def test_a_worker_trains_a_job_end_to_end(small_demo, db_path):
+    handle = start_worker(make_job(small_demo, db_path))
+    seen: list = []
+    try:
+        finished = wait_for(handle, seen, terminal)
+    finally:
+        seen += handle.close()
+    assert isinstance(finished, ev.RunFinished) and finished.status == "completed", finished
+    assert handle.exitcode == 0 and not handle.is_alive
+    started = next(e for e in seen if isinstance(e, ev.RunStarted))
+    assert handle.run_id == started.run_id == finished.run_id
+    points = [p for e in seen if isinstance(e, ev.MetricsLogged) for p in e.points]
+    assert [s for k, s, _, _ in points if k == "train/loss"] == list(range(1, 13))  # coalesced, not lost
+    with Store.open(f"sqlite:///{db_path}") as store:
+        run = store.get_run(handle.run_id)
+        assert run.status == RunStatus.COMPLETED and run.pid == handle.pid
+        assert {"train/loss", "val/accuracy", "test/accuracy", "test_image_masked/accuracy"} <= set(
+            run.metrics
+        )
+        assert len(store.list_evaluations(run.id)) == 4
+        assert store.list_predictions(run.id)
+        assert len(store.list_artifacts(run.id, kind="checkpoint")) == 2
+
+
+def test_pause_resume_and_stop(small_demo, db_path):
+    handle = start_worker(make_job(small_demo, db_path, epochs=50))
+    seen: list = []
+    try:
+        wait_for(handle, seen, lambda e: isinstance(e, ev.MetricsLogged))
+        handle.pause()
+        paused = wait_for(handle, seen, lambda e: isinstance(e, ev.RunPaused))
+        time.sleep(0.5)
+        quiet = handle.drain()
+        assert not [e for e in quiet if isinstance(e, ev.MetricsLogged | ev.ProgressUpdated)]
+        handle.resume()
+        resumed = wait_for(handle, seen, lambda e: isinstance(e, ev.RunResumed))
+        assert resumed.step == paused.step
+        wait_for(handle, seen, lambda e: isinstance(e, ev.MetricsLogged) and e.points[-1][1] > paused.step)
+        handle.stop()
+        finished = wait_for(handle, seen, terminal)
+    finally:
+        seen += handle.close()
+    assert isinstance(finished, ev.RunFinished) and finished.status == "cancelled"
+    assert "test/accuracy" in finished.metrics
+    final = [e for e in seen if isinstance(e, ev.CheckpointSaved) and e.kind == "final"]
+    assert len(final) == 1 and os.path.isfile(final[0].path)
+    with Store.open(f"sqlite:///{db_path}") as store:
+        run = store.get_run(handle.run_id)
+        assert run.status == RunStatus.CANCELLED
+        assert store.read_curve(run.id, "train/loss").step.max() == final[0].step
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_mid_epoch_keeps_what_was_flushed_and_resumes(small_demo, db_path):
+    url = f"sqlite:///{db_path}"
+    job = make_job(small_demo, db_path, epochs=40, batch_size=8)  # 24 steps an epoch
+    handle = start_worker(job)
+    seen: list = []
+    try:
+        epoch = wait_for(handle, seen, lambda e: isinstance(e, ev.EpochEnded))
+        wait_for(handle, seen, lambda e: isinstance(e, ev.MetricsLogged) and e.points[-1][1] > epoch.step + 2)
+        os.kill(handle.pid, signal.SIGKILL)
+        while handle.is_alive:  # reaps the child, so the store sees its pid gone
+            time.sleep(0.05)
+        # The store's own check marks the orphan, before the handle's watchdog has even looked.
+        with Store.open(url) as store:
+            assert store.interrupted == (handle.run_id,)
+        crashed = wait_for(handle, seen, terminal, timeout=10)
+    finally:
+        seen += handle.close()
+    assert isinstance(crashed, ev.RunFailed) and crashed.kind == "crashed" and crashed.run_id == handle.run_id
+    assert handle.exitcode == -signal.SIGKILL
+
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store.open(url) as store:
+        run = store.get_run(handle.run_id)
+        assert run.status == RunStatus.INTERRUPTED and "pid" in run.error_message
+        stored = store.read_curve(run.id, "train/loss").step.tolist()
+    # Everything up to the epoch end was written before EpochEnded reached this process.
+    assert stored[: epoch.step] == list(range(1, epoch.step + 1))
+    assert stored == list(range(1, len(stored) + 1))
+
+    # Resume from the last checkpoint (an epoch end) and finish the epoch that was cut short.
+    checkpoint = read_checkpoint_meta(run_dir(run.id) / "last")
+    assert checkpoint["step"] >= epoch.step and checkpoint["step"] % 24 == 0
+    epochs = checkpoint["epoch"] + 1
+    resumed_job = RunJob.from_dict(
+        {**job.to_dict(), "train": {**job.train.to_dict(), "epochs": epochs}, "resume_run_id": run.id}
+    )
+    seen = []
+    result = run_job(resumed_job, on_event=seen.append)
+    assert result.status == "completed" and result.run_id == run.id, result.message
+    assert next(e for e in seen if isinstance(e, ev.RunStarted)).start_step == checkpoint["step"]
+    with Store.open(url) as store:
+        assert store.get_run(run.id).status == RunStatus.COMPLETED
+        steps = store.read_curve(run.id, "train/loss").step.tolist()
+    assert steps == list(range(1, 24 * epochs + 1))  # continuous: no gap, no duplicate
+
+
+def test_the_watchdog_records_a_killed_worker(small_demo, db_path):
+    """Without the store's orphan check: the handle itself marks the run and reports the crash."""
+    handle = start_worker(make_job(small_demo, db_path, epochs=40))
+    seen: list = []
+    try:
+        wait_for(handle, seen, lambda e: isinstance(e, ev.RunStarted))
+        os.kill(handle.pid, signal.SIGTERM)
+        crashed = wait_for(handle, seen, terminal, timeout=20)
+    finally:
+        seen += handle.close()
+    assert crashed.kind == "crashed" and "SIGTERM" in crashed.message
+    with Store.open(f"sqlite:///{db_path}", mark_orphans=False) as store:
+        run = store.get_run(handle.run_id)
+        assert run.status == RunStatus.INTERRUPTED and run.error_message == crashed.message
+
+
+def test_exit_codes_are_explained():
+    assert describe_exit(-signal.SIGKILL)[0] == "interrupted"
+    assert "SIGKILL" in describe_exit(-signal.SIGKILL)[1]
+    status, message = describe_exit(-signal.SIGSEGV)
+    assert status == "failed" and "SIGSEGV" in message
+    assert describe_exit(1) == (
+        "failed",
+        "the training process ended unexpectedly (exit code 1) without reporting a result",
+    )
+
+
+class ListQueue(list):
+    def put(self, item):
+        self.append(item)
+
+
+def test_the_sender_coalesces_points_and_progress_but_never_delays_other_events():
+    clock = [0.0]
+    queue = ListQueue()
+    sender = ThrottledSender(queue, interval_s=0.05, clock=lambda: clock[0])
+    for step in range(1, 1001):  # 1000 steps in 0.1 s
+        clock[0] = step * 1e-4
+        sender(ev.MetricsLogged(1, (("train/loss", step, 1, 1.0),)))
+        sender(ev.ProgressUpdated(1, 1, step, 1000, 1.0, None))
+    sender(ev.EpochEnded(1, 1, 1000))
+    assert len(queue) <= 8  # ~20 sends a second, two events each, plus the epoch end
+    assert isinstance(queue[-1], ev.EpochEnded)
+    points = [p for e in queue if isinstance(e, ev.MetricsLogged) for p in e.points]
+    assert [p[1] for p in points] == list(range(1, 1001))
+    assert [e.step for e in queue if isinstance(e, ev.ProgressUpdated)][-1] == 1000

@@ -1,0 +1,175 @@
+"""TrainSpec and RunJob: validation, defaults, the JSON and pickle round trips."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from mmstudio.data.images import FITS
+from mmstudio.data.spec import DatasetSpec
+from mmstudio.data.text import TOKENIZERS as TEXT_TOKENIZERS
+from mmstudio.training.spec import IMAGE_FITS, TOKENIZERS, RunJob, TrainSpec, metric_mode
+
+MODEL = {
+    "task": "classification",
+    "text_encoder": {"name": "textcnn", "embed_dim": 128},
+    "image_encoder": {"name": "small_cnn", "width": 32},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 256, "dropout": 0.1},
+}
+
+
+def test_defaults_suit_a_short_cpu_demo():
+    spec = TrainSpec()
+    assert (spec.epochs, spec.batch_size, spec.optimizer, spec.schedule) == (5, 64, "adamw", "cosine")
+    assert (spec.image_size, spec.max_len, spec.accumulation, spec.seed) == (64, 32, 1, 0)
+    assert spec.precision == "auto" and spec.device == "auto" and spec.num_threads is None
+    assert spec.grad_clip == 1.0 and spec.early_stopping_metric is None
+
+
+def test_round_trip_through_json():
+    spec = TrainSpec(
+        lr=1, schedule="step", warmup_steps=20, grad_clip=None, early_stopping_metric="val/accuracy"
+    )
+    data = json.loads(json.dumps(spec.to_dict()))
+    assert TrainSpec.from_dict(data) == spec
+    assert isinstance(spec.lr, float) and spec.lr == 1.0  # an int where a float is expected becomes one
+
+
+def test_from_dict_refuses_unknown_keys_listing_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown train spec key\(s\) learning_rate; valid keys: epochs, "):
+        TrainSpec.from_dict({"learning_rate": 0.1})
+    assert TrainSpec.from_dict({"epochs": 2}) == TrainSpec(epochs=2)  # an older, shorter spec loads
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be between 1 and"),
+        ("epochs", 2.0, "epochs must be a whole number"),
+        ("batch_size", True, "batch_size must be a whole number"),
+        ("lr", 0, r"lr must be in \(0.0, 10.0\]"),
+        ("lr", float("nan"), "lr must be a finite number"),
+        ("lr", "1e-3", "lr must be a finite number"),
+        ("optimizer", "adam", "optimizer must be one of adamw, sgd"),
+        ("momentum", 1.0, r"momentum must be in \[0.0, 1.0\)"),
+        ("schedule", "linear", "schedule must be one of constant, cosine, step, plateau"),
+        ("warmup_steps", -1, "warmup_steps must be at least 0"),
+        ("warmup_fraction", 1.0, "warmup_fraction must be in"),
+        ("gamma", 0.0, "gamma must be in"),
+        ("grad_clip", 0.0, "grad_clip must be in"),
+        ("accumulation", 0, "accumulation must be between 1 and"),
+        ("precision", "fp8", "precision must be one of auto, fp32, bf16, fp16"),
+        ("class_weights", 1, "class_weights must be true or false"),
+        ("early_stopping_metric", "test/accuracy", "the test split never chooses a model"),
+        ("early_stopping_metric", "accuracy", "early_stopping_metric must be a metric key"),
+        ("patience", 0, "patience must be at least 1"),
+        ("seed", -1, "seed must be between 0 and"),
+        ("device", "gpu", "device must be auto, cpu, cuda, cuda:N or mps"),
+        ("device", "cuda:x", "device must be auto, cpu, cuda, cuda:N or mps"),
+        ("num_threads", 0, "num_threads must be between 1 and"),
+        ("image_size", 4, "image_size must be between 8 and"),
+        ("image_fit", "stretch", "image_fit must be one of crop, squash, pad"),
+        ("max_len", 0, "max_len must be between 1 and"),
+        ("tokenizer", "char", "tokenizer must be one of word, bpe"),
+        ("vocab_min_freq", 0, "vocab_min_freq must be at least 1"),
+        ("vocab_max_size", 1, "vocab_max_size must be between 2 and"),
+        ("eval_every_epochs", 0, "eval_every_epochs must be at least 1"),
+        ("log_every_steps", 0, "log_every_steps must be at least 1"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_field(field, value, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        TrainSpec(**{field: value})
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+def test_valid_devices(device):
+    assert TrainSpec(device=device).device == device
+
+
+def test_choices_match_the_dataset_layer():
+    assert IMAGE_FITS == FITS
+    assert set(TOKENIZERS) == set(TEXT_TOKENIZERS)
+
+
+@pytest.mark.parametrize(
+    ("key", "mode"),
+    [
+        *[("val/loss", "min"), ("train/loss", "min"), ("val/mae", "min"), ("val/rmse", "min")],
+        *[("val/accuracy", "max"), ("val/macro_f1", "max"), ("val/r@1_t2i", "max"), ("val/r2", "max")],
+    ],
+)
+def test_metric_mode_minimises_losses_and_errors(key, mode):
+    assert metric_mode(key) == mode
+
+
+def test_monitor_defaults_to_validation_loss():
+    assert (TrainSpec().monitor, TrainSpec().monitor_mode) == ("val/loss", "min")
+    spec = TrainSpec(early_stopping_metric="val/accuracy")
+    assert (spec.monitor, spec.monitor_mode) == ("val/accuracy", "max")
+
+
+def test_warmup_from_fraction_or_steps_never_exceeds_the_run():
+    assert TrainSpec(warmup_fraction=0.1).warmup_for(200) == 20
+    assert TrainSpec(warmup_steps=7).warmup_for(200) == 7
+    assert TrainSpec(warmup_steps=500).warmup_for(200) == 200
+    assert TrainSpec(warmup_fraction=0.0).warmup_for(200) == 0
+
+
+def _job(**kwargs) -> RunJob:
+    base = {"dataset": DatasetSpec("/data/demo"), "model": MODEL, "train": TrainSpec(epochs=2)}
+    return RunJob(**{**base, **kwargs})
+
+
+def test_run_job_round_trips_through_json_and_pickle():
+    job = _job(name="fusion", db_url="sqlite:///x.db", experiment="demo", resume_run_id=4)
+    assert RunJob.from_json(job.to_json()) == job
+    assert pickle.loads(pickle.dumps(job)) == job
+    assert job.task == "classification"
+    assert json.loads(job.to_json())["version"] == 1
+
+
+def test_run_job_takes_dicts_and_spec_objects_and_copies_the_model():
+    class FakeModelSpec:
+        def to_dict(self):
+            return dict(MODEL, task="contrastive")
+
+    model = dict(MODEL)
+    job = RunJob(dataset={"path": "/d"}, model=model, train={"epochs": 1})
+    assert job.dataset == DatasetSpec("/d") and job.train == TrainSpec(epochs=1)
+    model["task"] = "regression"
+    assert job.task == "classification"  # detached from the caller's dict
+    assert RunJob(dataset=DatasetSpec("/d"), model=FakeModelSpec()).task == "contrastive"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": {"task": "captioning"}}, "unknown task 'captioning'"),
+        ({"model": {"task": "classification", "head": {"name": "mlp", "x": object()}}}, "not plain JSON"),
+        ({"model": "textcnn"}, "model must be a ModelSpec dict"),
+        ({"resume_run_id": 0}, "resume_run_id must be at least 1"),
+        ({"name": 3}, "name must be a string"),
+        ({"train": {"epoch": 3}}, "unknown train spec key"),
+    ],
+)
+def test_run_job_refuses_bad_fields(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        _job(**kwargs)
+
+
+def test_run_job_from_dict_refuses_unknown_keys_and_versions():
+    data = _job().to_dict()
+    with pytest.raises(ValueError, match=r"unknown run job key\(s\) priority; valid keys: dataset, model"):
+        RunJob.from_dict({**data, "priority": 1})
+    with pytest.raises(ValueError, match="run job version 2 is not supported"):
+        RunJob.from_dict({**data, "version": 2})
+
+
+def test_importing_the_spec_does_not_import_torch():
+    code = "import sys, mmstudio.training.spec; print('torch' in sys.modules, 'PIL' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False False"
