@@ -258,6 +258,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     if result.status == "failed":
+        from mmstudio.training.runner import UNUSABLE_INPUT
+
+        if result.kind == UNUSABLE_INPUT:
+            raise UsageError(result.message)
         print(f"error: run {result.run_id} failed: {result.message}", file=sys.stderr)
         return EXIT_FAILED
     if not args.json:

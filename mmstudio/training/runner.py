@@ -46,6 +46,10 @@ EventCallback = Callable[[ev.Event], None]
 _LOGGED_SPLITS = ("test",)
 
 
+#: The failure kind of a job refused before its run was recorded: its dataset or model spec cannot work.
+UNUSABLE_INPUT = "unusable_input"
+
+
 @dataclass
 class RunResult:
     """How a job ended. ``status`` is ``completed``, ``cancelled`` or ``failed`` (then ``message``
@@ -157,6 +161,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     dataset_id = _record_dataset(store, dataset)
     resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
     spec = _resume_spec(resume) if resume is not None else resolve_model_spec(job.model, dataset)
+    _check_spec(spec, dataset, job.train)
     run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))
     state.device = describe_device(device)
     events.writer = StoreWriter(store, run_id)
@@ -310,13 +315,33 @@ def _load_dataset(job: RunJob, cancel: Any) -> Any:
     try:
         dataset = job.dataset.load(cancel=cancel)
     except (DatasetFormatError, OSError) as exc:
-        raise TrainingFailed(f"the dataset at {job.dataset.path} could not be loaded: {exc}") from exc
+        raise TrainingFailed(
+            f"the dataset at {job.dataset.path} could not be loaded: {exc}", kind=UNUSABLE_INPUT
+        ) from exc
     if not dataset.report.usable:
         raise TrainingFailed(
             f"the dataset at {job.dataset.path} has no usable pairs ({dataset.report.rows:,} rows, all "
-            f"skipped); 'mmstudio data check {job.dataset.path}' shows why"
+            f"skipped); 'mmstudio data check {job.dataset.path}' shows why",
+            kind=UNUSABLE_INPUT,
         )
     return dataset
+
+
+def _check_spec(spec: Any, dataset: Any, train: Any) -> None:
+    """Refuse an impossible model before a run is recorded for it: unknown names, out-of-range
+    parameters, combinations that cannot work (the vocabulary is not known yet; nothing here needs it)."""
+    from mmstudio.models import ModelContext
+
+    ctx = ModelContext(
+        vocab_size=2,
+        num_outputs=max(1, len(dataset.labels)),
+        image_size=train.image_size,
+        max_len=train.max_len,
+    )
+    errors = spec.errors(ctx)
+    if errors:
+        lines = "\n".join(f"- {issue.component}: {issue.message}" for issue in errors)
+        raise TrainingFailed(f"the model spec has {len(errors)} error(s):\n{lines}", kind=UNUSABLE_INPUT)
 
 
 # --- resume ---------------------------------------------------------------------------------------

@@ -112,8 +112,10 @@ def test_export_torchscript_runs_and_onnx_says_what_is_missing(trained, tmp_path
 def test_train_bad_usage(demo, capsys):
     assert main(["train", "--epochs", "1"]) == 2
     assert "--data PATH, --demo" in capsys.readouterr().err
-    assert main(["train", "--data", str(demo), "--fusion", "nope", "--epochs", "1", "--quiet"]) == 1
-    assert "concat" in capsys.readouterr().err  # the failure message lists the fusions that exist
+    assert main(["train", "--data", str(demo), "--fusion", "nope", "--epochs", "1", "--quiet"]) == 2
+    assert "concat" in capsys.readouterr().err  # the message lists the fusions that exist
+    assert main(["runs", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # no run was recorded for an impossible model
 
 
 def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
