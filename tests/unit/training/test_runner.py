@@ -11,6 +11,7 @@ from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.runner import (
+    UNUSABLE_INPUT,
     TrainingControl,
     describe_failure,
     resolve_model_spec,
@@ -149,13 +150,13 @@ def test_a_diverging_run_fails_with_a_message_and_traceback_in_the_store(small_d
         assert curve(db_url, result.run_id, "train/loss").step.max() < failed.step
 
 
-def test_a_spec_that_cannot_be_built_is_recorded_as_failed(small_demo, db_url):
+def test_a_spec_that_cannot_be_built_is_refused_before_any_run_exists(small_demo, db_url):
     bad = {**MODEL, "image_encoder": {"name": "none"}}  # concat needs both encoders
     result = run_job(make_job(small_demo, db_url, model=bad))
-    assert result.status == "failed" and "concat" in result.message and result.traceback
+    assert result.status == "failed" and result.kind == UNUSABLE_INPUT and result.run_id is None
+    assert "concat" in result.message
     with Store.open(db_url) as store:
-        run = store.get_run(result.run_id)
-        assert run.status == RunStatus.FAILED and "concat" in run.error_message
+        assert store.list_runs() == []
 
 
 def test_an_unreadable_dataset_fails_before_any_run_exists(tmp_path, db_url):
@@ -164,6 +165,7 @@ def test_an_unreadable_dataset_fails_before_any_run_exists(tmp_path, db_url):
     result = run_job(job, on_event=seen.append)
     assert result.status == "failed" and result.run_id is None
     assert "could not be loaded" in result.message and "nowhere" in result.message
+    assert result.kind == UNUSABLE_INPUT
     assert isinstance(seen[-1], ev.RunFailed)
     with Store.open(db_url) as store:
         assert store.list_runs() == []
