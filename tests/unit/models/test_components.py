@@ -115,3 +115,16 @@ def test_text_encoders_ignore_padding(name, params, tiny_ctx):
     assert long.mask.tolist() == [[False] * 3 + [True] * 4, [False] * 2 + [True] * 5]
     torch.testing.assert_close(short.pooled, long.pooled)
     torch.testing.assert_close(short.tokens[:, :2], long.tokens[:, :2])
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean"])
+def test_small_cnn_pools_its_tokens(pooling, tiny_ctx):
+    """The pooled vector is the max (the default: a small object anywhere) or the mean of the tokens."""
+    params = {} if pooling == "max" else {"pooling": pooling}
+    spec = ModelSpec.from_dict({"task": "classification", "image_encoder": {"name": "small_cnn", **params}})
+    assert spec.resolved().image_encoder["pooling"] == pooling
+    encoder = REGISTRIES["image_encoder"].build("small_cnn", ctx=tiny_ctx, **spec.params("image_encoder"))
+    with torch.no_grad():
+        out = encoder.eval()(torch.randn(BATCH, 3, tiny_ctx.image_size, tiny_ctx.image_size))
+    expected = out.tokens.amax(dim=1) if pooling == "max" else out.tokens.mean(dim=1)
+    torch.testing.assert_close(out.pooled, expected)
