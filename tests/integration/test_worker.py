@@ -4,8 +4,10 @@ SIGKILL mid-epoch that loses nothing already flushed and can be resumed into the
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -216,3 +218,11 @@ def test_the_sender_coalesces_points_and_progress_but_never_delays_other_events(
     points = [p for e in queue if isinstance(e, ev.MetricsLogged) for p in e.points]
     assert [p[1] for p in points] == list(range(1, 1001))
     assert [e.step for e in queue if isinstance(e, ev.ProgressUpdated)][-1] == 1000
+
+
+def test_the_worker_keeps_freed_memory_with_glibc_only():
+    # In a fresh interpreter: the setting is process-wide, and this one runs the other tests.
+    code = "from mmstudio.training.worker import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert out.stdout.strip() == str(glibc)
