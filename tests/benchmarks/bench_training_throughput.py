@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -249,8 +250,11 @@ def interleaved(job, reference: ReferenceLoop) -> Measured:
     out = Measured()
     last_epoch = job.train.epochs
 
+    paused: list = []  # a sample at each pause of the worker
+
     def reference_epoch() -> None:
         before = meter.sample()
+        paused.append(before)
         out.reference.append(reference.epoch())
         after = meter.sample()
         out.reference_others.append(meter.others(before, after))
@@ -277,6 +281,11 @@ def interleaved(job, reference: ReferenceLoop) -> Measured:
     terminal = handle.terminal
     if not isinstance(terminal, ev.RunFinished) or terminal.status != "completed":
         raise RuntimeError(f"the worker did not complete: {terminal}")
+    if len(out.reference) != last_epoch:
+        raise RuntimeError(
+            f"the worker paused {len(out.reference) - 1} times in {last_epoch - 1} epochs: its epochs are "
+            "too short to interleave (a pause request came after the next epoch had ended); raise --items"
+        )
 
     started = next(e.time for e in seen if isinstance(e, ev.RunStarted))
     ended = {e.epoch: e.time for e in seen if isinstance(e, ev.EpochEnded)}
@@ -311,7 +320,8 @@ def interleaved(job, reference: ReferenceLoop) -> Measured:
         out.train_only.append(busy(ended[epoch - 1], trained[epoch]))
         a, b = meter.nearest(ended[epoch - 1]), meter.nearest(ended[epoch])
         out.epoch_others.append(meter.others(a, b))
-        out.epoch_faults.append(meter.faults(a, b, 1))
+    # From one pause to the next: one epoch of the worker, with one end of epoch and its checkpoints.
+    out.epoch_faults = [meter.faults(a, b, 1) for a, b in itertools.pairwise(paused)]
     return out
 
 
@@ -332,8 +342,10 @@ def bench_config(name: str, args, work: Path) -> dict:
     config = CONFIGS[name]
     items = args.items or config["items"]
     epochs = args.epochs or config["epochs"]
-    write_demo(work / name, n_items=items, image_size=args.image_size)
-    dataset_spec = DatasetSpec(str(work / name), val_fraction=0.0, test_fraction=0.0, check_images="header")
+    folder = work / f"demo-{items}"  # shared by the configurations of one size (and their caches)
+    if not folder.is_dir():
+        write_demo(folder, n_items=items, image_size=args.image_size)
+    dataset_spec = DatasetSpec(str(folder), val_fraction=0.0, test_fraction=0.0, check_images="header")
     dataset = dataset_spec.load()
     train = TrainSpec(
         epochs=epochs + 1,
@@ -408,7 +420,7 @@ def bench_config(name: str, args, work: Path) -> dict:
         "others_cpu_mmstudio": m.epoch_others,
         "others_cpu_max": max(others) if others else None,
         "reference_page_faults": _median(m.reference_faults),  # minor faults per epoch
-        "mmstudio_page_faults": _median(m.epoch_faults),
+        "mmstudio_page_faults": _median(m.epoch_faults),  # its checkpoints included
         "reference_loss": round(reference.last_loss, 4),  # last epoch's mean loss: both must learn
         "mmstudio_loss": round(m.last_loss, 4),
         "goal_met": paired["train"] >= GOAL,
