@@ -243,10 +243,12 @@ class _Progress:
 def cmd_train(args: argparse.Namespace) -> int:
     from mmstudio.training.control import TrainingControl
     from mmstudio.training.runner import run_job
+    from mmstudio.training.worker import keep_freed_memory
 
     job = build_job(args)
     progress = _Progress(enabled=not args.quiet)
     control = TrainingControl()
+    keep_freed_memory()  # this process trains now, as the GUI's worker does (see its docstring)
     try:
         result = run_job(job, on_event=progress, control=control)
     except KeyboardInterrupt:

@@ -13,8 +13,13 @@ A checkpoint ``<stem>`` is two files side by side:
 Writes are atomic. The tensor file gets a fresh name, is written under a temporary name and renamed;
 the manifest is written the same way, last. The manifest's rename is the commit: until it happens, the
 previous checkpoint of that stem stays whole and loadable, and a manifest never names a half-written
-tensor file (the hash catches a file damaged later). Older tensor files of the stem are removed after
-the commit.
+tensor file (its CRC-32, computed while the file is written, catches a file damaged later; it is an
+integrity check, not a signature: a replaced file cannot run code either way). Older tensor files of
+the stem are removed after the commit.
+
+:class:`CheckpointWriter` writes in the background: the tensors are copied into reusable host buffers
+(milliseconds), and a thread streams them to disk while training goes on; ``last`` and ``best`` of
+the same epoch share one copy. Training waits only if the previous write is still running.
 
 Pickle-based files (``torch.save``: ``.pt``, ``.pth``, ``.ckpt``...) are refused with an explanation,
 never opened: unpickling a file from elsewhere can execute anything.
@@ -28,7 +33,10 @@ import math
 import os
 import random
 import re
+import struct
+import threading
 import uuid
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +47,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: SHA-256 of the tensor file; 2: CRC-32
 FORMAT_NAME = "mmstudio-checkpoint"
 MANIFEST_SUFFIX = ".json"
 TENSORS_SUFFIX = ".safetensors"
@@ -109,35 +118,155 @@ def save_checkpoint(
     manifest path, or an existing directory (stem ``checkpoint`` inside it). Tensors on any device are
     saved from CPU copies; tensors anywhere in ``meta`` (the RNG states) go to the tensor file too.
     """
-    manifest = manifest_path(path)
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    stem = manifest.name[: -len(MANIFEST_SUFFIX)]
-    tensors = _TensorSink()
     states = {
-        "model_state": dict(model_state),
+        "model_state": model_state,
         "optimizer_state": optimizer_state,
         "scheduler_state": scheduler_state,
         "scaler_state": scaler_state,
     }
+    return _commit(_prepare(path, states, meta, _TensorSink()))
+
+
+@dataclass
+class _Prepared:
+    """A checkpoint ready to write: its manifest document and its tensors (host copies)."""
+
+    manifest: Path
+    document: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+
+def _prepare(
+    path: str | os.PathLike[str], states: Mapping[str, Any], meta: Mapping[str, Any], tensors: _TensorSink
+) -> _Prepared:
+    manifest = manifest_path(path)
     document: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "meta": _encode({**meta, "format_version": CHECKPOINT_FORMAT_VERSION}, "meta", tensors),
     }
-    for name, state in states.items():
-        document[name] = None if state is None else _encode(state, name, tensors)
+    for name in STATES:
+        state = states.get(name)
+        document[name] = None if state is None else _encode(dict(state), name, tensors)
+    return _Prepared(manifest, document, tensors.take())
+
+
+def _commit(prepared: _Prepared) -> Path:
+    """Write the tensor file, then the manifest (the commit), then remove the stem's older tensor files."""
+    manifest, document = prepared.manifest, prepared.document
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    stem = manifest.name[: -len(MANIFEST_SUFFIX)]
     tensors_name = f"{stem}.{uuid.uuid4().hex[:12]}{TENSORS_SUFFIX}"
-    tensors_path = manifest.parent / tensors_name
     metadata = {"format": FORMAT_NAME, "manifest": manifest.name}
+    checksum: list[int] = []
     _write_atomic(
-        tensors_path, lambda tmp: safetensors.torch.save_file(tensors.tensors, tmp, metadata=metadata)
+        manifest.parent / tensors_name,
+        lambda tmp: checksum.append(_write_safetensors(tmp, prepared.tensors, metadata)),
     )
-    document["tensors_file"] = tensors_name
-    document["sha256"] = _sha256(tensors_path.read_bytes())
+    document = {**document, "tensors_file": tensors_name, "crc32": f"{checksum[0]:08x}"}
     text = json.dumps(document, indent=1, allow_nan=False)
     _write_atomic(manifest, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    _fsync_dir(manifest.parent)
     _remove_stale_tensors(manifest.parent, stem, keep=tensors_name)
     return manifest
+
+
+# (tag, path, states, meta) of one checkpoint for CheckpointWriter.submit.
+CheckpointRequest = tuple[Any, "str | os.PathLike[str]", Mapping[str, Any], Mapping[str, Any]]
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a background thread, so training does not wait for the disk.
+
+    :meth:`prepare` copies the tensors of one or more checkpoints into host buffers kept from one
+    call to the next under a ``slot`` name (no new memory, no page faults after the first time):
+    what will be written is the state at that moment. :meth:`write` starts writing prepared
+    checkpoints on a thread, one after another, each atomically as :func:`save_checkpoint` does.
+    One write is in flight at a time (:meth:`write` first waits for the previous one), and
+    :meth:`prepare` waits for a write still using its slot's buffers. An error of a background
+    write (a full disk) is raised by the next :meth:`write` or :meth:`wait`. :meth:`completed`
+    hands out the manifests written since it was last called, for the caller to announce from its
+    own thread.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, dict[str, torch.Tensor]] = {}
+        self._thread: threading.Thread | None = None
+        self._slots_in_flight: set[str] = set()
+        self._error: BaseException | None = None
+        self._done: list[tuple[Any, Path]] = []
+        self._lock = threading.Lock()
+
+    def prepare(self, requests: list[CheckpointRequest], *, slot: str = "default") -> list[_PreparedTagged]:
+        """Copy the tensors of ``(tag, path, states, meta)`` checkpoints (``states`` maps
+        :data:`STATES` names to state dicts) into ``slot``'s buffers; ``tag`` comes back with the
+        manifest from :meth:`completed`. A tensor named by several checkpoints is copied once."""
+        if slot in self._slots_in_flight:
+            self._join()
+        snapshot = _Snapshot(self._buffers.setdefault(slot, {}))
+        prepared = [
+            _PreparedTagged(tag, slot, _prepare(path, states, meta, _TensorSink(snapshot)))
+            for tag, path, states, meta in requests
+        ]
+        snapshot.synchronize()
+        return prepared
+
+    def write(self, prepared: list[_PreparedTagged]) -> None:
+        """Start writing prepared checkpoints in the background, in order."""
+        self.wait()
+        self._slots_in_flight = {item.slot for item in prepared}
+        self._thread = threading.Thread(target=self._write, args=(prepared,), name="mmstudio-checkpoints")
+        self._thread.start()
+
+    def submit(self, requests: list[CheckpointRequest]) -> None:
+        """:meth:`prepare` and :meth:`write` in one call."""
+        self.write(self.prepare(requests))
+
+    def _write(self, prepared: list[_PreparedTagged]) -> None:
+        try:
+            for item in prepared:
+                manifest = _commit(item.prepared)
+                with self._lock:
+                    self._done.append((item.tag, manifest))
+        except BaseException as exc:  # handed to the caller's thread by wait()
+            self._error = exc
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._slots_in_flight = set()
+
+    def wait(self) -> None:
+        """Wait for the write in flight; raise its error, if it failed."""
+        self._join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def completed(self) -> list[tuple[Any, Path]]:
+        """``(tag, manifest)`` of each checkpoint written since the last call."""
+        with self._lock:
+            done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        """Wait for the last write and free the buffers."""
+        try:
+            self.wait()
+        finally:
+            self._buffers.clear()
+
+
+@dataclass
+class _PreparedTagged:
+    tag: Any
+    slot: str
+    prepared: _Prepared
 
 
 def manifest_path(path: str | os.PathLike[str]) -> Path:
@@ -168,6 +297,75 @@ def _write_atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (POSIX; Windows cannot open a folder this way)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# safetensors' names of the dtypes a checkpoint may hold.
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+    torch.uint16: "U16",
+    torch.uint32: "U32",
+    torch.uint64: "U64",
+    torch.float8_e4m3fn: "F8_E4M3",
+    torch.float8_e5m2: "F8_E5M2",
+}
+
+
+def _write_safetensors(
+    path: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: dict[str, str]
+) -> int:
+    """Write ``tensors`` (contiguous, on the CPU) as a safetensors file and return its CRC-32.
+
+    The format is an 8-byte little-endian header length, a JSON header (dtype, shape and byte range
+    of each tensor, padded to 8 bytes) and the raw bytes. Writing it here streams each tensor's
+    memory straight to the file (no serialised copy in memory, the GIL released while the kernel
+    copies) and checksums it on the way.
+    """
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, tensor in tensors.items():
+        dtype = _SAFETENSORS_DTYPES.get(tensor.dtype)
+        if dtype is None:
+            raise TypeError(f"cannot store the {tensor.dtype} tensor {name!r} in a checkpoint")
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    header["__metadata__"] = metadata
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    crc = 0
+    with open(path, "wb") as f:
+        for chunk in (struct.pack("<Q", len(raw)), raw):
+            f.write(chunk)
+            crc = zlib.crc32(chunk, crc)
+        for tensor in tensors.values():
+            if tensor.numel():
+                data = memoryview(tensor.reshape(-1).view(torch.uint8).numpy())
+                f.write(data)
+                crc = zlib.crc32(data, crc)
+    return crc
+
+
 def _remove_stale_tensors(folder: Path, stem: str, keep: str) -> None:
     for candidate in folder.glob(f"{_glob_escape(stem)}.*{TENSORS_SUFFIX}"):
         token = candidate.name[len(stem) + 1 : -len(TENSORS_SUFFIX)]
@@ -182,8 +380,10 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _checksum_matches(data: bytes, document: Mapping[str, Any]) -> bool:
+    if "crc32" in document:
+        return f"{zlib.crc32(data):08x}" == document["crc32"]
+    return hashlib.sha256(data).hexdigest() == document.get("sha256")  # format version 1
 
 
 # --- the JSON encoding of state dicts ------------------------------------------------------------
@@ -218,11 +418,15 @@ def _encode(value: Any, key: str, tensors: _TensorSink) -> Any:
 
 
 class _TensorSink:
-    """The tensors of one checkpoint under unique keys, each a private CPU copy safetensors accepts."""
+    """The tensors of one checkpoint under unique keys, each a contiguous CPU tensor.
 
-    def __init__(self) -> None:
+    Without a snapshot the tensors are the state's own (or CPU copies of GPU ones), for a write that
+    finishes before training goes on; with one, they are copies the training cannot change.
+    """
+
+    def __init__(self, snapshot: _Snapshot | None = None) -> None:
         self.tensors: dict[str, torch.Tensor] = {}
-        self._storages: set[int] = set()
+        self.snapshot = snapshot
 
     def put(self, key: str, tensor: torch.Tensor) -> str:
         if tensor.is_sparse or tensor.device.type == "meta":
@@ -231,16 +435,48 @@ class _TensorSink:
         while name in self.tensors:
             n += 1
             name = f"{key}#{n}"
-        tensor = tensor.detach().cpu()
-        storage = tensor.untyped_storage()
-        # safetensors refuses tensors that share memory (tied weights) and views into a larger buffer
-        # (slices): a private copy of those is always accepted.
-        if storage.data_ptr() in self._storages or storage.nbytes() != tensor.numel() * tensor.element_size():
-            tensor = tensor.clone()
-        tensor = tensor.contiguous()
-        self._storages.add(tensor.untyped_storage().data_ptr())
-        self.tensors[name] = tensor
+        tensor = tensor.detach()
+        if self.snapshot is not None:
+            self.tensors[name] = self.snapshot.copy(name, tensor)
+        else:
+            self.tensors[name] = tensor.cpu().contiguous()
         return name
+
+    def take(self) -> dict[str, torch.Tensor]:
+        tensors, self.tensors = self.tensors, {}
+        return tensors
+
+
+class _Snapshot:
+    """Copies of tensors in host buffers reused from one checkpoint to the next (no new memory,
+    no page faults after the first); a tensor named twice in one snapshot is copied once."""
+
+    def __init__(self, buffers: dict[str, torch.Tensor]) -> None:
+        self._buffers = buffers
+        self._copied: dict[tuple, torch.Tensor] = {}
+        self._devices: set[torch.device] = set()
+
+    def copy(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        identity = (tensor.device, tensor.data_ptr(), tensor.dtype, tensor.shape, tensor.stride())
+        copied = self._copied.get(identity)
+        if copied is not None:
+            return copied
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != tensor.shape or buffer.dtype != tensor.dtype:
+            pin = tensor.device.type == "cuda"
+            buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=pin)
+            self._buffers[name] = buffer
+        non_blocking = tensor.device.type == "cuda"
+        buffer.copy_(tensor, non_blocking=non_blocking)
+        if non_blocking:
+            self._devices.add(tensor.device)
+        self._copied[identity] = buffer
+        return buffer
+
+    def synchronize(self) -> None:
+        """Wait for the asynchronous copies from the GPU."""
+        for device in self._devices:
+            torch.cuda.synchronize(device)
 
 
 def _decode(value: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
@@ -278,7 +514,7 @@ def load_checkpoint(
     document = _read_manifest(manifest)
     tensors_path = _tensors_path(manifest, document)
     data = tensors_path.read_bytes()
-    if verify and _sha256(data) != document.get("sha256"):
+    if verify and not _checksum_matches(data, document):
         raise CheckpointError(
             f"{tensors_path} does not match its manifest {manifest} (it was damaged or replaced); "
             "use another checkpoint of the run"
@@ -331,7 +567,7 @@ def _read_manifest(manifest: Path) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{manifest} is a JSON file but not an mmstudio checkpoint manifest")
     version = document.get("format_version")
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > CHECKPOINT_FORMAT_VERSION
         advice = "update mmstudio to load it" if newer else "it cannot be loaded; train the model again"
         raise CheckpointError(
@@ -355,12 +591,21 @@ def _tensors_path(manifest: Path, document: dict[str, Any]) -> Path:
 
 
 def _parse_tensors(data: bytes, path: Path) -> dict[str, torch.Tensor]:
-    if _looks_pickled(data):
+    if not _looks_like_safetensors(data) and _looks_pickled(data):
         raise CheckpointError(_pickle_message(path))
     try:
         return safetensors.torch.load(data)
     except Exception as exc:  # SafetensorError and friends: the header or the data is malformed
         raise CheckpointError(f"{path} is not a valid safetensors file ({exc})") from None
+
+
+def _looks_like_safetensors(data: bytes) -> bool:
+    """An 8-byte header length that fits the file, then a JSON object (the first byte of the length
+    may be anything, 0x80 included, so this is checked before :func:`_looks_pickled`)."""
+    if len(data) < 9:
+        return False
+    (length,) = struct.unpack("<Q", data[:8])
+    return 8 + length <= len(data) and data[8:9] == b"{"
 
 
 def _looks_pickled(data: bytes) -> bool:

@@ -128,6 +128,11 @@ class TrainSpec:
     without improvement; whether lower or higher is better follows from its name (:func:`metric_mode`).
     ``vocab_max_size`` bounds the word vocabulary, or is the target BPE vocabulary size.
     ``num_threads=None`` leaves torch's CPU thread count as it is.
+    Checkpoints: the resumable ``last`` one is written at the end of an epoch once
+    ``checkpoint_every_s`` seconds have passed since the previous one (0: every epoch), and always
+    when the run ends or is stopped; ``best`` is copied in memory whenever the monitored metric
+    improves and written with the next ``last``, so the two on disk always agree. A crash loses at
+    most that many seconds plus the epoch in progress; short epochs do not pay for a write each.
     """
 
     epochs: int = 5
@@ -159,6 +164,7 @@ class TrainSpec:
     vocab_max_size: int = 20_000
     eval_every_epochs: int = 1
     log_every_steps: int = 10
+    checkpoint_every_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name, check in _TRAIN_CHECKS.items():
@@ -224,6 +230,7 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "vocab_max_size": _integer(2, 10_000_000),
     "eval_every_epochs": _integer(1),
     "log_every_steps": _integer(1),
+    "checkpoint_every_s": _number(0.0, 86_400.0),
 }
 
 

@@ -254,6 +254,10 @@ class Trainer:
         self.control = control
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.checkpoint_meta = dict(checkpoint_meta or {})
+        self._checkpoints = checkpoints.CheckpointWriter() if checkpoint_dir is not None else None
+        self._pending_best: list | None = None  # a best checkpoint copied, written with the next last
+        self._last_checkpoint_time = time.monotonic()
+        self._last_checkpoint_step: int | None = None
         self.task = data.task
         self.batches_per_epoch = data.num_batches("train", spec.batch_size)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / spec.accumulation)
@@ -278,8 +282,22 @@ class Trainer:
     # --- the loop ---------------------------------------------------------------------------------
 
     def fit(self) -> FitResult:
-        """Train from the current state to the last epoch, a stop request or early stopping."""
+        """Train from the current state to the last epoch, a stop request or early stopping; the
+        checkpoints are all on disk when it returns."""
         self.model.to(self.device)
+        self._last_checkpoint_time = time.monotonic()
+        try:
+            result = self._fit()
+            written = self._last_checkpoint_step == self.state.step
+            if self._checkpoints is not None and result.status == "completed" and not written:
+                self._write_checkpoints("last")
+        except BaseException:
+            self._finish_checkpoints(failing=True)
+            raise
+        self._finish_checkpoints(failing=False)
+        return result
+
+    def _fit(self) -> FitResult:
         last_metrics: dict[str, float] = {}
         while self.state.epoch < self.spec.epochs:
             if not self._train_epoch():
@@ -367,6 +385,9 @@ class Trainer:
         assert control is not None
         if control.pause_requested and not control.stop_requested:
             self._flush_log()
+            if self._checkpoints is not None:  # a paused run has its checkpoints on disk
+                self._checkpoints.wait()
+                self._announce_checkpoints()
             self.emit(ev.RunPaused(self.run_id, self.state.step, time.time()))
             control.wait_while_paused()
             if not control.stop_requested:
@@ -390,6 +411,7 @@ class Trainer:
         """Send the pending losses to the host in one transfer; unless ``wait``, the copy runs
         asynchronously and :meth:`_finish_log` reads it later."""
         self._finish_log()
+        self._announce_checkpoints()
         if not self._pending:
             return
         losses = torch.stack(self._pending).float()
@@ -492,9 +514,11 @@ class Trainer:
             points = tuple((key, state.step, state.epoch, value) for key, value in metrics.items())
             self.emit(ev.MetricsLogged(self.run_id, points, time.time()))
         improved = self._track_monitor(metrics) if evaluate else False
-        self.save_checkpoint("last")
-        if improved:
-            self.save_checkpoint("best")
+        if self._checkpoints is not None:
+            if improved:  # copied now, written with the next last (see TrainSpec.checkpoint_every_s)
+                self._pending_best = self._prepare_best()
+            if time.monotonic() - self._last_checkpoint_time >= self.spec.checkpoint_every_s:
+                self._write_checkpoints("last")
         self.emit(ev.EpochEnded(self.run_id, state.epoch, state.step, dict(metrics), time.time()))
         return metrics
 
@@ -548,11 +572,21 @@ class Trainer:
         return checkpoints.manifest_path(self.checkpoint_dir / stem)
 
     def save_checkpoint(self, kind: str) -> Path | None:
-        """Write the ``best`` checkpoint (weights for evaluation and export) or the ``last`` / ``final``
-        one (weights plus optimiser, schedule, scaler and RNG state: enough to resume exactly)."""
-        path = self.checkpoint_path(kind)
-        if path is None:
+        """Write the ``last`` / ``final`` checkpoint (with a pending ``best``) or the ``best`` one now,
+        and wait until it is on disk; the manifest's path."""
+        if self._checkpoints is None:
             return None
+        if kind == "best":
+            self._checkpoints.write(self._prepare_best())
+            self._checkpoints.wait()
+            self._announce_checkpoints()
+        else:
+            self._write_checkpoints(kind, wait=True)
+        return self.checkpoint_path(kind)
+
+    def _checkpoint_request(self, kind: str) -> checkpoints.CheckpointRequest:
+        """The ``best`` checkpoint holds the weights (for evaluation and export); ``last`` / ``final``
+        add the optimiser, schedule, scaler and RNG state: enough to resume exactly."""
         resumable = kind != "best"
         meta = {
             **self.checkpoint_meta,
@@ -562,20 +596,54 @@ class Trainer:
             "best": {self.monitor: self.state.best_value} if self.state.best_value is not None else {},
             "trainer": self.state.to_dict(),
         }
+        states: dict[str, Any] = {"model_state": self.model.state_dict()}
         if resumable:
             meta["rng"] = checkpoints.capture_rng_state()
-        saved = checkpoints.save_checkpoint(
-            path,
-            model_state=self.model.state_dict(),
-            optimizer_state=self.optimizer.state_dict() if resumable else None,
-            scheduler_state=self.schedule.state_dict() if resumable else None,
-            scaler_state=self.scaler.state_dict() if resumable else None,
-            meta=meta,
-        )
-        self.emit(
-            ev.CheckpointSaved(self.run_id, kind, str(saved), self.state.step, self.state.epoch, time.time())
-        )
-        return saved
+            states["optimizer_state"] = self.optimizer.state_dict()
+            states["scheduler_state"] = self.schedule.state_dict()
+            states["scaler_state"] = self.scaler.state_dict()
+        tag = (kind, self.state.step, self.state.epoch)
+        return tag, self.checkpoint_path(kind), states, meta
+
+    def _prepare_best(self) -> list:
+        assert self._checkpoints is not None
+        return self._checkpoints.prepare([self._checkpoint_request("best")], slot="best")
+
+    def _write_checkpoints(self, kind: str, *, wait: bool = False) -> None:
+        """Copy the state into the ``last`` (or ``final``) checkpoint and write it in the background,
+        after the pending ``best`` one; each is announced (``CheckpointSaved``) once committed."""
+        assert self._checkpoints is not None
+        batch = self._pending_best or []
+        self._pending_best = None
+        batch = batch + self._checkpoints.prepare([self._checkpoint_request(kind)], slot="last")
+        self._checkpoints.write(batch)
+        self._last_checkpoint_time = time.monotonic()
+        self._last_checkpoint_step = self.state.step
+        if wait:
+            self._checkpoints.wait()
+        self._announce_checkpoints()
+
+    def _announce_checkpoints(self) -> None:
+        """Emit ``CheckpointSaved`` for each checkpoint the background writer has committed."""
+        if self._checkpoints is None:
+            return
+        for (kind, step, epoch), manifest in self._checkpoints.completed():
+            self.emit(ev.CheckpointSaved(self.run_id, kind, str(manifest), step, epoch, time.time()))
+
+    def _finish_checkpoints(self, *, failing: bool) -> None:
+        """Wait for the checkpoint in flight and announce it. When the run is ``failing`` already, a
+        failed write is reported as a log message and the first error propagates."""
+        if self._checkpoints is None:
+            return
+        try:
+            self._checkpoints.wait()
+        except Exception as exc:
+            if not failing:
+                raise
+            message = f"a checkpoint could not be written: {exc}"
+            self.emit(ev.LogMessage(self.run_id, "error", message, time.time()))
+        finally:
+            self._announce_checkpoints()
 
     def restore(self, checkpoint: checkpoints.Checkpoint) -> None:
         """Continue from a ``last`` / ``final`` checkpoint: weights, optimiser, schedule, scaler, RNG and

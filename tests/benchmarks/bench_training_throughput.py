@@ -22,10 +22,14 @@ and ``torch.set_num_threads``:
     loss logging every 10 steps, the StoreWriter into a SQLite store, the throttled event queue read
     here by a :class:`~mmstudio.training.worker.WorkerHandle` as the GUI reads it, the pause / resume
     control, and the ``last`` and ``best`` checkpoints the runner writes after every epoch
-    (safetensors, hashed and fsynced). Epoch times come from the worker's own events, less the time
-    it spent paused: epoch N lasts from ``EpochEnded(N-1)`` to ``EpochEnded(N)`` (``epoch``
-    figures, checkpoints included); its training part ends when its ``train/epoch_loss`` point is
-    logged, just before the checkpoints are written (``train_only`` figures).
+    (safetensors, checksummed and fsynced by a background thread from a copy of the state). Epoch
+    times come from the worker's own events, less the time it spent paused: epoch N lasts from
+    ``EpochEnded(N-1)`` to ``EpochEnded(N)`` (``epoch`` figures, checkpoints included); its training
+    part ends when its ``train/epoch_loss`` point is logged, just before the checkpoints are
+    submitted (``train_only`` figures). A pause waits for the checkpoint write in flight before the
+    worker reports itself paused, so no write runs during a reference epoch: it is charged to the
+    worker, overlapping only the one step before the pause (a conservative measure; unpaused, a write
+    overlaps the whole next epoch).
 
 Noise control: the two alternate epoch by epoch around one worker process. After each worker epoch
 but the last, this process pauses the worker (as the GUI's pause button does; it stops after its
@@ -36,11 +40,9 @@ around it, which cancels slow drifts of the machine's load, and ``ratio`` is the
 ratios; the fastest epochs (``best_ratio``) and the medians of each side (``median_ratio``) are
 reported too, and so is the share of the CPUs that other processes used meanwhile (``others_cpu``).
 
-Goal: ``ratio`` >= 0.95 for every configuration, judged on training throughput: the worker's epochs
-without the two checkpoints the runner writes at every epoch end. Those are a fixed cost per epoch
-(about 1.3 s for GRU + ResNet-18 on a 2-core CPU: 180 MB of weights and AdamW moments, hashed and
-fsynced) whose share depends only on how long an epoch is, so whole epochs are reported beside it
-(``with_checkpoints``). Exit status 1 if the goal is missed.
+Goal: ``ratio`` >= 0.95 for every configuration, on whole epochs, the two checkpoints the runner
+writes at every epoch end included (``with_checkpoints``: the worker's epochs as a user sees them);
+the training part alone (``train_only``) is reported beside it. Exit status 1 if the goal is missed.
 
 Memory: the worker keeps the memory a step frees (:func:`mmstudio.training.worker.keep_freed_memory`:
 with glibc's defaults every step page-faults its activations in again). This process does the same
@@ -71,6 +73,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from mmstudio.training.spec import TrainSpec
 
 GOAL = 0.95
 MEAN = (0.485, 0.456, 0.406)  # ImageNet, as mmstudio normalises
@@ -336,7 +340,7 @@ def bench_config(name: str, args, work: Path) -> dict:
     from mmstudio.training.data import PreparedData
     from mmstudio.training.device import resolve_device, resolve_precision
     from mmstudio.training.runner import resolve_model_spec
-    from mmstudio.training.spec import RunJob, TrainSpec
+    from mmstudio.training.spec import RunJob
     from mmstudio.training.trainer import seed_everything
 
     config = CONFIGS[name]
@@ -355,6 +359,7 @@ def bench_config(name: str, args, work: Path) -> dict:
         num_threads=args.threads,
         image_size=args.image_size,
         seed=0,
+        checkpoint_every_s=args.checkpoint_every_s,
     )
     device = resolve_device(train.device)
     precision = resolve_precision(train.precision, device)
@@ -394,22 +399,22 @@ def bench_config(name: str, args, work: Path) -> dict:
         "batch_size": train.batch_size,
         "image_size": train.image_size,
         "timed_epochs": {"reference": len(m.reference), "mmstudio": len(m.epoch)},
-        # Training throughput (the goal): the worker's epochs without their checkpoints.
+        # The goal: the worker's whole epochs, its checkpoints included, against the reference's.
         "reference_samples_per_s": round(median["ref"], 1),
-        "mmstudio_samples_per_s": round(median["train"], 1),
-        "ratio": round(paired["train"], 4),
+        "mmstudio_samples_per_s": round(median["epoch"], 1),
+        "ratio": round(paired["epoch"], 4),
         "best_reference_samples_per_s": round(best["ref"], 1),
-        "best_mmstudio_samples_per_s": round(best["train"], 1),
-        "best_ratio": round(best["train"] / best["ref"], 4),
-        "median_ratio": round(median["train"] / median["ref"], 4),
-        # Whole epochs, the runner's two checkpoints included.
-        "with_checkpoints": {
-            "mmstudio_samples_per_s": round(median["epoch"], 1),
-            "ratio": round(paired["epoch"], 4),
-            "best_ratio": round(best["epoch"] / best["ref"], 4),
-            "median_ratio": round(median["epoch"] / median["ref"], 4),
-            "checkpoint_s_per_epoch": round(checkpoint_s, 3),
-            "checkpoints_per_run": m.checkpoints,
+        "best_mmstudio_samples_per_s": round(best["epoch"], 1),
+        "best_ratio": round(best["epoch"] / best["ref"], 4),
+        "median_ratio": round(median["epoch"] / median["ref"], 4),
+        "checkpoint_s_per_epoch": round(checkpoint_s, 3),  # what the end of an epoch still blocks
+        "checkpoints_per_run": m.checkpoints,
+        # The training part alone: from one epoch's end to the next one's train/epoch_loss point.
+        "train_only": {
+            "mmstudio_samples_per_s": round(median["train"], 1),
+            "ratio": round(paired["train"], 4),
+            "best_ratio": round(best["train"] / best["ref"], 4),
+            "median_ratio": round(median["train"] / median["ref"], 4),
         },
         "events_per_run": m.events,
         "worker_startup_s": round(m.startup_s, 2),
@@ -423,7 +428,7 @@ def bench_config(name: str, args, work: Path) -> dict:
         "mmstudio_page_faults": _median(m.epoch_faults),  # its checkpoints included
         "reference_loss": round(reference.last_loss, 4),  # last epoch's mean loss: both must learn
         "mmstudio_loss": round(m.last_loss, 4),
-        "goal_met": paired["train"] >= GOAL,
+        "goal_met": paired["epoch"] >= GOAL,
     }
 
 
@@ -442,6 +447,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs of each (default: per config)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument(
+        "--checkpoint-every-s",
+        type=float,
+        default=TrainSpec.checkpoint_every_s,
+        help="the worker's checkpoint interval (default: mmstudio's; 0: a last checkpoint every epoch)",
+    )
     parser.add_argument(
         "--plain-reference",
         action="store_true",
@@ -477,6 +488,7 @@ def main() -> int:
                 "torch": torch.__version__,
                 "threads": args.threads,
                 "reference_malloc": reference_malloc,
+                "checkpoint_every_s": args.checkpoint_every_s,
                 "goal": GOAL,
                 "configs": results,
                 "goal_met": ok,

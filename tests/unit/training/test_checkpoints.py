@@ -4,6 +4,8 @@ import json
 import math
 import pickle
 import random
+import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import mmstudio.training.checkpoints as checkpoints
 from mmstudio.training.checkpoints import (
     CHECKPOINT_FORMAT_VERSION,
     CheckpointError,
+    CheckpointWriter,
     capture_rng_state,
     load_checkpoint,
     manifest_path,
@@ -172,11 +175,11 @@ def test_resaving_replaces_the_old_tensor_file(tmp_path):
 def test_a_crash_while_saving_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "last", model_state={"w": torch.zeros(2)}, meta={"step": 1})
 
-    def crash(tensors, filename, metadata=None):
+    def crash(filename, tensors, metadata):
         Path(filename).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoints.safetensors.torch, "save_file", crash)
+    monkeypatch.setattr(checkpoints, "_write_safetensors", crash)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(tmp_path / "last", model_state={"w": torch.ones(2)}, meta={"step": 2})
     monkeypatch.undo()
@@ -210,7 +213,7 @@ def _edit_manifest(path: Path, **changes) -> None:
 def test_unknown_format_versions_are_refused_clearly(tmp_path):
     path = save_checkpoint(tmp_path / "c", model_state={}, meta={})
     _edit_manifest(path, format_version=CHECKPOINT_FORMAT_VERSION + 1)
-    with pytest.raises(CheckpointError, match="format version 2, but this mmstudio reads version 1: update"):
+    with pytest.raises(CheckpointError, match="format version 3, but this mmstudio reads version 2: update"):
         load_checkpoint(path)
     _edit_manifest(path, format_version=None)
     with pytest.raises(CheckpointError, match="format version None"):
@@ -270,9 +273,123 @@ def test_a_malicious_pickle_is_never_run(tmp_path):
     tensors_file = json.loads(good.read_text())["tensors_file"]
     for swapped_in in (payload, torch_zip.read_bytes()):
         (tmp_path / tensors_file).write_bytes(swapped_in)
-        _edit_manifest(good, sha256=checkpoints._sha256(swapped_in))
+        _edit_manifest(good, crc32=f"{zlib.crc32(swapped_in):08x}")
         with pytest.raises(CheckpointError, match="pickle-based PyTorch file"):
             load_checkpoint(good)
         with pytest.raises(CheckpointError, match="not a valid safetensors file"):
             read_checkpoint_meta(good)
     assert not marker.exists()
+
+
+def test_tensor_files_are_standard_safetensors(tmp_path):
+    """The tensor file is written by mmstudio itself (streamed, checksummed on the way); any
+    safetensors reader opens it, every dtype and shape a checkpoint holds included."""
+    state = {
+        "f32": torch.randn(3, 4),
+        "f16": torch.randn(5).half(),
+        "bf16": torch.randn(2, 2).bfloat16(),
+        "i64": torch.arange(7),
+        "u8": torch.arange(9, dtype=torch.uint8).reshape(3, 3),
+        "flag": torch.tensor([True, False, True]),
+        "scalar": torch.tensor(2.5),
+        "empty": torch.zeros(0, 3),
+        "slice": torch.arange(20.0)[5:9],  # a view into a larger storage
+        "strided": torch.arange(12.0).reshape(3, 4).t(),  # not contiguous
+    }
+    path = save_checkpoint(tmp_path / "c", model_state=state, meta={})
+    tensors_file = tmp_path / json.loads(path.read_text())["tensors_file"]
+    raw = safetensors.torch.load_file(tensors_file)
+    for name, tensor in state.items():
+        stored = raw[f"model_state/{name}"]
+        assert stored.dtype == tensor.dtype and stored.shape == tensor.shape
+        assert torch.equal(stored, tensor)
+    with safetensors.safe_open(tensors_file, framework="pt") as f:
+        assert f.metadata() == {"format": "mmstudio-checkpoint", "manifest": "c.json"}
+
+
+def test_version_1_checkpoints_still_load(tmp_path):
+    """Checkpoints of format version 1 (a SHA-256 of the tensor file) load and are verified."""
+    import hashlib
+
+    path = save_checkpoint(tmp_path / "old", model_state={"w": torch.arange(4.0)}, meta={"step": 3})
+    document = json.loads(path.read_text())
+    data = (tmp_path / document["tensors_file"]).read_bytes()
+    del document["crc32"]
+    document.update(format_version=1, sha256=hashlib.sha256(data).hexdigest())
+    path.write_text(json.dumps(document))
+    assert torch.equal(load_checkpoint(path).model_state["w"], torch.arange(4.0))
+    _edit_manifest(path, sha256="0" * 64)
+    with pytest.raises(CheckpointError, match="does not match its manifest"):
+        load_checkpoint(path)
+
+
+def test_the_background_writer_saves_what_the_state_was_when_submitted(tmp_path):
+    """Training goes on while the files are written: what lands on disk is the state at submit
+    time, ``last`` and ``best`` share one copy of the weights, and buffers are reused."""
+    model = Tiny()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.randint(0, 10, (4, 3))).sum().backward()
+    optimizer.step()
+    writer = CheckpointWriter()
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    states = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict()}
+    writer.submit(
+        [
+            ("last", tmp_path / "last", states, {"step": 1}),
+            ("best", tmp_path / "best", {"model_state": model.state_dict()}, {"step": 1}),
+        ]
+    )
+    with torch.no_grad():  # training changes the weights while the write may still be running
+        for p in model.parameters():
+            p.add_(100.0)
+    writer.wait()
+    assert [tag for tag, _ in writer.completed()] == ["last", "best"]
+    assert writer.completed() == []
+    for stem in ("last", "best"):
+        saved = load_checkpoint(tmp_path / stem).model_state
+        assert all(torch.equal(saved[k], expected[k]) for k in expected)
+    assert load_checkpoint(tmp_path / "last").optimizer_state is not None
+    buffers = dict(writer._buffers)
+    assert len(buffers) == len({id(b) for b in buffers.values()})  # weights copied once for both
+    writer.submit([("last", tmp_path / "last", {"model_state": model.state_dict()}, {"step": 2})])
+    writer.wait()
+    assert all(writer._buffers[k] is buffers[k] for k in buffers)  # the same host memory again
+    assert load_checkpoint(tmp_path / "last").step == 2
+    assert torch.equal(
+        load_checkpoint(tmp_path / "last").model_state["norm.weight"], model.norm.weight.detach()
+    )
+    writer.close()
+
+
+def test_a_failed_background_write_is_raised_to_the_caller(tmp_path, monkeypatch):
+    writer = CheckpointWriter()
+    writer.submit([("last", tmp_path / "last", {"model_state": {"w": torch.zeros(2)}}, {"step": 1})])
+    writer.wait()
+    started = threading.Event()
+
+    def crash(filename, tensors, metadata):
+        started.set()
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoints, "_write_safetensors", crash)
+    writer.submit([("last", tmp_path / "last", {"model_state": {"w": torch.ones(2)}}, {"step": 2})])
+    assert started.wait(10)
+    with pytest.raises(OSError, match="No space left"):
+        writer.wait()
+    writer.wait()  # reported once
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "last").step == 1  # the previous checkpoint is whole
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_header_length_that_starts_like_a_pickle_is_still_a_safetensors_file(tmp_path):
+    """The tensor file starts with its header's length, little-endian: 0x80 as its first byte (as a
+    pickle starts) is a legitimate length and must load."""
+    for n in range(1, 300):
+        path = save_checkpoint(tmp_path / "c", model_state={"w" * n: torch.zeros(3)}, meta={})
+        tensors_file = tmp_path / json.loads(path.read_text())["tensors_file"]
+        if tensors_file.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no header length with a first byte of 0x80 was produced")
+    assert torch.equal(load_checkpoint(path).model_state["w" * n], torch.zeros(3))

@@ -14,7 +14,7 @@ from mmstudio.data.spec import DatasetSpec
 from mmstudio.models.context import ModelContext
 from mmstudio.models.model import build_model
 from mmstudio.training import events as ev
-from mmstudio.training.checkpoints import load_checkpoint
+from mmstudio.training.checkpoints import CHECKPOINT_FORMAT_VERSION, load_checkpoint
 from mmstudio.training.data import PreparedData
 from mmstudio.training.device import resolve_precision
 from mmstudio.training.spec import TrainSpec
@@ -82,6 +82,7 @@ def make_trainer(
             "max_len": 16,
             "device": "cpu",
             "log_every_steps": 1,
+            "checkpoint_every_s": 0.0,  # every epoch: these tests resume from them
             "vocab_min_freq": 1,
             **train,
         }
@@ -278,7 +279,7 @@ def test_checkpoints_best_and_last_each_epoch(dataset, cache_root, tmp_path):
     best = load_checkpoint(tmp_path / "best")
     assert best.optimizer_state is None and best.meta["kind"] == "best"
     last = load_checkpoint(tmp_path / "last")
-    assert last.meta["format_version"] == 1 and last.scheduler_state is not None
+    assert last.meta["format_version"] == CHECKPOINT_FORMAT_VERSION and last.scheduler_state is not None
 
 
 def test_evaluation_with_a_modality_masked(dataset, cache_root):
@@ -328,3 +329,37 @@ def test_no_weight_decay_on_biases_and_norms():
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert {p.ndim for p in decay["params"]} == {2} and len(decay["params"]) == 2
     assert {p.ndim for p in no_decay["params"]} == {1} and len(no_decay["params"]) == 3
+
+
+def test_checkpoints_wait_for_their_interval_and_best_travels_with_last(dataset, cache_root, tmp_path):
+    """With a long interval no epoch end writes: the run's end writes ``last`` and the best weights
+    copied when the monitor improved, so the two on disk agree; a short one writes every epoch."""
+    recorder = Recorder()
+    trainer = make_trainer(
+        dataset,
+        cache_root,
+        TEXT_ONLY,
+        on_event=recorder,
+        checkpoint_dir=tmp_path,
+        epochs=3,
+        checkpoint_every_s=3600.0,
+        lr=1e-2,
+    )
+    trainer.fit()
+    saved = [(c.kind, c.epoch) for c in recorder.of(ev.CheckpointSaved)]
+    assert [kind for kind, _ in saved] == ["best", "last"] and saved[1][1] == 3
+    best, last = load_checkpoint(tmp_path / "best"), load_checkpoint(tmp_path / "last")
+    assert best.meta["trainer"]["best_epoch"] == best.epoch == last.meta["trainer"]["best_epoch"]
+    assert best.meta["best"] == last.meta["best"]
+
+    recorder = Recorder()
+    make_trainer(
+        dataset,
+        cache_root,
+        TEXT_ONLY,
+        on_event=recorder,
+        checkpoint_dir=tmp_path / "every",
+        epochs=3,
+        checkpoint_every_s=0.0,
+    ).fit()
+    assert [c.epoch for c in recorder.of(ev.CheckpointSaved) if c.kind == "last"] == [1, 2, 3]
