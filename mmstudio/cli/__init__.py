@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from mmstudio import __version__
-from mmstudio.cli import data, runs, train
+from mmstudio.cli import data, gui, runs, train
 from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, db_option
 
 __all__ = ["build_parser", "main"]
@@ -31,12 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parsers(commands)
     train.add_parsers(commands)
     runs.add_parsers(commands)
+    gui.add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_default_to_gui(argv, parser))
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_OK
@@ -48,3 +50,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _default_to_gui(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``mmstudio`` and ``mmstudio PATH`` open the GUI (DESIGN.md: ``mmstudio [gui] [PATH]``); global
+    options such as ``--db URL`` may come first."""
+    commands = set(parser._subparsers._group_actions[0].choices)  # the registered command names
+    rest, n = argv, 0
+    while n < len(rest) and rest[n].startswith("-"):
+        if rest[n] in ("-h", "--help", "--version"):
+            return argv
+        n += 1 if "=" in rest[n] else 2  # --db URL
+    if n >= len(rest):
+        return [*argv, "gui"] if n == len(rest) else argv
+    return argv if rest[n] in commands else [*argv[:n], "gui", *argv[n:]]

@@ -16,7 +16,9 @@ class ModelContext:
       item) and contrastive ignore it;
     - ``image_size``: the side S of the square images ``[B, 3, S, S]``;
     - ``max_len``: the token length L texts are padded or truncated to;
-    - ``class_weights``: optional per-class loss weights (classification and multilabel), one per output.
+    - ``class_weights``: optional per-class loss weights (classification and multilabel), one per output;
+    - ``has_text`` / ``has_image``: whether the dataset has texts / images at all (None: not known), so
+      validation can explain a model that reads a modality the data lacks.
 
     ``class_weights`` is stored as a tuple of floats whatever sequence (or tensor) is given, so a
     context stays immutable and comparable.
@@ -27,6 +29,8 @@ class ModelContext:
     image_size: int
     max_len: int
     class_weights: tuple[float, ...] | None = None
+    has_text: bool | None = None
+    has_image: bool | None = None
 
     def __post_init__(self) -> None:
         weights: Any = self.class_weights

@@ -299,6 +299,20 @@ def _check_context(spec: ModelSpec, ctx: ModelContext, issues: list[SpecIssue]) 
             error(f"the text length must be at least 1 token, not {ctx.max_len}")
     if spec.has_image and ctx.image_size < 1:
         error(f"the image size must be positive, not {ctx.image_size}")
+    for slot, present, modality, other in (
+        ("text_encoder", ctx.has_text, "texts", "image"),
+        ("image_encoder", ctx.has_image, "images", "text"),
+    ):
+        name = getattr(spec, slot)["name"]
+        if name != "none" and present is False:
+            issues.append(
+                SpecIssue(
+                    "error",
+                    slot,
+                    f"the dataset has no {modality}, so the {name} encoder has nothing to read: set "
+                    f"{slot.replace('_', ' ')} to none for {_an(other)}-only model",
+                )
+            )
     task, n = spec.task, ctx.num_outputs
     if task == "classification" and n < 2:
         error(

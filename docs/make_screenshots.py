@@ -1,0 +1,103 @@
+"""Render the screenshots in docs/images with the app itself (no display needed).
+
+    python docs/make_screenshots.py [OUT_DIR]
+
+Uses the same path as ``mmstudio gui --page PAGE PATH --screenshot FILE`` (:func:`mmstudio.ui.app`),
+on the built-in demo dataset, plus a copy of it with broken rows for the validation report.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def broken_copy(folder: Path) -> Path:
+    """A small dataset with one problem of each common kind, for the report's screenshot."""
+    from mmstudio.data.demo import write_demo
+
+    manifest = Path(write_demo(folder, n_items=400, image_size=64))
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0])
+    image, text = fields[0], next(k for k in fields if k in ("text", "caption"))
+    (folder / "images" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    (folder / "images" / "notes.png").write_text("these are notes, not an image")
+    rows[3][image] = "images/missing-0003.png"
+    rows[9][image] = "images/missing-0009.png"
+    rows[17][text] = "   "
+    rows[25][image] = "images/corrupt.png"
+    rows[31][image] = "images/notes.png"
+    rows[44][image] = "../outside.png"
+    rows[52]["label"] = ""
+    with open(manifest, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "images")
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="mmstudio-shots-"))
+    env = {**os.environ, "MMSTUDIO_HOME": str(work / "home")}
+    if not env.get("DISPLAY") and sys.platform.startswith("linux"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    gui = [sys.executable, "-m", "mmstudio", "gui"]
+    try:
+        for page in ("datasets", "model"):
+            subprocess.run(
+                [*gui, "--page", page, "--demo", "--screenshot", str(out / f"gui-{page}.png")],
+                env=env,
+                check=True,
+            )
+        from mmstudio.data.demo import ensure_demo
+
+        os.environ["MMSTUDIO_HOME"] = env["MMSTUDIO_HOME"]  # the demo the gui commands above wrote
+        demo = ensure_demo()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mmstudio.ui.datasets_panel",
+                str(demo),
+                "--tab",
+                "statistics",
+                "--screenshot",
+                str(out / "gui-statistics.png"),
+                "--size",
+                "1280x760",
+            ],
+            env=env,
+            check=True,
+        )
+        broken = broken_copy(work / "broken")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mmstudio.ui.datasets_panel",
+                str(broken),
+                "--tab",
+                "report",
+                "--screenshot",
+                str(out / "gui-report.png"),
+                "--size",
+                "1280x720",
+            ],
+            env=env,
+            check=True,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""``mmstudio [gui] [PATH]``: the desktop app (Qt is imported only here, when the command runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from mmstudio.cli._common import EXIT_USAGE, UsageError
+
+PAGES = ("datasets", "model", "train", "experiments", "compare")
+
+
+def add_parsers(commands) -> None:
+    parser = commands.add_parser(
+        "gui",
+        help="open the desktop app (the default command)",
+        description="Open the desktop app, optionally with a dataset loaded. With --screenshot, render one "
+        "page to a PNG file and exit (works without a display).",
+    )
+    parser.add_argument(
+        "path", nargs="*", metavar="PATH", help="a dataset: folder, manifest, COCO file or .tar shards"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="open the built-in demo dataset (written once, cached)"
+    )
+    parser.add_argument("--format", default=None, help="the dataset's format (default: detected)")
+    parser.add_argument("--page", choices=PAGES, default=None, help="the page to show")
+    parser.add_argument(
+        "--run",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a run to show (experiments, compare)",
+    )
+    parser.add_argument(
+        "--screenshot", metavar="FILE.png", default=None, help="render the page to FILE.png and exit"
+    )
+    parser.set_defaults(func=cmd_gui)
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    if args.screenshot and not args.screenshot.lower().endswith(".png"):
+        raise UsageError(f"--screenshot writes a PNG file; give a name ending in .png, not {args.screenshot}")
+    if args.page == "compare":
+        raise UsageError("the compare page is not built yet; pages: datasets, model, train, experiments")
+    try:
+        from mmstudio.ui.app import run_gui
+    except ImportError as exc:  # PySide6 missing or broken: say so instead of a traceback
+        print(f"error: the desktop app needs PySide6 and pyqtgraph ({exc}); pip install -e .", flush=True)
+        return EXIT_USAGE
+    paths = args.path
+    if args.demo:
+        if paths:
+            raise UsageError("give a dataset PATH or --demo, not both")
+        from mmstudio.data.demo import ensure_demo
+
+        paths = [str(ensure_demo())]
+    path = None if not paths else (paths[0] if len(paths) == 1 else paths)
+    return run_gui(
+        path, page=args.page, screenshot=args.screenshot, db_url=getattr(args, "db", None), format=args.format
+    )

@@ -1,0 +1,632 @@
+"""The main window: a page bar (Datasets, Model, Train, Experiments), menus, the status bar, drag and drop
+of datasets anywhere on the window, and the settings that persist between sessions.
+
+Nothing here imports torch: the Model page loads the model library in the background when it is first
+needed, so the window is on screen about as fast as a bare Qt window (``bench_gui_startup.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mmstudio import __version__
+from mmstudio.ui import tasks
+from mmstudio.ui.datasets_panel import DatasetsPanel
+from mmstudio.ui.model_panel import ModelPanel
+from mmstudio.ui.resources import icon, page_icon
+from mmstudio.ui.settings import Settings
+from mmstudio.ui.state import StudioState
+from mmstudio.ui.widgets import EmptyState
+
+PAGES = ("datasets", "model", "train", "experiments")
+PAGE_TITLES = {"datasets": "Datasets", "model": "Model", "train": "Train", "experiments": "Experiments"}
+DATASET_FILTER = (
+    "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;"
+    "Manifests (*.csv *.tsv *.jsonl *.json *.parquet);;"
+    "WebDataset shards (*.tar);;All files (*)"
+)
+SPEC_FILTER = "Model specs (*.json);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """mmstudio's window. ``page(name)`` gives a page; ``show_page(name)`` switches to it."""
+
+    page_changed = Signal(str)
+
+    def __init__(self, settings: Settings | None = None, *, db_url: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.db_url = db_url or self.settings.db_url or None
+        self.state = StudioState(self)
+        self.setWindowTitle("mmstudio")
+        self.setWindowIcon(icon("mmstudio"))
+        self.setAcceptDrops(True)
+        self.setMinimumSize(720, 480)
+
+        self.datasets = DatasetsPanel(self.state, self.settings)
+        self.model = ModelPanel(self.state, self.settings)
+        self.train = _coming_page(
+            "train",
+            "Nothing to train yet",
+            "Load a dataset and build a model first. Until training runs from this window, the same "
+            "run is one command away: <code>mmstudio train --data DATASET</code> (or <code>--demo</code>); "
+            "it is recorded in the same store.",
+        )
+        self.experiments = _coming_page(
+            "experiments",
+            "Your experiments",
+            "Every training run is saved in the experiment store shown in the status bar. List them with "
+            "<code>mmstudio runs list</code>; compare two with <code>mmstudio runs compare A B</code>.",
+        )
+        self.train.add_action("Go to Datasets", lambda: self.show_page("datasets"))
+        self.train.add_action("Go to Model", lambda: self.show_page("model"))
+        self._pages: dict[str, QWidget] = {
+            "datasets": self.datasets,
+            "model": self.model,
+            "train": self.train,
+            "experiments": self.experiments,
+        }
+
+        self.page_bar = PageBar()
+        self.stack = QStackedWidget()
+        for n, name in enumerate(PAGES):
+            self.page_bar.add_page(
+                name, PAGE_TITLES[name], page_icon(name), f"{PAGE_TITLES[name]} (Ctrl+{n + 1})"
+            )
+            self.stack.addWidget(self._pages[name])
+        self.page_bar.current_changed.connect(self._on_page_bar_current_changed)
+
+        self.welcome = WelcomeBanner()
+        self.welcome.demo_requested.connect(self.open_demo)
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.welcome)
+        layout = QHBoxLayout()
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.page_bar)
+        layout.addWidget(self.stack, 1)
+        outer.addLayout(layout, 1)
+        self.setCentralWidget(central)
+
+        self._build_menus()
+        self._build_status_bar()
+
+        self.state.status_posted.connect(self._on_state_status_posted)
+        self.state.dataset_changed.connect(self._on_state_dataset_changed)
+        self.datasets.open_requested.connect(self.open_dataset_dialog)
+        self.datasets.demo_requested.connect(self.open_demo)
+        self.datasets.loading_finished.connect(self._on_datasets_loading_finished)
+        self.model.dirty_changed.connect(self._on_model_dirty_changed)
+
+        self._restore_settings()
+
+    # --- pages ------------------------------------------------------------------------------------
+
+    def page(self, name: str) -> QWidget:
+        return self._pages[name]
+
+    def current_page(self) -> str:
+        return PAGES[self.stack.currentIndex()]
+
+    def show_page(self, name: str) -> None:
+        if name not in self._pages:
+            raise ValueError(f"no page {name!r}; pages: {', '.join(PAGES)}")
+        self.page_bar.set_current(PAGES.index(name))
+
+    def _on_page_bar_current_changed(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+        name = PAGES[row]
+        if name == "model":
+            self.model.prepare()
+        self.page_changed.emit(name)
+
+    def is_busy(self) -> bool:
+        """Work in flight that a screenshot should wait for (loading, thumbnails, summaries)."""
+        return self.datasets.is_busy() or self.model.is_busy()
+
+    # --- menus ------------------------------------------------------------------------------------
+
+    def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file = menu.addMenu("&File")
+        self.open_action = self._action(
+            "&Open dataset…",
+            self.open_dataset_dialog,
+            QKeySequence.StandardKey.Open,
+            "open",
+            "Open a dataset folder, manifest, COCO file or .tar shards",
+        )
+        file.addAction(self.open_action)
+        file.addAction(self._action("Open dataset &folder…", self.open_dataset_folder_dialog, "Ctrl+Shift+O"))
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file.addAction(self._action("Open the &demo dataset", self.open_demo, None, "demo"))
+        file.addSeparator()
+        file.addAction(self._action("Open model &spec…", self.open_spec_dialog, "Ctrl+Shift+L"))
+        self.save_spec_action = self._action(
+            "&Save model spec", self.save_spec, QKeySequence.StandardKey.Save, "save"
+        )
+        file.addAction(self.save_spec_action)
+        file.addAction(
+            self._action("Save model spec &as…", self.save_spec_as, QKeySequence.StandardKey.SaveAs)
+        )
+        file.addSeparator()
+        file.addAction(
+            self._action("Experiment s&tore…", self.choose_store, None, None, "Where runs are saved")
+        )
+        file.addSeparator()
+        quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        file.addAction(quit_action)
+
+        view = menu.addMenu("&View")
+        for n, name in enumerate(PAGES):
+            view.addAction(
+                self._action(
+                    PAGE_TITLES[name], lambda _=False, name=name: self.show_page(name), f"Ctrl+{n + 1}", name
+                )
+            )
+        view.addSeparator()
+        view.addAction(self._action("&Reload dataset", self.reload_dataset, QKeySequence.StandardKey.Refresh))
+        self.full_screen_action = self._action(
+            "&Full screen", self._toggle_full_screen, QKeySequence.StandardKey.FullScreen
+        )
+        self.full_screen_action.setCheckable(True)
+        view.addAction(self.full_screen_action)
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(
+            self._action("&Documentation", self._open_docs, QKeySequence.StandardKey.HelpContents)
+        )
+        help_menu.addAction(self._action("&Keyboard shortcuts", self._show_shortcuts))
+        about = self._action("&About mmstudio", self._show_about)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(about)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_datasets
+        for path in recent:
+            action = self.recent_menu.addAction(_shorten(path))
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, path=path: self.open_dataset(path))
+        if not recent:
+            self.recent_menu.addAction("No recent datasets").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear the list", self.settings.clear_recent_datasets)
+
+    # --- status bar -------------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.dataset_label = QLabel("No dataset")
+        self.store_label = QLabel()
+        self.store_label.setObjectName("storeLabel")
+        bar.addPermanentWidget(self.dataset_label)
+        bar.addPermanentWidget(self.store_label)
+        self._show_store()
+
+    def _show_store(self) -> None:
+        from mmstudio.paths import default_db_url
+
+        url = self.db_url or default_db_url()
+        shown = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else _hide_password(url)
+        self.store_label.setText(f"Store: {_shorten(shown, 48)}")
+        self.store_label.setToolTip(f"Runs are saved in {shown}\n(File ▸ Experiment store… to change)")
+
+    def _on_state_status_posted(self, message: str, timeout_ms: int) -> None:
+        self.statusBar().showMessage(message, timeout_ms)
+
+    def _on_state_dataset_changed(self, dataset) -> None:
+        if dataset is None:
+            self.dataset_label.setText("No dataset")
+            return
+        spec = self.state.dataset_spec
+        path = Path(spec.path) if spec is not None else Path(dataset.source.root)
+        name = path.parent.name if path.is_file() else path.name  # the folder says more than manifest.csv
+        self.dataset_label.setText(f"{name}: {len(dataset.items):,} pairs")
+        self.dataset_label.setToolTip(spec.path if spec is not None else str(dataset.source.root))
+
+    def _on_datasets_loading_finished(self, dataset) -> None:
+        if dataset is not None and self.state.dataset_spec is not None:
+            self.settings.last_dataset = self.state.dataset_spec.path
+
+    def _on_model_dirty_changed(self, dirty: bool) -> None:
+        self.setWindowModified(dirty)
+        self.setWindowTitle("mmstudio — unsaved model spec[*]" if dirty else "mmstudio[*]")
+
+    # --- datasets ---------------------------------------------------------------------------------
+
+    def open_dataset(self, paths: str | list[str], *, format: str | None = None) -> None:
+        """Open a dataset (a path, or several .tar shards) on the Datasets page."""
+        self.show_page("datasets")
+        self.datasets.open_path(paths, format=format)
+
+    def open_dataset_dialog(self) -> None:
+        start = (
+            str(Path(self.settings.last_dataset).parent) if self.settings.last_dataset else str(Path.home())
+        )
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open a dataset", start, DATASET_FILTER)
+        if paths:
+            self.open_dataset(paths if len(paths) > 1 else paths[0])
+
+    def open_dataset_folder_dialog(self) -> None:
+        start = self.settings.last_dataset or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a dataset folder", start)
+        if folder:
+            self.open_dataset(folder)
+
+    def open_demo(self) -> None:
+        """Write the built-in demo dataset (once, in the cache; off the GUI thread) and open it."""
+        self.settings.demo_offered = True
+        self.welcome.hide()
+        self.state.post_status("Preparing the built-in demo dataset…", 0)
+
+        def prepare(state):
+            from mmstudio.data.demo import ensure_demo
+
+            return str(ensure_demo())
+
+        task = tasks.run_task(prepare)
+        task.succeeded.connect(self.open_dataset)
+        task.failed.connect(
+            lambda message, _tb: self._error("The demo dataset could not be written", message)
+        )
+        self._demo_task = task
+
+    def reload_dataset(self) -> None:
+        spec = self.state.dataset_spec
+        if spec is not None:
+            self.datasets.open_path(spec.path, format=spec.format, columns=spec.columns)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        paths = _local_paths(event.mimeData())
+        if paths and DatasetsPanel.accepts(paths):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        event.acceptProposedAction() if _local_paths(event.mimeData()) else event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _local_paths(event.mimeData())
+        if not paths or not DatasetsPanel.accepts(paths):
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_dataset(paths if len(paths) > 1 else paths[0])
+
+    # --- model specs ------------------------------------------------------------------------------
+
+    def open_spec_dialog(self) -> None:
+        if not self._confirm_discard_spec():
+            return
+        start = self.settings.last_spec_dir or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model spec", start, SPEC_FILTER)
+        if path:
+            self.open_spec(path)
+
+    def open_spec(self, path: str) -> None:
+        self.show_page("model")
+        self.settings.last_spec_dir = str(Path(path).parent)
+        try:
+            self.model.load_spec_file(path)  # the page shows what is wrong with a bad file
+        except (OSError, ValueError):
+            return
+        self._spec_path = path
+
+    def save_spec(self) -> None:
+        path = getattr(self, "_spec_path", None)
+        if path is None:
+            self.save_spec_as()
+        else:
+            self._save_spec_to(path)
+
+    def save_spec_as(self) -> bool:
+        start = self.settings.last_spec_dir or str(Path.home())
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the model spec", str(Path(start) / "model.json"), SPEC_FILTER
+        )
+        if not path:
+            return False
+        return self._save_spec_to(path)
+
+    def _save_spec_to(self, path: str) -> bool:
+        try:
+            self.model.save_spec_file(path)
+        except (OSError, ValueError) as exc:
+            self._error("The model spec could not be saved", str(exc))
+            return False
+        self._spec_path = path
+        self.settings.last_spec_dir = str(Path(path).parent)
+        self.state.post_status(f"Saved {path}")
+        return True
+
+    def _confirm_discard_spec(self) -> bool:
+        """True when there are no unsaved spec changes, or the user saved or discarded them."""
+        if not self.model.is_dirty():
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved model spec",
+            "The model spec has changes that are not saved. Save them first?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return (
+                self.save_spec_as()
+                if getattr(self, "_spec_path", None) is None
+                else self._save_spec_to(self._spec_path)
+            )
+        return answer == QMessageBox.StandardButton.Discard
+
+    # --- the store --------------------------------------------------------------------------------
+
+    def choose_store(self) -> None:
+        from mmstudio.paths import default_db_url
+
+        current = (self.db_url or default_db_url()).removeprefix("sqlite:///")
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Experiment store (a SQLite file; an existing one is opened, not replaced)",
+            current,
+            "SQLite stores (*.db *.sqlite);;All files (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
+        if path:
+            self.db_url = f"sqlite:///{path}"
+            self.settings.db_url = self.db_url
+            self._show_store()
+            self.state.post_status(f"Runs are now saved in {path}")
+
+    def check_store(self) -> None:
+        """Open the store in the background: its run count decides the first-start offer."""
+
+        def count_runs(state, url):
+            from mmstudio.store import Store
+
+            store = Store.open(url)
+            try:
+                return len(store.list_runs())
+            finally:
+                store.close()
+
+        task = tasks.run_task(count_runs, self.db_url)
+        task.succeeded.connect(self._on_store_checked)
+        task.failed.connect(
+            lambda message, _tb: self.state.post_status(f"The store could not be opened: {message}", 0)
+        )
+        self._store_task = task
+
+    def _on_store_checked(self, runs: int) -> None:
+        self.store_runs = runs
+        self.store_label.setText(f"{self.store_label.text()} · {runs:,} run{'s' * (runs != 1)}")
+        if runs == 0 and self.state.dataset is None and not self.datasets.is_busy():
+            self.welcome.show()
+
+    # --- settings ---------------------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.geometry
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        state = self.settings.window_state
+        if state is not None:
+            self.restoreState(state)
+        page = self.settings.last_page
+        self.show_page(page if page in PAGES and page != "model" else "datasets")
+
+    def reopen_last_dataset(self) -> bool:
+        """Open the dataset of the last session, if the setting is on and it still exists."""
+        last = self.settings.last_dataset
+        if last and self.settings.reopen_last_dataset and (os.path.exists(last) or _is_shard_pattern(last)):
+            self.datasets.open_path(last)
+            return True
+        return False
+
+    def save_settings(self) -> None:
+        self.settings.geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.last_page = self.current_page()
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._confirm_discard_spec():
+            event.ignore()
+            return
+        self.save_settings()
+        self.datasets.cancel_loading()
+        tasks.cancel_all()
+        event.accept()
+
+    # --- help -------------------------------------------------------------------------------------
+
+    def _toggle_full_screen(self, on: bool) -> None:
+        self.showFullScreen() if on else self.showNormal()
+
+    def _open_docs(self) -> None:
+        docs = Path(__file__).resolve().parents[2] / "docs"
+        target = docs if docs.is_dir() else Path(__file__).resolve().parents[2] / "README.md"
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+
+    def _show_shortcuts(self) -> None:
+        rows = [
+            ("Ctrl+1 … Ctrl+4", "Datasets, Model, Train, Experiments"),
+            (QKeySequence(QKeySequence.StandardKey.Open).toString(), "Open a dataset"),
+            ("Ctrl+Shift+O", "Open a dataset folder"),
+            (QKeySequence(QKeySequence.StandardKey.Refresh).toString(), "Reload the dataset"),
+            ("Ctrl+Shift+L", "Open a model spec"),
+            (QKeySequence(QKeySequence.StandardKey.Save).toString(), "Save the model spec"),
+            (QKeySequence(QKeySequence.StandardKey.Quit).toString(), "Quit"),
+        ]
+        table = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in rows)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{table}</table>")
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About mmstudio",
+            f"<h3>mmstudio {__version__}</h3><p>A desktop studio for multimodal (text + image) deep-learning "
+            "experiments: load a paired dataset, build an encoder + fusion architecture, train it in the "
+            "background and compare every run.</p><p>Built on PyTorch, torchvision, Qt (PySide6), pyqtgraph "
+            "and SQLAlchemy.</p>",
+        )
+
+    def _error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self, title, message)
+
+
+class PageBar(QFrame):
+    """The column of page buttons on the left (icon above its name), one checked at a time."""
+
+    current_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pageBar")
+        self._group = QButtonGroup(self)
+        self._group.setExclusive(True)
+        self._group.idToggled.connect(self._on_group_id_toggled)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 10, 6, 10)
+        self._layout.setSpacing(4)
+        self._layout.addStretch(1)
+
+    def add_page(self, name: str, title: str, page_icon, tip: str) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName(f"page_{name}")
+        button.setText(title)
+        button.setIcon(page_icon)
+        button.setIconSize(QSize(26, 26))
+        button.setToolTip(tip)
+        button.setCheckable(True)
+        button.setAutoRaise(True)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        button.setMinimumWidth(84)
+        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self._group.addButton(button, len(self._group.buttons()))
+        self._layout.insertWidget(self._layout.count() - 1, button)
+        return button
+
+    def count(self) -> int:
+        return len(self._group.buttons())
+
+    def title(self, index: int) -> str:
+        return self._group.button(index).text()
+
+    def current(self) -> int:
+        return self._group.checkedId()
+
+    def set_current(self, index: int) -> None:
+        button = self._group.button(index)
+        if button.isChecked():
+            self.current_changed.emit(index)
+        else:
+            button.setChecked(True)
+
+    def _on_group_id_toggled(self, index: int, checked: bool) -> None:
+        if checked:
+            self.current_changed.emit(index)
+
+
+class WelcomeBanner(QFrame):
+    """The first-start offer: an empty store gets the built-in demo dataset in one click."""
+
+    demo_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomeBanner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 10, 10, 10)
+        picture = QLabel()
+        picture.setPixmap(icon("demo").pixmap(22, 22))
+        layout.addWidget(picture)
+        text = QLabel(
+            "<b>Welcome to mmstudio.</b> Your experiment store is empty: start with the built-in demo "
+            "dataset, 3,000 image + caption pairs that only a fused model can classify."
+        )
+        text.setWordWrap(True)
+        layout.addWidget(text, 1)
+        self.demo_button = QPushButton(icon("demo"), "Open the demo dataset")
+        self.demo_button.clicked.connect(self.demo_requested)
+        layout.addWidget(self.demo_button)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout.addWidget(close)
+        self.hide()
+
+
+def _coming_page(icon_name: str, title: str, text: str) -> EmptyState:
+    page = EmptyState(icon_name, title, text)
+    page.text.setTextFormat(Qt.TextFormat.RichText)
+    return page
+
+
+def _local_paths(mime) -> list[str]:
+    if mime is None or not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def _shorten(text: str, width: int = 64) -> str:
+    home = str(Path.home())
+    if text.startswith(home + os.sep):
+        text = "~" + text[len(home) :]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def _hide_password(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: show it as given
+        return url
+
+
+def _is_shard_pattern(text: str) -> bool:
+    """A WebDataset brace pattern (several shards dropped at once are opened as one)."""
+    from mmstudio.data.formats.webdataset import is_pattern
+
+    return is_pattern(text)

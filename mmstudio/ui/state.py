@@ -1,0 +1,43 @@
+"""What the pages share: the loaded dataset and the model spec being built (a Qt object with signals).
+
+The Datasets page sets the dataset; the Model page reads it (vocabulary, labels, image size) and sets
+the model spec; the Train page (and anything else) reads both. Specs are the currency (STYLE.md):
+``DatasetSpec`` and a ``ModelSpec`` dict, so nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+if TYPE_CHECKING:
+    from mmstudio.data.dataset import Dataset
+    from mmstudio.data.spec import DatasetSpec
+
+
+class StudioState(QObject):
+    """The current dataset and model spec of the window."""
+
+    dataset_changed = Signal(object)  # the Dataset, or None when it was closed
+    model_spec_changed = Signal(object)  # the ModelSpec as a dict (ModelSpec.to_dict()), or None
+    status_posted = Signal(str, int)  # a message for the status bar, and for how long (ms; 0: until replaced)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.dataset: Dataset | None = None
+        self.dataset_spec: DatasetSpec | None = None
+        self.model_spec: dict[str, Any] | None = None
+
+    def set_dataset(self, dataset: Dataset | None, spec: DatasetSpec | None = None) -> None:
+        self.dataset, self.dataset_spec = dataset, spec
+        self.dataset_changed.emit(dataset)
+
+    def set_model_spec(self, spec: dict[str, Any] | None) -> None:
+        if spec == self.model_spec:
+            return
+        self.model_spec = None if spec is None else dict(spec)
+        self.model_spec_changed.emit(self.model_spec)
+
+    def post_status(self, message: str, timeout_ms: int = 5000) -> None:
+        self.status_posted.emit(message, timeout_ms)

@@ -1,0 +1,105 @@
+"""Small widgets the pages share: the empty state, a section header, an inline message."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from mmstudio.ui.resources import icon
+
+
+class EmptyState(QWidget):
+    """A page with nothing to show yet: an icon, a title, a sentence and the actions that fill it."""
+
+    def __init__(self, icon_name: str, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("emptyState")
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        picture = QLabel()
+        picture.setPixmap(icon(icon_name).pixmap(72, 72))
+        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(picture)
+        self.title = QLabel(title)
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.title)
+        self.text = QLabel(text)
+        self.text.setWordWrap(True)
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setMinimumWidth(360)
+        self.text.setMaximumWidth(560)
+        self.text.setObjectName("emptyStateText")
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.text)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self._buttons = QHBoxLayout()
+        self._buttons.addStretch(1)
+        self._buttons.addStretch(1)
+        layout.addSpacing(8)
+        layout.addLayout(self._buttons)
+        layout.addStretch(2)
+
+    def add_action(self, text: str, slot: Callable[[], object], *, default: bool = False) -> QPushButton:
+        button = QPushButton(text)
+        button.setDefault(default)
+        button.setAutoDefault(default)
+        button.clicked.connect(slot)
+        self._buttons.insertWidget(self._buttons.count() - 1, button)
+        return button
+
+
+def section_label(text: str) -> QLabel:
+    """A bold caption above a group of controls."""
+    label = QLabel(text)
+    font = QFont(label.font())
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class MessageBar(QFrame):
+    """An inline message (info, warning or error) with word wrap; hidden when empty."""
+
+    LEVELS = ("info", "warning", "error")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        self._icon = QLabel()
+        self._icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self._icon)
+        layout.addWidget(self.label, 1)
+        self.hide()
+
+    def show_message(self, text: str, level: str = "info") -> None:
+        if level not in self.LEVELS:
+            raise ValueError(f"level must be one of {self.LEVELS}")
+        if not text:
+            self.clear()
+            return
+        self.setProperty("level", level)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self._icon.setPixmap(icon(level).pixmap(16, 16))
+        self.label.setText(text)
+        self.show()
+
+    def clear(self) -> None:
+        self.label.clear()
+        self.hide()
