@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.db_url = db_url or self.settings.db_url or None
         self.state = StudioState(self)
+        self.state.db_url = self.db_url
         self.setWindowTitle("mmstudio")
         self.setWindowIcon(icon("mmstudio"))
         self.setAcceptDrops(True)
@@ -413,6 +414,7 @@ class MainWindow(QMainWindow):
         if path:
             self.db_url = f"sqlite:///{path}"
             self.settings.db_url = self.db_url
+            self.state.set_db_url(self.db_url)
             self._show_store()
             self.state.post_status(f"Runs are now saved in {path}")
 

@@ -22,12 +22,17 @@ class StudioState(QObject):
     dataset_changed = Signal(object)  # the Dataset, or None when it was closed
     model_spec_changed = Signal(object)  # the ModelSpec as a dict (ModelSpec.to_dict()), or None
     status_posted = Signal(str, int)  # a message for the status bar, and for how long (ms; 0: until replaced)
+    store_changed = Signal(object)  # the store's URL (None: the default one)
+    runs_changed = Signal()  # a run was created, finished, renamed or deleted from this window
+    page_requested = Signal(str)  # a page asks the window to show another one ("model", "compare"...)
+    compare_requested = Signal(object)  # a list of run ids to compare
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.dataset: Dataset | None = None
         self.dataset_spec: DatasetSpec | None = None
         self.model_spec: dict[str, Any] | None = None
+        self.db_url: str | None = None  # the experiment store (None: MMSTUDIO_DB or the user data folder)
 
     def set_dataset(self, dataset: Dataset | None, spec: DatasetSpec | None = None) -> None:
         self.dataset, self.dataset_spec = dataset, spec
@@ -38,6 +43,11 @@ class StudioState(QObject):
             return
         self.model_spec = None if spec is None else dict(spec)
         self.model_spec_changed.emit(self.model_spec)
+
+    def set_db_url(self, url: str | None) -> None:
+        if url != self.db_url:
+            self.db_url = url
+            self.store_changed.emit(url)
 
     def post_status(self, message: str, timeout_ms: int = 5000) -> None:
         self.status_posted.emit(message, timeout_ms)
