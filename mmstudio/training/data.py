@@ -93,6 +93,7 @@ class PreparedData:
         progress: Callable[[int, int], None] | None = None,
         cancel=None,
         cache_root: str | os.PathLike[str] | None = None,
+        require_train: bool = True,
     ):
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
@@ -121,7 +122,8 @@ class PreparedData:
         self._pixels: np.ndarray | None = None
         if need_image:
             self._prepare_images(items, progress, cancel)
-        self.splits = self._split_indices(items)
+        # Evaluating a trained run needs no training rows when its tokenizer comes with it.
+        self.splits = self._split_indices(items, require_train or (need_text and tokenizer is None))
         self.tokenizer: Tokenizer | None = None
         if need_text:
             _check_cancel(cancel)
@@ -213,11 +215,11 @@ class PreparedData:
             params = {"max_size": self.train.vocab_max_size, "min_freq": self.train.vocab_min_freq}
         return build_tokenizer(self.train.tokenizer, texts, **params)
 
-    def _split_indices(self, items: Sequence[Item]) -> dict[str, np.ndarray]:
+    def _split_indices(self, items: Sequence[Item], require_train: bool) -> dict[str, np.ndarray]:
         code = {name: k for k, name in enumerate(SPLITS)}
         split_of = np.fromiter((code.get(item.split, -1) for item in items), dtype=np.int64, count=len(items))
         splits = {name: np.flatnonzero((split_of == k) & self._usable) for name, k in code.items()}
-        if len(splits["train"]) == 0:
+        if require_train and len(splits["train"]) == 0:
             raise ValueError(
                 "no usable item is in the training split; check the split column or lower the "
                 "validation and test fractions (see the problems listed for this dataset)"

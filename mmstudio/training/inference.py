@@ -118,6 +118,7 @@ def evaluate_run(
             need_text=run.spec.has_text,
             need_image=run.spec.has_image,
             labels=run.meta.get("labels"),
+            require_train=False,
             tokenizer=run.meta.get("tokenizer"),
         )
         trainer = Trainer(

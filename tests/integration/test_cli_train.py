@@ -86,6 +86,16 @@ def test_eval_on_a_dataset_matches_the_test_split(trained, demo, capsys):
     assert doc["items"] == 24  # 10% of 240
 
 
+def test_eval_on_every_row_of_a_dataset_is_the_default(trained, demo, capsys):
+    """``eval RUN --data PATH`` scores every usable row; the run's vocabulary and labels come with
+    its checkpoint, so the dataset needs no training rows."""
+    db, (fused, _) = trained
+    assert main(["eval", str(fused["run_id"]), "--data", str(demo), "--db", db, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["items"] == 240
+    assert 0.0 <= doc["metrics"]["accuracy"] <= 1.0
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_export_torchscript_runs_and_onnx_says_what_is_missing(trained, tmp_path, capsys):
     import torch
