@@ -24,6 +24,10 @@ def create_application(argv: list[str] | None = None):
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else [sys.argv[0]])
+        # The GUI thread shares the interpreter lock with the loading, thumbnail and summary threads;
+        # a 1 ms switch interval (Python's default is 5 ms) gets it back to the event loop sooner
+        # when they are busy, at a small cost to their throughput (bench_gui_stall.py).
+        sys.setswitchinterval(0.001)
     from mmstudio import __version__
     from mmstudio.ui.resources import icon, stylesheet
 
@@ -104,6 +108,7 @@ def _take_screenshot(app, window, out: Path, page: str, loading: bool) -> int:
             window.is_busy()
             or (loading and window.state.dataset is None)
             or (page == "model" and not window.model.is_ready())
+            or (page == "experiments" and not window.experiments.loaded)
         )
         if busy:
             settled_since = None

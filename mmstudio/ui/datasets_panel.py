@@ -617,7 +617,6 @@ class DatasetsPanel(QWidget):
         self.reason_label.setText(dataset.reason)
         self.summary_label.setText(_summary_line(dataset, result.stats))
         self.columns_label.setText(_columns_text(dataset.columns))
-        self.gallery.set_items(dataset.items, result.index, result.stats.stats.labels)
         self.report.set_report(dataset.report)
         count = len(dataset.report.problems)
         self.tabs.setTabText(1, f"Report ({count:,})" if count else "Report")
@@ -630,6 +629,9 @@ class DatasetsPanel(QWidget):
         elif dataset.notes:
             self.message.show_message(" ".join(_sentence(n) for n in dataset.notes), "info")
         self._show_page()
+        # Last: every visibility change above relays the page out, and with 100,000 items in the
+        # gallery each of those would lay them all out again (tens of milliseconds each).
+        self.gallery.set_items(dataset.items, result.index, result.stats.stats.labels)
 
     def _clear(self) -> None:
         self.dataset, self.spec = None, None
@@ -650,7 +652,9 @@ class DatasetsPanel(QWidget):
     def _update_controls(self) -> None:
         busy = self._task is not None
         has = self.dataset is not None
-        self.header.setVisible(has or busy)
+        # Showing a widget in a visible window lays the window out at once; with the header hidden
+        # meanwhile, its children change for free and the window is laid out once, not ten times.
+        self.header.setVisible(False)
         for w in (self.progress, self.progress_label, self.cancel_button):
             w.setVisible(busy)
         self.cancel_button.setEnabled(busy)
@@ -663,6 +667,7 @@ class DatasetsPanel(QWidget):
         if busy and not has and self._task_spec is not None:
             self.title.setText(f"Loading {Path(self._task_spec.path).name or self._task_spec.path}")
             self.path_label.setText("")
+        self.header.setVisible(has or busy)
 
     # --- columns -------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from mmstudio import __version__
 from mmstudio.ui import tasks
 from mmstudio.ui.datasets_panel import DatasetsPanel
+from mmstudio.ui.experiments_panel import ExperimentsPanel
 from mmstudio.ui.model_panel import ModelPanel
 from mmstudio.ui.resources import icon, page_icon
 from mmstudio.ui.settings import Settings
@@ -71,12 +72,7 @@ class MainWindow(QMainWindow):
             "run is one command away: <code>mmstudio train --data DATASET</code> (or <code>--demo</code>); "
             "it is recorded in the same store.",
         )
-        self.experiments = _coming_page(
-            "experiments",
-            "Your experiments",
-            "Every training run is saved in the experiment store shown in the status bar. List them with "
-            "<code>mmstudio runs list</code>; compare two with <code>mmstudio runs compare A B</code>.",
-        )
+        self.experiments = ExperimentsPanel(self.state, self.settings)
         self.train.add_action("Go to Datasets", lambda: self.show_page("datasets"))
         self.train.add_action("Go to Model", lambda: self.show_page("model"))
         self._pages: dict[str, QWidget] = {
@@ -114,6 +110,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
 
         self.state.status_posted.connect(self._on_state_status_posted)
+        self.state.page_requested.connect(self._on_state_page_requested)
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
@@ -143,8 +140,12 @@ class MainWindow(QMainWindow):
         self.page_changed.emit(name)
 
     def is_busy(self) -> bool:
-        """Work in flight that a screenshot should wait for (loading, thumbnails, summaries)."""
-        return self.datasets.is_busy() or self.model.is_busy()
+        """Work in flight that a screenshot should wait for (loading, thumbnails, summaries, runs)."""
+        return self.datasets.is_busy() or self.model.is_busy() or self.experiments.is_busy()
+
+    def _on_state_page_requested(self, name: str) -> None:
+        if name in self._pages:
+            self.show_page(name)
 
     # --- menus ------------------------------------------------------------------------------------
 
@@ -475,6 +476,7 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()
         self.datasets.cancel_loading()
+        self.experiments.shutdown()
         tasks.cancel_all()
         event.accept()
 

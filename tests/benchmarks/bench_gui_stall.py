@@ -56,8 +56,21 @@ def make_dataset(folder: Path, items: int, images: int) -> Path:
     return out
 
 
+def _cpu_sample() -> tuple[float, float, float]:
+    """(wall, CPU seconds of the whole machine, CPU seconds of this process)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+    except (OSError, ValueError):
+        busy = float("nan")
+    times = os.times()
+    return time.perf_counter(), busy, times.user + times.system
+
+
 class StallMeter:
-    """Gaps between the ticks of a 1 ms timer on the GUI thread."""
+    """Gaps between the ticks of a 1 ms timer on the GUI thread, and the share of the machine's CPUs
+    that other processes used meanwhile (a busy neighbour makes stalls longer: read them together)."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
@@ -70,12 +83,17 @@ class StallMeter:
 
     def start(self) -> None:
         self.gaps, self._last = [], None
+        self._cpu = _cpu_sample()
         self.timer.start()
 
     def stop(self) -> dict:
         self.timer.stop()
+        wall0, busy0, own0 = self._cpu
+        wall1, busy1, own1 = _cpu_sample()
+        others = ((busy1 - busy0) - (own1 - own0)) / ((os.cpu_count() or 1) * (wall1 - wall0))
         gaps = sorted(self.gaps) or [0.0]
         return {
+            "others_cpu": round(max(0.0, others), 3),
             "max_ms": round(gaps[-1] * 1000, 1),
             "p99_ms": round(gaps[int(0.99 * (len(gaps) - 1))] * 1000, 1),
             "median_ms": round(statistics.median(gaps) * 1000, 2),

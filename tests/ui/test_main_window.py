@@ -76,7 +76,6 @@ def test_the_window_has_its_pages_menus_shortcuts_and_icon(window):
     for n, name in enumerate(PAGES):
         window.show_page(name)
         assert window.current_page() == name and window.stack.currentIndex() == n
-    assert "mmstudio runs list" in window.experiments.text.text()
 
 
 def test_pages_switch_with_their_keyboard_shortcuts(window, qtbot):

@@ -1,0 +1,324 @@
+"""The Experiments page: rows from a real store, numeric sorting, search and filters, runs written by
+another store connection appearing on their own, the edit actions persisting, delete, re-open in the
+builder, compare, and (with a real short training) evaluate and export."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+from mmstudio.store import Store
+from mmstudio.ui.experiments_panel import (
+    COLUMN_KEYS,
+    RUN_ID_ROLE,
+    ExperimentsPanel,
+    architecture_summary,
+    key_metric,
+)
+from mmstudio.ui.settings import Settings
+from mmstudio.ui.state import StudioState
+
+TIMEOUT_MS = 20_000
+
+FUSED = {
+    "task": "classification",
+    "text_encoder": {"name": "bag", "embed_dim": 16},
+    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 32},
+}
+TEXT_ONLY = {**FUSED, "image_encoder": {"name": "none"}, "fusion": {"name": "concat"}}
+
+
+def add_run(
+    store: Store,
+    name: str,
+    *,
+    accuracy: list[float] | None = None,
+    status: str = "completed",
+    spec=FUSED,
+    dataset_id=None,
+    tags=(),
+    notes="",
+) -> int:
+    run_id = store.create_run(
+        name=name, spec=spec, dataset_id=dataset_id, tags=tags, notes=notes, device="cpu"
+    )
+    if status == "queued":
+        return run_id
+    store.start_run(run_id)
+    points = []
+    for epoch, acc in enumerate(accuracy or [], start=1):
+        points.append(("val/accuracy", epoch * 10, float(epoch), acc, None))
+        points.append(("val/loss", epoch * 10, float(epoch), 1.0 - acc, None))
+    if points:
+        store.log_metrics(run_id, points)
+    if status != "running":
+        store.finish_run(
+            run_id, status, error_message="loss became NaN at step 7" if status == "failed" else None
+        )
+    return run_id
+
+
+@pytest.fixture
+def db_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def filled(db_url):
+    """Four runs: three on 'demo' (accuracies 0.9 best / 0.75 last, 0.6, 0.125) and one queued on 'other'."""
+    with Store.open(db_url) as store:
+        demo = store.create_dataset(
+            name="demo", path="/d", format="manifest", fingerprint="f1", item_count=10
+        )
+        other = store.create_dataset(
+            name="other", path="/o", format="manifest", fingerprint="f2", item_count=5
+        )
+        ids = {
+            "alpha": add_run(store, "alpha", accuracy=[0.5, 0.9, 0.75], dataset_id=demo.id, tags=["base"]),
+            "beta": add_run(
+                store, "beta", accuracy=[0.6], dataset_id=demo.id, spec=TEXT_ONLY, notes="gru try"
+            ),
+            "gamma": add_run(store, "gamma", accuracy=[0.125], dataset_id=demo.id, status="failed"),
+            "delta": add_run(store, "delta", dataset_id=other.id, status="queued", tags=["later"]),
+        }
+    return ids
+
+
+@pytest.fixture
+def make_panel(qtbot, tmp_path, db_url):
+    def make() -> ExperimentsPanel:
+        state = StudioState()
+        state.db_url = db_url
+        panel = ExperimentsPanel(state, Settings(tmp_path / "settings.ini"))
+        qtbot.addWidget(panel)
+        panel.resize(1280, 800)
+        with qtbot.waitSignal(panel.runs_loaded, timeout=TIMEOUT_MS):
+            panel.show()
+        return panel
+
+    yield make
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
+
+
+def column(panel: ExperimentsPanel, key: str) -> list:
+    col = COLUMN_KEYS.index(key)
+    return [panel.proxy.index(row, col).data() for row in range(panel.proxy.rowCount())]
+
+
+def shown_ids(panel: ExperimentsPanel) -> list[int]:
+    return [panel.proxy.index(row, 0).data(RUN_ID_ROLE) for row in range(panel.proxy.rowCount())]
+
+
+def wait_idle(qtbot, panel: ExperimentsPanel) -> None:
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT_MS)
+
+
+def test_rows_show_every_run_newest_first(make_panel, filled):
+    panel = make_panel()
+    assert panel.stack.currentWidget() is panel.page
+    assert panel.model.rowCount() == 4
+    assert column(panel, "name") == ["delta", "gamma", "beta", "alpha"]  # created, descending
+    row = {n: r for r, n in enumerate(column(panel, "name"))}
+    assert column(panel, "metric")[row["alpha"]] == "val/accuracy"
+    assert column(panel, "best")[row["alpha"]] == "0.9"
+    assert column(panel, "last")[row["alpha"]] == "0.75"
+    assert column(panel, "loss_best")[row["alpha"]] == "0.1"
+    assert column(panel, "status")[row["gamma"]] == "failed"
+    assert column(panel, "dataset")[row["delta"]] == "other"
+    assert column(panel, "architecture")[row["alpha"]] == "bag + small_cnn · concat"
+    assert column(panel, "architecture")[row["beta"]] == "bag (text only)"
+    assert column(panel, "tags")[row["alpha"]] == "base"
+    assert column(panel, "notes")[row["beta"]] == "gru try"
+    assert panel.count_label.text() == "4 runs"
+
+
+def test_columns_sort_as_numbers_with_empty_cells_last(make_panel, filled):
+    panel = make_panel()
+    best = COLUMN_KEYS.index("best")
+    panel.view.sortByColumn(best, Qt.SortOrder.AscendingOrder)
+    assert column(panel, "name") == ["gamma", "beta", "alpha", "delta"]
+    panel.view.sortByColumn(best, Qt.SortOrder.DescendingOrder)
+    assert column(panel, "name") == ["alpha", "beta", "gamma", "delta"]
+    panel.view.sortByColumn(COLUMN_KEYS.index("id"), Qt.SortOrder.AscendingOrder)
+    assert shown_ids(panel) == sorted(filled.values())
+    panel.view.sortByColumn(COLUMN_KEYS.index("name"), Qt.SortOrder.DescendingOrder)
+    assert column(panel, "name") == ["gamma", "delta", "beta", "alpha"]
+
+
+def test_search_and_filters_narrow_the_rows(make_panel, filled):
+    panel = make_panel()
+    panel.search.setText("gru")  # notes
+    assert column(panel, "name") == ["beta"]
+    panel.search.setText("BASE")  # tags, any case
+    assert column(panel, "name") == ["alpha"]
+    panel.search.setText("small_cnn")  # architecture
+    assert sorted(column(panel, "name")) == ["alpha", "delta", "gamma"]
+    assert panel.count_label.text() == "3 of 4 runs"
+    panel.search.clear()
+    panel.status_filter.setCurrentIndex(panel.status_filter.findData("failed"))
+    assert column(panel, "name") == ["gamma"]
+    panel.status_filter.setCurrentIndex(0)
+    assert panel.dataset_filter.count() == 3  # all, demo, other
+    panel.dataset_filter.setCurrentIndex(panel.dataset_filter.findData("other"))
+    assert column(panel, "name") == ["delta"]
+    panel.dataset_filter.setCurrentIndex(0)
+    assert panel.proxy.rowCount() == 4
+
+
+def test_a_run_written_elsewhere_appears_and_updates_without_user_action(make_panel, filled, db_url, qtbot):
+    panel = make_panel()
+    panel.select_runs([filled["alpha"]])
+    with Store.open(db_url) as other:  # another connection, as another process would have
+        new_id = add_run(other, "from-cli", accuracy=[0.3], status="running")
+    qtbot.waitUntil(lambda: panel.model.row_of(new_id) is not None, timeout=TIMEOUT_MS)
+    assert panel.model.record_by_id(new_id).status == "running"
+    assert panel.selected_run_ids() == [filled["alpha"]]  # the selection survived the update
+    with Store.open(db_url) as other:
+        other.log_metrics(new_id, [("val/accuracy", 20, 2.0, 0.95, None)])
+        other.finish_run(new_id)
+    qtbot.waitUntil(lambda: panel.model.record_by_id(new_id).status == "completed", timeout=TIMEOUT_MS)
+    assert panel.model.record_by_id(new_id).best == pytest.approx(0.95)
+    assert panel.model.rowCount() == 5
+
+
+def test_rename_tags_and_notes_persist(make_panel, filled, db_url, qtbot):
+    panel = make_panel()
+    run_id = filled["beta"]
+    panel.rename_run(run_id, "beta-renamed")
+    wait_idle(qtbot, panel)
+    panel.set_tags(run_id, ["a", " b ", ""])
+    wait_idle(qtbot, panel)
+    panel.edit_notes(run_id, "line one\nline two")
+    wait_idle(qtbot, panel)
+    qtbot.waitUntil(
+        lambda: panel.model.record_by_id(run_id).notes == "line one\nline two", timeout=TIMEOUT_MS
+    )
+    with Store.open(db_url) as store:
+        run = store.get_run(run_id)
+    assert (run.name, run.tags, run.notes) == ("beta-renamed", ("a", "b"), "line one\nline two")
+    rec = panel.model.record_by_id(run_id)
+    assert (rec.name, rec.tags) == ("beta-renamed", ("a", "b"))
+    row = panel.model.row_of(run_id)
+    assert panel.model.index(row, COLUMN_KEYS.index("notes")).data() == "line one …"
+
+
+def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_url, qtbot, monkeypatch):
+    from mmstudio.cli.runs import run_folder
+
+    panel = make_panel()
+    run_id = filled["gamma"]
+    folder = run_folder(run_id)
+    folder.mkdir(parents=True)
+    (folder / "best.json").write_text("{}")
+    asked = []
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No
+    )
+    panel.select_runs([run_id])
+    panel.delete_selected()
+    wait_idle(qtbot, panel)
+    assert asked and panel.model.row_of(run_id) is not None  # declined: nothing deleted
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(panel.state.runs_changed, timeout=TIMEOUT_MS):
+        panel.delete_selected()
+    qtbot.waitUntil(lambda: panel.model.row_of(run_id) is None, timeout=TIMEOUT_MS)
+    assert not folder.exists()
+    with Store.open(db_url) as store:
+        assert run_id not in [r.id for r in store.list_runs()]
+
+
+def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):
+    panel = make_panel()
+    pages, compared = [], []
+    panel.state.page_requested.connect(pages.append)
+    panel.state.compare_requested.connect(compared.append)
+
+    panel.select_runs([filled["beta"]])
+    assert panel.builder_action.isEnabled() and not panel.compare_action.isEnabled()
+    panel.open_selected_in_builder()
+    assert panel.state.model_spec == TEXT_ONLY and pages == ["model"]
+
+    panel.select_runs([filled["alpha"], filled["beta"]])
+    assert panel.compare_action.isEnabled() and not panel.rename_action.isEnabled()
+    panel.compare_selected()
+    assert sorted(compared[0]) == sorted([filled["alpha"], filled["beta"]]) and pages[-1] == "compare"
+
+
+def test_an_empty_store_shows_how_to_make_a_run(make_panel, db_url, qtbot):
+    panel = make_panel()
+    assert panel.stack.currentWidget() is panel.empty
+    pages = []
+    panel.state.page_requested.connect(pages.append)
+    [button] = [b for b in panel.empty.findChildren(QPushButton) if b.text() == "Go to Datasets"]
+    button.click()
+    assert pages == ["datasets"]
+    assert "mmstudio train --demo" in panel.empty.text.text()
+    with Store.open(db_url) as store:
+        add_run(store, "first")
+    qtbot.waitUntil(lambda: panel.stack.currentWidget() is panel.page, timeout=TIMEOUT_MS)
+
+
+def test_failed_run_details_say_why(make_panel, filled):
+    panel = make_panel()
+    panel.select_runs([filled["gamma"]])
+    text = panel.details.toPlainText()
+    assert "loss became NaN at step 7" in text and "val/accuracy" in text and "small_cnn" in text
+
+
+def test_key_metric_and_architecture_helpers():
+    assert architecture_summary({}) == ("", "")
+    assert (
+        architecture_summary({"image_encoder": {"name": "resnet18"}, "text_encoder": {"name": "none"}})[0]
+        == "resnet18 (image only)"
+    )
+    assert key_metric({}) == ""
+    stats = dict.fromkeys(["val/loss", "val/macro_f1", "val/accuracy"])
+    assert key_metric(stats) == "val/accuracy"
+    assert key_metric(stats, {"early_stopping_metric": "val/macro_f1"}) == "val/macro_f1"
+    assert key_metric(dict.fromkeys(["val/loss"])) == "val/loss"
+
+
+def test_a_real_run_evaluates_exports_and_deletes(
+    make_panel, small_demo, db_url, qtbot, tmp_path, monkeypatch
+):
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.runner import run_dir, run_job
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    train = TrainSpec(epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", log_every_steps=1)
+    job = RunJob(
+        dataset=DatasetSpec(str(small_demo), check_images="header"),
+        model=FUSED,
+        train=train,
+        name="real",
+        db_url=db_url,
+    )
+    result = run_job(job)
+    assert result.status == "completed", result.message
+    panel = make_panel()
+    rec = panel.model.record_by_id(result.run_id)
+    assert rec.test is not None and rec.dataset and rec.duration_s
+
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        panel.evaluate(result.run_id, str(small_demo))
+    assert done.args == ["evaluate", True], panel.message.label.text()
+    assert "accuracy" in panel.last_evaluation["metrics"]
+    assert panel.evaluation_dialog.table.rowCount() > 0
+    panel.evaluation_dialog.close()
+    with Store.open(db_url) as store:
+        assert any(e.split == "eval:all" for e in store.list_evaluations(result.run_id))
+
+    out = tmp_path / "model.pt"
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        panel.export(result.run_id, str(out), "torchscript")
+    assert done.args == ["export", True], panel.message.label.text()
+    assert out.is_file() and (tmp_path / "model.pt.json").is_file()
+
+    assert run_dir(result.run_id).is_dir()
+    panel.delete_runs([result.run_id], confirm=False)
+    qtbot.waitUntil(lambda: panel.model.row_of(result.run_id) is None, timeout=TIMEOUT_MS)
+    assert not run_dir(result.run_id).exists()
