@@ -41,8 +41,8 @@ def add_parsers(commands) -> None:
 def cmd_gui(args: argparse.Namespace) -> int:
     if args.screenshot and not args.screenshot.lower().endswith(".png"):
         raise UsageError(f"--screenshot writes a PNG file; give a name ending in .png, not {args.screenshot}")
-    if args.page == "compare":
-        raise UsageError("the compare page is not built yet; pages: datasets, model, train, experiments")
+    if args.page == "compare" and args.screenshot and len(args.run) < 2:
+        raise UsageError("the compare page needs two or more runs: --run A --run B")
     try:
         from mmstudio.ui.app import run_gui
     except ImportError as exc:  # PySide6 missing or broken: say so instead of a traceback
@@ -57,5 +57,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
         paths = [str(ensure_demo())]
     path = None if not paths else (paths[0] if len(paths) == 1 else paths)
     return run_gui(
-        path, page=args.page, screenshot=args.screenshot, db_url=getattr(args, "db", None), format=args.format
+        path,
+        page=args.page,
+        screenshot=args.screenshot,
+        db_url=getattr(args, "db", None),
+        format=args.format,
+        run_ids=args.run,
     )

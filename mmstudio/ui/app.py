@@ -49,6 +49,7 @@ def run_gui(
     screenshot: str | None = None,
     db_url: str | None = None,
     format: str | None = None,
+    run_ids: list[int] | None = None,
 ) -> int:
     """Open the main window (optionally with a dataset) and run the event loop; the exit status."""
     if screenshot and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
@@ -78,6 +79,10 @@ def run_gui(
         window.reopen_last_dataset()
     if page:
         window.show_page(page)
+    if run_ids:
+        window.compare.set_runs(list(run_ids))
+        if page is None:
+            window.show_page("compare" if len(run_ids) > 1 else "experiments")
     if screenshot:
         return _take_screenshot(app, window, Path(screenshot), page or "datasets", bool(path))
     window.check_store()

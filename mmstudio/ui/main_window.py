@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio import __version__
 from mmstudio.ui import tasks
+from mmstudio.ui.compare_panel import ComparePanel
 from mmstudio.ui.datasets_panel import DatasetsPanel
 from mmstudio.ui.experiments_panel import ExperimentsPanel
 from mmstudio.ui.model_panel import ModelPanel
@@ -37,8 +38,14 @@ from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.widgets import EmptyState
 
-PAGES = ("datasets", "model", "train", "experiments")
-PAGE_TITLES = {"datasets": "Datasets", "model": "Model", "train": "Train", "experiments": "Experiments"}
+PAGES = ("datasets", "model", "train", "experiments", "compare")
+PAGE_TITLES = {
+    "datasets": "Datasets",
+    "model": "Model",
+    "train": "Train",
+    "experiments": "Experiments",
+    "compare": "Compare",
+}
 DATASET_FILTER = (
     "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;"
     "Manifests (*.csv *.tsv *.jsonl *.json *.parquet);;"
@@ -73,6 +80,7 @@ class MainWindow(QMainWindow):
             "it is recorded in the same store.",
         )
         self.experiments = ExperimentsPanel(self.state, self.settings)
+        self.compare = ComparePanel(self.state, self.settings)
         self.train.add_action("Go to Datasets", lambda: self.show_page("datasets"))
         self.train.add_action("Go to Model", lambda: self.show_page("model"))
         self._pages: dict[str, QWidget] = {
@@ -80,6 +88,7 @@ class MainWindow(QMainWindow):
             "model": self.model,
             "train": self.train,
             "experiments": self.experiments,
+            "compare": self.compare,
         }
 
         self.page_bar = PageBar()
@@ -141,7 +150,12 @@ class MainWindow(QMainWindow):
 
     def is_busy(self) -> bool:
         """Work in flight that a screenshot should wait for (loading, thumbnails, summaries, runs)."""
-        return self.datasets.is_busy() or self.model.is_busy() or self.experiments.is_busy()
+        return (
+            self.datasets.is_busy()
+            or self.model.is_busy()
+            or self.experiments.is_busy()
+            or self.compare.is_busy()
+        )
 
     def _on_state_page_requested(self, name: str) -> None:
         if name in self._pages:
@@ -477,6 +491,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.datasets.cancel_loading()
         self.experiments.shutdown()
+        self.compare.shutdown()
         tasks.cancel_all()
         event.accept()
 
@@ -492,7 +507,7 @@ class MainWindow(QMainWindow):
 
     def _show_shortcuts(self) -> None:
         rows = [
-            ("Ctrl+1 … Ctrl+4", "Datasets, Model, Train, Experiments"),
+            ("Ctrl+1 … Ctrl+5", "Datasets, Model, Train, Experiments, Compare"),
             (QKeySequence(QKeySequence.StandardKey.Open).toString(), "Open a dataset"),
             ("Ctrl+Shift+O", "Open a dataset folder"),
             (QKeySequence(QKeySequence.StandardKey.Refresh).toString(), "Reload the dataset"),

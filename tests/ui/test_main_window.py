@@ -63,6 +63,7 @@ def test_the_window_has_its_pages_menus_shortcuts_and_icon(window):
         "Model",
         "Train",
         "Experiments",
+        "Compare",
     ]
     menus = [action.text().replace("&", "") for action in window.menuBar().actions()]
     assert menus == ["File", "View", "Help"]
@@ -163,10 +164,15 @@ def test_creating_the_window_does_not_import_torch():
     assert out.stdout.split() == ["False", "False"]
 
 
-def _gui(*args: str, env_home: Path) -> subprocess.CompletedProcess:
+def _gui(*args: str, env_home: Path, db: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MMSTUDIO_HOME": str(env_home)}
+    options = ["--db", db] if db else []
     return subprocess.run(
-        [sys.executable, "-m", "mmstudio", "gui", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "mmstudio", *options, "gui", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -201,3 +207,39 @@ def test_settings_files_carry_a_version(tmp_path):
     Settings(path)
     assert f"settings_version={SETTINGS_VERSION}" in path.read_text()
     json.dumps(Settings(path).recent_datasets)  # plain data
+
+
+@pytest.mark.slow
+def test_the_compare_page_renders_two_stored_runs(small_demo, tmp_path):
+    """``gui --page compare --run A --run B --screenshot``: two real runs in a real store."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.runner import run_job
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    ids = []
+    for lr in (1e-3, 1e-2):
+        train = TrainSpec(epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", lr=lr)
+        job = RunJob(
+            dataset=DatasetSpec(str(small_demo), check_images="header"),
+            model={"task": "classification"},
+            train=train,
+            name=f"lr {lr}",
+            db_url=db_url,
+        )
+        ids.append(run_job(job).run_id)
+    out = tmp_path / "compare.png"
+    result = _gui(
+        "--page",
+        "compare",
+        "--run",
+        str(ids[0]),
+        "--run",
+        str(ids[1]),
+        "--screenshot",
+        str(out),
+        env_home=tmp_path / "home",
+        db=db_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert QImage(str(out)).width() == 1280

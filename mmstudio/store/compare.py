@@ -1,0 +1,255 @@
+"""Comparing runs without Qt or torch: flattened parameters and the keys that differ, the metrics
+runs share, their test evaluations (plain, text masked, image masked), the items they disagree on,
+and EMA smoothing of a curve.
+
+The compare view (``mmstudio.ui.compare_panel``) and ``mmstudio runs compare`` read the same data
+through :func:`load_comparison`; everything returned is plain data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .types import EvaluationInfo, MetricStats, Prediction, RunDetail, lower_is_better
+
+if TYPE_CHECKING:
+    from .store import Store
+
+MAX_RUNS = 20
+#: The metric shown first when the runs have it, in this order of preference.
+PREFERRED_METRICS = ("val/loss", "train/loss", "val/accuracy", "val/macro_f1")
+ABLATIONS = ("text_masked", "image_masked")
+#: What the modality chart calls each evaluation of the test split.
+CONDITIONS = (("fused", None), ("text masked", "text_masked"), ("image masked", "image_masked"))
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: nested specs as comparable dotted keys."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def run_parameters(run: RunDetail) -> dict[str, Any]:
+    """The run's model spec, train spec and seed as dotted keys (``model.fusion.name``, ``train.lr``)."""
+    return flatten("", {"model": run.spec or {}, "train": run.train_spec or {}, "seed": run.seed}, {})
+
+
+def differing_keys(params: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The sorted keys whose value is not the same in every mapping (a missing key counts as None)."""
+    keys = sorted(set().union(*params)) if params else []
+    return [k for k in keys if len({repr(p.get(k)) for p in params}) > 1]
+
+
+def run_label(run: RunDetail | Any) -> str:
+    """How a run is named in legends and headers: ``#12 baseline``."""
+    return f"#{run.id} {run.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """Everything the compare view shows except the curves, for runs in the order asked."""
+
+    runs: list[RunDetail]
+    parameters: list[dict[str, Any]]
+    all_keys: list[str]
+    differing: list[str]
+    stats: dict[int, dict[str, MetricStats]]
+    evaluations: dict[int, list[EvaluationInfo]]
+    predictions: dict[int, list[Prediction]] = field(default_factory=dict)
+    """Per run, the predictions of its plain test evaluation (empty when it has none)."""
+
+    @property
+    def run_ids(self) -> list[int]:
+        return [r.id for r in self.runs]
+
+    def labels(self) -> list[str]:
+        return [run_label(r) for r in self.runs]
+
+    def shared_metric_keys(self) -> list[str]:
+        """Metric keys every run logged, sorted (the union when they share none)."""
+        sets = [set(self.stats.get(i, {})) for i in self.run_ids]
+        shared = set.intersection(*sets) if sets else set()
+        return sorted(shared or set().union(*sets))
+
+    def default_metric(self) -> str | None:
+        """The first of :data:`PREFERRED_METRICS` every run logged at least twice (a curve, not a
+        point), else the first of them present, else the first shared key."""
+        keys = self.shared_metric_keys()
+        present = [k for k in PREFERRED_METRICS if k in keys]
+        for key in present:
+            if all((s := self.stats.get(i, {}).get(key)) is not None and s.count > 1 for i in self.run_ids):
+                return key
+        return present[0] if present else (keys[0] if keys else None)
+
+    def parameter_rows(self, show_all: bool = False) -> list[tuple[str, list[Any]]]:
+        keys = self.all_keys if show_all else self.differing
+        return [(k, [p.get(k) for p in self.parameters]) for k in keys]
+
+    def metric_rows(self) -> list[tuple[str, list[tuple[float | None, float | None]]]]:
+        """Per metric key (any run logged), per run ``(last, best)``; ``(None, None)`` when absent."""
+        keys = sorted(set().union(*(self.stats.get(i, {}).keys() for i in self.run_ids)))
+        rows = []
+        for key in keys:
+            cells = []
+            for i in self.run_ids:
+                s = self.stats.get(i, {}).get(key)
+                cells.append((s.last_value, s.best) if s else (None, None))
+            rows.append((key, cells))
+        return rows
+
+    def evaluation(
+        self, run_id: int, split: str = "test", ablation: str | None = None
+    ) -> EvaluationInfo | None:
+        """The latest evaluation of ``run_id`` on ``split`` with ``ablation`` (None: plain)."""
+        found = [e for e in self.evaluations.get(run_id, []) if e.split == split and e.ablation == ablation]
+        return found[-1] if found else None
+
+    def class_labels(self) -> list[str]:
+        """The union of the labels of the runs' plain test evaluations, in first-seen order."""
+        labels: dict[str, None] = {}
+        for i in self.run_ids:
+            e = self.evaluation(i)
+            for label in (e.labels or []) if e else []:
+                labels.setdefault(label, None)
+        return list(labels)
+
+    def per_class(self, score: str = "f1") -> dict[int, dict[str, float]]:
+        """Per run, label -> ``score`` from its plain test evaluation."""
+        out: dict[int, dict[str, float]] = {}
+        for i in self.run_ids:
+            e = self.evaluation(i)
+            per = (e.per_class or {}) if e else {}
+            out[i] = {
+                label: float(v[score]) for label, v in per.items() if isinstance(v, dict) and score in v
+            }
+        return out
+
+    def eval_metric_names(self) -> list[str]:
+        """Scalar metric names of the runs' test evaluations (``accuracy``, ``macro_f1``...)."""
+        names: dict[str, None] = {}
+        for i in self.run_ids:
+            for e in self.evaluations.get(i, []):
+                if e.split == "test":
+                    for k, v in e.metrics.items():
+                        if isinstance(v, int | float) and not isinstance(v, bool):
+                            names.setdefault(k, None)
+        preferred = [n for n in ("accuracy", "macro_f1") if n in names]
+        return preferred + [n for n in names if n not in preferred]
+
+    def modality_scores(self, metric: str) -> dict[int, dict[str, float | None]]:
+        """Per run, condition (``fused``, ``text masked``, ``image masked``) -> the test ``metric``."""
+        out: dict[int, dict[str, float | None]] = {}
+        for i in self.run_ids:
+            row: dict[str, float | None] = {}
+            for name, ablation in CONDITIONS:
+                e = self.evaluation(i, "test", ablation)
+                value = e.metrics.get(metric) if e else None
+                row[name] = float(value) if isinstance(value, int | float) else None
+            out[i] = row
+        return out
+
+    def disagreements(self) -> list[int]:
+        """Item indices predicted by every run (with predictions) where the predicted labels differ."""
+        return disagreements([self.predictions.get(i, []) for i in self.run_ids])
+
+    def examples(self, run_id: int, true_label: str, predicted_label: str) -> list[Prediction]:
+        return [
+            p
+            for p in self.predictions.get(run_id, [])
+            if p.true_label == true_label and p.predicted_label == predicted_label
+        ]
+
+
+def disagreements(predictions: Sequence[Sequence[Prediction]]) -> list[int]:
+    """The item indices every non-empty list predicts, where not all predicted labels agree."""
+    maps = [{p.item_index: p.predicted_label for p in preds} for preds in predictions if preds]
+    if len(maps) < 2:
+        return []
+    common = set.intersection(*(set(m) for m in maps))
+    return sorted(i for i in common if len({m[i] for m in maps}) > 1)
+
+
+def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None) -> Comparison:
+    """Read everything but the curves for ``run_ids`` (runs missing from the store raise
+    :class:`~mmstudio.store.NotFoundError`)."""
+    ids = list(dict.fromkeys(run_ids))
+    runs = []
+    for i in ids:
+        _check(cancel)
+        runs.append(store.get_run(i))
+    params = [run_parameters(r) for r in runs]
+    evaluations: dict[int, list[EvaluationInfo]] = {}
+    predictions: dict[int, list[Prediction]] = {}
+    for i in ids:
+        _check(cancel)
+        evaluations[i] = store.list_evaluations(i)
+        plain = [e for e in evaluations[i] if e.split == "test" and e.ablation is None]
+        predictions[i] = store.list_predictions(i, evaluation_id=plain[-1].id) if plain else []
+    return Comparison(
+        runs=runs,
+        parameters=params,
+        all_keys=sorted(set().union(*params)) if params else [],
+        differing=differing_keys(params),
+        stats=store.metric_stats(ids),
+        evaluations=evaluations,
+        predictions=predictions,
+    )
+
+
+def _check(cancel: Any) -> None:
+    if cancel is not None and cancel.is_set():
+        from mmstudio.data.types import Cancelled
+
+        raise Cancelled("cancelled")
+
+
+def best_index(values: np.ndarray, key: str) -> int | None:
+    """Where ``key``'s best value is (min for losses and errors, else max), NaNs ignored."""
+    if values.size == 0 or np.all(np.isnan(values)):
+        return None
+    return int(np.nanargmin(values) if lower_is_better(key) else np.nanargmax(values))
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's debiasing: ``s_t = w s_(t-1) + (1 - w) x_t``
+    divided by ``1 - w^(t+1)``. NaNs are skipped (they stay NaN in the result). Vectorised in blocks
+    short enough that ``w^-k`` keeps its precision, so 100,000 points take a few milliseconds."""
+    x = np.asarray(values, dtype=np.float64)
+    if weight <= 0 or x.size == 0:
+        return x.copy()
+    if weight >= 1:
+        raise ValueError(f"the smoothing weight must be below 1, not {weight}")
+    nan = np.isnan(x)
+    if nan.any():  # NaNs are left out of the average and stay NaN
+        out = np.full_like(x, np.nan)
+        if not nan.all():
+            out[~nan] = ema(x[~nan], weight)
+        return out
+    # Blocks of B points: inside a block the sum is a cumsum scaled by w^-k (B is small enough that
+    # w^-B keeps 6 digits), all blocks at once; then one scalar recurrence carries across blocks.
+    block = max(1, min(4096, int(6 * math.log(10) / -math.log(weight)), x.size))
+    n_blocks = -(-x.size // block)
+    padded = np.empty(n_blocks * block)
+    padded[: x.size] = x
+    padded[x.size :] = x[-1]
+    table = padded.reshape(n_blocks, block)
+    k = np.arange(block, dtype=np.float64)
+    acc = np.cumsum(table * weight**-k, axis=1) * (weight**k * (1 - weight))
+    carry = np.empty(n_blocks)
+    decay, state = weight**block, 0.0
+    for b, end in enumerate(acc[:, -1].tolist()):
+        carry[b] = state
+        state = end + decay * state
+    acc += carry[:, None] * weight ** (k + 1)
+    out = acc.reshape(-1)[: x.size].copy()
+    out /= 1 - weight ** np.arange(1, x.size + 1, dtype=np.float64)
+    return out

@@ -1,0 +1,551 @@
+"""The charts of the compare view: overlaid curves, grouped bars, a parameter-vs-metric scatter and
+confusion-matrix heat maps, each with a run's colour taken from one fixed palette by run order.
+
+Every chart is a :class:`ChartWidget` (a title, a pyqtgraph plot) that exports itself as PNG or SVG
+with pyqtgraph's exporters. Curves are created once per run and given new data; they draw with peak
+downsampling and clip-to-view, so 20 runs of 100,000 points stay interactive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QBuffer,
+    QByteArray,
+    QIODevice,
+    QModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QImage, QPixmap
+from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
+
+from mmstudio.store.compare import best_index, ema
+from mmstudio.store.types import Curve
+
+#: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
+#: every chart of the view.
+PALETTE = (
+    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d",
+    "#ff9da6", "#7f7f7f", "#1f4e79", "#a0522d", "#2e7d32", "#8e0000", "#00695c", "#6a1b9a",
+    "#9e7700", "#4e342e", "#c2185b", "#37474f",
+)  # fmt: skip
+CONDITION_COLOURS = ("#4c78a8", "#f58518", "#54a24b")
+X_MODES = ("step", "epoch", "wall time")
+
+
+def run_colour(index: int) -> QColor:
+    return QColor(PALETTE[index % len(PALETTE)])
+
+
+def faint(colour: QColor, alpha: int = 60) -> QColor:
+    c = QColor(colour)
+    c.setAlpha(alpha)
+    return c
+
+
+def png_bytes(image: QImage | QPixmap) -> bytes:
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return bytes(data.data())
+
+
+class ChartWidget(QWidget):
+    """A titled pyqtgraph plot that exports as PNG or SVG."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plot_widget = pg.PlotWidget(background="w")
+        self.plot_widget.setMinimumHeight(220)
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTextPen("#333")
+            self.plot.getAxis(axis).setPen("#888")
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)  # "(x0.001)" on an accuracy misleads
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222", brush=(255, 255, 255, 200))
+        layout.addWidget(self.plot_widget)
+        self.set_title(title)
+
+    def set_title(self, title: str) -> None:
+        self.title = title
+        self.plot.setTitle(title, color="#222", size="11pt")
+
+    def export(self, path: str | Path) -> Path:
+        """Write the chart to ``path``: SVG when it ends in ``.svg``, else PNG."""
+        from pyqtgraph.exporters import ImageExporter
+
+        path = Path(path)
+        if path.suffix.lower() == ".svg":
+            self._export_svg(path)
+        else:
+            exporter = ImageExporter(self.plot)
+            exporter.parameters()["width"] = max(800, self.plot_widget.width())
+            exporter.export(str(path))
+        return path
+
+    def _export_svg(self, path: Path) -> None:
+        # Qt's own SVG generator: pyqtgraph's SVGExporter fails on the path syntax of recent Qt
+        # ("not enough values to unpack" in SVGExporter.correctCoordinates).
+        from PySide6.QtCore import QRectF
+        from PySide6.QtGui import QPainter
+        from PySide6.QtSvg import QSvgGenerator
+
+        source = self.plot.sceneBoundingRect()
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(source.size().toSize())
+        generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
+        generator.setTitle(self.title or "mmstudio chart")
+        painter = QPainter(generator)
+        try:
+            self.plot.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source)
+        finally:
+            painter.end()
+        if not path.is_file():
+            raise OSError(f"could not write {path}")
+
+    def to_png(self) -> bytes:
+        """The chart as PNG bytes (for the HTML report)."""
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(self.plot)
+        exporter.parameters()["width"] = max(800, self.plot_widget.width())
+        image = exporter.export(toBytes=True)
+        return png_bytes(image)
+
+
+# --- curves ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _RunCurve:
+    raw: pg.PlotDataItem
+    smooth: pg.PlotDataItem
+    marks: pg.ScatterPlotItem
+
+
+WIDE_PEN_RUNS = 4
+POINTS_PER_TICK = 200_000  # curve points handed to pyqtgraph per event-loop tick
+#: Samples per pixel kept by auto downsampling (pyqtgraph's default is 5; peak mode draws 2 per bin).
+DOWNSAMPLE_FACTOR = 1.5
+MARKS = (("best", "star", 16), ("last", "o", 10), ("min", "t", 11))
+
+
+class CurvesChart(ChartWidget):
+    """Overlaid curves of one metric, one colour per run: the raw curve faint, the smoothed one bold,
+    and the best, last and minimum values marked (star, circle, triangle)."""
+
+    drawn = Signal()  # every run's curve was handed to its items
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setClipToView(True)
+        self._items: dict[int, _RunCurve] = {}
+        self._curves: dict[int, Curve] = {}
+        self._smoothed: dict[int, np.ndarray] = {}
+        self._labels: dict[int, str] = {}
+        self._order: list[int] = []
+        self.key = ""
+        self.x_mode = "step"
+        self.smoothing = 0.6
+        self.log_y = False
+        self.x_fallback = False  # the asked x axis was missing and steps are shown instead
+        self._queue: list[int] = []
+
+    def set_runs(self, run_ids: Sequence[int], labels: Sequence[str]) -> None:
+        """The runs, in palette order; each run's items are made when its curve is first drawn."""
+        self._queue.clear()
+        for item in self._items.values():
+            for it in (item.raw, item.smooth, item.marks):
+                self.plot.removeItem(it)
+        self.legend.clear()
+        self._items.clear()
+        self._curves.clear()
+        self._smoothed.clear()
+        self._order = list(run_ids)
+        self._labels = dict(zip(run_ids, labels, strict=True))
+
+    def _item(self, run_id: int) -> _RunCurve:
+        item = self._items.get(run_id)
+        if item is not None:
+            return item
+        # A wide pen costs ~10x a cosmetic one in the raster engine (measured: 20 curves of 100,000
+        # points repaint in ~700 ms at width 2, ~100 ms at width 1): bold lines only for a few runs.
+        width = 2 if len(self._order) <= WIDE_PEN_RUNS else 1
+        colour = run_colour(self._order.index(run_id))
+        raw = pg.PlotDataItem(pen=pg.mkPen(faint(colour, 70), width=1))
+        smooth = pg.PlotDataItem(pen=pg.mkPen(colour, width=width), name=self._labels[run_id])
+        for it in (raw, smooth):
+            it.setDownsampling(auto=True, method="peak")
+            it.setClipToView(True)
+            it.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
+        marks = pg.ScatterPlotItem(pen=pg.mkPen("#222", width=1), brush=pg.mkBrush(colour))
+        marks.setZValue(10)
+        self.plot.addItem(raw)
+        self.plot.addItem(smooth)
+        self.plot.addItem(marks)
+        item = self._items[run_id] = _RunCurve(raw, smooth, marks)
+        return item
+
+    def set_curves(
+        self, key: str, curves: dict[int, Curve], smoothed: dict[int, np.ndarray] | None = None
+    ) -> None:
+        """Draw ``curves``; ``smoothed`` holds their EMA at :attr:`smoothing` when it was computed off
+        the GUI thread (else it is computed here)."""
+        self.key = key
+        self._curves = dict(curves)
+        self._smoothed = dict(smoothed or {})
+        self.redraw()
+
+    def set_smoothed(self, weight: float, smoothed: dict[int, np.ndarray]) -> None:
+        self.smoothing = weight
+        self._smoothed = dict(smoothed)
+        self.redraw()
+
+    def set_options(self, *, x_mode: str | None = None, log_y: bool | None = None) -> None:
+        if x_mode is not None:
+            self.x_mode = x_mode
+        if log_y is not None:
+            self.log_y = log_y
+        self.redraw()
+
+    def drawn_count(self) -> int:
+        """How many runs have a non-empty curve drawn."""
+        return sum(1 for i in self._items.values() if i.raw.xData is not None and len(i.raw.xData))
+
+    def _x(self, curve: Curve) -> np.ndarray:
+        if self.x_mode == "epoch" and curve.epoch.size and not np.all(np.isnan(curve.epoch)):
+            return curve.epoch
+        if self.x_mode == "wall time" and curve.time.size:
+            return curve.time - curve.time[0]
+        if self.x_mode != "step":
+            self.x_fallback = True
+        return curve.step.astype(np.float64)
+
+    def is_drawing(self) -> bool:
+        """Whether curves are still being handed to their items (a big set goes a few per tick)."""
+        return bool(self._queue)
+
+    def redraw(self) -> None:
+        """Give every run's curve to its items: at once when small, else a few runs per event-loop
+        tick (``setData`` of 20 x 100,000 points in one go would freeze the window for ~0.2 s);
+        :attr:`drawn` is emitted when all are given."""
+        self.x_fallback = False
+        self.plot.setLogMode(y=self.log_y)
+        unit = {"step": "step", "epoch": "epoch", "wall time": "seconds since start"}[self.x_mode]
+        self.plot.setLabel("left", self.key)
+        self.set_title(self.key)
+        self._queue = list(self._order)
+        self.plot.setLabel("bottom", unit)
+        if sum(len(c) for c in self._curves.values()) <= POINTS_PER_TICK:
+            while self._queue:
+                self._draw_run(self._queue.pop(0))
+            self._finish()
+        else:
+            self._draw_next()
+
+    def _draw_next(self) -> None:
+        budget = POINTS_PER_TICK
+        while self._queue and budget > 0:
+            run_id = self._queue.pop(0)
+            budget -= len(self._curves.get(run_id) or ())
+            self._draw_run(run_id)
+        if self._queue:
+            QTimer.singleShot(0, self._draw_next)
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.x_fallback:
+            self.plot.setLabel("bottom", "step")
+        self.drawn.emit()
+
+    def _draw_run(self, run_id: int) -> None:
+        curve = self._curves.get(run_id)
+        if curve is None or len(curve) == 0:
+            item = self._items.get(run_id)
+            if item is not None:
+                for it in (item.raw, item.smooth):
+                    it.setData([], [])
+                item.marks.setData([])
+            return
+        item = self._item(run_id)
+        x = self._x(curve)
+        y = curve.value
+        smooth = y
+        if self.smoothing > 0:
+            smooth = self._smoothed.get(run_id)
+            if smooth is None or len(smooth) != len(y):
+                smooth = self._smoothed[run_id] = ema(y, self.smoothing)
+        if self.log_y:
+            y = np.where(y > 0, y, np.nan)
+            smooth = np.where(smooth > 0, smooth, np.nan)
+        item.raw.setData(x, y, connect="finite")
+        item.raw.setVisible(self.smoothing > 0)
+        item.smooth.setData(x, smooth, connect="finite")
+        item.marks.setData(self._marks(x, y))
+
+    def _marks(self, x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+        finite = np.isfinite(y)
+        if not finite.any():
+            return []
+        spots = []
+        at = {"best": best_index(y, self.key), "last": int(np.flatnonzero(finite)[-1])}
+        at["min"] = int(np.nanargmin(y))
+        for name, symbol, size in MARKS:
+            i = at[name]
+            if i is None or (name == "min" and i == at["best"]):
+                continue
+            value = float(y[i])
+            spots.append(
+                {"pos": (float(x[i]), math.log10(value) if self.log_y else value), "symbol": symbol,
+                 "size": size, "data": name}
+            )  # fmt: skip
+        return spots
+
+
+# --- bars and scatter ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarSeries:
+    name: str
+    values: Sequence[float | None]
+    colour: QColor
+
+
+class GroupedBarChart(ChartWidget):
+    """Bars grouped by category (x axis), one bar per series in each group."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.plot.showGrid(x=False, y=True, alpha=0.2)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self._bars: list[pg.BarGraphItem] = []
+        self.groups: list[str] = []
+        self.series: list[BarSeries] = []
+
+    def set_data(self, groups: Sequence[str], series: Sequence[BarSeries], *, y_label: str = "") -> None:
+        for bar in self._bars:
+            self.plot.removeItem(bar)
+        self._bars.clear()
+        self.legend.clear()
+        self.groups, self.series = list(groups), list(series)
+        n = max(1, len(series))
+        width = 0.8 / n
+        for k, s in enumerate(series):
+            xs = [g - 0.4 + width * (k + 0.5) for g in range(len(groups))]
+            pairs = [(x, v) for x, v in zip(xs, s.values, strict=True) if v is not None and math.isfinite(v)]
+            bar = pg.BarGraphItem(
+                x=[p[0] for p in pairs],
+                height=[p[1] for p in pairs],
+                width=width * 0.92,
+                brush=pg.mkBrush(s.colour),
+                pen=pg.mkPen(s.colour.darker(130)),
+            )
+            self.plot.addItem(bar)
+            self.legend.addItem(bar, s.name)
+            self._bars.append(bar)
+        axis = self.plot.getAxis("bottom")
+        axis.setTicks([[(g, _short(name, 18)) for g, name in enumerate(groups)]])
+        self.plot.setLabel("left", y_label)
+        self.plot.setXRange(-0.6, max(0.6, len(groups) - 0.4), padding=0)
+        heights = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
+        top = max(heights, default=1.0)
+        low = min(0.0, min(heights, default=0.0))
+        # head room above the bars for the legend
+        self.plot.setYRange(low, top * (1.12 + 0.07 * min(len(series), 8)) if top > 0 else 1.0, padding=0)
+
+
+class ScatterChart(ChartWidget):
+    """One point per run (its colour), x a parameter (numbers, or categories as ticks), y a metric."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#222"))
+        self.plot.addItem(self.scatter)
+        self._texts: list[pg.TextItem] = []
+        self.legend.hide()
+
+    def set_points(
+        self, x_values: Sequence[Any], y_values: Sequence[float | None], labels: Sequence[str], *,
+        x_label: str, y_label: str,
+    ) -> None:  # fmt: skip
+        for t in self._texts:
+            self.plot.removeItem(t)
+        self._texts.clear()
+        numeric = all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in x_values if v is not None
+        )
+        axis = self.plot.getAxis("bottom")
+        log_x = False
+        if numeric:
+            xs = [None if v is None else float(v) for v in x_values]
+            axis.setTicks(None)
+            present = [x for x in xs if x is not None]
+            log_x = bool(present) and min(present) > 0 and max(present) / min(present) >= 10
+            if log_x:  # a learning rate, a weight decay: read them on a log axis
+                xs = [None if x is None else math.log10(x) for x in xs]
+        else:
+            categories = list(dict.fromkeys(repr(v) if not isinstance(v, str) else v for v in x_values))
+            xs = [float(categories.index(repr(v) if not isinstance(v, str) else v)) for v in x_values]
+            axis.setTicks([[(i, _short(c, 16)) for i, c in enumerate(categories)]])
+        axis.setLogMode(log_x)
+        spots = []
+        for index, (x, y, label) in enumerate(zip(xs, y_values, labels, strict=True)):
+            if x is None or y is None or not math.isfinite(y):
+                continue
+            spots.append({"pos": (x, y), "brush": pg.mkBrush(run_colour(index))})
+            text = pg.TextItem(label.split(" ", 1)[0], color="#333", anchor=(0, 1))
+            text.setPos(x, y)
+            self.plot.addItem(text)
+            self._texts.append(text)
+        self.scatter.setData(spots)
+        self.plot.setLabel("bottom", x_label)
+        self.plot.setLabel("left", y_label)
+        self.set_title(f"{y_label} against {x_label}")
+        self.plot.enableAutoRange()
+        ys = [y for y in y_values if y is not None and math.isfinite(y)]
+        if ys and max(ys) - min(ys) < 1e-9:  # one value: a sensible range around it, not 1e-15
+            self.plot.setYRange(min(ys) - 0.05 * (abs(min(ys)) or 1), max(ys) + 0.05 * (abs(max(ys)) or 1))
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --- confusion matrices ----------------------------------------------------------------------------
+
+
+class ConfusionTableModel(QAbstractTableModel):
+    """A confusion matrix (rows: true label, columns: predicted) with a heat-map background by the
+    row's share, so classes of different sizes read alike."""
+
+    def __init__(self, labels: Sequence[str], matrix: Sequence[Sequence[int]], parent=None) -> None:
+        super().__init__(parent)
+        self.labels = list(labels)
+        self.matrix = np.asarray(matrix, dtype=np.int64).reshape(len(self.labels), len(self.labels))
+        totals = self.matrix.sum(axis=1, keepdims=True)
+        #: Long labels: columns are numbered like the rows, so that every column stays readable.
+        self.numbered = max((len(x) for x in self.labels), default=0) > 6
+        self.share = np.divide(self.matrix, totals, out=np.zeros(self.matrix.shape), where=totals > 0)
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.labels)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.labels)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r, c = index.row(), index.column()
+        share = float(self.share[r, c])
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(int(self.matrix[r, c]))
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return heat_colour(share, diagonal=r == c)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QColor("white") if share > 0.55 else QColor("#222")
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return Qt.AlignmentFlag.AlignCenter
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (
+                f"true {self.labels[r]}, predicted {self.labels[c]}: {int(self.matrix[r, c])} "
+                f"({share:.0%} of {self.labels[r]}). Click to see them."
+            )
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            if orientation == Qt.Orientation.Horizontal and self.numbered:
+                return str(section + 1)
+            name = _short(self.labels[section], 16)
+            return f"{section + 1} {name}" if self.numbered else name
+        if role == Qt.ItemDataRole.ToolTipRole:
+            kind = "predicted" if orientation == Qt.Orientation.Horizontal else "true"
+            return f"{kind}: {self.labels[section]}"
+        return None
+
+
+def heat_colour(share: float, *, diagonal: bool) -> QColor:
+    """White to blue for the diagonal (right), white to red elsewhere (mistakes)."""
+    base = QColor(33, 102, 172) if diagonal else QColor(202, 0, 32)
+    t = max(0.0, min(1.0, share))
+    return QColor(
+        round(255 + (base.red() - 255) * t),
+        round(255 + (base.green() - 255) * t),
+        round(255 + (base.blue() - 255) * t),
+    )
+
+
+class ConfusionMatrixWidget(QWidget):
+    """One run's confusion matrix as a heat-map table with its labels; a click on a cell says which."""
+
+    cell_clicked = Signal(int, str, str)  # run id, true label, predicted label
+
+    def __init__(self, run_id: int, title: str, colour: QColor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.run_id = run_id
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.run_title = title
+        self.title = QLabel(title)
+        font = QFont(self.title.font())
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setStyleSheet(f"border-left: 6px solid {colour.name()}; padding-left: 6px;")
+        layout.addWidget(self.title)
+        self.subtitle = QLabel("rows: true label, columns: predicted")
+        self.subtitle.setStyleSheet("color: #666;")
+        layout.addWidget(self.subtitle)
+        self.table = QTableView()
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setMinimumSectionSize(28)
+        self.table.clicked.connect(self._on_table_clicked)
+        layout.addWidget(self.table, 1)
+        self.table_model: ConfusionTableModel | None = None
+
+    def set_matrix(self, labels: Sequence[str], matrix: Sequence[Sequence[int]] | None) -> None:
+        if matrix is None:
+            self.table_model = None
+            self.table.setModel(None)
+            self.subtitle.setText("no confusion matrix: this run has no test evaluation")
+            return
+        self.table_model = ConfusionTableModel(labels, matrix, self.table)
+        self.table.setModel(self.table_model)
+        m = self.table_model.matrix
+        total = int(m.sum())
+        acc = float(np.trace(m)) / total if total else float("nan")
+        columns = "predicted, numbered as the rows" if self.table_model.numbered else "predicted"
+        self.title.setText(f"{self.run_title}   ·   accuracy {acc:.1%} of {total}")
+        self.subtitle.setText(f"rows: true label; columns: {columns}")
+
+    def click_cell(self, true_label: str, predicted_label: str) -> None:
+        """What a click on that cell does (for tests and keyboard use)."""
+        self.cell_clicked.emit(self.run_id, true_label, predicted_label)
+
+    def _on_table_clicked(self, index: QModelIndex) -> None:
+        if self.table_model is not None and index.isValid():
+            labels = self.table_model.labels
+            self.cell_clicked.emit(self.run_id, labels[index.row()], labels[index.column()])

@@ -1,0 +1,158 @@
+"""The compare view on two real short trainings (demo data, tiny model, 1 epoch, different lr): two
+curves, only the differing parameters (the toggle shows all), two confusion matrices whose cells list
+their examples, the modality chart, and the exports (chart PNG/SVG, CSV, one self-contained HTML)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from mmstudio.store import Store
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pyqtgraph")
+
+MODEL = {
+    "task": "classification",
+    "text_encoder": {"name": "bag", "embed_dim": 16},
+    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 32, "dropout": 0.1},
+}
+
+
+@pytest.fixture(scope="module")
+def two_runs(small_demo, tmp_path_factory):
+    """Two completed runs in one store, differing only in the learning rate."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.runner import run_job
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    folder = tmp_path_factory.mktemp("compare")
+    url = f"sqlite:///{folder / 'store.db'}"
+    ids = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MMSTUDIO_HOME", str(folder / "home"))
+        for name, lr in (("slow", 1e-3), ("fast", 1e-2)):
+            train = TrainSpec(
+                epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", log_every_steps=1, lr=lr
+            )
+            job = RunJob(
+                dataset=DatasetSpec(str(small_demo), check_images="header"),
+                model=MODEL,
+                train=train,
+                name=name,
+                db_url=url,
+            )
+            result = run_job(job)
+            assert result.status == "completed", result.message
+            ids.append(result.run_id)
+    return url, ids
+
+
+@pytest.fixture
+def panel(qtbot, two_runs, tmp_path):
+    from mmstudio.ui.compare_panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    url, ids = two_runs
+    state = StudioState()
+    state.db_url = url
+    widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.show()
+    with qtbot.waitSignal(widget.curves_drawn, timeout=30_000):
+        widget.set_runs(ids)
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=30_000)
+    yield widget
+    widget.shutdown()
+
+
+def test_two_runs_show_two_curves_of_a_shared_metric(panel, two_runs):
+    _, ids = two_runs
+    assert panel.comparison.run_ids == ids
+    assert panel.curves.key == panel.metric_combo.currentText() != ""
+    assert panel.curves.drawn_count() == 2
+    legend = [label.text for _sample, label in panel.curves.legend.items]
+    assert legend == [f"#{ids[0]} slow", f"#{ids[1]} fast"]
+    with Store.open(two_runs[0]) as store:
+        expected = len(store.read_curve(ids[0], panel.curves.key))
+    assert len(panel.curves._items[ids[0]].raw.xData) == expected
+
+    # another x axis and log scale redraw the same two runs
+    panel.x_combo.setCurrentText("wall time")
+    panel.log_check.setChecked(True)
+    assert panel.curves.drawn_count() == 2
+
+
+def test_switching_the_metric_loads_its_curves_off_the_gui_thread(panel, qtbot):
+    keys = [panel.metric_combo.itemText(i) for i in range(panel.metric_combo.count())]
+    other = next(k for k in keys if k != panel.curves.key)
+    with qtbot.waitSignal(panel.curves_drawn, timeout=10_000) as blocker:
+        panel.set_metric(other)
+    assert blocker.args == [other]
+    assert panel.curves.key == other and panel.curves.drawn_count() == 2
+
+
+def test_the_parameter_table_shows_only_what_differs_until_toggled(panel):
+    panel.show_tab("parameters")
+    table = panel.params_table
+    rows = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert rows == ["train.lr"]
+    assert [table.item(0, c).text() for c in (1, 2)] == ["0.001", "0.01"]
+    panel.show_all_check.setChecked(True)
+    rows = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert "train.lr" in rows and "model.fusion.name" in rows and len(rows) > 5
+    panel.show_all_check.setChecked(False)
+    assert table.rowCount() == 1
+
+
+def test_two_confusion_matrices_and_a_click_lists_the_examples(panel, qtbot):
+    c = panel.comparison
+    assert panel.confusion_widgets == []  # filled when first shown
+    panel.show_tab("confusion")
+    assert len(panel.confusion_widgets) == 2
+    first = panel.confusion_widgets[0]
+    model = first.table_model
+    assert model is not None and model.rowCount() == len(model.labels) >= 2
+    # the busiest cell of the first run: its count is how many examples are listed
+    r, col = divmod(int(model.matrix.argmax()), model.matrix.shape[1])
+    index = model.index(r, col)
+    with qtbot.waitSignal(panel.examples_shown, timeout=10_000) as blocker:
+        first.table.clicked.emit(index)
+    assert blocker.args == [int(model.matrix[r, col])]
+    assert panel.cell_examples.count() == int(model.matrix[r, col])
+    assert f"true {model.labels[r]}, predicted {model.labels[col]}" in panel.cell_examples.caption.text()
+    assert len(c.examples(first.run_id, model.labels[r], model.labels[col])) == int(model.matrix[r, col])
+    # the dataset is read in the background; the listed items then carry their captions
+    qtbot.waitUntil(lambda: c.runs[0].dataset_id in panel._items, timeout=30_000)
+    text = panel.cell_examples.list.item(0).text()
+    assert "dataset not loaded" not in text and f"true: {model.labels[r]}" in text
+
+
+def test_metrics_per_class_and_modalities_are_filled(panel):
+    c = panel.comparison
+    for tab in ("metrics", "per_class", "modalities"):
+        panel.show_tab(tab)
+    assert panel.metrics_table.rowCount() == len(c.metric_rows()) > 0
+    assert len(panel.metric_bars.series) == 2
+    assert panel.per_class_chart.groups == c.class_labels() and len(panel.per_class_chart.series) == 2
+    assert panel.modality_combo.currentText() == "accuracy"
+    assert panel.modality_chart.groups == ["fused", "text masked", "image masked"]
+    assert all(v is not None for s in panel.modality_chart.series for v in s.values)
+
+
+def test_exports_charts_tables_and_one_self_contained_html(panel, tmp_path):
+    png = panel.export_chart(tmp_path / "curves.png", "curves")
+    svg = panel.export_chart(tmp_path / "curves.svg", "curves")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg.read_bytes()[:2000]
+    with open(panel.export_csv(tmp_path / "params.csv", "parameters"), newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[1][0] == "train.lr" and len(rows) == 2
+    report = panel.export_html(tmp_path / "report.html").read_text(encoding="utf-8")
+    for run in panel.comparison.runs:
+        assert f"#{run.id} {run.name}" in report
+    assert '<img alt="' in report.replace("'", '"') and "src='data:image/png;base64,iVBOR" in report
+    assert "train.lr" in report and 'src="http' not in report and "src='http" not in report

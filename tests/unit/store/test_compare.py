@@ -1,0 +1,92 @@
+"""The Qt-free part of the compare view: flattened parameters and their diff, aggregation of stored
+runs, disagreements and EMA smoothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mmstudio.store import Prediction, Store
+from mmstudio.store.compare import differing_keys, disagreements, ema, flatten, load_comparison
+
+
+def naive_ema(values, w):
+    out, s = [], 0.0
+    for n, v in enumerate(values, start=1):
+        s = w * s + (1 - w) * v
+        out.append(s / (1 - w**n))
+    return out
+
+
+def test_flatten_and_differing_keys():
+    a = flatten("", {"model": {"fusion": {"name": "concat"}}, "train": {"lr": 0.1}, "seed": 0}, {})
+    b = flatten("", {"model": {"fusion": {"name": "gated"}}, "train": {"lr": 0.1, "wd": 1}, "seed": 0}, {})
+    assert a == {"model.fusion.name": "concat", "train.lr": 0.1, "seed": 0}
+    assert differing_keys([a, b]) == ["model.fusion.name", "train.wd"]
+    assert differing_keys([a, a]) == []
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.6, 0.9, 0.99])
+def test_ema_matches_the_recurrence(weight):
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=5000).cumsum()
+    if weight == 0.0:
+        np.testing.assert_array_equal(ema(values, weight), values)
+        return
+    np.testing.assert_allclose(ema(values, weight), naive_ema(values.tolist(), weight), rtol=1e-7, atol=1e-7)
+
+
+def test_ema_skips_nans_and_keeps_them():
+    values = np.array([math.nan, 1.0, 2.0, math.nan, 4.0])
+    got = ema(values, 0.5)
+    assert math.isnan(got[0]) and math.isnan(got[3])
+    np.testing.assert_allclose(got[[1, 2, 4]], naive_ema([1.0, 2.0, 4.0], 0.5))
+
+
+def test_disagreements_are_items_predicted_differently():
+    a = [Prediction(item_index=i, predicted_label=x) for i, x in enumerate("aabb")]
+    b = [Prediction(item_index=i, predicted_label=x) for i, x in enumerate("abbb")]
+    assert disagreements([a, b]) == [1]
+    assert disagreements([a, []]) == []
+
+
+def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
+    with Store.open(db_url) as store:
+        ids = []
+        for lr in (0.1, 0.01):
+            run_id = store.create_run(
+                name=f"lr{lr}", spec={"fusion": {"name": "concat"}}, train_spec={"lr": lr}
+            )
+            store.log_metric_arrays(run_id, "train/loss", np.arange(10), np.linspace(2, 1, 10))
+            store.log_metric_arrays(run_id, "val/accuracy", np.arange(2), [0.5, 0.6 + lr])
+            ev = store.add_evaluation(
+                run_id,
+                split="test",
+                metrics={"accuracy": 0.5},
+                labels=["a", "b"],
+                confusion_matrix=[[1, 1], [0, 2]],
+                per_class={"a": {"f1": 0.6}, "b": {"f1": 0.8}},
+            )
+            store.add_evaluation(run_id, split="test", ablation="text_masked", metrics={"accuracy": 0.3})
+            store.add_predictions(
+                run_id,
+                [
+                    {"item_index": i, "true_label": t, "predicted_label": p}
+                    for i, (t, p) in enumerate(
+                        [("a", "a"), ("a", "b" if lr == 0.1 else "a"), ("b", "b"), ("b", "b")]
+                    )
+                ],
+                evaluation_id=ev,
+            )
+            ids.append(run_id)
+        c = load_comparison(store, ids)
+    assert c.run_ids == ids and c.differing == ["train.lr"]
+    assert c.labels() == [f"#{ids[0]} lr0.1", f"#{ids[1]} lr0.01"]
+    assert c.shared_metric_keys() == ["train/loss", "val/accuracy"] and c.default_metric() == "train/loss"
+    assert c.metric_rows()[0][1][0] == (pytest.approx(1.0), pytest.approx(1.0))
+    assert c.class_labels() == ["a", "b"] and c.per_class()[ids[0]] == {"a": 0.6, "b": 0.8}
+    assert c.modality_scores("accuracy")[ids[0]] == {"fused": 0.5, "text masked": 0.3, "image masked": None}
+    assert c.disagreements() == [1]
+    assert [p.item_index for p in c.examples(ids[0], "a", "b")] == [1]
