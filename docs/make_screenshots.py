@@ -77,6 +77,55 @@ def main() -> int:
             env=env,
             check=True,
         )
+        # Two short real runs on a small demo, for the Experiments and Compare pages.
+        small = work / "small"
+        subprocess.run(
+            [*gui[:-1], "demo", str(small), "--items", "600", "--image-size", "32"], env=env, check=True
+        )
+        db = ["--db", f"sqlite:///{work / 'store.db'}"]
+        for fusion in ("concat", "gated"):
+            train = [
+                "train",
+                "--data",
+                str(small),
+                "--fusion",
+                fusion,
+                "--epochs",
+                "3",
+                "--name",
+                f"demo-{fusion}",
+            ]
+            subprocess.run([*gui[:-1], *db, *train, "--quiet"], env=env, check=True)
+        subprocess.run(
+            [
+                *gui[:-1],
+                *db,
+                "gui",
+                "--page",
+                "experiments",
+                "--screenshot",
+                str(out / "gui-experiments.png"),
+            ],
+            env=env,
+            check=True,
+        )
+        subprocess.run(
+            [
+                *gui[:-1],
+                *db,
+                "gui",
+                "--page",
+                "compare",
+                "--run",
+                "1",
+                "--run",
+                "2",
+                "--screenshot",
+                str(out / "gui-compare.png"),
+            ],
+            env=env,
+            check=True,
+        )
         broken = broken_copy(work / "broken")
         subprocess.run(
             [
