@@ -126,6 +126,21 @@ def main() -> int:
             env=env,
             check=True,
         )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mmstudio.ui.train_panel",
+                str(small),
+                "--demo-run",
+                "--epochs",
+                "4",
+                "--screenshot",
+                str(out / "gui-train.png"),
+            ],
+            env=env,
+            check=True,
+        )
         broken = broken_copy(work / "broken")
         subprocess.run(
             [

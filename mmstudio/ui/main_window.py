@@ -36,7 +36,7 @@ from mmstudio.ui.model_panel import ModelPanel
 from mmstudio.ui.resources import icon, page_icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.widgets import EmptyState
+from mmstudio.ui.train_panel import TrainPanel
 
 PAGES = ("datasets", "model", "train", "experiments", "compare")
 PAGE_TITLES = {
@@ -72,17 +72,9 @@ class MainWindow(QMainWindow):
 
         self.datasets = DatasetsPanel(self.state, self.settings)
         self.model = ModelPanel(self.state, self.settings)
-        self.train = _coming_page(
-            "train",
-            "Nothing to train yet",
-            "Load a dataset and build a model first. Until training runs from this window, the same "
-            "run is one command away: <code>mmstudio train --data DATASET</code> (or <code>--demo</code>); "
-            "it is recorded in the same store.",
-        )
+        self.train = TrainPanel(self.state, self.settings)
         self.experiments = ExperimentsPanel(self.state, self.settings)
         self.compare = ComparePanel(self.state, self.settings)
-        self.train.add_action("Go to Datasets", lambda: self.show_page("datasets"))
-        self.train.add_action("Go to Model", lambda: self.show_page("model"))
         self._pages: dict[str, QWidget] = {
             "datasets": self.datasets,
             "model": self.model,
@@ -155,6 +147,7 @@ class MainWindow(QMainWindow):
             or self.model.is_busy()
             or self.experiments.is_busy()
             or self.compare.is_busy()
+            or self.train.is_busy()
         )
 
     def _on_state_page_requested(self, name: str) -> None:
@@ -485,6 +478,9 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.train.confirm_close():  # a run in progress: stop it or keep it running, or cancel
+            event.ignore()
+            return
         if not self._confirm_discard_spec():
             event.ignore()
             return
@@ -614,12 +610,6 @@ class WelcomeBanner(QFrame):
         close.clicked.connect(self.hide)
         layout.addWidget(close)
         self.hide()
-
-
-def _coming_page(icon_name: str, title: str, text: str) -> EmptyState:
-    page = EmptyState(icon_name, title, text)
-    page.text.setTextFormat(Qt.TextFormat.RichText)
-    return page
 
 
 def _local_paths(mime) -> list[str]:

@@ -1,0 +1,423 @@
+"""Live training plots: loss per step (raw and smoothed), per-epoch metrics, learning rate, throughput.
+
+The pyqtgraph pattern (STYLE.md): every curve is created once and given new data with ``setData`` on
+growing numpy buffers (capacity doubles, so appending is amortised O(1)), with peak downsampling and
+clip-to-view, so a 1,000,000-step run stays fluid. Points arrive through :meth:`LivePlotsWidget.add_points`
+(cheap: vectorised, they are only appended); :meth:`LivePlotsWidget.refresh` pushes what changed to the
+curves and is called by the owner on a timer: each plot is redrawn at most ~20 times a second, and less
+often when its redraw gets expensive. The smoothed loss is an exponential moving average kept
+incrementally; a new smoothing weight recomputes it with a vectorised blockwise EMA.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from operator import itemgetter
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+LOSS_KEY = "train/loss"
+LR_KEY = "train/lr"
+THROUGHPUT_KEY = "train/samples_per_s"
+#: Keys logged once an epoch (x = epoch): ``val/*`` and the mean training loss of the epoch.
+EPOCH_PREFIXES = ("val/", "train/epoch_")
+LOSS_COLOUR = QColor(47, 125, 209)
+#: Colours of the per-epoch curves, in the order their keys first appear.
+EPOCH_COLOURS = ("#2f7dd1", "#e0701b", "#2e9e5b", "#b0419e", "#8a6d3b", "#d64541", "#5b6b7f")
+DEFAULT_SMOOTHING = 0.9
+#: The shortest time between two redraws of a plot (seconds): at most 20 a second.
+MIN_REDRAW_INTERVAL_S = 0.05
+#: The learning rate and throughput plots change slowly: at most 4 redraws a second.
+SECONDARY_INTERVAL_S = 0.25
+#: A plot waits this many times what its last redraw cost (setting the data and painting) before the
+#: next one, so redrawing takes at most about a sixth of the GUI thread however large the curves.
+COST_FACTOR = 5.0
+_VAL_LOSS_STEPS = "@val_loss_steps"  # val/loss drawn on the loss plot, at its step
+
+
+class GrowingBuffer:
+    """x and y values in numpy arrays whose capacity doubles when full (amortised O(1) appends).
+
+    :attr:`x` and :attr:`y` are views of the filled part (valid until the next append)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(max(1, capacity), dtype=np.float64)
+        self._y = np.empty(max(1, capacity), dtype=np.float64)
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def capacity(self) -> int:
+        return len(self._x)
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._x[: self.size]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._y[: self.size]
+
+    def extend(self, x: np.ndarray, y: np.ndarray) -> None:
+        n = len(x)
+        if n == 0:
+            return
+        needed = self.size + n
+        if needed > len(self._x):
+            capacity = len(self._x)
+            while capacity < needed:
+                capacity *= 2
+            for name in ("_x", "_y"):
+                old = getattr(self, name)
+                new = np.empty(capacity, dtype=np.float64)
+                new[: self.size] = old[: self.size]
+                setattr(self, name, new)
+        self._x[self.size : needed] = x
+        self._y[self.size : needed] = y
+        self.size = needed
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+def ema(values: np.ndarray, weight: float, initial: float | None = None) -> np.ndarray:
+    """The exponential moving average ``s[n] = w s[n-1] + (1 - w) x[n]``, starting from ``initial``
+    (the first value when None), vectorised blockwise: within a block, ``s`` is a scaled cumulative sum,
+    with blocks short enough that ``w ** -len(block)`` stays far from overflowing."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0 or weight <= 0.0:
+        return x.copy()
+    w = min(float(weight), 0.9999)
+    previous = float(x[0]) if initial is None else float(initial)
+    out = np.empty_like(x)
+    block = max(1, int(250.0 / -math.log10(w)))
+    powers_up = w ** np.arange(1, min(block, x.size) + 1, dtype=np.float64)  # w^(j+1)
+    powers_down = 1.0 / powers_up  # w^-(j+1)
+    for start in range(0, x.size, block):
+        chunk = x[start : start + block]
+        n = chunk.size
+        up, down = powers_up[:n], powers_down[:n]
+        # s[j] = w^(j+1) s_prev + (1-w) sum_{k<=j} w^(j-k) x[k] = w^(j+1) (s_prev + (1-w) cumsum(x w^-(k+1)))
+        part = up * (previous + (1.0 - w) * np.cumsum(chunk * down))
+        out[start : start + n] = part
+        previous = float(part[-1])
+    return out
+
+
+class _TimedPlotWidget(pg.PlotWidget):
+    """A plot that remembers how long its last paint took (the redraw throttle reads it)."""
+
+    paint_s = 0.0
+
+    def paintEvent(self, event) -> None:  # Qt override
+        started = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_s = time.perf_counter() - started
+
+
+def _plot_widget(title: str, x_label: str, y_label: str) -> _TimedPlotWidget:
+    palette = QWidget().palette()
+    background = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    widget = _TimedPlotWidget(background=background)
+    item = widget.getPlotItem()
+    item.setTitle(title, color=text.name(), size="10pt")
+    item.showGrid(x=True, y=True, alpha=0.15)
+    for name, label in (("bottom", x_label), ("left", y_label)):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen(text))
+        axis.setTextPen(pg.mkPen(text))
+        if label:
+            axis.setLabel(label, color=text.name())
+    widget.setMinimumHeight(140)
+    return widget
+
+
+def _curve(plot: pg.PlotWidget, pen, **kwargs) -> pg.PlotDataItem:
+    item = plot.plot([], [], pen=pen, **kwargs)
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    return item
+
+
+class _Series:
+    """One metric's buffer and the curve that shows it."""
+
+    def __init__(self, curve: pg.PlotDataItem, capacity: int = 1024) -> None:
+        self.curve = curve
+        self.buffer = GrowingBuffer(capacity)
+        self.dirty = False
+
+    def push(self) -> None:
+        self.curve.setData(self.buffer.x, self.buffer.y, skipFiniteCheck=True)
+        self.dirty = False
+
+
+class LivePlotsWidget(QWidget):
+    """Four live charts of one run: loss per step, per-epoch metrics, learning rate, throughput."""
+
+    smoothing_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.redraw_count = 0
+        self.last_redraw_s = 0.0  # what the last plot redraw cost (setting its data + its last paint)
+        self._smoothing = DEFAULT_SMOOTHING
+        self._next_redraw: dict[object, float] = {}
+        self._turn = 0
+
+        self.loss_plot = _plot_widget("Training loss", "step", "loss")
+        self.epoch_plot = _plot_widget("Per epoch", "epoch", "")
+        self.lr_plot = _plot_widget("Learning rate", "step", "")
+        self.throughput_plot = _plot_widget("Throughput", "step", "samples/s")
+        self.epoch_legend = self.epoch_plot.getPlotItem().addLegend(offset=(-10, 10))
+        self.loss_legend = self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
+
+        faint = QColor(LOSS_COLOUR)
+        faint.setAlpha(70)
+        self.loss_raw = _Series(_curve(self.loss_plot, pg.mkPen(faint, width=1), name="raw"), 4096)
+        self.loss_smooth = _Series(
+            _curve(self.loss_plot, pg.mkPen(LOSS_COLOUR, width=2.2), name="smoothed"), 4096
+        )
+        self.val_loss = _Series(
+            _curve(
+                self.loss_plot,
+                pg.mkPen("#e0701b", width=1.5, style=Qt.PenStyle.DashLine),
+                symbol="o",
+                symbolSize=6,
+                symbolBrush="#e0701b",
+                symbolPen=None,
+                name="val/loss",
+            ),
+            64,
+        )
+        self.lr = _Series(_curve(self.lr_plot, pg.mkPen("#2e9e5b", width=1.8)), 1024)
+        self.throughput = _Series(_curve(self.throughput_plot, pg.mkPen("#b0419e", width=1.5)), 1024)
+        self.epoch_series: dict[str, _Series] = {}
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(QLabel("Loss smoothing"))
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing_slider.setRange(0, 999)
+        self.smoothing_slider.setMaximumWidth(220)
+        self.smoothing_slider.setToolTip(
+            "Exponential moving average of the loss: 0 shows the raw values, 0.99 a very smooth curve"
+        )
+        self.smoothing_spin = QDoubleSpinBox()
+        self.smoothing_spin.setRange(0.0, 0.999)
+        self.smoothing_spin.setDecimals(3)
+        self.smoothing_spin.setSingleStep(0.01)
+        controls.addWidget(self.smoothing_slider)
+        controls.addWidget(self.smoothing_spin)
+        controls.addStretch(1)
+        self.smoothing_slider.setValue(round(self._smoothing * 1000))
+        self.smoothing_spin.setValue(self._smoothing)
+        self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_value_changed)
+        self.smoothing_spin.valueChanged.connect(self._on_smoothing_spin_value_changed)
+
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        grid.addWidget(self.loss_plot, 0, 0)
+        grid.addWidget(self.epoch_plot, 0, 1)
+        grid.addWidget(self.lr_plot, 1, 0)
+        grid.addWidget(self.throughput_plot, 1, 1)
+        grid.setRowStretch(0, 3)
+        grid.setRowStretch(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addLayout(grid, 1)
+
+    # --- data -----------------------------------------------------------------------------------
+
+    @property
+    def smoothing(self) -> float:
+        return self._smoothing
+
+    def set_smoothing(self, weight: float) -> None:
+        weight = max(0.0, min(0.999, float(weight)))
+        if abs(weight - self._smoothing) < 1e-9:
+            return
+        self._smoothing = weight
+        self.smoothing_slider.blockSignals(True)
+        self.smoothing_slider.setValue(round(weight * 1000))
+        self.smoothing_slider.blockSignals(False)
+        self.smoothing_spin.blockSignals(True)
+        self.smoothing_spin.setValue(weight)
+        self.smoothing_spin.blockSignals(False)
+        raw = self.loss_raw.buffer
+        self.loss_smooth.buffer.clear()
+        self.loss_smooth.buffer.extend(raw.x, ema(raw.y, weight))
+        self.loss_smooth.dirty = True
+        self.smoothing_changed.emit(weight)
+
+    def add_points(self, points: Sequence[tuple[str, int, int, float]]) -> int:
+        """Append metric points ``(key, step, epoch, value)``; returns how many were kept (non-finite
+        values are left out: a NaN ends the run anyway, and it would break the drawn path).
+
+        Vectorised: the columns are read in C (``map`` + ``itemgetter``) and split by key with numpy, so
+        a tick's tens of thousands of points cost a few milliseconds."""
+        if not points:
+            return 0
+        n = len(points)
+        keys = list(map(itemgetter(0), points))
+        step_arr = np.fromiter(map(itemgetter(1), points), dtype=np.float64, count=n)
+        epoch_arr = np.fromiter(map(itemgetter(2), points), dtype=np.float64, count=n)
+        value_arr = np.fromiter(map(itemgetter(3), points), dtype=np.float64, count=n)
+        distinct = set(keys)
+        key_arr = np.array(keys, dtype=object) if len(distinct) > 1 else None
+        kept = 0
+        for key in sorted(distinct):
+            if key.startswith(EPOCH_PREFIXES):
+                x_all = epoch_arr
+            elif key in (LOSS_KEY, LR_KEY, THROUGHPUT_KEY):
+                x_all = step_arr
+            else:
+                continue
+            if key_arr is None:
+                x, y, at = x_all, value_arr, step_arr
+            else:
+                mask = key_arr == key
+                x, y, at = x_all[mask], value_arr[mask], step_arr[mask]
+            finite = np.isfinite(y)
+            if not finite.all():
+                x, y, at = x[finite], y[finite], at[finite]
+            kept += len(x)
+            self._append(key, x, y)
+            if key == "val/loss":
+                self._append(_VAL_LOSS_STEPS, at, y)
+        return kept
+
+    def add_arrays(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
+        """Append a whole curve at once (a resumed run's earlier points, read from the store)."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        finite = np.isfinite(y)
+        self._append(key, x[finite], y[finite])
+
+    def _append(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        if key == LOSS_KEY:
+            previous = self.loss_smooth.buffer.y[-1] if len(self.loss_smooth.buffer) else None
+            self.loss_raw.buffer.extend(x, y)
+            self.loss_smooth.buffer.extend(x, ema(y, self._smoothing, previous))
+            self.loss_raw.dirty = self.loss_smooth.dirty = True
+        elif key == _VAL_LOSS_STEPS:
+            self.val_loss.buffer.extend(x, y)
+            self.val_loss.dirty = True
+        elif key == LR_KEY:
+            self.lr.buffer.extend(x, y)
+            self.lr.dirty = True
+        elif key == THROUGHPUT_KEY:
+            self.throughput.buffer.extend(x, y)
+            self.throughput.dirty = True
+        else:
+            series = self.epoch_series.get(key)
+            if series is None:
+                colour = EPOCH_COLOURS[len(self.epoch_series) % len(EPOCH_COLOURS)]
+                curve = _curve(
+                    self.epoch_plot,
+                    pg.mkPen(colour, width=2),
+                    symbol="o",
+                    symbolSize=6,
+                    symbolBrush=colour,
+                    symbolPen=None,
+                    name=key,
+                )
+                series = self.epoch_series[key] = _Series(curve, 64)
+            series.buffer.extend(x, y)
+            series.dirty = True
+
+    def _groups(self) -> list[tuple[_TimedPlotWidget, list[_Series], float]]:
+        return [
+            (self.loss_plot, [self.loss_raw, self.loss_smooth, self.val_loss], MIN_REDRAW_INTERVAL_S),
+            (self.epoch_plot, list(self.epoch_series.values()), MIN_REDRAW_INTERVAL_S),
+            (self.lr_plot, [self.lr], SECONDARY_INTERVAL_S),
+            (self.throughput_plot, [self.throughput], SECONDARY_INTERVAL_S),
+        ]
+
+    @property
+    def dirty(self) -> bool:
+        return any(s.dirty for _, series, _ in self._groups() for s in series)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Give the curves whose data changed their new data: each plot at most every
+        :data:`MIN_REDRAW_INTERVAL_S` seconds (the learning rate and throughput every
+        :data:`SECONDARY_INTERVAL_S`), one plot per call, and a plot whose redraw costs more (setting
+        its data plus its last paint) proportionally less often (:data:`COST_FACTOR`). ``force`` redraws
+        every changed plot now. Returns whether anything was redrawn."""
+        now = time.monotonic()
+        redrawn = False
+        groups = self._groups()
+        # Round robin, one plot a call (all when forced): the paints of several plots never add up
+        # into one long stall.
+        self._turn = (self._turn + 1) % len(groups)
+        for plot, series, interval in groups[self._turn :] + groups[: self._turn]:
+            changed = [s for s in series if s.dirty]
+            if not changed or (not force and now < self._next_redraw.get(plot, 0.0)):
+                continue
+            started = time.perf_counter()
+            for one in changed:
+                one.push()
+            cost = time.perf_counter() - started + plot.paint_s
+            self.last_redraw_s = cost
+            self._next_redraw[plot] = now + max(interval, COST_FACTOR * cost)
+            redrawn = True
+            if not force:
+                break
+        if redrawn:
+            self.redraw_count += 1
+        return redrawn
+
+    def clear(self) -> None:
+        """Forget every point (a new run starts); the curves stay, the per-epoch ones are removed."""
+        for series in (self.loss_raw, self.loss_smooth, self.val_loss, self.lr, self.throughput):
+            series.buffer.clear()
+            series.dirty = True
+        for key, series in self.epoch_series.items():
+            self.epoch_plot.removeItem(series.curve)
+            self.epoch_legend.removeItem(key)
+        self.epoch_series.clear()
+        self.refresh(force=True)
+
+    def curve_lengths(self) -> dict[str, int]:
+        """How many points each curve holds (what it was last given), by metric key."""
+        lengths = {
+            LOSS_KEY: _length(self.loss_raw.curve),
+            "train/loss (smoothed)": _length(self.loss_smooth.curve),
+            LR_KEY: _length(self.lr.curve),
+            THROUGHPUT_KEY: _length(self.throughput.curve),
+        }
+        lengths.update({key: _length(s.curve) for key, s in self.epoch_series.items()})
+        return lengths
+
+    # --- slots ----------------------------------------------------------------------------------
+
+    def _on_smoothing_slider_value_changed(self, value: int) -> None:
+        self.set_smoothing(value / 1000.0)
+
+    def _on_smoothing_spin_value_changed(self, value: float) -> None:
+        self.set_smoothing(value)
+
+
+def _length(curve: pg.PlotDataItem) -> int:
+    x, _ = curve.getOriginalDataset()
+    return 0 if x is None else len(x)

@@ -1,0 +1,118 @@
+"""The live plots: growing buffers, the incremental EMA, and a million points fed through the Train
+page's event path (no worker process)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from mmstudio.training import events as ev
+from mmstudio.ui.live_plots import GrowingBuffer, LivePlotsWidget, ema
+from mmstudio.ui.settings import Settings
+from mmstudio.ui.state import StudioState
+from mmstudio.ui.train_panel import TrainPanel
+
+
+def _ema_reference(values, weight, initial=None):
+    out = []
+    previous = values[0] if initial is None else initial
+    for v in values:
+        previous = weight * previous + (1 - weight) * v
+        out.append(previous)
+    return np.array(out)
+
+
+def test_growing_buffer_doubles_and_keeps_every_value():
+    buffer = GrowingBuffer(4)
+    expected = []
+    for start in range(0, 1000, 7):
+        xs = np.arange(start, start + 7, dtype=float)
+        buffer.extend(xs, xs * 2)
+        expected.extend(xs)
+    assert len(buffer) == len(expected)
+    assert buffer.capacity == 1024  # 4 doubled up to the first power of two above 1001
+    np.testing.assert_array_equal(buffer.x, expected)
+    np.testing.assert_array_equal(buffer.y, np.array(expected) * 2)
+    buffer.clear()
+    assert len(buffer) == 0 and buffer.x.size == 0
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.9, 0.99, 0.999])
+def test_ema_matches_the_recurrence_and_continues_across_chunks(weight):
+    rng = np.random.default_rng(0)
+    values = rng.normal(2.0, 0.5, 5000)
+    whole = ema(values, weight)
+    np.testing.assert_allclose(whole, _ema_reference(values, weight), rtol=1e-9, atol=1e-9)
+    first = ema(values[:1234], weight)
+    rest = ema(values[1234:], weight, first[-1])
+    np.testing.assert_allclose(np.concatenate([first, rest]), whole, rtol=1e-9, atol=1e-9)
+
+
+def test_plots_group_points_by_key_and_skip_non_finite(qtbot):
+    plots = LivePlotsWidget()
+    qtbot.addWidget(plots)
+    kept = plots.add_points(
+        [
+            ("train/loss", 1, 1, 2.0),
+            ("train/loss", 2, 1, float("nan")),
+            ("train/loss", 3, 1, 1.0),
+            ("train/lr", 3, 1, 0.001),
+            ("train/samples_per_s", 3, 1, 500.0),
+            ("val/accuracy", 3, 1, 0.5),
+            ("val/loss", 3, 1, 1.5),
+            ("test/accuracy", 3, 1, 0.9),  # not plotted live
+        ]
+    )
+    assert kept == 6  # 2 losses, lr, throughput, val/accuracy, val/loss: the NaN and test/* left out
+    assert plots.refresh(force=True)
+    assert not plots.refresh(force=True)  # nothing changed: no redraw
+    lengths = plots.curve_lengths()
+    assert lengths["train/loss"] == 2
+    assert lengths["train/lr"] == 1
+    assert lengths["train/samples_per_s"] == 1
+    assert lengths["val/accuracy"] == 1 and lengths["val/loss"] == 1
+    assert "test/accuracy" not in lengths
+    plots.set_smoothing(0.0)
+    plots.refresh(force=True)
+    _, smoothed = plots.loss_smooth.curve.getOriginalDataset()
+    np.testing.assert_array_equal(smoothed, [2.0, 1.0])
+    plots.clear()
+    assert plots.curve_lengths()["train/loss"] == 0 and "val/accuracy" not in plots.curve_lengths()
+
+
+def test_a_million_steps_through_the_panel_stay_bounded(qtbot, tmp_path):
+    panel = TrainPanel(StudioState(), Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(panel)
+    panel.resize(1280, 800)
+    panel.show()
+    per_event = 2000
+    steps = 1_000_000
+    started = time.monotonic()
+    longest = 0.0
+    for first in range(0, steps, per_event):
+        points = tuple(
+            ("train/loss", s, s // 10_000, 2.0 / (1 + s * 1e-5))
+            for s in range(first + 1, first + per_event + 1)
+        )
+        points += (
+            ("train/lr", first + per_event, 0, 0.001),
+            ("train/samples_per_s", first + per_event, 0, 9e4),
+        )
+        t0 = time.perf_counter()
+        panel.feed_events([ev.MetricsLogged(1, points, 0.0)])
+        longest = max(longest, time.perf_counter() - t0)
+    elapsed = time.monotonic() - started
+    redraws = panel.plots.redraw_count
+    # Each of the 4 plots is redrawn at most once per 50 ms of feeding, however many events arrived.
+    assert redraws <= 4 * (1 + elapsed / 0.05), (redraws, elapsed)
+    assert redraws < steps // per_event
+    panel.redraw_plots()
+    lengths = panel.plots.curve_lengths()
+    assert lengths["train/loss"] == steps
+    assert lengths["train/loss (smoothed)"] == steps
+    assert lengths["train/lr"] == steps // per_event
+    x, y = panel.plots.loss_raw.curve.getOriginalDataset()
+    assert x[0] == 1 and x[-1] == steps and y[0] == pytest.approx(2.0 / (1 + 1e-5))
+    assert longest < 1.0  # one tick's worth of points never blocks for long
