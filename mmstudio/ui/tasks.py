@@ -58,7 +58,11 @@ class TaskState:
 
     def set_message(self, message: str) -> None:
         self.message = message
-        self._emit(-1.0, message)
+        try:
+            self._emit(-1.0, message)
+        except RuntimeError:  # as in progress()
+            self._cancel.set()
+            raise Cancelled("the application is closing") from None
         self._last = time.monotonic()
 
     def progress(self, done: float, total: float | None = None) -> None:
@@ -68,7 +72,11 @@ class TaskState:
             return
         self._last = now
         fraction = done / total if total else float(done)
-        self._emit(max(0.0, min(1.0, fraction)), self.message)
+        try:
+            self._emit(max(0.0, min(1.0, fraction)), self.message)
+        except RuntimeError:  # the task's Qt object is gone (the app is quitting): nobody wants the result
+            self._cancel.set()
+            raise Cancelled("the application is closing") from None
 
     __call__ = progress  # a TaskState is itself a progress(done, total) callback
 
@@ -133,20 +141,29 @@ class _Runnable(QRunnable):
         try:
             result = self._fn(task.state, *self._args, **self._kwargs)
         except Cancelled:
-            task._cancelled.emit()
+            _send(task._cancelled)
         except Exception as exc:  # the GUI shows the message; the traceback goes to the log
             if task.state.cancelled:
-                task._cancelled.emit()
+                _send(task._cancelled)
             else:
                 task.error = user_message(exc)
-                task._failed.emit(task.error, traceback.format_exc())
+                _send(task._failed, task.error, traceback.format_exc())
         else:
             if task.state.cancelled:
-                task._cancelled.emit()
+                _send(task._cancelled)
             else:
                 task.result = result
-                task._succeeded.emit(result)
-        task._finished.emit()
+                _send(task._succeeded, result)
+        _send(task._finished)
+
+
+def _send(signal, *args: Any) -> None:
+    """Emit from the pool thread; a task whose Qt object is already gone (the application quit while
+    it ran) has nobody left to tell."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:
+        pass
 
 
 def user_message(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +79,33 @@ def decode_text(data: bytes, path: Path) -> str:
             ) from exc
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    return data.decode("utf-8", errors="surrogateescape")
+    # In 1 MiB pieces: one call over a large file would hold the interpreter lock throughout (the
+    # desktop app loads datasets in a thread while its window must stay responsive).
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    view = memoryview(data)
+    pieces = [decoder.decode(view[i : i + _PIECE]) for i in range(0, len(data), _PIECE)]
+    pieces.append(decoder.decode(b"", final=True))
+    return "".join(pieces)
+
+
+_PIECE = 1 << 20
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their endings, as ``io.StringIO(text, newline="")`` gives them, one
+    short call at a time (a ``StringIO`` of a large file is one long call holding the interpreter lock).
+    Lone carriage returns (old Mac line endings) are left to ``StringIO``, which splits on them."""
+    if text.count("\r") != text.count("\r\n"):
+        yield from io.StringIO(text, newline="")
+        return
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find("\n", start)
+        if stop < 0:
+            yield text[start:]
+            return
+        yield text[start : stop + 1]
+        start = stop + 1
 
 
 def _read_file(path: Path) -> bytes:
@@ -124,7 +150,7 @@ def _read_delimited(path: Path, source: str, cancel) -> Table:
     # A long caption must not stop the file: raise (never lower) the csv module's 128 KiB field limit;
     # over-long text is truncated and reported by validation.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(_lines(text), delimiter=delimiter)
     table = Table(path, source, _DELIMITED_KINDS[delimiter], [])
     header: list[str] | None = None
     number = 0

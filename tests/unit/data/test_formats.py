@@ -469,3 +469,27 @@ def test_webdataset_validation_reads_each_shard_once(webdataset_dataset, monkeyp
     load_dataset(webdataset_dataset, options=LoadOptions(check_images="full"))
     # one pass to read the samples and one to check the images, per shard, never one per member
     assert sorted(opened) == sorted([str(p) for p in webdataset_dataset.glob("*.tar")] * 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['a,b\r\nc,"d\r\ne"\r\nf,g', "a,b\nc,d\n", "a,b\rc,d\r", "", "x", 'a,"b\nc"\nd,e\n', "a,b\r\nc\rd\n"],
+)
+def test_csv_lines_are_split_as_stringio_splits_them(text):
+    """The manifest reader feeds csv one line at a time (no call over the whole text), with the same
+    records as io.StringIO(newline="") gives, quoted newlines and every line ending included."""
+    import csv
+    import io
+
+    from mmstudio.data.formats._table import _lines
+
+    assert list(csv.reader(_lines(text))) == list(csv.reader(io.StringIO(text, newline="")))
+
+
+def test_large_files_decode_in_pieces_exactly():
+    from pathlib import Path
+
+    from mmstudio.data.formats._table import decode_text
+
+    data = b"\xef\xbb\xbf" + ("é" * 700_000 + "ü,ok\n").encode() * 2 + b"\xff tail"  # pieces split a char
+    assert decode_text(data, Path("m.csv")) == data[3:].decode("utf-8", errors="surrogateescape")
