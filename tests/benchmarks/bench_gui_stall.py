@@ -79,10 +79,13 @@ class StallMeter:
         self.timer.setInterval(1)
         self.timer.timeout.connect(self._tick)
         self.gaps: list[float] = []
+        self.ends: list[float] = []
+        self._t0 = time.perf_counter()
         self._last: float | None = None
 
     def start(self) -> None:
-        self.gaps, self._last = [], None
+        self.gaps, self.ends, self._last = [], [], None
+        self._t0 = time.perf_counter()
         self._cpu = _cpu_sample()
         self.timer.start()
 
@@ -91,9 +94,12 @@ class StallMeter:
         wall0, busy0, own0 = self._cpu
         wall1, busy1, own1 = _cpu_sample()
         others = ((busy1 - busy0) - (own1 - own0)) / ((os.cpu_count() or 1) * (wall1 - wall0))
+        worst = max(range(len(self.gaps)), key=self.gaps.__getitem__, default=None)
         gaps = sorted(self.gaps) or [0.0]
         return {
             "others_cpu": round(max(0.0, others), 3),
+            # when the longest stall began, in seconds from the phase's start
+            "max_at_s": None if worst is None else round(self.ends[worst] - self.gaps[worst] - self._t0, 3),
             "max_ms": round(gaps[-1] * 1000, 1),
             "p99_ms": round(gaps[int(0.99 * (len(gaps) - 1))] * 1000, 1),
             "median_ms": round(statistics.median(gaps) * 1000, 2),
@@ -104,6 +110,7 @@ class StallMeter:
         now = time.perf_counter()
         if self._last is not None:
             self.gaps.append(now - self._last)
+            self.ends.append(now)
         self._last = now
 
 
