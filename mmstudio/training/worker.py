@@ -229,6 +229,17 @@ class WorkerHandle:
         self._process.join()
         self.pending.extend(self.drain())
 
+    def detach(self) -> None:
+        """Let the child go on without this process: it trains to the end and records the run in the
+        store itself while this process may exit (a GUI closed with "keep running"). It is no longer a
+        child that Python joins at exit, and its queue is closed without waiting for it to drain; the
+        system reaps the child when it ends. The handle is of no further use."""
+        import multiprocessing.process as mp_process
+
+        mp_process._children.discard(self._process)  # multiprocessing's own list of children to join
+        self._queue.cancel_join_thread()
+        self._queue.close()
+
     def close(self, timeout: float = 30.0) -> list[ev.Event]:
         """Stop, drain, join; terminate only if the child has not ended within ``timeout`` seconds.
         Returns every event not yet returned (the terminal one included)."""

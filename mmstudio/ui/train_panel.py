@@ -20,7 +20,6 @@ Run it alone: ``python -m mmstudio.ui.train_panel [DATASET] [--demo-run] [--scre
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import html
 import sys
@@ -792,13 +791,7 @@ class TrainPanel(QWidget):
         handle = self._wait_for_starting_handle(CLOSE_TIMEOUT_S) if self._handle is None else self._handle
         if handle is None:
             return
-        import multiprocessing.process as mp_process
-
-        with contextlib.suppress(AttributeError):
-            mp_process._children.discard(handle._process)  # not joined at exit: it keeps running
-        with contextlib.suppress(Exception):
-            handle._queue.cancel_join_thread()
-            handle._queue.close()
+        handle.detach()
         self._handle = None
         self._holder = None
 

@@ -227,3 +227,58 @@ def test_the_worker_keeps_freed_memory_with_glibc_only():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert out.stdout.strip() == str(glibc)
+
+
+DETACHING_PARENT = """
+import sys, time
+from mmstudio.data.spec import DatasetSpec
+from mmstudio.training import events as ev
+from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.training.worker import start_worker
+
+if __name__ == "__main__":
+    data, db = sys.argv[1], sys.argv[2]
+    train = TrainSpec(epochs=40, batch_size=32, image_size=32, max_len=16, device="cpu")
+    job = RunJob(dataset=DatasetSpec(data, check_images="header"), model={"task": "classification"},
+                 train=train, db_url=db)
+    handle = start_worker(job)
+    deadline = time.monotonic() + 120
+    while handle.run_id is None and time.monotonic() < deadline:
+        handle.events(timeout=0.5)
+    handle.detach()
+    print(handle.run_id, handle.pid, flush=True)
+"""
+
+
+def test_a_detached_worker_outlives_its_parent_and_records_its_run(small_demo, db_path, tmp_path):
+    """A GUI closed with "keep running": the parent exits at once, the worker trains on and its run
+    ends completed in the store, and nothing is left behind."""
+    script = tmp_path / "parent.py"
+    script.write_text(DETACHING_PARENT)
+    started = time.monotonic()
+    out = tmp_path / "parent.out"
+    with open(out, "w") as sink:  # a file, not a pipe: the worker inherits it and keeps it open
+        parent = subprocess.Popen(
+            [sys.executable, str(script), str(small_demo), f"sqlite:///{db_path}"], stdout=sink, stderr=sink
+        )
+        assert parent.wait(timeout=180) == 0, out.read_text()
+    parent_s = time.monotonic() - started
+    run_id, pid = (int(x) for x in out.read_text().split()[:2])
+    with Store.open(f"sqlite:///{db_path}", mark_orphans=False) as store:
+        assert store.get_run(run_id).status == RunStatus.RUNNING, parent_s  # the parent did not wait
+    deadline = started + 300
+    while time.monotonic() < deadline:
+        with Store.open(f"sqlite:///{db_path}", mark_orphans=False) as store:
+            status = store.get_run(run_id).status
+        if status != RunStatus.RUNNING:
+            break
+        time.sleep(0.5)
+    assert status == RunStatus.COMPLETED
+    for _ in range(100):  # reaped by the system once it ends: no zombie under this test either
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the detached worker {pid} is still there after its run completed")
