@@ -208,23 +208,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: nested specs as comparable dotted keys."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = value
-    return out
-
-
 def compare_document(store, run_ids: list[int], *, show_all: bool) -> dict:
+    from mmstudio.store.compare import differing_keys, run_parameters
+
     runs = [get_run(store, i) for i in run_ids]
-    params = [
-        flatten("", {"model": r.spec or {}, "train": r.train_spec or {}, "seed": r.seed}, {}) for r in runs
-    ]
+    params = [run_parameters(r) for r in runs]
     keys = sorted(set().union(*params))
-    differing = [k for k in keys if len({repr(p.get(k)) for p in params}) > 1]
+    differing = differing_keys(params)
     stats = store.metric_stats(run_ids)
     metric_keys = sorted(set().union(*(stats.get(i, {}).keys() for i in run_ids)))
     return {

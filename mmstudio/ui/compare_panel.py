@@ -20,7 +20,6 @@ import csv
 import html
 import math
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,7 +65,7 @@ from mmstudio.ui.compare_charts import (
 )
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.tasks import Task, run_task
+from mmstudio.ui.tasks import StoreHandle, Task, run_task
 from mmstudio.ui.widgets import EmptyState, MessageBar, section_label
 
 TABS = ("curves", "parameters", "metrics", "confusion", "per_class", "predictions", "modalities")
@@ -87,40 +86,13 @@ CURVE_CACHE = 3  # metric keys whose curves are kept
 # --- work off the GUI thread -----------------------------------------------------------------------
 
 
-class _StoreHolder:
-    """One :class:`~mmstudio.store.Store` per panel and URL, opened lazily in a pool thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._store: Any = None
-        self._url: str | None = None
-
-    def get(self, url: str | None) -> Any:
-        from mmstudio.store import Store
-
-        with self._lock:
-            if self._store is not None and self._url != url:
-                self._store.close()
-                self._store = None
-            if self._store is None:
-                self._store = Store.open(url, mark_orphans=False)
-                self._url = url
-            return self._store
-
-    def close(self) -> None:
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-
-def _load_comparison_job(state, holder: _StoreHolder, url: str | None, run_ids: list[int]) -> Comparison:
+def _load_comparison_job(state, holder: StoreHandle, url: str | None, run_ids: list[int]) -> Comparison:
     state.set_message("reading the runs")
     return load_comparison(holder.get(url), run_ids, cancel=state)
 
 
 def _load_curves_job(
-    state, holder: _StoreHolder, url: str | None, run_ids: list[int], key: str, weight: float
+    state, holder: StoreHandle, url: str | None, run_ids: list[int], key: str, weight: float
 ) -> tuple[str, dict[int, Curve], dict[int, np.ndarray], float]:
     store = holder.get(url)
     curves: dict[int, Curve] = {}
@@ -140,7 +112,7 @@ def _smooth_job(state, curves: dict[int, Curve], weight: float) -> tuple[float, 
     return weight, out
 
 
-def _load_items_job(state, holder: _StoreHolder, url: str | None, dataset_id: int) -> tuple[int, list, str]:
+def _load_items_job(state, holder: StoreHandle, url: str | None, dataset_id: int) -> tuple[int, list, str]:
     """The items of a run's dataset (item indices of predictions point into them) and a warning."""
     from mmstudio.data.spec import DatasetSpec
 
@@ -319,7 +291,7 @@ class ComparePanel(QWidget):
         self.settings = settings
         self.comparison: Comparison | None = None
         self.run_ids: list[int] = []
-        self._holder = _StoreHolder()
+        self._holder = StoreHandle(mark_orphans=False)
         self._tasks: set[Task] = set()
         self._generation = 0
         self._curves: dict[str, dict[int, Curve]] = {}

@@ -20,7 +20,6 @@ import logging
 import math
 import shutil
 import sys
-import threading
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +69,7 @@ from mmstudio.ui import tasks
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
+from mmstudio.ui.tasks import StoreHandle
 from mmstudio.ui.widgets import EmptyState, MessageBar
 
 log = logging.getLogger(__name__)
@@ -267,33 +267,6 @@ class RunsSnapshot:
     order: list[int]
     signatures: dict[int, Hashable]
     records: dict[int, RunRecord]
-
-
-class StoreHandle:
-    """One open :class:`~mmstudio.store.Store` per URL, opened lazily in a pool thread and shared by
-    the panel's tasks (the store is thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._url: str | None = None
-        self._store: Any = None
-
-    def get(self, url: str | None) -> Any:
-        from mmstudio.store import Store
-
-        with self._lock:
-            if self._store is None or self._url != url:
-                if self._store is not None:
-                    self._store.close()
-                self._store = Store.open(url)
-                self._url = url
-            return self._store
-
-    def close(self) -> None:
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-            self._store = None
 
 
 def fetch_runs(
