@@ -9,6 +9,7 @@ downsampling and clip-to-view, so 20 runs of 100,000 points stay interactive.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +27,13 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
 from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
 
 from mmstudio.store.compare import best_index, ema
 from mmstudio.store.types import Curve
+from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
+from mmstudio.ui.plot_style import axis_items, cache_axes, uncached_axes
 
 #: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
 #: every chart of the view.
@@ -69,7 +72,7 @@ class ChartWidget(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot_widget = pg.PlotWidget(background="w")
+        self.plot_widget = pg.PlotWidget(background="w", axisItems=axis_items())
         self.plot_widget.setMinimumHeight(220)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
@@ -77,6 +80,7 @@ class ChartWidget(QWidget):
             self.plot.getAxis(axis).setTextPen("#333")
             self.plot.getAxis(axis).setPen("#888")
             self.plot.getAxis(axis).enableAutoSIPrefix(False)  # "(x0.001)" on an accuracy misleads
+        cache_axes(self.plot)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222", brush=(255, 255, 255, 200))
         layout.addWidget(self.plot_widget)
         self.set_title(title)
@@ -90,12 +94,13 @@ class ChartWidget(QWidget):
         from pyqtgraph.exporters import ImageExporter
 
         path = Path(path)
-        if path.suffix.lower() == ".svg":
-            self._export_svg(path)
-        else:
-            exporter = ImageExporter(self.plot)
-            exporter.parameters()["width"] = max(800, self.plot_widget.width())
-            exporter.export(str(path))
+        with uncached_axes(self.plot):
+            if path.suffix.lower() == ".svg":
+                self._export_svg(path)
+            else:
+                exporter = ImageExporter(self.plot)
+                exporter.parameters()["width"] = max(800, self.plot_widget.width())
+                exporter.export(str(path))
         return path
 
     def _export_svg(self, path: Path) -> None:
@@ -123,9 +128,10 @@ class ChartWidget(QWidget):
         """The chart as PNG bytes (for the HTML report)."""
         from pyqtgraph.exporters import ImageExporter
 
-        exporter = ImageExporter(self.plot)
-        exporter.parameters()["width"] = max(800, self.plot_widget.width())
-        image = exporter.export(toBytes=True)
+        with uncached_axes(self.plot):
+            exporter = ImageExporter(self.plot)
+            exporter.parameters()["width"] = max(800, self.plot_widget.width())
+            image = exporter.export(toBytes=True)
         return png_bytes(image)
 
 
@@ -134,16 +140,34 @@ class ChartWidget(QWidget):
 
 @dataclass
 class _RunCurve:
-    raw: pg.PlotDataItem
-    smooth: pg.PlotDataItem
-    marks: pg.ScatterPlotItem
+    raw: PeakCurve
+    smooth: PeakCurve
+    brush: QBrush  # of its marks
 
 
 WIDE_PEN_RUNS = 4
-POINTS_PER_TICK = 200_000  # curve points handed to pyqtgraph per event-loop tick
-#: Samples per pixel kept by auto downsampling (pyqtgraph's default is 5; peak mode draws 2 per bin).
-DOWNSAMPLE_FACTOR = 1.5
+POINTS_PER_TICK = 200_000  # curve points drawn in one go; more are drawn a few runs per tick
+DRAW_BUDGET_S = 0.010  # the time a tick spends handing curves to their items
 MARKS = (("best", "star", 16), ("last", "o", 10), ("min", "t", 11))
+
+
+@dataclass(frozen=True)
+class StepPyramids:
+    """The min/max pyramids of curves and of their smoothed versions, over their steps."""
+
+    raw: dict[int, PeakPyramid]
+    smoothed: dict[int, PeakPyramid]
+
+
+def step_pyramids(curves: dict[int, Curve], smoothed: dict[int, np.ndarray]) -> StepPyramids:
+    """Build what :class:`CurvesChart` draws from (O(n): call it off the GUI thread)."""
+    raw = {run_id: PeakPyramid.of(c.step, c.value) for run_id, c in curves.items()}
+    smooth = {
+        run_id: raw[run_id] if values is c.value else PeakPyramid.of(c.step, values)
+        for run_id, c in curves.items()
+        if (values := smoothed.get(run_id)) is not None
+    }
+    return StepPyramids(raw, smooth)
 
 
 class CurvesChart(ChartWidget):
@@ -154,11 +178,12 @@ class CurvesChart(ChartWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-        self.plot.setDownsampling(auto=True, mode="peak")
-        self.plot.setClipToView(True)
         self._items: dict[int, _RunCurve] = {}
         self._curves: dict[int, Curve] = {}
         self._smoothed: dict[int, np.ndarray] = {}
+        # min/max pyramids over steps, built off the GUI thread when the curves were read
+        self._raw_pyramids: dict[int, PeakPyramid] = {}
+        self._smooth_pyramids: dict[int, PeakPyramid] = {}
         self._labels: dict[int, str] = {}
         self._order: list[int] = []
         self.key = ""
@@ -167,17 +192,28 @@ class CurvesChart(ChartWidget):
         self.log_y = False
         self.x_fallback = False  # the asked x axis was missing and steps are shown instead
         self._queue: list[int] = []
+        # The best / last / min marks of every run in one item: an item costs ~0.5 ms a paint however
+        # few its points, and 20 runs would have 20.
+        self.marks = pg.ScatterPlotItem(pen=pg.mkPen("#222", width=1))
+        self.marks.setZValue(10)
+        self.plot.addItem(self.marks)
+        self._spots: dict[int, list[dict[str, Any]]] = {}
 
     def set_runs(self, run_ids: Sequence[int], labels: Sequence[str]) -> None:
         """The runs, in palette order; each run's items are made when its curve is first drawn."""
         self._queue.clear()
+        self.plot_widget.setUpdatesEnabled(True)  # a draw in progress is abandoned
         for item in self._items.values():
-            for it in (item.raw, item.smooth, item.marks):
+            for it in (item.raw, item.smooth):
                 self.plot.removeItem(it)
         self.legend.clear()
+        self._spots.clear()
+        self.marks.setData([])
         self._items.clear()
         self._curves.clear()
         self._smoothed.clear()
+        self._raw_pyramids.clear()
+        self._smooth_pyramids.clear()
         self._order = list(run_ids)
         self._labels = dict(zip(run_ids, labels, strict=True))
 
@@ -189,33 +225,35 @@ class CurvesChart(ChartWidget):
         # points repaint in ~700 ms at width 2, ~100 ms at width 1): bold lines only for a few runs.
         width = 2 if len(self._order) <= WIDE_PEN_RUNS else 1
         colour = run_colour(self._order.index(run_id))
-        raw = pg.PlotDataItem(pen=pg.mkPen(faint(colour, 70), width=1))
-        smooth = pg.PlotDataItem(pen=pg.mkPen(colour, width=width), name=self._labels[run_id])
-        for it in (raw, smooth):
-            it.setDownsampling(auto=True, method="peak")
-            it.setClipToView(True)
-            it.opts["autoDownsampleFactor"] = DOWNSAMPLE_FACTOR
-        marks = pg.ScatterPlotItem(pen=pg.mkPen("#222", width=1), brush=pg.mkBrush(colour))
-        marks.setZValue(10)
+        raw = PeakCurve(pen=pg.mkPen(faint(colour, 70), width=1), connect="finite")
+        smooth = PeakCurve(pen=pg.mkPen(colour, width=width), name=self._labels[run_id], connect="finite")
         self.plot.addItem(raw)
         self.plot.addItem(smooth)
-        self.plot.addItem(marks)
-        item = self._items[run_id] = _RunCurve(raw, smooth, marks)
+        item = self._items[run_id] = _RunCurve(raw, smooth, pg.mkBrush(colour))
         return item
 
     def set_curves(
-        self, key: str, curves: dict[int, Curve], smoothed: dict[int, np.ndarray] | None = None
+        self,
+        key: str,
+        curves: dict[int, Curve],
+        smoothed: dict[int, np.ndarray] | None = None,
+        pyramids: StepPyramids | None = None,
     ) -> None:
-        """Draw ``curves``; ``smoothed`` holds their EMA at :attr:`smoothing` when it was computed off
-        the GUI thread (else it is computed here)."""
+        """Draw ``curves``; ``smoothed`` holds their EMA at :attr:`smoothing` and ``pyramids`` their
+        :func:`step_pyramids` when those were computed off the GUI thread (else it is done here)."""
         self.key = key
         self._curves = dict(curves)
         self._smoothed = dict(smoothed or {})
+        self._raw_pyramids = dict(pyramids.raw) if pyramids else {}
+        self._smooth_pyramids = dict(pyramids.smoothed) if pyramids else {}
         self.redraw()
 
-    def set_smoothed(self, weight: float, smoothed: dict[int, np.ndarray]) -> None:
+    def set_smoothed(
+        self, weight: float, smoothed: dict[int, np.ndarray], pyramids: dict[int, PeakPyramid] | None = None
+    ) -> None:
         self.smoothing = weight
         self._smoothed = dict(smoothed)
+        self._smooth_pyramids = dict(pyramids or {})
         self.redraw()
 
     def set_options(self, *, x_mode: str | None = None, log_y: bool | None = None) -> None:
@@ -244,8 +282,8 @@ class CurvesChart(ChartWidget):
 
     def redraw(self) -> None:
         """Give every run's curve to its items: at once when small, else a few runs per event-loop
-        tick (``setData`` of 20 x 100,000 points in one go would freeze the window for ~0.2 s);
-        :attr:`drawn` is emitted when all are given."""
+        tick, each tick at most :data:`DRAW_BUDGET_S` (20 x 100,000 points in one go would freeze the
+        window); :attr:`drawn` is emitted when all are given."""
         self.x_fallback = False
         self.plot.setLogMode(y=self.log_y)
         unit = {"step": "step", "epoch": "epoch", "wall time": "seconds since start"}[self.x_mode]
@@ -258,20 +296,23 @@ class CurvesChart(ChartWidget):
                 self._draw_run(self._queue.pop(0))
             self._finish()
         else:
+            # painted once when every run is given, not after each tick: a repaint draws all the
+            # curves given so far, so painting as they come would cost the paint of 20 curves 20 times
+            self.plot_widget.setUpdatesEnabled(False)
             self._draw_next()
 
     def _draw_next(self) -> None:
-        budget = POINTS_PER_TICK
-        while self._queue and budget > 0:
-            run_id = self._queue.pop(0)
-            budget -= len(self._curves.get(run_id) or ())
-            self._draw_run(run_id)
+        deadline = time.perf_counter() + DRAW_BUDGET_S
+        while self._queue and time.perf_counter() < deadline:
+            self._draw_run(self._queue.pop(0))
         if self._queue:
             QTimer.singleShot(0, self._draw_next)
         else:
             self._finish()
 
     def _finish(self) -> None:
+        self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
+        self.plot_widget.setUpdatesEnabled(True)
         if self.x_fallback:
             self.plot.setLabel("bottom", "step")
         self.drawn.emit()
@@ -282,8 +323,8 @@ class CurvesChart(ChartWidget):
             item = self._items.get(run_id)
             if item is not None:
                 for it in (item.raw, item.smooth):
-                    it.setData([], [])
-                item.marks.setData([])
+                    it.reset()
+            self._spots.pop(run_id, None)
             return
         item = self._item(run_id)
         x = self._x(curve)
@@ -296,12 +337,19 @@ class CurvesChart(ChartWidget):
         if self.log_y:
             y = np.where(y > 0, y, np.nan)
             smooth = np.where(smooth > 0, smooth, np.nan)
-        item.raw.setData(x, y, connect="finite")
+        on_steps = self.x_mode == "step" and not self.log_y  # what the prepared pyramids are built on
+        for target, values, prepared in (
+            (item.raw, y, self._raw_pyramids.get(run_id)),
+            (item.smooth, smooth, self._smooth_pyramids.get(run_id)),
+        ):
+            if on_steps and prepared is not None and len(prepared) == len(values):
+                target.set_pyramid(prepared)
+            else:
+                target.set_points(x, values)
         item.raw.setVisible(self.smoothing > 0)
-        item.smooth.setData(x, smooth, connect="finite")
-        item.marks.setData(self._marks(x, y))
+        self._spots[run_id] = self._marks(x, y, item.brush)
 
-    def _marks(self, x: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
+    def _marks(self, x: np.ndarray, y: np.ndarray, brush: QBrush) -> list[dict[str, Any]]:
         finite = np.isfinite(y)
         if not finite.any():
             return []
@@ -315,7 +363,7 @@ class CurvesChart(ChartWidget):
             value = float(y[i])
             spots.append(
                 {"pos": (float(x[i]), math.log10(value) if self.log_y else value), "symbol": symbol,
-                 "size": size, "data": name}
+                 "size": size, "data": name, "brush": brush}
             )  # fmt: skip
         return spots
 

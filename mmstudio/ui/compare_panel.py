@@ -60,9 +60,12 @@ from mmstudio.ui.compare_charts import (
     CurvesChart,
     GroupedBarChart,
     ScatterChart,
+    StepPyramids,
     png_bytes,
     run_colour,
+    step_pyramids,
 )
+from mmstudio.ui.peak_curve import PeakPyramid
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import StoreHandle, Task, run_task
@@ -93,23 +96,28 @@ def _load_comparison_job(state, holder: StoreHandle, url: str | None, run_ids: l
 
 def _load_curves_job(
     state, holder: StoreHandle, url: str | None, run_ids: list[int], key: str, weight: float
-) -> tuple[str, dict[int, Curve], dict[int, np.ndarray], float]:
+) -> tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids]:
+    """Read one metric of every run, smooth it and build the pyramids the chart draws from."""
     store = holder.get(url)
     curves: dict[int, Curve] = {}
     for n, run_id in enumerate(run_ids):
         state.check()
         curves[run_id] = store.read_curve(run_id, key)
         state.progress(n + 1, 2 * len(run_ids))
-    smoothed = _smooth_job(state, curves, weight)[1]
-    return key, curves, smoothed, weight
+    _, smoothed, _ = _smooth_job(state, curves, weight)
+    state.check()
+    return key, curves, smoothed, weight, step_pyramids(curves, smoothed)
 
 
-def _smooth_job(state, curves: dict[int, Curve], weight: float) -> tuple[float, dict[int, np.ndarray]]:
+def _smooth_job(
+    state, curves: dict[int, Curve], weight: float
+) -> tuple[float, dict[int, np.ndarray], dict[int, PeakPyramid]]:
     out = {}
     for run_id, curve in curves.items():
         state.check()
         out[run_id] = ema(curve.value, weight) if weight > 0 else curve.value
-    return weight, out
+    pyramids = {run_id: PeakPyramid.of(curves[run_id].step, values) for run_id, values in out.items()}
+    return weight, out, pyramids
 
 
 def _load_items_job(state, holder: StoreHandle, url: str | None, dataset_id: int) -> tuple[int, list, str]:
@@ -295,6 +303,7 @@ class ComparePanel(QWidget):
         self._tasks: set[Task] = set()
         self._generation = 0
         self._curves: dict[str, dict[int, Curve]] = {}
+        self._pyramids: dict[str, StepPyramids] = {}  # of the curves above
         self._items: dict[int, list] = {}  # dataset id -> items
         self._items_loading: set[int] = set()
         self._last_cell: tuple[int, str, str] | None = None
@@ -523,6 +532,7 @@ class ComparePanel(QWidget):
         self._cancel_tasks()
         self._generation += 1
         self._curves.clear()
+        self._pyramids.clear()
         self._items_loading.clear()
         self._last_cell = None
         self.message.clear()
@@ -734,11 +744,16 @@ class ComparePanel(QWidget):
             succeeded=self._on_curves_loaded,
         )
 
-    def _on_curves_loaded(self, result: tuple[str, dict[int, Curve], dict[int, np.ndarray], float]) -> None:
-        key, curves, smoothed, weight = result
+    def _on_curves_loaded(
+        self, result: tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids]
+    ) -> None:
+        key, curves, smoothed, weight, pyramids = result
         self._curves[key] = curves
+        self._pyramids[key] = pyramids
         while len(self._curves) > CURVE_CACHE:
-            self._curves.pop(next(iter(self._curves)))
+            oldest = next(iter(self._curves))
+            del self._curves[oldest]
+            self._pyramids.pop(oldest, None)
         if key != self.metric_combo.currentText():
             return
         self.curves.smoothing = weight
@@ -747,12 +762,14 @@ class ComparePanel(QWidget):
     def _draw_curves(
         self, key: str, curves: dict[int, Curve], smoothed: dict[int, np.ndarray] | None
     ) -> None:
+        prepared = self._pyramids.get(key)
         if smoothed is None and self.smooth_slider.value() > 0:
             self.curves.smoothing = self.smooth_slider.value() / 100
-            self.curves.set_curves(key, curves, {})
+            raw_only = StepPyramids(prepared.raw, {}) if prepared else None
+            self.curves.set_curves(key, curves, {}, raw_only)
             self._smooth_timer.start(0)  # recompute off the GUI thread; drawn raw meanwhile
         else:
-            self.curves.set_curves(key, curves, smoothed)
+            self.curves.set_curves(key, curves, smoothed, prepared)
 
     def _on_curves_drawn(self) -> None:
         key = self.curves.key
@@ -990,7 +1007,7 @@ class ComparePanel(QWidget):
             return
         weight = self.smooth_slider.value() / 100
 
-        def done(result: tuple[float, dict[int, np.ndarray]]) -> None:
+        def done(result: tuple[float, dict[int, np.ndarray], dict[int, PeakPyramid]]) -> None:
             if self.curves.key == key and abs(result[0] - self.smooth_slider.value() / 100) < 1e-9:
                 self.curves.set_smoothed(*result)
 

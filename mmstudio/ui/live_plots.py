@@ -1,25 +1,31 @@
 """Live training plots: loss per step (raw and smoothed), per-epoch metrics, learning rate, throughput.
 
-The pyqtgraph pattern (STYLE.md): every curve is created once and given new data with ``setData`` on
-growing numpy buffers (capacity doubles, so appending is amortised O(1)), with peak downsampling and
-clip-to-view, so a 1,000,000-step run stays fluid. Points arrive through :meth:`LivePlotsWidget.add_points`
-(cheap: vectorised, they are only appended); :meth:`LivePlotsWidget.refresh` pushes what changed to the
-curves and is called by the owner on a timer: each plot is redrawn at most ~20 times a second, and less
-often when its redraw gets expensive. The smoothed loss is an exponential moving average kept
-incrementally; a new smoothing weight recomputes it with a vectorised blockwise EMA.
+The pyqtgraph pattern (STYLE.md): every curve is created once and fed from growing numpy buffers
+(capacity doubles, so appending is amortised O(1)). The buffers are
+:class:`~mmstudio.ui.peak_curve.PeakPyramid` objects: they keep the min/max of blocks of points at several
+scales, so what a curve hands pyqtgraph is the visible range in a few points per pixel (peak
+decimation, clipped to the view), and a 1,000,000-step run redraws as fast as a 1,000-step one.
+
+Points arrive through :meth:`LivePlotsWidget.add_points` (cheap: vectorised, they are only
+appended); :meth:`LivePlotsWidget.refresh` pushes what changed to the curves and is called by the
+owner on a timer: each plot is redrawn at most ~20 times a second, and less often when its redraw
+gets expensive. The curves report rounded bounds for auto-ranging, so the axes (whose ticks and grid
+are the costliest part of a repaint) change only now and then as a run grows. The smoothed loss is an
+exponential moving average kept incrementally; a new smoothing weight recomputes it with a
+vectorised blockwise EMA.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -29,6 +35,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
+from mmstudio.ui.plot_style import palette_plot
 
 LOSS_KEY = "train/loss"
 LR_KEY = "train/lr"
@@ -43,57 +52,17 @@ DEFAULT_SMOOTHING = 0.9
 MIN_REDRAW_INTERVAL_S = 0.05
 #: The learning rate and throughput plots change slowly: at most 4 redraws a second.
 SECONDARY_INTERVAL_S = 0.25
+#: The shortest time between two redraws of any plot: the plots of one window are painted together,
+#: so redrawing several in quick succession would add their paints up in one event-loop pass.
+ANY_REDRAW_INTERVAL_S = 0.02
+#: The longest the next plot's redraw waits for the previous one to be painted (seconds).
+PAINT_WAIT_S = 0.2
 #: A plot waits this many times what its last redraw cost (setting the data and painting) before the
 #: next one, so redrawing takes at most about a sixth of the GUI thread however large the curves.
 COST_FACTOR = 5.0
+#: The most steps :meth:`LivePlotsWidget.reserve` makes room for up front (~64 MB of curves).
+MAX_RESERVED = 2_000_000
 _VAL_LOSS_STEPS = "@val_loss_steps"  # val/loss drawn on the loss plot, at its step
-
-
-class GrowingBuffer:
-    """x and y values in numpy arrays whose capacity doubles when full (amortised O(1) appends).
-
-    :attr:`x` and :attr:`y` are views of the filled part (valid until the next append)."""
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._x = np.empty(max(1, capacity), dtype=np.float64)
-        self._y = np.empty(max(1, capacity), dtype=np.float64)
-        self.size = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    @property
-    def capacity(self) -> int:
-        return len(self._x)
-
-    @property
-    def x(self) -> np.ndarray:
-        return self._x[: self.size]
-
-    @property
-    def y(self) -> np.ndarray:
-        return self._y[: self.size]
-
-    def extend(self, x: np.ndarray, y: np.ndarray) -> None:
-        n = len(x)
-        if n == 0:
-            return
-        needed = self.size + n
-        if needed > len(self._x):
-            capacity = len(self._x)
-            while capacity < needed:
-                capacity *= 2
-            for name in ("_x", "_y"):
-                old = getattr(self, name)
-                new = np.empty(capacity, dtype=np.float64)
-                new[: self.size] = old[: self.size]
-                setattr(self, name, new)
-        self._x[self.size : needed] = x
-        self._y[self.size : needed] = y
-        self.size = needed
-
-    def clear(self) -> None:
-        self.size = 0
 
 
 def ema(values: np.ndarray, weight: float, initial: float | None = None) -> np.ndarray:
@@ -120,52 +89,48 @@ def ema(values: np.ndarray, weight: float, initial: float | None = None) -> np.n
     return out
 
 
+def is_plotted(key: str) -> bool:
+    """Whether the live plots show the metric ``key``."""
+    return key in (LOSS_KEY, LR_KEY, THROUGHPUT_KEY) or key.startswith(EPOCH_PREFIXES)
+
+
 class _TimedPlotWidget(pg.PlotWidget):
-    """A plot that remembers how long its last paint took (the redraw throttle reads it)."""
+    """A plot that remembers when it was last painted and how long that took (the redraw throttle
+    reads both)."""
 
     paint_s = 0.0
+    painted_at = 0.0  # time.monotonic() at the end of the last paint
 
     def paintEvent(self, event) -> None:  # Qt override
         started = time.perf_counter()
         super().paintEvent(event)
         self.paint_s = time.perf_counter() - started
+        self.painted_at = time.monotonic()
 
 
 def _plot_widget(title: str, x_label: str, y_label: str) -> _TimedPlotWidget:
-    palette = QWidget().palette()
-    background = palette.color(QPalette.ColorRole.Base)
-    text = palette.color(QPalette.ColorRole.Text)
-    widget = _TimedPlotWidget(background=background)
-    item = widget.getPlotItem()
-    item.setTitle(title, color=text.name(), size="10pt")
-    item.showGrid(x=True, y=True, alpha=0.15)
-    for name, label in (("bottom", x_label), ("left", y_label)):
-        axis = item.getAxis(name)
-        axis.setPen(pg.mkPen(text))
-        axis.setTextPen(pg.mkPen(text))
-        if label:
-            axis.setLabel(label, color=text.name())
-    widget.setMinimumHeight(140)
-    return widget
+    return palette_plot(title, x_label, y_label, widget_class=_TimedPlotWidget)
 
 
-def _curve(plot: pg.PlotWidget, pen, **kwargs) -> pg.PlotDataItem:
-    item = plot.plot([], [], pen=pen, **kwargs)
-    item.setDownsampling(auto=True, method="peak")
-    item.setClipToView(True)
+def _curve(plot: pg.PlotWidget, pen, **kwargs) -> PeakCurve:
+    item = PeakCurve(pen=pen, stable_bounds=True, **kwargs)
+    plot.addItem(item)
     return item
 
 
 class _Series:
-    """One metric's buffer and the curve that shows it."""
+    """One metric's points (kept by its curve) and whether the curve shows them all yet."""
 
-    def __init__(self, curve: pg.PlotDataItem, capacity: int = 1024) -> None:
+    def __init__(self, curve: PeakCurve) -> None:
         self.curve = curve
-        self.buffer = GrowingBuffer(capacity)
         self.dirty = False
 
+    @property
+    def buffer(self) -> PeakPyramid:
+        return self.curve.pyramid
+
     def push(self) -> None:
-        self.curve.setData(self.buffer.x, self.buffer.y, skipFiniteCheck=True)
+        self.curve.refresh(force=True)
         self.dirty = False
 
 
@@ -180,6 +145,8 @@ class LivePlotsWidget(QWidget):
         self.last_redraw_s = 0.0  # what the last plot redraw cost (setting its data + its last paint)
         self._smoothing = DEFAULT_SMOOTHING
         self._next_redraw: dict[object, float] = {}
+        self._next_any_redraw = 0.0
+        self._awaiting: tuple[_TimedPlotWidget, float] | None = None  # redrawn, not painted yet
         self._turn = 0
 
         self.loss_plot = _plot_widget("Training loss", "step", "loss")
@@ -191,10 +158,8 @@ class LivePlotsWidget(QWidget):
 
         faint = QColor(LOSS_COLOUR)
         faint.setAlpha(70)
-        self.loss_raw = _Series(_curve(self.loss_plot, pg.mkPen(faint, width=1), name="raw"), 4096)
-        self.loss_smooth = _Series(
-            _curve(self.loss_plot, pg.mkPen(LOSS_COLOUR, width=2.2), name="smoothed"), 4096
-        )
+        self.loss_raw = _Series(_curve(self.loss_plot, pg.mkPen(faint, width=1), name="raw"))
+        self.loss_smooth = _Series(_curve(self.loss_plot, pg.mkPen(LOSS_COLOUR, width=2.2), name="smoothed"))
         self.val_loss = _Series(
             _curve(
                 self.loss_plot,
@@ -204,11 +169,10 @@ class LivePlotsWidget(QWidget):
                 symbolBrush="#e0701b",
                 symbolPen=None,
                 name="val/loss",
-            ),
-            64,
+            )
         )
-        self.lr = _Series(_curve(self.lr_plot, pg.mkPen("#2e9e5b", width=1.8)), 1024)
-        self.throughput = _Series(_curve(self.throughput_plot, pg.mkPen("#b0419e", width=1.5)), 1024)
+        self.lr = _Series(_curve(self.lr_plot, pg.mkPen("#2e9e5b", width=1.8)))
+        self.throughput = _Series(_curve(self.throughput_plot, pg.mkPen("#b0419e", width=1.5)))
         self.epoch_series: dict[str, _Series] = {}
 
         controls = QHBoxLayout()
@@ -305,44 +269,70 @@ class LivePlotsWidget(QWidget):
                 self._append(_VAL_LOSS_STEPS, at, y)
         return kept
 
-    def add_arrays(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
-        """Append a whole curve at once (a resumed run's earlier points, read from the store)."""
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        finite = np.isfinite(y)
-        self._append(key, x[finite], y[finite])
+    def reserve(self, steps: int) -> None:
+        """Make room for a run of ``steps`` steps now (growing a buffer of a million points later
+        would copy it in the middle of the run); at most :data:`MAX_RESERVED` (a longer run grows)."""
+        steps = min(int(steps), MAX_RESERVED)
+        for series in (self.loss_raw, self.loss_smooth):
+            series.buffer.reserve(steps)
+        for series in (self.lr, self.throughput):  # logged every few steps
+            series.buffer.reserve(steps // 8)
+
+    def add_history(self, curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Put a resumed run's earlier points, read from the store as ``{key: (step, epoch, value)}``,
+        before those received live (where both have a point, the live one wins: the run logs the
+        steps after its checkpoint again). Keys that are not plotted live are left out."""
+        for key, (step, epoch, value) in curves.items():
+            step = np.asarray(step, dtype=np.float64)
+            value = np.asarray(value, dtype=np.float64)
+            if not is_plotted(key):
+                continue
+            x = np.asarray(epoch, dtype=np.float64) if key.startswith(EPOCH_PREFIXES) else step
+            finite = np.isfinite(value) & np.isfinite(x)
+            _prepend(self._series(key), x[finite], value[finite])
+            if key == "val/loss":
+                _prepend(self.val_loss, step[finite], value[finite])
+        raw = self.loss_raw.buffer
+        self.loss_smooth.buffer.clear()
+        self.loss_smooth.buffer.extend(raw.x, ema(raw.y, self._smoothing))
+        self.loss_smooth.dirty = True
+
+    def _series(self, key: str) -> _Series:
+        """The series that shows ``key`` (a per-epoch one is made when its key first appears)."""
+        fixed = {LOSS_KEY: self.loss_raw, _VAL_LOSS_STEPS: self.val_loss, LR_KEY: self.lr}
+        fixed[THROUGHPUT_KEY] = self.throughput
+        if key in fixed:
+            return fixed[key]
+        series = self.epoch_series.get(key)
+        if series is None:
+            colour = EPOCH_COLOURS[len(self.epoch_series) % len(EPOCH_COLOURS)]
+            curve = _curve(
+                self.epoch_plot,
+                pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolSize=6,
+                symbolBrush=colour,
+                symbolPen=None,
+                name=key,
+            )
+            series = self.epoch_series[key] = _Series(curve)
+        return series
 
     def _append(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
         if len(x) == 0:
             return
         if key == LOSS_KEY:
-            previous = self.loss_smooth.buffer.y[-1] if len(self.loss_smooth.buffer) else None
-            self.loss_raw.buffer.extend(x, y)
-            self.loss_smooth.buffer.extend(x, ema(y, self._smoothing, previous))
+            raw, smooth = self.loss_raw.buffer, self.loss_smooth.buffer
+            if len(raw) and x[0] < raw.x[-1]:  # a resumed run logs steps again: theirs replace ours
+                cut = int(np.searchsorted(raw.x, x[0], side="left"))
+                raw.truncate(cut)
+                smooth.truncate(cut)
+            previous = smooth.y[-1] if len(smooth) else None
+            raw.extend(x, y)
+            smooth.extend(x, ema(y, self._smoothing, previous))
             self.loss_raw.dirty = self.loss_smooth.dirty = True
-        elif key == _VAL_LOSS_STEPS:
-            self.val_loss.buffer.extend(x, y)
-            self.val_loss.dirty = True
-        elif key == LR_KEY:
-            self.lr.buffer.extend(x, y)
-            self.lr.dirty = True
-        elif key == THROUGHPUT_KEY:
-            self.throughput.buffer.extend(x, y)
-            self.throughput.dirty = True
         else:
-            series = self.epoch_series.get(key)
-            if series is None:
-                colour = EPOCH_COLOURS[len(self.epoch_series) % len(EPOCH_COLOURS)]
-                curve = _curve(
-                    self.epoch_plot,
-                    pg.mkPen(colour, width=2),
-                    symbol="o",
-                    symbolSize=6,
-                    symbolBrush=colour,
-                    symbolPen=None,
-                    name=key,
-                )
-                series = self.epoch_series[key] = _Series(curve, 64)
+            series = self._series(key)
             series.buffer.extend(x, y)
             series.dirty = True
 
@@ -366,6 +356,8 @@ class LivePlotsWidget(QWidget):
         every changed plot now. Returns whether anything was redrawn."""
         now = time.monotonic()
         redrawn = False
+        if not force and (now < self._next_any_redraw or self._paint_pending(now)):
+            return False
         groups = self._groups()
         # Round robin, one plot a call (all when forced): the paints of several plots never add up
         # into one long stall.
@@ -380,12 +372,26 @@ class LivePlotsWidget(QWidget):
             cost = time.perf_counter() - started + plot.paint_s
             self.last_redraw_s = cost
             self._next_redraw[plot] = now + max(interval, COST_FACTOR * cost)
+            self._awaiting = (plot, now)
             redrawn = True
             if not force:
                 break
         if redrawn:
             self.redraw_count += 1
+            self._next_any_redraw = now + ANY_REDRAW_INTERVAL_S
         return redrawn
+
+    def _paint_pending(self, now: float) -> bool:
+        """Whether the last plot given new data has not been painted yet: the window paints every
+        changed plot in one frame, so the next plot waits for it (at most :data:`PAINT_WAIT_S`),
+        and one frame never holds the repaints of several plots."""
+        if self._awaiting is None:
+            return False
+        plot, since = self._awaiting
+        if plot.painted_at >= since or now - since > PAINT_WAIT_S or not plot.isVisible():
+            self._awaiting = None
+            return False
+        return True
 
     def clear(self) -> None:
         """Forget every point (a new run starts); the curves stay, the per-epoch ones are removed."""
@@ -399,7 +405,7 @@ class LivePlotsWidget(QWidget):
         self.refresh(force=True)
 
     def curve_lengths(self) -> dict[str, int]:
-        """How many points each curve holds (what it was last given), by metric key."""
+        """How many points each curve holds, by metric key (it shows them decimated to its width)."""
         lengths = {
             LOSS_KEY: _length(self.loss_raw.curve),
             "train/loss (smoothed)": _length(self.loss_smooth.curve),
@@ -418,6 +424,18 @@ class LivePlotsWidget(QWidget):
         self.set_smoothing(value)
 
 
-def _length(curve: pg.PlotDataItem) -> int:
-    x, _ = curve.getOriginalDataset()
-    return 0 if x is None else len(x)
+def _prepend(series: _Series, x: np.ndarray, y: np.ndarray) -> None:
+    """Put ``x, y`` before the series' points (those from its first x on are left out)."""
+    pyramid = series.buffer
+    live_x, live_y = pyramid.x.copy(), pyramid.y.copy()
+    if len(live_x):
+        keep = x < live_x[0]
+        x, y = x[keep], y[keep]
+    pyramid.clear()
+    pyramid.extend(x, y)
+    pyramid.extend(live_x, live_y)
+    series.dirty = True
+
+
+def _length(curve: PeakCurve) -> int:
+    return len(curve)

@@ -66,13 +66,16 @@ from mmstudio.ui.tasks import Task, run_task
 from mmstudio.ui.widgets import MessageBar, section_label
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mmstudio.data.spec import DatasetSpec
 
 POLL_INTERVAL_MS = 50
 #: Events read from the worker per timer tick (the worker sends at most ~40 a second).
 EVENTS_PER_TICK = 200
-#: The longest a timer tick spends reading events (seconds); the rest waits for the next tick.
-TICK_BUDGET_S = 0.012
+#: The longest a timer tick spends reading events (seconds); a backlog is read on at the next
+#: event-loop pass (the timer then fires at once), so no tick blocks the window for long.
+TICK_BUDGET_S = 0.006
 #: Seconds after a Stop before the Stop button offers to kill the worker.
 KILL_AFTER_S = 20.0
 #: How long a stop may take at the window's close before the worker is terminated.
@@ -181,6 +184,23 @@ def _list_resumable_job(_state: Any, url: str | None) -> list[tuple[int, str, st
         return [(r.id, r.name, r.status.value) for r in store.list_runs(status=RESUMABLE, limit=200)]
 
 
+def _history_job(
+    state: Any, url: str | None, run_id: int
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A resumed run's curves so far, ``{key: (step, epoch, value)}``, of the keys the plots show."""
+    from mmstudio.store import Store
+    from mmstudio.ui.live_plots import is_plotted
+
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    with Store.open(url) as store:
+        for key in store.metric_keys(run_id):
+            if is_plotted(key):
+                state.check()
+                curve = store.read_curve(run_id, key)
+                out[key] = (curve.step, curve.epoch, curve.value)
+    return out
+
+
 def _resume_job(_state: Any, url: str | None, run_id: int, current: DatasetSpec | None) -> RunJob:
     """The job ``mmstudio train --resume RUN_ID`` runs: the run's own dataset (the current one when it
     is the same folder), its stored training spec, the model spec of its checkpoint (the runner takes
@@ -247,6 +267,7 @@ class TrainPanel(QWidget):
         self.settings = settings
         self.kill_after_s = KILL_AFTER_S
         self.events_per_tick = EVENTS_PER_TICK
+        self._plotted_run_id: int | None = None
         self.entries: list[QueueEntry] = []
         self.devices: list[tuple[str, str]] | None = None
         self.worker_start_s: float | None = None  # how long the last start_worker call took (in a thread)
@@ -867,6 +888,7 @@ class TrainPanel(QWidget):
         self.details_button.hide()
         self.details_button.setChecked(False)
         self.plots.clear()
+        self._plotted_run_id = None
         self.progress.setRange(0, 0)  # busy until the first progress
         self.run_label.setText(entry.title.split(" · ")[0])
         self.status_label.setText("starting the worker…")
@@ -924,14 +946,21 @@ class TrainPanel(QWidget):
         # large coalesced events never blocks the GUI thread for long.
         deadline = time.perf_counter() + TICK_BUDGET_S
         read = 0
+        backlog = False
         while read < self.events_per_tick:
-            events = handle.events(0.0, max_items=min(16, self.events_per_tick - read))
+            events = handle.events(0.0, max_items=min(2, self.events_per_tick - read))
             if not events:
                 break
             read += len(events)
             self.feed_events(events, redraw=False)
-            if handle.finished or time.perf_counter() >= deadline:
+            if handle.finished:
                 break
+            if time.perf_counter() >= deadline or read >= self.events_per_tick:
+                backlog = True  # more may be waiting: read on after the event loop has had a turn
+                break
+        # A backlog (the GUI was busy, or the worker logs faster than it is read) is drained in
+        # slices with the event loop running in between, not in one long tick.
+        self._timer.setInterval(0 if backlog else POLL_INTERVAL_MS)
         self._redraw()
         waited = 0.0 if self._stop_requested_at is None else time.monotonic() - self._stop_requested_at
         if waited >= self.kill_after_s and not self._kill_offered and not handle.finished:
@@ -976,6 +1005,8 @@ class TrainPanel(QWidget):
         if entry is not None:
             entry.run_id = event.run_id
             entry.status = "running"
+        self._plotted_run_id = event.run_id
+        self.plots.reserve(event.total_steps)
         self._total_steps, self._epochs, self._device = event.total_steps, event.epochs, event.device
         self.run_label.setText(f"Run {event.run_id} · {event.name}")
         self.status_label.setText("running")
@@ -988,9 +1019,18 @@ class TrainPanel(QWidget):
             f"run {event.run_id} '{event.name}' on {event.device}: {event.epochs} epochs x "
             f"{event.steps_per_epoch:,} steps, {event.parameters:,} parameters{resumed}",
         )
+        if event.start_step:  # the curves so far, from the store, go before what the run logs now
+            task = run_task(_history_job, self.state.db_url, event.run_id)
+            task.succeeded.connect(lambda curves, run_id=event.run_id: self._on_history(run_id, curves))
+            self._history_task = task
         self._refresh_queue()
         self.state.runs_changed.emit()
         self.run_started.emit(event.run_id)
+
+    def _on_history(self, run_id: int, curves: dict) -> None:
+        if self._plotted_run_id == run_id:  # the plots still show that run
+            self.plots.add_history(curves)
+            self._redraw(force=True)
 
     def _on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.EpochEnded):

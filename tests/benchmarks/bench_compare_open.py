@@ -99,7 +99,7 @@ def main() -> int:
 
         from PySide6.QtCore import QEvent, QEventLoop, QObject
 
-        from mmstudio.ui.app import create_application
+        from mmstudio.ui.app import create_application, settle_heap
         from mmstudio.ui.compare_panel import ComparePanel
         from mmstudio.ui.settings import Settings
         from mmstudio.ui.state import StudioState
@@ -114,6 +114,7 @@ def main() -> int:
         panel.resize(1280, 800)
         panel.show()
         spin(app, 0.5)
+        settle_heap()  # as mmstudio.ui.app.run_gui does once the window is built
 
         class PaintWatch(QObject):
             def __init__(self) -> None:

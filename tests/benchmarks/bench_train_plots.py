@@ -143,17 +143,17 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mmstudio-train-plots-"))
     os.environ["MMSTUDIO_HOME"] = str(work / "home")
 
-    from PySide6.QtWidgets import QApplication
-
+    from mmstudio.ui.app import create_application, settle_heap
     from mmstudio.ui.settings import Settings
     from mmstudio.ui.state import StudioState
     from mmstudio.ui.train_panel import TrainPanel
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = create_application()  # as the app makes it: its style and its 1 ms switch interval
     panel = TrainPanel(StudioState(), Settings(work / "settings.ini"))
     panel.resize(1280, 800)
     panel.show()
     spin(app, 1.0)  # the device detection and store listing settle
+    settle_heap()  # as mmstudio.ui.app.run_gui does once the window is built
     meter = StallMeter()
     phases: dict[str, dict] = {}
     meter.start()

@@ -1,4 +1,4 @@
-"""The live plots: growing buffers, the incremental EMA, and a million points fed through the Train
+"""The live plots: the incremental EMA, and a million points fed through the Train
 page's event path (no worker process)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mmstudio.training import events as ev
-from mmstudio.ui.live_plots import GrowingBuffer, LivePlotsWidget, ema
+from mmstudio.ui.live_plots import LivePlotsWidget, ema
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.train_panel import TrainPanel
@@ -22,21 +22,6 @@ def _ema_reference(values, weight, initial=None):
         previous = weight * previous + (1 - weight) * v
         out.append(previous)
     return np.array(out)
-
-
-def test_growing_buffer_doubles_and_keeps_every_value():
-    buffer = GrowingBuffer(4)
-    expected = []
-    for start in range(0, 1000, 7):
-        xs = np.arange(start, start + 7, dtype=float)
-        buffer.extend(xs, xs * 2)
-        expected.extend(xs)
-    assert len(buffer) == len(expected)
-    assert buffer.capacity == 1024  # 4 doubled up to the first power of two above 1001
-    np.testing.assert_array_equal(buffer.x, expected)
-    np.testing.assert_array_equal(buffer.y, np.array(expected) * 2)
-    buffer.clear()
-    assert len(buffer) == 0 and buffer.x.size == 0
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.3, 0.9, 0.99, 0.999])
@@ -113,6 +98,22 @@ def test_a_million_steps_through_the_panel_stay_bounded(qtbot, tmp_path):
     assert lengths["train/loss"] == steps
     assert lengths["train/loss (smoothed)"] == steps
     assert lengths["train/lr"] == steps // per_event
+    held = panel.plots.loss_raw.buffer
+    assert held.x[0] == 1 and held.x[-1] == steps and held.y[0] == pytest.approx(2.0 / (1 + 1e-5))
+    # what the curve draws: the whole run in a few points per pixel, from the first step to the last
     x, y = panel.plots.loss_raw.curve.getOriginalDataset()
-    assert x[0] == 1 and x[-1] == steps and y[0] == pytest.approx(2.0 / (1 + 1e-5))
+    assert x[0] == 1 and x[-1] == steps and len(x) < 20_000
+    assert y.max() == pytest.approx(2.0 / (1 + 1e-5)) and y[-1] == pytest.approx(2.0 / (1 + steps * 1e-5))
     assert longest < 1.0  # one tick's worth of points never blocks for long
+
+
+def test_steps_logged_again_by_a_resumed_run_replace_the_earlier_ones(qtbot):
+    plots = LivePlotsWidget()
+    qtbot.addWidget(plots)
+    plots.set_smoothing(0.0)
+    plots.add_points([("train/loss", s, 1, 1.0) for s in range(1, 101)])
+    # resumed from the checkpoint at step 50: steps 51... are logged again
+    plots.add_points([("train/loss", s, 1, 3.0) for s in range(51, 61)])
+    assert plots.curve_lengths()["train/loss"] == plots.curve_lengths()["train/loss (smoothed)"] == 60
+    np.testing.assert_array_equal(plots.loss_raw.buffer.x, np.arange(1, 61))
+    np.testing.assert_array_equal(plots.loss_smooth.buffer.y[50:], 3.0)

@@ -113,7 +113,8 @@ def test_stop_leaves_a_cancelled_run_with_its_metrics_and_it_resumes(qtbot, make
     assert finished.args == [run_id, "cancelled"]
     assert _runs(panel)[run_id].status == "cancelled"
     with Store.open(panel.state.db_url) as store:
-        assert len(store.read_curve(run_id, "train/loss")) > 0
+        stored = store.read_curve(run_id, "train/loss")
+    assert len(stored) > 0
 
     # The stopped run is offered for resuming, and continues into the same run.
     qtbot.waitUntil(lambda: panel.resume_combo.findData(run_id) >= 0, timeout=30_000)
@@ -125,6 +126,9 @@ def test_stop_leaves_a_cancelled_run_with_its_metrics_and_it_resumes(qtbot, make
         qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     assert resumed.args[0] == run_id
     assert "resuming at step" in panel.log_view.toPlainText()
+    # The plots show the run from its first step: the curves so far come from the store.
+    qtbot.waitUntil(lambda: len(panel.plots.loss_raw.buffer) >= len(stored), timeout=30_000)
+    assert panel.plots.loss_raw.buffer.x[0] == stored.step[0]
 
 
 def test_a_failing_run_shows_its_message_and_the_traceback_on_a_click(qtbot, make_panel):
