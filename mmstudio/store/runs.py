@@ -42,6 +42,7 @@ _SUMMARY_COLUMNS = (
     DatasetRow.name,
     RunRow.device,
     RunRow.tags,
+    RunRow.notes,
 )
 
 
@@ -54,7 +55,9 @@ def _summary_query(*extra: Any) -> Select[Any]:
 
 
 def _summary_fields(row: Any, metrics: dict[str, float | None]) -> dict[str, Any]:
-    (rid, name, status, created, started, ended, duration, exp_id, exp, ds_id, ds, device, tags) = row[:13]
+    (rid, name, status, created, started, ended, duration, exp_id, exp, ds_id, ds, device, tags, notes) = row[
+        :14
+    ]
     return {
         "id": rid,
         "name": name,
@@ -69,6 +72,7 @@ def _summary_fields(row: Any, metrics: dict[str, float | None]) -> dict[str, Any
         "dataset": ds,
         "device": device,
         "tags": tuple(tags or ()),
+        "notes": notes or "",
         "metrics": metrics,
     }
 
@@ -137,7 +141,6 @@ def get_run(db: Database, run_id: int) -> RunDetail:
                 RunRow.spec,
                 RunRow.train_spec,
                 RunRow.seed,
-                RunRow.notes,
                 RunRow.error_message,
                 RunRow.error_traceback,
                 RunRow.pid,
@@ -147,13 +150,12 @@ def get_run(db: Database, run_id: int) -> RunDetail:
         if row is None:
             raise NotFoundError(f"there is no run {run_id} in the store")
         stats = stats_in(conn, [run_id])[run_id]
-    spec, train_spec, seed, notes, error, tb, pid, host = row[13:]
+    spec, train_spec, seed, error, tb, pid, host = row[14:]
     return RunDetail(
         **_summary_fields(row, {k: s.last_value for k, s in stats.items()}),
         spec=spec,
         train_spec=train_spec,
         seed=seed,
-        notes=notes,
         error_message=error,
         error_traceback=tb,
         pid=pid,

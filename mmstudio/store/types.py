@@ -74,6 +74,7 @@ class RunSummary:
     dataset: str | None
     device: str | None
     tags: tuple[str, ...]
+    notes: str = ""
     metrics: dict[str, float | None]
     """The last logged value (highest step) of every metric key."""
 
@@ -85,7 +86,6 @@ class RunDetail(RunSummary):
     spec: dict[str, Any]
     train_spec: dict[str, Any]
     seed: int | None
-    notes: str
     error_message: str | None
     error_traceback: str | None
     pid: int | None

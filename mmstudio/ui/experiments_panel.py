@@ -28,6 +28,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QByteArray,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
@@ -118,6 +119,9 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("notes", "Notes", ""),
 )
 COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
+HEADER_KEY = "experiments/header"
+COLUMNS_KEY = "experiments/columns"  # the columns the saved header is of (a newer version may differ)
+SPLITTER_KEY = "experiments/splitter"
 #: The widest a column starts (its contents decide below this); notes take what is left.
 COLUMN_CAPS = {"name": 170, "dataset": 110, "architecture": 180, "metric": 100, "tags": 120, "device": 64}
 NUMERIC_COLUMNS = frozenset({"id", "best", "last", "loss_best", "loss_last", "test", "duration", "created"})
@@ -246,11 +250,12 @@ def make_record(run: RunDetail, stats: dict[str, MetricStats], now: datetime | N
 
 
 def summary_signature(run: RunSummary) -> Hashable:
-    """What changes when a run changes in a way the table shows (its notes aside: see ``refresh``)."""
+    """What changes when a run changes in a way the table shows (notes edited elsewhere included)."""
     return (
         run.name,
         str(run.status),
         run.tags,
+        run.notes,
         run.dataset,
         run.device,
         run.ended,
@@ -792,7 +797,17 @@ class ExperimentsPanel(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([480, 240])
         self.splitter.setChildrenCollapsible(False)
+        split = self.settings.value(SPLITTER_KEY)
+        if isinstance(split, QByteArray):
+            self.splitter.restoreState(split)
         layout.addWidget(self.splitter, 1)
+        # what the user changes is saved a moment later (a drag resizes a column many times)
+        self._save_timer = QTimer(self, singleShot=True, interval=400)
+        self._save_timer.timeout.connect(self._save_layout)
+        header.sectionResized.connect(self._save_timer.start)
+        header.sectionMoved.connect(self._save_timer.start)
+        header.sortIndicatorChanged.connect(self._save_timer.start)
+        self.splitter.splitterMoved.connect(self._save_timer.start)
 
         self.stack.addWidget(page)
         self.stack.addWidget(self.empty)
@@ -812,7 +827,7 @@ class ExperimentsPanel(QWidget):
         self._poll_task = task
 
     def forget(self, run_ids: Iterable[int]) -> None:
-        """Fetch these runs in full at the next refresh (what the poll's signature cannot see: notes)."""
+        """Fetch these runs in full at the next refresh (after an edit made here, so it shows at once)."""
         for run_id in run_ids:
             self._signatures.pop(run_id, None)
 
@@ -841,12 +856,26 @@ class ExperimentsPanel(QWidget):
         self.runs_loaded.emit(self.model.rowCount())
 
     def _fit_columns(self) -> None:
-        """Columns as wide as their contents (once, so a user's widths are kept), long texts capped."""
+        """The columns as the user left them last time (widths, order, sort), else as wide as their
+        contents with long texts capped; once, so a user's changes are kept."""
         self._fitted = True
+        header = self.view.horizontalHeader()
+        saved = self.settings.value(HEADER_KEY)
+        same_columns = self.settings.value(COLUMNS_KEY) == ",".join(COLUMN_KEYS)
+        if same_columns and isinstance(saved, QByteArray) and header.restoreState(saved):
+            return
         self.view.resizeColumnsToContents()
         for key, cap in COLUMN_CAPS.items():
             col = COLUMN_KEYS.index(key)
             self.view.setColumnWidth(col, min(self.view.columnWidth(col), cap))
+
+    def _save_layout(self) -> None:
+        """Keep the columns' widths, order and sort, and the table / details split, for next time."""
+        if not self._fitted:
+            return
+        self.settings.set_value(COLUMNS_KEY, ",".join(COLUMN_KEYS))
+        self.settings.set_value(HEADER_KEY, self.view.horizontalHeader().saveState())
+        self.settings.set_value(SPLITTER_KEY, self.splitter.saveState())
 
     def _on_poll_failed(self, message: str, traceback_text: str) -> None:
         log.warning("reading the runs failed: %s\n%s", message, traceback_text)
@@ -883,10 +912,16 @@ class ExperimentsPanel(QWidget):
     def hideEvent(self, event: QHideEvent) -> None:
         super().hideEvent(event)
         self.timer.stop()
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self._save_layout()
 
     def shutdown(self) -> None:
         """Stop polling and close the store (the window calls this when it closes)."""
         self.timer.stop()
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self._save_layout()
         if self._poll_task is not None:
             self._poll_task.cancel()
         self._handle.close()

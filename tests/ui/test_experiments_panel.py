@@ -182,6 +182,28 @@ def test_a_run_written_elsewhere_appears_and_updates_without_user_action(make_pa
     qtbot.waitUntil(lambda: panel.model.record_by_id(new_id).status == "completed", timeout=TIMEOUT_MS)
     assert panel.model.record_by_id(new_id).best == pytest.approx(0.95)
     assert panel.model.rowCount() == 5
+    with Store.open(db_url) as other:  # notes written by `mmstudio runs note` show up too
+        other.set_notes(new_id, "written elsewhere")
+    qtbot.waitUntil(lambda: panel.model.record_by_id(new_id).notes == "written elsewhere", timeout=TIMEOUT_MS)
+
+
+def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, filled, qtbot):
+    panel = make_panel()
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 4, timeout=TIMEOUT_MS)
+    header = panel.view.horizontalHeader()
+    name_col = COLUMN_KEYS.index("name")
+    header.resizeSection(name_col, 333)
+    header.moveSection(header.visualIndex(name_col), 0)
+    panel.view.sortByColumn(name_col, Qt.SortOrder.AscendingOrder)
+    panel.shutdown()  # as the window does when it closes: a pending save is written now
+
+    again = make_panel()
+    qtbot.waitUntil(lambda: again.model.rowCount() == 4, timeout=TIMEOUT_MS)
+    header = again.view.horizontalHeader()
+    assert header.sectionSize(name_col) == 333
+    assert header.visualIndex(name_col) == 0
+    assert header.sortIndicatorSection() == name_col
+    assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
 
 
 def test_rename_tags_and_notes_persist(make_panel, filled, db_url, qtbot):
