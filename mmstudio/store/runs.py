@@ -55,9 +55,8 @@ def _summary_query(*extra: Any) -> Select[Any]:
 
 
 def _summary_fields(row: Any, metrics: dict[str, float | None]) -> dict[str, Any]:
-    (rid, name, status, created, started, ended, duration, exp_id, exp, ds_id, ds, device, tags, notes) = row[
-        :14
-    ]
+    rid, name, status, created, started, ended, duration = row[:7]
+    exp_id, exp, ds_id, ds, device, tags, notes = row[7:14]
     return {
         "id": rid,
         "name": name,
