@@ -27,13 +27,13 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
 
 from mmstudio.store.compare import best_index, ema
 from mmstudio.store.types import Curve
-from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
-from mmstudio.ui.plot_style import axis_items, cache_axes, uncached_axes
+from mmstudio.ui.peak_curve import PeakPyramid, PeakTraces
+from mmstudio.ui.plot_style import axis_items
 
 #: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
 #: every chart of the view.
@@ -80,7 +80,6 @@ class ChartWidget(QWidget):
             self.plot.getAxis(axis).setTextPen("#333")
             self.plot.getAxis(axis).setPen("#888")
             self.plot.getAxis(axis).enableAutoSIPrefix(False)  # "(x0.001)" on an accuracy misleads
-        cache_axes(self.plot)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222", brush=(255, 255, 255, 200))
         layout.addWidget(self.plot_widget)
         self.set_title(title)
@@ -94,13 +93,12 @@ class ChartWidget(QWidget):
         from pyqtgraph.exporters import ImageExporter
 
         path = Path(path)
-        with uncached_axes(self.plot):
-            if path.suffix.lower() == ".svg":
-                self._export_svg(path)
-            else:
-                exporter = ImageExporter(self.plot)
-                exporter.parameters()["width"] = max(800, self.plot_widget.width())
-                exporter.export(str(path))
+        if path.suffix.lower() == ".svg":
+            self._export_svg(path)
+        else:
+            exporter = ImageExporter(self.plot)
+            exporter.parameters()["width"] = max(800, self.plot_widget.width())
+            exporter.export(str(path))
         return path
 
     def _export_svg(self, path: Path) -> None:
@@ -128,10 +126,9 @@ class ChartWidget(QWidget):
         """The chart as PNG bytes (for the HTML report)."""
         from pyqtgraph.exporters import ImageExporter
 
-        with uncached_axes(self.plot):
-            exporter = ImageExporter(self.plot)
-            exporter.parameters()["width"] = max(800, self.plot_widget.width())
-            image = exporter.export(toBytes=True)
+        exporter = ImageExporter(self.plot)
+        exporter.parameters()["width"] = max(800, self.plot_widget.width())
+        image = exporter.export(toBytes=True)
         return png_bytes(image)
 
 
@@ -139,10 +136,15 @@ class ChartWidget(QWidget):
 
 
 @dataclass
-class _RunCurve:
-    raw: PeakCurve
-    smooth: PeakCurve
+class _RunStyle:
+    """How one run is drawn, and its legend entry (an item that is never added to the plot: the
+    legend reads its pen, and a click on the entry hides or shows the run)."""
+
+    raw_pen: QPen
+    raw_fill: QBrush
+    smooth_pen: QPen
     brush: QBrush  # of its marks
+    legend_entry: pg.PlotDataItem
 
 
 WIDE_PEN_RUNS = 4
@@ -178,7 +180,14 @@ class CurvesChart(ChartWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("", parent)
-        self._items: dict[int, _RunCurve] = {}
+        # Every run's raw curve in one item and every smoothed curve in another: 20 runs as 40
+        # pyqtgraph items would cost ~40 ms of Python at each repaint.
+        self.raw_traces = PeakTraces()
+        self.smooth_traces = PeakTraces()
+        self.smooth_traces.setZValue(1)
+        self.plot.addItem(self.raw_traces)
+        self.plot.addItem(self.smooth_traces)
+        self._styles: dict[int, _RunStyle] = {}
         self._curves: dict[int, Curve] = {}
         self._smoothed: dict[int, np.ndarray] = {}
         # min/max pyramids over steps, built off the GUI thread when the curves were read
@@ -203,13 +212,12 @@ class CurvesChart(ChartWidget):
         """The runs, in palette order; each run's items are made when its curve is first drawn."""
         self._queue.clear()
         self.plot_widget.setUpdatesEnabled(True)  # a draw in progress is abandoned
-        for item in self._items.values():
-            for it in (item.raw, item.smooth):
-                self.plot.removeItem(it)
+        self.raw_traces.clear()
+        self.smooth_traces.clear()
         self.legend.clear()
         self._spots.clear()
         self.marks.setData([])
-        self._items.clear()
+        self._styles.clear()
         self._curves.clear()
         self._smoothed.clear()
         self._raw_pyramids.clear()
@@ -217,20 +225,32 @@ class CurvesChart(ChartWidget):
         self._order = list(run_ids)
         self._labels = dict(zip(run_ids, labels, strict=True))
 
-    def _item(self, run_id: int) -> _RunCurve:
-        item = self._items.get(run_id)
-        if item is not None:
-            return item
-        # A wide pen costs ~10x a cosmetic one in the raster engine (measured: 20 curves of 100,000
-        # points repaint in ~700 ms at width 2, ~100 ms at width 1): bold lines only for a few runs.
+    def _style(self, run_id: int) -> _RunStyle:
+        style = self._styles.get(run_id)
+        if style is not None:
+            return style
+        # A wide pen costs several times a cosmetic one in the raster engine: bold lines only for a
+        # few runs.
         width = 2 if len(self._order) <= WIDE_PEN_RUNS else 1
         colour = run_colour(self._order.index(run_id))
-        raw = PeakCurve(pen=pg.mkPen(faint(colour, 70), width=1), connect="finite")
-        smooth = PeakCurve(pen=pg.mkPen(colour, width=width), name=self._labels[run_id], connect="finite")
-        self.plot.addItem(raw)
-        self.plot.addItem(smooth)
-        item = self._items[run_id] = _RunCurve(raw, smooth, pg.mkBrush(colour))
-        return item
+        smooth_pen = pg.mkPen(colour, width=width)
+        entry = pg.PlotDataItem(pen=smooth_pen, name=self._labels[run_id])
+        entry.visibleChanged.connect(lambda: self._on_legend_entry_toggled(run_id))
+        self.legend.addItem(entry, self._labels[run_id])
+        raw_pen, raw_fill = pg.mkPen(faint(colour, 70), width=1), pg.mkBrush(faint(colour, 45))
+        style = self._styles[run_id] = _RunStyle(raw_pen, raw_fill, smooth_pen, pg.mkBrush(colour), entry)
+        return style
+
+    def _on_legend_entry_toggled(self, run_id: int) -> None:
+        style = self._styles.get(run_id)
+        if style is not None:
+            visible = style.legend_entry.isVisible()
+            self.raw_traces.set_visible(run_id, visible)
+            self.smooth_traces.set_visible(run_id, visible)
+
+    def point_count(self, run_id: int) -> int:
+        """How many points of ``run_id``'s curve the chart holds (it draws them decimated)."""
+        return self.raw_traces.point_count(run_id)
 
     def set_curves(
         self,
@@ -265,7 +285,7 @@ class CurvesChart(ChartWidget):
 
     def drawn_count(self) -> int:
         """How many runs have a non-empty curve drawn."""
-        return sum(1 for i in self._items.values() if i.raw.xData is not None and len(i.raw.xData))
+        return sum(1 for run_id in self.smooth_traces.curve_keys() if self.smooth_traces.shown_count(run_id))
 
     def _x(self, curve: Curve) -> np.ndarray:
         if self.x_mode == "epoch" and curve.epoch.size and not np.all(np.isnan(curve.epoch)):
@@ -311,6 +331,8 @@ class CurvesChart(ChartWidget):
             self._finish()
 
     def _finish(self) -> None:
+        self.raw_traces.refresh()
+        self.smooth_traces.refresh()
         self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
         self.plot_widget.setUpdatesEnabled(True)
         if self.x_fallback:
@@ -320,13 +342,11 @@ class CurvesChart(ChartWidget):
     def _draw_run(self, run_id: int) -> None:
         curve = self._curves.get(run_id)
         if curve is None or len(curve) == 0:
-            item = self._items.get(run_id)
-            if item is not None:
-                for it in (item.raw, item.smooth):
-                    it.reset()
+            self.raw_traces.remove(run_id)
+            self.smooth_traces.remove(run_id)
             self._spots.pop(run_id, None)
             return
-        item = self._item(run_id)
+        style = self._style(run_id)
         x = self._x(curve)
         y = curve.value
         smooth = y
@@ -338,16 +358,16 @@ class CurvesChart(ChartWidget):
             y = np.where(y > 0, y, np.nan)
             smooth = np.where(smooth > 0, smooth, np.nan)
         on_steps = self.x_mode == "step" and not self.log_y  # what the prepared pyramids are built on
-        for target, values, prepared in (
-            (item.raw, y, self._raw_pyramids.get(run_id)),
-            (item.smooth, smooth, self._smooth_pyramids.get(run_id)),
+        for traces, values, prepared, pen, fill in (
+            (self.raw_traces, y, self._raw_pyramids.get(run_id), style.raw_pen, style.raw_fill),
+            (self.smooth_traces, smooth, self._smooth_pyramids.get(run_id), style.smooth_pen, None),
         ):
             if on_steps and prepared is not None and len(prepared) == len(values):
-                target.set_pyramid(prepared)
+                traces.set_pyramid(run_id, prepared, pen, fill)
             else:
-                target.set_points(x, values)
-        item.raw.setVisible(self.smoothing > 0)
-        self._spots[run_id] = self._marks(x, y, item.brush)
+                traces.set_points(run_id, x, values, pen, fill)
+        self.raw_traces.setVisible(self.smoothing > 0)
+        self._spots[run_id] = self._marks(x, y, style.brush)
 
     def _marks(self, x: np.ndarray, y: np.ndarray, brush: QBrush) -> list[dict[str, Any]]:
         finite = np.isfinite(y)

@@ -25,7 +25,7 @@ from operator import itemgetter
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -156,8 +156,12 @@ class LivePlotsWidget(QWidget):
         self.epoch_legend = self.epoch_plot.getPlotItem().addLegend(offset=(-10, 10))
         self.loss_legend = self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
 
-        faint = QColor(LOSS_COLOUR)
-        faint.setAlpha(70)
+        # Faint as an opaque colour (the loss colour over the background): Qt strokes opaque lines
+        # several times faster than translucent ones, and a dense raw curve stays faint where it
+        # crosses itself.
+        base = self.palette().color(QPalette.ColorRole.Base)
+        mixed = zip(LOSS_COLOUR.getRgb()[:3], base.getRgb()[:3], strict=True)
+        faint = QColor(*(round(0.3 * c + 0.7 * b) for c, b in mixed))
         self.loss_raw = _Series(_curve(self.loss_plot, pg.mkPen(faint, width=1), name="raw"))
         self.loss_smooth = _Series(_curve(self.loss_plot, pg.mkPen(LOSS_COLOUR, width=2.2), name="smoothed"))
         self.val_loss = _Series(

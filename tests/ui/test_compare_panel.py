@@ -79,7 +79,7 @@ def test_two_runs_show_two_curves_of_a_shared_metric(panel, two_runs):
     assert legend == [f"#{ids[0]} slow", f"#{ids[1]} fast"]
     with Store.open(two_runs[0]) as store:
         expected = len(store.read_curve(ids[0], panel.curves.key))
-    assert len(panel.curves._items[ids[0]].raw.xData) == expected
+    assert panel.curves.point_count(ids[0]) == expected
 
     # another x axis and log scale redraw the same two runs
     panel.x_combo.setCurrentText("wall time")

@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from mmstudio.ui.peak_curve import FACTOR, POINTS_PER_PIXEL, PeakCurve, PeakPyramid, nice_ceil
+from mmstudio.ui.peak_curve import FACTOR, POINTS_PER_PIXEL, PeakCurve, PeakPyramid, PeakTraces, nice_ceil
 
 
 def _pyramid(x, y, chunk=None):
@@ -179,3 +179,38 @@ def test_reserving_room_keeps_the_points_and_the_blocks():
         assert a.block == b.block and a.count == b.count
         np.testing.assert_array_equal(a.lo[: a.count], b.lo[: b.count])
     assert np.array_equal(reserved.window(None, None, 300)[1], reference.window(None, None, 300)[1])
+
+
+def test_many_curves_in_one_item_fit_the_view_and_follow_the_log_mode(qtbot):
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    traces = PeakTraces()
+    widget.addItem(traces)
+    x = np.arange(1, 200_001, dtype=float)
+    pen = pg.mkPen("b")
+    traces.set_points("a", x, 1.0 + np.sin(x / 1000.0) ** 2, pen, fill=pg.mkBrush(0, 0, 255, 40))
+    traces.set_points("b", x, np.full_like(x, 100.0), pen)
+    traces.set_points("back", np.array([3.0, 1.0, 2.0]), np.array([5.0, 6.0, 7.0]), pen)  # x goes back
+    traces.refresh()
+    assert traces.point_count("a") == 200_000 and traces.point_count("back") == 3
+    assert 0 < traces.shown_count("a") <= 600 * POINTS_PER_PIXEL + 64
+    assert traces.shown_count("back") == 3
+    # auto-ranging fits every curve whole
+    assert traces.dataBounds(0) == (1.0, 200_000.0)
+    assert traces.dataBounds(1) == (pytest.approx(1.0, abs=1e-6), 100.0)
+    # zoomed in, only the visible part is drawn, but the bounds stay those of the whole curves
+    view = widget.getPlotItem().getViewBox()
+    view.setXRange(1000, 1100, padding=0)
+    qtbot.waitUntil(lambda: traces.shown_count("a") < 200)
+    assert traces.dataBounds(1)[1] == 100.0
+    traces.set_visible("b", False)
+    assert traces.dataBounds(1)[1] == 7.0  # "back" is now the highest shown
+    widget.getPlotItem().setLogMode(y=True)
+    assert traces.dataBounds(1)[1] == pytest.approx(np.log10(7.0))
+    traces.remove("back")
+    assert traces.dataBounds(1)[1] == pytest.approx(np.log10(2.0), abs=1e-3)
+    image = widget.grab()  # paints (a band, a line) without error
+    assert not image.isNull()
