@@ -76,19 +76,11 @@ class Comparison:
 
     def shared_metric_keys(self) -> list[str]:
         """Metric keys every run logged, sorted (the union when they share none)."""
-        sets = [set(self.stats.get(i, {})) for i in self.run_ids]
-        shared = set.intersection(*sets) if sets else set()
-        return sorted(shared or set().union(*sets))
+        return shared_metric_keys(self.run_ids, self.stats)
 
     def default_metric(self) -> str | None:
-        """The first of :data:`PREFERRED_METRICS` every run logged at least twice (a curve, not a
-        point), else the first of them present, else the first shared key."""
-        keys = self.shared_metric_keys()
-        present = [k for k in PREFERRED_METRICS if k in keys]
-        for key in present:
-            if all((s := self.stats.get(i, {}).get(key)) is not None and s.count > 1 for i in self.run_ids):
-                return key
-        return present[0] if present else (keys[0] if keys else None)
+        """The metric to show first: :func:`default_metric`."""
+        return default_metric(self.run_ids, self.stats)
 
     def parameter_rows(self, show_all: bool = False) -> list[tuple[str, list[Any]]]:
         keys = self.all_keys if show_all else self.differing
@@ -176,6 +168,25 @@ def disagreements(predictions: Sequence[Sequence[Prediction]]) -> list[int]:
         return []
     common = set.intersection(*(set(m) for m in maps))
     return sorted(i for i in common if len({m[i] for m in maps}) > 1)
+
+
+def shared_metric_keys(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, MetricStats]]) -> list[str]:
+    """Metric keys every run logged, sorted (the union when they share none)."""
+    sets = [set(stats.get(i, {})) for i in run_ids]
+    shared = set.intersection(*sets) if sets else set()
+    return sorted(shared or set().union(*sets))
+
+
+def default_metric(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, MetricStats]]) -> str | None:
+    """The first of :data:`PREFERRED_METRICS` every run logged at least twice (a curve, not a
+    point), else the first of them present, else the first shared key (from the runs' metric stats
+    alone, so the curves can be read before the rest of a comparison)."""
+    keys = shared_metric_keys(run_ids, stats)
+    present = [k for k in PREFERRED_METRICS if k in keys]
+    for key in present:
+        if all((s := stats.get(i, {}).get(key)) is not None and s.count > 1 for i in run_ids):
+            return key
+    return present[0] if present else (keys[0] if keys else None)
 
 
 def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None) -> Comparison:

@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio.store.compare import MAX_RUNS, Comparison, ema, load_comparison, run_label
+from mmstudio.store.compare import MAX_RUNS, Comparison, default_metric, ema, load_comparison, run_label
 from mmstudio.store.types import Curve
 from mmstudio.ui.compare_charts import (
     X_MODES,
@@ -107,6 +107,15 @@ def _load_curves_job(
     _, smoothed, _ = _smooth_job(state, curves, weight)
     state.check()
     return key, curves, smoothed, weight, step_pyramids(curves, smoothed)
+
+
+def _prefetch_curves_job(
+    state, holder: StoreHandle, url: str | None, run_ids: list[int], weight: float
+) -> tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids] | None:
+    """The curves the view will show first (the default metric), read while the rest of the
+    comparison is: the two jobs run side by side in the pool."""
+    key = default_metric(run_ids, holder.get(url).metric_stats(run_ids))
+    return None if key is None else _load_curves_job(state, holder, url, run_ids, key, weight)
 
 
 def _smooth_job(
@@ -303,6 +312,7 @@ class ComparePanel(QWidget):
         self._tasks: set[Task] = set()
         self._generation = 0
         self._curves: dict[str, dict[int, Curve]] = {}
+        self._prefetching = False  # the default metric's curves are being read with the comparison
         self._pyramids: dict[str, StepPyramids] = {}  # of the curves above
         self._items: dict[int, list] = {}  # dataset id -> items
         self._items_loading: set[int] = set()
@@ -558,6 +568,16 @@ class ComparePanel(QWidget):
         self._start(
             _load_comparison_job, self._holder, self.state.db_url, ids, succeeded=self._on_comparison_loaded
         )
+        self._prefetching = True
+        prefetch = self._start(
+            _prefetch_curves_job,
+            self._holder,
+            self.state.db_url,
+            ids,
+            self.smooth_slider.value() / 100,
+            succeeded=self._on_prefetched_curves,
+        )
+        prefetch.finished.connect(lambda generation=self._generation: self._on_prefetch_finished(generation))
 
     def is_busy(self) -> bool:
         """Whether a store query, a dataset or a thumbnail is still loading."""
@@ -706,7 +726,8 @@ class ComparePanel(QWidget):
         self._filled.clear()
         self._fill_current_tab()
         if default:
-            self._load_curves(default)
+            if not self._prefetching or default in self._curves:  # else they are on their way
+                self._load_curves(default)
         else:
             self.curves.set_curves("", {})
             self.message.show_message("These runs logged no metrics yet.", "info")
@@ -743,6 +764,19 @@ class ComparePanel(QWidget):
             weight,
             succeeded=self._on_curves_loaded,
         )
+
+    def _on_prefetched_curves(self, result: tuple | None) -> None:
+        if result is not None:
+            self._on_curves_loaded(result)
+
+    def _on_prefetch_finished(self, generation: int) -> None:
+        if generation != self._generation or not self._prefetching:
+            return
+        self._prefetching = False
+        # failed or cancelled, or the view wants another metric by now: load what it shows
+        key = self.metric_combo.currentText()
+        if self.comparison is not None and key and key not in self._curves and not self._closing:
+            self._load_curves(key)
 
     def _on_curves_loaded(
         self, result: tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids]
