@@ -71,6 +71,8 @@ if TYPE_CHECKING:
     from mmstudio.data.spec import DatasetSpec
 
 POLL_INTERVAL_MS = 50
+#: The progress line and bar change at most this often (seconds): each change lays out its row.
+PROGRESS_INTERVAL_S = 0.2
 #: Events read from the worker per timer tick (the worker sends at most ~40 a second).
 EVENTS_PER_TICK = 200
 #: The longest a timer tick spends reading events (seconds); a backlog is read on at the next
@@ -268,6 +270,8 @@ class TrainPanel(QWidget):
         self.kill_after_s = KILL_AFTER_S
         self.events_per_tick = EVENTS_PER_TICK
         self._plotted_run_id: int | None = None
+        self._pending_progress: ev.ProgressUpdated | None = None  # not shown yet (throttled)
+        self._progress_shown_at = 0.0
         self.entries: list[QueueEntry] = []
         self.devices: list[tuple[str, str]] | None = None
         self.worker_start_s: float | None = None  # how long the last start_worker call took (in a thread)
@@ -889,6 +893,7 @@ class TrainPanel(QWidget):
         self.details_button.setChecked(False)
         self.plots.clear()
         self._plotted_run_id = None
+        self._pending_progress = None
         self.progress.setRange(0, 0)  # busy until the first progress
         self.run_label.setText(entry.title.split(" · ")[0])
         self.status_label.setText("starting the worker…")
@@ -969,6 +974,7 @@ class TrainPanel(QWidget):
             self._update_controls()
         if handle.finished and self._closing_task is None:
             self._timer.stop()
+            self._flush_progress(force=True)
             self._redraw(force=True)
             self._close_handle(handle)
 
@@ -993,7 +999,8 @@ class TrainPanel(QWidget):
         if points:
             self.plots.add_points(points)
         if progress is not None:
-            self._show_progress(progress)
+            self._pending_progress = progress
+        self._flush_progress(force=redraw)
         if redraw:
             self._redraw()
 
@@ -1114,6 +1121,16 @@ class TrainPanel(QWidget):
         self._start_next()
 
     # --- display --------------------------------------------------------------------------------
+
+    def _flush_progress(self, *, force: bool = False) -> None:
+        """Show the latest progress, at most every :data:`PROGRESS_INTERVAL_S` unless ``force``."""
+        now = time.monotonic()
+        if self._pending_progress is not None and (
+            force or now - self._progress_shown_at >= PROGRESS_INTERVAL_S
+        ):
+            self._progress_shown_at = now
+            self._show_progress(self._pending_progress)
+            self._pending_progress = None
 
     def _show_progress(self, event: ev.ProgressUpdated) -> None:
         total = max(1, event.total_steps)
