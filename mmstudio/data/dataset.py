@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mmstudio.data._common import check_cancel, normalize_split
@@ -46,7 +47,11 @@ class LoadOptions:
 
 @dataclass
 class Dataset:
-    """A validated dataset: the usable items, each with its split, and the report of every problem."""
+    """A validated dataset: the usable items, each with its split, and the report of every problem.
+
+    The items are not changed once the dataset is made (re-splitting makes a new one): what is
+    derived from all of them, such as :attr:`labels`, is computed once.
+    """
 
     source: DatasetSource
     items: list[Item]
@@ -78,7 +83,13 @@ class Dataset:
     @property
     def labels(self) -> list[str]:
         """The distinct labels of the usable items, sorted."""
-        return sorted({i.label for i in self.items if i.label is not None})
+        return list(self._labels)
+
+    @cached_property
+    def _labels(self) -> tuple[str, ...]:
+        # Once per dataset: 100,000 items take ~7 ms, and the pages ask whenever the dataset changes
+        # (on the GUI thread, unless the loader asked first).
+        return tuple(sorted({i.label for i in self.items if i.label is not None}))
 
     def label_counts(self) -> dict[str, int]:
         counts = Counter(i.label for i in self.items if i.label is not None)

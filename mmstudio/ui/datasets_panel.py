@@ -132,6 +132,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def summarise(dataset: Dataset) -> LoadResult:
+    dataset.labels  # noqa: B018 - computed here, once: the pages ask for it when the dataset lands
     return LoadResult(dataset, StatsData.of(dataset), SearchIndex.of(dataset.items))
 
 
@@ -428,10 +429,13 @@ class DatasetsPanel(QWidget):
             self.cancel_button.setEnabled(False)
 
     def is_busy(self) -> bool:
-        """True while a dataset loads, or while thumbnails of visible gallery cells are still coming."""
+        """True while a dataset loads, or while the gallery's grid or the thumbnails of its visible
+        cells are still coming."""
         if self._task is not None:
             return True
-        return self.stack.currentWidget() is self.tabs and self.gallery.pending_thumbnails() > 0
+        return self.stack.currentWidget() is self.tabs and (
+            self.gallery.grid_held() or self.gallery.pending_thumbnails() > 0
+        )
 
     @staticmethod
     def accepts(paths: Iterable[str | os.PathLike | QUrl]) -> bool:
@@ -510,13 +514,14 @@ class DatasetsPanel(QWidget):
         if kind == "load":
             self.loading_finished.emit(None)
 
-    def _finish_task(self) -> tuple[str, DatasetSpec | None] | None:
+    def _finish_task(self, *, update_controls: bool = True) -> tuple[str, DatasetSpec | None] | None:
         """Take the task that sent the current signal off the panel; None if it is not the current one."""
         if self._task is None or self.sender() is not self._task:
             return None
         kind, spec = self._task_kind, self._task_spec
         self._task, self._task_kind, self._task_spec = None, "", None
-        self._update_controls()
+        if update_controls:
+            self._update_controls()
         return kind, spec
 
     def _on_task_progressed(self, fraction: float, message: str) -> None:
@@ -531,11 +536,13 @@ class DatasetsPanel(QWidget):
             self.progress_label.setText(f"{message}: {fraction:.0%}" if message else f"{fraction:.0%}")
 
     def _on_task_succeeded(self, result: object) -> None:
-        finished = self._finish_task()
+        # The controls are updated once, by _show_page below: each update lays the window out (~4 ms).
+        finished = self._finish_task(update_controls=False)
         if finished is None:
             return
         kind, spec = finished
         if kind == "preview":
+            self._update_controls()
             dataset = self.dataset
             if dataset is not None and self.spec is not None:
                 self._open_columns_dialog(result, dataset.columns, dataset.format, "", self.spec)
@@ -630,8 +637,10 @@ class DatasetsPanel(QWidget):
             self.message.show_message(" ".join(_sentence(n) for n in dataset.notes), "info")
         self._show_page()
         # Last: every visibility change above relays the page out, and with 100,000 items in the
-        # gallery each of those would lay them all out again (tens of milliseconds each).
+        # gallery each of those would lay them all out again (tens of milliseconds each). The grid
+        # itself is laid out and painted in the next pass of the event loop, after the page.
         self.gallery.set_items(dataset.items, result.index, result.stats.stats.labels)
+        self.gallery.hold_grid()
 
     def _clear(self) -> None:
         self.dataset, self.spec = None, None

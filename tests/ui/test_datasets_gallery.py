@@ -141,6 +141,66 @@ def test_a_hundred_thousand_items_touch_only_the_painted_rows(qtbot, gallery):
     assert 45_000 < middle.start < 55_000 and many.reads <= 4 * len(middle) + 50
 
 
+def test_many_rows_are_laid_out_once_with_the_scroll_bar_already_there(qtbot, gallery):
+    view = gallery.view
+    gallery.set_items(items(10))
+    qtbot.waitExposed(gallery)
+    view.viewport().repaint()
+    assert view.verticalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAsNeeded
+    assert not view.verticalScrollBar().isVisible()  # 10 cells fit
+    width = view.viewport().width()
+    gallery.set_items(CountingItems(100_000))
+    # Before the rows are laid out the bar is there: the viewport does not narrow after the layout
+    # (which would lay the 100,000 rows out a second time).
+    assert view.verticalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOn
+    assert view.verticalScrollBar().isVisible() and view.viewport().width() < width
+    narrowed = view.viewport().width()
+    view.viewport().repaint()
+    assert view.viewport().width() == narrowed and view.verticalScrollBar().maximum() > 0
+    gallery.set_items(items(10))
+    assert view.verticalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAsNeeded
+
+
+@pytest.mark.parametrize("width", [1000, 777, 420])
+def test_the_cells_share_the_width(qtbot, gallery, width):
+    gallery.resize(width, 700)
+    gallery.set_items(items(100))
+    qtbot.waitExposed(gallery)
+    view = gallery.view
+    qtbot.waitUntil(view.verticalScrollBar().isVisible)  # laid out, the bar shown, laid out again
+    view.viewport().repaint()
+    card = gallery.delegate.cell_size(view.fontMetrics())
+    first, second = (view.visualRect(gallery.model.index(r, 0)) for r in (0, 1))
+    columns = next(r for r in range(1, 100) if view.visualRect(gallery.model.index(r, 0)).y() > first.y())
+    grid = view.gridSize()
+    assert first.size() == grid and second.x() == grid.width()  # one cell per grid cell, side by side
+    slack = view.viewport().width() - columns * grid.width()
+    assert 0 < slack <= columns * 2 + 1  # the line is filled, what is left is spread over the columns
+    spacing = (grid.width() - card.width()) // 2
+    assert spacing >= view.MIN_SPACING and grid.height() - card.height() == 2 * spacing
+
+
+def test_hold_grid_paints_the_window_first_then_lays_the_grid_out_then_paints_it(qtbot, gallery):
+    qtbot.waitExposed(gallery)
+    gallery.view.setFocus()
+    qtbot.waitUntil(gallery.view.hasFocus)
+    gallery.set_items(items(3000))
+    gallery.hold_grid()
+    assert gallery.grid_held() and gallery.view.isHidden() and gallery.total_count() == 3000
+    qtbot.waitUntil(lambda: not gallery.grid_held(), timeout=2000)
+    assert gallery.view.isVisible() and gallery.view.updatesEnabled() and gallery.view.hasFocus()
+    assert len(gallery.visible_rows()) >= 10
+
+
+def test_hold_grid_holds_nothing_off_screen(qtbot):
+    hidden = GalleryWidget()
+    qtbot.addWidget(hidden)
+    hidden.set_items(items(3000))
+    hidden.hold_grid()
+    assert not hidden.grid_held() and not hidden.view.isHidden()
+    hidden.shutdown()
+
+
 def test_search_and_label_filter_update_the_count(qtbot, gallery, dataset):
     show(gallery, dataset)
     assert gallery.total_count() == gallery.shown_count() == 40 and gallery.count_text() == "40 items"
@@ -212,6 +272,19 @@ def test_queue_serves_the_newest_first_drops_the_oldest_and_drops_on_scroll():
     assert queue.pop()[1].path.name == "4.png"  # newest first
     assert queue.drop_queued() == 2 and queue.pop() is None and queue.active == 0
     assert queue.pending == {item(4, "t").image}  # the one being decoded stays pending
+
+
+def test_decoding_starts_once_the_paint_that_asked_is_over(qtbot, dataset):
+    loader = ThumbnailLoader()
+    loader.request(dataset.items[0])
+    loader.request(dataset.items[1])
+    # Queued, but no decoder thread yet: one started now would compete with the rest of the paint
+    # for the interpreter lock.
+    assert loader.pending_count() == 2 and loader._pool.activeThreadCount() == 0
+    qtbot.waitUntil(
+        lambda: loader.has(dataset.items[0].image) and loader.has(dataset.items[1].image), timeout=20_000
+    )
+    loader.shutdown()
 
 
 def test_results_for_a_replaced_dataset_are_dropped(qtbot):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -25,6 +26,16 @@ def test_dataset_api(manifest_dataset):
     assert (dataset.report.rows, dataset.report.valid, dataset.report.skipped) == (12, 12, 0)
     with pytest.raises(ValueError, match="unknown split 'holdout'"):
         dataset.split("holdout")
+
+
+def test_labels_are_computed_once_and_handed_out_as_copies(manifest_dataset):
+    dataset = load_dataset(manifest_dataset)
+    labels = dataset.labels
+    labels.append("not a label")  # the caller's own list
+    assert dataset.labels == ["bird", "cat", "dog"]
+    # Computed once: a dataset's items are not changed once it is made (this one is, to show it).
+    dataset.items[0] = dataclasses.replace(dataset.items[0], label="zebra")
+    assert dataset.labels == ["bird", "cat", "dog"]
 
 
 def test_summary_dict_has_the_data_check_json_keys(manifest_dataset, build):
