@@ -331,9 +331,14 @@ class CurvesChart(ChartWidget):
             self._finish()
 
     def _finish(self) -> None:
+        # smoothed curves are drawn with fewer points (unless they are the raw values)
+        self.smooth_traces.points_per_pixel = 2 if self.smoothing > 0 else 4
         self.raw_traces.refresh()
-        self.smooth_traces.refresh()
+        self.smooth_traces.refresh(force=True)
         self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
+        # Fit the range now, not in the first paint (pyqtgraph's way): a range that changes while the
+        # plot paints asks for a second paint of everything.
+        self.plot.getViewBox().updateAutoRange()
         self.plot_widget.setUpdatesEnabled(True)
         if self.x_fallback:
             self.plot.setLabel("bottom", "step")

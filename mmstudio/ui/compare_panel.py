@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -71,6 +71,8 @@ from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import StoreHandle, Task, run_task
 from mmstudio.ui.widgets import EmptyState, MessageBar, section_label
 
+FIRST_PAINT_WAIT_MS = 150  # set_runs: the longest the store queries wait for the tabs' first paint
+SETTLE_MS = 60  # ... and how long after it
 TABS = ("curves", "parameters", "metrics", "confusion", "per_class", "predictions", "modalities")
 TAB_TITLES = {
     "curves": "Curves",
@@ -313,7 +315,12 @@ class ComparePanel(QWidget):
         self._generation = 0
         self._curves: dict[str, dict[int, Curve]] = {}
         self._prefetching = False  # the default metric's curves are being read with the comparison
+        # set_runs has shown the tabs; the store is read after their first paint: (run ids, generation)
+        self._queries_pending: tuple[list[int], int] | None = None
+        self._first_paint_timer = QTimer(self, singleShot=True)
+        self._first_paint_timer.timeout.connect(self._on_first_paint_timer_timeout)
         self._pyramids: dict[str, StepPyramids] = {}  # of the curves above
+        self._smoothed: dict[str, tuple[float, dict[int, np.ndarray]]] = {}  # their EMA, at this weight
         self._items: dict[int, list] = {}  # dataset id -> items
         self._items_loading: set[int] = set()
         self._last_cell: tuple[int, str, str] | None = None
@@ -369,6 +376,7 @@ class ComparePanel(QWidget):
         )
         layout.addWidget(self.empty, 1)
         self.tabs = QTabWidget()
+        self.tabs.installEventFilter(self)  # its first paint after set_runs starts the store queries
         self.tabs.setDocumentMode(True)
         layout.addWidget(self.tabs, 1)
         self.tabs.hide()
@@ -423,7 +431,7 @@ class ComparePanel(QWidget):
         self.curves.drawn.connect(self._on_curves_drawn)
         v.addWidget(self.curves, 1)
         note = QLabel(
-            "Faint: raw values; bold: smoothed. ★ best · ● last · ▲ minimum (when it is not the best)."
+            "Faint band: raw values; line: smoothed. ★ best · ● last · ▲ minimum (when it is not the best)."
         )
         note.setStyleSheet("color: #666;")
         v.addWidget(note)
@@ -543,6 +551,7 @@ class ComparePanel(QWidget):
         self._generation += 1
         self._curves.clear()
         self._pyramids.clear()
+        self._smoothed.clear()
         self._items_loading.clear()
         self._last_cell = None
         self.message.clear()
@@ -563,8 +572,36 @@ class ComparePanel(QWidget):
             self.message.show_message("Select at least two runs to compare; showing one.", "info")
         self.heading.setText(f"Comparing {len(ids)} runs")
         self.status.setText("reading the runs…")
-        self.empty.hide()
-        self.tabs.show()
+        if self.tabs.isHidden() and self.isVisible():
+            # The tabs' first paint (~40 ms, much of it Python in pyqtgraph) goes first: store queries
+            # started with it would take the interpreter lock from it half the time. They start once
+            # the page has painted (or after FIRST_PAINT_WAIT_MS).
+            self.empty.hide()
+            self.tabs.show()
+            self._queries_pending = (ids, self._generation)
+            self._first_paint_timer.start(FIRST_PAINT_WAIT_MS)
+        else:
+            self.empty.hide()
+            self.tabs.show()
+            self._start_queries(ids, self._generation)
+
+    def eventFilter(self, watched, event) -> bool:  # the tabs' first paint after set_runs
+        # A moment after the first paint: a new page settles in two or three paints (its layout,
+        # the plot's first range), each ~20-40 ms, which the queries would slow down.
+        first = self._queries_pending is not None and self._first_paint_timer.interval() != SETTLE_MS
+        if first and event.type() == QEvent.Type.Paint:
+            self._first_paint_timer.start(SETTLE_MS)
+        return super().eventFilter(watched, event)
+
+    def _on_first_paint_timer_timeout(self) -> None:
+        if self._queries_pending is not None:
+            ids, generation = self._queries_pending
+            self._start_queries(ids, generation)
+
+    def _start_queries(self, ids: list[int], generation: int) -> None:
+        self._queries_pending = None
+        if generation != self._generation or self._closing:
+            return
         self._start(
             _load_comparison_job, self._holder, self.state.db_url, ids, succeeded=self._on_comparison_loaded
         )
@@ -581,7 +618,12 @@ class ComparePanel(QWidget):
 
     def is_busy(self) -> bool:
         """Whether a store query, a dataset or a thumbnail is still loading."""
-        return bool(self._tasks) or self._thumbs.pending_count() > 0 or self.curves.is_drawing()
+        return (
+            self._queries_pending is not None
+            or bool(self._tasks)
+            or self._thumbs.pending_count() > 0
+            or self.curves.is_drawing()
+        )
 
     def show_tab(self, name: str) -> None:
         if name not in self._pages:
@@ -751,7 +793,11 @@ class ComparePanel(QWidget):
 
     def _load_curves(self, key: str) -> None:
         if key in self._curves:
-            self._draw_curves(key, self._curves[key], None)
+            weight, smoothed = self._smoothed.get(key, (None, None))
+            same = weight is not None and abs(weight - self.smooth_slider.value() / 100) < 1e-9
+            if same:
+                self.curves.smoothing = weight
+            self._draw_curves(key, self._curves[key], smoothed if same else None)
             return
         self.status.setText(f"reading {key}…")
         weight = self.smooth_slider.value() / 100
@@ -784,10 +830,12 @@ class ComparePanel(QWidget):
         key, curves, smoothed, weight, pyramids = result
         self._curves[key] = curves
         self._pyramids[key] = pyramids
+        self._smoothed[key] = (weight, smoothed)
         while len(self._curves) > CURVE_CACHE:
             oldest = next(iter(self._curves))
             del self._curves[oldest]
             self._pyramids.pop(oldest, None)
+            self._smoothed.pop(oldest, None)
         if key != self.metric_combo.currentText():
             return
         self.curves.smoothing = weight

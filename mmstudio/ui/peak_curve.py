@@ -378,8 +378,10 @@ class PeakTraces(pg.GraphicsObject):
     (:meth:`setLogMode`), like a ``PlotDataItem``. Curves whose x goes back are decimated over their
     positions and drawn whole."""
 
-    def __init__(self) -> None:
+    def __init__(self, points_per_pixel: int = POINTS_PER_PIXEL) -> None:
         super().__init__()
+        # 2 suits smooth curves (a block of a pixel or two has no visible zigzag); 4 noisy ones
+        self.points_per_pixel = points_per_pixel
         self._traces: dict[object, _Trace] = {}
         self._log_y = False
         self._rect = QRectF()
@@ -460,9 +462,9 @@ class PeakTraces(pg.GraphicsObject):
     def _rebuild(self, trace: _Trace, x_range: tuple[float, float] | None, width: int) -> None:
         span = (None, None) if trace.x is not None or x_range is None else x_range
         if trace.fill is not None:
-            x, lo, hi = trace.pyramid.envelope(*span, max_points=width * POINTS_PER_PIXEL)
+            x, lo, hi = trace.pyramid.envelope(*span, max_points=width * self.points_per_pixel)
         else:
-            x, lo = trace.pyramid.window(*span, max_points=width * POINTS_PER_PIXEL)
+            x, lo = trace.pyramid.window(*span, max_points=width * self.points_per_pixel)
             hi = lo
         if trace.x is not None:  # positions: always the whole curve, mapped back to its x
             x = trace.x[x.astype(np.int64)]
