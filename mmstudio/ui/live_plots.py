@@ -108,8 +108,15 @@ class _TimedPlotWidget(pg.PlotWidget):
         self.painted_at = time.monotonic()
 
 
+#: The left axis keeps this width (pixels): one that followed its tick labels would resize the plot
+#: whenever a label grew a digit, and each resize re-fits the range and paints again.
+LEFT_AXIS_WIDTH = 58
+
+
 def _plot_widget(title: str, x_label: str, y_label: str) -> _TimedPlotWidget:
-    return palette_plot(title, x_label, y_label, widget_class=_TimedPlotWidget)
+    widget = palette_plot(title, x_label, y_label, widget_class=_TimedPlotWidget)
+    widget.getPlotItem().getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+    return widget
 
 
 def _curve(plot: pg.PlotWidget, pen, **kwargs) -> PeakCurve:
@@ -373,6 +380,9 @@ class LivePlotsWidget(QWidget):
             started = time.perf_counter()
             for one in changed:
                 one.push()
+            # Fit the range now rather than in the paint (pyqtgraph's way): a range that changes
+            # while the plot paints asks for a second paint of the axes and everything.
+            plot.getPlotItem().getViewBox().updateAutoRange()
             cost = time.perf_counter() - started + plot.paint_s
             self.last_redraw_s = cost
             self._next_redraw[plot] = now + max(interval, COST_FACTOR * cost)

@@ -311,8 +311,9 @@ class PeakCurve(pg.PlotDataItem):
         self._whole = False
         self.refresh(force=True)
 
-    def refresh(self, *, force: bool = False) -> bool:
-        """Hand pyqtgraph the points of the current view (when they changed); returns whether it did."""
+    def refresh(self, *, force: bool = False, view_only: bool = False) -> bool:
+        """Hand pyqtgraph the points of the current view (when they changed); returns whether it did.
+        ``view_only``: only if the view range or the width changed (not because points were added)."""
         if self._whole:
             return False
         view = self.getViewBox()
@@ -326,6 +327,8 @@ class PeakCurve(pg.PlotDataItem):
         key = (len(self.pyramid), x_range, width)
         if not force and key == self._shown:
             return False
+        if view_only and self._shown is not None and key[1:] == self._shown[1:]:
+            return False  # new points wait for their owner's refresh (it throttles the redraws)
         self._shown = key
         x, y = self.pyramid.window(*(x_range or (None, None)), max_points=width * POINTS_PER_PIXEL)
         self.setData(x, y, skipFiniteCheck=True)
@@ -346,11 +349,11 @@ class PeakCurve(pg.PlotDataItem):
     def viewRangeChanged(self, vb=None, ranges=None, changed=None) -> None:  # pyqtgraph override
         super().viewRangeChanged(vb, ranges, changed)
         if changed is None or changed[0]:
-            self.refresh()
+            self.refresh(view_only=True)
 
     def viewTransformChanged(self) -> None:  # pyqtgraph override: a resize changes the width
         super().viewTransformChanged()
-        self.refresh()
+        self.refresh(view_only=True)
 
 
 class _Trace:
