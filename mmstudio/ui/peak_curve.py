@@ -369,6 +369,7 @@ class _Trace:
         self.path = QPainterPath()
         self.bounds: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 of the path
         self.shown_points = 0
+        self.band = False  # the path is a closed band (filled), not a line
 
 
 class PeakTraces(pg.GraphicsObject):
@@ -486,8 +487,10 @@ class PeakTraces(pg.GraphicsObject):
             x, lo, hi = x[finite], lo[finite], hi[finite]
             trace.path = pg.arrayToQPath(np.concatenate([x, x[::-1]]), np.concatenate([hi, lo[::-1]]))
             trace.path.closeSubpath()
+            trace.band = True
         else:
             trace.path = pg.arrayToQPath(x, lo, connect="finite")
+            trace.band = False  # a line: never filled (a filled zigzag is a slow self-crossing polygon)
 
     def _extent(self, trace: _Trace) -> tuple[float, float, float, float] | None:
         """The bounds of the whole curve (what auto-ranging fits, as pyqtgraph's own items do),
@@ -539,11 +542,12 @@ class PeakTraces(pg.GraphicsObject):
         for trace in self._traces.values():
             if trace.visible and not trace.path.isEmpty():
                 p.setPen(trace.pen)
-                p.setBrush(trace.fill if trace.fill is not None else Qt.BrushStyle.NoBrush)
+                p.setBrush(trace.fill if trace.band and trace.fill is not None else Qt.BrushStyle.NoBrush)
                 p.drawPath(trace.path)
 
     def viewRangeChanged(self) -> None:  # GraphicsItem: the view's range changed
         self.refresh()
 
     def viewTransformChanged(self) -> None:  # GraphicsItem: a resize changes the width
+        super().viewTransformChanged()  # forgets the cached view rectangle (paint clips to it)
         self.refresh()

@@ -214,3 +214,34 @@ def test_many_curves_in_one_item_fit_the_view_and_follow_the_log_mode(qtbot):
     assert traces.dataBounds(1)[1] == pytest.approx(np.log10(2.0), abs=1e-3)
     image = widget.grab()  # paints (a band, a line) without error
     assert not image.isNull()
+
+
+def _red_pixels(widget) -> int:
+    image = widget.grab().toImage()
+    return sum(
+        1
+        for x in range(0, image.width(), 2)
+        for y in range(0, image.height(), 2)
+        if (c := image.pixelColor(x, y)).red() > 200 and c.green() < 80 and c.blue() < 80
+    )
+
+
+def test_traces_are_painted_in_the_view_after_its_range_changes(qtbot):
+    # the paint clips to the view's rectangle: it must follow the view (a stale one hid every curve)
+    widget = pg.PlotWidget(background="w")
+    qtbot.addWidget(widget)
+    widget.resize(600, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    traces = PeakTraces()
+    widget.addItem(traces)
+    traces.set_points("empty", np.array([0.5]), np.array([0.5]), pg.mkPen("#0000ff"))
+    traces.refresh()
+    widget.grab()  # painted once with the view's first range (0 to 1)
+    red = pg.mkPen("#ff0000", width=2)
+    traces.set_points("a", np.array([8.0, 16.0, 24.0]), np.array([1.6, 1.4, 1.3]), red)
+    traces.refresh()
+    widget.getPlotItem().getViewBox().updateAutoRange()
+    qtbot.waitUntil(lambda: _red_pixels(widget) > 50)
+    widget.getPlotItem().getViewBox().setXRange(10, 20, padding=0)
+    qtbot.waitUntil(lambda: _red_pixels(widget) > 50)
