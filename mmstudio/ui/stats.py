@@ -39,6 +39,7 @@ from mmstudio.data.dataset import Dataset
 from mmstudio.data.splits import assign_splits, normalize_split
 from mmstudio.data.stats import DatasetStats, Distribution, dataset_stats
 from mmstudio.data.types import SPLITS, ProblemKind, ValidationReport
+from mmstudio.ui.plot_style import palette_plot
 
 MAX_LABEL_BARS = 30  # more labels than this: the most frequent are drawn, and the title says so
 MAX_SCATTER_POINTS = 5000  # distinct image sizes drawn at most (a random, fixed sample beyond)
@@ -111,24 +112,7 @@ class StatsData:
 
 def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     """A static chart in the palette's colours (no mouse panning or menu: it is a figure, not a tool)."""
-    palette = QWidget().palette()
-    background = palette.color(QPalette.ColorRole.Base)
-    text = palette.color(QPalette.ColorRole.Text)
-    widget = pg.PlotWidget(background=background)
-    item = widget.getPlotItem()
-    item.setTitle(title, color=text.name(), size="10pt")
-    item.setMenuEnabled(False)
-    item.hideButtons()
-    item.setMouseEnabled(x=False, y=False)
-    item.showGrid(x=False, y=True, alpha=0.15)
-    for name, label in (("bottom", x_label), ("left", y_label)):
-        axis = item.getAxis(name)
-        axis.setPen(pg.mkPen(text))
-        axis.setTextPen(pg.mkPen(text))
-        if label:
-            axis.setLabel(label, color=text.name())
-    widget.setMinimumHeight(150)
-    return widget
+    return palette_plot(title, x_label, y_label, grid_x=False, static=True, min_height=150)
 
 
 class StatsWidget(QWidget):
