@@ -323,6 +323,8 @@ class CurvesChart(ChartWidget):
         self.set_title(self.key)
         self._queue = list(self._order)
         self.plot.setLabel("bottom", unit)
+        # smoothed curves are drawn with fewer points (unless they are the raw values)
+        self.smooth_traces.points_per_pixel = 2 if self.smoothing > 0 else 4
         if sum(len(c) for c in self._curves.values()) <= POINTS_PER_TICK:
             while self._queue:
                 self._draw_run(self._queue.pop(0))
@@ -338,15 +340,13 @@ class CurvesChart(ChartWidget):
         while self._queue and time.perf_counter() < deadline:
             self._draw_run(self._queue.pop(0))
         if self._queue:
-            QTimer.singleShot(0, self._draw_next)
+            QTimer.singleShot(1, self._draw_next)  # not 0: the event loop gets a turn between chunks
         else:
             self._finish()
 
     def _finish(self) -> None:
-        # smoothed curves are drawn with fewer points (unless they are the raw values)
-        self.smooth_traces.points_per_pixel = 2 if self.smoothing > 0 else 4
         self.raw_traces.refresh()
-        self.smooth_traces.refresh(force=True)
+        self.smooth_traces.refresh()
         self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
         # Fit the range now, not in the first paint (pyqtgraph's way): a range that changes while the
         # plot paints asks for a second paint of everything.
@@ -384,6 +384,9 @@ class CurvesChart(ChartWidget):
             else:
                 traces.set_points(run_id, x, values, pen, fill)
         self.raw_traces.setVisible(self.smoothing > 0)
+        # the windows of this run's curves now, within the tick's budget, not all at the end
+        self.raw_traces.refresh()
+        self.smooth_traces.refresh()
         self._spots[run_id] = self._marks(x, y, style.brush)
 
     def _marks(self, x: np.ndarray, y: np.ndarray, brush: QBrush) -> list[dict[str, Any]]:

@@ -370,6 +370,8 @@ class _Trace:
         self.bounds: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 of the path
         self.shown_points = 0
         self.band = False  # the path is a closed band (filled), not a line
+        self.extent: tuple[float, float, float, float] | None = None
+        self.extent_log: bool | None = None  # the log mode the extent is of (None: not computed)
 
 
 class PeakTraces(pg.GraphicsObject):
@@ -478,7 +480,9 @@ class PeakTraces(pg.GraphicsObject):
                 hi = lo if trace.fill is None else np.log10(np.where(hi > 0, hi, np.nan))
         finite = np.isfinite(lo) & np.isfinite(hi)
         trace.shown_points = len(x)
-        trace.bounds = self._extent(trace)
+        if trace.extent_log != self._log_y:  # the whole curve's bounds: once per curve and mode
+            trace.extent, trace.extent_log = self._extent(trace), self._log_y
+        trace.bounds = trace.extent
         if len(x) == 0 or not finite.any():
             trace.path = QPainterPath()
         elif trace.fill is not None and not np.array_equal(lo, hi):
