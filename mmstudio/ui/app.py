@@ -42,6 +42,15 @@ def create_application(argv: list[str] | None = None):
     return app
 
 
+def window_size(parser, text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` of a standalone page's ``--size`` option (an argparse error otherwise)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must be WIDTHxHEIGHT, not {text!r}")
+    return width, height
+
+
 def settle_heap() -> None:
     """Put every object alive now (the imported modules, the window's widgets: ~130,000) out of the
     cyclic garbage collector's reach (:func:`gc.freeze`). A full collection otherwise walks them all,

@@ -1176,10 +1176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x800", help="window size WxH (default: 1280x800)")
     parser.add_argument("--timeout", type=float, default=120.0, help="screenshot: seconds to wait")
     args = parser.parse_args(argv)
-    width, height = (int(x) for x in args.size.lower().split("x"))
+    from mmstudio.ui.app import create_application, window_size
 
-    from mmstudio.ui.app import create_application
-
+    width, height = window_size(parser, args.size)
     app = create_application()
     state = StudioState()
     state.db_url = args.db

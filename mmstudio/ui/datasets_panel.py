@@ -30,7 +30,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QFont, QIcon, QPalette
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -826,17 +825,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for --screenshot")
     args = parser.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must be WIDTHxHEIGHT, not {args.size!r}")
+    from mmstudio.ui.app import create_application, window_size
 
+    width, height = window_size(parser, args.size)
     logging.basicConfig(level=logging.WARNING)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from mmstudio.ui.resources import stylesheet
-
-    if sheet := stylesheet():
-        app.setStyleSheet(sheet)
+    app = create_application()
     state, settings = StudioState(), Settings()
     panel = DatasetsPanel(state, settings)
     panel.setWindowTitle("mmstudio: Datasets")

@@ -20,7 +20,7 @@ import logging
 import math
 import shutil
 import sys
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
@@ -40,7 +40,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -1223,29 +1222,15 @@ class ExperimentsPanel(QWidget):
             return evaluate_run(run_id, dataset, split=split, checkpoint=checkpoint, db_url=url)
 
         self.state.post_status(f"Evaluating {name} on {path}…", 0)
-        task = tasks.run_task(work)
-        self._busy.add(task)
-        task.progressed.connect(lambda _f, message: message and self.state.post_status(message, 0))
 
         def succeeded(result: dict[str, Any]) -> None:
             self.last_evaluation = result
             self.state.post_status(f"Evaluated {name}: saved with the run")
-            self.forget([run_id])
             self.state.runs_changed.emit()
-            self.task_finished.emit("evaluate", True)
             self.evaluation_dialog = EvaluationDialog(name, result, self)
             self.evaluation_dialog.open()
 
-        def failed(message: str, traceback_text: str) -> None:
-            log.warning("evaluation failed: %s\n%s", message, traceback_text)
-            self.state.post_status("")
-            self.message.show_message(f"Could not evaluate {name} on {path}: {message}", "error")
-            self.task_finished.emit("evaluate", False)
-
-        task.succeeded.connect(succeeded)
-        task.failed.connect(failed)
-        task.finished.connect(lambda: self._busy.discard(task))
-        return task
+        return self._run_action("evaluate", run_id, work, succeeded, f"Could not evaluate {name} on {path}")
 
     def export(self, run_id: int, path: str, format: str, *, checkpoint: str = "best") -> tasks.Task:
         """Export run ``run_id``'s checkpoint to ``path`` as ``torchscript`` or ``onnx`` (as
@@ -1258,25 +1243,43 @@ class ExperimentsPanel(QWidget):
             return str(export_run(run_id, format, path, checkpoint=checkpoint, db_url=url))
 
         self.state.post_status(f"Exporting run {run_id} as {format}…", 0)
-        task = tasks.run_task(work)
-        self._busy.add(task)
 
         def succeeded(out: str) -> None:
             self.state.post_status(f"Exported run {run_id} to {out}")
             self.message.show_message(
                 f"Exported run {run_id} as {format} to {out} (with {out}.json).", "info"
             )
+
+        return self._run_action("export", run_id, work, succeeded, f"Could not export run {run_id}")
+
+    def _run_action(
+        self,
+        action: str,
+        run_id: int,
+        work: Callable[[Any], Any],
+        succeeded: Callable[[Any], None],
+        failure: str,
+    ) -> tasks.Task:
+        """Run ``work`` for ``action`` on run ``run_id`` in the pool: its progress in the status bar,
+        ``succeeded(result)`` then the run fetched again, or ``failure: why`` shown; either way
+        :attr:`task_finished` says how it ended."""
+        task = tasks.run_task(work)
+        self._busy.add(task)
+        task.progressed.connect(lambda _f, message: message and self.state.post_status(message, 0))
+
+        def on_succeeded(result: Any) -> None:
+            succeeded(result)
             self.forget([run_id])
-            self.task_finished.emit("export", True)
+            self.task_finished.emit(action, True)
 
-        def failed(message: str, traceback_text: str) -> None:
-            log.warning("export failed: %s\n%s", message, traceback_text)
+        def on_failed(message: str, traceback_text: str) -> None:
+            log.warning("%s failed: %s\n%s", action, message, traceback_text)
             self.state.post_status("")
-            self.message.show_message(f"Could not export run {run_id}: {message}", "error")
-            self.task_finished.emit("export", False)
+            self.message.show_message(f"{failure}: {message}", "error")
+            self.task_finished.emit(action, False)
 
-        task.succeeded.connect(succeeded)
-        task.failed.connect(failed)
+        task.succeeded.connect(on_succeeded)
+        task.failed.connect(on_failed)
         task.finished.connect(lambda: self._busy.discard(task))
         return task
 
@@ -1431,17 +1434,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=int, action="append", default=[], help="select this run (repeatable)")
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for --screenshot")
     args = parser.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must be WIDTHxHEIGHT, not {args.size!r}")
+    from mmstudio.ui.app import create_application, window_size
 
+    width, height = window_size(parser, args.size)
     logging.basicConfig(level=logging.WARNING)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from mmstudio.ui.resources import stylesheet
-
-    if sheet := stylesheet():
-        app.setStyleSheet(sheet)
+    app = create_application()
     state, settings = StudioState(), Settings()
     state.db_url = args.db
     panel = ExperimentsPanel(state, settings)

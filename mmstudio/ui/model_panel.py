@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -1373,12 +1372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait before a screenshot")
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    from mmstudio.ui.app import create_application, window_size
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from mmstudio.ui.resources import stylesheet
-
-    app.setStyleSheet(stylesheet())
+    width, height = window_size(parser, args.size)
+    app = create_application()
     state = StudioState()
     panel = ModelPanel(state, Settings())
     panel.setWindowTitle("mmstudio: model")

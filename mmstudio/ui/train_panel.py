@@ -33,7 +33,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -1380,12 +1379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait before giving up")
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    from mmstudio.ui.app import create_application, window_size
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    from mmstudio.ui.resources import stylesheet
-
-    app.setStyleSheet(stylesheet())
+    width, height = window_size(parser, args.size)
+    app = create_application()
     state = StudioState()
     panel = TrainPanel(state, Settings())
     panel.setWindowTitle("mmstudio: train")
