@@ -12,6 +12,8 @@ Any other SQLAlchemy URL (PostgreSQL) is used as it is.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,13 +39,33 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def _enter_wal(cursor: Any) -> None:
+    """Switch the file to WAL, retrying while another connection holds a lock.
+
+    Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked" at
+    once, without the busy handler, when it finds another process (say, one creating the same new
+    store) holding a shared lock, so the wait is done here, up to the same busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     # Take transaction control away from pysqlite; the "begin" hook below emits BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:

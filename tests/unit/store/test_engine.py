@@ -82,6 +82,29 @@ def test_read_then_write_transactions_in_parallel_do_not_fail(db_url: str) -> No
         assert len(store.list_experiments()) == 10
 
 
+def test_switching_a_new_file_to_wal_waits_for_a_writer(tmp_path: Path) -> None:
+    # Another process is writing to the file before it is in WAL mode (it is creating the same new
+    # store). SQLite refuses the journal-mode change at once, without the busy handler; the store
+    # waits for the lock instead of failing with "database is locked".
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.3, other.execute, args=("COMMIT",))
+    release.start()
+    engine = create_store_engine(f"sqlite:///{path}")
+    try:
+        started = time.monotonic()
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert time.monotonic() - started >= 0.2
+    finally:
+        release.join()
+        engine.dispose()
+        other.close()
+
+
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(exc.IntegrityError, match="FOREIGN KEY"), store._db.write() as conn:
         conn.execute(
