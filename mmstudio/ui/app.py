@@ -13,6 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from mmstudio.ui.tasks import settle_heap
+
+__all__ = ["create_application", "run_gui", "settle_heap", "window_size"]
+
 SCREENSHOT_SIZE = (1280, 800)
 SCREENSHOT_TIMEOUT_S = 300.0
 
@@ -49,16 +53,6 @@ def window_size(parser, text: str) -> tuple[int, int]:
     except ValueError:
         parser.error(f"--size must be WIDTHxHEIGHT, not {text!r}")
     return width, height
-
-
-def settle_heap() -> None:
-    """Put every object alive now (the imported modules, the window's widgets: ~130,000) out of the
-    cyclic garbage collector's reach (:func:`gc.freeze`). A full collection otherwise walks them all,
-    ~90 ms on this machine with the interpreter lock held, which freezes the window whenever a
-    background load happens to trigger one. Called once the window is built."""
-    import gc
-
-    gc.freeze()
 
 
 def run_gui(

@@ -380,9 +380,12 @@ class LivePlotsWidget(QWidget):
             started = time.perf_counter()
             for one in changed:
                 one.push()
-            # Fit the range now rather than in the paint (pyqtgraph's way): a range that changes
-            # while the plot paints asks for a second paint of the axes and everything.
-            plot.getPlotItem().getViewBox().updateAutoRange()
+            # Fit the range, and move the curves to it, now rather than in the paint (pyqtgraph's
+            # way): a range or transform that changes while the plot paints asks for a second paint
+            # of the axes and everything.
+            view = plot.getPlotItem().getViewBox()
+            view.updateAutoRange()
+            view.updateMatrix()
             cost = time.perf_counter() - started + plot.paint_s
             self.last_redraw_s = cost
             self._next_redraw[plot] = now + max(interval, COST_FACTOR * cost)

@@ -27,8 +27,13 @@ class ClippedAxisItem(pg.AxisItem):
 
 
 def axis_items() -> dict[str, ClippedAxisItem]:
-    """New left and bottom axes for a ``PlotWidget(axisItems=...)``."""
-    return {name: ClippedAxisItem(name) for name in AXES}
+    """New left and bottom axes for a ``PlotWidget(axisItems=...)``: major and minor ticks (and grid
+    lines) only; pyqtgraph's third level, at a tenth of the major interval, doubles what a change of
+    range costs to lay out and draw, for lines too faint to read."""
+    items = {name: ClippedAxisItem(name) for name in AXES}
+    for item in items.values():
+        item.setStyle(maxTickLevel=1)
+    return items
 
 
 def palette_plot(

@@ -77,6 +77,8 @@ EVENTS_PER_TICK = 200
 #: The longest a timer tick spends reading events (seconds); a backlog is read on at the next
 #: event-loop pass (the timer then fires at once), so no tick blocks the window for long.
 TICK_BUDGET_S = 0.006
+#: The timer's interval (ms) after a backlog pass that redrew a plot (see :meth:`TrainPanel._poll`).
+BACKLOG_INTERVAL_MS = 1
 #: Seconds after a Stop before the Stop button offers to kill the worker.
 KILL_AFTER_S = 20.0
 #: How long a stop may take at the window's close before the worker is terminated.
@@ -946,6 +948,13 @@ class TrainPanel(QWidget):
         if handle is None:
             self._timer.stop()
             return
+        if self._timer.interval() <= BACKLOG_INTERVAL_MS and self.plots.refresh():
+            # Draining a backlog: a pass that redraws a plot (its paint follows this tick) reads
+            # nothing, and the next read waits a millisecond, so that other timers due meanwhile run
+            # between the paint and it (a timer of no interval would fire first): no pass of the
+            # event loop holds both a reading slice and a paint.
+            self._timer.setInterval(BACKLOG_INTERVAL_MS)
+            return
         # Read in small batches until the tick's budget (events or time) is spent: a backlog of
         # large coalesced events never blocks the GUI thread for long.
         deadline = time.perf_counter() + TICK_BUDGET_S
@@ -965,7 +974,8 @@ class TrainPanel(QWidget):
         # A backlog (the GUI was busy, or the worker logs faster than it is read) is drained in
         # slices with the event loop running in between, not in one long tick.
         self._timer.setInterval(0 if backlog else POLL_INTERVAL_MS)
-        self._redraw()
+        if not backlog:  # a backlog's redraws take passes of their own (above)
+            self._redraw()
         waited = 0.0 if self._stop_requested_at is None else time.monotonic() - self._stop_requested_at
         if waited >= self.kill_after_s and not self._kill_offered and not handle.finished:
             self._kill_offered = True

@@ -152,7 +152,10 @@ def main() -> int:
     panel = TrainPanel(StudioState(), Settings(work / "settings.ini"))
     panel.resize(1280, 800)
     panel.show()
-    spin(app, 1.0)  # the device detection and store listing settle
+    deadline = time.perf_counter() + 120
+    while panel.devices is None and time.perf_counter() < deadline:
+        spin(app, 0.1)  # the device detection (a process importing torch) is not measured
+    spin(app, 1.0)  # nor the store listing
     settle_heap()  # as mmstudio.ui.app.run_gui does once the window is built
     meter = StallMeter()
     phases: dict[str, dict] = {}
