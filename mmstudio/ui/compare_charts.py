@@ -194,7 +194,7 @@ class CurvesChart(ChartWidget):
         super().__init__("", parent)
         # Every run's raw curve in one item and every smoothed curve in another: 20 runs as 40
         # pyqtgraph items would cost ~40 ms of Python at each repaint.
-        self.raw_traces = PeakTraces(points_per_pixel=2)  # bands: filled, no zigzag to hide
+        self.raw_traces = PeakTraces(points_per_pixel=2)  # bands: a stroke per block, no zigzag to hide
         self.smooth_traces = PeakTraces()
         self.smooth_traces.setZValue(1)
         self.plot.addItem(self.raw_traces)
@@ -213,6 +213,8 @@ class CurvesChart(ChartWidget):
         self.log_y = False
         self.x_fallback = False  # the asked x axis was missing and steps are shown instead
         self._queue: list[int] = []
+        self._chunking = False  # a chunked draw's ticks are scheduled (see redraw)
+        self._finish_step = 0  # the next of _finish_chunks's steps
         # The best / last / min marks of every run in one item: an item costs ~0.5 ms a paint however
         # few its points, and 20 runs would have 20.
         self.marks = pg.ScatterPlotItem(pen=pg.mkPen("#222", width=1))
@@ -223,7 +225,8 @@ class CurvesChart(ChartWidget):
     def set_runs(self, run_ids: Sequence[int], labels: Sequence[str]) -> None:
         """The runs, in palette order; each run's items are made when its curve is first drawn."""
         self._queue.clear()
-        self.plot_widget.setUpdatesEnabled(True)  # a draw in progress is abandoned
+        self._chunking = False  # a draw in progress is abandoned (its next tick does nothing)
+        self.plot_widget.setUpdatesEnabled(True)
         self.raw_traces.clear()
         self.smooth_traces.clear()
         self.legend.clear()
@@ -310,7 +313,7 @@ class CurvesChart(ChartWidget):
 
     def is_drawing(self) -> bool:
         """Whether curves are still being handed to their items (a big set goes a few per tick)."""
-        return bool(self._queue)
+        return self._chunking or bool(self._queue)
 
     def redraw(self) -> None:
         """Give every run's curve to its items: at once when small, else a few runs per event-loop
@@ -333,24 +336,63 @@ class CurvesChart(ChartWidget):
             # painted once when every run is given, not after each tick: a repaint draws all the
             # curves given so far, so painting as they come would cost the paint of 20 curves 20 times
             self.plot_widget.setUpdatesEnabled(False)
-            self._draw_next()
+            self._finish_step = 0
+            if not self._chunking:  # else the ticks already scheduled draw the new queue
+                self._chunking = True
+                self._draw_next()
 
     def _draw_next(self) -> None:
+        if not self._chunking:
+            return
         deadline = time.perf_counter() + DRAW_BUDGET_S
         while self._queue and time.perf_counter() < deadline:
             self._draw_run(self._queue.pop(0))
-        if self._queue:
-            QTimer.singleShot(1, self._draw_next)  # not 0: the event loop gets a turn between chunks
-        else:
-            self._finish()
+        # The next step in a tick of its own, not 0 ms: the event loop (input, other timers) gets a
+        # turn between chunks, and the windows and range (_finish) are not made in the tick before
+        # the first paint of everything, which is long enough alone.
+        QTimer.singleShot(1, self._draw_next if self._queue else self._finish_chunks)
+
+    def _finish_chunks(self) -> None:
+        """The steps after the last run is given, each in a tick of its own: the event loop gets a
+        turn between the marks (~15 ms for 20 runs), the range and windows, and the first paint of
+        everything, which is the longest alone."""
+        if not self._chunking:
+            return
+        if self._queue:  # redrawn meanwhile: draw the new queue first
+            self._finish_step = 0
+            self._draw_next()
+            return
+        steps = (self._show_marks, self._fit, self._reveal)
+        step = steps[self._finish_step]
+        self._finish_step += 1
+        if self._finish_step == len(steps):
+            self._chunking = False
+        step()
+        if self._chunking:
+            QTimer.singleShot(1, self._finish_chunks)
 
     def _finish(self) -> None:
+        self._show_marks()
+        self._fit()
+        self._reveal()
+
+    def _show_marks(self) -> None:
+        self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
+
+    def _fit(self) -> None:
+        """The range and the drawn windows of every run given."""
+        self.raw_traces.fit_bounds()
+        self.smooth_traces.fit_bounds()
+        # Fit the range, and move the items to it, now rather than in the first paint (pyqtgraph's
+        # way): a range or a transform that changes while the plot paints asks for a second paint of
+        # everything. The windows are then built once, for that range.
+        view = self.plot.getViewBox()
+        view.updateAutoRange()
+        view.updateMatrix()
         self.raw_traces.refresh()
         self.smooth_traces.refresh()
-        self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
-        # Fit the range now, not in the first paint (pyqtgraph's way): a range that changes while the
-        # plot paints asks for a second paint of everything.
-        self.plot.getViewBox().updateAutoRange()
+
+    def _reveal(self) -> None:
         self.plot_widget.setUpdatesEnabled(True)
         if self.x_fallback:
             self.plot.setLabel("bottom", "step")

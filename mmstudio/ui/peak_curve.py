@@ -363,13 +363,17 @@ class _Trace:
         self.pyramid = pyramid
         self.x = x  # the real x of each point when they go back (the pyramid is then over positions)
         self.pen = pen
-        self.fill = fill  # drawn as a band between the lows and highs, filled, with its edges
+        self.fill = fill  # drawn as a band between the lows and highs, in the fill's colour
+        self.band_pen: QPen | None = None
+        if fill is not None:
+            self.band_pen = QPen(fill.color())
+            self.band_pen.setCosmetic(True)
+            self.band_pen.setWidth(1)
         self.visible = True
         self.shown: tuple | None = None
         self.path = QPainterPath()
-        self.bounds: tuple[float, float, float, float] | None = None  # x0, x1, y0, y1 of the path
         self.shown_points = 0
-        self.band = False  # the path is a closed band (filled), not a line
+        self.band = False  # the path is a band's vertical strokes (drawn with band_pen), not a line
         self.extent: tuple[float, float, float, float] | None = None
         self.extent_log: bool | None = None  # the log mode the extent is of (None: not computed)
 
@@ -410,8 +414,9 @@ class PeakTraces(pg.GraphicsObject):
 
     def set_pyramid(self, key: object, pyramid: PeakPyramid, pen: QPen, fill: QBrush | None = None) -> None:
         """Show (or replace) curve ``key``; call :meth:`refresh` when every change is made. With
-        ``fill``, the curve is drawn as the band between its lows and highs (each pixel covered
-        once: a noisy curve stays faint, and it draws faster than the zigzag between them)."""
+        ``fill``, the curve is drawn in the fill's colour as the band between its lows and highs
+        (each pixel covered once: a noisy curve stays faint, and it draws faster than the zigzag
+        between them)."""
         previous = self._traces.get(key)
         self._traces[key] = trace = _Trace(pyramid, None, pen, fill)
         trace.visible = previous.visible if previous is not None else True
@@ -445,30 +450,50 @@ class PeakTraces(pg.GraphicsObject):
             self._log_y = bool(y)
             self.refresh(force=True)
 
+    def fit_bounds(self) -> None:
+        """Report the bounds of every curve given (for auto-ranging) before any is drawn: fit the
+        view's range with them first, and the windows are then built once, for that range."""
+        self._update_rect()
+
     def refresh(self, *, force: bool = False) -> None:
         """Rebuild the drawn window of every curve whose data or view changed."""
         view = self.getViewBox()
-        width, x_range = 2000, None
+        width, x_range, columns = 2000, None, None
         if isinstance(view, pg.ViewBox):
             width = max(100, round(view.width()))
+            left, right = (float(v) for v in view.viewRange()[0])
+            columns = (left, right)
             if not view.autoRangeEnabled()[0]:
-                left, right = view.viewRange()[0]
-                x_range = (float(left), float(right))
+                x_range = columns
         changed = False
         for trace in self._traces.values():
-            key = (id(trace.pyramid), len(trace.pyramid), None if trace.x is not None else x_range, width)
+            own_x = trace.x is not None
+            key = (
+                id(trace.pyramid),
+                len(trace.pyramid),
+                None if own_x else x_range,
+                width,
+                columns if trace.fill is not None and not own_x else None,  # a band's pixel columns
+            )
             if not force and key == trace.shown:
                 continue
             trace.shown = key
-            self._rebuild(trace, x_range, width)
+            self._rebuild(trace, x_range, width, None if own_x else columns)
             changed = True
         if changed or force:
             self._update_rect()
 
-    def _rebuild(self, trace: _Trace, x_range: tuple[float, float] | None, width: int) -> None:
+    def _rebuild(
+        self,
+        trace: _Trace,
+        x_range: tuple[float, float] | None,
+        width: int,
+        columns: tuple[float, float] | None,
+    ) -> None:
         span = (None, None) if trace.x is not None or x_range is None else x_range
         if trace.fill is not None:
-            x, lo, hi = trace.pyramid.envelope(*span, max_points=width * self.points_per_pixel)
+            # one to two blocks per pixel, so that every pixel column has a block (binned below)
+            x, lo, hi = trace.pyramid.envelope(*span, max_points=width * 4)
         else:
             x, lo = trace.pyramid.window(*span, max_points=width * self.points_per_pixel)
             hi = lo
@@ -480,17 +505,29 @@ class PeakTraces(pg.GraphicsObject):
                 hi = lo if trace.fill is None else np.log10(np.where(hi > 0, hi, np.nan))
         finite = np.isfinite(lo) & np.isfinite(hi)
         trace.shown_points = len(x)
-        if trace.extent_log != self._log_y:  # the whole curve's bounds: once per curve and mode
-            trace.extent, trace.extent_log = self._extent(trace), self._log_y
-        trace.bounds = trace.extent
         if len(x) == 0 or not finite.any():
             trace.path = QPainterPath()
         elif trace.fill is not None and not np.array_equal(lo, hi):
-            # the highs left to right, the lows back: one closed polygon (where the window holds the
-            # raw points themselves it is a line: a "band" of no width folded on itself fills slowly)
+            # A vertical stroke per block from its low to its high, reaching the block before it so
+            # that no gap opens where the curve is steep: at a few blocks per pixel it covers what
+            # the filled polygon between the highs and the lows would, and Qt strokes it 4-5x
+            # faster (a polygon of thousands of edges is the raster engine's slow case). Where the
+            # window holds the raw points themselves it is a line.
             x, lo, hi = x[finite], lo[finite], hi[finite]
-            trace.path = pg.arrayToQPath(np.concatenate([x, x[::-1]]), np.concatenate([hi, lo[::-1]]))
-            trace.path.closeSubpath()
+            if columns is not None and columns[1] > columns[0]:
+                # One stroke per pixel column, over the blocks that fall in it: a column holding
+                # two blocks next to one holding one would draw a band with teeth.
+                scale = width / (columns[1] - columns[0])
+                column = np.floor((x - columns[0]) * scale)
+                starts = np.flatnonzero(np.r_[True, column[1:] != column[:-1]])
+                lo, hi = np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts)
+                x = columns[0] + (column[starts] + 0.5) / scale
+            bottom, top = lo.copy(), hi.copy()
+            np.minimum(bottom[1:], hi[:-1], out=bottom[1:])
+            np.maximum(top[1:], lo[:-1], out=top[1:])
+            ends = np.empty(2 * len(x))
+            ends[0::2], ends[1::2] = bottom, top
+            trace.path = pg.arrayToQPath(np.repeat(x, 2), ends, connect="pairs", finiteCheck=False)
             trace.band = True
         else:
             trace.path = pg.arrayToQPath(x, lo, connect="finite")
@@ -513,7 +550,10 @@ class PeakTraces(pg.GraphicsObject):
         return float(np.nanmin(x)), float(np.nanmax(x)), float(logged.min()), float(logged.max())
 
     def _update_rect(self) -> None:
-        bounds = [t.bounds for t in self._traces.values() if t.visible and t.bounds is not None]
+        for trace in self._traces.values():
+            if trace.extent_log != self._log_y:  # the whole curve's bounds: once per curve and mode
+                trace.extent, trace.extent_log = self._extent(trace), self._log_y
+        bounds = [t.extent for t in self._traces.values() if t.visible and t.extent is not None]
         rect, self._bounds = QRectF(), None
         if bounds:
             x0, x1 = min(b[0] for b in bounds), max(b[1] for b in bounds)
@@ -539,14 +579,14 @@ class PeakTraces(pg.GraphicsObject):
 
     def paint(self, p: QPainter, *args) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        p.setBrush(Qt.BrushStyle.NoBrush)  # lines and strokes only: a filled zigzag is very slow
         # Qt's raster engine strokes translucent lines ~10x faster with a clip rectangle set (see
         # plot_style.ClippedAxisItem)
         visible = self.viewRect()
         p.setClipRect(visible if visible is not None else self.boundingRect())
         for trace in self._traces.values():
             if trace.visible and not trace.path.isEmpty():
-                p.setPen(trace.pen)
-                p.setBrush(trace.fill if trace.band and trace.fill is not None else Qt.BrushStyle.NoBrush)
+                p.setPen(trace.band_pen if trace.band else trace.pen)
                 p.drawPath(trace.path)
 
     def viewRangeChanged(self) -> None:  # GraphicsItem: the view's range changed

@@ -56,16 +56,19 @@ def make_dataset(folder: Path, items: int, images: int) -> Path:
     return out
 
 
-def _cpu_sample() -> tuple[float, float, float]:
-    """(wall, CPU seconds of the whole machine, CPU seconds of this process)."""
+def _cpu_sample() -> tuple[float, float, float, float]:
+    """(wall, CPU seconds of the whole machine, CPU seconds of this process, CPU seconds stolen by
+    the hypervisor: a virtual machine's CPUs given to other guests)."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
             fields = [float(x) for x in f.readline().split()[1:]]
-        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+        tick = os.sysconf("SC_CLK_TCK")
+        steal = fields[7] / tick if len(fields) > 7 else 0.0
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / tick - steal  # less idle, iowait, steal
     except (OSError, ValueError):
-        busy = float("nan")
+        busy = steal = float("nan")
     times = os.times()
-    return time.perf_counter(), busy, times.user + times.system
+    return time.perf_counter(), busy, times.user + times.system, steal
 
 
 class StallMeter:
@@ -91,13 +94,15 @@ class StallMeter:
 
     def stop(self) -> dict:
         self.timer.stop()
-        wall0, busy0, own0 = self._cpu
-        wall1, busy1, own1 = _cpu_sample()
-        others = ((busy1 - busy0) - (own1 - own0)) / ((os.cpu_count() or 1) * (wall1 - wall0))
+        wall0, busy0, own0, steal0 = self._cpu
+        wall1, busy1, own1, steal1 = _cpu_sample()
+        cpu_s = (os.cpu_count() or 1) * (wall1 - wall0)
+        others = ((busy1 - busy0) - (own1 - own0)) / cpu_s
         worst = max(range(len(self.gaps)), key=self.gaps.__getitem__, default=None)
         gaps = sorted(self.gaps) or [0.0]
         return {
             "others_cpu": round(max(0.0, others), 3),
+            "stolen_cpu": round(max(0.0, (steal1 - steal0) / cpu_s), 3),  # by other virtual machines
             # when the longest stall began, in seconds from the phase's start
             "max_at_s": None if worst is None else round(self.ends[worst] - self.gaps[worst] - self._t0, 3),
             "max_ms": round(gaps[-1] * 1000, 1),

@@ -245,3 +245,46 @@ def test_traces_are_painted_in_the_view_after_its_range_changes(qtbot):
     qtbot.waitUntil(lambda: _red_pixels(widget) > 50)
     widget.getPlotItem().getViewBox().setXRange(10, 20, padding=0)
     qtbot.waitUntil(lambda: _red_pixels(widget) > 50)
+
+
+def _red_columns(widget) -> list[int]:
+    """The x of every pixel column of ``widget`` holding a red pixel."""
+    image = widget.grab().toImage()
+    return [
+        x
+        for x in range(image.width())
+        if any(
+            (c := image.pixelColor(x, y)).red() > 200 and c.green() < 80 and c.blue() < 80
+            for y in range(image.height())
+        )
+    ]
+
+
+@pytest.mark.parametrize("x_range", [None, (20_000.0, 60_000.0)])
+def test_a_band_covers_every_pixel_column_of_its_curve(qtbot, x_range):
+    # A band is drawn as one stroke per pixel column: no column in the curve's span may be left
+    # out (too few blocks per pixel drew it as teeth or hatching)
+    widget = pg.PlotWidget(background="w")
+    qtbot.addWidget(widget)
+    widget.resize(700, 400)
+    widget.show()
+    qtbot.waitExposed(widget)
+    traces = PeakTraces(points_per_pixel=2)
+    widget.addItem(traces)
+    x = np.arange(100_000, dtype=float)
+    y = np.exp(-x / 30_000) + 0.1 * np.random.default_rng(0).random(len(x))
+    traces.set_points("noisy", x, y, pg.mkPen("#0000ff"), fill=pg.mkBrush("#ff0000"))
+    view = widget.getPlotItem().getViewBox()
+    traces.fit_bounds()
+    if x_range is None:
+        view.updateAutoRange()
+    else:
+        view.setXRange(*x_range, padding=0)
+    traces.refresh()
+    # the curve's span on screen, from the view's own mapping
+    first = view.mapViewToDevice(pg.Point(max(0.0, view.viewRange()[0][0]), 0.5)).x()
+    last = view.mapViewToDevice(pg.Point(min(99_999.0, view.viewRange()[0][1]), 0.5)).x()
+    qtbot.waitUntil(lambda: len(_red_columns(widget)) > 100)
+    columns = set(_red_columns(widget))
+    missing = [c for c in range(round(first) + 1, round(last) - 1) if c not in columns]
+    assert missing == []
