@@ -782,9 +782,10 @@ class TrainPanel(QWidget):
     # --- window integration ---------------------------------------------------------------------
 
     def is_busy(self) -> bool:
-        """Work in flight that a screenshot should wait for: a run, or the device detection."""
+        """Work in flight that a screenshot should wait for: a run, the device detection, or plots
+        still to be redrawn."""
         detecting = self._devices_task is not None and not self._devices_task.done
-        return self.has_running_run() or detecting
+        return self.has_running_run() or detecting or self.plots.flushing
 
     def has_running_run(self) -> bool:
         """A worker is being started or is running (its process not yet joined)."""
@@ -984,7 +985,7 @@ class TrainPanel(QWidget):
         if handle.finished and self._closing_task is None:
             self._timer.stop()
             self._flush_progress(force=True)
-            self._redraw(force=True)
+            self.plots.flush()  # the plots still behind, one per pass (not all four in one)
             self._close_handle(handle)
 
     def feed_events(self, events: Sequence[ev.Event], *, redraw: bool = True) -> None:
@@ -1122,7 +1123,7 @@ class TrainPanel(QWidget):
         self._paused = False
         self._stop_requested_at = None
         self._kill_offered = False
-        self._redraw(force=True)
+        self.plots.flush()
         self._update_controls()
         if entry is not None:
             self.run_finished.emit(entry.run_id or 0, entry.status)

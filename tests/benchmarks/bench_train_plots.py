@@ -110,7 +110,7 @@ def run_phase(app, panel, meter, steps: int, rate: float | None, timeout_s: floa
     panel._timer.start()
     meter.start()
     started = time.perf_counter()
-    while panel.has_running_run():
+    while panel.has_running_run() or panel.plots.flushing:  # until the last points are drawn
         spin(app, 0.05)
         if time.perf_counter() - started > timeout_s:
             raise RuntimeError(f"the phase did not end within {timeout_s} s")
