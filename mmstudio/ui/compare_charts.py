@@ -33,7 +33,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBo
 from mmstudio.store.compare import best_index, ema
 from mmstudio.store.types import Curve
 from mmstudio.ui.peak_curve import PeakPyramid, PeakTraces
-from mmstudio.ui.plot_style import axis_items
+from mmstudio.ui.plot_style import axis_items, fit_range
 
 #: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
 #: every chart of the view.
@@ -383,12 +383,8 @@ class CurvesChart(ChartWidget):
         """The range and the drawn windows of every run given."""
         self.raw_traces.fit_bounds()
         self.smooth_traces.fit_bounds()
-        # Fit the range, and move the items to it, now rather than in the first paint (pyqtgraph's
-        # way): a range or a transform that changes while the plot paints asks for a second paint of
-        # everything. The windows are then built once, for that range.
-        view = self.plot.getViewBox()
-        view.updateAutoRange()
-        view.updateMatrix()
+        # The windows are built once, for the fitted range (by its change, else here)
+        fit_range(self.plot.getViewBox())
         self.raw_traces.refresh()
         self.smooth_traces.refresh()
 

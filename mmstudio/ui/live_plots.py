@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
-from mmstudio.ui.plot_style import palette_plot
+from mmstudio.ui.plot_style import fit_range, palette_plot
 
 LOSS_KEY = "train/loss"
 LR_KEY = "train/lr"
@@ -385,12 +385,7 @@ class LivePlotsWidget(QWidget):
             started = time.perf_counter()
             for one in changed:
                 one.push()
-            # Fit the range, and move the curves to it, now rather than in the paint (pyqtgraph's
-            # way): a range or transform that changes while the plot paints asks for a second paint
-            # of the axes and everything.
-            view = plot.getPlotItem().getViewBox()
-            view.updateAutoRange()
-            view.updateMatrix()
+            fit_range(plot.getPlotItem().getViewBox())
             cost = time.perf_counter() - started + plot.paint_s
             self.last_redraw_s = cost
             self._next_redraw[plot] = now + max(interval, COST_FACTOR * cost)

@@ -508,11 +508,11 @@ class PeakTraces(pg.GraphicsObject):
         if len(x) == 0 or not finite.any():
             trace.path = QPainterPath()
         elif trace.fill is not None and not np.array_equal(lo, hi):
-            # A vertical stroke per block from its low to its high, reaching the block before it so
-            # that no gap opens where the curve is steep: at a few blocks per pixel it covers what
-            # the filled polygon between the highs and the lows would, and Qt strokes it 4-5x
-            # faster (a polygon of thousands of edges is the raster engine's slow case). Where the
-            # window holds the raw points themselves it is a line.
+            # A vertical stroke per pixel column from its low to its high, reaching the column
+            # before it so that no gap opens where the curve is steep: it covers what the filled
+            # polygon between the highs and the lows would, and Qt strokes it 4-5x faster (a
+            # polygon of thousands of edges is the raster engine's slow case). Where the window
+            # holds the raw points themselves it is a line.
             x, lo, hi = x[finite], lo[finite], hi[finite]
             if columns is not None and columns[1] > columns[0]:
                 # One stroke per pixel column, over the blocks that fall in it: a column holding

@@ -26,6 +26,14 @@ class ClippedAxisItem(pg.AxisItem):
         super().paint(p, opt, widget)
 
 
+def fit_range(view: pg.ViewBox) -> None:
+    """Fit ``view``'s auto range to its items and move them to it now, rather than in the next
+    paint (pyqtgraph's way): a range or transform that changes while the plot paints asks for a
+    second paint of the axes and everything (the compare view's first paint was two, 30 + 20 ms)."""
+    view.updateAutoRange()
+    view.updateMatrix()
+
+
 def axis_items() -> dict[str, ClippedAxisItem]:
     """New left and bottom axes for a ``PlotWidget(axisItems=...)``: major and minor ticks (and grid
     lines) only; pyqtgraph's third level, at a tenth of the major interval, doubles what a change of

@@ -10,6 +10,19 @@ import pytest
 from mmstudio.ui.peak_curve import FACTOR, POINTS_PER_PIXEL, PeakCurve, PeakPyramid, PeakTraces, nice_ceil
 
 
+def _shown_plot(qtbot, width=600, height=400, **kwargs) -> pg.PlotWidget:
+    widget = pg.PlotWidget(**kwargs)
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def _is_red(colour) -> bool:
+    return colour.red() > 200 and colour.green() < 80 and colour.blue() < 80
+
+
 def _pyramid(x, y, chunk=None):
     pyramid = PeakPyramid(capacity=4)
     if chunk is None:
@@ -117,11 +130,7 @@ def test_nice_ceil_rounds_up_to_round_numbers():
 
 
 def test_the_curve_shows_a_window_of_the_visible_range(qtbot):
-    widget = pg.PlotWidget()
-    qtbot.addWidget(widget)
-    widget.resize(600, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = _shown_plot(qtbot)
     curve = PeakCurve(pen="b", stable_bounds=True)
     widget.addItem(curve)
     n = 1_000_000
@@ -182,11 +191,7 @@ def test_reserving_room_keeps_the_points_and_the_blocks():
 
 
 def test_many_curves_in_one_item_fit_the_view_and_follow_the_log_mode(qtbot):
-    widget = pg.PlotWidget()
-    qtbot.addWidget(widget)
-    widget.resize(600, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = _shown_plot(qtbot)
     traces = PeakTraces()
     widget.addItem(traces)
     x = np.arange(1, 200_001, dtype=float)
@@ -222,17 +227,13 @@ def _red_pixels(widget) -> int:
         1
         for x in range(0, image.width(), 2)
         for y in range(0, image.height(), 2)
-        if (c := image.pixelColor(x, y)).red() > 200 and c.green() < 80 and c.blue() < 80
+        if _is_red(image.pixelColor(x, y))
     )
 
 
 def test_traces_are_painted_in_the_view_after_its_range_changes(qtbot):
     # the paint clips to the view's rectangle: it must follow the view (a stale one hid every curve)
-    widget = pg.PlotWidget(background="w")
-    qtbot.addWidget(widget)
-    widget.resize(600, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = _shown_plot(qtbot, background="w")
     traces = PeakTraces()
     widget.addItem(traces)
     traces.set_points("empty", np.array([0.5]), np.array([0.5]), pg.mkPen("#0000ff"))
@@ -251,12 +252,7 @@ def _red_columns(widget) -> list[int]:
     """The x of every pixel column of ``widget`` holding a red pixel."""
     image = widget.grab().toImage()
     return [
-        x
-        for x in range(image.width())
-        if any(
-            (c := image.pixelColor(x, y)).red() > 200 and c.green() < 80 and c.blue() < 80
-            for y in range(image.height())
-        )
+        x for x in range(image.width()) if any(_is_red(image.pixelColor(x, y)) for y in range(image.height()))
     ]
 
 
@@ -264,11 +260,7 @@ def _red_columns(widget) -> list[int]:
 def test_a_band_covers_every_pixel_column_of_its_curve(qtbot, x_range):
     # A band is drawn as one stroke per pixel column: no column in the curve's span may be left
     # out (too few blocks per pixel drew it as teeth or hatching)
-    widget = pg.PlotWidget(background="w")
-    qtbot.addWidget(widget)
-    widget.resize(700, 400)
-    widget.show()
-    qtbot.waitExposed(widget)
+    widget = _shown_plot(qtbot, 700, 400, background="w")
     traces = PeakTraces(points_per_pixel=2)
     widget.addItem(traces)
     x = np.arange(100_000, dtype=float)
