@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mmstudio.data._common import check_cancel, normalize_split
+from mmstudio.data._common import check_cancel, normalize_split, release
 from mmstudio.data.detect import detect_format
 from mmstudio.data.fingerprint import fingerprint as fingerprint_source
 from mmstudio.data.formats import get_reader
@@ -176,7 +176,7 @@ def load_dataset(
         cancel=cancel,
     )
     check_cancel(cancel)
-    items, split_problems, notes = assign_splits(
+    placed, split_problems, notes = assign_splits(
         items,
         source.root,
         val_fraction=options.val_fraction,
@@ -184,6 +184,8 @@ def load_dataset(
         seed=options.seed,
         stratify=options.stratify,
     )
+    release(items)  # the items before their splits, freed a slice at a time (see release)
+    items = placed
     rows = len(source.records) + sum(1 for p in source.problems if p.skipped and p.row is not None)
     all_problems = sorted(
         [*source.problems, *problems, *split_problems], key=lambda p: (p.source or "", p.row or 0)

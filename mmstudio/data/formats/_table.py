@@ -95,7 +95,7 @@ def _lines(text: str) -> Iterator[str]:
     """The lines of ``text`` with their endings, as ``io.StringIO(text, newline="")`` gives them, one
     short call at a time (a ``StringIO`` of a large file is one long call holding the interpreter lock).
     Lone carriage returns (old Mac line endings) are left to ``StringIO``, which splits on them."""
-    if text.count("\r") != text.count("\r\n"):
+    if _lone_carriage_return(text):
         yield from io.StringIO(text, newline="")
         return
     start, end = 0, len(text)
@@ -106,6 +106,16 @@ def _lines(text: str) -> Iterator[str]:
             return
         yield text[start : stop + 1]
         start = stop + 1
+
+
+def _lone_carriage_return(text: str) -> bool:
+    """Whether ``text`` has a carriage return not followed by a newline; counted a piece at a time
+    (two counts over a whole large file hold the interpreter lock for ~25 ms)."""
+    for start in range(0, len(text), _PIECE):
+        stop = start + _PIECE
+        if text.count("\r", start, stop) != text.count("\r\n", start, stop + 1):
+            return True
+    return False
 
 
 def _read_file(path: Path) -> bytes:

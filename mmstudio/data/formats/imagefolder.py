@@ -21,6 +21,7 @@ from mmstudio.data._common import (
     list_names,
     normalize_split,
     read_text_head,
+    release,
     relpath,
 )
 from mmstudio.data.columns import resolve_roles
@@ -85,6 +86,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     for table, path in zip(tables, detection.paths, strict=True):
         prefix = relpath(path.parent, root)
         records += table_records(table, roles, image_prefix="" if prefix == "." else prefix)
+    release(*(t.rows for t in tables))  # see manifest.read
     records, from_folders = _roles_from_folders(records, roles)
     shown = dataclasses.replace(
         roles,

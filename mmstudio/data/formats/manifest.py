@@ -16,6 +16,7 @@ from mmstudio.data._common import (
     Detection,
     list_dir,
     list_names,
+    release,
     relpath,
     sniff_json,
     splits_from_names,
@@ -76,6 +77,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     for table in tables:
         _check_columns(table, roles)
         records += table_records(table, roles, split=split_of.get(table.path))
+    release(*(t.rows for t in tables))  # a dict per row: freed at return, they would stall the GUI
     shown = dataclasses.replace(roles, split=SPLIT_FILE_NAME) if split_of and not roles.split else roles
     return DatasetSource(
         format="manifest",

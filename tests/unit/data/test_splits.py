@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from pathlib import Path
@@ -49,6 +50,27 @@ def test_assignment_does_not_depend_on_row_order():
     # the rows are renumbered as a reordered file would number them
     renumbered = [Item(n, n + 1, i.source, i.image, i.text, i.label, i.split) for n, i in enumerate(shuffled)]
     assert assignment(items) == assignment(renumbered)
+
+
+def test_the_order_is_the_documented_hash_so_saved_splits_stay_where_they_are():
+    """Each label's first rows by blake2b(seed, image path, text) go to test, the next to val: the
+    splits of saved experiments depend on this order, whatever sorts it."""
+    items = make_items(["a"] * 60 + ["b"] * 40)
+    seed = 7
+    placed, _, _ = assign_splits(items, ROOT, val_fraction=0.2, test_fraction=0.1, seed=seed)
+    for label, n in (("a", 60), ("b", 40)):
+        mine = [i for i in items if i.label == label]
+        digest = {  # the key: the image path inside the root, then the text
+            i.row: hashlib.blake2b(
+                f"{seed}\x1fimg/{i.index}.png\x1f{i.text}".encode(), digest_size=8
+            ).digest()
+            for i in mine
+        }
+        order = sorted(mine, key=lambda i: (digest[i.row], i.row))
+        expected = ["test"] * round(n * 0.1) + ["val"] * round(n * 0.2)
+        expected += ["train"] * (n - len(expected))
+        got = {i.row: i.split for i in placed}
+        assert [got[i.row] for i in order] == expected
 
 
 def test_stratified_proportions():
