@@ -36,9 +36,12 @@ def fingerprint(source: DatasetSource) -> str:
         for r in source.records
         if r.image and r.shard is None
     }
-    for path in sorted(files):
+    paths = sorted(files)
+    # The stat calls in one loop of their own, not between the hashing: see PathResolver.resolve_all.
+    stats = [_stat(path) for path in paths]
+    for path, stat in zip(paths, stats, strict=True):
         rel = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
-        _feed(h, "image", rel, *_stat(path))
+        _feed(h, "image", rel, *stat)
     return h.hexdigest()
 
 
