@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from mmstudio.data.fingerprint import fingerprint as fingerprint_source
 from mmstudio.data.formats import get_reader
 from mmstudio.data.images import DEFAULT_MAX_PIXELS
 from mmstudio.data.splits import assign_splits, check_fractions
-from mmstudio.data.types import SPLITS, ColumnRoles, DatasetSource, Item, ValidationReport
+from mmstudio.data.types import SPLITS, ColumnRoles, DatasetSource, Item, ProblemKind, ValidationReport
 from mmstudio.data.validate import CHECK_MODES, default_workers, validate_source
 
 
@@ -105,6 +106,37 @@ class Dataset:
         if split is None:
             raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
         return [i for i in self.items if i.split == split]
+
+    def resplit(self, *, val_fraction: float, test_fraction: float, seed: int, stratify: bool) -> Dataset:
+        """This dataset with its splits assigned again with these settings, nothing validated again:
+        what :func:`load_dataset` gives with the same options.
+
+        Splits the dataset gives itself (a split column, split folders or files) are kept, as on a
+        load; the ``rare_label`` warnings and the notes are computed anew.
+        """
+        check_fractions(val_fraction, test_fraction)
+        given = {(r.source, r.row): normalize_split(r.split) or "" for r in self.source.records}
+        unplaced = [  # the constructor, not dataclasses.replace: 5x faster for 100,000 items
+            Item(i.index, i.row, i.source, i.image, i.text, i.label, split, i.group, i.width, i.height)
+            for i in self.items
+            for split in (given.get((i.source, i.row), ""),)
+        ]
+        items, split_problems, notes = assign_splits(
+            unplaced,
+            self.source.root,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+            stratify=stratify,
+        )
+        release(unplaced)  # see release: freed at return, they would hold the interpreter lock
+        kept = [p for p in self.report.problems if p.kind != ProblemKind.RARE_LABEL]
+        problems = sorted([*kept, *split_problems], key=lambda p: (p.source or "", p.row or 0))
+        report = ValidationReport(rows=self.report.rows, valid=len(items), problems=problems)
+        options = dataclasses.replace(
+            self.options, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, stratify=stratify
+        )
+        return Dataset(self.source, items, report, self.fingerprint, options, notes)
 
     def summary_dict(self) -> dict:
         """The ``mmstudio data check --json`` document."""

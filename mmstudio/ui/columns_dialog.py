@@ -2,13 +2,10 @@
 
 It opens pre-filled with the roles the core guessed, over a live preview of the first rows in which
 each chosen column is tinted with its role's colour; changing a role re-tints the preview at once.
-:func:`read_preview` (Qt-free, run off the GUI thread) reads those first rows.
+The core's :func:`mmstudio.data.preview.read_preview` reads those first rows, off the GUI thread.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPixmap
@@ -26,16 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio.data._common import CLASS_FOLDER, SPLIT_FILE_NAME, SPLIT_FOLDER
+from mmstudio.data.preview import CLASS_FOLDER, PSEUDO_COLUMNS, Preview
 from mmstudio.data.types import ColumnRoles
 from mmstudio.ui.widgets import MessageBar, section_label
 
 ROLES = ("image", "text", "label", "split")
 OPTIONAL_ROLES = ("label", "split")
 NONE = "(none)"
-PSEUDO_COLUMNS = (CLASS_FOLDER, SPLIT_FOLDER, SPLIT_FILE_NAME)  # roles a layout plays, not a column
-PREVIEW_ROWS = 50
-_CELL_CHARS = 200
 
 ROLE_COLOURS = {
     "image": QColor(66, 133, 244, 70),
@@ -50,64 +44,6 @@ ROLE_HELP = {
     "label": "The class of each pair; (none) for an image-text retrieval dataset.",
     "split": "train / val / test per row; (none) to split by seed.",
 }
-
-
-@dataclass(frozen=True)
-class Preview:
-    """The first rows of a dataset's table (or shard), as text, and the names the roles can take."""
-
-    source: str
-    columns: list[str]
-    rows: list[dict[str, str]]
-    choices: list[str] = field(default_factory=list)  # the columns a role may name (default: columns)
-
-    def role_choices(self) -> list[str]:
-        return list(self.choices or self.columns)
-
-
-def read_preview(format: str, files: list[Path], limit: int = PREVIEW_ROWS) -> Preview:
-    """The first ``limit`` rows of the first table (manifest, imagefolder metadata) or samples of the
-    first shard (webdataset). Raises the core's ``DatasetFormatError`` when the file cannot be read."""
-    if not files:
-        raise ValueError(f"a {format} dataset without files has no columns to choose")
-    first = Path(files[0])
-    if format == "webdataset":
-        return _shard_preview(first, limit)
-    from mmstudio.data.formats._table import read_table
-
-    table = read_table(first, first.name)
-    rows = [{c: _cell_text(row.get(c)) for c in table.columns} for row in table.rows[:limit]]
-    return Preview(first.name, list(table.columns), rows)
-
-
-def _shard_preview(shard: Path, limit: int) -> Preview:
-    from mmstudio.data.formats.webdataset import scan_shard
-
-    samples, _ = scan_shard(shard, shard.name)
-    rows: list[dict[str, str]] = []
-    seen: dict[str, None] = {}
-    for n, (key, fields) in enumerate(samples.items()):
-        if n >= limit:
-            break
-        row = {"__key__": key}
-        for name, value in fields.items():
-            if name == "json" and isinstance(value, dict):
-                row.update({f"json.{k}": _cell_text(v) for k, v in value.items()})
-            else:
-                row[name] = _cell_text(getattr(value, "name", value))
-        seen.update(dict.fromkeys(row))
-        rows.append(row)
-    choices = [c for c in seen if c != "__key__"]
-    return Preview(shard.name, list(seen), rows, sorted(choices))
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= _CELL_CHARS else text[: _CELL_CHARS - 1] + "…"
 
 
 class PreviewTableModel(QAbstractTableModel):

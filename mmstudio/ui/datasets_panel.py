@@ -47,15 +47,16 @@ from PySide6.QtWidgets import (
 
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.detect import detect_format
+from mmstudio.data.preview import Preview, read_preview
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.data.types import ColumnRoles, DatasetFormatError
-from mmstudio.ui.columns_dialog import ColumnMappingDialog, Preview, read_preview
+from mmstudio.ui.columns_dialog import ColumnMappingDialog
 from mmstudio.ui.gallery import GalleryWidget, SearchIndex
 from mmstudio.ui.report import ReportWidget
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.stats import StatsData, StatsWidget, resplit_dataset
+from mmstudio.ui.stats import StatsData, StatsWidget
 from mmstudio.ui.tasks import Task, TaskState, run_task
 from mmstudio.ui.widgets import EmptyState, MessageBar
 
@@ -188,7 +189,7 @@ def resplit_job(state: TaskState, dataset: Dataset, settings: tuple[float, float
     val, test, seed, stratify = settings
     state.set_message("Splitting")
     with collector_paused():
-        split = resplit_dataset(dataset, val_fraction=val, test_fraction=test, seed=seed, stratify=stratify)
+        split = dataset.resplit(val_fraction=val, test_fraction=test, seed=seed, stratify=stratify)
         return summarise(split)
 
 

@@ -3,13 +3,10 @@
 The numbers come from :func:`mmstudio.data.stats.dataset_stats` (computed off the GUI thread while
 the dataset loads); the plots are pyqtgraph items created once and given new data. Plots are drawn
 when the tab is first shown, so loading a dataset costs the GUI thread nothing for a hidden tab.
-
-:func:`resplit_dataset` changes the splits of a loaded dataset without validating it again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -36,48 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.data.dataset import Dataset
-from mmstudio.data.splits import assign_splits, normalize_split
 from mmstudio.data.stats import DatasetStats, Distribution, dataset_stats
-from mmstudio.data.types import SPLITS, ProblemKind, ValidationReport
+from mmstudio.data.types import SPLITS
 from mmstudio.ui.plot_style import palette_plot
 
 MAX_LABEL_BARS = 30  # more labels than this: the most frequent are drawn, and the title says so
 MAX_SCATTER_POINTS = 5000  # distinct image sizes drawn at most (a random, fixed sample beyond)
 BAR_COLOUR = QColor(76, 120, 168)
 SPLIT_COLOURS = {"train": QColor(76, 120, 168), "val": QColor(245, 133, 24), "test": QColor(84, 162, 75)}
-
-
-# --- re-splitting -----------------------------------------------------------------------------
-
-
-def resplit_dataset(
-    dataset: Dataset, *, val_fraction: float, test_fraction: float, seed: int, stratify: bool
-) -> Dataset:
-    """The dataset with its splits assigned again with these settings, without validating anything
-    again: what :func:`~mmstudio.data.dataset.load_dataset` would give with the same options.
-
-    Splits the dataset gives itself (a split column, split folders or files) are kept, as on a load;
-    the ``rare_label`` warnings and the notes are computed anew.
-    """
-    given = {(r.source, r.row): normalize_split(r.split) or "" for r in dataset.source.records}
-    items = [
-        dataclasses.replace(item, split=given.get((item.source, item.row), "")) for item in dataset.items
-    ]
-    items, split_problems, notes = assign_splits(
-        items,
-        dataset.source.root,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-        stratify=stratify,
-    )
-    kept = [p for p in dataset.report.problems if p.kind != ProblemKind.RARE_LABEL]
-    problems = sorted([*kept, *split_problems], key=lambda p: (p.source or "", p.row or 0))
-    report = ValidationReport(rows=dataset.report.rows, valid=len(items), problems=problems)
-    options = dataclasses.replace(
-        dataset.options, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, stratify=stratify
-    )
-    return Dataset(dataset.source, items, report, dataset.fingerprint, options, notes)
 
 
 @dataclass(frozen=True)

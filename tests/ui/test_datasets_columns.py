@@ -13,8 +13,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 from mmstudio.data.dataset import read_source
+from mmstudio.data.preview import Preview, read_preview
 from mmstudio.data.types import ColumnRoles
-from mmstudio.ui.columns_dialog import NONE, ROLE_COLOURS, ColumnMappingDialog, Preview, read_preview
+from mmstudio.ui.columns_dialog import NONE, ROLE_COLOURS, ColumnMappingDialog
 from mmstudio.ui.datasets_panel import DatasetsPanel
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState

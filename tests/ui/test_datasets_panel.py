@@ -23,7 +23,6 @@ from mmstudio.data.types import Cancelled
 from mmstudio.ui.datasets_panel import DatasetsPanel, dataset_source, shards_source
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.stats import resplit_dataset
 
 LABELS = ("cat", "dog", "bird")
 LOAD_TIMEOUT = 30_000
@@ -366,24 +365,6 @@ def test_split_settings_re_split_without_reloading(qtbot, panel, state, tmp_path
     # the same splits as a fresh load with these settings
     fresh = load_dataset(manifest, options=LoadOptions(val_fraction=0.2, seed=7))
     assert [(i.row, i.split) for i in split.items] == [(i.row, i.split) for i in fresh.items]
-
-
-def test_resplit_keeps_the_splits_the_dataset_gives(tmp_path):
-    root = tmp_path / "ds"
-    rows = []
-    for i in range(40):
-        png(root / f"{i}.png")
-        rows.append([f"{i}.png", caption(i), LABELS[i % 2], "test" if i < 8 else "train"])
-    rows.append(["0.png", "one label alone", "rare", "train"])
-    manifest = write_csv(root / "data.csv", ["image", "caption", "label", "split"], rows)
-    dataset = load_dataset(manifest)
-    options = {"val_fraction": 0.25, "test_fraction": 0.1, "seed": 3, "stratify": True}
-    again = resplit_dataset(dataset, **options)
-    fresh = load_dataset(manifest, options=LoadOptions(**options))
-    assert [(i.row, i.split) for i in again.items] == [(i.row, i.split) for i in fresh.items]
-    assert again.split_counts()["test"] == 8 and again.split_counts()["val"] > 0
-    assert [p.to_dict() for p in again.report.problems] == [p.to_dict() for p in fresh.report.problems]
-    assert again.notes == fresh.notes and again.options == fresh.options
 
 
 def test_a_dataset_set_elsewhere_is_shown(qtbot, panel, state, tmp_path):

@@ -117,3 +117,29 @@ def test_importing_the_dataset_layer_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["[]", "False"]
+
+
+def test_resplit_gives_what_a_load_with_those_options_gives(tmp_path, build):
+    root = tmp_path / "ds"
+    rows = []
+    for i in range(40):
+        build.image(root / f"{i}.png")
+        rows.append([f"{i}.png", build.caption(i), ("cat", "dog")[i % 2], "test" if i < 8 else "train"])
+    rows.append(["0.png", "one label alone", "rare", "train"])
+    manifest = build.csv(root / "data.csv", ["image", "caption", "label", "split"], rows)
+    dataset = load_dataset(manifest)
+    options = {"val_fraction": 0.25, "test_fraction": 0.1, "seed": 3, "stratify": True}
+    again = dataset.resplit(**options)
+    fresh = load_dataset(manifest, options=LoadOptions(**options))
+    # the split column's test rows are kept; val is held out of train, as on a load
+    assert [(i.row, i.split) for i in again.items] == [(i.row, i.split) for i in fresh.items]
+    assert again.split_counts()["test"] == 8 and again.split_counts()["val"] > 0
+    assert [p.to_dict() for p in again.report.problems] == [p.to_dict() for p in fresh.report.problems]
+    assert again.notes == fresh.notes and again.options == fresh.options
+    assert [(i.row, i.split) for i in dataset.items] != [(i.row, i.split) for i in again.items]  # a new one
+
+
+def test_resplit_refuses_fractions_that_leave_no_training_rows(manifest_dataset):
+    dataset = load_dataset(manifest_dataset)
+    with pytest.raises(ValueError, match="leave some rows for training"):
+        dataset.resplit(val_fraction=0.5, test_fraction=0.5, seed=0, stratify=True)
