@@ -107,10 +107,18 @@ def add_parsers(commands) -> None:
 
 
 def _read_spec_file(path: str) -> dict:
+    if Path(path).is_dir() or Path(path).suffix.lower() in (".csv", ".tsv", ".jsonl", ".parquet", ".tar"):
+        what = "a folder" if Path(path).is_dir() else "a data file"
+        raise UsageError(
+            f"{path} is {what}, not a spec file: the first argument of 'mmstudio train' is a model or job "
+            f"spec (.json); to train on a dataset, give it with --data {path}"
+        )
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise UsageError(f"spec file {path} does not exist") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read the spec file {path}: {exc.strerror or exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"spec file {path} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):

@@ -52,12 +52,14 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> Detecti
 
 
 def _not_recognised(p: Path) -> DatasetFormatError:
+    # No "choose the format" advice: every reader was asked already (an explicit format asks the same
+    # reader), so naming one only decides between formats that all take the path.
     if p.is_file():
         if is_image_name(p.name):
             return DatasetFormatError(f"{p} is a single image; give the dataset's folder or manifest")
         return DatasetFormatError(
-            f"{p} is not a dataset file mmstudio knows: expected {_LOOKED_FOR}. "
-            f"Choose the format with --format"
+            f"{p} is not a dataset file mmstudio knows: expected {_LOOKED_FOR}. Rename or convert it to "
+            f"one of them"
         )
     manifests = manifest.candidates_in(p)
     if len(manifests) > 1:
@@ -67,10 +69,13 @@ def _not_recognised(p: Path) -> DatasetFormatError:
         )
     dirs, files = list_dir(p)
     kinds = sorted({f.suffix.lower() or f.name for f in files})
-    found = f"it holds {len(dirs)} folders and {len(files)} files"
+    found = f"it holds {_count(len(dirs), 'folder')} and {_count(len(files), 'file')}"
     if files:
         found += f" ({list_names(kinds[:8])})"
     return DatasetFormatError(
-        f"no dataset found in {p}: looked for {_LOOKED_FOR}, and {found}. Point to the dataset folder or "
-        f"file, or choose the format with --format"
+        f"no dataset found in {p}: looked for {_LOOKED_FOR}, and {found}. Point to the dataset folder or file"
     )
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"

@@ -124,6 +124,8 @@ def test_train_bad_usage(demo, capsys):
     assert "--data PATH, --demo" in capsys.readouterr().err
     assert main(["train", "--data", str(demo), "--fusion", "nope", "--epochs", "1", "--quiet"]) == 2
     assert "concat" in capsys.readouterr().err  # the message lists the fusions that exist
+    assert main(["train", str(demo), "--epochs", "1"]) == 2  # a dataset where the spec file goes
+    assert f"give it with --data {demo}" in capsys.readouterr().err
     assert main(["runs", "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []  # no run was recorded for an impossible model
 

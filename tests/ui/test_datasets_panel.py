@@ -265,7 +265,7 @@ def test_a_load_error_shows_its_message_not_a_traceback(qtbot, panel, state, tmp
     text = panel.message.label.text()
     assert not panel.message.isHidden() and panel.message.property("level") == "error"
     assert text.startswith("Could not load the dataset: No dataset found in") and str(folder) in text
-    assert "--format" in text and "Traceback" not in text
+    assert "Point to the dataset folder or file" in text and "Traceback" not in text
     assert panel.error_message() == text
     assert panel.stack.currentWidget() is panel.empty and state.dataset is None and not panel.is_busy()
 

@@ -116,9 +116,11 @@ def test_nothing_recognisable_says_what_was_looked_for(tmp_path):
     with pytest.raises(DatasetFormatError) as info:
         detect_format(tmp_path)
     message = str(info.value)
-    for looked_for in ("manifest", "metadata.jsonl", "COCO", ".tar shards", "sidecar", "--format"):
+    for looked_for in ("manifest", "metadata.jsonl", "COCO", ".tar shards", "sidecar"):
         assert looked_for in message
-    assert "1 folders and 1 files (.md)" in message
+    assert "1 folder and 1 file (.md)" in message
+    # no advice to name the format: each reader has been asked, and would refuse the path again
+    assert "--format" not in message and "choose" not in message
 
 
 def test_missing_path_image_file_and_unknown_file(tmp_path, build):
@@ -127,7 +129,7 @@ def test_missing_path_image_file_and_unknown_file(tmp_path, build):
     with pytest.raises(DatasetFormatError, match="is a single image"):
         detect_format(build.image(tmp_path / "a.png"))
     (tmp_path / "weights.bin").write_bytes(b"\0")
-    with pytest.raises(DatasetFormatError, match="not a dataset file mmstudio knows"):
+    with pytest.raises(DatasetFormatError, match=r"not a dataset file mmstudio knows.*Rename or convert"):
         detect_format(tmp_path / "weights.bin")
 
 
