@@ -230,10 +230,16 @@ def best_index(values: np.ndarray, key: str) -> int | None:
     return int(np.nanargmin(values) if lower_is_better(key) else np.nanargmax(values))
 
 
-def ema(values: np.ndarray, weight: float) -> np.ndarray:
+def ema(values: np.ndarray, weight: float, *, resume: tuple[float, int] | None = None) -> np.ndarray:
     """Exponential moving average with TensorBoard's debiasing: ``s_t = w s_(t-1) + (1 - w) x_t``
-    divided by ``1 - w^(t+1)``. NaNs are skipped (they stay NaN in the result). Vectorised in blocks
-    short enough that ``w^-k`` keeps its precision, so 100,000 points take a few milliseconds."""
+    (``s_-1 = 0``) divided by ``1 - w^(t+1)``. NaNs are skipped (they stay NaN in the result).
+    Vectorised in blocks short enough that ``w^-k`` keeps its precision, so 100,000 points take a few
+    milliseconds.
+
+    ``resume=(last, n)`` continues a series whose first ``n`` (non-NaN) points were smoothed already,
+    the last of them to ``last``: the result is what smoothing the whole series at once gives for the
+    new points (the live plots smooth a run's loss as it arrives, the compare view all of it at once).
+    """
     x = np.asarray(values, dtype=np.float64)
     if weight <= 0 or x.size == 0:
         return x.copy()
@@ -243,8 +249,9 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
     if nan.any():  # NaNs are left out of the average and stay NaN
         out = np.full_like(x, np.nan)
         if not nan.all():
-            out[~nan] = ema(x[~nan], weight)
+            out[~nan] = ema(x[~nan], weight, resume=resume)
         return out
+    last, before = resume if resume is not None and resume[1] > 0 else (0.0, 0)
     # Blocks of B points: inside a block the sum is a cumsum scaled by w^-k (B is small enough that
     # w^-B keeps 6 digits), all blocks at once; then one scalar recurrence carries across blocks.
     block = max(1, min(4096, int(6 * math.log(10) / -math.log(weight)), x.size))
@@ -272,8 +279,12 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
             state = end + decay * state
     acc += carry[:, None] * weight ** (k + 1)
     out = acc.reshape(-1)[: x.size].copy()
-    # the debiasing 1 - w^(t+1) is 1 to double precision after a few dozen points (and a power that
-    # underflows takes numpy's slow path: 10 ms for 100,000 of them)
-    biased = min(x.size, math.ceil(math.log(1e-17) / math.log(weight)))
-    out[:biased] /= 1 - weight ** np.arange(1, biased + 1, dtype=np.float64)
+    # w^(t+1) and the debiasing 1 - w^(t+1) reach 0 and 1 to double precision after a few dozen points
+    # (and a power that underflows takes numpy's slow path: 10 ms for 100,000 of them)
+    reach = math.ceil(math.log(1e-17) / math.log(weight))
+    if before:  # the state carried in (undebiased) fades as w^(t+1)
+        fading = min(x.size, reach)
+        out[:fading] += last * (1 - weight**before) * weight ** np.arange(1, fading + 1, dtype=np.float64)
+    biased = min(x.size, max(0, reach - before))
+    out[:biased] /= 1 - weight ** np.arange(before + 1, before + biased + 1, dtype=np.float64)
     return out

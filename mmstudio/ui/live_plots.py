@@ -11,13 +11,13 @@ appended); :meth:`LivePlotsWidget.refresh` pushes what changed to the curves and
 owner on a timer: each plot is redrawn at most ~20 times a second, and less often when its redraw
 gets expensive. The curves report rounded bounds for auto-ranging, so the axes (whose ticks and grid
 are the costliest part of a repaint) change only now and then as a run grows. The smoothed loss is an
-exponential moving average kept incrementally; a new smoothing weight recomputes it with a
-vectorised blockwise EMA.
+exponential moving average kept incrementally, debiased as TensorBoard does (the compare view's
+:func:`mmstudio.store.compare.ema`, so a run's curve is the same on both pages); a new smoothing
+weight recomputes it.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.store.compare import ema
 from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
 from mmstudio.ui.plot_style import fit_range, palette_plot
 
@@ -65,30 +66,6 @@ COST_FACTOR = 5.0
 #: The most steps :meth:`LivePlotsWidget.reserve` makes room for up front (~64 MB of curves).
 MAX_RESERVED = 2_000_000
 _VAL_LOSS_STEPS = "@val_loss_steps"  # val/loss drawn on the loss plot, at its step
-
-
-def ema(values: np.ndarray, weight: float, initial: float | None = None) -> np.ndarray:
-    """The exponential moving average ``s[n] = w s[n-1] + (1 - w) x[n]``, starting from ``initial``
-    (the first value when None), vectorised blockwise: within a block, ``s`` is a scaled cumulative sum,
-    with blocks short enough that ``w ** -len(block)`` stays far from overflowing."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0 or weight <= 0.0:
-        return x.copy()
-    w = min(float(weight), 0.9999)
-    previous = float(x[0]) if initial is None else float(initial)
-    out = np.empty_like(x)
-    block = max(1, int(250.0 / -math.log10(w)))
-    powers_up = w ** np.arange(1, min(block, x.size) + 1, dtype=np.float64)  # w^(j+1)
-    powers_down = 1.0 / powers_up  # w^-(j+1)
-    for start in range(0, x.size, block):
-        chunk = x[start : start + block]
-        n = chunk.size
-        up, down = powers_up[:n], powers_down[:n]
-        # s[j] = w^(j+1) s_prev + (1-w) sum_{k<=j} w^(j-k) x[k] = w^(j+1) (s_prev + (1-w) cumsum(x w^-(k+1)))
-        part = up * (previous + (1.0 - w) * np.cumsum(chunk * down))
-        out[start : start + n] = part
-        previous = float(part[-1])
-    return out
 
 
 def is_plotted(key: str) -> bool:
@@ -343,9 +320,9 @@ class LivePlotsWidget(QWidget):
                 cut = int(np.searchsorted(raw.x, x[0], side="left"))
                 raw.truncate(cut)
                 smooth.truncate(cut)
-            previous = smooth.y[-1] if len(smooth) else None
+            resume = (float(smooth.y[-1]), len(smooth)) if len(smooth) else None
             raw.extend(x, y)
-            smooth.extend(x, ema(y, self._smoothing, previous))
+            smooth.extend(x, ema(y, self._smoothing, resume=resume))
             self.loss_raw.dirty = self.loss_smooth.dirty = True
         else:
             series = self._series(key)

@@ -8,31 +8,27 @@ import time
 import numpy as np
 import pytest
 
+from mmstudio.store.compare import ema
 from mmstudio.training import events as ev
-from mmstudio.ui.live_plots import LivePlotsWidget, ema
+from mmstudio.ui.live_plots import LivePlotsWidget
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.train_panel import TrainPanel
 
 
-def _ema_reference(values, weight, initial=None):
-    out = []
-    previous = values[0] if initial is None else initial
-    for v in values:
-        previous = weight * previous + (1 - weight) * v
-        out.append(previous)
-    return np.array(out)
-
-
-@pytest.mark.parametrize("weight", [0.0, 0.3, 0.9, 0.99, 0.999])
-def test_ema_matches_the_recurrence_and_continues_across_chunks(weight):
-    rng = np.random.default_rng(0)
-    values = rng.normal(2.0, 0.5, 5000)
-    whole = ema(values, weight)
-    np.testing.assert_allclose(whole, _ema_reference(values, weight), rtol=1e-9, atol=1e-9)
-    first = ema(values[:1234], weight)
-    rest = ema(values[1234:], weight, first[-1])
-    np.testing.assert_allclose(np.concatenate([first, rest]), whole, rtol=1e-9, atol=1e-9)
+@pytest.mark.parametrize("weight", [0.3, 0.9, 0.99, 0.999])
+def test_the_smoothed_loss_is_the_compare_views_however_the_points_arrive(qtbot, weight):
+    plots = LivePlotsWidget()
+    qtbot.addWidget(plots)
+    plots.set_smoothing(weight)
+    values = np.random.default_rng(0).normal(2.0, 0.5, 5000)
+    for start, stop in ((0, 1), (1, 40), (40, 1234), (1234, 5000)):  # as a run's batches of events
+        plots.add_points([("train/loss", n + 1, 1, float(values[n])) for n in range(start, stop)])
+    whole = ema(values, weight)  # what the compare view draws for the run
+    np.testing.assert_allclose(plots.loss_smooth.buffer.y, whole, rtol=1e-9, atol=1e-9)
+    assert abs(plots.loss_smooth.buffer.y[0] - values[0]) < 1e-12  # debiased: starts at the first value
+    plots.set_smoothing(0.5)  # recomputed at once for a new weight
+    np.testing.assert_allclose(plots.loss_smooth.buffer.y, ema(values, 0.5), rtol=1e-9, atol=1e-9)
 
 
 def test_plots_group_points_by_key_and_skip_non_finite(qtbot):

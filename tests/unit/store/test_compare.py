@@ -38,6 +38,21 @@ def test_ema_matches_the_recurrence(weight):
     np.testing.assert_allclose(ema(values, weight), naive_ema(values.tolist(), weight), rtol=1e-7, atol=1e-7)
 
 
+@pytest.mark.parametrize("weight", [0.3, 0.9, 0.999])
+def test_ema_resumed_gives_what_the_whole_series_gives(weight):
+    values = np.random.default_rng(1).normal(size=3000).cumsum()
+    values[[5, 2000]] = math.nan
+    whole = ema(values, weight)
+    parts, resume = [], None
+    for chunk in np.split(values, [1, 3, 17, 900, 2500]):
+        part = ema(chunk, weight, resume=resume)
+        parts.append(part)
+        done = np.concatenate(parts)
+        finite = done[~np.isnan(done)]
+        resume = (finite[-1], finite.size) if finite.size else None
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
 def test_ema_skips_nans_and_keeps_them():
     values = np.array([math.nan, 1.0, 2.0, math.nan, 4.0])
     got = ema(values, 0.5)
