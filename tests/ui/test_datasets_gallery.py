@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage
 
 from mmstudio.data.dataset import load_dataset
 from mmstudio.data.types import ImageRef, Item
@@ -20,6 +20,7 @@ from mmstudio.ui.gallery import (
     SearchIndex,
     ThumbnailLoader,
     _DecodeQueue,
+    chip_colour,
     decode_thumbnail,
     two_lines,
 )
@@ -318,6 +319,43 @@ def test_two_lines_wraps_and_elides(gallery):
     assert two_lines(fm, "short", 120) == ("short", "")
     long_word, rest = two_lines(fm, "x" * 200, 120)
     assert long_word.endswith("…") and rest == ""
+
+
+def test_a_cell_draws_its_two_caption_lines_and_its_label_chip_in_place(qtbot, gallery):
+    caption = "a long caption about a red fox that needs two lines of the card and more besides"
+    show_items = [item(0, caption, "mammal")]
+    gallery.set_items(show_items, SearchIndex.of(show_items), {"mammal": 1})
+    view, delegate = gallery.view, gallery.view.itemDelegate()
+    qtbot.waitUntil(lambda: view.isVisible() and view.visualRect(view.model().index(0, 0)).isValid())
+    cell = view.visualRect(view.model().index(0, 0))
+    image = view.viewport().grab(cell).toImage()
+    fm, pad, t = view.fontMetrics(), delegate.PAD, delegate._loader.size
+    card = delegate.cell_size(fm)
+    left = (cell.width() - card.width()) // 2 + 2 + pad
+    top = (cell.height() - card.height()) // 2 + 2 + pad - 2 + t + 6  # the first caption line
+    line = fm.height()
+    text_colour = view.palette().color(view.palette().ColorRole.Text)
+
+    def ink(x0: int, y0: int, x1: int, y1: int, colour) -> int:
+        """Pixels near ``colour`` in the box (text is anti-aliased: its darkest pixels count)."""
+        return sum(
+            1
+            for y in range(y0, y1)
+            for x in range(x0, x1)
+            if abs(image.pixelColor(x, y).lightness() - colour.lightness()) < 60
+        )
+
+    first, second = two_lines(fm, caption, card.width() - 4 - 2 * pad)
+    assert first and second  # the caption takes both lines
+    width = card.width() - 4 - 2 * pad
+    assert ink(left, top, left + width, top + line, text_colour) > 20  # the first line
+    assert ink(left, top + line, left + width, top + 2 * line, text_colour) > 20  # the second line
+    chip_top = top + 2 * line + 6
+    chip_width = fm.horizontalAdvance("mammal") + 12
+    chip = image.pixelColor(left + 3, chip_top + (line + 4) // 2)
+    assert chip.name() == chip_colour("mammal").name()  # the chip, in its label's colour
+    assert ink(left + 6, chip_top, left + chip_width - 6, chip_top + line + 4, QColor("#1f2933")) > 10
+    assert ink(left + chip_width + 2, chip_top, left + width, chip_top + line + 4, QColor("#1f2933")) == 0
 
 
 # --- the larger view ------------------------------------------------------------------------------
