@@ -586,9 +586,11 @@ class DatasetsPanel(QWidget):
         if finished is None:
             return
         kind, spec = finished
-        log.error(
-            "%s of %s failed: %s\n%s", kind, spec.path if spec else "the dataset", message, traceback_text
-        )
+        where = spec.path if spec else "the dataset"
+        if traceback_text:
+            log.error("%s of %s failed: %s\n%s", kind, where, message, traceback_text)
+        else:  # the input's fault: the message shown says it all
+            log.info("%s of %s failed: %s", kind, where, message)
         what = {"load": "Could not load the dataset", "split": "Could not split the dataset"}.get(
             kind, "Could not read the columns"
         )

@@ -25,7 +25,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-from mmstudio.data.types import Cancelled
+from mmstudio.data.types import Cancelled, DatasetFormatError
 
 PROGRESS_INTERVAL_S = 0.05  # progress reaches the GUI at most 20 times a second
 
@@ -119,7 +119,9 @@ class Task(QObject):
 
     progressed = Signal(float, str)  # fraction in [0, 1] (-1: unknown), message
     succeeded = Signal(object)
-    failed = Signal(str, str)  # a message for the user, the traceback for the log
+    # A message for the user, and the traceback for the log: "" when the input was at fault (a dataset
+    # that cannot be read, a missing file), which the message says all about.
+    failed = Signal(str, str)
     cancelled = Signal()
     finished = Signal()  # after any of the three above
 
@@ -175,7 +177,8 @@ class _Runnable(QRunnable):
                 _send(task._cancelled)
             else:
                 task.error = user_message(exc)
-                _send(task._failed, task.error, traceback.format_exc())
+                expected = isinstance(exc, (DatasetFormatError, OSError))
+                _send(task._failed, task.error, "" if expected else traceback.format_exc())
         else:
             if task.state.cancelled:
                 _send(task._cancelled)

@@ -6,7 +6,7 @@ import threading
 
 from PySide6.QtCore import QThread
 
-from mmstudio.data.types import Cancelled
+from mmstudio.data.types import Cancelled, DatasetFormatError
 from mmstudio.ui.tasks import cancel_all, run_task
 
 
@@ -27,16 +27,33 @@ def qtbot_thread():
     return QApplication.instance().thread()
 
 
-def test_failures_carry_a_message_for_the_user_and_the_traceback(qtbot):
+def test_failures_carry_a_message_for_the_user_and_the_traceback_of_a_bug(qtbot):
     def fail(state):
-        raise FileNotFoundError(2, "No such file or directory", "/data/missing.csv")
+        raise KeyError("a bug")
 
     task = run_task(fail)
     with qtbot.waitSignal(task.failed, timeout=5000) as blocker:
         pass
     message, trace = blocker.args
-    assert message == "No such file or directory: /data/missing.csv"
+    assert message == "'a bug'"
     assert "Traceback" in trace and "fail" in trace
+
+
+def test_bad_input_carries_its_message_and_no_traceback(qtbot):
+    def missing(state):
+        raise FileNotFoundError(2, "No such file or directory", "/data/missing.csv")
+
+    def unreadable(state):
+        raise DatasetFormatError("no dataset found in /data: looked for a manifest")
+
+    for fn, expected in (
+        (missing, "No such file or directory: /data/missing.csv"),
+        (unreadable, "no dataset found in /data: looked for a manifest"),
+    ):
+        task = run_task(fn)
+        with qtbot.waitSignal(task.failed, timeout=5000) as blocker:
+            pass
+        assert blocker.args == [expected, ""]
 
 
 def test_cancel_is_cooperative_and_reported(qtbot):
