@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from mmstudio.data.types import Cancelled, ColumnRoles, DatasetFormatError
+
+T = TypeVar("T")
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
@@ -186,6 +190,23 @@ def release(*containers: list) -> None:
     for objects in containers:
         while objects:
             del objects[-_RELEASE_SLICE:]
+
+
+_SORT_RUN = 4096
+
+
+def sorted_gently(values: Iterable[T], *, key: Callable[[T], Any] | None = None) -> list[T]:
+    """``sorted(values, key=key)``, without holding the interpreter lock for long.
+
+    A list sort is one C call: 100,000 file paths take ~100 ms, during which the desktop app's window
+    (loading in a thread of the same process) cannot paint. Here runs of 4,096 are sorted, then merged
+    by :func:`heapq.merge`, whose Python loop lets other threads in. Stable, like ``sorted``.
+    """
+    items = list(values)
+    if len(items) <= _SORT_RUN:
+        return sorted(items, key=key)
+    runs = [sorted(items[i : i + _SORT_RUN], key=key) for i in range(0, len(items), _SORT_RUN)]
+    return list(heapq.merge(*runs, key=key))
 
 
 class Throttle:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mmstudio.data._common import check_cancel, normalize_split, release
+from mmstudio.data._common import check_cancel, normalize_split, release, sorted_gently
 from mmstudio.data.detect import detect_format
 from mmstudio.data.fingerprint import fingerprint as fingerprint_source
 from mmstudio.data.formats import get_reader
@@ -131,7 +131,7 @@ class Dataset:
         )
         release(unplaced)  # see release: freed at return, they would hold the interpreter lock
         kept = [p for p in self.report.problems if p.kind != ProblemKind.RARE_LABEL]
-        problems = sorted([*kept, *split_problems], key=lambda p: (p.source or "", p.row or 0))
+        problems = sorted_gently([*kept, *split_problems], key=lambda p: (p.source or "", p.row or 0))
         report = ValidationReport(rows=self.report.rows, valid=len(items), problems=problems)
         options = dataclasses.replace(
             self.options, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, stratify=stratify
@@ -219,7 +219,7 @@ def load_dataset(
     release(items)  # the items before their splits, freed a slice at a time (see release)
     items = placed
     rows = len(source.records) + sum(1 for p in source.problems if p.skipped and p.row is not None)
-    all_problems = sorted(
+    all_problems = sorted_gently(
         [*source.problems, *problems, *split_problems], key=lambda p: (p.source or "", p.row or 0)
     )
     report = ValidationReport(rows=rows, valid=len(items), problems=all_problems)

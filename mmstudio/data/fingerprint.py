@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 
-from mmstudio.data._common import is_tar_name, relpath
+from mmstudio.data._common import is_tar_name, relpath, sorted_gently
 from mmstudio.data.types import DatasetSource
 
 VERSION = "mmstudio-dataset-fingerprint/1"
@@ -36,7 +36,7 @@ def fingerprint(source: DatasetSource) -> str:
         for r in source.records
         if r.image and r.shard is None
     }
-    paths = sorted(files)
+    paths = sorted_gently(files)  # 100,000 paths: ~100 ms in one list sort
     # The stat calls in one loop of their own, not between the hashing: see PathResolver.resolve_all.
     stats = [_stat(path) for path in paths]
     for path, stat in zip(paths, stats, strict=True):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmstudio.data import headers, images
-from mmstudio.data._common import Throttle, check_cancel, normalize_split, release
+from mmstudio.data._common import Throttle, check_cancel, normalize_split, release, sorted_gently
 from mmstudio.data.images import DEFAULT_MAX_PIXELS, ImageError
 from mmstudio.data.types import Cancelled, DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
 
@@ -85,8 +85,7 @@ def validate_source(
         split = row.split or ""
         items.append(Item(len(items), r.row, r.source, row.ref, row.text, row.label, split, r.group, *result))
     release(rows)  # an object per row, freed a slice at a time (see release)
-    problems.sort(key=lambda p: (p.source or "", p.row or 0))
-    return items, problems
+    return items, sorted_gently(problems, key=lambda p: (p.source or "", p.row or 0))
 
 
 # --- row checks -------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import gc
+import random
 import weakref
 
-from mmstudio.data._common import release
+from mmstudio.data._common import release, sorted_gently
 
 
 class _Thing:
@@ -23,3 +24,12 @@ def test_release_empties_lists_and_frees_what_only_they_held():
     finally:
         gc.enable()
     assert isinstance(kept, _Thing)
+
+
+def test_sorted_gently_is_sorted_and_stable():
+    rng = random.Random(0)
+    values = [(rng.randrange(500), n) for n in range(20_000)]  # many ties on the key
+    assert sorted_gently(values, key=lambda v: v[0]) == sorted(values, key=lambda v: v[0])
+    words = [f"/data/images/{rng.randrange(10**6):07d}.png" for _ in range(9000)]
+    assert sorted_gently(words) == sorted(words)
+    assert sorted_gently([3, 1, 2]) == [1, 2, 3] and sorted_gently([]) == []
