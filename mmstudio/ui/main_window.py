@@ -7,10 +7,12 @@ needed, so the window is on screen about as fast as a bare Qt window (``bench_gu
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -29,14 +31,22 @@ from PySide6.QtWidgets import (
 
 from mmstudio import __version__
 from mmstudio.ui import tasks
-from mmstudio.ui.compare_panel import ComparePanel
 from mmstudio.ui.datasets_panel import DatasetsPanel
-from mmstudio.ui.experiments_panel import ExperimentsPanel
 from mmstudio.ui.model_panel import ModelPanel
 from mmstudio.ui.resources import icon, page_icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.train_panel import TrainPanel
+
+if TYPE_CHECKING:
+    from mmstudio.ui.compare_panel import ComparePanel
+    from mmstudio.ui.experiments_panel import ExperimentsPanel
+    from mmstudio.ui.train_panel import TrainPanel
+
+
+def _import_modules(state: tasks.TaskState, modules: list[str]) -> None:
+    for module in modules:
+        importlib.import_module(module)
+
 
 PAGES = ("datasets", "model", "train", "experiments", "compare")
 PAGE_TITLES = {
@@ -45,6 +55,13 @@ PAGE_TITLES = {
     "train": "Train",
     "experiments": "Experiments",
     "compare": "Compare",
+}
+# Made after the window's first paint (or when first asked for): ~0.6 s of pyqtgraph plots and ~0.3 s
+# of imports that the window need not wait for.
+LATER_PAGES = {
+    "train": ("mmstudio.ui.train_panel", "TrainPanel"),
+    "experiments": ("mmstudio.ui.experiments_panel", "ExperimentsPanel"),
+    "compare": ("mmstudio.ui.compare_panel", "ComparePanel"),
 }
 DATASET_FILTER = (
     "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;"
@@ -72,16 +89,15 @@ class MainWindow(QMainWindow):
 
         self.datasets = DatasetsPanel(self.state, self.settings)
         self.model = ModelPanel(self.state, self.settings)
-        self.train = TrainPanel(self.state, self.settings)
-        self.experiments = ExperimentsPanel(self.state, self.settings)
-        self.compare = ComparePanel(self.state, self.settings)
-        self._pages: dict[str, QWidget] = {
-            "datasets": self.datasets,
-            "model": self.model,
-            "train": self.train,
-            "experiments": self.experiments,
-            "compare": self.compare,
-        }
+        self._pages: dict[str, QWidget] = {"datasets": self.datasets, "model": self.model}
+        # The other pages are made after the window's first paint, one per pass of the event loop, or
+        # at once when something asks for one (see page()): their plots are ~0.6 s of pyqtgraph.
+        self._later = dict(LATER_PAGES)
+        self._later_timer = QTimer(self)
+        self._later_timer.setSingleShot(True)
+        self._later_timer.setInterval(0)
+        self._later_timer.timeout.connect(self._make_next_page)
+        self._later_import: tasks.Task | None = None
 
         self.page_bar = PageBar()
         self.stack = QStackedWidget()
@@ -89,7 +105,7 @@ class MainWindow(QMainWindow):
             self.page_bar.add_page(
                 name, PAGE_TITLES[name], page_icon(name), f"{PAGE_TITLES[name]} (Ctrl+{n + 1})"
             )
-            self.stack.addWidget(self._pages[name])
+            self.stack.addWidget(self._pages.get(name) or QWidget())  # a stand-in until it is made
         self.page_bar.current_changed.connect(self._on_page_bar_current_changed)
 
         self.welcome = WelcomeBanner()
@@ -112,6 +128,7 @@ class MainWindow(QMainWindow):
 
         self.state.status_posted.connect(self._on_state_status_posted)
         self.state.page_requested.connect(self._on_state_page_requested)
+        self.state.compare_requested.connect(self._on_state_compare_requested)
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
@@ -123,36 +140,90 @@ class MainWindow(QMainWindow):
     # --- pages ------------------------------------------------------------------------------------
 
     def page(self, name: str) -> QWidget:
-        return self._pages[name]
+        """The page ``name``, made now if it was not yet."""
+        page = self._pages.get(name)
+        if page is None:
+            if name not in self._later:
+                raise ValueError(f"no page {name!r}; pages: {', '.join(PAGES)}")
+            page = self._make_page(name)
+        return page
+
+    @property
+    def train(self) -> TrainPanel:
+        return self.page("train")
+
+    @property
+    def experiments(self) -> ExperimentsPanel:
+        return self.page("experiments")
+
+    @property
+    def compare(self) -> ComparePanel:
+        return self.page("compare")
+
+    def pages_made(self) -> list[str]:
+        """The pages made so far, in the page bar's order."""
+        return [name for name in PAGES if name in self._pages]
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._later and self._later_import is None:
+            # The window is on screen: the other pages' modules are imported in the background (~0.3 s
+            # that would freeze the window), then the pages are made one per pass of the event loop.
+            modules = [module for module, _cls in self._later.values()]
+            self._later_import = tasks.run_task(_import_modules, modules)
+            self._later_import.finished.connect(self._later_timer.start)
+
+    def _make_next_page(self) -> None:
+        if self._later:
+            self._make_page(next(iter(self._later)))
+        if self._later:
+            self._later_timer.start()
+
+    def _make_page(self, name: str) -> QWidget:
+        module, cls = self._later.pop(name)
+        page = getattr(importlib.import_module(module), cls)(self.state, self.settings)
+        index = PAGES.index(name)
+        stand_in = self.stack.widget(index)
+        current = self.stack.currentIndex()
+        self.stack.insertWidget(index, page)
+        self.stack.removeWidget(stand_in)
+        stand_in.deleteLater()
+        if current == index:
+            self.stack.setCurrentIndex(index)
+        self._pages[name] = page
+        if name == "compare":
+            # Runs to compare asked for before the page was made: it was not there to hear them.
+            self.state.compare_requested.disconnect(self._on_state_compare_requested)
+        tasks.settle_new_objects()
+        return page
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]
 
     def show_page(self, name: str) -> None:
-        if name not in self._pages:
+        if name not in PAGES:
             raise ValueError(f"no page {name!r}; pages: {', '.join(PAGES)}")
         self.page_bar.set_current(PAGES.index(name))
 
     def _on_page_bar_current_changed(self, row: int) -> None:
-        self.stack.setCurrentIndex(row)
         name = PAGES[row]
+        self.page(name)  # made now if it was not yet
+        self.stack.setCurrentIndex(row)
         if name == "model":
             self.model.prepare()
         self.page_changed.emit(name)
 
     def is_busy(self) -> bool:
         """Work in flight that a screenshot should wait for (loading, thumbnails, summaries, runs)."""
-        return (
-            self.datasets.is_busy()
-            or self.model.is_busy()
-            or self.experiments.is_busy()
-            or self.compare.is_busy()
-            or self.train.is_busy()
-        )
+        return any(page.is_busy() for page in self._pages.values())
 
     def _on_state_page_requested(self, name: str) -> None:
-        if name in self._pages:
+        if name in PAGES:
             self.show_page(name)
+
+    def _on_state_compare_requested(self, run_ids: list[int]) -> None:
+        if "compare" not in self._pages:  # made now, it hears the next requests itself
+            self._make_page("compare").set_runs(run_ids)
 
     # --- menus ------------------------------------------------------------------------------------
 
@@ -478,7 +549,8 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.train.confirm_close():  # a run in progress: stop it or keep it running, or cancel
+        train = self._pages.get("train")
+        if train is not None and not train.confirm_close():  # a run in progress: stop it, keep it, or cancel
             event.ignore()
             return
         if not self._confirm_discard_spec():
@@ -486,8 +558,10 @@ class MainWindow(QMainWindow):
             return
         self.save_settings()
         self.datasets.cancel_loading()
-        self.experiments.shutdown()
-        self.compare.shutdown()
+        for name in ("experiments", "compare"):
+            if name in self._pages:
+                self._pages[name].shutdown()
+        self._later.clear()
         tasks.cancel_all()
         event.accept()
 

@@ -45,6 +45,13 @@ def settle_heap() -> None:
     _modules_at_settle = len(sys.modules)
 
 
+def settle_new_objects() -> None:
+    """Settle the heap again, where it was settled before: for what was built since (a page of the
+    window made after its first paint)."""
+    if _modules_at_settle:
+        settle_heap()
+
+
 def settle_new_modules() -> None:
     """Settle the heap again if modules were imported since it was last settled: the store's
     SQLAlchemy and Alembic, imported by the first background query, are ~40,000 objects, and one

@@ -149,13 +149,17 @@ def main() -> int:
         from PySide6.QtCore import QEventLoop
 
         from mmstudio.ui.app import create_application
-        from mmstudio.ui.main_window import MainWindow
+        from mmstudio.ui.main_window import PAGES, MainWindow
         from mmstudio.ui.settings import Settings
 
         app = create_application()
         window = MainWindow(Settings(work / "settings.ini"))
         window.resize(1280, 800)
         window.show()
+        spin(app, 0.5)
+        # The window makes its plot pages after its first paint (within a second): measure after that.
+        while len(window.pages_made()) < len(PAGES):
+            spin(app, 0.1)
         spin(app, 0.5)
         meter = StallMeter()
         phases: dict[str, dict] = {}

@@ -57,6 +57,29 @@ def _drop(window: MainWindow, mime: QMimeData) -> tuple[bool, bool]:
     return enter.isAccepted(), drop.isAccepted()
 
 
+def test_the_plot_pages_are_made_after_the_first_paint_in_their_places(qtbot, settings, tmp_path):
+    win = MainWindow(settings, db_url=f"sqlite:///{tmp_path / 'store.db'}")
+    qtbot.addWidget(win)
+    assert win.pages_made() == ["datasets", "model"]  # the window is built without the plot pages
+    win.show()
+    qtbot.waitUntil(lambda: win.pages_made() == list(PAGES), timeout=10_000)
+    for n, name in enumerate(PAGES):
+        assert win.stack.widget(n) is win.page(name)
+    assert win.stack.count() == len(PAGES) and win.current_page() == "datasets"
+
+
+def test_a_page_asked_for_before_it_was_made_is_made_at_once(qtbot, settings, tmp_path):
+    win = MainWindow(settings, db_url=f"sqlite:///{tmp_path / 'store.db'}")
+    qtbot.addWidget(win)
+    win.show_page("experiments")
+    assert "experiments" in win.pages_made() and "compare" not in win.pages_made()
+    assert win.stack.currentWidget() is win.experiments and win.current_page() == "experiments"
+    win.state.compare_requested.emit([3, 5])  # before the compare page exists: it still gets them
+    assert win.compare.run_ids == [3, 5]
+    win.state.compare_requested.emit([5, 7])  # and later ones, as any page does
+    assert win.compare.run_ids == [5, 7]
+
+
 def test_the_window_has_its_pages_menus_shortcuts_and_icon(window):
     assert [window.page_bar.title(n) for n in range(window.page_bar.count())] == [
         "Datasets",
