@@ -17,51 +17,32 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from .errors import InvalidTransitionError, NotFoundError, StoreError, StoreVersionError
+from .types import (
+    ArtifactInfo,
+    Curve,
+    DatasetInfo,
+    EvaluationInfo,
+    ExperimentInfo,
+    MetricStats,
+    Prediction,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+)
+
 if TYPE_CHECKING:
-    from .errors import InvalidTransitionError, NotFoundError, StoreError, StoreVersionError
     from .experiments import DEFAULT_EXPERIMENT
     from .metrics import MetricPoint
     from .store import Store
-    from .types import (
-        ArtifactInfo,
-        Curve,
-        DatasetInfo,
-        EvaluationInfo,
-        ExperimentInfo,
-        MetricStats,
-        Prediction,
-        RunDetail,
-        RunStatus,
-        RunSummary,
-    )
 
-# Imported when first asked for: ``Store`` brings SQLAlchemy and Alembic (~0.5 s), which the desktop
-# app's window must not wait for when it only draws curves with ``mmstudio.store.compare``.
-_HOME = {
-    **dict.fromkeys(("InvalidTransitionError", "NotFoundError", "StoreError", "StoreVersionError"), "errors"),
-    "DEFAULT_EXPERIMENT": "experiments",
-    "MetricPoint": "metrics",
-    "Store": "store",
-    **dict.fromkeys(
-        (
-            "ArtifactInfo",
-            "Curve",
-            "DatasetInfo",
-            "EvaluationInfo",
-            "ExperimentInfo",
-            "MetricStats",
-            "Prediction",
-            "RunDetail",
-            "RunStatus",
-            "RunSummary",
-        ),
-        "types",
-    ),
-}
+# Imported when first asked for: these bring SQLAlchemy and Alembic (~0.5 s), which the desktop app's
+# window must not wait for when it only draws curves with ``mmstudio.store.compare``.
+_LATER = {"DEFAULT_EXPERIMENT": "experiments", "MetricPoint": "metrics", "Store": "store"}
 
 
 def __getattr__(name: str):
-    module = _HOME.get(name)
+    module = _LATER.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
@@ -88,7 +69,3 @@ __all__ = [
     "StoreError",
     "StoreVersionError",
 ]
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

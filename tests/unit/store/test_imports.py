@@ -27,3 +27,20 @@ def test_store_does_not_import_torch_or_qt(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_comparing_curves_needs_no_sqlalchemy() -> None:
+    """The desktop app draws curves with store.compare while the window is built: SQLAlchemy and
+    Alembic (~0.5 s) come only with the first use of the store itself."""
+    code = (
+        "import sys, mmstudio.store.compare, mmstudio.store as s\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in {'sqlalchemy', 'alembic'}]\n"
+        "names = {name: getattr(s, name) for name in s.__all__}  # every public name resolves\n"
+        "assert names['Store'].__name__ == 'Store' and 'sqlalchemy' in sys.modules\n"
+        "print('ok')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
