@@ -33,7 +33,7 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBo
 from mmstudio.store.compare import best_index, ema
 from mmstudio.store.types import Curve
 from mmstudio.ui.peak_curve import PeakPyramid, PeakTraces
-from mmstudio.ui.plot_style import axis_items, fit_range
+from mmstudio.ui.plot_style import PlotWidget, axis_items, fit_range
 
 #: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
 #: every chart of the view.
@@ -84,7 +84,7 @@ class ChartWidget(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot_widget = pg.PlotWidget(background="w", axisItems=axis_items())
+        self.plot_widget = PlotWidget(background="w", axisItems=axis_items())
         self.plot_widget.setMinimumHeight(220)
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.2)

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.store.compare import ema
 from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
-from mmstudio.ui.plot_style import fit_range, palette_plot
+from mmstudio.ui.plot_style import PlotWidget, fit_range, palette_plot
 
 LOSS_KEY = "train/loss"
 LR_KEY = "train/lr"
@@ -73,7 +73,7 @@ def is_plotted(key: str) -> bool:
     return key in (LOSS_KEY, LR_KEY, THROUGHPUT_KEY) or key.startswith(EPOCH_PREFIXES)
 
 
-class _TimedPlotWidget(pg.PlotWidget):
+class _TimedPlotWidget(PlotWidget):
     """A plot that remembers when it was last painted and how long that took (the redraw throttle
     reads both)."""
 
