@@ -63,6 +63,7 @@ LATER_PAGES = {
     "experiments": ("mmstudio.ui.experiments_panel", "ExperimentsPanel"),
     "compare": ("mmstudio.ui.compare_panel", "ComparePanel"),
 }
+LATER_PAGES_FALLBACK_MS = 500  # they are started this long after the window is shown, painted or not
 DATASET_FILTER = (
     "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;"
     "Manifests (*.csv *.tsv *.jsonl *.json *.parquet);;"
@@ -98,6 +99,10 @@ class MainWindow(QMainWindow):
         self._later_timer.setInterval(0)
         self._later_timer.timeout.connect(self._make_next_page)
         self._later_import: tasks.Task | None = None
+        self._later_fallback = QTimer(self)
+        self._later_fallback.setSingleShot(True)
+        self._later_fallback.setInterval(LATER_PAGES_FALLBACK_MS)
+        self._later_fallback.timeout.connect(self._start_later_pages)
 
         self.page_bar = PageBar()
         self.stack = QStackedWidget()
@@ -166,9 +171,17 @@ class MainWindow(QMainWindow):
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
+        self._start_later_pages()  # the window is on screen
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        # Where opaque children cover the whole window it may get no paint event of its own.
+        self._later_fallback.start()
+
+    def _start_later_pages(self) -> None:
+        """Import the other pages' modules in the background (~0.3 s that would freeze the window),
+        then make the pages one per pass of the event loop."""
         if self._later and self._later_import is None:
-            # The window is on screen: the other pages' modules are imported in the background (~0.3 s
-            # that would freeze the window), then the pages are made one per pass of the event loop.
             modules = [module for module, _cls in self._later.values()]
             self._later_import = tasks.run_task(_import_modules, modules)
             self._later_import.finished.connect(self._later_timer.start)
