@@ -116,10 +116,10 @@ class Dataset:
         """
         check_fractions(val_fraction, test_fraction)
         given = {(r.source, r.row): normalize_split(r.split) or "" for r in self.source.records}
+        splits = [given.get((i.source, i.row), "") for i in self.items]
         unplaced = [  # the constructor, not dataclasses.replace: 5x faster for 100,000 items
             Item(i.index, i.row, i.source, i.image, i.text, i.label, split, i.group, i.width, i.height)
-            for i in self.items
-            for split in (given.get((i.source, i.row), ""),)
+            for i, split in zip(self.items, splits, strict=True)
         ]
         items, split_problems, notes = assign_splits(
             unplaced,

@@ -20,13 +20,17 @@ print("ok")
 """
 
 
-def test_store_does_not_import_torch_or_qt(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+def assert_runs_ok(code: str, *args: str) -> None:
+    """Run ``code`` in a fresh interpreter: it must print ``ok``."""
     done = subprocess.run(
-        [sys.executable, "-c", CODE, url], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_store_does_not_import_torch_or_qt(tmp_path: Path) -> None:
+    assert_runs_ok(CODE, f"sqlite:///{tmp_path / 'x.db'}")
 
 
 def test_comparing_curves_needs_no_sqlalchemy() -> None:
@@ -39,8 +43,4 @@ def test_comparing_curves_needs_no_sqlalchemy() -> None:
         "assert names['Store'].__name__ == 'Store' and 'sqlalchemy' in sys.modules\n"
         "print('ok')"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert_runs_ok(code)
