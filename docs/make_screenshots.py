@@ -65,7 +65,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "mmstudio.ui.datasets_panel",
+                "mmstudio.ui.datasets",
                 str(demo),
                 "--tab",
                 "statistics",
@@ -130,7 +130,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "mmstudio.ui.train_panel",
+                "mmstudio.ui.train",
                 str(small),
                 "--demo-run",
                 "--epochs",
@@ -146,7 +146,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "mmstudio.ui.datasets_panel",
+                "mmstudio.ui.datasets",
                 str(broken),
                 "--tab",
                 "report",

@@ -1,3 +1,3 @@
 """mmstudio: a desktop studio for multimodal (text + image) deep-learning experiments."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

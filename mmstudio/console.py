@@ -10,12 +10,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+from mmstudio.formatting import format_duration
 
 
 class ProgressBar:

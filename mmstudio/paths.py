@@ -47,6 +47,12 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
+def run_dir(run_id: int) -> Path:
+    """Where a run's own files (its checkpoints) live: ``<data dir>/runs/<run id>/``; deleting the run
+    removes the folder."""
+    return data_dir() / "runs" / str(run_id)
+
+
 def default_db_url() -> str:
     """``MMSTUDIO_DB`` when set, else a SQLite file in :func:`data_dir`."""
     url = os.environ.get("MMSTUDIO_DB")

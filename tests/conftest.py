@@ -25,3 +25,53 @@ def small_demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("small-demo")
     write_demo(root, n_items=240, image_size=32)
     return root
+
+
+# --- shared builders: the tiny model and the job that trains it in seconds --------------------------
+
+_TINY_MODEL = {
+    "task": "classification",
+    "text_encoder": {"name": "bag", "embed_dim": 16},
+    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 32, "dropout": 0.1},
+}
+_TINY_TRAIN = {
+    "epochs": 2,
+    "batch_size": 32,
+    "image_size": 32,
+    "max_len": 16,
+    "device": "cpu",
+    "log_every_steps": 1,
+    "checkpoint_every_s": 0.0,  # a checkpoint every epoch: tests resume from them
+}
+
+
+@pytest.fixture
+def tiny_model() -> dict:
+    """A fused text + image model spec that trains on the small demo in a second or two (a copy: edit
+    it freely)."""
+    import copy
+
+    return copy.deepcopy(_TINY_MODEL)
+
+
+@pytest.fixture
+def make_job(small_demo):
+    """``make_job(db_url, *, model=None, data=None, name=None, **train)``: a :class:`RunJob` training
+    the tiny model on the small demo (or ``data``) for two epochs on the CPU; ``train`` overrides."""
+    import copy
+
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    def make(db_url, *, model=None, data=None, name=None, **train):
+        return RunJob(
+            dataset=DatasetSpec(str(data or small_demo), check_images="header"),
+            model=copy.deepcopy(model or _TINY_MODEL),
+            train=TrainSpec(**{**_TINY_TRAIN, **train}),
+            name=name,
+            db_url=db_url,
+        )
+
+    return make

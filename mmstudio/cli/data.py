@@ -123,18 +123,28 @@ def _print_check(dataset, max_examples: int) -> None:
         print("Splits    " + "   ".join(f"{k} {v:,}" for k, v in splits.items()))
 
 
-def load_for_cli(path: str, args: argparse.Namespace, *, check_images: str = "full", label: str = "checking"):
-    """Load and validate a dataset with a progress bar on stderr; unreadable input is a usage error."""
+def dataset_spec(path: str, args: argparse.Namespace, *, check_images: str = "full"):
+    """The :class:`DatasetSpec` of ``path`` with the dataset options of the command line."""
+    from mmstudio.data.spec import DatasetSpec
+
+    return DatasetSpec(
+        path=path,
+        format=args.format,
+        columns=column_roles(args),
+        seed=args.split_seed,
+        check_images=check_images,
+    )
+
+
+def load_for_cli(spec, *, label: str = "checking"):
+    """Load and validate the dataset of ``spec`` with a progress bar on stderr; unreadable input is a
+    usage error."""
     from mmstudio.console import ProgressBar
-    from mmstudio.data import LoadOptions, load_dataset
     from mmstudio.data.types import DatasetFormatError
 
-    options = LoadOptions(check_images=check_images, seed=args.split_seed)
     bar = ProgressBar(label, unit="images")
     try:
-        return load_dataset(
-            path, format=args.format, columns=column_roles(args), options=options, progress=bar
-        )
+        return spec.load(progress=bar)
     except (DatasetFormatError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
     finally:
@@ -142,7 +152,7 @@ def load_for_cli(path: str, args: argparse.Namespace, *, check_images: str = "fu
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    dataset = load_for_cli(args.path, args, check_images="header" if args.quick else "full")
+    dataset = load_for_cli(dataset_spec(args.path, args, check_images="header" if args.quick else "full"))
     if args.json:
         print_json(dataset.summary_dict())
     else:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mmstudio.cli._common import EXIT_USAGE, UsageError
-
-PAGES = ("datasets", "model", "train", "experiments", "compare")
+from mmstudio.vocabulary import PAGES
 
 
 def add_parsers(commands) -> None:
@@ -44,7 +43,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if args.page == "compare" and args.screenshot and len(args.run) < 2:
         raise UsageError("the compare page needs two or more runs: --run A --run B")
     try:
-        from mmstudio.ui.app import run_gui
+        from mmstudio.ui.launch import run_gui
     except ImportError as exc:  # PySide6 missing or broken: say so instead of a traceback
         print(f"error: the desktop app needs PySide6 and pyqtgraph ({exc}); pip install -e .", flush=True)
         return EXIT_USAGE

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import shutil
 import sys
-from pathlib import Path
-from typing import Any
 
 from mmstudio.cli._common import (
     EXIT_OK,
@@ -19,6 +16,7 @@ from mmstudio.cli._common import (
     open_store,
     print_json,
 )
+from mmstudio.formatting import format_duration, format_value, local_time
 
 HEADLINE_METRICS = ("test/accuracy", "val/accuracy", "test/r@1_i2t", "test/rmse", "val/loss", "train/loss")
 
@@ -73,18 +71,6 @@ def add_parsers(commands) -> None:
         db_option(parser)
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def _local(dt) -> str:
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
-
-
 def summary_dict(run) -> dict:
     return {
         "id": run.id,
@@ -111,14 +97,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not runs:
         print("no runs yet; train one with: mmstudio train --demo", file=sys.stderr)
         return EXIT_OK
-    from mmstudio.console import format_duration, table
+    from mmstudio.console import table
 
     rows = []
     for r in runs:
         key = next((k for k in HEADLINE_METRICS if r.metrics.get(k) is not None), None)
-        metric = f"{key} {_fmt(r.metrics[key])}" if key else ""
-        duration = format_duration(r.duration_s) if r.duration_s is not None else ""
-        rows.append([str(r.id), r.name, str(r.status), _local(r.created), duration, r.device or "", metric])
+        metric = f"{key} {format_value(r.metrics[key])}" if key else ""
+        duration = format_duration(r.duration_s)
+        rows.append(
+            [str(r.id), r.name, str(r.status), local_time(r.created), duration, r.device or "", metric]
+        )
     print(table(rows, ["ID", "NAME", "STATUS", "CREATED", "TIME", "DEVICE", "METRIC"]))
     return EXIT_OK
 
@@ -174,10 +162,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
         return EXIT_OK
-    from mmstudio.console import format_duration, table
+    from mmstudio.console import table
 
     print(f"Run {doc['id']}  {doc['name']}  [{doc['status']}]")
-    duration = format_duration(doc["duration_s"]) if doc["duration_s"] is not None else "-"
+    duration = format_duration(doc["duration_s"]) or "-"
     print(f"  experiment {doc['experiment']}   dataset {doc['dataset'] or '-'}")
     print(f"  device {doc['device'] or '-'}   seed {doc['seed']}   duration {duration}")
     if doc["spec"]:
@@ -190,7 +178,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  error {doc['error_message']}")
     if doc["metric_stats"]:
         rows = [
-            [k, _fmt(s["last"]), _fmt(s["best"]), f"{s['count']:,}"] for k, s in doc["metric_stats"].items()
+            [k, format_value(s["last"]), format_value(s["best"]), f"{s['count']:,}"]
+            for k, s in doc["metric_stats"].items()
         ]
         print()
         print(table(rows, ["METRIC", "LAST", "BEST", "POINTS"]))
@@ -199,7 +188,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for e in doc["evaluations"]:
         what = e["split"] + (f" ({e['ablation'].replace('_', ' ')})" if e["ablation"] else "")
         scalars = {k: v for k, v in e["metrics"].items() if isinstance(v, int | float)}
-        print(f"evaluation {what}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in scalars.items()))
+        print(f"evaluation {what}: " + "  ".join(f"{k} {format_value(v)}" for k, v in scalars.items()))
     if doc["artifacts"]:
         print()
         for a in doc["artifacts"]:
@@ -247,7 +236,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if doc["parameters"]:
         print(
             table(
-                [[k, *(_fmt(v) for v in vals)] for k, vals in doc["parameters"].items()],
+                [[k, *(format_value(v) for v in vals)] for k, vals in doc["parameters"].items()],
                 ["PARAMETER", *heads],
             )
         )
@@ -255,7 +244,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("  (none: the runs have the same parameters)")
     print("\nmetrics (last / best):")
     rows = [
-        [k, *(f"{_fmt(c['last'])} / {_fmt(c['best'])}" if c else "" for c in cells)]
+        [k, *(f"{format_value(c['last'])} / {format_value(c['best'])}" if c else "" for c in cells)]
         for k, cells in doc["metrics"].items()
     ]
     print(table(rows, ["METRIC", *heads]) if rows else "  (no metrics logged)")
@@ -304,13 +293,6 @@ def _nan_to_none(values) -> list:
     return [None if math.isnan(v) else v for v in values.tolist()]
 
 
-def run_folder(run_id: int) -> Path:
-    """Where mmstudio keeps a run's own files (checkpoints); deleting the run removes it."""
-    from mmstudio import paths
-
-    return paths.data_dir() / "runs" / str(run_id)
-
-
 def cmd_delete(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         runs = [get_run(store, i) for i in args.run_ids]
@@ -327,6 +309,5 @@ def cmd_delete(args: argparse.Namespace) -> int:
                 return EXIT_OK
         for r in runs:
             store.delete_run(r.id)
-            shutil.rmtree(run_folder(r.id), ignore_errors=True)
             print(f"deleted run {r.id} ({r.name})", file=sys.stderr)
     return EXIT_OK

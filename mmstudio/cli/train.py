@@ -67,7 +67,13 @@ def add_parsers(commands) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--name", help="the run's name (default: run-<id>)")
     g.add_argument("--experiment", help="the experiment to file the run under (default: Default)")
-    g.add_argument("--resume", type=int, metavar="RUN_ID", help="continue a stopped or interrupted run")
+    g.add_argument(
+        "--resume",
+        type=int,
+        metavar="RUN_ID",
+        help="continue a stopped or interrupted run from its last checkpoint, on the dataset and with the "
+        "settings it was started with (--data: a copy of its dataset; training options given here win)",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
     json_option(p, "a run summary")
     db_option(p)
@@ -80,7 +86,12 @@ def add_parsers(commands) -> None:
         "evaluation with the run.",
     )
     p.add_argument("run_id", type=int, metavar="RUN_ID")
-    p.add_argument("--data", metavar="PATH", required=True, help="the dataset to evaluate on")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="the dataset to evaluate on (default: the run's own, with its split: '--split test' scores "
+        "the test items it was trained without)",
+    )
     add_dataset_options(p)
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all", help="default: all")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
@@ -163,11 +174,45 @@ _TRAIN_OPTIONS = {
 }
 
 
+def _train_options(args: argparse.Namespace) -> dict:
+    return {key: getattr(args, opt) for opt, key in _TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
+
+
+def _resume_job(args: argparse.Namespace):
+    """The job of ``train --resume RUN_ID``: the run's own (:func:`mmstudio.training.resume.resume_job`)."""
+    from mmstudio.store import NotFoundError
+    from mmstudio.training.resume import resume_job
+
+    given = [
+        flag for flag, on in (("SPEC", args.spec), ("--demo", args.demo), ("--preset", args.preset)) if on
+    ]
+    given += [
+        f"--{k.replace('_', '-')}"
+        for k in ("text_encoder", "image_encoder", "fusion", "task")
+        if getattr(args, k)
+    ]
+    if given:
+        raise UsageError(
+            f"--resume continues a run with its own model; leave out {', '.join(given)} (training options "
+            "such as --epochs may be given)"
+        )
+    try:
+        return resume_job(
+            args.resume, db_url=getattr(args, "db", None), data=args.data, train=_train_options(args)
+        )
+    except NotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    except (TypeError, ValueError) as exc:  # ResumeError included
+        raise UsageError(str(exc)) from exc
+
+
 def build_job(args: argparse.Namespace):
     """A :class:`RunJob` from a spec file and the command-line options (options win)."""
     from mmstudio.data.spec import DatasetSpec
     from mmstudio.training.spec import RunJob, TrainSpec
 
+    if args.resume is not None:
+        return _resume_job(args)
     doc = _read_spec_file(args.spec) if args.spec else {}
     if args.demo:
         from mmstudio.data.demo import ensure_demo
@@ -188,11 +233,7 @@ def build_job(args: argparse.Namespace):
         ds["seed"] = args.split_seed
     try:
         dataset_spec = DatasetSpec.from_dict(ds)
-        train = dict(doc.get("train") or {})
-        train.update(
-            {key: getattr(args, opt) for opt, key in _TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
-        )
-        train_spec = TrainSpec.from_dict(train)
+        train_spec = TrainSpec.from_dict({**(doc.get("train") or {}), **_train_options(args)})
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     return RunJob(
@@ -202,7 +243,6 @@ def build_job(args: argparse.Namespace):
         name=args.name or doc.get("name"),
         db_url=getattr(args, "db", None),
         experiment=args.experiment or doc.get("experiment"),
-        resume_run_id=args.resume,
     )
 
 
@@ -219,29 +259,30 @@ class _Progress:
 
         if not self.enabled:
             return
+        if isinstance(event, ev.ProgressUpdated):
+            if self.bar is not None:
+                self.bar.update(
+                    event.step,
+                    event.total_steps,
+                    extra=f"{event.samples_per_s:,.0f} samples/s  epoch {event.epoch}",
+                )
+            return
         if isinstance(event, ev.RunStarted):
-            resumed = f", resuming at step {event.start_step:,}" if event.start_step else ""
-            print(
-                f"run {event.run_id} '{event.name}' on {event.device}: {event.epochs} epochs x "
-                f"{event.steps_per_epoch:,} steps, {event.parameters:,} parameters{resumed}",
-                file=sys.stderr,
-            )
+            print(ev.describe(event)[1], file=sys.stderr)
             self.bar = ProgressBar("training", unit="steps")
-        elif isinstance(event, ev.ProgressUpdated) and self.bar is not None:
-            self.bar.update(
-                event.step,
-                event.total_steps,
-                extra=f"{event.samples_per_s:,.0f} samples/s  epoch {event.epoch}",
-            )
-        elif isinstance(event, ev.EpochEnded):
+            return
+        if isinstance(event, ev.RunFailed | ev.RunFinished):
+            self.close()  # the command prints how the run ended
+            return
+        line = (
+            ev.describe(event)
+            if isinstance(event, ev.EpochEnded | ev.EvaluationFinished | ev.LogMessage)
+            else None
+        )
+        if line is not None:
             self.close()
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in sorted(event.metrics.items()))
-            print(f"epoch {event.epoch}: {shown}", file=sys.stderr)
-        elif isinstance(event, ev.LogMessage):
-            self.close()
-            print(f"{event.level}: {event.message}", file=sys.stderr)
-        elif isinstance(event, ev.RunFailed):
-            self.close()
+            level, text = line
+            print(f"{level}: {text}" if isinstance(event, ev.LogMessage) else text, file=sys.stderr)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -288,14 +329,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from mmstudio.cli.data import load_for_cli
+    from mmstudio.cli.data import dataset_spec, load_for_cli
     from mmstudio.training.inference import evaluate_run
+    from mmstudio.training.resume import ResumeError, recorded_dataset
 
     with open_store(args) as store:
         get_run(store, args.run_id)
-    dataset = load_for_cli(args.data, args)
+        if args.data is None:
+            try:
+                spec = recorded_dataset(store, args.run_id)
+            except ResumeError as exc:
+                raise UsageError(f"{exc}; give the dataset to evaluate on with --data PATH") from exc
+        else:
+            spec = dataset_spec(args.data, args)
+    dataset = load_for_cli(spec)
     if not dataset.report.usable:
-        raise UsageError(f"{args.data} has no usable pairs; 'mmstudio data check {args.data}' shows why")
+        raise UsageError(f"{spec.path} has no usable pairs; 'mmstudio data check {spec.path}' shows why")
     try:
         result = evaluate_run(
             args.run_id,
@@ -310,7 +359,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result)
     else:
-        print(f"run {args.run_id} on {args.data} ({result['items']:,} items, split {args.split}):")
+        print(f"run {args.run_id} on {spec.path} ({result['items']:,} items, split {args.split}):")
         for k, v in sorted(result["metrics"].items()):
             if isinstance(v, int | float):
                 print(f"  {k} {v:.4f}")

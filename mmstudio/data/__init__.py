@@ -18,7 +18,7 @@ _EXPORTS = {
     "available_formats": "mmstudio.data.formats",
     "guess_roles": "mmstudio.data.columns",
     "fingerprint": "mmstudio.data.fingerprint",
-    "Cancelled": "mmstudio.data.types",
+    "Cancelled": "mmstudio.progress",
     "ColumnRoles": "mmstudio.data.types",
     "DatasetFormatError": "mmstudio.data.types",
     "DatasetSource": "mmstudio.data.types",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mmstudio.data.types import Cancelled, ColumnRoles, DatasetFormatError
+from mmstudio.data.types import ColumnRoles, DatasetFormatError
 
 T = TypeVar("T")
 
@@ -125,11 +125,6 @@ def list_dir(folder: Path) -> tuple[list[Path], list[Path]]:
 def relpath(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` with ``/`` separators (the form the reports and records use)."""
     return Path(os.path.relpath(path, root)).as_posix()
-
-
-def check_cancel(cancel) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("dataset loading was cancelled")
 
 
 def list_names(names: Iterable[str]) -> str:

@@ -34,7 +34,8 @@ import numpy as np
 from mmstudio import paths
 from mmstudio.data.images import FITS, ImageError, decode_rgb
 from mmstudio.data.text import Tokenizer, tokenizer_hash
-from mmstudio.data.types import Cancelled, Item
+from mmstudio.data.types import Item
+from mmstudio.progress import check_cancel
 
 CACHE_FORMAT_VERSION = 1
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress calls a second: a GUI cannot show more
@@ -241,8 +242,7 @@ def _decode_all(
     report = _Throttled(progress, total)
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="image-cache") as pool:
         for start in range(0, total, chunk):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("building the image cache was cancelled")
+            check_cancel(cancel, "building the image cache")
             stop = min(start + chunk, total)
             list(pool.map(decode, range(start, stop)))
             report(stop)

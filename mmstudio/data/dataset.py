@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mmstudio.data._common import check_cancel, normalize_split, release, sorted_gently
+from mmstudio.data._common import normalize_split, release, sorted_gently
 from mmstudio.data.detect import detect_format
 from mmstudio.data.fingerprint import fingerprint as fingerprint_source
 from mmstudio.data.formats import get_reader
@@ -21,6 +21,7 @@ from mmstudio.data.images import DEFAULT_MAX_PIXELS
 from mmstudio.data.splits import assign_splits, check_fractions
 from mmstudio.data.types import SPLITS, ColumnRoles, DatasetSource, Item, ProblemKind, ValidationReport
 from mmstudio.data.validate import CHECK_MODES, default_workers, validate_source
+from mmstudio.progress import check_cancel
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def load_dataset(
     and listed in ``report.problems``.
     """
     options = options or LoadOptions()
-    check_cancel(cancel)
+    check_cancel(cancel, "dataset loading")
     source = read_source(path, format, columns, cancel=cancel)
     items, problems = validate_source(
         source,
@@ -207,7 +208,7 @@ def load_dataset(
         progress=progress,
         cancel=cancel,
     )
-    check_cancel(cancel)
+    check_cancel(cancel, "dataset loading")
     placed, split_problems, notes = assign_splits(
         items,
         source.root,

@@ -10,6 +10,7 @@ spec is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,14 @@ class DatasetSpec:
                 f"unknown dataset spec key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}"
             )
         return cls(**data)
+
+    def as_loaded(self, dataset: Dataset) -> DatasetSpec:
+        """The spec to record for ``dataset``, loaded from this spec: the path made absolute (a
+        relative one only means something in the folder it was typed in) and the format that was
+        detected. The column roles stay as given (None: guessed, which the same files guess the same
+        way), so loading the recorded spec reads the same items into the same splits."""
+        path = os.path.abspath(os.path.expanduser(self.path))
+        return dataclasses.replace(self, path=path, format=dataset.format)
 
     def load_options(self, **overrides: Any) -> LoadOptions:
         """The :class:`~mmstudio.data.dataset.LoadOptions` of this spec; ``overrides`` sets the options

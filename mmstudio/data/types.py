@@ -16,10 +16,6 @@ FORMATS = ("manifest", "imagefolder", "sidecar", "coco", "webdataset")
 SPLITS = ("train", "val", "test")
 
 
-class Cancelled(Exception):
-    """Raised by long dataset work when the caller's cancel flag is set."""
-
-
 class DatasetFormatError(ValueError):
     """The path is not a dataset mmstudio can read as asked; the message says what was looked for and
     what to do (point to another path, choose ``--format``, name the columns)."""

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmstudio.data import headers, images
-from mmstudio.data._common import Throttle, check_cancel, normalize_split, release, sorted_gently
+from mmstudio.data._common import Throttle, normalize_split, release, sorted_gently
 from mmstudio.data.images import DEFAULT_MAX_PIXELS, ImageError
-from mmstudio.data.types import Cancelled, DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
+from mmstudio.data.types import DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
+from mmstudio.progress import Cancelled, check_cancel
 
 CHECK_MODES = ("full", "header")
 _CHUNK = 32  # images per task: fewer hand-offs between threads
@@ -67,7 +68,7 @@ def validate_source(
     rows = []
     for n, record in enumerate(source.records):
         if n % 2048 == 0:
-            check_cancel(cancel)
+            check_cancel(cancel, "dataset loading")
         rows.append(_check_row(record, source, resolver, max_text_chars, problems))
     refs = list(dict.fromkeys(r.ref for r in rows if r.ref is not None))
     sizes = check_image_refs(
@@ -277,7 +278,7 @@ def check_image_refs(
         # Reading headers is short pure-Python work: threads only fight over the GIL (measured: 2-5x
         # slower than this loop). Decoding runs in C with the GIL released, so "full" uses the pool.
         for chunk in _chunks(refs):
-            check_cancel(cancel)
+            check_cancel(cancel, "dataset loading")
             results.update(_check_chunk(chunk, mode, max_pixels))
             throttle.update(len(results))
         return results
@@ -291,14 +292,14 @@ def check_image_refs(
         in_flight: set[Future] = set()
         try:
             for chunk in _chunks(refs):
-                check_cancel(cancel)
+                check_cancel(cancel, "dataset loading")
                 if len(in_flight) >= 2 * workers:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
                 in_flight.add(pool.submit(_check_chunk, chunk, mode, max_pixels))
             while in_flight:
                 done, in_flight = wait(in_flight, timeout=0.1, return_when=FIRST_COMPLETED)
-                check_cancel(cancel)
+                check_cancel(cancel, "dataset loading")
                 collect(done)
         except Cancelled:
             for future in in_flight:

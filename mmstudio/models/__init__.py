@@ -21,13 +21,14 @@ from mmstudio.models.catalog import (
 )
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
-from mmstudio.models.heads import HEADS, TASK_OUTPUTS, TASKS, contrastive_loss, task_loss
+from mmstudio.models.heads import HEADS, TASK_OUTPUTS, contrastive_loss, task_loss
 from mmstudio.models.image import IMAGE_ENCODERS
 from mmstudio.models.model import MultimodalModel, build_model, example_batch
 from mmstudio.models.registry import Entry, Param, Registry, UnavailableError, UnknownNameError
 from mmstudio.models.spec import COMPONENTS, ModelSpec, SpecError, SpecIssue
 from mmstudio.models.summary import BlockSummary, ModelSummary, summarize
 from mmstudio.models.text import TEXT_ENCODERS
+from mmstudio.vocabulary import TASKS
 
 __all__ = [
     "COMPONENTS",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mmstudio.models.heads import DEFAULT_HEADS, TASK_OUTPUTS, TASKS
+from mmstudio.models.heads import DEFAULT_HEADS, TASK_OUTPUTS
 from mmstudio.models.spec import COMPONENTS, REGISTRIES, ModelSpec
+from mmstudio.vocabulary import TASKS, check_task
 
 _TEXT = {"name": "textcnn"}
 _IMAGE = {"name": "small_cnn"}
@@ -45,8 +46,7 @@ PRESET_HELP = {
 def default_spec(task: str = "classification", has_text: bool = True, has_image: bool = True) -> ModelSpec:
     """A good first model for a dataset: TextCNN and/or a small CNN, fused by concatenation (no fusion
     for contrastive or a single modality), the task's default head; small and fast on a CPU."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    check_task(task)
     fusion = "concat" if has_text and has_image and task != "contrastive" else "none"
     return ModelSpec.from_dict(
         {

@@ -18,11 +18,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from mmstudio.models.registry import Param, Registry
+from mmstudio.vocabulary import PREDICTIVE_TASKS, check_task
 
 HEADS = Registry("head")
 
-TASKS = ("classification", "multilabel", "regression", "contrastive")
-PREDICTIVE_TASKS = ("classification", "multilabel", "regression")
 #: What ``MultimodalModel.forward`` returns per task (extra keys may follow).
 TASK_OUTPUTS = {
     "classification": ("logits",),
@@ -206,4 +205,5 @@ def task_loss(
         return contrastive_loss(
             outputs["text_embedding"], outputs["image_embedding"], outputs["logit_scale"], batch.get("group")
         )
-    raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    check_task(task)
+    raise AssertionError(f"task {task!r} has no loss")

@@ -27,10 +27,11 @@ from typing import Any
 
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
-from mmstudio.models.heads import DEFAULT_HEADS, HEADS, TASKS
+from mmstudio.models.heads import DEFAULT_HEADS, HEADS
 from mmstudio.models.image import IMAGE_ENCODERS
 from mmstudio.models.registry import Registry
 from mmstudio.models.text import TEXT_ENCODERS
+from mmstudio.vocabulary import TASKS
 
 COMPONENTS = ("text_encoder", "image_encoder", "fusion", "head")
 REGISTRIES: dict[str, Registry] = {

@@ -2,7 +2,7 @@
 runs share, their test evaluations (plain, text masked, image masked), the items they disagree on,
 and EMA smoothing of a curve.
 
-The compare view (``mmstudio.ui.compare_panel``) and ``mmstudio runs compare`` read the same data
+The compare view (``mmstudio.ui.compare.panel``) and ``mmstudio runs compare`` read the same data
 through :func:`load_comparison`; everything returned is plain data.
 """
 
@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .types import EvaluationInfo, MetricStats, Prediction, RunDetail, lower_is_better
+from mmstudio.progress import check_cancel
+from mmstudio.vocabulary import CONDITIONS, lower_is_better
+
+from .types import EvaluationInfo, MetricStats, Prediction, RunDetail
 
 if TYPE_CHECKING:
     from .store import Store
@@ -23,9 +26,6 @@ if TYPE_CHECKING:
 MAX_RUNS = 20
 #: The metric shown first when the runs have it, in this order of preference.
 PREFERRED_METRICS = ("val/loss", "train/loss", "val/accuracy", "val/macro_f1")
-ABLATIONS = ("text_masked", "image_masked")
-#: What the modality chart calls each evaluation of the test split.
-CONDITIONS = (("fused", None), ("text masked", "text_masked"), ("image masked", "image_masked"))
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -217,10 +217,7 @@ def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None)
 
 
 def _check(cancel: Any) -> None:
-    if cancel is not None and cancel.is_set():
-        from mmstudio.data.types import Cancelled
-
-        raise Cancelled("cancelled")
+    check_cancel(cancel, "comparing the runs")
 
 
 def best_index(values: np.ndarray, key: str) -> int | None:

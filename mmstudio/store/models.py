@@ -34,6 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from mmstudio.vocabulary import RUN_STATUSES
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -41,8 +43,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 
 
 def utcnow() -> datetime:
@@ -138,6 +138,7 @@ class RunRow(Base):
     error_traceback: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None]
     hostname: Mapped[str | None] = mapped_column(String(255))
+    dataset_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # last: added by migration 0003
 
 
 class MetricKeyRow(Base):

@@ -90,6 +90,7 @@ def create_run(
     dataset_id: int | None = None,
     spec: dict[str, Any] | None = None,
     train_spec: dict[str, Any] | None = None,
+    dataset_spec: dict[str, Any] | None = None,
     device: str | None = None,
     seed: int | None = None,
     tags: Iterable[str] = (),
@@ -113,6 +114,7 @@ def create_run(
             status=RunStatus.QUEUED.value,
             spec=jsonable(spec or {}),
             train_spec=jsonable(train_spec or {}),
+            dataset_spec=None if dataset_spec is None else jsonable(dataset_spec),
             device=device,
             seed=seed,
             tags=_clean_tags(tags),
@@ -139,6 +141,7 @@ def get_run(db: Database, run_id: int) -> RunDetail:
             _summary_query(
                 RunRow.spec,
                 RunRow.train_spec,
+                RunRow.dataset_spec,
                 RunRow.seed,
                 RunRow.error_message,
                 RunRow.error_traceback,
@@ -149,11 +152,12 @@ def get_run(db: Database, run_id: int) -> RunDetail:
         if row is None:
             raise NotFoundError(f"there is no run {run_id} in the store")
         stats = stats_in(conn, [run_id])[run_id]
-    spec, train_spec, seed, error, tb, pid, host = row[14:]
+    spec, train_spec, dataset_spec, seed, error, tb, pid, host = row[14:]
     return RunDetail(
         **_summary_fields(row, {k: s.last_value for k, s in stats.items()}),
         spec=spec,
         train_spec=train_spec,
+        dataset_spec=dataset_spec,
         seed=seed,
         error_message=error,
         error_traceback=tb,
@@ -302,6 +306,10 @@ def set_tags(db: Database, run_id: int, tags: Iterable[str]) -> None:
 
 def set_notes(db: Database, run_id: int, notes: str) -> None:
     _edit(db, run_id, notes=notes)
+
+
+def set_dataset_spec(db: Database, run_id: int, dataset_spec: dict[str, Any]) -> None:
+    _edit(db, run_id, dataset_spec=jsonable(dataset_spec))
 
 
 def delete_run(db: Database, run_id: int) -> None:

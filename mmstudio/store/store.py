@@ -7,6 +7,7 @@ between threads; each process opens its own.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -154,6 +155,7 @@ class Store:
         dataset_id: int | None = None,
         spec: dict[str, Any] | None = None,
         train_spec: dict[str, Any] | None = None,
+        dataset_spec: dict[str, Any] | None = None,
         device: str | None = None,
         seed: int | None = None,
         tags: Iterable[str] = (),
@@ -166,6 +168,7 @@ class Store:
             dataset_id=dataset_id,
             spec=spec,
             train_spec=train_spec,
+            dataset_spec=dataset_spec,
             device=device,
             seed=seed,
             tags=tags,
@@ -233,8 +236,17 @@ class Store:
     def set_notes(self, run_id: int, notes: str) -> None:
         runs.set_notes(self._db, run_id, notes)
 
-    def delete_run(self, run_id: int) -> None:
+    def set_dataset_spec(self, run_id: int, dataset_spec: dict[str, Any]) -> None:
+        """Record the dataset a run trains on (a resumed run: the copy it continued on)."""
+        runs.set_dataset_spec(self._db, run_id, dataset_spec)
+
+    def delete_run(self, run_id: int, *, remove_files: bool = True) -> None:
+        """Delete the run's record, curves, evaluations and predictions and (``remove_files``) the
+        folder of files mmstudio wrote for it (:func:`mmstudio.paths.run_dir`); files exported
+        elsewhere are kept. Raises ``NotFoundError`` (and removes nothing) for a run not in the store."""
         runs.delete_run(self._db, run_id)
+        if remove_files:
+            shutil.rmtree(paths.run_dir(run_id), ignore_errors=True)
 
     def mark_orphaned_runs(self, *, hostname: str | None = None) -> list[int]:
         return runs.mark_orphaned_runs(self._db, hostname=hostname)

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mmstudio.vocabulary import best_value
+
 
 class RunStatus(enum.StrEnum):
     QUEUED = "queued"
@@ -85,6 +87,9 @@ class RunDetail(RunSummary):
 
     spec: dict[str, Any]
     train_spec: dict[str, Any]
+    dataset_spec: dict[str, Any] | None
+    """The dataset it trained on (``DatasetSpec.to_dict()``: the exact path, format, column roles and
+    split settings); None for a run recorded before mmstudio kept it and without a checkpoint."""
     seed: int | None
     error_message: str | None
     error_traceback: str | None
@@ -108,12 +113,7 @@ class MetricStats:
     @property
     def best(self) -> float | None:
         """``min`` for keys that are better when lower (loss, error, mae, rmse), else ``max``."""
-        return self.min if lower_is_better(self.key) else self.max
-
-
-def lower_is_better(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1].lower()
-    return any(word in name for word in ("loss", "error", "err", "mae", "rmse", "mse", "perplexity"))
+        return best_value(self.key, self.min, self.max)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

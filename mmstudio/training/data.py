@@ -26,8 +26,10 @@ import torch
 from mmstudio.data.cache import build_image_cache, build_text_cache
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.text import UNK_ID, Tokenizer, build_tokenizer, tokenizer_from_dict
-from mmstudio.data.types import SPLITS, Cancelled, Item, Problem, ProblemKind
-from mmstudio.training.spec import TASKS, TrainSpec
+from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
+from mmstudio.progress import check_cancel
+from mmstudio.training.spec import TrainSpec
+from mmstudio.vocabulary import check_task
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -95,13 +97,12 @@ class PreparedData:
         cache_root: str | os.PathLike[str] | None = None,
         require_train: bool = True,
     ):
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        check_task(task)
         if not (need_text or need_image):
             raise ValueError("a model reads text, images or both; need_text and need_image are both False")
         if not dataset.items:
             raise ValueError("the dataset has no usable items; run `mmstudio data check` to see why")
-        _check_cancel(cancel)
+        check_cancel(cancel, "preparing the data")
         self.dataset = dataset
         self.train = train
         self.task = task
@@ -126,7 +127,7 @@ class PreparedData:
         self.splits = self._split_indices(items, require_train or (need_text and tokenizer is None))
         self.tokenizer: Tokenizer | None = None
         if need_text:
-            _check_cancel(cancel)
+            check_cancel(cancel, "preparing the data")
             self._prepare_text(items, tokenizer)
         self._device_columns: dict[torch.device, dict[str, torch.Tensor]] = {}
         self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -452,8 +453,3 @@ def _label_problem(unknown: list[str]) -> str:
     if unknown:
         return f"label {', '.join(map(repr, unknown))} is not one of the model's labels"
     return "the item has no label"
-
-
-def _check_cancel(cancel) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("preparing the data was cancelled")

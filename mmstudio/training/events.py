@@ -110,14 +110,16 @@ class RunFinished:
 @dataclass(frozen=True)
 class RunFailed:
     """The run failed: ``message`` speaks to the user (what happened, what to do); ``traceback`` is
-    for the log."""
+    for the log. ``status`` is what the run is recorded as: ``failed``, or ``interrupted`` when it was
+    stopped from outside (Ctrl-C, a signal) and can be resumed from its last checkpoint."""
 
     run_id: int
     message: str
-    kind: str = "error"  # "nan_loss" | "out_of_memory" | "crashed" | "error"
+    kind: str = "error"  # "nan_loss" | "out_of_memory" | "crashed" | "unusable_input" | "error"
     traceback: str = ""
     step: int | None = None
     time: float = 0.0
+    status: str = "failed"  # "failed" | "interrupted"
 
 
 Event = (
@@ -134,3 +136,42 @@ Event = (
     | RunFailed
 )
 TERMINAL = (RunFinished, RunFailed)
+
+
+def _metrics_text(metrics: dict[str, float], prefix: str = "") -> str:
+    return "  ".join(
+        f"{k} {v:.4g}"
+        for k, v in sorted(metrics.items())
+        if k.startswith(prefix) and isinstance(v, int | float) and not isinstance(v, bool)
+    )
+
+
+def describe(event: Event) -> tuple[str, str] | None:
+    """``(level, line)`` for the events a person reads in a run's log (the command line's stderr, the
+    Train page's log); None for the ones shown otherwise (metric points, progress). ``level`` is
+    ``info``, ``warning`` or ``error``."""
+    if isinstance(event, RunStarted):
+        resumed = f", resuming at step {event.start_step:,}" if event.start_step else ""
+        return "info", (
+            f"run {event.run_id} '{event.name}' on {event.device}: {event.epochs} epochs x "
+            f"{event.steps_per_epoch:,} steps, {event.parameters:,} parameters{resumed}"
+        )
+    if isinstance(event, EpochEnded):
+        return "info", f"epoch {event.epoch}: {_metrics_text(event.metrics)}"
+    if isinstance(event, LogMessage):
+        return event.level, event.message
+    if isinstance(event, CheckpointSaved):
+        return "info", f"{event.kind} checkpoint saved at step {event.step:,} (epoch {event.epoch})"
+    if isinstance(event, EvaluationFinished):
+        which = event.split + (f" ({event.ablation.replace('_', ' ')})" if event.ablation else "")
+        return "info", f"evaluated on {which}: {_metrics_text(event.metrics)}"
+    if isinstance(event, RunPaused):
+        return "info", f"paused at step {event.step:,}"
+    if isinstance(event, RunResumed):
+        return "info", f"resumed at step {event.step:,}"
+    if isinstance(event, RunFinished):
+        tested = _metrics_text(event.metrics, "test/")
+        return "info", f"run {event.run_id} {event.status} in {event.duration_s:.1f} s. {tested}".strip()
+    if isinstance(event, RunFailed):
+        return "error", event.message
+    return None

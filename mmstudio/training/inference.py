@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 import torch
 
 from mmstudio.store import Store
-
-ABLATIONS = ("text_masked", "image_masked")
+from mmstudio.vocabulary import ABLATIONS
 
 
 class ExportUnavailable(Exception):
@@ -36,7 +35,7 @@ class LoadedRun:
 
 def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
     """The run's ``best`` or ``last`` checkpoint manifest, from its artifacts or its run folder."""
-    from mmstudio.training.runner import run_dir
+    from mmstudio.paths import run_dir
 
     candidates = [Path(a.path) for a in store.list_artifacts(run_id) if Path(a.path).stem == which]
     candidates.append(run_dir(run_id) / f"{which}.json")

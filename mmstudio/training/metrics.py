@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from mmstudio.training.spec import TASKS
+from mmstudio.vocabulary import check_task
 
 RECALL_KS = (1, 5, 10)
 _CHUNK = 1024  # retrieval queries per similarity block: bounds memory to chunk x candidates floats
@@ -255,8 +255,7 @@ def compute_metrics(
     ids are used); ``indices`` are the items' dataset indices (else 0..N-1).
     """
     outputs = {key: np.asarray(value) for key, value in outputs.items()}
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    check_task(task)
     if all(len(value) == 0 for value in outputs.values()):
         return EvaluationResult({}, None if labels is None else [str(x) for x in labels])
     if task == "classification":

@@ -20,6 +20,7 @@ stores the complete model spec; a dataset that cannot be loaded fails the job wi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -30,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmstudio import paths
+from mmstudio.paths import run_dir
 from mmstudio.store import Store
-from mmstudio.store.types import RunStatus, lower_is_better
+from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.control import TrainingControl
 from mmstudio.training.spec import RunJob
-from mmstudio.training.trainer import ABLATIONS, TrainingFailed
+from mmstudio.training.trainer import TrainingFailed
+from mmstudio.vocabulary import ABLATIONS, best_value
 
 __all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_dir", "run_job"]
 
@@ -83,11 +85,6 @@ class RunResult:
         if self.status == RunStatus.FAILED:
             doc["error"] = {"kind": self.kind, "message": self.message}
         return doc
-
-
-def run_dir(run_id: int) -> Path:
-    """Where a run's checkpoints live: ``<data dir>/runs/<run id>/``."""
-    return paths.data_dir() / "runs" / str(run_id)
 
 
 class _Events:
@@ -158,6 +155,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     precision = resolve_precision(job.train.precision, device)
     cancel = None if control is None else control.cancel_flag
     dataset = _load_dataset(job, cancel)
+    job = state.job = dataclasses.replace(job, dataset=job.dataset.as_loaded(dataset))
     dataset_id = _record_dataset(store, dataset)
     resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
     spec = _resume_spec(resume) if resume is not None else resolve_model_spec(job.model, dataset)
@@ -218,6 +216,7 @@ def _open_run(store: Store, job: RunJob, spec: Any, dataset_id: int, device: str
     """Create the run (or take the one being resumed) and mark it running in this process."""
     if job.resume_run_id is not None:
         run_id = job.resume_run_id
+        store.set_dataset_spec(run_id, job.dataset.to_dict())
     else:
         run_id = store.create_run(
             name=job.name,
@@ -225,6 +224,7 @@ def _open_run(store: Store, job: RunJob, spec: Any, dataset_id: int, device: str
             dataset_id=dataset_id,
             spec=spec.to_dict(),
             train_spec=job.train.to_dict(),
+            dataset_spec=job.dataset.to_dict(),
             device=device,
             seed=job.train.seed,
         )
@@ -423,7 +423,7 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
     stats = store.metric_stats([run_id]).get(run_id, {})
     best = {}
     for key, s in stats.items():
-        value = s.min if lower_is_better(key) else s.max
+        value = best_value(key, s.min, s.max)
         if key.startswith("val/") and value is not None:
             best[key] = value
     return best
@@ -459,7 +459,7 @@ def _handle_exception(state: _Job, events: _Events, exc: BaseException) -> RunRe
     (``Cancelled``) ends the run ``cancelled``; anything else becomes a recorded failure: the run's
     status, message and traceback in the store, a ``RunFailed`` event, a failed result. Problems
     while recording are logged, not raised: the original error is the one to report."""
-    from mmstudio.data.types import Cancelled
+    from mmstudio.progress import Cancelled
 
     if isinstance(exc, Cancelled):
         return _cancelled_early(state, events)
@@ -472,7 +472,7 @@ def _handle_exception(state: _Job, events: _Events, exc: BaseException) -> RunRe
     status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
     if not _record_end(state, events, status, message, trace) and state.run_id is not None:
         message = f"{message} (the store could not record it)"
-    _tell(events, ev.RunFailed(state.run_id or 0, message, kind, trace, step, time.time()))
+    _tell(events, ev.RunFailed(state.run_id or 0, message, kind, trace, step, time.time(), status.value))
     trainer_state = getattr(state.trainer, "state", None)
     return RunResult(
         state.run_id,

@@ -21,28 +21,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mmstudio.data.spec import DatasetSpec
+from mmstudio.vocabulary import MONITOR_SPLITS, check_task, metric_mode
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TOKENIZERS = ("word", "bpe")  # the keys of mmstudio.data.text.TOKENIZERS (a test keeps them in step)
 IMAGE_FITS = ("crop", "squash", "pad")  # mmstudio.data.images.FITS, without importing Pillow
-TASKS = ("classification", "multilabel", "regression", "contrastive")
-MONITOR_SPLITS = ("val", "train")  # never "test": choosing a model on the test split leaks it
 DEFAULT_MONITOR = "val/loss"
 RUN_JOB_VERSION = 1
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 _MAX_SEED = 2**63 - 1
-# Metric names that are errors (lower is better); every other metric is a score (higher is better).
-_MINIMISED = re.compile(r"loss|mae|rmse|mse|error|perplexity")
-
-
-def metric_mode(key: str) -> str:
-    """``"min"`` for a loss or an error (``val/loss``, ``val/mae``, ``val/rmse``), else ``"max"``."""
-    name = key.rsplit("/", 1)[-1]
-    return "min" if _MINIMISED.search(name) else "max"
-
-
 # --- field checks: each takes (field name, value) and returns the value, normalised ------------------
 
 
@@ -323,7 +312,5 @@ def _model_dict(model: Any) -> dict[str, Any]:
         model = json.loads(json.dumps(model, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"the model spec is not plain JSON data ({exc}); use ModelSpec.to_dict()") from None
-    task = model.get("task", "classification")
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    check_task(model.get("task", "classification"))
     return model

@@ -34,10 +34,10 @@ from mmstudio.training.control import TrainingControl
 from mmstudio.training.data import PreparedData, mask_batch
 from mmstudio.training.device import Precision, memory_in_use
 from mmstudio.training.metrics import EvaluationResult, compute_metrics
-from mmstudio.training.spec import TrainSpec, metric_mode
+from mmstudio.training.spec import TrainSpec
+from mmstudio.vocabulary import ABLATIONS, metric_mode
 
 EventCallback = Callable[[ev.Event], None]
-ABLATIONS = {"text_masked": "text", "image_masked": "image"}
 #: The outputs an evaluation keeps per task (everything else a model returns is dropped at once).
 _OUTPUT_KEYS = {
     "classification": ("logits",),

@@ -275,7 +275,7 @@ class WorkerHandle:
         status, message = describe_exit(code)
         run_id = _record_crash(self.job, self.run_id, self._process.pid, status, message)
         self.run_id = self.run_id or run_id
-        crash = ev.RunFailed(self.run_id or 0, message, "crashed", "", None, time.time())
+        crash = ev.RunFailed(self.run_id or 0, message, "crashed", "", None, time.time(), status)
         self.terminal = crash
         return [*late, crash]
 

@@ -30,39 +30,30 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio import __version__
+from mmstudio.heap import settle_new_objects
+from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
-from mmstudio.ui.datasets_panel import DatasetsPanel
-from mmstudio.ui.model_panel import ModelPanel
+from mmstudio.ui.datasets.panel import DatasetsPanel
+from mmstudio.ui.model.panel import ModelPanel
+from mmstudio.ui.pages import PAGE_TABLE
 from mmstudio.ui.resources import icon, page_icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
+from mmstudio.vocabulary import PAGES
 
 if TYPE_CHECKING:
-    from mmstudio.ui.compare_panel import ComparePanel
-    from mmstudio.ui.experiments_panel import ExperimentsPanel
-    from mmstudio.ui.train_panel import TrainPanel
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.experiments.panel import ExperimentsPanel
+    from mmstudio.ui.train.panel import TrainPanel
 
 
-def _import_modules(state: tasks.TaskState, modules: list[str]) -> None:
+def _import_modules(state: TaskState, modules: list[str]) -> None:
     for module in modules:
         importlib.import_module(module)
 
 
-PAGES = ("datasets", "model", "train", "experiments", "compare")
-PAGE_TITLES = {
-    "datasets": "Datasets",
-    "model": "Model",
-    "train": "Train",
-    "experiments": "Experiments",
-    "compare": "Compare",
-}
 # Made after the window's first paint (or when first asked for): ~0.6 s of pyqtgraph plots and ~0.3 s
 # of imports that the window need not wait for.
-LATER_PAGES = {
-    "train": ("mmstudio.ui.train_panel", "TrainPanel"),
-    "experiments": ("mmstudio.ui.experiments_panel", "ExperimentsPanel"),
-    "compare": ("mmstudio.ui.compare_panel", "ComparePanel"),
-}
 LATER_PAGES_FALLBACK_MS = 500  # they are started this long after the window is shown, painted or not
 DATASET_FILTER = (
     "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;"
@@ -93,7 +84,7 @@ class MainWindow(QMainWindow):
         self._pages: dict[str, QWidget] = {"datasets": self.datasets, "model": self.model}
         # The other pages are made after the window's first paint, one per pass of the event loop, or
         # at once when something asks for one (see page()): their plots are ~0.6 s of pyqtgraph.
-        self._later = dict(LATER_PAGES)
+        self._later = [page.name for page in PAGE_TABLE.values() if page.later]
         self._later_timer = QTimer(self)
         self._later_timer.setSingleShot(True)
         self._later_timer.setInterval(0)
@@ -106,11 +97,11 @@ class MainWindow(QMainWindow):
 
         self.page_bar = PageBar()
         self.stack = QStackedWidget()
-        for n, name in enumerate(PAGES):
+        for n, page in enumerate(PAGE_TABLE.values()):
             self.page_bar.add_page(
-                name, PAGE_TITLES[name], page_icon(name), f"{PAGE_TITLES[name]} (Ctrl+{n + 1})"
+                page.name, page.title, page_icon(page.name), f"{page.title} (Ctrl+{n + 1})"
             )
-            self.stack.addWidget(self._pages.get(name) or QWidget())  # a stand-in until it is made
+            self.stack.addWidget(self._pages.get(page.name) or QWidget())  # a stand-in until it is made
         self.page_bar.current_changed.connect(self._on_page_bar_current_changed)
 
         self.welcome = WelcomeBanner()
@@ -182,19 +173,19 @@ class MainWindow(QMainWindow):
         """Import the other pages' modules in the background (~0.3 s that would freeze the window),
         then make the pages one per pass of the event loop."""
         if self._later and self._later_import is None:
-            modules = [module for module, _cls in self._later.values()]
+            modules = [PAGE_TABLE[name].module for name in self._later]
             self._later_import = tasks.run_task(_import_modules, modules)
             self._later_import.finished.connect(self._later_timer.start)
 
     def _make_next_page(self) -> None:
         if self._later:
-            self._make_page(next(iter(self._later)))
+            self._make_page(self._later[0])
         if self._later:
             self._later_timer.start()
 
     def _make_page(self, name: str) -> QWidget:
-        module, cls = self._later.pop(name)
-        page = getattr(importlib.import_module(module), cls)(self.state, self.settings)
+        self._later.remove(name)
+        page = PAGE_TABLE[name].panel_class()(self.state, self.settings)
         index = PAGES.index(name)
         stand_in = self.stack.widget(index)
         current = self.stack.currentIndex()
@@ -207,7 +198,7 @@ class MainWindow(QMainWindow):
         if name == "compare":
             # Runs to compare asked for before the page was made: it was not there to hear them.
             self.state.compare_requested.disconnect(self._on_state_compare_requested)
-        tasks.settle_new_objects()
+        settle_new_objects()
         return page
 
     def current_page(self) -> str:
@@ -285,12 +276,9 @@ class MainWindow(QMainWindow):
         file.addAction(quit_action)
 
         view = menu.addMenu("&View")
-        for n, name in enumerate(PAGES):
-            view.addAction(
-                self._action(
-                    PAGE_TITLES[name], lambda _=False, name=name: self.show_page(name), f"Ctrl+{n + 1}", name
-                )
-            )
+        for n, page in enumerate(PAGE_TABLE.values()):
+            show = lambda _=False, name=page.name: self.show_page(name)  # noqa: E731
+            view.addAction(self._action(page.title, show, f"Ctrl+{n + 1}", page.name))
         view.addSeparator()
         view.addAction(self._action("&Reload dataset", self.reload_dataset, QKeySequence.StandardKey.Refresh))
         self.full_screen_action = self._action(

@@ -15,104 +15,15 @@ passed wherever the core takes a ``progress`` callback or a ``cancel`` object wi
 
 from __future__ import annotations
 
-import gc
-import sys
-import threading
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-from mmstudio.data.types import Cancelled, DatasetFormatError
-
-PROGRESS_INTERVAL_S = 0.05  # progress reaches the GUI at most 20 times a second
-
-
-#: How many modules were imported when the heap was last settled (0: never; then nothing is frozen).
-_modules_at_settle = 0
-
-
-def settle_heap() -> None:
-    """Put every object alive now (the imported modules, the window's widgets: ~130,000) out of the
-    cyclic garbage collector's reach (:func:`gc.freeze`). A full collection otherwise walks them all,
-    ~90 ms on this machine with the interpreter lock held, which freezes the window whenever a
-    background load happens to trigger one. Called once the window is built; after that, again
-    whenever a background task has imported modules (:func:`settle_new_modules`)."""
-    global _modules_at_settle
-    gc.freeze()
-    _modules_at_settle = len(sys.modules)
-
-
-def settle_new_objects() -> None:
-    """Settle the heap again, where it was settled before: for what was built since (a page of the
-    window made after its first paint)."""
-    if _modules_at_settle:
-        settle_heap()
-
-
-def settle_new_modules() -> None:
-    """Settle the heap again if modules were imported since it was last settled: the store's
-    SQLAlchemy and Alembic, imported by the first background query, are ~40,000 objects, and one
-    full collection walking them stalled a streaming run's plots for 36 ms. Modules live as long as
-    the process, so nothing collectable is held back. Does nothing where the heap was never settled
-    (the tests, a page used as a library)."""
-    if _modules_at_settle and len(sys.modules) > _modules_at_settle:
-        settle_heap()
-
-
-class TaskState:
-    """What a background function sees: report progress, check for cancellation.
-
-    ``progress(done, total)`` matches the core's progress callbacks; ``is_set()`` makes the state a
-    cancel token for the core (``load_dataset(..., cancel=state)``).
-    """
-
-    def __init__(self, emit: Callable[[float, str], None]) -> None:
-        self._emit = emit
-        self._cancel = threading.Event()
-        self._last = 0.0
-        self.message = ""
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def is_set(self) -> bool:
-        return self._cancel.is_set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def check(self) -> None:
-        """Raise :class:`~mmstudio.data.types.Cancelled` if the task was cancelled."""
-        if self._cancel.is_set():
-            raise Cancelled("cancelled")
-
-    def set_message(self, message: str) -> None:
-        self.message = message
-        try:
-            self._emit(-1.0, message)
-        except RuntimeError:  # as in progress()
-            self._cancel.set()
-            raise Cancelled("the application is closing") from None
-        self._last = time.monotonic()
-
-    def progress(self, done: float, total: float | None = None) -> None:
-        """Report ``done`` of ``total`` (or a fraction in [0, 1] when ``total`` is None); throttled."""
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_S and not (total and done >= total):
-            return
-        self._last = now
-        fraction = done / total if total else float(done)
-        try:
-            self._emit(max(0.0, min(1.0, fraction)), self.message)
-        except RuntimeError:  # the task's Qt object is gone (the app is quitting): nobody wants the result
-            self._cancel.set()
-            raise Cancelled("the application is closing") from None
-
-    __call__ = progress  # a TaskState is itself a progress(done, total) callback
+from mmstudio.data.types import DatasetFormatError
+from mmstudio.heap import settle_new_modules
+from mmstudio.progress import Cancelled, TaskState, user_message
 
 
 class Task(QObject):
@@ -204,16 +115,6 @@ def _send(signal, *args: Any) -> None:
         pass
 
 
-def user_message(exc: BaseException) -> str:
-    """The exception as a sentence for the user (the core's errors already speak to the user)."""
-    text = str(exc).strip()
-    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) and exc.filename:
-        return f"{exc.strerror}: {exc.filename}"
-    if isinstance(exc, (ValueError, OSError, RuntimeError, KeyError, TypeError)) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def thread_pool() -> QThreadPool:
     """The pool for mmstudio's background work (the global one; thumbnails use their own)."""
     return QThreadPool.globalInstance()
@@ -241,31 +142,3 @@ def cancel_all(timeout_ms: int = 3000) -> bool:
     for task in list(_LIVE):
         task.cancel()
     return thread_pool().waitForDone(timeout_ms)
-
-
-class StoreHandle:
-    """One open :class:`~mmstudio.store.Store` per URL, opened lazily in a pool thread and shared by a
-    panel's tasks (the store is thread-safe). ``mark_orphans`` as in ``Store.open``."""
-
-    def __init__(self, *, mark_orphans: bool = True) -> None:
-        self._lock = threading.Lock()
-        self._url: str | None = None
-        self._store: Any = None
-        self._mark_orphans = mark_orphans
-
-    def get(self, url: str | None) -> Any:
-        from mmstudio.store import Store
-
-        with self._lock:
-            if self._store is None or self._url != url:
-                if self._store is not None:
-                    self._store.close()
-                self._store = Store.open(url, mark_orphans=self._mark_orphans)
-                self._url = url
-            return self._store
-
-    def close(self) -> None:
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-            self._store = None

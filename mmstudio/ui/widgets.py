@@ -103,3 +103,7 @@ class MessageBar(QFrame):
     def clear(self) -> None:
         self.label.clear()
         self.hide()
+
+    def error(self) -> str:
+        """The error shown, ``""`` when none is."""
+        return self.label.text() if self.isVisible() and self.property("level") == "error" else ""

@@ -11,7 +11,7 @@ test evaluation with its ablations, so every tab has something to show.
 Measured:
 
 * **read**: ``Store.read_curve`` of every run, no GUI (the reference);
-* **open**: a shown :class:`~mmstudio.ui.compare_panel.ComparePanel` (1280x800, offscreen without a
+* **open**: a shown :class:`~mmstudio.ui.compare.panel.ComparePanel` (1280x800, offscreen without a
   display): from ``set_runs(ids)`` until the curves are drawn, nothing is loading, and the plot has
   painted once; meanwhile a 1 ms ``QTimer`` on the GUI thread measures the longest stall;
 * **repaint**: after opening, the plot zoomed to 10 ranges and repainted synchronously (each
@@ -101,7 +101,7 @@ def main() -> int:
         from PySide6.QtCore import QEvent, QEventLoop, QObject
 
         from mmstudio.ui.app import create_application, settle_heap
-        from mmstudio.ui.compare_panel import ComparePanel
+        from mmstudio.ui.compare.panel import ComparePanel
         from mmstudio.ui.settings import Settings
         from mmstudio.ui.state import StudioState
 
@@ -115,7 +115,7 @@ def main() -> int:
         panel.resize(1280, 800)
         panel.show()
         spin(app, 0.5)
-        settle_heap()  # as mmstudio.ui.app.run_gui does once the window is built
+        settle_heap()  # as mmstudio.ui.launch.run_gui does once the window is built
 
         class PaintWatch(QObject):
             def __init__(self) -> None:

@@ -2,7 +2,7 @@
 
 Not a test. Run ``python tests/benchmarks/bench_train_plots.py [--steps N]`` and read the JSON it prints.
 
-The real :class:`mmstudio.ui.train_panel.TrainPanel`, shown at 1280 x 800 (offscreen without a
+The real :class:`mmstudio.ui.train.panel.TrainPanel`, shown at 1280 x 800 (offscreen without a
 display), reads events from a stand-in for the worker's handle through its real timer and event path
 (:meth:`TrainPanel._poll` → :meth:`TrainPanel.feed_events` → the live plots): no process, so what is
 measured is the GUI's side alone. A 1 ms ``QTimer`` on the GUI thread measures stalls (the gap between
@@ -97,7 +97,7 @@ class SyntheticHandle:
 
 
 def run_phase(app, panel, meter, steps: int, rate: float | None, timeout_s: float) -> dict:
-    from mmstudio.ui.train_panel import QueueEntry
+    from mmstudio.ui.train.panel import QueueEntry
 
     panel.plots.clear()
     redraws_before = panel.plots.redraw_count
@@ -146,7 +146,7 @@ def main() -> int:
     from mmstudio.ui.app import create_application, settle_heap
     from mmstudio.ui.settings import Settings
     from mmstudio.ui.state import StudioState
-    from mmstudio.ui.train_panel import TrainPanel
+    from mmstudio.ui.train.panel import TrainPanel
 
     app = create_application()  # as the app makes it: its style and its 1 ms switch interval
     panel = TrainPanel(StudioState(), Settings(work / "settings.ini"))
@@ -156,7 +156,7 @@ def main() -> int:
     while panel.devices is None and time.perf_counter() < deadline:
         spin(app, 0.1)  # the device detection (a process importing torch) is not measured
     spin(app, 1.0)  # nor the store listing
-    settle_heap()  # as mmstudio.ui.app.run_gui does once the window is built
+    settle_heap()  # as mmstudio.ui.launch.run_gui does once the window is built
     meter = StallMeter()
     phases: dict[str, dict] = {}
     meter.start()

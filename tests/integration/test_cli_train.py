@@ -96,6 +96,46 @@ def test_eval_on_every_row_of_a_dataset_is_the_default(trained, demo, capsys):
     assert 0.0 <= doc["metrics"]["accuracy"] <= 1.0
 
 
+def test_eval_without_data_scores_the_runs_own_test_split(trained, capsys):
+    """The run's dataset spec is stored with it: ``eval RUN --split test`` needs no --data and scores
+    exactly the test items the run was trained without."""
+    db, (fused, _) = trained
+    assert main(["eval", str(fused["run_id"]), "--split", "test", "--db", db, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["items"] == 24 and doc["metrics"]["accuracy"] == pytest.approx(
+        fused["metrics"]["test/accuracy"]
+    )
+
+
+def test_resume_needs_only_the_run_id(tmp_path, capsys, make_job):
+    """``train --resume RUN_ID`` continues on the run's own dataset with its own settings; training
+    options given win, a model given with it is refused."""
+    from mmstudio.training import events as ev
+    from mmstudio.training.runner import TrainingControl, run_job
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    control = TrainingControl()
+
+    def stop_at_step_3(event):
+        if isinstance(event, ev.MetricsLogged) and any(p[1] >= 3 for p in event.points):
+            control.stop()
+
+    stopped = run_job(make_job(db, epochs=1, batch_size=64), on_event=stop_at_step_3, control=control)
+    assert stopped.status == "cancelled"
+    assert main(["train", "--resume", str(stopped.run_id), "--preset", "late_fusion", "--db", db]) == 2
+    assert "leave out --preset" in capsys.readouterr().err
+    assert (
+        main(["train", "--resume", str(stopped.run_id), "--epochs", "2", "--db", db, "--json", "--quiet"])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["run_id"], doc["status"], doc["epochs"]) == (stopped.run_id, "completed", 2)
+    assert main(["train", "--resume", str(stopped.run_id), "--db", db, "--quiet"]) == 2
+    assert "is completed" in capsys.readouterr().err
+    assert main(["train", "--resume", "999", "--db", db, "--quiet"]) == 2
+    assert "no run 999" in capsys.readouterr().err
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_export_torchscript_runs_and_onnx_says_what_is_missing(trained, tmp_path, capsys):
     import torch
@@ -135,7 +175,7 @@ def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
     args = ["--data", str(demo), "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--db", db]
     assert main(["train", *args, "--json", "--quiet"]) == 0
     run_id = json.loads(capsys.readouterr().out)["run_id"]
-    from mmstudio.training.runner import run_dir
+    from mmstudio.paths import run_dir
 
     assert run_dir(run_id).is_dir()
     assert main(["runs", "delete", str(run_id), "--db", db]) == 2  # no terminal: needs --yes

@@ -52,7 +52,7 @@ def two_runs(small_demo, tmp_path_factory):
 
 @pytest.fixture
 def panel(qtbot, two_runs, tmp_path):
-    from mmstudio.ui.compare_panel import ComparePanel
+    from mmstudio.ui.compare.panel import ComparePanel
     from mmstudio.ui.settings import Settings
     from mmstudio.ui.state import StudioState
 

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QDialog
 from mmstudio.data.dataset import read_source
 from mmstudio.data.preview import Preview, read_preview
 from mmstudio.data.types import ColumnRoles
-from mmstudio.ui.columns_dialog import NONE, ROLE_COLOURS, ColumnMappingDialog
-from mmstudio.ui.datasets_panel import DatasetsPanel
+from mmstudio.ui.datasets.columns_dialog import NONE, ROLE_COLOURS, ColumnMappingDialog
+from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 

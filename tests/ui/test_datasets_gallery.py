@@ -13,17 +13,15 @@ from PySide6.QtGui import QColor, QImage
 
 from mmstudio.data.dataset import load_dataset
 from mmstudio.data.types import ImageRef, Item
-from mmstudio.ui.gallery import (
+from mmstudio.ui.datasets.gallery import (
     ALL_LABELS,
     GalleryListModel,
     GalleryWidget,
     SearchIndex,
-    ThumbnailLoader,
-    _DecodeQueue,
     chip_colour,
-    decode_thumbnail,
     two_lines,
 )
+from mmstudio.ui.thumbnails import ThumbnailLoader, _DecodeQueue, decode_thumbnail
 
 WORDS = ("red fox", "blue whale", "green frog", "red panda")
 LABELS = ("mammal", "mammal", "amphibian", "mammal")

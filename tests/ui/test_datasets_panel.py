@@ -19,8 +19,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from mmstudio.data.dataset import LoadOptions, load_dataset
-from mmstudio.data.types import Cancelled
-from mmstudio.ui.datasets_panel import DatasetsPanel, dataset_source, shards_source
+from mmstudio.data.sources import dataset_source, shards_source
+from mmstudio.progress import Cancelled
+from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 
@@ -395,7 +396,7 @@ def test_run_alone_saves_a_screenshot(tmp_path):
     out = tmp_path / "shot.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MMSTUDIO_HOME": str(tmp_path / "home")}
     done = subprocess.run(
-        [sys.executable, "-m", "mmstudio.ui.datasets_panel", str(manifest), "--screenshot", str(out),
+        [sys.executable, "-m", "mmstudio.ui.datasets", str(manifest), "--screenshot", str(out),
          "--size", "1000x700", "--tab", "report", "--timeout", "60"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

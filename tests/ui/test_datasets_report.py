@@ -11,8 +11,8 @@ from PySide6.QtCore import QModelIndex, Qt
 
 from mmstudio.data.dataset import load_dataset
 from mmstudio.data.types import Problem, ProblemKind, ValidationReport
-from mmstudio.ui.datasets_panel import DatasetsPanel
-from mmstudio.ui.report import CSV_COLUMNS, ReportTreeModel, ReportWidget, write_problems_csv
+from mmstudio.ui.datasets.panel import DatasetsPanel
+from mmstudio.ui.datasets.report import CSV_COLUMNS, ReportTreeModel, ReportWidget, write_problems_csv
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 

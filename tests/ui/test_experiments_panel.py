@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from mmstudio.store import Store
-from mmstudio.ui.experiments_panel import (
+from mmstudio.ui.experiments.panel import (
     COLUMN_KEYS,
     RUN_ID_ROLE,
     ExperimentsPanel,
@@ -228,7 +228,7 @@ def test_rename_tags_and_notes_persist(make_panel, filled, db_url, qtbot):
 
 
 def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_url, qtbot, monkeypatch):
-    from mmstudio.cli.runs import run_folder
+    from mmstudio.paths import run_dir as run_folder
 
     panel = make_panel()
     run_id = filled["gamma"]

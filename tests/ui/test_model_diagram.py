@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from mmstudio.models import ModelContext, ModelSpec, preset_spec, summarize
-from mmstudio.ui.diagram import (
+from mmstudio.ui.model.diagram import (
     LEVEL_COLOURS,
     MAX_SCALE,
     ArchitectureDiagramWidget,

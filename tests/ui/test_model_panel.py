@@ -20,7 +20,7 @@ from mmstudio.data.types import ColumnRoles
 from mmstudio.models import PRESETS, TEXT_ENCODERS, ModelSpec, Param, SpecError, default_spec, preset_spec
 from mmstudio.models._common import EncoderOutput, masked_max, padding_mask
 from mmstudio.training.spec import TrainSpec
-from mmstudio.ui.model_panel import ModelPanel
+from mmstudio.ui.model.panel import ModelPanel
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 
@@ -75,7 +75,7 @@ def visible_messages(panel: ModelPanel, slot: str) -> list[str]:
 
 def test_importing_the_page_imports_neither_torch_nor_the_model_library():
     code = (
-        "import sys, mmstudio.ui.model_panel, mmstudio.ui.diagram, mmstudio.ui.param_form\n"
+        "import sys, mmstudio.ui.model.panel, mmstudio.ui.model.diagram, mmstudio.ui.param_form\n"
         "loaded = [m for m in ('torch', 'torchvision', 'mmstudio.models') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
@@ -158,7 +158,7 @@ def test_rapid_edits_end_on_the_last_one(qtbot, make_panel):
 
 
 def test_a_stale_summary_is_never_drawn(qtbot, make_panel, monkeypatch):
-    import mmstudio.ui.model_panel as page
+    import mmstudio.ui.model.panel as page
 
     slow = threading.Event()
 

@@ -6,7 +6,8 @@ import threading
 
 from PySide6.QtCore import QThread
 
-from mmstudio.data.types import Cancelled, DatasetFormatError
+from mmstudio.data.types import DatasetFormatError
+from mmstudio.progress import Cancelled
 from mmstudio.ui.tasks import cancel_all, run_task
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from mmstudio.store.compare import ema
 from mmstudio.training import events as ev
-from mmstudio.ui.live_plots import LivePlotsWidget
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.train_panel import TrainPanel
+from mmstudio.ui.train.live_plots import LivePlotsWidget
+from mmstudio.ui.train.panel import TrainPanel
 
 
 @pytest.mark.parametrize("weight", [0.3, 0.9, 0.99, 0.999])

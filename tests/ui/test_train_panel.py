@@ -15,7 +15,7 @@ from mmstudio.store import Store
 from mmstudio.training.spec import TrainSpec
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.train_panel import TrainPanel
+from mmstudio.ui.train.panel import TrainPanel
 
 #: Training on 2 shared cores: starting the worker (importing torch) and two tiny epochs take a while.
 RUN_TIMEOUT_MS = 240_000

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmstudio.data._common import JSON_LIST_KEYS, check_cancel
+from mmstudio.data._common import JSON_LIST_KEYS
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, Problem, ProblemKind, Record
+from mmstudio.progress import check_cancel
 
 DELIMITERS = ",;\t"
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -181,7 +182,7 @@ def _read_delimited(path: Path, source: str, cancel) -> Table:
             continue
         number += 1
         if number % 4096 == 0:
-            check_cancel(cancel)
+            check_cancel(cancel, "dataset loading")
         row = _fit_fields(fields, header)
         if row is None:
             name = _DELIMITER_NAMES[delimiter]
@@ -234,7 +235,7 @@ def _read_jsonl(path: Path, source: str, cancel) -> Table:
             continue
         number += 1
         if number % 4096 == 0:
-            check_cancel(cancel)
+            check_cancel(cancel, "dataset loading")
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:

@@ -15,7 +15,6 @@ from mmstudio.data._common import (
     CLASS_FOLDER,
     SPLIT_FOLDER,
     Detection,
-    check_cancel,
     check_fixed_roles,
     is_hidden,
     is_image_name,
@@ -25,6 +24,7 @@ from mmstudio.data._common import (
     relpath,
 )
 from mmstudio.data.types import ColumnRoles, DatasetSource, Problem, ProblemKind, Record
+from mmstudio.progress import check_cancel
 
 EXPECTS = "a folder of class folders whose images have a caption in a .txt file of the same stem"
 IMAGE_FILE = "(image file)"
@@ -82,7 +82,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     records: list[Record] = []
     problems: list[Problem] = []
     for split, base in bases:
-        check_cancel(cancel)
+        check_cancel(cancel, "dataset loading")
         _read_folder(base, root, split, None, records, problems, cancel)  # images without a class folder
         for class_dir in list_dir(base)[0]:
             _read_folder(class_dir, root, split, class_dir.name, records, problems, cancel, recursive=True)
@@ -114,7 +114,7 @@ def _read_folder(folder, root, split, label, records, problems, cancel, *, recur
     source = root.name
     for current, dirnames, filenames in walk:
         dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
-        check_cancel(cancel)
+        check_cancel(cancel, "dataset loading")
         names = {n for n in filenames if not is_hidden(n)}
         for name in sorted(n for n in names if is_image_name(n)):
             row = len(records) + len(problems) + 1

@@ -20,7 +20,6 @@ from typing import NamedTuple
 from mmstudio.data._common import (
     SPLIT_FILE_NAME,
     Detection,
-    check_cancel,
     is_tar_name,
     list_dir,
     list_names,
@@ -30,6 +29,7 @@ from mmstudio.data._common import (
 )
 from mmstudio.data.formats._table import cell
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
+from mmstudio.progress import check_cancel
 
 EXPECTS = "a .tar shard, a folder of .tar shards, or a shard pattern (shard-*.tar, shard-{000..009}.tar)"
 IMAGE_FIELDS = ("jpg", "jpeg", "png", "webp", "bmp")
@@ -118,7 +118,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     problems: list[Problem] = []
     shards = []
     for shard in detection.paths:
-        check_cancel(cancel)
+        check_cancel(cancel, "dataset loading")
         samples, problem = scan_shard(shard, relpath(shard, root))
         shards.append((shard, samples))
         if problem is not None:

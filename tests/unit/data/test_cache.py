@@ -9,7 +9,8 @@ from PIL import Image
 from mmstudio.data.cache import CACHE_FORMAT_VERSION, ImageCache, build_image_cache, build_text_cache
 from mmstudio.data.images import decode_rgb
 from mmstudio.data.text import WordTokenizer
-from mmstudio.data.types import Cancelled, ImageRef, Item
+from mmstudio.data.types import ImageRef, Item
+from mmstudio.progress import Cancelled
 
 FP = "0123abcd" * 8  # a fingerprint as the dataset layer makes them: a sha256 hex digest
 

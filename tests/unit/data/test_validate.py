@@ -13,7 +13,8 @@ from PIL import Image
 
 from mmstudio.data import headers, images, validate
 from mmstudio.data.dataset import LoadOptions, load_dataset
-from mmstudio.data.types import Cancelled, ProblemKind
+from mmstudio.data.types import ProblemKind
+from mmstudio.progress import Cancelled
 
 HEADER = ["image", "caption", "label"]
 

@@ -34,8 +34,8 @@ def _sha256(path: Path) -> str:
 def test_head_constant_matches_the_scripts() -> None:
     assert migrate.head_revision() == migrate.HEAD_REVISION
     script = migrate.script_directory()
-    assert [r.revision for r in script.walk_revisions()] == ["0002", "0001"]
-    for rev in ("0001", "0002"):
+    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
+    for rev in ("0001", "0002", "0003"):
         assert migrate.required_mmstudio(rev)
 
 
@@ -185,6 +185,74 @@ def test_older_database_is_backed_up_then_upgraded(db_path: Path, db_url: str) -
     with Store.open(db_url) as store:  # already at head: no second backup
         assert store.backup is None
     assert len(list(db_path.parent.glob("*.bak-*"))) == 1
+
+
+def _write_manifest(path: Path, dataset: dict | None) -> Path:
+    """A checkpoint manifest as mmstudio writes one (only what the backfill reads matters here)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"model": {"task": "classification"}, "run_id": 1}
+    if dataset is not None:
+        meta["dataset"] = dataset
+    path.write_text(json.dumps({"format": "mmstudio-checkpoint", "format_version": 2, "meta": meta}))
+    return path
+
+
+def test_upgrade_keeps_the_dataset_spec_of_each_run_from_its_checkpoint(
+    tmp_path: Path, db_path: Path, db_url: str
+) -> None:
+    """0003 adds ``runs.dataset_spec``, filled from the newest checkpoint manifest of each run: an
+    absolute path as it was; a relative one (as typed) found from the dataset record's folder. A run
+    without a readable checkpoint keeps NULL; a store at 0002 is backed up first."""
+    db_path.parent.mkdir(parents=True)
+    db = Database(create_store_engine(db_url))
+    migrate.upgrade(db, "0002")
+    db.dispose()
+    data = tmp_path / "data"
+    exact = {"path": str(data / "manifest_train.csv"), "format": "manifest", "columns": {"text": "caption"}}
+    old = _write_manifest(tmp_path / "runs" / "1" / "best.json", {"path": "elsewhere.csv"})
+    new = _write_manifest(tmp_path / "runs" / "1" / "last.json", exact)
+    relative = _write_manifest(
+        tmp_path / "runs" / "2" / "last.json", {"path": "data/manifest_test.csv", "seed": 3}
+    )
+    no_spec = _write_manifest(tmp_path / "runs" / "3" / "last.json", None)
+    broken = tmp_path / "runs" / "4" / "last.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    con = sqlite3.connect(db_path)
+    con.execute(
+        "INSERT INTO experiments (name, description, created_at) VALUES ('Default', '', '2024-05-01')"
+    )
+    con.execute(
+        "INSERT INTO datasets (name, path, format, fingerprint, item_count, summary, created_at) "
+        "VALUES ('data', ?, 'manifest', 'f1', 10, '{}', '2024-05-01')",
+        (str(data),),
+    )
+    for run_id in range(1, 6):
+        con.execute(
+            "INSERT INTO runs (id, experiment_id, dataset_id, name, status, spec, train_spec, created_at,"
+            " notes, tags) VALUES (?, 1, 1, ?, 'completed', '{}', '{}', '2024-05-01', '', '[]')",
+            (run_id, f"run {run_id}"),
+        )
+    artifacts = [(1, old), (1, new), (2, relative), (3, no_spec), (4, broken), (5, tmp_path / "missing.json")]
+    con.executemany(
+        "INSERT INTO artifacts (run_id, kind, path, created_at) VALUES (?, 'checkpoint', ?, '2024-05-01')",
+        [(run_id, str(path)) for run_id, path in artifacts],
+    )
+    con.commit()
+    con.close()
+
+    with Store.open(db_url) as store:
+        assert store.backup is not None and store.backup.name.startswith("mmstudio.db.bak-0002-")
+        assert store.get_run(1).dataset_spec == exact  # the newest checkpoint's
+        assert store.get_run(2).dataset_spec == {"path": str(data / "manifest_test.csv"), "seed": 3}
+        assert [store.get_run(i).dataset_spec for i in (3, 4, 5)] == [None, None, None]
+        run_id = store.create_run(name="new", dataset_spec={"path": "/x/y.csv", "format": "manifest"})
+        assert store.get_run(run_id).dataset_spec == {"path": "/x/y.csv", "format": "manifest"}
+        store.set_dataset_spec(3, {"path": "/x/z"})
+        assert store.get_run(3).dataset_spec == {"path": "/x/z"}
+    assert _revision(db_path) == "0003"
 
 
 def test_newer_database_is_refused_untouched(db_path: Path, db_url: str) -> None:

@@ -10,7 +10,8 @@ from PIL import Image
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.data.text import PAD_ID, UNK_ID, WordTokenizer
-from mmstudio.data.types import Cancelled, ColumnRoles, DatasetSource, ImageRef, Item, ValidationReport
+from mmstudio.data.types import ColumnRoles, DatasetSource, ImageRef, Item, ValidationReport
+from mmstudio.progress import Cancelled
 from mmstudio.training.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,

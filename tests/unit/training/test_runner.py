@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mmstudio.data.spec import DatasetSpec
+from mmstudio.paths import run_dir
 from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
@@ -15,19 +16,10 @@ from mmstudio.training.runner import (
     TrainingControl,
     describe_failure,
     resolve_model_spec,
-    run_dir,
     run_job,
 )
-from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.training.spec import RunJob
 from mmstudio.training.store_writer import StoreWriter
-
-MODEL = {
-    "task": "classification",
-    "text_encoder": {"name": "bag", "embed_dim": 16},
-    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
-    "fusion": {"name": "concat"},
-    "head": {"name": "mlp", "hidden": 32, "dropout": 0.1},
-}
 
 
 @pytest.fixture
@@ -35,33 +27,14 @@ def db_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 
-def make_job(small_demo, db_url, model=MODEL, **train) -> RunJob:
-    spec = {
-        "epochs": 2,
-        "batch_size": 32,
-        "image_size": 32,
-        "max_len": 16,
-        "device": "cpu",
-        "log_every_steps": 1,
-        "checkpoint_every_s": 0.0,  # every epoch: these tests resume from them
-    }
-    return RunJob(
-        dataset=DatasetSpec(str(small_demo), check_images="header"),
-        model=model,
-        train=TrainSpec(**{**spec, **train}),
-        name="tiny",
-        db_url=db_url,
-    )
-
-
 def curve(db_url, run_id, key):
     with Store.open(db_url) as store:
         return store.read_curve(run_id, key)
 
 
-def test_a_job_records_its_run_completely(small_demo, db_url):
+def test_a_job_records_its_run_completely(db_url, make_job):
     seen: list[ev.Event] = []
-    result = run_job(make_job(small_demo, db_url), on_event=seen.append)
+    result = run_job(make_job(db_url, name="tiny"), on_event=seen.append)
     assert result.status == "completed", result.message
     assert (result.epochs, result.steps) == (2, 12)
     summary = result.summary()
@@ -100,24 +73,22 @@ def test_a_job_records_its_run_completely(small_demo, db_url):
     assert len(curve(db_url, result.run_id, "val/accuracy")) == 2
 
 
-def test_stop_then_resume_continues_the_same_run_as_if_never_stopped(small_demo, db_url, tmp_path):
-    reference = run_job(make_job(small_demo, f"sqlite:///{tmp_path / 'reference.db'}", epochs=3))
+def test_stop_then_resume_continues_the_same_run_as_if_never_stopped(db_url, tmp_path, make_job):
+    reference = run_job(make_job(f"sqlite:///{tmp_path / 'reference.db'}", epochs=3))
     control = TrainingControl()
 
     def stop_at_step_8(event):
         if isinstance(event, ev.MetricsLogged) and any(p[1] >= 8 for p in event.points):
             control.stop()
 
-    stopped = run_job(make_job(small_demo, db_url, epochs=3), on_event=stop_at_step_8, control=control)
+    stopped = run_job(make_job(db_url, epochs=3), on_event=stop_at_step_8, control=control)
     assert stopped.status == "cancelled" and stopped.steps == 8
     with Store.open(db_url) as store:
         assert store.get_run(stopped.run_id).status == RunStatus.CANCELLED
         assert "test/accuracy" in store.get_run(stopped.run_id).metrics  # a stopped run is evaluated
 
     seen: list[ev.Event] = []
-    job = RunJob.from_dict(
-        {**make_job(small_demo, db_url, epochs=3).to_dict(), "resume_run_id": stopped.run_id}
-    )
+    job = RunJob.from_dict({**make_job(db_url, epochs=3).to_dict(), "resume_run_id": stopped.run_id})
     resumed = run_job(job, on_event=seen.append)
     assert resumed.status == "completed", resumed.message
     assert resumed.run_id == stopped.run_id
@@ -136,14 +107,12 @@ def test_stop_then_resume_continues_the_same_run_as_if_never_stopped(small_demo,
     assert steps == sorted(set(steps)) == [8, 18]
 
 
-def test_a_diverging_run_fails_with_a_message_and_traceback_in_the_store(small_demo, db_url):
+def test_a_diverging_run_fails_with_a_message_and_traceback_in_the_store(db_url, make_job, tiny_model):
     seen: list[ev.Event] = []
     # SGD at lr 10 blows this model up to NaN by step 10. The image branch is mean-pooled: with
     # small_cnn's default max pool, dead ReLUs stop the blow-up at about 1e8, and the loss stays finite.
-    model = {**MODEL, "image_encoder": {**MODEL["image_encoder"], "pooling": "mean"}}
-    job = make_job(
-        small_demo, db_url, model=model, optimizer="sgd", lr=10.0, grad_clip=None, warmup_fraction=0.0
-    )
+    model = {**tiny_model, "image_encoder": {**tiny_model["image_encoder"], "pooling": "mean"}}
+    job = make_job(db_url, model=model, optimizer="sgd", lr=10.0, grad_clip=None, warmup_fraction=0.0)
     result = run_job(job, on_event=seen.append)
     assert result.status == "failed" and result.kind == "nan_loss"
     failed = seen[-1]
@@ -156,18 +125,18 @@ def test_a_diverging_run_fails_with_a_message_and_traceback_in_the_store(small_d
         assert curve(db_url, result.run_id, "train/loss").step.max() < failed.step
 
 
-def test_a_spec_that_cannot_be_built_is_refused_before_any_run_exists(small_demo, db_url):
-    bad = {**MODEL, "image_encoder": {"name": "none"}}  # concat needs both encoders
-    result = run_job(make_job(small_demo, db_url, model=bad))
+def test_a_spec_that_cannot_be_built_is_refused_before_any_run_exists(db_url, make_job, tiny_model):
+    bad = {**tiny_model, "image_encoder": {"name": "none"}}  # concat needs both encoders
+    result = run_job(make_job(db_url, model=bad))
     assert result.status == "failed" and result.kind == UNUSABLE_INPUT and result.run_id is None
     assert "concat" in result.message
     with Store.open(db_url) as store:
         assert store.list_runs() == []
 
 
-def test_an_unreadable_dataset_fails_before_any_run_exists(tmp_path, db_url):
+def test_an_unreadable_dataset_fails_before_any_run_exists(tmp_path, db_url, tiny_model):
     seen: list[ev.Event] = []
-    job = RunJob(dataset=DatasetSpec(str(tmp_path / "nowhere")), model=MODEL, db_url=db_url)
+    job = RunJob(dataset=DatasetSpec(str(tmp_path / "nowhere")), model=tiny_model, db_url=db_url)
     result = run_job(job, on_event=seen.append)
     assert result.status == "failed" and result.run_id is None
     assert "could not be loaded" in result.message and "nowhere" in result.message
@@ -177,39 +146,39 @@ def test_an_unreadable_dataset_fails_before_any_run_exists(tmp_path, db_url):
         assert store.list_runs() == []
 
 
-def test_a_stop_before_training_cancels_without_failing(small_demo, db_url):
+def test_a_stop_before_training_cancels_without_failing(db_url, make_job):
     control = TrainingControl()
     control.stop()
     seen: list[ev.Event] = []
-    result = run_job(make_job(small_demo, db_url), on_event=seen.append, control=control)
+    result = run_job(make_job(db_url), on_event=seen.append, control=control)
     assert result.status == "cancelled" and result.run_id is None
     assert [type(e) for e in seen] == [ev.RunFinished] and seen[0].status == "cancelled"
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_propagates(small_demo, db_url):
+def test_ctrl_c_marks_the_run_interrupted_and_propagates(db_url, make_job):
     def interrupt(event):
         if isinstance(event, ev.MetricsLogged):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_job(make_job(small_demo, db_url), on_event=interrupt)
+        run_job(make_job(db_url), on_event=interrupt)
     with Store.open(db_url) as store:
         (run,) = store.list_runs()
         detail = store.get_run(run.id)
         assert detail.status == RunStatus.INTERRUPTED and "Ctrl-C" in detail.error_message
 
 
-def test_only_a_stopped_run_with_a_checkpoint_can_be_resumed(small_demo, db_url):
-    done = run_job(make_job(small_demo, db_url, epochs=1))
-    job = RunJob.from_dict({**make_job(small_demo, db_url).to_dict(), "resume_run_id": done.run_id})
+def test_only_a_stopped_run_with_a_checkpoint_can_be_resumed(db_url, make_job):
+    done = run_job(make_job(db_url, epochs=1))
+    job = RunJob.from_dict({**make_job(db_url).to_dict(), "resume_run_id": done.run_id})
     result = run_job(job)
     assert result.status == "failed" and "is completed" in result.message
     with Store.open(db_url) as store:
         assert store.get_run(done.run_id).status == RunStatus.COMPLETED  # untouched
 
 
-def test_out_of_memory_speaks_of_the_batch_size(small_demo, db_url):
-    job = make_job(small_demo, db_url, batch_size=256)
+def test_out_of_memory_speaks_of_the_batch_size(db_url, make_job):
+    job = make_job(db_url, batch_size=256)
     kind, message, _ = describe_failure(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"), job)
     assert kind == "out_of_memory"
     assert message == "out of memory at batch size 256: try a smaller batch size or image size"

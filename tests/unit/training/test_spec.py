@@ -10,7 +10,7 @@ import pytest
 from mmstudio.data.images import FITS
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.data.text import TOKENIZERS as TEXT_TOKENIZERS
-from mmstudio.training.spec import IMAGE_FITS, TOKENIZERS, RunJob, TrainSpec, metric_mode
+from mmstudio.training.spec import IMAGE_FITS, TOKENIZERS, RunJob, TrainSpec
 
 MODEL = {
     "task": "classification",
@@ -93,17 +93,6 @@ def test_valid_devices(device):
 def test_choices_match_the_dataset_layer():
     assert IMAGE_FITS == FITS
     assert set(TOKENIZERS) == set(TEXT_TOKENIZERS)
-
-
-@pytest.mark.parametrize(
-    ("key", "mode"),
-    [
-        *[("val/loss", "min"), ("train/loss", "min"), ("val/mae", "min"), ("val/rmse", "min")],
-        *[("val/accuracy", "max"), ("val/macro_f1", "max"), ("val/r@1_t2i", "max"), ("val/r2", "max")],
-    ],
-)
-def test_metric_mode_minimises_losses_and_errors(key, mode):
-    assert metric_mode(key) == mode
 
 
 def test_monitor_defaults_to_validation_loss():

@@ -9,17 +9,14 @@ SVG, tables as CSV, the whole comparison as one self-contained HTML report.
 Every store query runs off the GUI thread (:func:`mmstudio.ui.tasks.run_task`); the Qt-free part
 (parameter diff, aggregation, smoothing) is :mod:`mmstudio.store.compare`.
 
-Alone: ``python -m mmstudio.ui.compare_panel --db URL --run A --run B [--screenshot out.png] [--tab NAME]``.
+Alone: ``python -m mmstudio.ui.compare.panel --db URL --run A --run B [--screenshot out.png] [--tab NAME]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import html
-import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,9 +48,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import format_value
 from mmstudio.store.compare import MAX_RUNS, Comparison, default_metric, ema, load_comparison, run_label
+from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import Curve
-from mmstudio.ui.compare_charts import (
+from mmstudio.ui.compare.charts import (
     X_MODES,
     BarSeries,
     ConfusionMatrixWidget,
@@ -68,7 +67,7 @@ from mmstudio.ui.compare_charts import (
 from mmstudio.ui.peak_curve import PeakPyramid
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.tasks import StoreHandle, Task, run_task
+from mmstudio.ui.tasks import Task, run_task
 from mmstudio.ui.widgets import EmptyState, MessageBar, section_label
 
 FIRST_PAINT_WAIT_MS = 150  # set_runs: the longest the store queries wait for the tabs' first paint
@@ -149,22 +148,12 @@ def _load_items_job(state, holder: StoreHandle, url: str | None, dataset_id: int
 # --- tables as plain rows (shown, saved as CSV, put in the report) ---------------------------------
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
-    if isinstance(value, list | tuple):
-        return ", ".join(_fmt(v) for v in value)
-    return str(value)
-
-
 Table = tuple[list[str], list[list[str]]]
 
 
 def parameters_table(c: Comparison, show_all: bool = False) -> Table:
     return ["parameter", *c.labels()], [
-        [k, *(_fmt(v) for v in vals)] for k, vals in c.parameter_rows(show_all)
+        [k, *(format_value(v) for v in vals)] for k, vals in c.parameter_rows(show_all)
     ]
 
 
@@ -176,7 +165,7 @@ def metrics_table(c: Comparison) -> Table:
     for key, cells in c.metric_rows():
         row = [key]
         for last, best in cells:
-            row += [_fmt(last), _fmt(best)]
+            row += [format_value(last), format_value(best)]
         rows.append(row)
     return headers, rows
 
@@ -184,7 +173,7 @@ def metrics_table(c: Comparison) -> Table:
 def per_class_table(c: Comparison) -> Table:
     scores = c.per_class("f1")
     return ["class (F1)", *c.labels()], [
-        [label, *(_fmt(scores[i].get(label)) for i in c.run_ids)] for label in c.class_labels()
+        [label, *(format_value(scores[i].get(label)) for i in c.run_ids)] for label in c.class_labels()
     ]
 
 
@@ -192,7 +181,8 @@ def modality_table(c: Comparison, metric: str) -> Table:
     scores = c.modality_scores(metric)
     names = ["fused", "text masked", "image masked"]
     return [f"run (test {metric})", *names], [
-        [label, *(_fmt(scores[i][n]) for n in names)] for i, label in zip(c.run_ids, c.labels(), strict=True)
+        [label, *(format_value(scores[i][n]) for n in names)]
+        for i, label in zip(c.run_ids, c.labels(), strict=True)
     ]
 
 
@@ -327,7 +317,7 @@ class ComparePanel(QWidget):
         self._by_index: dict[int, dict[int, Any]] = {}
         self._filled: set[str] = set()  # the tabs filled for the current comparison
         self._closing = False
-        from mmstudio.ui.gallery import ThumbnailLoader
+        from mmstudio.ui.thumbnails import ThumbnailLoader
 
         self._thumbs = ThumbnailLoader(self, size=THUMB)
         self._thumbs.thumbnail_ready.connect(self._on_thumbs_thumbnail_ready)
@@ -372,7 +362,7 @@ class ComparePanel(QWidget):
             "experiments",
             "Nothing to compare yet",
             "Select two to twenty runs on the Experiments page and choose Compare, or run "
-            "python -m mmstudio.ui.compare_panel --run A --run B.",
+            "python -m mmstudio.ui.compare.panel --run A --run B.",
         )
         layout.addWidget(self.empty, 1)
         self.tabs = QTabWidget()
@@ -1159,64 +1149,3 @@ def _fill(
     table.resizeColumnsToContents()
     for col in range(len(headers)):
         table.setColumnWidth(col, max(90 if col else 0, min(table.columnWidth(col) + 16, 320)))
-
-
-# --- alone ---------------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mmstudio.ui.compare_panel", description="Compare runs.")
-    parser.add_argument("--db", help="the store's URL (default: MMSTUDIO_DB or the user data folder)")
-    parser.add_argument(
-        "--run", type=int, action="append", default=[], metavar="ID", help="a run id (repeat)"
-    )
-    parser.add_argument("--screenshot", metavar="FILE.png", help="render, save this PNG and exit")
-    parser.add_argument("--tab", choices=TABS, default="curves", help="the tab shown (default: curves)")
-    parser.add_argument("--metric", help="the metric of the curves tab")
-    parser.add_argument("--size", default="1280x800", help="window size WxH (default: 1280x800)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="screenshot: seconds to wait")
-    args = parser.parse_args(argv)
-    from mmstudio.ui.app import create_application, window_size
-
-    width, height = window_size(parser, args.size)
-    app = create_application()
-    state = StudioState()
-    state.db_url = args.db
-    panel = ComparePanel(state, Settings())
-    panel.setWindowTitle("mmstudio: compare")
-    panel.resize(width, height)
-    panel.show()
-    panel.show_tab(args.tab)
-    outcome = {"code": 0}
-    if args.metric:
-        panel.comparison_loaded.connect(lambda _c: panel.set_metric(args.metric))
-    panel.set_runs(args.run)
-    if args.screenshot:
-        deadline = time.monotonic() + args.timeout
-        quiet = {"since": None}
-
-        def poll() -> None:
-            settled = panel.comparison is not None and not panel.is_busy()
-            if panel.message.isVisible() and panel.message.property("level") == "error":
-                settled, outcome["code"] = True, 1
-                sys.stderr.write(f"error: {panel.message.label.text()}\n")
-            now = time.monotonic()
-            quiet["since"] = (quiet["since"] or now) if settled else None
-            if (settled and now - quiet["since"] > 0.3) or now > deadline:
-                if not settled:
-                    sys.stderr.write("error: the compare view was still loading when the time ran out\n")
-                    outcome["code"] = 1
-                app.processEvents()
-                panel.grab().save(args.screenshot)
-                app.exit(outcome["code"])
-            else:
-                QTimer.singleShot(50, poll)
-
-        QTimer.singleShot(50, poll)
-    code = app.exec()
-    panel.shutdown()
-    return code or outcome["code"]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,12 +14,11 @@ GUI thread with :func:`~mmstudio.ui.tasks.run_task`:
   imports torchvision), debounced after the last edit, one at a time, stale results ignored;
 - "Check on a batch": a forward pass, the loss and a backward pass on one real batch.
 
-Run it alone with ``python -m mmstudio.ui.model_panel [DATASET] [--screenshot out.png]``.
+Run it alone with ``python -m mmstudio.ui.model.panel [DATASET] [--screenshot out.png]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
@@ -50,14 +49,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.progress import user_message
 from mmstudio.training.spec import TrainSpec
-from mmstudio.ui.diagram import ArchitectureDiagramWidget, architecture_diagram, format_shape
+from mmstudio.ui.model.diagram import ArchitectureDiagramWidget, architecture_diagram, format_shape
 from mmstudio.ui.param_form import HintLabel, ParamFormWidget
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.tasks import Task, run_task, user_message
+from mmstudio.ui.tasks import Task, run_task
 from mmstudio.ui.widgets import EmptyState, MessageBar, section_label
+from mmstudio.vocabulary import SLOT_TITLES, TASK_HELP, TASK_TITLES
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -68,24 +69,6 @@ SUMMARY_DELAY_MS = 150  # debounce: summarise this long after the last edit
 DEFAULT_VOCAB = 10_000  # the context without a dataset
 DEFAULT_CLASSES = 10
 LABELS_SHOWN = 4  # labels named under the diagram's head
-TASK_TITLES = {
-    "classification": "Classification",
-    "multilabel": "Multi-label classification",
-    "regression": "Regression",
-    "contrastive": "Contrastive retrieval",
-}
-TASK_HELP = {
-    "classification": "One label per item, from the dataset's label column",
-    "multilabel": "Several labels per item (a label cell like 'cat|dog'), each yes or no",
-    "regression": "A number per item, from a numeric label column",
-    "contrastive": "Match texts with images (CLIP-style); needs both encoders and no fusion",
-}
-SLOT_TITLES = {
-    "text_encoder": "Text encoder",
-    "image_encoder": "Image encoder",
-    "fusion": "Fusion",
-    "head": "Head",
-}
 PRESET_TITLES = {"cross_attention": "Cross-attention"}
 CUSTOM = "Custom"
 
@@ -1343,110 +1326,3 @@ class ModelPanel(QWidget):
                 self.save_spec_file(path)
             except (OSError, ValueError):
                 pass  # the page shows the message
-
-
-# --- run alone -----------------------------------------------------------------------------------------
-
-
-def _load_dataset_job(state: Any, path: str) -> Any:
-    from mmstudio.data.dataset import load_dataset
-
-    return load_dataset(path, progress=state, cancel=state)
-
-
-def _demo_path(_state: Any) -> str:
-    from mmstudio.data.demo import ensure_demo
-
-    return str(ensure_demo())
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mmstudio.ui.model_panel [DATASET] [--preset NAME] [--screenshot out.png]``"""
-    parser = argparse.ArgumentParser(prog="python -m mmstudio.ui.model_panel", description=__doc__)
-    parser.add_argument("dataset", nargs="?", help="a dataset to load (default: the demo dataset)")
-    parser.add_argument("--no-dataset", action="store_true", help="show the page without a dataset")
-    parser.add_argument("--preset", help="apply this preset once the library is loaded")
-    parser.add_argument("--spec", help="open this model spec (JSON)")
-    parser.add_argument("--check", action="store_true", help="run 'Check on a batch' before the screenshot")
-    parser.add_argument("--screenshot", metavar="PNG", help="save the page to this file and exit")
-    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait before a screenshot")
-    args = parser.parse_args(argv)
-    from mmstudio.ui.app import create_application, window_size
-
-    width, height = window_size(parser, args.size)
-    app = create_application()
-    state = StudioState()
-    panel = ModelPanel(state, Settings())
-    panel.setWindowTitle("mmstudio: model")
-    panel.resize(width, height)
-    panel.show()
-    outcome = {"dataset": args.no_dataset, "code": 0, "preset": args.preset is None, "check": not args.check}
-
-    def fail(message: str, _details: str = "") -> None:
-        sys.stderr.write(f"error: {message}\n")
-        outcome["code"] = 1
-        outcome["dataset"] = True
-
-    def on_loaded(dataset: Any) -> None:
-        state.set_dataset(dataset)
-        outcome["dataset"] = True
-
-    if not args.no_dataset:
-
-        def load(path: str) -> None:
-            outcome["task"] = start_task(_load_dataset_job, path, succeeded=on_loaded, failed=fail)
-
-        if args.dataset:
-            load(args.dataset)
-        else:
-            outcome["demo"] = start_task(_demo_path, succeeded=load, failed=fail)
-    if args.spec:
-        try:
-            panel.load_spec_file(args.spec)
-        except (OSError, ValueError) as exc:
-            fail(str(exc))
-
-    if args.screenshot:
-        deadline = time.monotonic() + args.timeout
-
-        def poll() -> None:
-            if not outcome["preset"] and panel.is_ready() and outcome["dataset"]:
-                panel.apply_preset(args.preset)
-                outcome["preset"] = True
-            idle = outcome["dataset"] and outcome["preset"] and panel.is_ready() and not panel.is_busy()
-            if idle and not outcome["check"]:
-                panel.check_on_batch()
-                outcome["check"] = True
-                idle = False
-            settled = idle and outcome["check"]
-            if settled or time.monotonic() > deadline:
-                if not settled:
-                    sys.stderr.write("error: the page was still busy when the time ran out\n")
-                    outcome["code"] = 1
-                app.processEvents()
-                panel.grab().save(args.screenshot)
-                sys.stderr.write(
-                    f"model library loaded in {panel.library_seconds or 0:.2f} s (in the background); "
-                    f"last summary {panel.summary_seconds or 0:.3f} s\n"
-                )
-                app.exit(outcome["code"])
-            else:
-                QTimer.singleShot(50, poll)
-
-        QTimer.singleShot(50, poll)
-    elif args.preset:
-
-        def apply_preset() -> None:
-            if panel.is_ready():
-                panel.apply_preset(args.preset)
-            else:
-                QTimer.singleShot(50, apply_preset)
-
-        apply_preset()
-    code = app.exec()
-    return code or outcome["code"]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,6 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import format_bytes, format_count
+from mmstudio.vocabulary import SLOT_TITLES
+
 ROLE_COLOURS = {
     "text": QColor(37, 99, 235),  # blue
     "image": QColor(5, 150, 105),  # green
@@ -37,12 +40,6 @@ ROLE_COLOURS = {
     "input": QColor(100, 116, 139),  # slate
 }
 LEVEL_COLOURS = {"error": QColor(220, 38, 38), "warning": QColor(217, 119, 6)}
-SLOT_TITLES = {
-    "text_encoder": "Text encoder",
-    "image_encoder": "Image encoder",
-    "fusion": "Fusion",
-    "head": "Head",
-}
 
 
 # --- the data ------------------------------------------------------------------------------------
@@ -82,27 +79,6 @@ class DiagramData:
     def __post_init__(self) -> None:
         for block in (*self.text, *self.image, *self.trunk):
             self.blocks[block.key] = block
-
-
-def format_count(n: int) -> str:
-    """``738496`` → ``738.5 K``; ``25557032`` → ``25.56 M``."""
-    if n < 1000:
-        return str(n)
-    if n < 1_000_000:
-        return f"{n / 1e3:.1f} K"
-    if n < 1_000_000_000:
-        return f"{n / 1e6:.2f} M"
-    return f"{n / 1e9:.2f} B"
-
-
-def format_bytes(n: int) -> str:
-    """Binary units: ``48033504`` → ``45.8 MiB``."""
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def format_shape(shape: Sequence[int], batch: bool = True) -> str:

@@ -14,12 +14,11 @@ there (the runs that can be resumed). Jobs are queued and run one at a time.
 Closing: :meth:`TrainPanel.confirm_close` asks whether to stop a running run or keep it running in the
 background; :meth:`TrainPanel.stop_all` and :meth:`TrainPanel.detach` do either without asking.
 
-Run it alone: ``python -m mmstudio.ui.train_panel [DATASET] [--demo-run] [--screenshot out.png]``.
+Run it alone: ``python -m mmstudio.ui.train.panel [DATASET] [--demo-run] [--screenshot out.png]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import html
 import sys
@@ -55,14 +54,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import format_duration
 from mmstudio.training import events as ev
 from mmstudio.training.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, RunJob, TrainSpec
-from mmstudio.ui.live_plots import LivePlotsWidget
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task
+from mmstudio.ui.train.live_plots import LivePlotsWidget
 from mmstudio.ui.widgets import MessageBar, section_label
+from mmstudio.vocabulary import RESUMABLE_STATUSES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +85,7 @@ KILL_AFTER_S = 20.0
 #: How long a stop may take at the window's close before the worker is terminated.
 CLOSE_TIMEOUT_S = 30.0
 EARLY_STOPPING_METRICS = ("val/loss", "val/accuracy", "val/macro_f1")
-RESUMABLE = ("failed", "cancelled", "interrupted")
+
 _STATUS_COLOURS = {
     "queued": "#5b6b7f",
     "starting": "#2f7dd1",
@@ -184,7 +185,7 @@ def _list_resumable_job(_state: Any, url: str | None) -> list[tuple[int, str, st
     from mmstudio.store import Store
 
     with Store.open(url) as store:
-        return [(r.id, r.name, r.status.value) for r in store.list_runs(status=RESUMABLE, limit=200)]
+        return [(r.id, r.name, r.status.value) for r in store.list_runs(status=RESUMABLE_STATUSES, limit=200)]
 
 
 def _history_job(
@@ -192,7 +193,7 @@ def _history_job(
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """A resumed run's curves so far, ``{key: (step, epoch, value)}``, of the keys the plots show."""
     from mmstudio.store import Store
-    from mmstudio.ui.live_plots import is_plotted
+    from mmstudio.ui.train.live_plots import is_plotted
 
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     with Store.open(url) as store:
@@ -205,45 +206,9 @@ def _history_job(
 
 
 def _resume_job(_state: Any, url: str | None, run_id: int, current: DatasetSpec | None) -> RunJob:
-    """The job ``mmstudio train --resume RUN_ID`` runs: the run's own dataset (the current one when it
-    is the same folder), its stored training spec, the model spec of its checkpoint (the runner takes
-    it from there), into the same run."""
-    from pathlib import Path
+    from mmstudio.training.resume import resume_job
 
-    from mmstudio.data.spec import DatasetSpec
-    from mmstudio.store import Store
-
-    with Store.open(url) as store:
-        run = store.get_run(run_id)
-        stored_path = store.get_dataset(run.dataset_id).path if run.dataset_id is not None else None
-    dataset = current
-    if stored_path is not None:
-        same = current is not None and _same_folder(Path(current.path), Path(stored_path))
-        if not same:
-            if not Path(stored_path).exists():
-                if current is None:
-                    raise ValueError(f"run {run_id}'s dataset {stored_path} is gone; open a copy of it first")
-            else:
-                dataset = DatasetSpec(path=str(stored_path))
-    if dataset is None:
-        raise ValueError(f"run {run_id} has no dataset on record; open its dataset first")
-    return RunJob(
-        dataset=dataset,
-        model=run.spec or {},
-        train=TrainSpec.from_dict(run.train_spec) if run.train_spec else TrainSpec(),
-        name=run.name,
-        db_url=url,
-        resume_run_id=run_id,
-    )
-
-
-def _same_folder(current: Any, stored: Any) -> bool:
-    """Whether the current dataset path (a folder or a manifest file) is the stored dataset folder."""
-    try:
-        current, stored = current.resolve(), stored.resolve()
-    except OSError:
-        return False
-    return current == stored or (current.is_file() and current.parent == stored)
+    return resume_job(run_id, db_url=url, current=current)
 
 
 # --- the page --------------------------------------------------------------------------------------------
@@ -1050,46 +1015,24 @@ class TrainPanel(QWidget):
             self._redraw(force=True)
 
     def _on_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.EpochEnded):
-            shown = "  ".join(f"{k} {v:.4g}" for k, v in sorted(event.metrics.items()))
-            self._log("info", f"epoch {event.epoch}: {shown}")
-        elif isinstance(event, ev.LogMessage):
-            self._log(event.level, event.message)
-        elif isinstance(event, ev.CheckpointSaved):
-            self._log("info", f"{event.kind} checkpoint saved at step {event.step:,} (epoch {event.epoch})")
-        elif isinstance(event, ev.EvaluationFinished):
-            which = f"{event.split}" + (f" ({event.ablation.replace('_', ' ')})" if event.ablation else "")
-            shown = "  ".join(
-                f"{k} {v:.4g}" for k, v in sorted(event.metrics.items()) if isinstance(v, float)
-            )
-            self._log("info", f"evaluated on {which}: {shown}")
-        elif isinstance(event, ev.RunPaused):
+        line = ev.describe(event)
+        if line is not None and not isinstance(event, ev.RunStarted):
+            self._log(*line)
+        if isinstance(event, ev.RunPaused):
             self._paused = True
             self.status_label.setText(f"paused at step {event.step:,}")
-            self._log("info", f"paused at step {event.step:,}")
             self._update_controls()
         elif isinstance(event, ev.RunResumed):
             self._paused = False
             self.status_label.setText("running")
-            self._log("info", f"resumed at step {event.step:,}")
             self._update_controls()
         elif isinstance(event, ev.RunFinished):
             self._on_run_ended(event.run_id, event.status)
-            shown = "  ".join(
-                f"{k} {v:.4f}" for k, v in sorted(event.metrics.items()) if k.startswith("test/")
-            )
-            self._log(
-                "info", f"run {event.run_id} {event.status} in {event.duration_s:.1f} s. {shown}".strip()
-            )
             self.status_label.setText(event.status)
         elif isinstance(event, ev.RunFailed):
-            status = (
-                "interrupted" if event.kind == "crashed" and "resume the run" in event.message else "failed"
-            )
-            self._on_run_ended(event.run_id, status, event.message)
-            self._log("error", event.message)
+            self._on_run_ended(event.run_id, event.status, event.message)
             self._show_failure(event)
-            self.status_label.setText(status)
+            self.status_label.setText(event.status)
 
     def _on_run_ended(self, run_id: int, status: str, message: str = "") -> None:
         entry = self._entry
@@ -1148,7 +1091,7 @@ class TrainPanel(QWidget):
             self.progress.setRange(0, total)
         self.progress.setValue(min(event.step, total))
         epochs = f"/{self._epochs}" if self._epochs else ""
-        eta = "" if event.eta_s is None else f" · ETA {_duration(event.eta_s)}"
+        eta = "" if event.eta_s is None else f" · ETA {format_duration(event.eta_s)}"
         self.progress_label.setText(
             f"Epoch {event.epoch}{epochs} · step {event.step:,}/{event.total_steps:,}{eta} · "
             f"{event.samples_per_s:,.0f} samples/s"
@@ -1348,100 +1291,3 @@ def _colour(name: str) -> Any:
     from PySide6.QtGui import QColor
 
     return QColor(name)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-# --- run alone -----------------------------------------------------------------------------------------
-
-
-def _load_demo_job(_state: Any, path: str | None, want_model: bool) -> tuple[Any, Any, dict | None]:
-    from mmstudio.data.dataset import load_dataset
-    from mmstudio.data.demo import ensure_demo
-    from mmstudio.data.spec import DatasetSpec
-
-    path = path or str(ensure_demo())
-    spec = DatasetSpec(path=path)
-    dataset = load_dataset(path)
-    model = None
-    if want_model:
-        from mmstudio.models import default_spec
-
-        model = default_spec(dataset.task if dataset.task != "retrieval" else "contrastive").to_dict()
-    return dataset, spec, model
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m mmstudio.ui.train_panel [DATASET] [--demo-run] [--screenshot out.png]``"""
-    parser = argparse.ArgumentParser(prog="python -m mmstudio.ui.train_panel", description=__doc__)
-    parser.add_argument("dataset", nargs="?", help="a dataset to load (default: the demo dataset)")
-    parser.add_argument("--demo-run", action="store_true", help="start a short run once the data is loaded")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of the demo run (default 2)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--screenshot", metavar="PNG", help="save the page to this file and exit")
-    parser.add_argument(
-        "--during", type=float, metavar="S", help="take the screenshot S seconds into the run"
-    )
-    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait before giving up")
-    args = parser.parse_args(argv)
-    from mmstudio.ui.app import create_application, window_size
-
-    width, height = window_size(parser, args.size)
-    app = create_application()
-    state = StudioState()
-    panel = TrainPanel(state, Settings())
-    panel.setWindowTitle("mmstudio: train")
-    panel.resize(width, height)
-    panel.show()
-    outcome = {"code": 0}
-
-    def finish(code: int) -> None:
-        if args.screenshot:
-            app.processEvents()
-            panel.grab().save(args.screenshot)
-        outcome["code"] = code
-        if panel.has_running_run():
-            panel.stop_all(30)
-        from mmstudio.ui.tasks import cancel_all
-
-        cancel_all(10_000)  # the store listing may still run: let it end before the interpreter does
-        app.exit(code)
-
-    def on_loaded(result: tuple[Any, Any, dict | None]) -> None:
-        dataset, spec, model = result
-        state.set_dataset(dataset, spec)
-        if model is not None:
-            state.set_model_spec(model)
-        if args.demo_run:
-            panel.set_train_spec(
-                dataclasses.replace(panel.train_spec(), epochs=args.epochs, batch_size=args.batch_size)
-            )
-            panel.start()
-            if args.during is not None and args.screenshot:
-                QTimer.singleShot(int(args.during * 1000), lambda: finish(0))
-        elif args.screenshot:
-            QTimer.singleShot(200, lambda: finish(0))
-
-    def on_failed(message: str, _details: str) -> None:
-        sys.stderr.write(f"error: {message}\n")
-        outcome["code"] = 1
-        app.exit(1)
-
-    if args.demo_run and args.screenshot and args.during is None:
-        panel.run_finished.connect(lambda _run, status: finish(0 if status == "completed" else 1))
-    task = run_task(_load_demo_job, args.dataset, args.demo_run)
-    task.succeeded.connect(on_loaded)
-    task.failed.connect(on_failed)
-    QTimer.singleShot(int(args.timeout * 1000), lambda: finish(1))
-    code = app.exec()
-    return code or outcome["code"]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,28 +10,22 @@ the shards in it, else a brace pattern of their paths (``DIR/{a.tar,b.tar}``), r
 
 Run it alone (STYLE.md, pattern 9)::
 
-    python -m mmstudio.ui.datasets_panel [PATH ...] [--screenshot out.png] [--tab report]
+    python -m mmstudio.ui.datasets.panel [PATH ...] [--screenshot out.png] [--tab report]
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import gc
 import logging
 import os
-import sys
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QFont, QIcon, QPalette
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -48,22 +42,23 @@ from PySide6.QtWidgets import (
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.detect import detect_format
 from mmstudio.data.preview import Preview, read_preview
+from mmstudio.data.sources import can_open, dataset_source
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.data.types import ColumnRoles, DatasetFormatError
-from mmstudio.ui.columns_dialog import ColumnMappingDialog
-from mmstudio.ui.gallery import GalleryWidget, SearchIndex
-from mmstudio.ui.report import ReportWidget
+from mmstudio.heap import collector_paused
+from mmstudio.progress import TaskState
+from mmstudio.ui.datasets.columns_dialog import ColumnMappingDialog
+from mmstudio.ui.datasets.gallery import GalleryWidget, SearchIndex
+from mmstudio.ui.datasets.report import ReportWidget
+from mmstudio.ui.datasets.stats import StatsData, StatsWidget
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.stats import StatsData, StatsWidget
-from mmstudio.ui.tasks import Task, TaskState, run_task
+from mmstudio.ui.tasks import Task, run_task
 from mmstudio.ui.widgets import EmptyState, MessageBar
 
 log = logging.getLogger(__name__)
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
-TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz")
 COLUMN_FORMATS = ("manifest", "imagefolder", "webdataset")  # formats whose roles the user may choose
 TABS = ("gallery", "report", "statistics")
 FORMATS_TEXT = (
@@ -97,38 +92,6 @@ class ColumnsNeeded:
     preview: Preview
     roles: ColumnRoles
     message: str
-
-
-_gc_lock = threading.Lock()
-_gc_paused = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a dataset is built, then freeze what was built.
-
-    A full collection walks every object while holding the GIL, so it stops the GUI thread too:
-    loading 100,000 items (millions of objects, no reference cycles) ran eight of them, 50-200 ms
-    each, all GUI freezes (measured). Paused during the load, and with the loaded objects frozen
-    (``gc.freeze``: later collections skip them), none of them happen. Nested and concurrent uses
-    are counted: the collector comes back when the last one ends.
-    """
-    global _gc_paused, _gc_was_enabled
-    with _gc_lock:
-        _gc_paused += 1
-        if _gc_paused == 1:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_paused -= 1
-            if _gc_paused == 0:
-                gc.freeze()
-                if _gc_was_enabled:
-                    gc.enable()
 
 
 def summarise(dataset: Dataset) -> LoadResult:
@@ -211,48 +174,6 @@ def _local_path(path: str | os.PathLike | QUrl) -> str:
     if isinstance(path, QUrl):
         return path.toLocalFile()
     return os.fspath(path)
-
-
-def _is_tar(path: str) -> bool:
-    return path.lower().endswith(TAR_SUFFIXES)
-
-
-def shards_source(paths: Iterable[str | os.PathLike]) -> str:
-    """One WebDataset source for several shards: the folder that holds them when they are every shard
-    in it, else a brace pattern (``DIR/{a.tar,sub/b.tar}``) the core expands."""
-    shards = [Path(os.path.abspath(p)) for p in paths]
-    if len(shards) == 1:
-        return str(shards[0])
-    folder = Path(os.path.commonpath([str(s.parent) for s in shards]))
-    in_folder = {p for p in folder.iterdir() if p.is_file() and _is_tar(p.name)} if folder.is_dir() else set()
-    if set(shards) == in_folder:
-        return str(folder)
-    names = [s.relative_to(folder).as_posix() for s in shards]
-    if any(c in str(folder) + "".join(names) for c in "{},*?["):
-        raise ValueError(
-            "these shards cannot be opened together (their names hold characters used by shard patterns: "
-            "{ } , * ? [); open their folder, or a pattern such as DIR/train-*.tar"
-        )
-    return f"{folder}{os.sep}{{{','.join(names)}}}"
-
-
-def dataset_source(
-    paths: str | os.PathLike | Iterable[str | os.PathLike], format: str | None = None
-) -> tuple[str, str | None]:
-    """The path (or shard pattern) and format to load for what the user opened or dropped."""
-    if isinstance(paths, str | os.PathLike):
-        return os.fspath(paths), format
-    items = [_local_path(p) for p in paths]
-    if not items:
-        raise ValueError("nothing to open: choose a dataset folder, a manifest file or .tar shards")
-    if len(items) == 1:
-        return items[0], format
-    if not all(_is_tar(p) for p in items):
-        raise ValueError(
-            "open one dataset at a time: a folder, a manifest file, or one or more .tar shards "
-            f"(got {len(items)} paths)"
-        )
-    return shards_source(items), format or "webdataset"
 
 
 def _display_name(spec_path: str, dataset: Dataset | None) -> str:
@@ -412,6 +333,8 @@ class DatasetsPanel(QWidget):
         load runs in the background: ``loading_finished`` says when it is done.
         """
         try:
+            if not isinstance(paths, str | os.PathLike):
+                paths = [_local_path(p) for p in paths]
             path, format = dataset_source(paths, format)
             spec = DatasetSpec(
                 path=path, format=format, columns=columns, check_images=self.settings.check_images
@@ -441,15 +364,7 @@ class DatasetsPanel(QWidget):
     def accepts(paths: Iterable[str | os.PathLike | QUrl]) -> bool:
         """Whether dropping ``paths`` opens a dataset: one folder, one manifest or COCO file
         (.csv .tsv .jsonl .json .parquet), or one or more .tar shards."""
-        items = [_local_path(p) for p in paths]
-        if not items or any(not p for p in items):
-            return False
-        if len(items) == 1:
-            p = items[0]
-            return os.path.isdir(p) or (
-                os.path.isfile(p) and p.lower().endswith(TABLE_SUFFIXES + TAR_SUFFIXES)
-            )
-        return all(_is_tar(p) and os.path.isfile(p) for p in items)
+        return can_open([_local_path(p) for p in paths])
 
     def is_loading(self) -> bool:
         """True while a dataset is being loaded (``is_busy`` also counts thumbnails)."""
@@ -811,91 +726,3 @@ def _same_roles(a: ColumnRoles, b: ColumnRoles) -> bool:
     return all(
         (x or None) == (y or None) for x, y in zip(a.to_dict().values(), b.to_dict().values(), strict=True)
     )
-
-
-# --- run alone --------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mmstudio.ui.datasets_panel",
-        description="Show the Datasets page alone, with the demo dataset or PATH.",
-    )
-    parser.add_argument("path", nargs="*", help="a dataset folder or file, a shard pattern, or .tar shards")
-    parser.add_argument("--format", help="skip detection: manifest, imagefolder, sidecar, coco or webdataset")
-    parser.add_argument("--screenshot", metavar="FILE.png", help="save the page once loaded, then exit")
-    parser.add_argument("--tab", choices=TABS, default="gallery", help="the tab to show (default: gallery)")
-    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for --screenshot")
-    args = parser.parse_args(argv)
-    from mmstudio.ui.app import create_application, window_size
-
-    width, height = window_size(parser, args.size)
-    logging.basicConfig(level=logging.WARNING)
-    app = create_application()
-    state, settings = StudioState(), Settings()
-    panel = DatasetsPanel(state, settings)
-    panel.setWindowTitle("mmstudio: Datasets")
-    panel.setWindowIcon(icon("mmstudio"))
-    panel.resize(width, height)
-
-    def open_demo() -> None:
-        from mmstudio.data.demo import ensure_demo
-
-        panel.open_path(str(ensure_demo()))
-
-    def ask_for_path() -> None:
-        chosen, _ = QFileDialog.getOpenFileName(panel, "Open a dataset")
-        if chosen:
-            panel.open_path(chosen)
-
-    panel.open_requested.connect(ask_for_path)
-    panel.demo_requested.connect(open_demo)
-    panel.show()
-    if args.screenshot:
-        panel.ask_columns = False
-    if args.path:
-        panel.open_path(args.path if len(args.path) > 1 else args.path[0], format=args.format)
-    else:
-        open_demo()
-    if not args.screenshot:
-        return app.exec()
-
-    done = {"loaded": False, "quiet": 0, "code": 0}
-
-    def on_finished(dataset: Dataset | None) -> None:
-        done["loaded"] = True
-        if dataset is None:
-            print(f"the dataset did not load: {panel.message.label.text()}", file=sys.stderr)
-            done["code"] = 1
-        panel.show_tab(args.tab)
-
-    def save() -> None:
-        panel.grab().save(args.screenshot)
-        print(args.screenshot)
-        app.exit(done["code"])
-
-    def poll() -> None:
-        if not done["loaded"] or panel.is_busy():
-            done["quiet"] = 0
-            return
-        done["quiet"] += 1
-        if done["quiet"] >= 3:  # idle for three polls: plots and thumbnails are painted
-            timer.stop()
-            save()
-
-    def give_up() -> None:
-        print(f"still busy after {args.timeout:g} s; saving the page as it is", file=sys.stderr)
-        done["code"] = 1
-        save()
-
-    panel.loading_finished.connect(on_finished)
-    timer = QTimer()
-    timer.timeout.connect(poll)
-    timer.start(100)
-    QTimer.singleShot(round(args.timeout * 1000), give_up)
-    return app.exec()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,17 +9,14 @@ details only of runs whose summary changed, so the table is updated row by row, 
 
 Shown alone::
 
-    python -m mmstudio.ui.experiments_panel [--db URL] [--screenshot out.png]
+    python -m mmstudio.ui.experiments.panel [--db URL] [--screenshot out.png]
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import math
-import shutil
-import sys
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -64,12 +61,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import format_duration, format_value, local_time, short_time
+from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import MetricStats, RunDetail, RunStatus, RunSummary
 from mmstudio.ui import tasks
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.tasks import StoreHandle
 from mmstudio.ui.widgets import EmptyState, MessageBar
 
 log = logging.getLogger(__name__)
@@ -297,33 +295,6 @@ def fetch_runs(
     return RunsSnapshot(url, order, signatures, records)
 
 
-def format_metric(value: float | None) -> str:
-    if value is None:
-        return ""
-    return "nan" if math.isnan(value) else f"{value:.4g}"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def short_time(dt: datetime) -> str:
-    """``Nov 28 22:35`` this year, ``2025-11-28 22:35`` before."""
-    local = dt.astimezone()
-    if local.year == datetime.now().astimezone().year:
-        return local.strftime("%b %d %H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
-
-
-def local_time(dt: datetime | None) -> str:
-    return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else ""
-
-
 # ------------------------------------------------------------------------------------------- item models
 
 
@@ -403,7 +374,7 @@ class RunsTableModel(QAbstractTableModel):
     @staticmethod
     def _display(rec: RunRecord, key: str) -> str:
         if key in ("best", "last", "loss_best", "loss_last", "test"):
-            return format_metric(getattr(rec, key))
+            return format_value(getattr(rec, key))
         if key == "duration":
             return format_duration(rec.duration_s)
         if key == "created":
@@ -1161,7 +1132,6 @@ class ExperimentsPanel(QWidget):
                 return
 
         def delete(store) -> list[int]:
-            from mmstudio.cli.runs import run_folder
             from mmstudio.store import NotFoundError
 
             done = []
@@ -1169,8 +1139,7 @@ class ExperimentsPanel(QWidget):
                 try:
                     store.delete_run(run_id)
                 except NotFoundError:
-                    pass
-                shutil.rmtree(run_folder(run_id), ignore_errors=True)
+                    pass  # deleted meanwhile (by another window or 'mmstudio runs delete')
                 done.append(run_id)
             return done
 
@@ -1389,8 +1358,8 @@ def details_html(rec: RunRecord) -> str:
         cells.append(_table_html("Training", [(k, str(train[k])) for k in keys if k in train]))
     if rec.stats:
         rows = "".join(
-            f"<tr><td>{escape(k)}</td><td align='right'>{format_metric(s.last_value)}</td>"
-            f"<td align='right'>{format_metric(s.best)}</td><td align='right'>{s.count:,}</td></tr>"
+            f"<tr><td>{escape(k)}</td><td align='right'>{format_value(s.last_value)}</td>"
+            f"<td align='right'>{format_value(s.best)}</td><td align='right'>{s.count:,}</td></tr>"
             for k, s in sorted(rec.stats.items())
         )
         cells.append(
@@ -1414,69 +1383,3 @@ def _table_html(title: str, rows: list[tuple[str, str]]) -> str:
         for k, v in rows
     )
     return f"<b>{escape(title)}</b><table cellspacing='0' cellpadding='2'>{body}</table>"
-
-
-# ----------------------------------------------------------------------------------------- run it alone
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mmstudio.ui.experiments_panel",
-        description="Show the Experiments page alone, on the default store or --db URL.",
-    )
-    parser.add_argument(
-        "--db", metavar="URL", help="the experiment store (default: MMSTUDIO_DB or the data dir)"
-    )
-    parser.add_argument(
-        "--screenshot", metavar="FILE.png", help="save the page once the runs are loaded, then exit"
-    )
-    parser.add_argument("--size", default="1280x800", help="window size, WIDTHxHEIGHT (default 1280x800)")
-    parser.add_argument("--run", type=int, action="append", default=[], help="select this run (repeatable)")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for --screenshot")
-    args = parser.parse_args(argv)
-    from mmstudio.ui.app import create_application, window_size
-
-    width, height = window_size(parser, args.size)
-    logging.basicConfig(level=logging.WARNING)
-    app = create_application()
-    state, settings = StudioState(), Settings()
-    state.db_url = args.db
-    panel = ExperimentsPanel(state, settings)
-    panel.setWindowTitle("mmstudio: Experiments")
-    panel.setWindowIcon(icon("mmstudio"))
-    panel.resize(width, height)
-    state.status_posted.connect(lambda message, _ms: message and print(message, file=sys.stderr))
-    panel.show()
-    if not args.screenshot:
-        code = app.exec()
-        panel.shutdown()
-        return code
-
-    result = {"code": 0}
-
-    def save() -> None:
-        panel.grab().save(args.screenshot)
-        print(args.screenshot)
-        panel.shutdown()
-        app.exit(result["code"])
-
-    def on_loaded(_count: int) -> None:
-        if args.run:
-            panel.select_runs(args.run)
-        if panel.message.isVisible() and panel.message.property("level") == "error":
-            print(panel.message.label.text(), file=sys.stderr)
-            result["code"] = 1
-        QTimer.singleShot(300, save)  # let the view lay out and paint
-
-    def give_up() -> None:
-        print(f"the runs did not load within {args.timeout:g} s", file=sys.stderr)
-        result["code"] = 1
-        save()
-
-    panel.runs_loaded.connect(on_loaded, Qt.ConnectionType.SingleShotConnection)
-    QTimer.singleShot(int(args.timeout * 1000), give_up)
-    return app.exec()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,69 @@
+"""What the user opened or dropped, as one dataset to load: a folder, a manifest or COCO file, one or
+more ``.tar`` shards (a folder or a shard pattern), or a pattern typed by hand.
+
+The window's drop target, its file dialogs, the standalone pages and the command line all turn their
+paths into a :class:`~mmstudio.data.spec.DatasetSpec` path (and format) here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from mmstudio.data._common import TABLE_EXTENSIONS, is_tar_name
+
+#: The files that are datasets by themselves (a manifest or a COCO file; a shard), for drops and dialogs.
+DATASET_FILE_SUFFIXES = (*(s for s in TABLE_EXTENSIONS if s != ".txt"), ".tar", ".tgz", ".tar.gz")
+
+
+def can_open(paths: Sequence[str | os.PathLike]) -> bool:
+    """Whether ``paths`` (dropped on the window, say) make one dataset: a folder, a manifest or COCO
+    file, or one or more ``.tar`` shards."""
+    items = [os.fspath(p) for p in paths]
+    if not items or any(not p for p in items):
+        return False
+    if len(items) == 1:
+        p = items[0]
+        return os.path.isdir(p) or (os.path.isfile(p) and p.lower().endswith(DATASET_FILE_SUFFIXES))
+    return all(is_tar_name(p) and os.path.isfile(p) for p in items)
+
+
+def shards_source(paths: Iterable[str | os.PathLike]) -> str:
+    """One WebDataset source for several shards: the folder that holds them when they are every shard
+    in it, else a brace pattern (``DIR/{a.tar,sub/b.tar}``) the core expands."""
+    shards = [Path(os.path.abspath(p)) for p in paths]
+    if len(shards) == 1:
+        return str(shards[0])
+    folder = Path(os.path.commonpath([str(s.parent) for s in shards]))
+    in_folder = (
+        {p for p in folder.iterdir() if p.is_file() and is_tar_name(p.name)} if folder.is_dir() else set()
+    )
+    if set(shards) == in_folder:
+        return str(folder)
+    names = [s.relative_to(folder).as_posix() for s in shards]
+    if any(c in str(folder) + "".join(names) for c in "{},*?["):
+        raise ValueError(
+            "these shards cannot be opened together (their names hold characters used by shard patterns: "
+            "{ } , * ? [); open their folder, or a pattern such as DIR/train-*.tar"
+        )
+    return f"{folder}{os.sep}{{{','.join(names)}}}"
+
+
+def dataset_source(
+    paths: str | os.PathLike | Iterable[str | os.PathLike], format: str | None = None
+) -> tuple[str, str | None]:
+    """The path (or shard pattern) and format to load for what the user opened or dropped."""
+    if isinstance(paths, str | os.PathLike):
+        return os.fspath(paths), format
+    items = [os.fspath(p) for p in paths]
+    if not items:
+        raise ValueError("nothing to open: choose a dataset folder, a manifest file or .tar shards")
+    if len(items) == 1:
+        return items[0], format
+    if not all(is_tar_name(p) for p in items):
+        raise ValueError(
+            "open one dataset at a time: a folder, a manifest file, or one or more .tar shards "
+            f"(got {len(items)} paths)"
+        )
+    return shards_source(items), format or "webdataset"

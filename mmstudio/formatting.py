@@ -1,0 +1,87 @@
+"""How numbers, durations, sizes and times are written for people (standard library only).
+
+The command line, the pages and the reports write a value the same way: a metric with four
+significant digits, a duration as ``mm:ss`` or ``h:mm:ss``, a parameter count as ``1.2 M``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+
+def format_value(value: Any) -> str:
+    """A metric, a parameter or any stored value as text: ``""`` for None, four significant digits for
+    a float (``nan`` for NaN), lists joined by commas, everything else as ``str``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def format_metrics(metrics: Mapping[str, Any], keys: Iterable[str] | None = None, sep: str = "  ") -> str:
+    """``"val/accuracy 0.8125  val/loss 0.4531"``: the numeric metrics (of ``keys``, else all, sorted)."""
+    chosen = sorted(metrics) if keys is None else [k for k in keys if k in metrics]
+    return sep.join(
+        f"{k} {format_value(float(metrics[k]))}"
+        for k in chosen
+        if isinstance(metrics[k], int | float) and not isinstance(metrics[k], bool)
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"04:07"`` or ``"1:02:03"``; ``""`` for None."""
+    if seconds is None:
+        return ""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_count(n: int) -> str:
+    """``738496`` -> ``738.5 K``; ``25557032`` -> ``25.56 M``."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1e3:.1f} K"
+    if n < 1_000_000_000:
+        return f"{n / 1e6:.2f} M"
+    return f"{n / 1e9:.2f} B"
+
+
+def format_bytes(n: float) -> str:
+    """Binary units: ``48033504`` -> ``45.8 MiB``."""
+    value = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def local_time(dt: datetime | None, *, seconds: bool = False) -> str:
+    """``"2026-11-28 22:35"`` in the local time zone; ``""`` for None."""
+    if dt is None:
+        return ""
+    return dt.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M")
+
+
+def short_time(dt: datetime) -> str:
+    """``"Nov 28 22:35"`` this year, ``"2025-11-28 22:35"`` before."""
+    local = dt.astimezone()
+    if local.year == datetime.now().astimezone().year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def plural(n: int, what: str, many: str | None = None) -> str:
+    """``"1 folder"``, ``"3 folders"``, ``"1,204 items"``."""
+    return f"{n:,} {what if n == 1 else many or what + 's'}"
