@@ -85,3 +85,14 @@ def short_time(dt: datetime) -> str:
 def plural(n: int, what: str, many: str | None = None) -> str:
     """``"1 folder"``, ``"3 folders"``, ``"1,204 items"``."""
     return f"{n:,} {what if n == 1 else many or what + 's'}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x800"`` -> ``(1280, 800)``; a ``ValueError`` saying the form for anything else."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"a size is WIDTHxHEIGHT, such as 1280x800, not {text!r}") from None
+    if width < 1 or height < 1:
+        raise ValueError(f"a size is two positive numbers, not {text!r}")
+    return width, height

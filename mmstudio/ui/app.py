@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mmstudio.heap import settle_heap
 
-__all__ = ["create_application", "save_when_settled", "settle_heap", "window_size"]
+__all__ = ["create_application", "save_when_settled", "settle_heap"]
 
 SCREENSHOT_SIZE = (1280, 800)
 
@@ -42,15 +42,6 @@ def create_application(argv: list[str] | None = None):
     if sheet:
         app.setStyleSheet(sheet)
     return app
-
-
-def window_size(parser, text: str) -> tuple[int, int]:
-    """``WIDTHxHEIGHT`` of a standalone page's ``--size`` option (an argparse error otherwise)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must be WIDTHxHEIGHT, not {text!r}")
-    return width, height
 
 
 def save_when_settled(

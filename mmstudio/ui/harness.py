@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmstudio.ui.app import SCREENSHOT_SIZE, create_application, save_when_settled, window_size
+from mmstudio.formatting import parse_size
+from mmstudio.ui.app import SCREENSHOT_SIZE, create_application, save_when_settled
 from mmstudio.ui.pages import page
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
@@ -54,6 +55,13 @@ def _load_dataset_job(state: Any, paths: list[str], format: str | None) -> tuple
     return spec.load(progress=state, cancel=state), spec
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run(standalone: Standalone, argv: list[str] | None = None) -> int:
     """Show the page; with ``--screenshot``, save it once settled and return the exit status."""
     info = page(standalone.name)
@@ -77,13 +85,15 @@ def run(standalone: Standalone, argv: list[str] | None = None) -> int:
         "--screenshot", metavar="FILE.png", help="save the page once it has settled, then exit"
     )
     default_size = "x".join(map(str, SCREENSHOT_SIZE))
-    parser.add_argument("--size", default=default_size, help=f"WIDTHxHEIGHT (default {default_size})")
+    parser.add_argument(
+        "--size", default=default_size, type=_size, help=f"WIDTHxHEIGHT (default {default_size})"
+    )
     parser.add_argument(
         "--timeout", type=float, default=standalone.timeout_s, help="seconds a screenshot waits at most"
     )
     args = parser.parse_args(argv)
     args.failures = []
-    width, height = window_size(parser, args.size)
+    width, height = args.size
     logging.basicConfig(level=logging.WARNING)
     app = create_application()
     state = StudioState()

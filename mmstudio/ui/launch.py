@@ -73,7 +73,9 @@ def _take_screenshot(app, window, out: Path, page: str, loading: bool) -> int:
     if loading:
         window.datasets.loading_finished.connect(
             lambda dataset: (
-                failure.append(_load_error(window) or "the dataset did not load") if dataset is None else None
+                failure.append(window.datasets.error_message() or "the dataset did not load")
+                if dataset is None
+                else None
             )
         )
     if page == "model":
@@ -92,8 +94,3 @@ def _take_screenshot(app, window, out: Path, page: str, loading: bool) -> int:
     )
     window.close()
     return code
-
-
-def _load_error(window) -> str:
-    message = getattr(window.datasets, "error_message", None)
-    return message() if callable(message) else ""

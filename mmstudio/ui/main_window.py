@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from mmstudio.ui.train.panel import TrainPanel
 
 
-def _import_modules(state: TaskState, modules: list[str]) -> None:
+def _import_modules_job(state: TaskState, modules: list[str]) -> None:
     for module in modules:
         importlib.import_module(module)
 
@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         then make the pages one per pass of the event loop."""
         if self._later and self._later_import is None:
             modules = [PAGE_TABLE[name].module for name in self._later]
-            self._later_import = tasks.run_task(_import_modules, modules)
+            self._later_import = tasks.run_task(_import_modules_job, modules)
             self._later_import.finished.connect(self._later_timer.start)
 
     def _make_next_page(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -28,11 +29,25 @@ def test_every_package_of_the_source_tree_is_listed():
     assert listed_packages() - found == resources
 
 
+def _source_copy(folder: Path) -> Path:
+    """What the wheel is built from (pyproject, README, the package, resources), copied: a build
+    writes build/ and *.egg-info beside the sources, and never into the working tree."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("mmstudio", "resources"):
+        shutil.copytree(ROOT / name, folder / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, folder / name)
+    return folder
+
+
 @pytest.mark.slow
 def test_an_installed_wheel_finds_its_resources(tmp_path):
     out = tmp_path / "wheel"
+    before = sorted(p.name for p in ROOT.iterdir())
+    source = _source_copy(tmp_path / "source")
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
-    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    subprocess.run([*build, str(source)], check=True, capture_output=True, timeout=300, cwd=tmp_path)
+    assert sorted(p.name for p in ROOT.iterdir()) == before  # nothing written into the source tree
     (wheel,) = out.glob("mmstudio-*.whl")
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())

@@ -33,13 +33,6 @@ TEXT_ONLY = {
     "text_encoder": {"name": "bag", "embed_dim": 16},
     "head": {"name": "linear"},
 }
-BOTH = {
-    "task": "classification",
-    "text_encoder": {"name": "bag", "embed_dim": 16},
-    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
-    "fusion": {"name": "concat"},
-    "head": {"name": "mlp", "hidden": 32, "dropout": 0.2},
-}
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +101,11 @@ def params(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
 
-def test_same_spec_and_seed_give_identical_losses(dataset, cache_root):
+def test_same_spec_and_seed_give_identical_losses(tiny_model, dataset, cache_root):
     runs = []
     for seed in (0, 0, 1):
         recorder = Recorder()
-        make_trainer(dataset, cache_root, BOTH, on_event=recorder, seed=seed).fit()
+        make_trainer(dataset, cache_root, tiny_model, on_event=recorder, seed=seed).fit()
         runs.append(recorder.losses())
     assert runs[0] == runs[1]
     assert len(runs[0]) == 12 and [s for s, _ in runs[0]] == list(range(1, 13))
@@ -246,20 +239,22 @@ def test_stop_saves_a_final_checkpoint_mid_epoch(dataset, cache_root, tmp_path):
     assert checkpoint.optimizer_state is not None and "rng" in checkpoint.meta
 
 
-def test_resume_from_a_stop_gives_the_uninterrupted_run(dataset, cache_root, tmp_path):
+def test_resume_from_a_stop_gives_the_uninterrupted_run(tiny_model, dataset, cache_root, tmp_path):
     """Stop mid-epoch, restore into a fresh trainer, finish: the same losses and weights as a run
     that never stopped (dropout included: the RNG state is restored too)."""
     whole = Recorder()
-    uninterrupted = make_trainer(dataset, cache_root, BOTH, on_event=whole, checkpoint_dir=tmp_path / "a")
+    uninterrupted = make_trainer(
+        dataset, cache_root, tiny_model, on_event=whole, checkpoint_dir=tmp_path / "a"
+    )
     uninterrupted.fit()
 
     control = TrainingControl()
     first = Recorder(lambda e: isinstance(e, ev.MetricsLogged) and e.points[-1][1] >= 4 and control.stop())
     make_trainer(
-        dataset, cache_root, BOTH, on_event=first, control=control, checkpoint_dir=tmp_path / "b"
+        dataset, cache_root, tiny_model, on_event=first, control=control, checkpoint_dir=tmp_path / "b"
     ).fit()
     second = Recorder()
-    resumed = make_trainer(dataset, cache_root, BOTH, on_event=second, checkpoint_dir=tmp_path / "b")
+    resumed = make_trainer(dataset, cache_root, tiny_model, on_event=second, checkpoint_dir=tmp_path / "b")
     resumed.restore(load_checkpoint(tmp_path / "b" / "last"))
     assert resumed.state.step == 4
     resumed.fit()
@@ -282,8 +277,8 @@ def test_checkpoints_best_and_last_each_epoch(dataset, cache_root, tmp_path):
     assert last.meta["format_version"] == CHECKPOINT_FORMAT_VERSION and last.scheduler_state is not None
 
 
-def test_evaluation_with_a_modality_masked(dataset, cache_root):
-    trainer = make_trainer(dataset, cache_root, BOTH)
+def test_evaluation_with_a_modality_masked(tiny_model, dataset, cache_root):
+    trainer = make_trainer(dataset, cache_root, tiny_model)
     plain = trainer.evaluate("test")
     masked = trainer.evaluate("test", ablation="text_masked")
     assert set(plain.metrics) == {"test/loss", "test/accuracy", "test/macro_f1"}
