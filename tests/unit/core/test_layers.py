@@ -61,3 +61,21 @@ def test_events_and_control_import_only_the_standard_library():
 def test_store_and_dataset_layer_import_no_torch():
     loaded = _modules_after_import("mmstudio.store", "mmstudio.data", "mmstudio.data.cache", "mmstudio.cli")
     assert _offenders(loaded, TORCH) == []
+
+
+def test_no_module_imports_itself_through_others():
+    """No circle among mmstudio's modules (import-linter checks the layers; a circle inside one layer,
+    such as the pages importing the app that imports the pages, it would not see). Imports made inside
+    functions count: they run, just later."""
+    import grimp
+
+    graph = grimp.build_graph("mmstudio")
+    circles = sorted(
+        {
+            tuple(sorted((module, imported)))
+            for module in graph.modules
+            for imported in graph.find_modules_directly_imported_by(module)
+            if imported != module and graph.chain_exists(importer=imported, imported=module)
+        }
+    )
+    assert circles == []
