@@ -85,3 +85,14 @@ def short_time(dt: datetime) -> str:
 def plural(n: int, what: str, many: str | None = None) -> str:
     """``"1 folder"``, ``"3 folders"``, ``"1,204 items"``."""
     return f"{n:,} {what if n == 1 else many or what + 's'}"
+
+
+def format_float(value: float) -> str:
+    """Six significant digits, short and exact enough to read back: ``0.00001`` → ``1e-05``,
+    ``0.25`` → ``0.25``."""
+    return f"{value:.6g}"
+
+
+def key_title(key: str) -> str:
+    """``embed_dim`` → ``Embed dim``: a snake_case key as a title."""
+    return key.replace("_", " ").capitalize()

@@ -96,7 +96,6 @@ MOVING: dict[str, set[str]] = {
         "summarize_spec",
         "check_on_batch",
     },
-    "param_form.py": {"param_label", "is_log_scale", "format_float", "_int_bound"},
     "peak_curve.py": {"_grown", "_Level", "PeakPyramid", "nice_ceil"},
     "train/live_plots.py": {"is_plotted"},
     "train/panel.py": {"QueueEntry", "_detect_devices"},
