@@ -96,3 +96,14 @@ def parse_size(text: str) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise ValueError(f"a size is two positive numbers, not {text!r}")
     return width, height
+
+
+def format_float(value: float) -> str:
+    """Six significant digits, short and exact enough to read back: ``0.00001`` → ``1e-05``,
+    ``0.25`` → ``0.25``."""
+    return f"{value:.6g}"
+
+
+def key_title(key: str) -> str:
+    """``embed_dim`` → ``Embed dim``: a snake_case key as a title."""
+    return key.replace("_", " ").capitalize()

@@ -136,13 +136,13 @@ def dataset_spec(path: str, args: argparse.Namespace, *, check_images: str = "fu
     )
 
 
-def load_for_cli(spec, *, label: str = "checking"):
-    """Load and validate the dataset of ``spec`` with a progress bar on stderr; unreadable input is a
-    usage error."""
+def load_for_cli(spec, *, label: str = "checking", quiet: bool = False):
+    """Load and validate the dataset of ``spec`` with a progress bar on stderr (none when ``quiet``);
+    unreadable input is a usage error."""
     from mmstudio.console import ProgressBar
     from mmstudio.data.types import DatasetFormatError
 
-    bar = ProgressBar(label, unit="images")
+    bar = ProgressBar(label, unit="images", enabled=not quiet)
     try:
         return spec.load(progress=bar)
     except (DatasetFormatError, FileNotFoundError) as exc:

@@ -2,6 +2,8 @@
 
 Training runs in this process through the same runner the GUI's worker process uses, so a headless
 run is recorded exactly like a GUI run. Progress goes to stderr; ``--json`` prints a summary on stdout.
+``train --check`` runs the Model page's checks instead (:mod:`mmstudio.training.preflight`) and records
+nothing.
 """
 
 from __future__ import annotations
@@ -74,8 +76,16 @@ def add_parsers(commands) -> None:
         help="continue a stopped or interrupted run from its last checkpoint, on the dataset and with the "
         "settings it was started with (--data: a copy of its dataset; training options given here win)",
     )
+    g.add_argument(
+        "--check",
+        action="store_true",
+        help="check the job instead of training it: load the dataset, resolve and validate the model spec, "
+        "print the architecture (blocks, shapes, parameters, memory estimate) and run one real batch "
+        "forward and backward on the CPU; records no run (exit 0, 1 if the batch fails, 2 with the "
+        "validation errors)",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    json_option(p, "a run summary")
+    json_option(p, "a run summary (with --check: the check's report)")
     db_option(p)
     p.set_defaults(func=cmd_train)
 
@@ -290,6 +300,8 @@ class _Progress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.check:
+        return cmd_check(args)
     from mmstudio.training.control import TrainingControl
     from mmstudio.training.runner import run_job
     from mmstudio.training.worker import keep_freed_memory
@@ -322,6 +334,45 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"run {result.run_id} {result.status} in {summary['duration_s']:.1f} s on {summary['device']}")
         if shown:
             print(shown)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``train --check``: :func:`mmstudio.training.preflight.check_job` on the job, its report on stdout."""
+    from mmstudio.cli.data import load_for_cli
+    from mmstudio.models import SpecError, SpecIssue
+    from mmstudio.progress import TaskState
+    from mmstudio.training.preflight import check_job
+
+    job = build_job(args)
+    dataset = load_for_cli(job.dataset, label="loading", quiet=args.quiet)
+    if not dataset.report.usable:
+        raise UsageError(
+            f"{job.dataset.path} has no usable pairs; 'mmstudio data check {job.dataset.path}' shows why"
+        )
+    said: list[str] = []
+
+    def say(_fraction: float, message: str) -> None:
+        if not args.quiet and message and message not in said[-1:]:
+            said.append(message)
+            print(message, file=sys.stderr)
+
+    try:
+        report = check_job(dataset, job.model, job.train, state=TaskState(say))
+    except ValueError as exc:  # a request that is not a model spec (SpecError included)
+        raise UsageError(str(exc)) from exc
+    except KeyError as exc:  # an unknown preset
+        raise UsageError(str(exc.args[0])) from exc
+    if args.json:
+        print_json(report.to_dict())
+    if report.errors:
+        raise UsageError(str(SpecError([SpecIssue(**issue) for issue in report.errors])))
+    if not args.json:
+        print("\n".join(report.text_lines()))
+    if not report.ok:
+        failure = report.error or (report.check or {}).get("error") or "the loss is not finite"
+        print(f"error: the check failed: {failure}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

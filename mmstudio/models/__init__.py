@@ -16,8 +16,14 @@ from mmstudio.models.catalog import (
     PRESETS,
     default_spec,
     describe_registries,
+    harmonize,
+    head_fits,
+    matching_preset,
+    preset_fits,
     preset_spec,
+    preset_title,
     resolve_spec,
+    switch_entry,
 )
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
@@ -25,7 +31,7 @@ from mmstudio.models.heads import HEADS, TASK_OUTPUTS, contrastive_loss, task_lo
 from mmstudio.models.image import IMAGE_ENCODERS
 from mmstudio.models.model import MultimodalModel, build_model, example_batch
 from mmstudio.models.registry import Entry, Param, Registry, UnavailableError, UnknownNameError
-from mmstudio.models.spec import COMPONENTS, ModelSpec, SpecError, SpecIssue
+from mmstudio.models.spec import COMPONENTS, REGISTRIES, ModelSpec, SpecError, SpecIssue
 from mmstudio.models.summary import BlockSummary, ModelSummary, summarize
 from mmstudio.models.text import TEXT_ENCODERS
 from mmstudio.vocabulary import TASKS
@@ -37,6 +43,7 @@ __all__ = [
     "IMAGE_ENCODERS",
     "PRESETS",
     "PRESET_HELP",
+    "REGISTRIES",
     "TASKS",
     "TASK_OUTPUTS",
     "TEXT_ENCODERS",
@@ -58,8 +65,14 @@ __all__ = [
     "default_spec",
     "describe_registries",
     "example_batch",
+    "harmonize",
+    "head_fits",
+    "matching_preset",
+    "preset_fits",
     "preset_spec",
+    "preset_title",
     "resolve_spec",
     "summarize",
+    "switch_entry",
     "task_loss",
 ]

@@ -14,13 +14,17 @@ weights are not installed): :meth:`Entry.available` says why, and :meth:`Registr
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmstudio.formatting import key_title
+
 PARAM_TYPES = ("int", "float", "bool", "choice", "str")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+LOG_SCALE_RATIO = 1e4  # a positive range wider than this spans decades (1e-5 … 1e-1)
 
 #: ``available(params) -> (ok, reason)``; params are the component's (possibly partial) parameters.
 Availability = Callable[[Mapping[str, Any]], tuple[bool, str]]
@@ -92,6 +96,29 @@ class Param:
         if self.high is not None and value > self.high:
             return f"{value!r} is above the maximum {_num(self.high)}"
         return None
+
+    @property
+    def label(self) -> str:
+        """How a form names it: ``embed_dim`` → ``Embed dim``."""
+        return key_title(self.name)
+
+    @property
+    def log_scale(self) -> bool:
+        """Whether a float is better typed than spun: a tiny default (``1e-4``) or a range over decades."""
+        if self.type != "float":
+            return False
+        default = float(self.default)
+        if default and abs(default) < 1e-3:
+            return True
+        low, high = self.low, self.high
+        return low is not None and high is not None and low > 0 and high / low >= LOG_SCALE_RATIO
+
+    def int_range(self, limit: int) -> tuple[int, int]:
+        """The whole numbers within the bounds, the missing bounds and all taken as at most ``limit``
+        from zero (what an editor holding ``[-limit, limit]`` can offer)."""
+        low = -limit if self.low is None else max(-limit, min(limit, math.ceil(self.low)))
+        high = limit if self.high is None else max(-limit, min(limit, math.floor(self.high)))
+        return low, high
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -45,6 +45,16 @@ def split_multilabel(label: str) -> list[str]:
     return [part.strip() for part in _MULTILABEL_SEPARATORS.split(label) if part.strip()]
 
 
+def fit_tokenizer(texts: Sequence[str], train: TrainSpec) -> Tokenizer:
+    """The tokenizer ``train`` asks for (``word`` or ``bpe``, its size and minimum frequency), fit on
+    ``texts``: how training fits it on the training split, and the Model page to count the vocabulary."""
+    if train.tokenizer == "bpe":
+        params = {"vocab_size": train.vocab_max_size, "min_freq": train.vocab_min_freq}
+    else:
+        params = {"max_size": train.vocab_max_size, "min_freq": train.vocab_min_freq}
+    return build_tokenizer(train.tokenizer, list(texts), **params)
+
+
 def mask_batch(batch: Batch, modality: str) -> Batch:
     """A copy of ``batch`` with one modality masked, for an ablation ("does the model use it?").
 
@@ -196,7 +206,7 @@ class PreparedData:
         if isinstance(tokenizer, dict):
             tokenizer = tokenizer_from_dict(tokenizer)
         if tokenizer is None:
-            tokenizer = self._fit_tokenizer([items[i].text for i in self.splits["train"]])
+            tokenizer = fit_tokenizer([items[i].text for i in self.splits["train"]], self.train)
         self.tokenizer = tokenizer
         ids, lengths = build_text_cache(
             [item.text for item in items],
@@ -208,13 +218,6 @@ class PreparedData:
         self._columns["tokens"] = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int32))
         # An empty text (every token unknown to BPE, say) still gets length 1: packed RNNs refuse 0.
         self._columns["lengths"] = torch.from_numpy(np.maximum(lengths, 1).astype(np.int64))
-
-    def _fit_tokenizer(self, texts: list[str]) -> Tokenizer:
-        if self.train.tokenizer == "bpe":
-            params = {"vocab_size": self.train.vocab_max_size, "min_freq": self.train.vocab_min_freq}
-        else:
-            params = {"max_size": self.train.vocab_max_size, "min_freq": self.train.vocab_min_freq}
-        return build_tokenizer(self.train.tokenizer, texts, **params)
 
     def _split_indices(self, items: Sequence[Item], require_train: bool) -> dict[str, np.ndarray]:
         code = {name: k for k, name in enumerate(SPLITS)}

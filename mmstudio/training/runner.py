@@ -36,6 +36,7 @@ from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.control import TrainingControl
+from mmstudio.training.preflight import dataset_facts, model_context, resolve_model_spec
 from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
 from mmstudio.vocabulary import ABLATIONS, best_value
@@ -291,21 +292,7 @@ def _build_trainer(
     return trainer
 
 
-# --- model spec -----------------------------------------------------------------------------------
-
-
-def resolve_model_spec(request: dict[str, Any], dataset: Any) -> Any:
-    """The complete ModelSpec for ``request`` (a ModelSpec dict, possibly partial) on ``dataset``:
-    its task (a captions dataset is a retrieval, so contrastive) and the modalities it has decide the
-    defaults (:func:`mmstudio.models.resolve_spec`)."""
-    from mmstudio.models import resolve_spec
-
-    return resolve_spec(
-        request,
-        task="contrastive" if dataset.task == "retrieval" else "classification",
-        has_text=dataset.columns.text is not None,
-        has_image=dataset.columns.image is not None,
-    )
+# --- the dataset and the model spec --------------------------------------------------------------
 
 
 def _load_dataset(job: RunJob, cancel: Any) -> Any:
@@ -329,19 +316,15 @@ def _load_dataset(job: RunJob, cancel: Any) -> Any:
 
 def _check_spec(spec: Any, dataset: Any, train: Any) -> None:
     """Refuse an impossible model before a run is recorded for it: unknown names, out-of-range
-    parameters, combinations that cannot work (the vocabulary is not known yet; nothing here needs it)."""
-    from mmstudio.models import ModelContext
+    parameters, combinations that cannot work, an encoder for a modality the data lacks, fewer classes
+    than the task needs. The context is the Model page's (:func:`~mmstudio.training.preflight.model_context`),
+    before the tokenizer is fit: no check needs the vocabulary's size."""
+    from mmstudio.models import ModelContext, SpecError
 
-    ctx = ModelContext(
-        vocab_size=2,
-        num_outputs=max(1, len(dataset.labels)),
-        image_size=train.image_size,
-        max_len=train.max_len,
-    )
+    ctx = ModelContext(**model_context(spec.task, train, dataset_facts(dataset)))
     errors = spec.errors(ctx)
     if errors:
-        lines = "\n".join(f"- {issue.component}: {issue.message}" for issue in errors)
-        raise TrainingFailed(f"the model spec has {len(errors)} error(s):\n{lines}", kind=UNUSABLE_INPUT)
+        raise TrainingFailed(str(SpecError(errors)), kind=UNUSABLE_INPUT)
 
 
 # --- resume ---------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ A value the editor cannot show exactly (out of range, or of the wrong type, as i
 file) is kept as given until that field is edited, so :meth:`ParamFormWidget.values` never "fixes" a
 loaded spec behind the user's back: validation reports it instead.
 
-Qt only; the declarations are read duck-typed (``name``, ``type``, ``default``, ``low``, ``high``,
-``choices``, ``help``), so importing this module does not import torch.
+Qt only: what a parameter is called, whether it is edited on a log scale and its whole-number range
+are :class:`~mmstudio.models.registry.Param`'s (``label``, ``log_scale``, ``int_range``), read from the
+declarations it is given, so importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -34,34 +35,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import format_float
+
 if TYPE_CHECKING:
     from mmstudio.models.registry import Param
 
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 FLOAT_LIMIT = 1e12
 LABEL_WIDTH = 112  # every form's labels line up, whatever their length
-LOG_SCALE_RATIO = 1e4  # a positive range wider than this is edited as text (1e-5 … 1e-1)
-
-
-def param_label(name: str) -> str:
-    """``embed_dim`` → ``Embed dim``."""
-    return name.replace("_", " ").capitalize()
-
-
-def is_log_scale(param: Param) -> bool:
-    """Whether a float is better typed than spun: a tiny default (``1e-4``) or a range over decades."""
-    if param.type != "float":
-        return False
-    default = float(param.default)
-    if default and abs(default) < 1e-3:
-        return True
-    low, high = param.low, param.high
-    return low is not None and high is not None and low > 0 and high / low >= LOG_SCALE_RATIO
-
-
-def format_float(value: float) -> str:
-    """Short and exact enough to read back: ``0.0001`` → ``1e-04``, ``0.25`` → ``0.25``."""
-    return f"{value:.6g}"
 
 
 class _WheelGuard(QObject):
@@ -127,7 +108,7 @@ class ParamFormWidget(QWidget):
             hint.setVisible(bool(param.help))
             column.addWidget(hint)
             self._hints[param.name] = hint
-            label = QLabel(param_label(param.name))
+            label = QLabel(param.label)
             label.setToolTip(param.help)
             label.setBuddy(editor)
             label.setContentsMargins(0, 3, 0, 0)
@@ -139,12 +120,12 @@ class ParamFormWidget(QWidget):
         kind = param.type
         if kind == "int":
             box = QSpinBox()
-            box.setRange(_int_bound(param.low, -INT_LIMIT), _int_bound(param.high, INT_LIMIT))
+            box.setRange(*param.int_range(INT_LIMIT))
             box.setAccelerated(True)
             box.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
             box.valueChanged.connect(lambda _v, n=param.name: self._on_editor_edited(n))
             return box
-        if kind == "float" and is_log_scale(param):
+        if kind == "float" and param.log_scale:
             edit = QLineEdit()
             validator = QDoubleValidator(edit)
             validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
@@ -300,12 +281,6 @@ class ParamFormWidget(QWidget):
         editor.setToolTip(tip.strip())
         editor.style().unpolish(editor)
         editor.style().polish(editor)
-
-
-def _int_bound(bound: float | None, default: int) -> int:
-    if bound is None:
-        return default
-    return max(-INT_LIMIT, min(INT_LIMIT, int(math.ceil(bound) if default < 0 else math.floor(bound))))
 
 
 def _clamp_number(value: Any, editor: QAbstractSpinBox, default: Any) -> Any:

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 from PySide6.QtCore import Qt, QThreadPool
-from PySide6.QtWidgets import QComboBox, QPushButton
+from PySide6.QtWidgets import QComboBox, QLabel, QPushButton
 from torch import nn
 
 from mmstudio.data.dataset import load_dataset
@@ -23,6 +23,7 @@ from mmstudio.training.spec import TrainSpec
 from mmstudio.ui.model.panel import ModelPanel
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
+from mmstudio.ui.widgets import MessageBar
 
 TIMEOUT_MS = 60_000
 
@@ -158,25 +159,26 @@ def test_rapid_edits_end_on_the_last_one(qtbot, make_panel):
 
 
 def test_a_stale_summary_is_never_drawn(qtbot, make_panel, monkeypatch):
-    import mmstudio.ui.model.panel as page
+    import mmstudio.ui.model.controller as controller
 
     slow = threading.Event()
 
-    def slow_summary(state, *args):
+    def slow_summary(*args):
         slow.wait(5)  # the first summary is still running when the next edit comes
-        return summarize_spec(state, *args)
+        return summarize_spec(*args)
 
-    summarize_spec = page.summarize_spec
+    summarize_spec = controller.summarize_spec
     panel = make_panel()
-    monkeypatch.setattr(page, "summarize_spec", slow_summary)
+    monkeypatch.setattr(controller, "summarize_spec", slow_summary)
     drawn: list[str] = []
     draw = panel.diagram.set_diagram
     panel.diagram.set_diagram = lambda data: (drawn.append(data.blocks["text_encoder"].text()), draw(data))
     editor = panel.section("text_encoder").form.editor("filters")
     editor.setValue(40)
-    qtbot.waitUntil(lambda: panel._summary_task is not None and not panel._summary_task.done)
+    tasks = panel._preflight
+    qtbot.waitUntil(lambda: tasks._summary_task is not None and not tasks._summary_task.done)
     editor.setValue(20)
-    qtbot.waitUntil(lambda: not panel._summary_timer.isActive())
+    qtbot.waitUntil(lambda: not tasks._summary_timer.isActive())
     slow.set()
     settle(qtbot, panel)
     assert drawn and all("→ [B, 60]" in text for text in drawn), drawn
@@ -221,6 +223,20 @@ def test_related_choices_follow_an_edit(qtbot, make_panel):
     assert not late.isEnabled() and late.toolTip().startswith("Not for contrastive: ")
     settle(qtbot, panel)
     assert panel.issues() == []
+
+
+def test_what_the_user_chose_stays_and_is_explained(qtbot, make_panel):
+    """An edit is followed by what it implies (catalog.harmonize), never undone: a fusion chosen for
+    contrastive retrieval stays, with the reason it cannot work beside it."""
+    panel = make_panel()
+    task = panel.findChild(QComboBox, "taskCombo")
+    index = task.findData("contrastive")
+    task.setCurrentIndex(index)
+    task.activated.emit(index)
+    choose(panel, "fusion", "gated")
+    assert panel.spec()["fusion"]["name"] == "gated"
+    settle(qtbot, panel)
+    assert any("takes no fusion: set fusion to none" in m for m in visible_messages(panel, "fusion"))
 
 
 # --- issues ----------------------------------------------------------------------------------------
@@ -351,7 +367,7 @@ def test_save_and_load_round_trip_and_the_dirty_flag(qtbot, make_panel, tmp_path
     with qtbot.waitSignal(panel.dirty_changed) as signal:
         panel.apply_preset("bilinear")
     assert signal.args == [True] and panel.is_dirty()
-    dirty_label = panel.findChild(type(panel._dirty_label), "dirtyLabel")
+    dirty_label = panel.findChild(QLabel, "dirtyLabel")
     assert dirty_label.isVisibleTo(panel)
     path = tmp_path / "bilinear.json"
     with qtbot.waitSignal(panel.dirty_changed) as signal:
@@ -359,7 +375,7 @@ def test_save_and_load_round_trip_and_the_dirty_flag(qtbot, make_panel, tmp_path
     assert signal.args == [False] and not panel.is_dirty() and not dirty_label.isVisibleTo(panel)
     saved = json.loads(path.read_text(encoding="utf-8"))
     assert saved == preset_spec("bilinear").to_dict() == ModelSpec.from_dict(saved).to_dict()
-    assert panel.findChild(type(panel._file_label), "specFileLabel").text() == "bilinear.json"
+    assert panel.findChild(QLabel, "specFileLabel").text() == "bilinear.json"
 
     panel.section("fusion").form.editor("rank").setValue(8)
     assert panel.is_dirty()
@@ -409,7 +425,7 @@ def test_check_on_a_batch_reports_the_output_and_the_loss(qtbot, make_panel, dem
     assert "error" not in result, result
     assert result["batch_size"] == 16 and result["outputs"]["logits"] == [16, 6]
     assert result["finite"] and 0 < result["loss"] < 10
-    message = panel.findChild(type(panel._message), "checkMessage").label.text()
+    message = panel.findChild(MessageBar, "checkMessage").label.text()
     assert "logits [B, 6]" in message and f"loss {result['loss']:.4g}" in message
     settle(qtbot, panel)
     assert check.text() == "Check on a batch" and check.isEnabled()
@@ -423,7 +439,7 @@ def test_check_on_a_batch_reports_a_failure(qtbot, make_panel, demo_dataset, reg
     with qtbot.waitSignal(panel.batch_checked, timeout=TIMEOUT_MS) as signal:
         panel.check_on_batch()
     assert "unknown text encoder 'test_max_words'" in signal.args[0]["error"]
-    assert "The check failed" in panel._check_message.label.text()
+    assert "The check failed" in panel.findChild(MessageBar, "checkMessage").label.text()
 
 
 def test_the_state_spec_set_elsewhere_is_shown(qtbot, make_panel):

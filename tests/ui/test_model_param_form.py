@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QSpinBox
 
 from mmstudio.models import FUSIONS, HEADS, IMAGE_ENCODERS, TEXT_ENCODERS, Param
-from mmstudio.ui.param_form import ParamFormWidget, is_log_scale, param_label
+from mmstudio.ui.param_form import ParamFormWidget
 
 REGISTRIES = {"text": TEXT_ENCODERS, "image": IMAGE_ENCODERS, "fusion": FUSIONS, "head": HEADS}
 
@@ -63,7 +63,8 @@ def test_help_is_a_tooltip_and_a_gray_hint(form):
     assert form.editor("width").toolTip() == "features per token"
     hint = form.hint("width")
     assert hint.text() == "features per token" and not hint.isHidden()
-    assert param_label("kernel_sizes") == "Kernel sizes"
+    labels = {label.buddy(): label.text() for label in form.findChildren(QLabel) if label.buddy()}
+    assert labels[form.editor("kernel_sizes")] == "Kernel sizes"  # Param.label
 
 
 def test_edits_emit_the_new_values(qtbot, form):
@@ -125,10 +126,3 @@ def test_a_form_without_parameters_says_so(qtbot):
     widget.set_params([])
     assert widget.values() == {}
     assert widget.hint("").text() == "No parameters to set"
-
-
-def test_log_scale_detection():
-    assert is_log_scale(Param("lr", "float", 1e-4))
-    assert is_log_scale(Param("eps", "float", 0.5, 1e-8, 1.0))
-    assert not is_log_scale(Param("dropout", "float", 0.1, 0.0, 0.9))
-    assert not is_log_scale(Param("n", "int", 3, 1, 100_000))

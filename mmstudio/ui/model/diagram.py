@@ -1,19 +1,15 @@
 """The architecture diagram of the Model page: one box per block, arrows between them.
 
-Two parts, so the drawing is testable and the data needs no torch:
-
-- :func:`architecture_diagram` turns a spec dict, its summary (``ModelSummary.to_dict()``, or None while
-  it is computed or when the spec has errors), the data context and the validation issues into a
-  :class:`DiagramData`: the text branch (input → encoder), the image branch, and the trunk (fusion →
-  head), each block with its name, output shape and parameter count, and the totals.
-- :class:`ArchitectureDiagramWidget` draws a :class:`DiagramData` top to bottom in a ``QGraphicsView``,
-  fitted to the view, in colours derived from the palette (light and dark themes alike).
+What each block says is the core's (:func:`mmstudio.training.preflight.architecture_diagram` makes a
+:class:`~mmstudio.training.preflight.DiagramData` from a spec, its summary, the data context and the
+issues: the text branch (input → encoder), the image branch, and the trunk (fusion → head), each
+block with its name, output shapes and parameter count, and the totals; ``mmstudio train --check``
+prints the same). :class:`ArchitectureDiagramWidget` draws it top to bottom in a ``QGraphicsView``,
+fitted to the view, in colours derived from the palette (light and dark themes alike).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
@@ -29,8 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio.formatting import format_bytes, format_count
-from mmstudio.vocabulary import SLOT_TITLES
+from mmstudio.training.preflight import DiagramBlock, DiagramData
 
 ROLE_COLOURS = {
     "text": QColor(37, 99, 235),  # blue
@@ -40,204 +35,6 @@ ROLE_COLOURS = {
     "input": QColor(100, 116, 139),  # slate
 }
 LEVEL_COLOURS = {"error": QColor(220, 38, 38), "warning": QColor(217, 119, 6)}
-
-
-# --- the data ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiagramBlock:
-    """One box: ``key`` ("text_input", "text_encoder", "image_input", "image_encoder", "fusion",
-    "head"), a small ``title``, the component ``name``, detail ``lines`` (shapes), the parameter
-    count, a ``level`` ("", "warning", "error") for its border and a ``role`` for its colour."""
-
-    key: str
-    title: str
-    name: str
-    lines: tuple[str, ...] = ()
-    params: str = ""
-    level: str = ""
-    role: str = "input"
-    tooltip: str = ""
-
-    def text(self) -> str:
-        return "\n".join([self.title, self.name, *self.lines, *([self.params] if self.params else [])])
-
-
-@dataclass(frozen=True)
-class DiagramData:
-    """Branches drawn side by side (top down: input, encoder), then the trunk below them (fusion,
-    head), then ``output`` (what the head returns) and the ``footer`` lines (totals, memory)."""
-
-    text: tuple[DiagramBlock, ...] = ()
-    image: tuple[DiagramBlock, ...] = ()
-    trunk: tuple[DiagramBlock, ...] = ()
-    output: str = ""
-    footer: tuple[str, ...] = ()
-    blocks: dict[str, DiagramBlock] = field(default_factory=dict, compare=False)
-
-    def __post_init__(self) -> None:
-        for block in (*self.text, *self.image, *self.trunk):
-            self.blocks[block.key] = block
-
-
-def format_shape(shape: Sequence[int], batch: bool = True) -> str:
-    """``[64, 192]`` → ``[B, 192]``: the first dimension is the batch."""
-    dims = [str(d) for d in shape]
-    if batch and dims:
-        dims[0] = "B"
-    return f"[{', '.join(dims)}]"
-
-
-def _params_text(block: Mapping[str, Any] | None) -> str:
-    if block is None:
-        return ""
-    params, trainable = int(block["params"]), int(block["trainable_params"])
-    if params == 0:
-        return "no parameters"
-    text = f"{format_count(params)} parameters"
-    if trainable != params:
-        text += f" ({format_count(trainable)} trainable)"
-    return text
-
-
-def architecture_diagram(
-    spec: Mapping[str, Any],
-    summary: Mapping[str, Any] | None,
-    *,
-    context: Mapping[str, Any],
-    issues: Sequence[Mapping[str, str]] = (),
-    needs_tokens: bool = False,
-    pending: bool = False,
-) -> DiagramData:
-    """What to draw for ``spec``.
-
-    ``summary`` is ``ModelSummary.to_dict()`` or None; ``context`` has ``vocab_size``, ``image_size``,
-    ``max_len`` and ``num_outputs`` (and optionally ``labels``: a short description of the outputs);
-    ``issues`` are ``SpecIssue.to_dict()``s, whose levels colour their block's border; ``needs_tokens``
-    says the fusion reads the encoders' token sequences (their shape is then shown too); ``pending``
-    says a summary is on its way (the footer says so rather than asking to fix errors).
-    """
-    levels: dict[str, str] = {}
-    tips: dict[str, list[str]] = {}
-    for issue in issues:
-        slot = issue.get("component", "")
-        if slot in SLOT_TITLES:
-            if levels.get(slot) != "error":
-                levels[slot] = issue.get("level", "")
-            tips.setdefault(slot, []).append(f"{issue.get('level', '')}: {issue.get('message', '')}")
-    blocks = {b["name"]: b for b in summary["blocks"]} if summary else {}
-
-    def block(slot: str, role: str, lines: Sequence[str]) -> DiagramBlock:
-        component = spec.get(slot, {}) or {}
-        return DiagramBlock(
-            key=slot,
-            title=SLOT_TITLES[slot],
-            name=str(component.get("name", "?")),
-            lines=tuple(lines) if blocks else ("…" if pending else "—",),
-            params=_params_text(blocks.get(slot)),
-            level=levels.get(slot, ""),
-            role=role,
-            tooltip="\n".join(tips.get(slot, [])),
-        )
-
-    def encoder_lines(slot: str) -> list[str]:
-        info = blocks.get(slot)
-        if info is None:
-            return []
-        outputs = info.get("outputs", {})
-        lines = [f"→ {format_shape(info['output_shape'])}"]
-        if needs_tokens and "tokens" in outputs:
-            lines.append(f"tokens {format_shape(outputs['tokens'])}")
-        return lines
-
-    text: tuple[DiagramBlock, ...] = ()
-    image: tuple[DiagramBlock, ...] = ()
-    if (spec.get("text_encoder") or {}).get("name", "none") != "none":
-        max_len, vocab = int(context.get("max_len", 0)), int(context.get("vocab_size", 0))
-        text = (
-            DiagramBlock(
-                "text_input",
-                "Input",
-                "Text",
-                (f"tokens [B, {max_len}]", f"vocabulary {vocab:,}"),
-                role="input",
-            ),
-            block("text_encoder", "text", encoder_lines("text_encoder")),
-        )
-    if (spec.get("image_encoder") or {}).get("name", "none") != "none":
-        size = int(context.get("image_size", 0))
-        image = (
-            DiagramBlock("image_input", "Input", "Image", (f"[B, 3, {size}, {size}]",), role="input"),
-            block("image_encoder", "image", encoder_lines("image_encoder")),
-        )
-
-    trunk: list[DiagramBlock] = []
-    if (spec.get("fusion") or {}).get("name", "none") != "none":
-        lines = []
-        info = blocks.get("fusion")
-        if info is not None:
-            outputs = info.get("outputs", {})
-            if len(outputs) > 1:
-                lines = [f"{k} {format_shape(v)}" for k, v in outputs.items()]
-            else:
-                lines = [f"→ {format_shape(info['output_shape'])}"]
-        trunk.append(block("fusion", "fusion", lines))
-    head_lines: list[str] = []
-    output = ""
-    info = blocks.get("head")
-    if info is not None:
-        outputs = info.get("outputs", {})
-        main = [k for k in outputs if "_" not in k or k.endswith("_embedding")]
-        head_lines = [f"→ {k} {format_shape(outputs[k])}" for k in main if k != "logit_scale"]
-        if any(k.startswith(("logits_", "prediction_")) for k in outputs):
-            head_lines.append("one head per modality, mixed")
-    trunk.append(block("head", "head", head_lines))
-    task = spec.get("task", "")
-    n = int(context.get("num_outputs", 0))
-    if task == "classification":
-        output = f"{n:,} classes" + (f": {context['labels']}" if context.get("labels") else "")
-    elif task == "multilabel":
-        output = f"{n:,} labels, each yes or no" + (f": {context['labels']}" if context.get("labels") else "")
-    elif task == "regression":
-        output = "one value per item"
-    elif task == "contrastive":
-        output = "text and image embeddings, matched by similarity"
-
-    footer: list[str] = []
-    if summary:
-        footer.append(
-            f"Total: {format_count(int(summary['total_params']))} parameters"
-            + (
-                f" ({format_count(int(summary['trainable_params']))} trainable)"
-                if summary["trainable_params"] != summary["total_params"]
-                else ""
-            )
-        )
-        footer.append(
-            f"Training memory ≈ {format_bytes(int(summary['memory_bytes']))} at batch size "
-            f"{summary['batch_size']}"
-        )
-        memory = summary.get("memory", {})
-        if memory:
-            footer.append(
-                f"weights {format_bytes(int(memory['params']))}"
-                f" · gradients {format_bytes(int(memory['grads']))}"
-                f" · AdamW {format_bytes(int(memory['optimizer']))}"
-                f" · activations {format_bytes(int(memory['activations']))}"
-            )
-    elif pending:
-        footer.append("Computing shapes and parameter counts…")
-    else:
-        errors = sum(1 for i in issues if i.get("level") == "error")
-        if errors:
-            footer.append(
-                f"{errors} error{'s' if errors > 1 else ''} to fix, explained beside each choice; "
-                "shapes and parameter counts follow"
-            )
-        else:
-            footer.append("No shapes or parameter counts: the model could not be built")
-    return DiagramData(text=text, image=image, trunk=tuple(trunk), output=output, footer=tuple(footer))
 
 
 # --- the drawing ---------------------------------------------------------------------------------

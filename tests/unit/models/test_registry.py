@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from mmstudio.formatting import format_float
 from mmstudio.models import (
     FUSIONS,
     HEADS,
@@ -98,6 +99,19 @@ def test_float_params_coerce_ints_so_json_reads_back_identical():
     assert Param("x", "float", 0.5).coerce(1) == 1.0
     assert isinstance(Param("x", "float", 0.5).coerce(1), float)
     assert Param("b", "bool", True).coerce(True) is True
+
+
+def test_what_a_form_reads_from_a_param():
+    assert Param("kernel_sizes", "str", "3,4,5").label == "Kernel sizes"
+    assert Param("lr", "float", 1e-4).log_scale
+    assert Param("eps", "float", 0.5, 1e-8, 1.0).log_scale
+    assert not Param("dropout", "float", 0.1, 0.0, 0.9).log_scale
+    assert not Param("n", "int", 3, 1, 100_000).log_scale
+    assert format_float(1e-5) == "1e-05" and format_float(0.25) == "0.25"  # how its editor writes it
+    limit = 2**31 - 1
+    assert Param("n", "int", 3, 1, 100).int_range(limit) == (1, 100)
+    assert Param("n", "int", 3).int_range(limit) == (-limit, limit)
+    assert Param("n", "int", 3, 0.5, 1e12).int_range(limit) == (1, limit)  # whole numbers, clamped
 
 
 @pytest.mark.parametrize("kind", ALL)
