@@ -159,7 +159,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     job = state.job = dataclasses.replace(job, dataset=job.dataset.as_loaded(dataset))
     dataset_id = _record_dataset(store, dataset)
     resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
-    spec = _resume_spec(resume) if resume is not None else resolve_model_spec(job.model, dataset)
+    spec = _resume_spec(resume) if resume is not None else _model_spec(job, dataset)
     _check_spec(spec, dataset, job.train)
     run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))
     state.device = describe_device(device)
@@ -293,6 +293,16 @@ def _build_trainer(
 
 
 # --- the dataset and the model spec --------------------------------------------------------------
+
+
+def _model_spec(job: RunJob, dataset: Any) -> Any:
+    """The job's model request completed for the dataset; one that names what does not exist (a
+    preset, a task) is unusable input, refused before a run is recorded for it."""
+    try:
+        return resolve_model_spec(job.model, dataset)
+    except (KeyError, ValueError, TypeError) as exc:
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise TrainingFailed(f"the model spec cannot be used: {reason}", kind=UNUSABLE_INPUT) from exc
 
 
 def _load_dataset(job: RunJob, cancel: Any) -> Any:

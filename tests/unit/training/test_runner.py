@@ -125,11 +125,20 @@ def test_a_diverging_run_fails_with_a_message_and_traceback_in_the_store(db_url,
         assert curve(db_url, result.run_id, "train/loss").step.max() < failed.step
 
 
-def test_a_spec_that_cannot_be_built_is_refused_before_any_run_exists(db_url, make_job, tiny_model):
-    bad = {**tiny_model, "image_encoder": {"name": "none"}}  # concat needs both encoders
-    result = run_job(make_job(db_url, model=bad))
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"image_encoder": {"name": "none"}}, "concat"),  # concat needs both encoders
+        ({"preset": "nope"}, "unknown preset 'nope'; choose one of: text_only"),
+        ({"text_encoder": {"name": "nope"}}, "unknown text encoder 'nope'"),
+    ],
+)
+def test_a_spec_that_cannot_be_built_is_refused_before_any_run_exists(
+    db_url, make_job, tiny_model, change, said
+):
+    result = run_job(make_job(db_url, model={**tiny_model, **change}))
     assert result.status == "failed" and result.kind == UNUSABLE_INPUT and result.run_id is None
-    assert "concat" in result.message
+    assert said in result.message
     with Store.open(db_url) as store:
         assert store.list_runs() == []
 
