@@ -2,7 +2,7 @@
 
 The pyqtgraph pattern (STYLE.md): every curve is created once and fed from growing numpy buffers
 (capacity doubles, so appending is amortised O(1)). The buffers are
-:class:`~mmstudio.ui.peak_curve.PeakPyramid` objects: they keep the min/max of blocks of points at several
+:class:`~mmstudio.store.curves.PeakPyramid` objects: they keep the min/max of blocks of points at several
 scales, so what a curve hands pyqtgraph is the visible range in a few points per pixel (peak
 decimation, clipped to the view), and a 1,000,000-step run redraws as fast as a 1,000-step one.
 
@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.store.compare import ema
-from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
+from mmstudio.store.curves import PeakPyramid
+from mmstudio.ui.peak_curve import PeakCurve
 from mmstudio.ui.plot_style import PlotWidget, fit_range, palette_plot
 
 LOSS_KEY = "train/loss"
