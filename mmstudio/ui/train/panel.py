@@ -63,7 +63,7 @@ from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task
 from mmstudio.ui.train.live_plots import LivePlotsWidget
 from mmstudio.ui.widgets import MessageBar, section_label
-from mmstudio.vocabulary import RESUMABLE_STATUSES
+from mmstudio.vocabulary import RESUMABLE_STATUSES, is_live_metric
 
 if TYPE_CHECKING:
     import numpy as np
@@ -188,21 +188,17 @@ def _list_resumable_job(_state: Any, url: str | None) -> list[tuple[int, str, st
         return [(r.id, r.name, r.status.value) for r in store.list_runs(status=RESUMABLE_STATUSES, limit=200)]
 
 
-def _history_job(
-    state: Any, url: str | None, run_id: int
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """A resumed run's curves so far, ``{key: (step, epoch, value)}``, of the keys the plots show."""
+def _history_job(state: Any, url: str | None, run_id: int) -> dict[str, tuple[np.ndarray, ...]]:
+    """A resumed run's live curves so far (what the plots show), ``{key: (step, epoch, value)}``."""
     from mmstudio.store import Store
-    from mmstudio.ui.train.live_plots import is_plotted
 
-    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     with Store.open(url) as store:
-        for key in store.metric_keys(run_id):
-            if is_plotted(key):
-                state.check()
-                curve = store.read_curve(run_id, key)
-                out[key] = (curve.step, curve.epoch, curve.value)
-    return out
+        curves = {}
+        for key in filter(is_live_metric, store.metric_keys(run_id)):
+            state.check()
+            curve = store.read_curve(run_id, key)
+            curves[key] = (curve.step, curve.epoch, curve.value)
+        return curves
 
 
 def _resume_job(_state: Any, url: str | None, run_id: int, current: DatasetSpec | None) -> RunJob:
