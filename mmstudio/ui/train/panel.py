@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -147,21 +146,12 @@ class LearningRateSpinBox(QDoubleSpinBox):
 
 
 _DETECTED_DEVICES: list[list[tuple[str, str]]] = []  # this machine's devices, once detected
-_DEVICES_SCRIPT = (
-    "import json\n"
-    "from mmstudio.training.device import available_devices\n"
-    "print(json.dumps([[d.name, d.description] for d in available_devices()]))\n"
-)
 
 
-def _detect_devices(_state: Any) -> list[tuple[str, str]]:
-    import json
-    import subprocess
+def _detect_devices_job(_state: Any) -> list[tuple[str, str]]:
+    from mmstudio.training.device import probe_devices
 
-    done = subprocess.run(
-        [sys.executable, "-c", _DEVICES_SCRIPT], capture_output=True, text=True, timeout=300, check=True
-    )
-    return [(str(name), str(description)) for name, description in json.loads(done.stdout.splitlines()[-1])]
+    return [(device.name, device.description) for device in probe_devices()]
 
 
 def _start_worker_job(_state: Any, job: RunJob, holder: dict[str, Any]) -> Any:
@@ -281,7 +271,7 @@ class TrainPanel(QWidget):
         if _DETECTED_DEVICES:
             self._on_devices_task_succeeded(_DETECTED_DEVICES[0])
             return None
-        task = run_task(_detect_devices)
+        task = run_task(_detect_devices_job)
         task.succeeded.connect(self._on_devices_task_succeeded)
         task.failed.connect(lambda _message, _details: self._on_devices_task_succeeded([]))
         self._devices_task = task
