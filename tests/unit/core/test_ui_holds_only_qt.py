@@ -98,7 +98,6 @@ MOVING: dict[str, set[str]] = {
         "check_on_batch",
     },
     "param_form.py": {"param_label", "is_log_scale", "format_float", "_int_bound"},
-    "train/panel.py": {"QueueEntry"},
 }
 
 
