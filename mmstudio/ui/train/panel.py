@@ -3,16 +3,17 @@
 Training runs in a worker process (:func:`mmstudio.training.worker.start_worker`, ``spawn``), which
 writes the run to the store itself; this page only shows what it reports. The page composes its parts:
 
+- :class:`~mmstudio.ui.train.summary.JobSummaryWidget`: the dataset and model a run would use;
 - :class:`~mmstudio.ui.train.spec_form.TrainSpecFormWidget`: the hyperparameters (a ``TrainSpec``);
 - :class:`~mmstudio.ui.train.run_queue.RunQueueWidget`: the queue (its rules are
   :class:`mmstudio.training.queue.RunQueue`'s), run one job at a time;
 - :class:`~mmstudio.ui.train.resumable.ResumableRunsWidget`: the runs that can be resumed;
 - :class:`~mmstudio.ui.train.controller.WorkerController`: the worker, started and joined in the thread
   pool, its events read on a timer with a budget per tick;
-- :class:`~mmstudio.ui.train.progress_view.RunProgressWidget`,
-  :class:`~mmstudio.ui.train.live_plots.LivePlotsWidget` and the log and failure views
-  (:mod:`mmstudio.ui.train.log_view`): what the run reports.
+- :class:`~mmstudio.ui.train.run_view.RunViewWidget`: what the run reports (progress, a failure, the
+  live plots, the log).
 
+The page decides what runs when (the queue, Start, Stop, resume, closing); its parts show and read.
 :meth:`TrainPanel.feed_events` is the one path every worker event takes; the plots redraw at most ~20
 times a second, less often when a redraw gets expensive, so the GUI thread never stalls for long
 however fast the run logs (``tests/benchmarks/bench_train_plots.py``).
