@@ -140,6 +140,26 @@ def best_value(key: str, low: float | None, high: float | None) -> float | None:
     return low if lower_is_better(key) else high
 
 
+#: The metrics the trainer logs as a run goes, per step (their x is the step): the loss of every
+#: step, and the learning rate and throughput of every logging window.
+STEP_METRICS = ("train/loss", "train/lr", "train/samples_per_s")
+#: The metrics logged once an epoch (their x is the epoch): the validation metrics and the epoch's
+#: mean training loss (``train/epoch_loss``).
+EPOCH_METRIC_PREFIXES = ("val/", "train/epoch_")
+
+
+def is_epoch_metric(key: str) -> bool:
+    """Whether ``key`` is logged once an epoch (``val/accuracy``, ``train/epoch_loss``)."""
+    return key.startswith(EPOCH_METRIC_PREFIXES)
+
+
+def is_live_metric(key: str) -> bool:
+    """Whether the trainer logs ``key`` as the run goes, per step (:data:`STEP_METRICS`) or once an
+    epoch: the curves the Train page plots live, and reads back from the store for a resumed run
+    (``test/*`` and the ablations come once, at the end)."""
+    return key in STEP_METRICS or is_epoch_metric(key)
+
+
 # --- run statuses -----------------------------------------------------------------------------------
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")

@@ -4,18 +4,26 @@
 error that says what is there, never a silent fall-back: a user who asked for a GPU must know they
 did not get one. Mixed precision (autocast) is used only on CUDA, where it pays: bf16 when the GPU
 supports it (no loss scaling needed), else fp16 with a ``GradScaler``; everything else trains in fp32.
+
+Importing this module does not import torch (each function does, when called): :func:`probe_devices`
+lists the devices from a helper process, for a caller that should neither load torch nor initialise
+CUDA itself (the desktop app). ``python -m mmstudio.training.device`` prints them as JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
@@ -48,12 +56,16 @@ class DeviceInfo:
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
 def available_devices() -> list[DeviceInfo]:
     """Every device this machine can train on, best first (GPUs, then MPS, then the CPU)."""
+    import torch
+
     devices = []
     if torch.cuda.is_available():
         for index in range(torch.cuda.device_count()):
@@ -67,6 +79,20 @@ def available_devices() -> list[DeviceInfo]:
     cpus = os.cpu_count() or 1
     devices.append(DeviceInfo("cpu", "cpu", f"CPU, {cpus} logical cores"))
     return devices
+
+
+def probe_devices(timeout: float = 300.0) -> list[DeviceInfo]:
+    """:func:`available_devices`, listed by a helper process (``python -m mmstudio.training.device``):
+    the caller neither imports torch nor initialises CUDA, and keeps none of the memory they take
+    (the desktop app lists the devices so). Raises ``subprocess.CalledProcessError`` or
+    ``subprocess.TimeoutExpired`` when the helper fails, ``ValueError`` when its answer is garbled."""
+    done = subprocess.run(
+        [sys.executable, "-m", __name__], capture_output=True, text=True, timeout=timeout, check=True
+    )
+    lines = done.stdout.splitlines()
+    if not lines:
+        raise ValueError("the device probe printed nothing")
+    return [DeviceInfo(**row) for row in json.loads(lines[-1])]  # the last line: torch may print before
 
 
 def _absent(request: str) -> DeviceUnavailableError:
@@ -83,6 +109,8 @@ def resolve_device(request: str | torch.device | None = "auto") -> torch.device:
     Raises :class:`DeviceUnavailableError` when the device is not present, and ``ValueError`` for a
     name that is no device at all.
     """
+    import torch
+
     text = "auto" if request is None else str(request).strip().lower()
     if text == "auto":
         if torch.cuda.is_available():
@@ -114,6 +142,8 @@ def resolve_device(request: str | torch.device | None = "auto") -> torch.device:
 
 def describe_device(device: torch.device) -> str:
     """A person's name for ``device``: ``cuda:0 (NVIDIA H200, 139.8 GiB)``, ``cpu``."""
+    import torch
+
     if device.type == "cuda":
         index = torch.cuda.current_device() if device.index is None else device.index
         props = torch.cuda.get_device_properties(index)
@@ -135,16 +165,22 @@ class Precision:
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The context the forward pass and loss run in (a no-op for fp32)."""
+        import torch
+
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device_type, dtype=self.autocast_dtype)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A scaler that is active only for fp16 (a disabled one is a cheap pass-through)."""
+        import torch
+
         return torch.amp.GradScaler(self.device_type, enabled=self.use_scaler)
 
 
 def _bf16_supported() -> bool:
+    import torch
+
     try:
         return bool(torch.cuda.is_bf16_supported())
     except (RuntimeError, AssertionError):
@@ -166,6 +202,8 @@ def resolve_precision(request: str | None, device: torch.device) -> Precision:
     is used only on CUDA: on the CPU or MPS a request for bf16 / fp16 trains in fp32, with a note saying
     so (autocast there is slower or unsupported for many ops, and results would differ between machines).
     """
+    import torch
+
     wanted = normalize_precision(request)
     fp32 = Precision("fp32", device.type)
     if wanted == "fp32":
@@ -198,6 +236,8 @@ def _rss_bytes() -> int | None:
 
 def memory_in_use(device: torch.device) -> int | None:
     """Bytes in use: tensors allocated on a CUDA or MPS device, else the process's resident set."""
+    import torch
+
     if device.type == "cuda":
         return int(torch.cuda.memory_allocated(device))
     if device.type == "mps":
@@ -208,6 +248,8 @@ def memory_in_use(device: torch.device) -> int | None:
 
 def synchronizer(device: torch.device) -> Callable[[], None]:
     """A function that waits for queued work on ``device`` (for timing); a no-op on the CPU."""
+    import torch
+
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     if device.type == "mps":
@@ -217,6 +259,8 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is an out-of-memory error: CUDA's, MPS's, or the CPU allocator's."""
+    import torch
+
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     text = str(exc).lower()
@@ -225,8 +269,14 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def free_cached_memory(device: torch.device) -> None:
     """Give cached blocks back after an out-of-memory error, so the process can still evaluate or save."""
+    import torch
+
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps":
         with contextlib.suppress(AttributeError, RuntimeError):
             torch.mps.empty_cache()
+
+
+if __name__ == "__main__":  # the helper process of probe_devices
+    print(json.dumps([dataclasses.asdict(device) for device in available_devices()]))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mmstudio.data.spec import DatasetSpec
-from mmstudio.vocabulary import MONITOR_SPLITS, check_task, metric_mode
+from mmstudio.vocabulary import MONITOR_SPLITS, SLOTS, check_task, component_name, metric_mode
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
@@ -270,6 +270,17 @@ class RunJob:
     def task(self) -> str:
         """The model's task (``classification`` unless the model spec names another)."""
         return self.model.get("task", "classification")
+
+    @property
+    def title(self) -> str:
+        """One line naming the job for a person (the Train page's queue): its name (else ``new run`` or
+        ``resume run 7``), its encoders and fusion (``default model`` when the spec names none, as
+        training then picks the default for the data), epochs, batch size and learning rate."""
+        parts = [name for slot in SLOTS[:3] if (name := component_name(self.model.get(slot)))]
+        architecture = " + ".join(parts) if parts else "default model"
+        lead = self.name or (f"resume run {self.resume_run_id}" if self.resume_run_id else "new run")
+        train = self.train
+        return f"{lead} · {architecture} · {train.epochs} epochs, batch {train.batch_size}, lr {train.lr:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

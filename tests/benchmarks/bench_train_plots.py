@@ -4,8 +4,8 @@ Not a test. Run ``python tests/benchmarks/bench_train_plots.py [--steps N]`` and
 
 The real :class:`mmstudio.ui.train.panel.TrainPanel`, shown at 1280 x 800 (offscreen without a
 display), reads events from a stand-in for the worker's handle through its real timer and event path
-(:meth:`TrainPanel._poll` → :meth:`TrainPanel.feed_events` → the live plots): no process, so what is
-measured is the GUI's side alone. A 1 ms ``QTimer`` on the GUI thread measures stalls (the gap between
+(:meth:`WorkerController.poll` → :meth:`RunViewWidget.feed_events` → the live plots): no process, so
+what is measured is the GUI's side alone. A 1 ms ``QTimer`` on the GUI thread measures stalls (the gap between
 two ticks). The phases:
 
 1. **idle_reference**: the panel shown, the 1 ms timer alone (this machine's timer jitter);
@@ -97,31 +97,31 @@ class SyntheticHandle:
 
 
 def run_phase(app, panel, meter, steps: int, rate: float | None, timeout_s: float) -> dict:
-    from mmstudio.ui.train.panel import QueueEntry
+    from mmstudio.training.queue import QueueEntry
 
-    panel.plots.clear()
-    redraws_before = panel.plots.redraw_count
+    plots = panel.run_view.plots
+    plots.clear()
+    redraws_before = plots.redraw_count
     handle = SyntheticHandle(steps, rate)
     panel._entry = QueueEntry(job=None, title="synthetic")  # type: ignore[arg-type]
     panel.feed_events(
         [panel_event_started(handle.ev, steps)]
     )  # as the worker's first event: the plots are cleared, the labels set
-    panel._handle = handle
-    panel._timer.start()
+    panel.controller.watch(handle)
     meter.start()
     started = time.perf_counter()
-    while panel.has_running_run() or panel.plots.flushing:  # until the last points are drawn
+    while panel.has_running_run() or plots.flushing:  # until the last points are drawn
         spin(app, 0.05)
         if time.perf_counter() - started > timeout_s:
             raise RuntimeError(f"the phase did not end within {timeout_s} s")
     seconds = time.perf_counter() - started
     result = meter.stop()
-    lengths = panel.plots.curve_lengths()
+    lengths = plots.curve_lengths()
     result.update(
         {
             "seconds": round(seconds, 2),
             "steps_per_s_shown": round(steps / seconds),
-            "redraws": panel.plots.redraw_count - redraws_before,
+            "redraws": plots.redraw_count - redraws_before,
             "loss_points": lengths["train/loss"],
             "all_points_kept": lengths["train/loss"] == steps == lengths["train/loss (smoothed)"],
         }

@@ -1,5 +1,6 @@
-"""The min/max pyramid behind the live and compare curves: appending in pieces, windows that keep
-every peak, steps back in x, and the pyqtgraph item that shows a window of the visible range."""
+"""The pyqtgraph items that draw from a min/max pyramid (``tests/unit/store/test_curves.py`` tests the
+pyramid itself): a curve that shows a window of the visible range, one whose x goes back, and many
+curves in one item."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from mmstudio.ui.peak_curve import FACTOR, POINTS_PER_PIXEL, PeakCurve, PeakPyramid, PeakTraces, nice_ceil
+from mmstudio.store.curves import PeakPyramid
+from mmstudio.ui.peak_curve import POINTS_PER_PIXEL, PeakCurve, PeakTraces
 
 
 def _shown_plot(qtbot, width=600, height=400, **kwargs) -> pg.PlotWidget:
@@ -23,65 +25,6 @@ def _is_red(colour) -> bool:
     return colour.red() > 200 and colour.green() < 80 and colour.blue() < 80
 
 
-def _pyramid(x, y, chunk=None):
-    pyramid = PeakPyramid(capacity=4)
-    if chunk is None:
-        pyramid.extend(x, y)
-    else:
-        for start in range(0, len(x), chunk):
-            pyramid.extend(x[start : start + chunk], y[start : start + chunk])
-    return pyramid
-
-
-def test_appending_in_pieces_builds_the_same_levels_as_at_once():
-    rng = np.random.default_rng(1)
-    x = np.arange(10_000, dtype=float)
-    y = rng.normal(size=x.size)
-    whole, pieces = _pyramid(x, y), _pyramid(x, y, chunk=37)
-    assert len(whole) == len(pieces) == 10_000
-    np.testing.assert_array_equal(pieces.x, x)
-    np.testing.assert_array_equal(pieces.y, y)
-    assert [lv.count for lv in whole.levels] == [lv.count for lv in pieces.levels]
-    for a, b in zip(whole.levels, pieces.levels, strict=True):
-        np.testing.assert_array_equal(a.lo[: a.count], b.lo[: b.count])
-        np.testing.assert_array_equal(a.hi[: a.count], b.hi[: b.count])
-    level = next(lv for lv in whole.levels if lv.block == 64)
-    assert level.count == 10_000 // 64
-    np.testing.assert_array_equal(level.lo[: level.count], y[: 64 * level.count].reshape(-1, 64).min(axis=1))
-    np.testing.assert_array_equal(level.hi[: level.count], y[: 64 * level.count].reshape(-1, 64).max(axis=1))
-
-
-@pytest.mark.parametrize("n", [10, 1000, 123_457])
-@pytest.mark.parametrize("span", [None, (0.1, 0.2), (0.5, 1.0), (0.97, 1.2), (-0.5, 0.01)])
-def test_a_window_keeps_every_peak_of_the_range_in_few_points(n, span):
-    rng = np.random.default_rng(n)
-    x = np.sort(rng.uniform(0, 1, n))
-    y = rng.normal(size=n)
-    y[rng.integers(0, n, 5)] = [40.0, -40.0, 25.0, -30.0, 33.0]  # spikes a decimation must not lose
-    pyramid = _pyramid(x, y, chunk=1000)
-    max_points = 800
-    x0, x1 = span if span is not None else (None, None)
-    wx, wy = pyramid.window(x0, x1, max_points)
-    inside = np.ones(n, dtype=bool) if span is None else (x >= x0) & (x <= x1)
-    assert np.all(np.diff(wx) >= 0)
-    # the tail (not a complete block yet) adds at most 2 (FACTOR - 1) points per level
-    assert len(wx) <= max_points + 2 * (FACTOR - 1) * len(pyramid.levels) + 1
-    if inside.any():
-        # the shown points cover the range and hold its extremes (and, at most, the block around it)
-        assert wy.max() >= y[inside].max() and wy.min() <= y[inside].min()
-        assert wx[0] <= x[inside][0] and wx[-1] >= x[inside][-1]
-        assert set(np.round(wy, 12)) <= set(np.round(y, 12))  # values shown are values logged
-    if span is None:
-        assert wx[0] == x[0] and wx[-1] == x[-1] and wy[-1] == y[-1]  # ends at the last point logged
-    if n <= max_points:
-        near = inside.copy()
-        near[1:] |= inside[:-1]
-        near[:-1] |= inside[1:]
-        if not inside.any():  # a range between two points: the two around it
-            near[max(0, np.searchsorted(x, x0) - 1) : np.searchsorted(x, x1) + 1] = True
-        np.testing.assert_array_equal(wx, x[near])
-
-
 def test_a_pyramid_built_elsewhere_is_shown_as_is(qtbot):
     widget = pg.PlotWidget()
     qtbot.addWidget(widget)
@@ -92,41 +35,6 @@ def test_a_pyramid_built_elsewhere_is_shown_as_is(qtbot):
     curve.set_pyramid(pyramid)
     assert curve.pyramid is pyramid and len(curve) == 100_000
     assert 0 < len(curve.getData()[0]) < 10_000
-
-
-def test_nan_values_are_ignored_by_the_blocks():
-    y = np.arange(64, dtype=float)
-    y[:4] = np.nan
-    y[10] = np.nan
-    pyramid = _pyramid(np.arange(64, dtype=float), y)
-    block = {lv.block: lv for lv in pyramid.levels}
-    assert np.isnan(block[FACTOR].lo[0])  # a block of NaN only
-    assert block[4].lo[2] == 8 and block[4].hi[2] == 11  # y[8:12] without y[10]
-    assert block[64].lo[0] == 4 and block[64].hi[0] == 63
-
-
-def test_a_step_back_in_x_replaces_the_points_from_there_on():
-    pyramid = _pyramid(np.arange(1, 1001, dtype=float), np.ones(1000))
-    # a run resumed from its checkpoint at step 600 logs 600... again, with other values
-    pyramid.extend(np.arange(600, 801, dtype=float), np.full(201, 5.0))
-    assert len(pyramid) == 599 + 201
-    np.testing.assert_array_equal(pyramid.x, np.arange(1, 801))
-    assert pyramid.y[598] == 1.0 and pyramid.y[599] == 5.0
-    reference = _pyramid(pyramid.x.copy(), pyramid.y.copy())
-    for a, b in zip(reference.levels, pyramid.levels, strict=True):
-        assert a.count == b.count
-        np.testing.assert_array_equal(a.hi[: a.count], b.hi[: b.count])
-    # the same inside one piece
-    pyramid.extend(np.array([801.0, 802.0, 10.0, 11.0]), np.array([7.0, 7.0, 9.0, 9.0]))
-    np.testing.assert_array_equal(pyramid.x, [*range(1, 10), 10.0, 11.0])
-
-
-def test_nice_ceil_rounds_up_to_round_numbers():
-    assert nice_ceil(1.0) == 1.0
-    assert nice_ceil(1_000_001) == pytest.approx(1_200_000)
-    assert nice_ceil(0.0213) == pytest.approx(0.025)
-    assert nice_ceil(7_900) == pytest.approx(8_000)
-    assert nice_ceil(0.0) == 0.0
 
 
 def test_the_curve_shows_a_window_of_the_visible_range(qtbot):
@@ -173,21 +81,6 @@ def test_a_curve_whose_x_goes_back_is_shown_whole(qtbot):
     np.testing.assert_array_equal(curve.getOriginalDataset()[0], x)
     with pytest.raises(ValueError, match="set_points"):
         curve.append(np.array([5.0]), np.array([1.0]))
-
-
-def test_reserving_room_keeps_the_points_and_the_blocks():
-    rng = np.random.default_rng(3)
-    x, y = np.arange(5000, dtype=float), rng.normal(size=5000)
-    reserved = PeakPyramid(capacity=4)
-    reserved.extend(x[:1000], y[:1000])
-    reserved.reserve(100_000)
-    reserved.extend(x[1000:], y[1000:])
-    reference = _pyramid(x, y)
-    np.testing.assert_array_equal(reserved.y, y)
-    for a, b in zip(reference.levels, reserved.levels, strict=False):
-        assert a.block == b.block and a.count == b.count
-        np.testing.assert_array_equal(a.lo[: a.count], b.lo[: b.count])
-    assert np.array_equal(reserved.window(None, None, 300)[1], reference.window(None, None, 300)[1])
 
 
 def test_many_curves_in_one_item_fit_the_view_and_follow_the_log_mode(qtbot):

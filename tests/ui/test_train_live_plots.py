@@ -85,19 +85,19 @@ def test_a_million_steps_through_the_panel_stay_bounded(qtbot, tmp_path):
         panel.feed_events([ev.MetricsLogged(1, points, 0.0)])
         longest = max(longest, time.perf_counter() - t0)
     elapsed = time.monotonic() - started
-    redraws = panel.plots.redraw_count
+    redraws = panel.run_view.plots.redraw_count
     # Each of the 4 plots is redrawn at most once per 50 ms of feeding, however many events arrived.
     assert redraws <= 4 * (1 + elapsed / 0.05), (redraws, elapsed)
     assert redraws < steps // per_event
     panel.redraw_plots()
-    lengths = panel.plots.curve_lengths()
+    lengths = panel.run_view.plots.curve_lengths()
     assert lengths["train/loss"] == steps
     assert lengths["train/loss (smoothed)"] == steps
     assert lengths["train/lr"] == steps // per_event
-    held = panel.plots.loss_raw.buffer
+    held = panel.run_view.plots.loss_raw.buffer
     assert held.x[0] == 1 and held.x[-1] == steps and held.y[0] == pytest.approx(2.0 / (1 + 1e-5))
     # what the curve draws: the whole run in a few points per pixel, from the first step to the last
-    x, y = panel.plots.loss_raw.curve.getOriginalDataset()
+    x, y = panel.run_view.plots.loss_raw.curve.getOriginalDataset()
     assert x[0] == 1 and x[-1] == steps and len(x) < 20_000
     assert y.max() == pytest.approx(2.0 / (1 + 1e-5)) and y[-1] == pytest.approx(2.0 / (1 + steps * 1e-5))
     assert longest < 1.0  # one tick's worth of points never blocks for long

@@ -79,14 +79,15 @@ def test_start_trains_updates_the_plots_and_records_a_completed_run(qtbot, make_
         assert panel.has_running_run()
         assert not panel.start_button.isEnabled()
     run_id, status = finished.args
-    assert status == "completed", panel.log_view.toPlainText()
-    lengths = panel.plots.curve_lengths()
+    assert status == "completed", panel.run_view.log.text()
+    lengths = panel.run_view.plots.curve_lengths()
     assert lengths["train/loss"] > 0 and lengths["train/loss (smoothed)"] == lengths["train/loss"]
     assert lengths["train/lr"] > 0 and lengths["train/samples_per_s"] > 0
     assert lengths["val/accuracy"] == 2  # one point per epoch
-    assert panel.progress.value() == panel.progress.maximum() > 1
-    assert "samples/s" in panel.progress_label.text()
-    assert "epoch 2:" in panel.log_view.toPlainText()
+    progress = panel.run_view.progress_view
+    assert progress.progress.value() == progress.progress.maximum() > 1
+    assert "samples/s" in progress.progress_label.text()
+    assert "epoch 2:" in panel.run_view.log.text()
     assert not panel.has_running_run() and panel.start_button.isEnabled()
     assert len(changes) >= 2  # when the run started and when it ended
     run = _runs(panel)[run_id]
@@ -100,16 +101,17 @@ def test_stop_leaves_a_cancelled_run_with_its_metrics_and_it_resumes(qtbot, make
     with qtbot.waitSignal(panel.run_started, timeout=RUN_TIMEOUT_MS) as started:
         panel.start()
     run_id = started.args[0]
-    qtbot.waitUntil(lambda: panel.plots.curve_lengths()["train/loss"] > 0, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: panel.run_view.plots.curve_lengths()["train/loss"] > 0, timeout=RUN_TIMEOUT_MS)
 
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "paused at step" in panel.status_label.text(), timeout=RUN_TIMEOUT_MS)
-    assert panel.pause_button.text() == "Resume"
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "resumed at step" in panel.log_view.toPlainText(), timeout=RUN_TIMEOUT_MS)
+    progress = panel.run_view.progress_view
+    qtbot.mouseClick(progress.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "paused at step" in progress.status_label.text(), timeout=RUN_TIMEOUT_MS)
+    assert progress.pause_button.text() == "Resume"
+    qtbot.mouseClick(progress.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "resumed at step" in panel.run_view.log.text(), timeout=RUN_TIMEOUT_MS)
 
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
-        qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(progress.stop_button, Qt.MouseButton.LeftButton)
     assert finished.args == [run_id, "cancelled"]
     assert _runs(panel)[run_id].status == "cancelled"
     with Store.open(panel.state.db_url) as store:
@@ -117,18 +119,18 @@ def test_stop_leaves_a_cancelled_run_with_its_metrics_and_it_resumes(qtbot, make
     assert len(stored) > 0
 
     # The stopped run is offered for resuming, and continues into the same run.
-    qtbot.waitUntil(lambda: panel.resume_combo.findData(run_id) >= 0, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.resumable.combo.findData(run_id) >= 0, timeout=30_000)
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as resumed:
-        panel.resume_combo.setCurrentIndex(panel.resume_combo.findData(run_id))
+        panel.resumable.select(run_id)
         panel.set_train_spec(dataclasses.replace(TINY_TRAIN, epochs=40))  # the resume uses the stored spec
         # Stop the resumed run at once: resuming is proven by the same run id running again.
         panel.run_started.connect(lambda _id: panel.stop())
-        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.resumable.resume_button, Qt.MouseButton.LeftButton)
     assert resumed.args[0] == run_id
-    assert "resuming at step" in panel.log_view.toPlainText()
+    assert "resuming at step" in panel.run_view.log.text()
     # The plots show the run from its first step: the curves so far come from the store.
-    qtbot.waitUntil(lambda: len(panel.plots.loss_raw.buffer) >= len(stored), timeout=30_000)
-    assert panel.plots.loss_raw.buffer.x[0] == stored.step[0]
+    qtbot.waitUntil(lambda: len(panel.run_view.plots.loss_raw.buffer) >= len(stored), timeout=30_000)
+    assert panel.run_view.plots.loss_raw.buffer.x[0] == stored.step[0]
 
 
 def test_a_failing_run_shows_its_message_and_the_traceback_on_a_click(qtbot, make_panel):
@@ -138,12 +140,13 @@ def test_a_failing_run_shows_its_message_and_the_traceback_on_a_click(qtbot, mak
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         panel.start()
     assert finished.args[1] == "failed"
-    assert panel.failure_bar.isVisible()
-    text = panel.failure_bar.label.text()
+    failure = panel.run_view.failure_view
+    assert failure.bar.isVisible()
+    text = failure.bar.label.text()
     assert "failed" in text and "cross" in text.lower(), text
-    assert panel.details_button.isVisible() and not panel.details_text.isVisible()
-    qtbot.mouseClick(panel.details_button, Qt.MouseButton.LeftButton)
-    assert panel.details_text.isVisible() and panel.details_text.toPlainText().strip()
+    assert failure.details_button.isVisible() and not failure.details_text.isVisible()
+    qtbot.mouseClick(failure.details_button, Qt.MouseButton.LeftButton)
+    assert failure.details_text.isVisible() and failure.details_text.toPlainText().strip()
     assert panel.entries[0].status == "failed"
     assert not panel.has_running_run() and panel.start_button.isEnabled()
 
@@ -153,16 +156,16 @@ def test_the_queue_runs_two_jobs_one_after_another(qtbot, make_panel):
     order = []
     panel.run_started.connect(lambda run_id: order.append(("started", run_id, panel.has_running_run())))
     panel.run_finished.connect(lambda run_id, status: order.append(("finished", run_id, status)))
-    panel.name_edit.setText("first")
+    panel.form.name_edit.setText("first")
     assert panel.add_to_queue() is not None
-    panel.name_edit.setText("second")
+    panel.form.name_edit.setText("second")
     assert panel.add_to_queue() is not None
     assert [e.status for e in panel.entries] == ["queued", "queued"]
-    assert panel.queue_list.count() == 2
+    assert panel.queue_view.model.rowCount() == 2
     # Reorder: the second goes first, then back.
     assert panel.move_entry(1, -1) and panel.entries[0].job.name == "second"
     assert panel.move_entry(0, 1) and panel.entries[0].job.name == "first"
-    qtbot.mouseClick(panel.run_queue_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.queue_view.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(
         lambda: [e.status for e in panel.entries] == ["completed", "completed"], timeout=2 * RUN_TIMEOUT_MS
     )
@@ -173,14 +176,14 @@ def test_the_queue_runs_two_jobs_one_after_another(qtbot, make_panel):
     runs = _runs(panel)
     assert runs[first].name == "first" and runs[second].name == "second"
     assert runs[first].status == runs[second].status == "completed"
-    assert "[completed]" in panel.queue_list.item(1).text()
+    assert "[completed]" in panel.queue_view.model.index(1, 0).data()
 
 
 def test_stop_all_joins_the_worker_and_leaves_no_process(qtbot, make_panel):
     panel = make_panel(epochs=40)
     with qtbot.waitSignal(panel.run_started, timeout=RUN_TIMEOUT_MS) as started:
         panel.start()
-    handle = panel._handle
+    handle = panel.controller.handle
     panel.stop_all(60)
     assert not panel.has_running_run()
     assert not handle.is_alive and handle.exitcode is not None

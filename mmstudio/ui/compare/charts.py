@@ -31,8 +31,9 @@ from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
 
 from mmstudio.store.compare import best_index, ema
+from mmstudio.store.curves import PeakPyramid
 from mmstudio.store.types import Curve
-from mmstudio.ui.peak_curve import PeakPyramid, PeakTraces
+from mmstudio.ui.peak_curve import PeakTraces
 from mmstudio.ui.plot_style import PlotWidget, axis_items, fit_range
 
 #: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in

@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.formatting import format_value
 from mmstudio.store.compare import MAX_RUNS, Comparison, default_metric, ema, load_comparison, run_label
+from mmstudio.store.curves import PeakPyramid
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import Curve
 from mmstudio.ui.compare.charts import (
@@ -64,7 +65,6 @@ from mmstudio.ui.compare.charts import (
     run_colour,
     step_pyramids,
 )
-from mmstudio.ui.peak_curve import PeakPyramid
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task

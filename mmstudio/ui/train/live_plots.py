@@ -2,7 +2,7 @@
 
 The pyqtgraph pattern (STYLE.md): every curve is created once and fed from growing numpy buffers
 (capacity doubles, so appending is amortised O(1)). The buffers are
-:class:`~mmstudio.ui.peak_curve.PeakPyramid` objects: they keep the min/max of blocks of points at several
+:class:`~mmstudio.store.curves.PeakPyramid` objects: they keep the min/max of blocks of points at several
 scales, so what a curve hands pyqtgraph is the visible range in a few points per pixel (peak
 decimation, clipped to the view), and a 1,000,000-step run redraws as fast as a 1,000-step one.
 
@@ -37,14 +37,13 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.store.compare import ema
-from mmstudio.ui.peak_curve import PeakCurve, PeakPyramid
+from mmstudio.store.curves import PeakPyramid
+from mmstudio.ui.peak_curve import PeakCurve
 from mmstudio.ui.plot_style import PlotWidget, fit_range, palette_plot
+from mmstudio.vocabulary import STEP_METRICS, is_epoch_metric, is_live_metric
 
-LOSS_KEY = "train/loss"
-LR_KEY = "train/lr"
-THROUGHPUT_KEY = "train/samples_per_s"
-#: Keys logged once an epoch (x = epoch): ``val/*`` and the mean training loss of the epoch.
-EPOCH_PREFIXES = ("val/", "train/epoch_")
+#: The per-step metrics of the loss, learning rate and throughput plots (the rest are per epoch).
+LOSS_KEY, LR_KEY, THROUGHPUT_KEY = STEP_METRICS
 LOSS_COLOUR = QColor(47, 125, 209)
 #: Colours of the per-epoch curves, in the order their keys first appear.
 EPOCH_COLOURS = ("#2f7dd1", "#e0701b", "#2e9e5b", "#b0419e", "#8a6d3b", "#d64541", "#5b6b7f")
@@ -66,11 +65,6 @@ COST_FACTOR = 5.0
 #: The most steps :meth:`LivePlotsWidget.reserve` makes room for up front (~64 MB of curves).
 MAX_RESERVED = 2_000_000
 _VAL_LOSS_STEPS = "@val_loss_steps"  # val/loss drawn on the loss plot, at its step
-
-
-def is_plotted(key: str) -> bool:
-    """Whether the live plots show the metric ``key``."""
-    return key in (LOSS_KEY, LR_KEY, THROUGHPUT_KEY) or key.startswith(EPOCH_PREFIXES)
 
 
 class _TimedPlotWidget(PlotWidget):
@@ -242,9 +236,9 @@ class LivePlotsWidget(QWidget):
         key_arr = np.array(keys, dtype=object) if len(distinct) > 1 else None
         kept = 0
         for key in sorted(distinct):
-            if key.startswith(EPOCH_PREFIXES):
+            if is_epoch_metric(key):
                 x_all = epoch_arr
-            elif key in (LOSS_KEY, LR_KEY, THROUGHPUT_KEY):
+            elif key in STEP_METRICS:
                 x_all = step_arr
             else:
                 continue
@@ -278,9 +272,9 @@ class LivePlotsWidget(QWidget):
         for key, (step, epoch, value) in curves.items():
             step = np.asarray(step, dtype=np.float64)
             value = np.asarray(value, dtype=np.float64)
-            if not is_plotted(key):
+            if not is_live_metric(key):
                 continue
-            x = np.asarray(epoch, dtype=np.float64) if key.startswith(EPOCH_PREFIXES) else step
+            x = np.asarray(epoch, dtype=np.float64) if is_epoch_metric(key) else step
             finite = np.isfinite(value) & np.isfinite(x)
             _prepend(self._series(key), x[finite], value[finite])
             if key == "val/loss":

@@ -3,7 +3,14 @@
 import pytest
 
 from mmstudio import formatting, vocabulary
-from mmstudio.vocabulary import key_metric, lower_is_better, metric_mode
+from mmstudio.vocabulary import (
+    STEP_METRICS,
+    is_epoch_metric,
+    is_live_metric,
+    key_metric,
+    lower_is_better,
+    metric_mode,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +111,11 @@ def test_formatting():
     assert formatting.plural(1, "folder") == "1 folder"
     assert formatting.plural(1204, "item") == "1,204 items"
     assert formatting.format_metrics({"b": 0.5, "a": 1, "c": "x"}) == "a 1  b 0.5"
+
+
+def test_live_metrics_are_the_per_step_ones_and_the_per_epoch_ones():
+    assert all(is_live_metric(key) and not is_epoch_metric(key) for key in STEP_METRICS)
+    for key in ("val/accuracy", "val/loss", "train/epoch_loss"):
+        assert is_live_metric(key) and is_epoch_metric(key)
+    for key in ("test/accuracy", "test_text_masked/loss", "train/grad_norm", "loss"):
+        assert not is_live_metric(key) and not is_epoch_metric(key)

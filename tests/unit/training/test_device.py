@@ -1,5 +1,8 @@
 """Device and precision resolution: auto picks the best device, an absent one is a clear error."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -10,6 +13,7 @@ from mmstudio.training.device import (
     is_out_of_memory,
     memory_in_use,
     normalize_precision,
+    probe_devices,
     resolve_device,
     resolve_precision,
 )
@@ -104,3 +108,14 @@ def test_out_of_memory_errors_are_recognised():
     assert is_out_of_memory(RuntimeError("MPS backend out of memory"))
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
     assert not is_out_of_memory(ValueError("out of memory"))
+
+
+def test_the_probe_lists_the_devices_from_a_helper_process():
+    """The desktop app lists the devices without importing torch: importing the module does not, and
+    :func:`probe_devices` asks a helper process, which sees what this one sees."""
+    assert probe_devices() == available_devices()
+    code = "import sys, mmstudio.training.device\nprint('torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,135 @@
+"""The head of the Train page's run view: which run, its status, Pause and Stop, the progress bar, and
+a line with the epoch, step, ETA and throughput beside the device and its memory.
+
+Progress arrives up to ~20 times a second; the line and the bar change at most every
+:data:`PROGRESS_INTERVAL_S` (each change lays out its row), the latest progress winning.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from mmstudio.formatting import format_duration
+from mmstudio.training import events as ev
+from mmstudio.ui.resources import icon
+from mmstudio.ui.widgets import section_label
+
+#: The progress line and bar change at most this often (seconds).
+PROGRESS_INTERVAL_S = 0.2
+
+
+class RunProgressWidget(QWidget):
+    """The run's name, status and progress, with Pause / Resume and Stop / Kill (whoever owns the
+    worker connects their ``clicked`` and says what they offer with :meth:`set_controls`)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pending: ev.ProgressUpdated | None = None  # not shown yet (throttled)
+        self._shown_at = 0.0
+        self._total_steps = self._epochs = 0
+        self._device = ""
+        self.run_label = section_label("No run yet")
+        self.status_label = QLabel()
+        self.pause_button = QPushButton(icon("pause"), "Pause")
+        self.stop_button = QPushButton(icon("stop"), "Stop")
+        self.stop_button.setToolTip("Stop after the current step; a final checkpoint is saved")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel("Press Start to train the current model on the current dataset.")
+        self.device_label = QLabel()
+        self.device_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+        header = QHBoxLayout()
+        header.addWidget(self.run_label)
+        header.addWidget(self.status_label)
+        header.addStretch(1)
+        header.addWidget(self.pause_button)
+        header.addWidget(self.stop_button)
+        details = QHBoxLayout()
+        details.addWidget(self.progress_label, 1)
+        details.addWidget(self.device_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(header)
+        layout.addWidget(self.progress)
+        layout.addLayout(details)
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def show_starting(self, title: str) -> None:
+        """A run's worker is being started: its title's lead as the name, the bar busy."""
+        self._pending = None
+        self._total_steps = self._epochs = 0
+        self.progress.setRange(0, 0)  # busy until the first progress
+        self.run_label.setText(title.split(" · ")[0])
+        self.status_label.setText("starting the worker…")
+        self.progress_label.setText("Loading the dataset and building the model…")
+        self.device_label.clear()
+
+    def show_started(self, event: ev.RunStarted) -> None:
+        self._total_steps, self._epochs, self._device = event.total_steps, event.epochs, event.device
+        self.run_label.setText(f"Run {event.run_id} · {event.name}")
+        self.status_label.setText("running")
+        self.progress.setRange(0, max(1, event.total_steps))
+        self.progress.setValue(event.start_step)
+        self.device_label.setText(f"on {event.device}")
+
+    def show_ended(self, status: str) -> None:
+        """The run ended with ``status``: a completed run's bar full, a busy bar stopped."""
+        if status == "completed" and self._total_steps:
+            self.progress.setRange(0, self._total_steps)
+            self.progress.setValue(self._total_steps)
+        elif self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+
+    def set_progress(self, event: ev.ProgressUpdated) -> None:
+        """Show ``event`` at the next :meth:`flush` (the latest given wins)."""
+        self._pending = event
+
+    def flush(self, *, force: bool = False) -> None:
+        """Show the latest progress, at most every :data:`PROGRESS_INTERVAL_S` unless ``force``."""
+        now = time.monotonic()
+        if self._pending is not None and (force or now - self._shown_at >= PROGRESS_INTERVAL_S):
+            self._shown_at = now
+            self._show(self._pending)
+            self._pending = None
+
+    def _show(self, event: ev.ProgressUpdated) -> None:
+        total = max(1, event.total_steps)
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(min(event.step, total))
+        epochs = f"/{self._epochs}" if self._epochs else ""
+        eta = "" if event.eta_s is None else f" · ETA {format_duration(event.eta_s)}"
+        self.progress_label.setText(
+            f"Epoch {event.epoch}{epochs} · step {event.step:,}/{event.total_steps:,}{eta} · "
+            f"{event.samples_per_s:,.0f} samples/s"
+        )
+        device = f"on {self._device}" if self._device else ""
+        if event.memory_bytes:
+            kind = "GPU memory" if self._device.startswith("cuda") else "memory"
+            device += f" · {kind} {event.memory_bytes / 2**20:,.0f} MiB"
+        self.device_label.setText(device)
+
+    def set_controls(self, *, live: bool, paused: bool, stopping: bool, offers_kill: bool) -> None:
+        """Pause / Resume and Stop / Kill as the worker allows: ``live`` (it runs), ``paused``,
+        ``stopping`` (a stop was asked), ``offers_kill`` (it has not answered the stop)."""
+        self.pause_button.setEnabled(live and not stopping)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setIcon(icon("play" if paused else "pause"))
+        self.stop_button.setEnabled(live and (not stopping or offers_kill))
+        if offers_kill:
+            self.stop_button.setText("Kill")
+            self.stop_button.setIcon(icon("error"))
+            self.stop_button.setToolTip("The run does not answer: end its process now (it can be resumed)")
+        else:
+            self.stop_button.setText("Stopping…" if stopping and live else "Stop")
+            self.stop_button.setIcon(icon("stop"))
+            self.stop_button.setToolTip("Stop after the current step; a final checkpoint is saved")

@@ -1,0 +1,103 @@
+"""The Train page's "Resume a stopped run": the runs of the store that can be resumed (failed,
+cancelled or interrupted: :data:`mmstudio.vocabulary.RESUMABLE_STATUSES`), listed in the thread pool,
+and a button that asks to continue the chosen one from its last checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mmstudio.ui.resources import icon
+from mmstudio.ui.tasks import run_task
+from mmstudio.vocabulary import RESUMABLE_STATUSES
+
+#: The most runs offered (the latest first).
+MAX_LISTED = 200
+
+
+def _list_resumable_job(_state: Any, url: str | None) -> list[tuple[int, str, str]]:
+    from mmstudio.store import Store
+
+    with Store.open(url) as store:
+        runs = store.list_runs(status=RESUMABLE_STATUSES, limit=MAX_LISTED)
+        return [(r.id, r.name, r.status.value) for r in runs]
+
+
+class ResumableRunsWidget(QWidget):
+    """A choice of runs and Resume run…. ``resume_requested(run_id)`` on Resume; ``listed(runs)`` when
+    the runs of the store given to :meth:`refresh` are listed, as ``[(run id, name, status)]``. The
+    refresh button lists the runs of the last store again."""
+
+    resume_requested = Signal(int)
+    listed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db_url: str | None = None
+        self.combo = QComboBox()
+        self.combo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.combo.setPlaceholderText("no stopped or interrupted run")
+        self.refresh_button = QToolButton()
+        self.refresh_button.setIcon(icon("reload"))
+        self.refresh_button.setToolTip("List the runs that can be resumed again")
+        self.refresh_button.clicked.connect(lambda: self.refresh(self._db_url))
+        self.resume_button = QPushButton("Resume run…")
+        self.resume_button.setToolTip("Continue the chosen run from its last checkpoint, into the same run")
+        self.resume_button.clicked.connect(self._on_resume_button_clicked)
+        choice = QHBoxLayout()
+        choice.addWidget(self.combo, 1)
+        choice.addWidget(self.refresh_button)
+        button_row = QHBoxLayout()
+        button_row.addStretch(1)
+        button_row.addWidget(self.resume_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        layout.addLayout(choice)
+        layout.addLayout(button_row)
+        self.resume_button.setEnabled(False)
+
+    def refresh(self, db_url: str | None) -> None:
+        """List the runs of the store at ``db_url`` that can be resumed (in the thread pool)."""
+        self._db_url = db_url
+        task = run_task(_list_resumable_job, db_url)
+        task.succeeded.connect(self._on_list_task_succeeded)
+        self._list_task = task
+
+    def set_runs(self, runs: Sequence[tuple[int, str, str]]) -> None:
+        """Offer ``runs`` as ``(run id, name, status)``; the chosen run stays chosen while offered."""
+        current = self.combo.currentData()
+        self.combo.clear()
+        for run_id, name, status in runs:
+            self.combo.addItem(f"{run_id} · {name} ({status})", run_id)
+        index = self.combo.findData(current)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+        self.resume_button.setEnabled(self.combo.count() > 0)
+
+    def select(self, run_id: int) -> bool:
+        """Choose run ``run_id``; False when it is not offered."""
+        index = self.combo.findData(run_id)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+        return index >= 0
+
+    def _on_list_task_succeeded(self, runs: list[tuple[int, str, str]]) -> None:
+        self.set_runs(runs)
+        self.listed.emit(runs)
+
+    def _on_resume_button_clicked(self) -> None:
+        run_id = self.combo.currentData()
+        if run_id is not None:
+            self.resume_requested.emit(int(run_id))

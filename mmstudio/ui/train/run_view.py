@@ -1,0 +1,149 @@
+"""The Train page's view of the run in progress: its progress and controls, a failure when there is one,
+the live plots and the log. It shows what the worker's events say (:meth:`RunViewWidget.feed_events`,
+the one path every event takes) and tells its owner when a run started or ended; it runs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+
+from mmstudio.training import events as ev
+from mmstudio.ui.tasks import run_task
+from mmstudio.ui.train.live_plots import LivePlotsWidget
+from mmstudio.ui.train.log_view import RunFailureWidget, RunLogWidget
+from mmstudio.ui.train.progress_view import RunProgressWidget
+from mmstudio.vocabulary import is_live_metric
+
+
+def _history_job(state: Any, url: str | None, run_id: int) -> dict[str, tuple[Any, Any, Any]]:
+    """A resumed run's live curves so far (what the plots show), ``{key: (step, epoch, value)}``."""
+    from mmstudio.store import Store
+
+    with Store.open(url) as store:
+        curves = {}
+        for key in filter(is_live_metric, store.metric_keys(run_id)):
+            state.check()
+            curve = store.read_curve(run_id, key)
+            curves[key] = (curve.step, curve.epoch, curve.value)
+        return curves
+
+
+class RunViewWidget(QWidget):
+    """Progress, failure, live plots and log of one run at a time.
+
+    Signals: ``run_started(event)`` with the :class:`~mmstudio.training.events.RunStarted` event,
+    ``run_ended(run_id, status, message)`` when a run finished or failed (``message`` says why it
+    failed). ``last_failure`` is the last failure shown.
+    """
+
+    run_started = Signal(object)
+    run_ended = Signal(int, str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.last_failure: ev.RunFailed | None = None
+        self._run_id: int | None = None  # the run the plots show
+        self.progress_view = RunProgressWidget()
+        self.failure_view = RunFailureWidget()
+        self.plots = LivePlotsWidget()
+        self.log = RunLogWidget()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.plots)
+        splitter.addWidget(self.log)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([520, 130])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(6)
+        layout.addWidget(self.progress_view)
+        layout.addWidget(self.failure_view)
+        layout.addWidget(splitter, 1)
+
+    def show_starting(self, title: str) -> None:
+        """A run's worker is being started: forget the last run and say so."""
+        self.failure_view.clear()
+        self.plots.clear()
+        self._run_id = None
+        self.progress_view.show_starting(title)
+        self.log.add("info", f"starting: {title}")
+
+    def finish(self) -> None:
+        """The run's last event is in: show the latest progress now, and the plots still behind (one
+        per pass of the event loop, not all four in one)."""
+        self.progress_view.flush(force=True)
+        self.plots.flush()
+
+    def feed_events(self, events: Sequence[ev.Event], *, redraw: bool = True) -> None:
+        """Show what ``events`` say. Metric points go to the plots in one batch, progress to the
+        progress line (throttled); ``redraw`` redraws now (the plots on their own throttle,
+        :meth:`LivePlotsWidget.refresh`) rather than leaving it to the caller."""
+        points: list[tuple[str, int, int, float]] = []
+        progress: ev.ProgressUpdated | None = None
+        for event in events:
+            if isinstance(event, ev.MetricsLogged):
+                points.extend(event.points)
+            elif isinstance(event, ev.ProgressUpdated):
+                progress = event
+            else:
+                if points and isinstance(event, ev.RunStarted):  # the points before it go in first
+                    self.plots.add_points(points)
+                    points = []
+                self._show_event(event)
+        if points:
+            self.plots.add_points(points)
+        if progress is not None:
+            self.progress_view.set_progress(progress)
+        self.progress_view.flush(force=redraw)
+        if redraw:
+            self.plots.refresh()
+
+    def load_history(self, db_url: str | None, run_id: int) -> None:
+        """Put a resumed run's curves so far, read from the store in the thread pool, before what it
+        logs now (if the plots still show that run by then)."""
+        task = run_task(_history_job, db_url, run_id)
+        task.succeeded.connect(lambda curves: self._on_history_task_succeeded(run_id, curves))
+        self._history_task = task
+
+    def show_failure(self, event: ev.RunFailed) -> None:
+        """Show why the run failed, with its traceback (or, without one, the last lines of the log)."""
+        self.last_failure = event
+        run = f"Run {event.run_id} failed" if event.run_id else "The run failed"
+        details = event.traceback.strip() or (
+            "No traceback: the process ended without reporting one. Its last log lines:\n"
+            + "\n".join(self.log.last_lines(20))
+        )
+        self.failure_view.show_failure(f"{run}: {event.message}", details)
+
+    def _show_event(self, event: ev.Event) -> None:
+        line = ev.describe(event)
+        if line is not None:
+            self.log.add(*line)
+        status = self.progress_view
+        if isinstance(event, ev.RunStarted):
+            self._run_id = event.run_id
+            self.plots.reserve(event.total_steps)
+            status.show_started(event)
+            self.run_started.emit(event)
+        elif isinstance(event, ev.RunPaused):
+            status.set_status(f"paused at step {event.step:,}")
+        elif isinstance(event, ev.RunResumed):
+            status.set_status("running")
+        elif isinstance(event, ev.RunFinished):
+            status.show_ended(event.status)
+            self.run_ended.emit(event.run_id, event.status, "")
+            status.set_status(event.status)
+        elif isinstance(event, ev.RunFailed):
+            status.show_ended(event.status)
+            self.run_ended.emit(event.run_id, event.status, event.message)
+            self.show_failure(event)
+            status.set_status(event.status)
+
+    def _on_history_task_succeeded(self, run_id: int, curves: dict) -> None:
+        if self._run_id == run_id:
+            self.plots.add_history(curves)
+            self.plots.refresh(force=True)

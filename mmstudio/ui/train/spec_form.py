@@ -1,0 +1,192 @@
+"""The Train page's hyperparameter form: a :class:`~mmstudio.training.spec.TrainSpec` shown and edited
+field by field, the device to train on, early stopping, and the run's name.
+
+The form edits a spec, never a half-built one: :meth:`TrainSpecFormWidget.train_spec` returns the spec
+last given to :meth:`TrainSpecFormWidget.set_train_spec` with the form's fields put in (the spec's
+fields that have no control here are kept as they were), and the spec validates itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from mmstudio.training.device import DeviceInfo
+from mmstudio.training.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainSpec
+from mmstudio.vocabulary import MONITOR_CHOICES
+
+
+class LearningRateSpinBox(QDoubleSpinBox):
+    """A learning rate: shown as ``0.003`` or ``3e-05``, typed in either form, and stepped on a log scale
+    (each arrow press or wheel notch multiplies or divides by about 1.26, ten steps a decade)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(1e-8, 10.0)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.3g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:
+            ok = all(c in "0123456789.eE+-" for c in stripped)
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        if self.minimum() <= value <= self.maximum():
+            return QValidator.State.Acceptable, text, pos
+        return QValidator.State.Intermediate, text, pos
+
+    def stepBy(self, steps: int) -> None:
+        value = self.value() * 10.0 ** (steps / 10.0)
+        self.setValue(float(f"{value:.3g}"))
+
+
+class TrainSpecFormWidget(QWidget):
+    """Epochs, batch size, learning rate, optimizer, schedule, warm-up, weight decay, precision, seed,
+    device, early stopping and the run's name, as a form. The Device choice lists what
+    :meth:`set_devices` gives (``auto`` until then)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._base_spec = TrainSpec()
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setSpacing(8)  # as the page's column (a nested layout would inherit it)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100_000)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 1 << 16)
+        self.lr_spin = LearningRateSpinBox()
+        self.lr_spin.setToolTip("Type 0.001 or 1e-3; the arrows step on a log scale (10 steps a decade)")
+        self.optimizer_combo = QComboBox()
+        self.optimizer_combo.addItems(OPTIMIZERS)
+        self.schedule_combo = QComboBox()
+        self.schedule_combo.addItems(SCHEDULES)
+        self.warmup_spin = QSpinBox()
+        self.warmup_spin.setRange(-1, 10_000_000)
+        self.warmup_spin.setSpecialValueText("auto (5 % of the steps)")
+        self.warmup_spin.setSuffix(" steps")
+        self.decay_spin = QDoubleSpinBox()
+        self.decay_spin.setRange(0.0, 10.0)
+        self.decay_spin.setDecimals(4)
+        self.decay_spin.setSingleStep(0.01)
+        self.precision_combo = QComboBox()
+        self.precision_combo.addItems(PRECISIONS)
+        self.precision_combo.setToolTip("auto: bf16 (or fp16) on a CUDA GPU, fp32 elsewhere")
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("auto (looking for devices…)", "auto")
+        self.early_combo = QComboBox()
+        self.early_combo.addItem("off", None)
+        for key in MONITOR_CHOICES:
+            self.early_combo.addItem(key, key)
+        self.patience_spin = QSpinBox()
+        self.patience_spin.setRange(1, 10_000)
+        self.patience_spin.setSuffix(" epochs")
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("automatic (run-<id>)")
+        early = QHBoxLayout()
+        early.addWidget(self.early_combo, 1)
+        early.addWidget(QLabel("patience"))
+        early.addWidget(self.patience_spin)
+        for label, widget in (
+            ("Epochs", self.epochs_spin),
+            ("Batch size", self.batch_spin),
+            ("Learning rate", self.lr_spin),
+            ("Optimizer", self.optimizer_combo),
+            ("Schedule", self.schedule_combo),
+            ("Warm-up", self.warmup_spin),
+            ("Weight decay", self.decay_spin),
+            ("Precision", self.precision_combo),
+            ("Seed", self.seed_spin),
+            ("Device", self.device_combo),
+        ):
+            form.addRow(label, widget)
+        form.addRow("Early stopping", early)
+        form.addRow("Run name", self.name_edit)
+        self.set_train_spec(TrainSpec())
+
+    def set_train_spec(self, spec: TrainSpec) -> None:
+        """Show ``spec`` in the form; its fields that have no control here are kept as they are."""
+        self._base_spec = spec
+        self.epochs_spin.setValue(spec.epochs)
+        self.batch_spin.setValue(spec.batch_size)
+        self.lr_spin.setValue(spec.lr)
+        self.optimizer_combo.setCurrentText(spec.optimizer)
+        self.schedule_combo.setCurrentText(spec.schedule)
+        self.warmup_spin.setValue(-1 if spec.warmup_steps is None else spec.warmup_steps)
+        self.decay_spin.setValue(spec.weight_decay)
+        self.precision_combo.setCurrentText(spec.precision)
+        self.seed_spin.setValue(min(spec.seed, self.seed_spin.maximum()))
+        _choose(self.device_combo, spec.device)
+        _choose(self.early_combo, spec.early_stopping_metric)
+        self.patience_spin.setValue(spec.patience)
+
+    def train_spec(self) -> TrainSpec:
+        """The form as a :class:`TrainSpec` (raises ``ValueError`` / ``TypeError`` naming a bad field)."""
+        warmup = self.warmup_spin.value()
+        return dataclasses.replace(
+            self._base_spec,
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=float(self.lr_spin.value()),
+            optimizer=self.optimizer_combo.currentText(),
+            schedule=self.schedule_combo.currentText(),
+            warmup_steps=None if warmup < 0 else warmup,
+            weight_decay=float(self.decay_spin.value()),
+            precision=self.precision_combo.currentText(),
+            seed=self.seed_spin.value(),
+            device=self.device_combo.currentData() or "auto",
+            early_stopping_metric=self.early_combo.currentData(),
+            patience=self.patience_spin.value(),
+        )
+
+    def run_name(self) -> str | None:
+        """The name typed for the run; None leaves it to the store (``run-<id>``)."""
+        return self.name_edit.text().strip() or None
+
+    def set_devices(self, devices: Sequence[DeviceInfo]) -> None:
+        """Offer ``devices`` (best first) and ``auto``, which means the first of them; the choice made
+        stays when it is still offered."""
+        current = self.device_combo.currentData()
+        self.device_combo.clear()
+        self.device_combo.addItem(f"auto ({devices[0].name})" if devices else "auto", "auto")
+        for device in devices:
+            self.device_combo.addItem(f"{device.name}: {device.description}", device.name)
+        index = self.device_combo.findData(current)
+        self.device_combo.setCurrentIndex(max(0, index))
+
+
+def _choose(combo: QComboBox, value: object) -> None:
+    """Select the item whose data is ``value``, adding one for a value the combo does not offer."""
+    index = combo.findData(value)
+    if index < 0:
+        combo.addItem(str(value), value)
+        index = combo.count() - 1
+    combo.setCurrentIndex(index)
