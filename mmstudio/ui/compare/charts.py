@@ -30,6 +30,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
 
+from mmstudio.formatting import shorten
 from mmstudio.store.compare import best_index, ema
 from mmstudio.store.types import Curve
 from mmstudio.ui.peak_curve import PeakPyramid, PeakTraces
@@ -489,7 +490,7 @@ class GroupedBarChart(ChartWidget):
             self.legend.addItem(bar, s.name)
             self._bars.append(bar)
         axis = self.plot.getAxis("bottom")
-        axis.setTicks([[(g, _short(name, 18)) for g, name in enumerate(groups)]])
+        axis.setTicks([[(g, shorten(name, 18)) for g, name in enumerate(groups)]])
         self.plot.setLabel("left", y_label)
         self.plot.setXRange(-0.6, max(0.6, len(groups) - 0.4), padding=0)
         heights = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
@@ -531,7 +532,7 @@ class ScatterChart(ChartWidget):
         else:
             categories = list(dict.fromkeys(repr(v) if not isinstance(v, str) else v for v in x_values))
             xs = [float(categories.index(repr(v) if not isinstance(v, str) else v)) for v in x_values]
-            axis.setTicks([[(i, _short(c, 16)) for i, c in enumerate(categories)]])
+            axis.setTicks([[(i, shorten(c, 16)) for i, c in enumerate(categories)]])
         axis.setLogMode(log_x)
         spots = []
         for index, (x, y, label) in enumerate(zip(xs, y_values, labels, strict=True)):
@@ -550,10 +551,6 @@ class ScatterChart(ChartWidget):
         ys = [y for y in y_values if y is not None and math.isfinite(y)]
         if ys and max(ys) - min(ys) < 1e-9:  # one value: a sensible range around it, not 1e-15
             self.plot.setYRange(min(ys) - 0.05 * (abs(min(ys)) or 1), max(ys) + 0.05 * (abs(max(ys)) or 1))
-
-
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # --- confusion matrices ----------------------------------------------------------------------------
@@ -602,7 +599,7 @@ class ConfusionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if orientation == Qt.Orientation.Horizontal and self.numbered:
                 return str(section + 1)
-            name = _short(self.labels[section], 16)
+            name = shorten(self.labels[section], 16)
             return f"{section + 1} {name}" if self.numbered else name
         if role == Qt.ItemDataRole.ToolTipRole:
             kind = "predicted" if orientation == Qt.Orientation.Horizontal else "true"

@@ -42,7 +42,6 @@ SKIPPED_FILES = "__main__.py"
 #: Qt-free code still to be moved to the core by the change under way; emptied before it lands.
 MOVING: dict[str, set[str]] = {
     "app.py": {"window_size"},
-    "compare/charts.py": {"_short"},
     "compare/panel.py": {
         "_load_items_job",
         "parameters_table",
@@ -80,7 +79,7 @@ MOVING: dict[str, set[str]] = {
         "_table_html",
     },
     "launch.py": {"_load_error"},
-    "main_window.py": {"_import_modules", "_shorten", "_hide_password", "_is_shard_pattern"},
+    "main_window.py": {"_import_modules", "_is_shard_pattern"},
     "model/diagram.py": {
         "DiagramBlock",
         "DiagramData",
