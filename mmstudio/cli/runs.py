@@ -18,8 +18,6 @@ from mmstudio.cli._common import (
 )
 from mmstudio.formatting import format_duration, format_value, local_time
 
-HEADLINE_METRICS = ("test/accuracy", "val/accuracy", "test/r@1_i2t", "test/rmse", "val/loss", "train/loss")
-
 
 def add_parsers(commands) -> None:
     runs = commands.add_parser("runs", help="list and manage saved runs", description="Saved runs.")
@@ -89,10 +87,14 @@ def summary_dict(run) -> dict:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from mmstudio.store.summaries import fetch_records
+
     with open_store(args) as store:
         runs = store.list_runs(status=args.status, name_contains=args.name)
+        records = fetch_records(store, [r.id for r in runs])
+    runs = [r for r in runs if r.id in records]  # deleted meanwhile
     if args.json:
-        print_json([summary_dict(r) for r in runs])
+        print_json([{**summary_dict(r), **record_dict(records[r.id])} for r in runs])
         return EXIT_OK
     if not runs:
         print("no runs yet; train one with: mmstudio train --demo", file=sys.stderr)
@@ -101,20 +103,39 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = []
     for r in runs:
-        key = next((k for k in HEADLINE_METRICS if r.metrics.get(k) is not None), None)
-        metric = f"{key} {format_value(r.metrics[key])}" if key else ""
-        duration = format_duration(r.duration_s)
+        rec = records[r.id]
+        metric = f"{rec.metric} {format_value(rec.best)}" if rec.metric else ""
         rows.append(
-            [str(r.id), r.name, str(r.status), local_time(r.created), duration, r.device or "", metric]
+            [
+                str(r.id),
+                r.name,
+                str(r.status),
+                local_time(r.created),
+                format_duration(r.duration_s),
+                r.device or "",
+                rec.architecture,
+                metric,
+                format_value(rec.test),
+            ]
         )
-    print(table(rows, ["ID", "NAME", "STATUS", "CREATED", "TIME", "DEVICE", "METRIC"]))
+    headers = ["ID", "NAME", "STATUS", "CREATED", "TIME", "DEVICE", "ARCHITECTURE", "METRIC", "TEST"]
+    print(table(rows, headers))
     return EXIT_OK
 
 
+def record_dict(record) -> dict:
+    """What the runs table adds to a run's summary: its architecture label and its key metric
+    (the metric it is judged by, its best and last value, and its test value)."""
+    return {"architecture": record.architecture, "key_metric": record.key_metric_json()}
+
+
 def _run_document(store, run_id: int) -> dict:
+    from mmstudio.store.summaries import make_record
+
     run = get_run(store, run_id)
     stats = store.metric_stats([run_id]).get(run_id, {})
     doc = summary_dict(run)
+    doc.update(record_dict(make_record(run, stats)))
     doc.update(
         seed=run.seed,
         notes=run.notes,
@@ -146,16 +167,6 @@ def _run_document(store, run_id: int) -> dict:
     return doc
 
 
-def _architecture(spec: dict) -> str:
-    if not spec:
-        return ""
-    parts = [
-        f"{k.split('_')[0]}={(spec.get(k) or {}).get('name', '?')}" for k in ("text_encoder", "image_encoder")
-    ]
-    parts += [f"fusion={(spec.get('fusion') or {}).get('name', '?')}", f"task={spec.get('task', '?')}"]
-    return " ".join(parts)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         doc = _run_document(store, args.run_id)
@@ -169,7 +180,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  experiment {doc['experiment']}   dataset {doc['dataset'] or '-'}")
     print(f"  device {doc['device'] or '-'}   seed {doc['seed']}   duration {duration}")
     if doc["spec"]:
-        print(f"  model {_architecture(doc['spec'])}")
+        print(f"  model {doc['architecture']}   task {doc['spec'].get('task', '?')}")
     if doc["tags"]:
         print(f"  tags {', '.join(doc['tags'])}")
     if doc["notes"]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmstudio.cli import main
+from mmstudio.formatting import format_value
 
 TRAIN_KEYS = {"run_id", "status", "device", "epochs", "duration_s", "metrics", "best"}
 
@@ -61,6 +62,32 @@ def test_runs_show_and_compare(trained, capsys):
 
     assert main(["runs", "compare", str(fused["run_id"]), str(text["run_id"]), "--db", db]) == 0
     assert "model.image_encoder.name" in capsys.readouterr().out
+
+
+def test_runs_list_and_show_name_a_run_as_the_experiments_page_does(trained, capsys):
+    """The architecture label and the key metric come from the same records as the page's table."""
+    from mmstudio.store import Store
+    from mmstudio.store.summaries import fetch_records
+
+    db, (fused, text) = trained
+    assert main(["runs", "list", "--db", db, "--json"]) == 0
+    listed = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    with Store.open(db) as store:
+        records = fetch_records(store, [fused["run_id"], text["run_id"]])
+    for run_id, record in records.items():
+        assert listed[run_id]["architecture"] == record.architecture
+        assert listed[run_id]["key_metric"] == record.key_metric_json()
+    assert listed[text["run_id"]]["architecture"].endswith("(text only)")
+    assert listed[fused["run_id"]]["key_metric"]["key"] == "val/accuracy"
+    assert listed[fused["run_id"]]["key_metric"]["test"] == pytest.approx(fused["metrics"]["test/accuracy"])
+
+    assert main(["runs", "list", "--db", db]) == 0
+    out = capsys.readouterr().out
+    fused_record = records[fused["run_id"]]
+    assert fused_record.architecture in out and f"val/accuracy {format_value(fused_record.best)}" in out
+
+    assert main(["runs", "show", str(fused["run_id"]), "--db", db]) == 0
+    assert f"model {fused_record.architecture}" in capsys.readouterr().out
 
 
 def test_runs_export_json_and_csv(trained, tmp_path, capsys):

@@ -9,13 +9,7 @@ from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from mmstudio.store import Store
-from mmstudio.ui.experiments.panel import (
-    COLUMN_KEYS,
-    RUN_ID_ROLE,
-    ExperimentsPanel,
-    architecture_summary,
-    key_metric,
-)
+from mmstudio.ui.experiments.panel import COLUMN_KEYS, RUN_ID_ROLE, ExperimentsPanel
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 
@@ -289,19 +283,6 @@ def test_failed_run_details_say_why(make_panel, filled):
     panel.select_runs([filled["gamma"]])
     text = panel.details.toPlainText()
     assert "loss became NaN at step 7" in text and "val/accuracy" in text and "small_cnn" in text
-
-
-def test_key_metric_and_architecture_helpers():
-    assert architecture_summary({}) == ("", "")
-    assert (
-        architecture_summary({"image_encoder": {"name": "resnet18"}, "text_encoder": {"name": "none"}})[0]
-        == "resnet18 (image only)"
-    )
-    assert key_metric({}) == ""
-    stats = dict.fromkeys(["val/loss", "val/macro_f1", "val/accuracy"])
-    assert key_metric(stats) == "val/accuracy"
-    assert key_metric(stats, {"early_stopping_metric": "val/macro_f1"}) == "val/macro_f1"
-    assert key_metric(dict.fromkeys(["val/loss"])) == "val/loss"
 
 
 def test_a_real_run_evaluates_exports_and_deletes(

@@ -14,12 +14,9 @@ Shown alone::
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -61,9 +58,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio.formatting import format_duration, format_value, local_time, short_time
+from mmstudio.formatting import format_duration, format_value, short_time
 from mmstudio.store.handle import StoreHandle
-from mmstudio.store.types import MetricStats, RunDetail, RunStatus, RunSummary
+from mmstudio.store.summaries import STATUS_COLOURS, RunRecord, RunsSnapshot, details_html, fetch_runs
+from mmstudio.store.types import RunStatus
 from mmstudio.ui import tasks
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
@@ -77,10 +75,6 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 MAX_COMPARE = 20
 
-#: The metric a run is judged by, in order of preference (its early-stopping metric comes first).
-MAIN_METRICS = ("val/accuracy", "val/macro_f1", "val/mean_recall", "val/r@1_i2t", "val/rmse", "val/mae")
-LOSS_METRIC = "val/loss"
-
 STATUS_ICONS = {
     RunStatus.QUEUED: "pause",
     RunStatus.RUNNING: "play",
@@ -88,12 +82,6 @@ STATUS_ICONS = {
     RunStatus.FAILED: "error",
     RunStatus.CANCELLED: "stop",
     RunStatus.INTERRUPTED: "warning",
-}
-STATUS_COLOURS = {
-    RunStatus.RUNNING: "#2f7dd1",
-    RunStatus.COMPLETED: "#2e8b57",
-    RunStatus.FAILED: "#d64541",
-    RunStatus.INTERRUPTED: "#c98a0b",
 }
 
 # (key, header, tooltip)
@@ -122,177 +110,6 @@ SPLITTER_KEY = "experiments/splitter"
 #: The widest a column starts (its contents decide below this); notes take what is left.
 COLUMN_CAPS = {"name": 170, "dataset": 110, "architecture": 180, "metric": 100, "tags": 120, "device": 64}
 NUMERIC_COLUMNS = frozenset({"id", "best", "last", "loss_best", "loss_last", "test", "duration", "created"})
-
-
-# --------------------------------------------------------------------------------------------- plain data
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One row of the table: what the store says about a run, flattened for display (Qt-free)."""
-
-    id: int
-    name: str
-    status: RunStatus
-    dataset: str
-    architecture: str
-    architecture_tip: str
-    metric: str
-    best: float | None
-    last: float | None
-    loss_best: float | None
-    loss_last: float | None
-    test: float | None
-    duration_s: float | None
-    device: str
-    created: datetime
-    tags: tuple[str, ...]
-    notes: str
-    experiment: str = ""
-    seed: int | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
-    train_spec: dict[str, Any] = field(default_factory=dict)
-    error_message: str | None = None
-    stats: dict[str, MetricStats] = field(default_factory=dict)
-
-    def value(self, key: str) -> Any:
-        """The raw value of column ``key`` (what it sorts by)."""
-        if key == "duration":
-            return self.duration_s
-        if key == "created":
-            return self.created.timestamp()
-        if key == "status":
-            return str(self.status)
-        if key == "tags":
-            return ", ".join(self.tags)
-        return getattr(self, key)
-
-
-def _encoder_name(block: Any) -> str | None:
-    name = (block or {}).get("name") if isinstance(block, dict) else None
-    return None if name in (None, "", "none") else str(name)
-
-
-def architecture_summary(spec: dict[str, Any] | None) -> tuple[str, str]:
-    """``("bag + small_cnn · concat", tooltip)`` for a model spec; ``("", "")`` without one."""
-    if not spec:
-        return "", ""
-    text, image = _encoder_name(spec.get("text_encoder")), _encoder_name(spec.get("image_encoder"))
-    fusion = _encoder_name(spec.get("fusion")) or "?"
-    if text and image:
-        short = f"{text} + {image} · {fusion}"
-    elif text:
-        short = f"{text} (text only)"
-    elif image:
-        short = f"{image} (image only)"
-    else:
-        short = "?"
-    head = _encoder_name(spec.get("head")) or "?"
-    tip = (
-        f"task {spec.get('task', '?')}; text encoder {text or 'none'}; image encoder {image or 'none'}; "
-        f"fusion {fusion}; head {head}"
-    )
-    return short, tip
-
-
-def key_metric(stats: dict[str, MetricStats], train_spec: dict[str, Any] | None = None) -> str:
-    """The metric a run is judged by: its early-stopping metric if logged, else the first of
-    :data:`MAIN_METRICS` it has, else ``val/loss`` or ``train/loss``; ``""`` for a run without metrics."""
-    preferred = (train_spec or {}).get("early_stopping_metric")
-    for key in (preferred, *MAIN_METRICS):
-        if key and key in stats and key != LOSS_METRIC:
-            return key
-    for key in (LOSS_METRIC, "train/loss"):
-        if key in stats:
-            return key
-    return ""
-
-
-def make_record(run: RunDetail, stats: dict[str, MetricStats], now: datetime | None = None) -> RunRecord:
-    metric = key_metric(stats, run.train_spec)
-    main = stats.get(metric)
-    loss = stats.get(LOSS_METRIC)
-    test_key = f"test/{metric.split('/', 1)[1]}" if metric.startswith("val/") else ""
-    test = stats.get(test_key)
-    duration = run.duration_s
-    if run.status is RunStatus.RUNNING and run.started is not None:
-        elapsed = ((now or datetime.now(UTC)) - run.started).total_seconds()
-        duration = (duration or 0.0) + max(0.0, elapsed)
-    arch, arch_tip = architecture_summary(run.spec)
-    return RunRecord(
-        id=run.id,
-        name=run.name,
-        status=run.status,
-        dataset=run.dataset or "",
-        architecture=arch,
-        architecture_tip=arch_tip,
-        metric=metric,
-        best=main.best if main else None,
-        last=main.last_value if main else None,
-        loss_best=loss.best if loss else None,
-        loss_last=loss.last_value if loss else None,
-        test=test.last_value if test else None,
-        duration_s=duration,
-        device=run.device or "",
-        created=run.created,
-        tags=tuple(run.tags),
-        notes=run.notes or "",
-        experiment=run.experiment,
-        seed=run.seed,
-        spec=dict(run.spec or {}),
-        train_spec=dict(run.train_spec or {}),
-        error_message=run.error_message,
-        stats=dict(stats),
-    )
-
-
-def summary_signature(run: RunSummary) -> Hashable:
-    """What changes when a run changes in a way the table shows (notes edited elsewhere included)."""
-    return (
-        run.name,
-        str(run.status),
-        run.tags,
-        run.notes,
-        run.dataset,
-        run.device,
-        run.ended,
-        run.duration_s,
-        tuple(sorted((k, v) for k, v in run.metrics.items() if v is None or not math.isnan(v))),
-    )
-
-
-@dataclass(frozen=True)
-class RunsSnapshot:
-    """One poll: every run id (newest first), their signatures, and the records of the changed ones."""
-
-    url: str | None
-    order: list[int]
-    signatures: dict[int, Hashable]
-    records: dict[int, RunRecord]
-
-
-def fetch_runs(
-    task_state: Any, handle: StoreHandle, url: str | None, known: dict[int, Hashable]
-) -> RunsSnapshot:
-    """In a pool thread: list the runs and build records for those whose signature is not ``known``."""
-    from mmstudio.store import NotFoundError
-
-    store = handle.get(url)
-    summaries = store.list_runs()
-    signatures = {s.id: summary_signature(s) for s in summaries}
-    changed = [s.id for s in summaries if known.get(s.id) != signatures[s.id]]
-    records: dict[int, RunRecord] = {}
-    if changed:
-        stats = store.metric_stats(changed)
-        for run_id in changed:
-            try:
-                detail = store.get_run(run_id)
-            except NotFoundError:  # deleted meanwhile
-                signatures.pop(run_id, None)
-                continue
-            records[run_id] = make_record(detail, stats.get(run_id, {}))
-    order = [s.id for s in summaries if s.id in signatures]
-    return RunsSnapshot(url, order, signatures, records)
 
 
 # ------------------------------------------------------------------------------------------- item models
@@ -559,10 +376,6 @@ class EvaluationDialog(QDialog):
 
 
 # ----------------------------------------------------------------------------------------- the panel
-
-
-def onnx_available() -> bool:
-    return importlib.util.find_spec("onnx") is not None
 
 
 class ExperimentsPanel(QWidget):
@@ -1294,6 +1107,8 @@ class ExperimentsPanel(QWidget):
         rec = self._one_selected()
         if rec is None:
             return
+        from mmstudio.training.exports import onnx_available
+
         filters = ["TorchScript (*.pt)"] + (["ONNX (*.onnx)"] if onnx_available() else [])
         path, chosen = QFileDialog.getSaveFileName(
             self, f"Export {rec.name}", f"{rec.name}.pt", ";;".join(filters)
@@ -1302,84 +1117,3 @@ class ExperimentsPanel(QWidget):
             return
         format = "onnx" if chosen.startswith("ONNX") or path.endswith(".onnx") else "torchscript"
         self.export(rec.id, path, format)
-
-
-def details_html(rec: RunRecord) -> str:
-    """The details pane of one run, as HTML."""
-    colour = STATUS_COLOURS.get(rec.status, "palette(text)")
-    parts = [
-        f"<h3 style='margin:0'>{escape(rec.name)} <span style='font-weight:normal'>· run {rec.id}</span> "
-        f"<span style='color:{colour}'>[{escape(str(rec.status))}]</span></h3>"
-    ]
-    if rec.error_message:
-        parts.append(f"<p style='color:#d64541'><b>Why it stopped:</b> {escape(rec.error_message)}</p>")
-    facts = [
-        ("experiment", rec.experiment),
-        ("dataset", rec.dataset or "-"),
-        ("device", rec.device or "-"),
-        ("seed", "" if rec.seed is None else str(rec.seed)),
-        ("duration", format_duration(rec.duration_s) or "-"),
-        ("created", local_time(rec.created)),
-    ]
-    parts.append("<p>" + " &nbsp;·&nbsp; ".join(f"{k} <b>{escape(v)}</b>" for k, v in facts if v) + "</p>")
-    if rec.tags:
-        parts.append(
-            "<p style='margin-bottom:8px'>tags: "
-            + ", ".join(f"<b>{escape(t)}</b>" for t in rec.tags)
-            + "</p>"
-        )
-    if rec.notes.strip():
-        parts.append("<p><b>Notes</b><br>" + escape(rec.notes).replace("\n", "<br>") + "</p>")
-
-    cells = []
-    spec = rec.spec
-    if spec:
-        model_rows = [("task", str(spec.get("task", "?")))]
-        for part in ("text_encoder", "image_encoder", "fusion", "head"):
-            block = spec.get(part)
-            if isinstance(block, dict):
-                params = ", ".join(f"{k}={v}" for k, v in block.items() if k != "name")
-                model_rows.append(
-                    (part.replace("_", " "), f"{block.get('name', '?')}" + (f" ({params})" if params else ""))
-                )
-        cells.append(_table_html("Model", model_rows))
-    train = rec.train_spec
-    if train:
-        keys = (
-            "epochs",
-            "batch_size",
-            "lr",
-            "optimizer",
-            "schedule",
-            "weight_decay",
-            "precision",
-            "image_size",
-        )
-        cells.append(_table_html("Training", [(k, str(train[k])) for k in keys if k in train]))
-    if rec.stats:
-        rows = "".join(
-            f"<tr><td>{escape(k)}</td><td align='right'>{format_value(s.last_value)}</td>"
-            f"<td align='right'>{format_value(s.best)}</td><td align='right'>{s.count:,}</td></tr>"
-            for k, s in sorted(rec.stats.items())
-        )
-        cells.append(
-            "<b>Metrics</b><table cellspacing='0' cellpadding='2'>"
-            "<tr><th align='left'>key</th><th align='right'>last</th><th align='right'>best</th>"
-            f"<th align='right'>points</th></tr>{rows}</table>"
-        )
-    else:
-        cells.append("<i>No metrics logged yet.</i>")
-    parts.append(
-        "<table cellspacing='0' cellpadding='0'><tr>"
-        + "".join(f"<td valign='top' style='padding-right:28px'>{c}</td>" for c in cells)
-        + "</tr></table>"
-    )
-    return "".join(parts)
-
-
-def _table_html(title: str, rows: list[tuple[str, str]]) -> str:
-    body = "".join(
-        f"<tr><td style='color:gray; padding-right:8px'>{escape(k)}</td><td>{escape(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<b>{escape(title)}</b><table cellspacing='0' cellpadding='2'>{body}</table>"
