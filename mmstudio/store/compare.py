@@ -2,8 +2,9 @@
 runs share, their test evaluations (plain, text masked, image masked), the items they disagree on,
 and EMA smoothing of a curve.
 
-The compare view (``mmstudio.ui.compare.panel``) and ``mmstudio runs compare`` read the same data
-through :func:`load_comparison`; everything returned is plain data.
+The compare view (``mmstudio.ui.compare``) and ``mmstudio runs compare`` read the same data through
+:func:`load_comparison`, and show it through the same tables (:mod:`mmstudio.store.report`);
+everything returned is plain data.
 """
 
 from __future__ import annotations
@@ -189,9 +190,12 @@ def default_metric(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, Metr
     return present[0] if present else (keys[0] if keys else None)
 
 
-def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None) -> Comparison:
+def load_comparison(
+    store: Store, run_ids: Iterable[int], *, cancel: Any = None, predictions: bool = True
+) -> Comparison:
     """Read everything but the curves for ``run_ids`` (runs missing from the store raise
-    :class:`~mmstudio.store.NotFoundError`)."""
+    :class:`~mmstudio.store.NotFoundError`); ``predictions=False`` leaves out the per-item predictions
+    (the tables and reports do not need them)."""
     ids = list(dict.fromkeys(run_ids))
     runs = []
     for i in ids:
@@ -199,12 +203,13 @@ def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None)
         runs.append(store.get_run(i))
     params = [run_parameters(r) for r in runs]
     evaluations: dict[int, list[EvaluationInfo]] = {}
-    predictions: dict[int, list[Prediction]] = {}
+    found: dict[int, list[Prediction]] = {}
     for i in ids:
         _check(cancel)
         evaluations[i] = store.list_evaluations(i)
         plain = [e for e in evaluations[i] if e.split == "test" and e.ablation is None]
-        predictions[i] = store.list_predictions(i, evaluation_id=plain[-1].id) if plain else []
+        if predictions:
+            found[i] = store.list_predictions(i, evaluation_id=plain[-1].id) if plain else []
     return Comparison(
         runs=runs,
         parameters=params,
@@ -212,7 +217,7 @@ def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None)
         differing=differing_keys(params),
         stats=store.metric_stats(ids),
         evaluations=evaluations,
-        predictions=predictions,
+        predictions=found,
     )
 
 

@@ -156,3 +156,22 @@ def test_exports_charts_tables_and_one_self_contained_html(panel, tmp_path):
         assert f"#{run.id} {run.name}" in report
     assert '<img alt="' in report.replace("'", '"') and "src='data:image/png;base64,iVBOR" in report
     assert "train.lr" in report and 'src="http' not in report and "src='http" not in report
+
+
+def test_the_page_and_runs_compare_save_the_same_tables(panel, two_runs, tmp_path):
+    """One report module: a table saved from the page is byte for byte what ``runs compare --csv``
+    writes, and the page's HTML report holds the tables ``runs compare --html`` writes."""
+    from mmstudio.cli import main
+    from mmstudio.store.report import TABLES
+
+    url, ids = two_runs
+    for name in TABLES:
+        page = panel.export_csv(tmp_path / f"page-{name}.csv", name)
+        cli = tmp_path / f"cli-{name}.csv"
+        assert main(["runs", "compare", *map(str, ids), "--db", url, "--csv", str(cli), "--table", name]) == 0
+        assert page.read_bytes() == cli.read_bytes(), name
+    page = panel.export_html(tmp_path / "page.html").read_text(encoding="utf-8")
+    assert main(["runs", "compare", *map(str, ids), "--db", url, "--html", str(tmp_path / "cli.html")]) == 0
+    cli = (tmp_path / "cli.html").read_text(encoding="utf-8")
+    tables = cli[cli.index("<h2>") : cli.index("</body>")]
+    assert tables in page  # the page adds its charts after the same tables

@@ -31,24 +31,19 @@ from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
 from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
 
 from mmstudio.formatting import shorten
+from mmstudio.store import report
 from mmstudio.store.compare import best_index, ema
 from mmstudio.store.types import Curve
 from mmstudio.ui.peak_curve import PeakPyramid, PeakTraces
 from mmstudio.ui.plot_style import PlotWidget, axis_items, fit_range
 
-#: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
-#: every chart of the view.
-PALETTE = (
-    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d",
-    "#ff9da6", "#7f7f7f", "#1f4e79", "#a0522d", "#2e7d32", "#8e0000", "#00695c", "#6a1b9a",
-    "#9e7700", "#4e342e", "#c2185b", "#37474f",
-)  # fmt: skip
 CONDITION_COLOURS = ("#4c78a8", "#f58518", "#54a24b")
 X_MODES = ("step", "epoch", "wall time")
 
 
 def run_colour(index: int) -> QColor:
-    return QColor(PALETTE[index % len(PALETTE)])
+    """The run's colour in every chart (:data:`mmstudio.store.report.RUN_COLOURS`, by run order)."""
+    return QColor(report.run_colour(index))
 
 
 def faint(colour: QColor, alpha: int = 60) -> QColor:

@@ -42,17 +42,7 @@ SKIPPED_FILES = "__main__.py"
 #: Qt-free code still to be moved to the core by the change under way; emptied before it lands.
 MOVING: dict[str, set[str]] = {
     "app.py": {"window_size"},
-    "compare/panel.py": {
-        "_load_items_job",
-        "parameters_table",
-        "metrics_table",
-        "per_class_table",
-        "modality_table",
-        "write_csv",
-        "_html_table",
-        "_scatter_default",
-        "_headline",
-    },
+    "compare/panel.py": {"_load_items_job"},
     "datasets/gallery.py": {"SearchIndex", "_short"},
     "datasets/panel.py": {
         "ColumnsNeeded",
