@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from mmstudio.store import Store
-from mmstudio.ui.experiments.panel import COLUMN_KEYS, RUN_ID_ROLE, ExperimentsPanel
+from mmstudio.ui.experiments.panel import ExperimentsPanel
+from mmstudio.ui.experiments.table import COLUMN_KEYS, RUN_ID_ROLE
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 
@@ -203,11 +204,11 @@ def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, 
 def test_rename_tags_and_notes_persist(make_panel, filled, db_url, qtbot):
     panel = make_panel()
     run_id = filled["beta"]
-    panel.rename_run(run_id, "beta-renamed")
+    panel.run_actions.rename_run(run_id, "beta-renamed")
     wait_idle(qtbot, panel)
-    panel.set_tags(run_id, ["a", " b ", ""])
+    panel.run_actions.set_tags(run_id, ["a", " b ", ""])
     wait_idle(qtbot, panel)
-    panel.edit_notes(run_id, "line one\nline two")
+    panel.run_actions.edit_notes(run_id, "line one\nline two")
     wait_idle(qtbot, panel)
     qtbot.waitUntil(
         lambda: panel.model.record_by_id(run_id).notes == "line one\nline two", timeout=TIMEOUT_MS
@@ -234,13 +235,13 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
         QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No
     )
     panel.select_runs([run_id])
-    panel.delete_selected()
+    panel.run_actions.delete_selected()
     wait_idle(qtbot, panel)
     assert asked and panel.model.row_of(run_id) is not None  # declined: nothing deleted
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(panel.state.runs_changed, timeout=TIMEOUT_MS):
-        panel.delete_selected()
+        panel.run_actions.delete_selected()
     qtbot.waitUntil(lambda: panel.model.row_of(run_id) is None, timeout=TIMEOUT_MS)
     assert not folder.exists()
     with Store.open(db_url) as store:
@@ -254,13 +255,13 @@ def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):
     panel.state.compare_requested.connect(compared.append)
 
     panel.select_runs([filled["beta"]])
-    assert panel.builder_action.isEnabled() and not panel.compare_action.isEnabled()
-    panel.open_selected_in_builder()
+    assert panel.run_actions.builder_action.isEnabled() and not panel.run_actions.compare_action.isEnabled()
+    panel.run_actions.open_selected_in_builder()
     assert panel.state.model_spec == TEXT_ONLY and pages == ["model"]
 
     panel.select_runs([filled["alpha"], filled["beta"]])
-    assert panel.compare_action.isEnabled() and not panel.rename_action.isEnabled()
-    panel.compare_selected()
+    assert panel.run_actions.compare_action.isEnabled() and not panel.run_actions.rename_action.isEnabled()
+    panel.run_actions.compare_selected()
     assert sorted(compared[0]) == sorted([filled["alpha"], filled["beta"]]) and pages[-1] == "compare"
 
 
@@ -307,21 +308,21 @@ def test_a_real_run_evaluates_exports_and_deletes(
     assert rec.test is not None and rec.dataset and rec.duration_s
 
     with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
-        panel.evaluate(result.run_id, str(small_demo))
+        panel.run_actions.evaluate(result.run_id, str(small_demo))
     assert done.args == ["evaluate", True], panel.message.label.text()
-    assert "accuracy" in panel.last_evaluation["metrics"]
-    assert panel.evaluation_dialog.table.rowCount() > 0
-    panel.evaluation_dialog.close()
+    assert "accuracy" in panel.run_actions.last_evaluation["metrics"]
+    assert panel.run_actions.evaluation_dialog.table.rowCount() > 0
+    panel.run_actions.evaluation_dialog.close()
     with Store.open(db_url) as store:
         assert any(e.split == "eval:all" for e in store.list_evaluations(result.run_id))
 
     out = tmp_path / "model.pt"
     with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
-        panel.export(result.run_id, str(out), "torchscript")
+        panel.run_actions.export(result.run_id, str(out), "torchscript")
     assert done.args == ["export", True], panel.message.label.text()
     assert out.is_file() and (tmp_path / "model.pt.json").is_file()
 
     assert run_dir(result.run_id).is_dir()
-    panel.delete_runs([result.run_id], confirm=False)
+    panel.run_actions.delete_runs([result.run_id], confirm=False)
     qtbot.waitUntil(lambda: panel.model.row_of(result.run_id) is None, timeout=TIMEOUT_MS)
     assert not run_dir(result.run_id).exists()
