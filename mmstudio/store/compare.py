@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -153,6 +154,14 @@ class Comparison:
     def disagreements(self) -> list[int]:
         """Item indices predicted by every run (with predictions) where the predicted labels differ."""
         return disagreements([self.predictions.get(i, []) for i in self.run_ids])
+
+    @cached_property
+    def _by_index(self) -> dict[int, dict[int, Prediction]]:
+        return {i: {p.item_index: p for p in self.predictions.get(i, [])} for i in self.run_ids}
+
+    def prediction(self, run_id: int, item_index: int) -> Prediction | None:
+        """Run ``run_id``'s prediction of test item ``item_index``, if it stored one."""
+        return self._by_index.get(run_id, {}).get(item_index)
 
     def examples(self, run_id: int, true_label: str, predicted_label: str) -> list[Prediction]:
         return [

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmstudio.formatting import format_value
+from mmstudio.formatting import format_value, shorten
 from mmstudio.vocabulary import CONDITIONS, LOSS_KEYS, key_metric
 
 from .compare import Comparison, run_label
@@ -203,6 +203,21 @@ def headline_metric(keys: Sequence[str], *, task: str | None = None) -> str | No
         if key and key not in LOSS_KEYS:
             return key
     return key_metric(keys, task=task) or (keys[0] if keys else None)
+
+
+def example_text(c: Comparison, item_index: int, text: str | None) -> str:
+    """How a gallery lists test item ``item_index``: its ``text`` (cut to 140 characters; None when the
+    dataset is not loaded), its true label, and what each run predicted (``#12 cat ✓``)."""
+    predicted = []
+    true = None
+    for run_id, label in zip(c.run_ids, c.labels(), strict=True):
+        p = c.prediction(run_id, item_index)
+        if p is not None:
+            true = true or p.true_label
+            mark = "✓" if p.predicted_label == p.true_label else "✗"
+            predicted.append(f"{label.split(' ', 1)[0]} {p.predicted_label} {mark}")
+    shown = text if text is not None else f"item {item_index} (dataset not loaded)"
+    return f"{shorten(shown, 140)}\ntrue: {true}   predicted: " + "  ".join(predicted)
 
 
 # --- the comparison as plain data (``runs compare --json``) ---------------------------------------------

@@ -42,7 +42,6 @@ SKIPPED_FILES = "__main__.py"
 #: Qt-free code still to be moved to the core by the change under way; emptied before it lands.
 MOVING: dict[str, set[str]] = {
     "app.py": {"window_size"},
-    "compare/panel.py": {"_load_items_job"},
     "datasets/gallery.py": {"SearchIndex", "_short"},
     "datasets/panel.py": {
         "ColumnsNeeded",
