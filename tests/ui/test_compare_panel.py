@@ -124,7 +124,10 @@ def test_two_confusion_matrices_and_a_click_lists_the_examples(panel, qtbot):
         first.table.clicked.emit(index)
     assert blocker.args == [int(model.matrix[r, col])]
     assert panel.confusion_tab.examples.count() == int(model.matrix[r, col])
-    assert f"true {model.labels[r]}, predicted {model.labels[col]}" in panel.confusion_tab.examples.caption.text()
+    assert (
+        f"true {model.labels[r]}, predicted {model.labels[col]}"
+        in panel.confusion_tab.examples.caption.text()
+    )
     assert len(c.examples(first.run_id, model.labels[r], model.labels[col])) == int(model.matrix[r, col])
     # the dataset is read in the background; the listed items then carry their captions
     qtbot.waitUntil(lambda: c.runs[0].dataset_id in panel.examples.items, timeout=30_000)

@@ -105,3 +105,14 @@ def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
     assert c.modality_scores("accuracy")[ids[0]] == {"fused": 0.5, "text masked": 0.3, "image masked": None}
     assert c.disagreements() == [1]
     assert [p.item_index for p in c.examples(ids[0], "a", "b")] == [1]
+    assert c.prediction(ids[0], 1).predicted_label == "b" and c.prediction(ids[1], 9) is None
+    # how a gallery lists an item: its text, the true label, each run's prediction
+    from mmstudio.store.report import example_text
+
+    first, second = (label.split(" ")[0] for label in c.labels())
+    assert example_text(c, 1, "a red pin " * 20) == (
+        f"{('a red pin ' * 20)[:139]}…\ntrue: a   predicted: {first} b ✗  {second} a ✓"
+    )
+    assert example_text(c, 7, None).startswith("item 7 (dataset not loaded)\ntrue: None")
+    with Store.open(db_url) as store:
+        assert load_comparison(store, ids, predictions=False).predictions == {}  # for tables alone
