@@ -43,6 +43,8 @@ from mmstudio.ui.state import StudioState
 from mmstudio.vocabulary import PAGES
 
 if TYPE_CHECKING:
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.spec import TrainSpec
     from mmstudio.ui.compare.panel import ComparePanel
     from mmstudio.ui.experiments.panel import ExperimentsPanel
     from mmstudio.ui.train.panel import TrainPanel
@@ -126,6 +128,8 @@ class MainWindow(QMainWindow):
         self.state.status_posted.connect(self._on_state_status_posted)
         self.state.page_requested.connect(self._on_state_page_requested)
         self.state.compare_requested.connect(self._on_state_compare_requested)
+        self.state.train_spec_requested.connect(self._on_state_train_spec_requested)
+        self.state.dataset_requested.connect(self._on_state_dataset_requested)
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
@@ -229,6 +233,18 @@ class MainWindow(QMainWindow):
     def _on_state_compare_requested(self, run_ids: list[int]) -> None:
         if "compare" not in self._pages:  # made now, it hears the next requests itself
             self._make_page("compare").set_runs(run_ids)
+
+    def _on_state_train_spec_requested(self, spec: TrainSpec) -> None:
+        """A run's training settings, re-opened: on the Train page (made now if it was not yet), and
+        for the shapes the Model page computes."""
+        self.train.set_train_spec(spec)
+        self.model.set_train_spec(spec)
+
+    def _on_state_dataset_requested(self, spec: DatasetSpec) -> None:
+        """A run's dataset, re-opened: loaded on the Datasets page (the window stays where it is),
+        unless one is open or loading by now."""
+        if self.state.dataset is None and not self.datasets.is_loading():
+            self.datasets.open_path(spec.path, format=spec.format, columns=spec.columns)
 
     # --- menus ------------------------------------------------------------------------------------
 

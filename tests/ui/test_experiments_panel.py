@@ -265,6 +265,90 @@ def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):
     assert sorted(compared[0]) == sorted([filled["alpha"], filled["beta"]]) and pages[-1] == "compare"
 
 
+def test_open_in_builder_restores_the_whole_job_the_run_stored(
+    make_panel, db_url, small_demo, tmp_path, qtbot
+):
+    """The model spec on the Model page, the training settings for the Train page, and (no dataset
+    being open) the recorded dataset; an old record's dataset is its row's folder; one that is gone is
+    said, not asked for; with a dataset open, it stays."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.spec import TrainSpec
+
+    recorded = DatasetSpec(str(small_demo), format="manifest", seed=3, check_images="header")
+    with Store.open(db_url) as store:
+        row = store.ensure_dataset(
+            name="small", path=small_demo, format="manifest", fingerprint="f", item_count=240, summary={}
+        )
+        gone_row = store.ensure_dataset(
+            name="gone", path=tmp_path / "gone", format="manifest", fingerprint="g", item_count=1, summary={}
+        )
+        job = store.create_run(
+            name="job",
+            spec=FUSED,
+            train_spec={"epochs": 7, "lr": 0.02, "batch_size": 16},
+            dataset_spec=recorded.to_dict(),
+            dataset_id=row.id,
+        )
+        old = store.create_run(name="old", spec=TEXT_ONLY, dataset_id=row.id)
+        gone = store.create_run(name="gone", spec=FUSED, dataset_id=gone_row.id)
+    panel = make_panel()
+    state = panel.state
+    pages, trains, datasets = [], [], []
+    state.page_requested.connect(pages.append)
+    state.train_spec_requested.connect(trains.append)
+    state.dataset_requested.connect(datasets.append)
+
+    with qtbot.waitSignal(state.dataset_requested, timeout=TIMEOUT_MS):
+        assert panel.run_actions.open_in_builder(job)
+    assert state.model_spec == FUSED and pages == ["model"]
+    assert trains == [TrainSpec.from_dict({"epochs": 7, "lr": 0.02, "batch_size": 16})]
+    assert datasets == [recorded]
+
+    with qtbot.waitSignal(state.dataset_requested, timeout=TIMEOUT_MS):
+        assert panel.run_actions.open_in_builder(old)  # recorded before the spec was kept
+    assert state.model_spec == TEXT_ONLY and datasets[-1] == DatasetSpec(str(small_demo))
+    assert len(trains) == 1  # it stored no training settings
+
+    panel.run_actions.open_in_builder(gone)
+    wait_idle(qtbot, panel)
+    assert len(datasets) == 2 and "dataset was not opened" in panel.message.label.text()
+
+    state.set_dataset(recorded.load(), recorded)
+    panel.run_actions.open_in_builder(job)
+    wait_idle(qtbot, panel)
+    assert len(datasets) == 2 and len(trains) == 2  # the open dataset stays
+
+
+def test_open_in_builder_puts_the_job_on_the_pages_of_the_window(qtbot, tmp_path, small_demo):
+    """Through the window: the Train page shows the run's settings, the Model page its spec, and the
+    Datasets page loads its dataset; the window shows the Model page."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.ui.main_window import MainWindow
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    recorded = DatasetSpec(str(small_demo), format="manifest", check_images="header")
+    with Store.open(db_url) as store:
+        run_id = store.create_run(
+            name="job", spec=FUSED, train_spec={"epochs": 7, "lr": 0.02}, dataset_spec=recorded.to_dict()
+        )
+    window = MainWindow(Settings(tmp_path / "settings.ini"), db_url=db_url)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    experiments = window.experiments
+    with qtbot.waitSignal(experiments.runs_loaded, timeout=TIMEOUT_MS):
+        experiments.refresh()
+    with qtbot.waitSignal(window.datasets.loading_finished, timeout=60_000):
+        assert experiments.run_actions.open_in_builder(run_id)
+    assert window.current_page() == "model"
+    assert window.state.model_spec == FUSED
+    train = window.train.train_spec()
+    assert (train.epochs, train.lr) == (7, 0.02)
+    assert window.state.dataset is not None and window.state.dataset_spec.path == str(small_demo)
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=60_000)
+    experiments.shutdown()
+
+
 def test_an_empty_store_shows_how_to_make_a_run(make_panel, db_url, qtbot):
     panel = make_panel()
     assert panel.stack.currentWidget() is panel.empty
@@ -315,6 +399,16 @@ def test_a_real_run_evaluates_exports_and_deletes(
     panel.run_actions.evaluation_dialog.close()
     with Store.open(db_url) as store:
         assert any(e.split == "eval:all" for e in store.list_evaluations(result.run_id))
+        tested = store.metric_stats([result.run_id])[result.run_id]["test/accuracy"].last_value
+
+    # on its own dataset: the recorded spec gives back the test split the run was trained without
+    assert panel.run_actions.evaluate_own_action.isEnabled()
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        panel.run_actions.evaluate_on_own_dataset(result.run_id)
+    assert done.args == ["evaluate", True], panel.message.label.text()
+    own = panel.run_actions.last_evaluation
+    assert own["items"] == 24 and own["metrics"]["accuracy"] == pytest.approx(tested)
+    panel.run_actions.evaluation_dialog.close()
 
     out = tmp_path / "model.pt"
     with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:

@@ -68,7 +68,8 @@ class RunActionsController(QObject):
             "Open in builder",
             self.open_selected_in_builder,
             "model",
-            "Load the run's model spec in the Model page",
+            "Load the run's job: its model on the Model page, its training settings on the Train page, "
+            "and its dataset when none is open",
         )
         self.evaluate_action = self._action(
             "Evaluate on a folder…",
@@ -81,6 +82,13 @@ class RunActionsController(QObject):
             lambda: self.evaluate_selected(pick="file"),
             None,
             "Evaluate the run on a manifest file or .tar shard",
+        )
+        self.evaluate_own_action = self._action(
+            "Evaluate on its own dataset",
+            self.evaluate_selected_on_own_dataset,
+            None,
+            "Evaluate the run on the test split of the dataset it trained on, as recorded with it (the "
+            "items it was trained without)",
         )
         self.export_action = self._action(
             "Export…", self.export_selected, "export", "Export the checkpoint as TorchScript or ONNX"
@@ -113,6 +121,7 @@ class RunActionsController(QObject):
             self.builder_action,
             self.evaluate_action,
             self.evaluate_file_action,
+            self.evaluate_own_action,
             self.export_action,
             None,
             self.compare_action,
@@ -130,6 +139,8 @@ class RunActionsController(QObject):
         usable = one and current is not None and current.status is not RunStatus.QUEUED
         for action in (self.evaluate_action, self.evaluate_file_action, self.export_action):
             action.setEnabled(usable)
+        recorded = usable and current is not None and bool(current.dataset_spec or current.dataset)
+        self.evaluate_own_action.setEnabled(recorded)
         self.delete_action.setEnabled(bool(ids))
         self.compare_action.setEnabled(2 <= len(ids) <= MAX_COMPARE)
 
@@ -219,14 +230,60 @@ class RunActionsController(QObject):
         )
 
     def open_in_builder(self, run_id: int) -> bool:
+        """Restore the job the run stored: its model spec on the Model page (shown), its training
+        settings on the Train page, and, when no dataset is open, its dataset (read from the store in
+        the background: an old record names its dataset's folder)."""
+        from mmstudio.training.spec import TrainSpec
+
         rec = self.model.record_by_id(run_id)
         if rec is None or not rec.spec:
             self.message.show_message(f"Run {run_id} has no model spec to open.", "warning")
             return False
         self.state.set_model_spec(dict(rec.spec))
+        restored = ["its model"]
+        if rec.train_spec:
+            try:
+                train = TrainSpec.from_dict(rec.train_spec)
+            except (ValueError, TypeError) as exc:
+                self.message.show_message(
+                    f"Run {rec.id}'s training settings could not be read: {exc}", "warning"
+                )
+            else:
+                self.state.train_spec_requested.emit(train)
+                restored.append("its training settings")
+        if self.state.dataset is None and (rec.dataset_spec or rec.dataset):
+            self._open_recorded_dataset(rec)
         self.state.page_requested.emit("model")
-        self.state.post_status(f"The model of run {rec.id} ({rec.name}) is in the builder")
+        self.state.post_status(f"Run {rec.id} ({rec.name}) is in the builder: {' and '.join(restored)}")
         return True
+
+    def _open_recorded_dataset(self, rec: RunRecord) -> tasks.Task:
+        """Find the run's dataset (its recorded spec) off the GUI thread, then ask for it to be opened."""
+        handle, url, run_id = self._handle, self.state.db_url, rec.id
+
+        def find(_state):
+            from mmstudio.training.resume import recorded_dataset
+
+            return recorded_dataset(handle.get(url), run_id)
+
+        def found(spec) -> None:
+            if self.state.dataset is None:  # none was opened meanwhile
+                self.state.dataset_requested.emit(spec)
+                self.state.post_status(f"Opening run {run_id}'s dataset {spec.path}…")
+
+        def failed(message: str, _traceback: str) -> None:
+            self.message.show_message(
+                f"Run {run_id}'s dataset was not opened: {message}. Open it (or a copy) on the Datasets "
+                "page to train the run again.",
+                "warning",
+            )
+
+        task = tasks.run_task(find)
+        self._busy.add(task)
+        task.succeeded.connect(found)
+        task.failed.connect(failed)
+        task.finished.connect(lambda: self._busy.discard(task))
+        return task
 
     def compare(self, run_ids: Iterable[int]) -> bool:
         ids = list(run_ids)
@@ -241,22 +298,46 @@ class RunActionsController(QObject):
         """Evaluate run ``run_id`` on the dataset at ``path`` in the background (as ``mmstudio eval``:
         the evaluation is recorded with the run), then show its metrics. ``split="all"`` scores every
         usable row of the dataset (the run's vocabulary and labels come with its checkpoint)."""
+
+        def load(task_state):
+            from mmstudio.data import LoadOptions, load_dataset
+
+            task_state.set_message(f"Reading {path}…")
+            return load_dataset(path, options=LoadOptions(check_images="header"), cancel=task_state)
+
+        return self._evaluate(run_id, path, load, split, checkpoint)
+
+    def evaluate_on_own_dataset(self, run_id: int, *, checkpoint: str = "best") -> tasks.Task:
+        """Evaluate run ``run_id`` on the test split of the dataset it trained on, read by its recorded
+        spec (as ``mmstudio eval RUN --split test``): the same items it was trained without."""
+        handle, url = self._handle, self.state.db_url
+
+        def load(task_state):
+            from mmstudio.training.resume import recorded_dataset
+
+            spec = recorded_dataset(handle.get(url), run_id)
+            task_state.set_message(f"Reading {spec.path}…")
+            return spec.load(cancel=task_state)
+
+        return self._evaluate(run_id, "its own dataset", load, "test", checkpoint)
+
+    def _evaluate(
+        self, run_id: int, where: str, load: Callable[[Any], Any], split: str, checkpoint: str
+    ) -> tasks.Task:
         url = self.state.db_url
         rec = self.model.record_by_id(run_id)
         name = rec.name if rec else f"run {run_id}"
 
         def work(task_state):
-            from mmstudio.data import LoadOptions, load_dataset
             from mmstudio.training.inference import evaluate_run
 
-            task_state.set_message(f"Reading {path}…")
-            dataset = load_dataset(path, options=LoadOptions(check_images="header"), cancel=task_state)
+            dataset = load(task_state)
             if not dataset.report.usable:
-                raise ValueError(f"{path} has no usable pairs; the Datasets page shows why")
+                raise ValueError(f"{where} has no usable pairs; the Datasets page shows why")
             task_state.set_message(f"Evaluating {name}…")
             return evaluate_run(run_id, dataset, split=split, checkpoint=checkpoint, db_url=url)
 
-        self.state.post_status(f"Evaluating {name} on {path}…", 0)
+        self.state.post_status(f"Evaluating {name} on {where}…", 0)
 
         def succeeded(result: dict[str, Any]) -> None:
             self.last_evaluation = result
@@ -265,7 +346,7 @@ class RunActionsController(QObject):
             self.evaluation_dialog = EvaluationDialog(name, result, self.page)
             self.evaluation_dialog.open()
 
-        return self._run_action("evaluate", run_id, work, succeeded, f"Could not evaluate {name} on {path}")
+        return self._run_action("evaluate", run_id, work, succeeded, f"Could not evaluate {name} on {where}")
 
     def export(self, run_id: int, path: str, format: str, *, checkpoint: str = "best") -> tasks.Task:
         """Export run ``run_id``'s checkpoint to ``path`` as ``torchscript`` or ``onnx`` (as
@@ -326,6 +407,10 @@ class RunActionsController(QObject):
             path = QFileDialog.getExistingDirectory(self.page, title)
         if path:
             self.evaluate(rec.id, path)
+
+    def evaluate_selected_on_own_dataset(self) -> None:
+        if rec := self._one_selected():
+            self.evaluate_on_own_dataset(rec.id)
 
     def export_selected(self) -> None:
         from mmstudio.training.exports import onnx_available

@@ -1,7 +1,7 @@
 """The Experiments page: every run in the store as a sortable, filterable table, kept current while the
 page is visible (runs started by ``mmstudio train`` in another process appear on their own), with the
-actions of ``mmstudio runs``: rename, tag, annotate, delete, re-open the spec in the builder, evaluate
-on another dataset, export the checkpoint, compare.
+actions of ``mmstudio runs``: rename, tag, annotate, delete, re-open the run's job in the builder,
+evaluate on its own dataset's test split or on another dataset, export the checkpoint, compare.
 
 The page composes its parts: the runs table (:mod:`.table`), the details pane (:mod:`.details`) and
 the actions on the selected runs (:mod:`.actions`, with the dialogs of :mod:`.dialogs`); the records
@@ -191,6 +191,7 @@ class ExperimentsPanel(QWidget):
         evaluate_menu = QMenu(self)
         evaluate_menu.addAction(actions.evaluate_action)
         evaluate_menu.addAction(actions.evaluate_file_action)
+        evaluate_menu.addAction(actions.evaluate_own_action)
         self.evaluate_button = QToolButton()
         self.evaluate_button.setDefaultAction(actions.evaluate_action)
         self.evaluate_button.setMenu(evaluate_menu)
