@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmstudio.progress import check_cancel
-from mmstudio.vocabulary import CONDITIONS, lower_is_better
+from mmstudio.vocabulary import CONDITIONS, LOSS_KEYS, key_metric, lower_is_better
 
 from .types import EvaluationInfo, MetricStats, Prediction, RunDetail
 
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 MAX_RUNS = 20
-#: The metric shown first when the runs have it, in this order of preference.
-PREFERRED_METRICS = ("val/loss", "train/loss", "val/accuracy", "val/macro_f1")
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -188,11 +186,13 @@ def shared_metric_keys(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, 
 
 
 def default_metric(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, MetricStats]]) -> str | None:
-    """The first of :data:`PREFERRED_METRICS` every run logged at least twice (a curve, not a
-    point), else the first of them present, else the first shared key (from the runs' metric stats
-    alone, so the curves can be read before the rest of a comparison)."""
+    """The metric whose curves the compare view opens on: a loss (:data:`~mmstudio.vocabulary.LOSS_KEYS`,
+    which every run logs as it trains), else the runs' key metric
+    (:func:`~mmstudio.vocabulary.key_metric`): the first of them every run logged at least twice (a
+    curve, not a point), else the first of them present, else the first shared key. From the runs'
+    metric stats alone, so the curves can be read before the rest of a comparison."""
     keys = shared_metric_keys(run_ids, stats)
-    present = [k for k in PREFERRED_METRICS if k in keys]
+    present = [k for k in dict.fromkeys((*LOSS_KEYS, key_metric(keys))) if k in keys]
     for key in present:
         if all((s := stats.get(i, {}).get(key)) is not None and s.count > 1 for i in run_ids):
             return key

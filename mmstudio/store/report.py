@@ -40,7 +40,7 @@ def run_colour(index: int) -> str:
     return RUN_COLOURS[index % len(RUN_COLOURS)]
 
 
-# --- tables ---------------------------------------------------------------------------------------------
+# --- tables -------------------------------------------------------------------------------------------------
 
 
 def parameters_table(c: Comparison, show_all: bool = False) -> Table:
@@ -130,7 +130,7 @@ def write_csv(path: str | Path, table: Table) -> Path:
     return path
 
 
-# --- the HTML report ------------------------------------------------------------------------------------
+# --- the HTML report ----------------------------------------------------------------------------------------
 
 
 def html_table(table: Table) -> str:
@@ -171,7 +171,7 @@ def html_report(
     return "\n".join(parts)
 
 
-# --- what the Compare page opens on ---------------------------------------------------------------------
+# --- what the Compare page opens on -------------------------------------------------------------------------
 
 
 def scatter_default(c: Comparison) -> str | None:
@@ -205,6 +205,9 @@ def headline_metric(keys: Sequence[str], *, task: str | None = None) -> str | No
     return key_metric(keys, task=task) or (keys[0] if keys else None)
 
 
+# --- a test item in a gallery -------------------------------------------------------------------------------
+
+
 def example_text(c: Comparison, item_index: int, text: str | None) -> str:
     """How a gallery lists test item ``item_index``: its ``text`` (cut to 140 characters; None when the
     dataset is not loaded), its true label, and what each run predicted (``#12 cat ✓``)."""
@@ -220,7 +223,7 @@ def example_text(c: Comparison, item_index: int, text: str | None) -> str:
     return f"{shorten(shown, 140)}\ntrue: {true}   predicted: " + "  ".join(predicted)
 
 
-# --- the comparison as plain data (``runs compare --json``) ---------------------------------------------
+# --- the comparison as plain data (``runs compare --json``) -------------------------------------------------
 
 
 def comparison_document(c: Comparison, *, show_all: bool = False) -> dict[str, Any]:

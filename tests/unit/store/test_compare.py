@@ -116,3 +116,32 @@ def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
     assert example_text(c, 7, None).startswith("item 7 (dataset not loaded)\ntrue: None")
     with Store.open(db_url) as store:
         assert load_comparison(store, ids, predictions=False).predictions == {}  # for tables alone
+
+
+def test_the_curves_open_on_a_loss_else_on_the_key_metric():
+    from mmstudio.store.compare import default_metric
+    from mmstudio.store.types import MetricStats
+
+    def stats(**counts: int) -> dict:
+        return {
+            key.replace("__", "/"): MetricStats(
+                key=key,
+                count=n,
+                last_step=n,
+                last_epoch=None,
+                last_value=0.5,
+                last_time=0.0,
+                min=0.1,
+                max=0.9,
+            )
+            for key, n in counts.items()
+        }
+
+    both = {1: stats(val__loss=5, train__loss=50, val__accuracy=5), 2: stats(val__loss=5, train__loss=50)}
+    assert default_metric([1, 2], both) == "val/loss"
+    one_point = {i: stats(val__loss=1, train__loss=50, val__accuracy=5) for i in (1, 2)}
+    assert default_metric([1, 2], one_point) == "train/loss"  # a curve, not a point
+    scores = {i: stats(val__rmse=3, val__mae=3, lr=3) for i in (1, 2)}
+    assert default_metric([1, 2], scores) == "val/rmse"  # no loss: the key metric
+    assert default_metric([1, 2], {i: stats(lr=3) for i in (1, 2)}) == "lr"
+    assert default_metric([1, 2], {}) is None
