@@ -8,7 +8,10 @@ change training settings (``train``: more epochs, say); everything else is as th
 
 A run recorded before its dataset spec was kept (and without a checkpoint to backfill it from) is
 resumed on its dataset record's folder, or on the dataset the caller has open when it is that folder.
-This module imports neither torch nor the models: the GUI calls it in a worker thread.
+The same lookup finds a run's dataset for everything else that needs it again (:func:`recorded_dataset`:
+``eval`` without ``--data``, "Open in builder", "Evaluate on its own dataset"; :func:`load_recorded`:
+the Compare page's test items). This module imports neither torch nor the models: the GUI calls it in
+a worker thread.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
+from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.vocabulary import RESUMABLE_STATUSES
 
 if TYPE_CHECKING:
     from mmstudio.data.dataset import Dataset
-from mmstudio.training.spec import RunJob, TrainSpec
-from mmstudio.vocabulary import RESUMABLE_STATUSES
 
 
 class ResumeError(ValueError):
