@@ -1,12 +1,14 @@
 """How numbers, durations, sizes and times are written for people (standard library only).
 
 The command line, the pages and the reports write a value the same way: a metric with four
-significant digits, a duration as ``mm:ss`` or ``h:mm:ss``, a parameter count as ``1.2 M``.
+significant digits, a duration as ``mm:ss`` or ``h:mm:ss``, a parameter count as ``1.2 M``, a text too
+long for its place cut with ``…``.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -107,3 +109,17 @@ def format_float(value: float) -> str:
 def key_title(key: str) -> str:
     """``embed_dim`` → ``Embed dim``: a snake_case key as a title."""
     return key.replace("_", " ").capitalize()
+
+
+def shorten(text: str, n: int) -> str:
+    """``text`` if it has at most ``n`` characters, else its first ``n - 1`` and ``…``."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def shorten_path(path: str, n: int = 64) -> str:
+    """A path as a person reads it in a menu or a status bar: the home folder as ``~``, and when it is
+    still longer than ``n`` characters, ``…`` and its last ``n - 1`` (the end names the file)."""
+    home = os.path.expanduser("~")
+    if home not in ("", "~", os.sep) and path.startswith(home + os.sep):
+        path = "~" + path[len(home) :]
+    return path if len(path) <= n else "…" + path[-(n - 1) :]

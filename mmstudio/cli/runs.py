@@ -6,6 +6,7 @@ import argparse
 import csv
 import math
 import sys
+from pathlib import Path
 
 from mmstudio.cli._common import (
     EXIT_OK,
@@ -17,8 +18,6 @@ from mmstudio.cli._common import (
     print_json,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
-
-HEADLINE_METRICS = ("test/accuracy", "val/accuracy", "test/r@1_i2t", "test/rmse", "val/loss", "train/loss")
 
 
 def add_parsers(commands) -> None:
@@ -39,10 +38,23 @@ def add_parsers(commands) -> None:
     p = sub.add_parser(
         "compare",
         help="compare runs side by side",
-        description="Compare runs: the parameters that differ and their final and best metrics.",
+        description="Compare runs: the parameters that differ, their final and best metrics, per-class "
+        "F1 and modality contribution on the test split; the same tables as the Compare page.",
     )
     p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
     p.add_argument("--all", action="store_true", help="show every parameter, not only those that differ")
+    p.add_argument("--csv", metavar="FILE", help="write one table as CSV (the one --table names)")
+    p.add_argument(
+        "--table",
+        type=_table_name,
+        default="metrics",
+        metavar="NAME",
+        help="the table --csv writes, as the Compare page's tab of that name saves it: parameters, "
+        "metrics (the default), per_class or modalities",
+    )
+    p.add_argument(
+        "--html", metavar="FILE", help="write the comparison as one self-contained HTML report (no charts)"
+    )
     json_option(p, "the comparison as JSON")
     p.set_defaults(func=cmd_compare)
 
@@ -71,6 +83,16 @@ def add_parsers(commands) -> None:
         db_option(parser)
 
 
+def _table_name(text: str) -> str:
+    """A table of ``runs compare`` (checked when given: the store's report module is not imported to
+    build the parser)."""
+    from mmstudio.store.report import TABLES
+
+    if text not in TABLES:
+        raise argparse.ArgumentTypeError(f"no table {text!r}; choose one of {', '.join(TABLES)}")
+    return text
+
+
 def summary_dict(run) -> dict:
     return {
         "id": run.id,
@@ -89,10 +111,14 @@ def summary_dict(run) -> dict:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from mmstudio.store.summaries import fetch_records
+
     with open_store(args) as store:
         runs = store.list_runs(status=args.status, name_contains=args.name)
+        records = fetch_records(store, [r.id for r in runs])
+    runs = [r for r in runs if r.id in records]  # deleted meanwhile
     if args.json:
-        print_json([summary_dict(r) for r in runs])
+        print_json([{**summary_dict(r), **record_dict(records[r.id])} for r in runs])
         return EXIT_OK
     if not runs:
         print("no runs yet; train one with: mmstudio train --demo", file=sys.stderr)
@@ -101,20 +127,39 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = []
     for r in runs:
-        key = next((k for k in HEADLINE_METRICS if r.metrics.get(k) is not None), None)
-        metric = f"{key} {format_value(r.metrics[key])}" if key else ""
-        duration = format_duration(r.duration_s)
+        rec = records[r.id]
+        metric = f"{rec.metric} {format_value(rec.best)}" if rec.metric else ""
         rows.append(
-            [str(r.id), r.name, str(r.status), local_time(r.created), duration, r.device or "", metric]
+            [
+                str(r.id),
+                r.name,
+                str(r.status),
+                local_time(r.created),
+                format_duration(r.duration_s),
+                r.device or "",
+                rec.architecture,
+                metric,
+                format_value(rec.test),
+            ]
         )
-    print(table(rows, ["ID", "NAME", "STATUS", "CREATED", "TIME", "DEVICE", "METRIC"]))
+    headers = ["ID", "NAME", "STATUS", "CREATED", "TIME", "DEVICE", "ARCHITECTURE", "METRIC", "TEST"]
+    print(table(rows, headers))
     return EXIT_OK
 
 
+def record_dict(record) -> dict:
+    """What the runs table adds to a run's summary: its architecture label and its key metric
+    (the metric it is judged by, its best and last value, and its test value)."""
+    return {"architecture": record.architecture, "key_metric": record.key_metric_json()}
+
+
 def _run_document(store, run_id: int) -> dict:
+    from mmstudio.store.summaries import make_record
+
     run = get_run(store, run_id)
     stats = store.metric_stats([run_id]).get(run_id, {})
     doc = summary_dict(run)
+    doc.update(record_dict(make_record(run, stats)))
     doc.update(
         seed=run.seed,
         notes=run.notes,
@@ -146,16 +191,6 @@ def _run_document(store, run_id: int) -> dict:
     return doc
 
 
-def _architecture(spec: dict) -> str:
-    if not spec:
-        return ""
-    parts = [
-        f"{k.split('_')[0]}={(spec.get(k) or {}).get('name', '?')}" for k in ("text_encoder", "image_encoder")
-    ]
-    parts += [f"fusion={(spec.get('fusion') or {}).get('name', '?')}", f"task={spec.get('task', '?')}"]
-    return " ".join(parts)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         doc = _run_document(store, args.run_id)
@@ -169,7 +204,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  experiment {doc['experiment']}   dataset {doc['dataset'] or '-'}")
     print(f"  device {doc['device'] or '-'}   seed {doc['seed']}   duration {duration}")
     if doc["spec"]:
-        print(f"  model {_architecture(doc['spec'])}")
+        print(f"  model {doc['architecture']}   task {doc['spec'].get('task', '?')}")
     if doc["tags"]:
         print(f"  tags {', '.join(doc['tags'])}")
     if doc["notes"]:
@@ -197,57 +232,36 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def compare_document(store, run_ids: list[int], *, show_all: bool) -> dict:
-    from mmstudio.store.compare import differing_keys, run_parameters
-
-    runs = [get_run(store, i) for i in run_ids]
-    params = [run_parameters(r) for r in runs]
-    keys = sorted(set().union(*params))
-    differing = differing_keys(params)
-    stats = store.metric_stats(run_ids)
-    metric_keys = sorted(set().union(*(stats.get(i, {}).keys() for i in run_ids)))
-    return {
-        "runs": [{"id": r.id, "name": r.name, "status": str(r.status)} for r in runs],
-        "parameters": {k: [p.get(k) for p in params] for k in (keys if show_all else differing)},
-        "differing": differing,
-        "metrics": {
-            k: [
-                {"last": s.last_value, "best": s.best} if (s := stats.get(i, {}).get(k)) else None
-                for i in run_ids
-            ]
-            for k in metric_keys
-        },
-    }
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
+    from mmstudio.store.compare import MAX_RUNS, load_comparison
+    from mmstudio.store.report import comparison_document, html_report, report_tables, table, write_csv
+
     if len(args.run_ids) < 2:
         raise UsageError("give at least two run ids to compare")
+    if len(set(args.run_ids)) > MAX_RUNS:
+        raise UsageError(f"compare at most {MAX_RUNS} runs at once")
     with open_store(args) as store:
-        doc = compare_document(store, args.run_ids, show_all=args.all)
-    if args.json:
-        print_json(doc)
-        return EXIT_OK
-    from mmstudio.console import table
-
-    heads = [f"{r['id']} {r['name']}" for r in doc["runs"]]
-    what = "all parameters" if args.all else "parameters that differ"
-    print(f"{what}:")
-    if doc["parameters"]:
-        print(
-            table(
-                [[k, *(format_value(v) for v in vals)] for k, vals in doc["parameters"].items()],
-                ["PARAMETER", *heads],
-            )
+        for run_id in args.run_ids:
+            get_run(store, run_id)  # an unknown id says how to find the right one
+        c = load_comparison(store, args.run_ids, predictions=False)
+    if args.csv:
+        write_csv(args.csv, table(c, args.table, show_all=args.all))
+        print(f"wrote the {args.table.replace('_', '-')} table to {args.csv}", file=sys.stderr)
+    if args.html:
+        Path(args.html).write_text(
+            html_report(c, tables=report_tables(c, show_all=args.all)), encoding="utf-8"
         )
-    else:
-        print("  (none: the runs have the same parameters)")
-    print("\nmetrics (last / best):")
-    rows = [
-        [k, *(f"{format_value(c['last'])} / {format_value(c['best'])}" if c else "" for c in cells)]
-        for k, cells in doc["metrics"].items()
-    ]
-    print(table(rows, ["METRIC", *heads]) if rows else "  (no metrics logged)")
+        print(f"wrote the comparison to {args.html}", file=sys.stderr)
+    if args.json:
+        print_json(comparison_document(c, show_all=args.all))
+        return EXIT_OK
+    if args.csv or args.html:
+        return EXIT_OK
+    from mmstudio.console import table as text_table
+
+    for n, (title, (headers, rows)) in enumerate(report_tables(c, show_all=args.all)):
+        print(("\n" if n else "") + f"{title}:")
+        print(text_table(rows, headers) if rows else "  (none)")
     return EXIT_OK
 
 

@@ -2,7 +2,9 @@
 artifacts in SQLAlchemy (SQLite by default, any SQLAlchemy URL), with alembic migrations.
 
 Qt-free and torch-free, so listing and comparing runs stays fast. Everything returned is plain data
-(frozen dataclasses, numpy arrays); sessions never leave the package::
+(frozen dataclasses, numpy arrays); sessions never leave the package. What people read is made here
+too, once for the pages and the command line: run records and a run's details (:mod:`.summaries`), a
+comparison of runs (:mod:`.compare`) and its tables, CSV and HTML report (:mod:`.report`)::
 
     with Store.open() as store:
         run_id = store.create_run(name="baseline", spec=model_spec)

@@ -2,8 +2,9 @@
 runs share, their test evaluations (plain, text masked, image masked), the items they disagree on,
 and EMA smoothing of a curve.
 
-The compare view (``mmstudio.ui.compare.panel``) and ``mmstudio runs compare`` read the same data
-through :func:`load_comparison`; everything returned is plain data.
+The compare view (``mmstudio.ui.compare``) and ``mmstudio runs compare`` read the same data through
+:func:`load_comparison`, and show it through the same tables (:mod:`mmstudio.store.report`);
+everything returned is plain data.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmstudio.progress import check_cancel
-from mmstudio.vocabulary import CONDITIONS, lower_is_better
+from mmstudio.vocabulary import CONDITIONS, LOSS_KEYS, key_metric, lower_is_better
 
 from .types import EvaluationInfo, MetricStats, Prediction, RunDetail
 
@@ -24,8 +26,6 @@ if TYPE_CHECKING:
     from .store import Store
 
 MAX_RUNS = 20
-#: The metric shown first when the runs have it, in this order of preference.
-PREFERRED_METRICS = ("val/loss", "train/loss", "val/accuracy", "val/macro_f1")
 
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -153,6 +153,14 @@ class Comparison:
         """Item indices predicted by every run (with predictions) where the predicted labels differ."""
         return disagreements([self.predictions.get(i, []) for i in self.run_ids])
 
+    @cached_property
+    def _by_index(self) -> dict[int, dict[int, Prediction]]:
+        return {i: {p.item_index: p for p in self.predictions.get(i, [])} for i in self.run_ids}
+
+    def prediction(self, run_id: int, item_index: int) -> Prediction | None:
+        """Run ``run_id``'s prediction of test item ``item_index``, if it stored one."""
+        return self._by_index.get(run_id, {}).get(item_index)
+
     def examples(self, run_id: int, true_label: str, predicted_label: str) -> list[Prediction]:
         return [
             p
@@ -178,20 +186,25 @@ def shared_metric_keys(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, 
 
 
 def default_metric(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, MetricStats]]) -> str | None:
-    """The first of :data:`PREFERRED_METRICS` every run logged at least twice (a curve, not a
-    point), else the first of them present, else the first shared key (from the runs' metric stats
-    alone, so the curves can be read before the rest of a comparison)."""
+    """The metric whose curves the compare view opens on: a loss (:data:`~mmstudio.vocabulary.LOSS_KEYS`,
+    which every run logs as it trains), else the runs' key metric
+    (:func:`~mmstudio.vocabulary.key_metric`): the first of them every run logged at least twice (a
+    curve, not a point), else the first of them present, else the first shared key. From the runs'
+    metric stats alone, so the curves can be read before the rest of a comparison."""
     keys = shared_metric_keys(run_ids, stats)
-    present = [k for k in PREFERRED_METRICS if k in keys]
+    present = [k for k in dict.fromkeys((*LOSS_KEYS, key_metric(keys))) if k in keys]
     for key in present:
         if all((s := stats.get(i, {}).get(key)) is not None and s.count > 1 for i in run_ids):
             return key
     return present[0] if present else (keys[0] if keys else None)
 
 
-def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None) -> Comparison:
+def load_comparison(
+    store: Store, run_ids: Iterable[int], *, cancel: Any = None, predictions: bool = True
+) -> Comparison:
     """Read everything but the curves for ``run_ids`` (runs missing from the store raise
-    :class:`~mmstudio.store.NotFoundError`)."""
+    :class:`~mmstudio.store.NotFoundError`); ``predictions=False`` leaves out the per-item predictions
+    (the tables and reports do not need them)."""
     ids = list(dict.fromkeys(run_ids))
     runs = []
     for i in ids:
@@ -199,12 +212,13 @@ def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None)
         runs.append(store.get_run(i))
     params = [run_parameters(r) for r in runs]
     evaluations: dict[int, list[EvaluationInfo]] = {}
-    predictions: dict[int, list[Prediction]] = {}
+    found: dict[int, list[Prediction]] = {}
     for i in ids:
         _check(cancel)
         evaluations[i] = store.list_evaluations(i)
         plain = [e for e in evaluations[i] if e.split == "test" and e.ablation is None]
-        predictions[i] = store.list_predictions(i, evaluation_id=plain[-1].id) if plain else []
+        if predictions:
+            found[i] = store.list_predictions(i, evaluation_id=plain[-1].id) if plain else []
     return Comparison(
         runs=runs,
         parameters=params,
@@ -212,7 +226,7 @@ def load_comparison(store: Store, run_ids: Iterable[int], *, cancel: Any = None)
         differing=differing_keys(params),
         stats=store.metric_stats(ids),
         evaluations=evaluations,
-        predictions=predictions,
+        predictions=found,
     )
 
 

@@ -16,8 +16,16 @@ The Train page's live plots and the Compare page's chart draw from it (their pyq
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+
+from mmstudio.progress import check_cancel
+
+if TYPE_CHECKING:
+    from .store import Store
+    from .types import Curve
 
 FACTOR = 2  # points of a level per block of the next level
 _NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
@@ -244,3 +252,61 @@ def nice_ceil(value: float) -> float:
         if step * scale >= value * (1 - 1e-12):
             return step * scale
     return 10.0 * scale
+
+
+@dataclass(frozen=True)
+class StepPyramids:
+    """The min/max pyramids of curves and of their smoothed versions, over their steps."""
+
+    raw: dict[int, PeakPyramid]
+    smoothed: dict[int, PeakPyramid]
+
+
+def step_pyramids(curves: dict[int, Curve], smoothed: dict[int, np.ndarray]) -> StepPyramids:
+    """The pyramids the compare view draws curves from, raw and smoothed (O(n): build them off the GUI
+    thread)."""
+    raw = {run_id: PeakPyramid.of(c.step, c.value) for run_id, c in curves.items()}
+    smooth = {
+        run_id: raw[run_id] if values is c.value else PeakPyramid.of(c.step, values)
+        for run_id, c in curves.items()
+        if (values := smoothed.get(run_id)) is not None
+    }
+    return StepPyramids(raw, smooth)
+
+
+def smoothed_curves(curves: dict[int, Curve], weight: float, *, cancel: Any = None) -> dict[int, np.ndarray]:
+    """Each run's curve smoothed as the compare view and the live plots smooth it (:func:`ema`, the
+    values themselves at weight 0)."""
+    from .compare import ema
+
+    out = {}
+    for run_id, curve in curves.items():
+        check_cancel(cancel, "smoothing the curves")
+        out[run_id] = ema(curve.value, weight) if weight > 0 else curve.value
+    return out
+
+
+class ChartCurves(NamedTuple):
+    """One metric of several runs, ready to draw: the curves, their smoothed values at ``weight`` and
+    the pyramids the chart draws from."""
+
+    key: str
+    curves: dict[int, Curve]
+    smoothed: dict[int, np.ndarray]
+    weight: float
+    pyramids: StepPyramids
+
+
+def chart_curves(
+    store: Store, run_ids: list[int], key: str, weight: float, *, progress: Any = None, cancel: Any = None
+) -> ChartCurves:
+    """Read metric ``key`` of every run, smooth it and build its pyramids (O(n): off the GUI thread)."""
+    curves: dict[int, Curve] = {}
+    for n, run_id in enumerate(run_ids):
+        check_cancel(cancel, "reading the curves")
+        curves[run_id] = store.read_curve(run_id, key)
+        if progress is not None:
+            progress(n + 1, 2 * len(run_ids))
+    smoothed = smoothed_curves(curves, weight, cancel=cancel)
+    check_cancel(cancel, "reading the curves")
+    return ChartCurves(key, curves, smoothed, weight, step_pyramids(curves, smoothed))

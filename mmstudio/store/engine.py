@@ -39,6 +39,15 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(database)
 
 
+def hide_password(url: str | URL) -> str:
+    """The URL as a person may see it (a status bar, a log): its password as ``***``. Text that is
+    not a URL SQLAlchemy parses is returned as given."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: show it as given
+        return str(url)
+
+
 def _enter_wal(cursor: Any) -> None:
     """Switch the file to WAL, retrying while another connection holds a lock.
 

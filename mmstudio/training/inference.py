@@ -16,11 +16,9 @@ from typing import Any, ClassVar
 import torch
 
 from mmstudio.store import Store
+from mmstudio.training.exports import ExportUnavailable as ExportUnavailable  # raised by export_run
+from mmstudio.training.exports import check_format
 from mmstudio.vocabulary import ABLATIONS
-
-
-class ExportUnavailable(Exception):
-    """The export format needs a package that is not installed (the message says which)."""
 
 
 @dataclasses.dataclass
@@ -175,15 +173,7 @@ def export_run(
     list, the tokenizer, the specs and the input names (what an application needs to use the file)."""
     from mmstudio.models import example_batch
 
-    if format not in ("onnx", "torchscript"):
-        raise ValueError(f"unknown export format {format!r}; choose onnx or torchscript")
-    if format == "onnx":
-        try:
-            import onnx  # noqa: F401  (torch.onnx.export needs it to write the file)
-        except ImportError as exc:
-            raise ExportUnavailable(
-                "ONNX export needs the onnx package: pip install onnx (or use --format torchscript)"
-            ) from exc
+    check_format(format)  # torch.onnx.export needs the onnx package to write the file
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with Store.open(db_url) as store:

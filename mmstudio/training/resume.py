@@ -8,7 +8,10 @@ change training settings (``train``: more epochs, say); everything else is as th
 
 A run recorded before its dataset spec was kept (and without a checkpoint to backfill it from) is
 resumed on its dataset record's folder, or on the dataset the caller has open when it is that folder.
-This module imports neither torch nor the models: the GUI calls it in a worker thread.
+The same lookup finds a run's dataset for everything else that needs it again (:func:`recorded_dataset`:
+``eval`` without ``--data``, "Open in builder", "Evaluate on its own dataset"; :func:`load_recorded`:
+the Compare page's test items). This module imports neither torch nor the models: the GUI calls it in
+a worker thread.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
 from mmstudio.training.spec import RunJob, TrainSpec
 from mmstudio.vocabulary import RESUMABLE_STATUSES
+
+if TYPE_CHECKING:
+    from mmstudio.data.dataset import Dataset
 
 
 class ResumeError(ValueError):
@@ -80,6 +86,25 @@ def recorded_dataset(store: Store, run_id: int, *, check: bool = True) -> Datase
     if check and not _exists(spec.path):
         raise ResumeError(f"run {run_id}'s dataset {spec.path} is gone")
     return spec
+
+
+def load_recorded(
+    store: Store, run_id: int, *, check_images: str = "header", cancel: Any = None
+) -> tuple[Dataset | None, str]:
+    """The dataset run ``run_id`` trained on, loaded again (:func:`recorded_dataset`, with
+    ``check_images``), so that the item indices of its predictions point into its items; and a warning
+    for a person: ``(None, why)`` when nothing is on record or its files are gone, ``(dataset, why)``
+    when they changed since the run (its fingerprint differs from the run's dataset record)."""
+    try:
+        spec = recorded_dataset(store, run_id, check=True)
+    except ResumeError as exc:
+        return None, f"{exc}: no images shown"
+    dataset = dataclasses.replace(spec, check_images=check_images).load(cancel=cancel)
+    run = store.get_run(run_id)
+    recorded = store.get_dataset(run.dataset_id).fingerprint if run.dataset_id is not None else None
+    if recorded is not None and dataset.fingerprint != recorded:
+        return dataset, f"the dataset at {spec.path} changed since run {run_id}: examples may not match"
+    return dataset, ""
 
 
 def _recorded(store: Store, run: Any) -> DatasetSpec | None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio import __version__
+from mmstudio.formatting import shorten_path
 from mmstudio.heap import settle_new_objects
 from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
@@ -42,6 +43,8 @@ from mmstudio.ui.state import StudioState
 from mmstudio.vocabulary import PAGES
 
 if TYPE_CHECKING:
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.spec import TrainSpec
     from mmstudio.ui.compare.panel import ComparePanel
     from mmstudio.ui.experiments.panel import ExperimentsPanel
     from mmstudio.ui.train.panel import TrainPanel
@@ -125,6 +128,8 @@ class MainWindow(QMainWindow):
         self.state.status_posted.connect(self._on_state_status_posted)
         self.state.page_requested.connect(self._on_state_page_requested)
         self.state.compare_requested.connect(self._on_state_compare_requested)
+        self.state.train_spec_requested.connect(self._on_state_train_spec_requested)
+        self.state.dataset_requested.connect(self._on_state_dataset_requested)
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
@@ -229,6 +234,18 @@ class MainWindow(QMainWindow):
         if "compare" not in self._pages:  # made now, it hears the next requests itself
             self._make_page("compare").set_runs(run_ids)
 
+    def _on_state_train_spec_requested(self, spec: TrainSpec) -> None:
+        """A run's training settings, re-opened: on the Train page (made now if it was not yet), and
+        for the shapes the Model page computes."""
+        self.train.set_train_spec(spec)
+        self.model.set_train_spec(spec)
+
+    def _on_state_dataset_requested(self, spec: DatasetSpec) -> None:
+        """A run's dataset, re-opened: loaded on the Datasets page (the window stays where it is),
+        unless one is open or loading by now."""
+        if self.state.dataset is None and not self.datasets.is_loading():
+            self.datasets.open_path(spec.path, format=spec.format, columns=spec.columns)
+
     # --- menus ------------------------------------------------------------------------------------
 
     def _action(self, text: str, slot, shortcut=None, icon_name: str | None = None, tip: str = "") -> QAction:
@@ -300,7 +317,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         recent = self.settings.recent_datasets
         for path in recent:
-            action = self.recent_menu.addAction(_shorten(path))
+            action = self.recent_menu.addAction(shorten_path(path))
             action.setToolTip(path)
             action.triggered.connect(lambda _=False, path=path: self.open_dataset(path))
         if not recent:
@@ -324,8 +341,13 @@ class MainWindow(QMainWindow):
         from mmstudio.paths import default_db_url
 
         url = self.db_url or default_db_url()
-        shown = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else _hide_password(url)
-        self.store_label.setText(f"Store: {_shorten(shown, 48)}")
+        if url.startswith("sqlite:///"):
+            shown = url.removeprefix("sqlite:///")
+        else:  # SQLAlchemy (~0.3 s to import) only for a store that is not a SQLite file
+            from mmstudio.store.engine import hide_password
+
+            shown = hide_password(url)
+        self.store_label.setText(f"Store: {shorten_path(shown, 48)}")
         self.store_label.setToolTip(f"Runs are saved in {shown}\n(File ▸ Experiment store… to change)")
 
     def _on_state_status_posted(self, message: str, timeout_ms: int) -> None:
@@ -691,22 +713,6 @@ def _local_paths(mime) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
-
-
-def _shorten(text: str, width: int = 64) -> str:
-    home = str(Path.home())
-    if text.startswith(home + os.sep):
-        text = "~" + text[len(home) :]
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
-
-
-def _hide_password(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy parses: show it as given
-        return url
 
 
 def _is_shard_pattern(text: str) -> bool:

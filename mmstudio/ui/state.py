@@ -2,7 +2,9 @@
 
 The Datasets page sets the dataset; the Model page reads it (vocabulary, labels, image size) and sets
 the model spec; the Train page (and anything else) reads both. Specs are the currency (STYLE.md):
-``DatasetSpec`` and a ``ModelSpec`` dict, so nothing here imports torch.
+``DatasetSpec``, a ``ModelSpec`` dict and ``TrainSpec``, so nothing here imports torch. A page asks for
+what another page shows through a ``*_requested`` signal, which the main window routes: the pages never
+import each other.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class StudioState(QObject):
     runs_changed = Signal()  # a run was created, finished, renamed or deleted from this window
     page_requested = Signal(str)  # a page asks the window to show another one ("model", "compare"...)
     compare_requested = Signal(object)  # a list of run ids to compare
+    train_spec_requested = Signal(object)  # a TrainSpec to show on the Train page (a run's, re-opened)
+    dataset_requested = Signal(object)  # a DatasetSpec to open on the Datasets page (a run's, re-opened)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

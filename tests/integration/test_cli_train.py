@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmstudio.cli import main
+from mmstudio.formatting import format_value
 
 TRAIN_KEYS = {"run_id", "status", "device", "epochs", "duration_s", "metrics", "best"}
 
@@ -61,6 +62,81 @@ def test_runs_show_and_compare(trained, capsys):
 
     assert main(["runs", "compare", str(fused["run_id"]), str(text["run_id"]), "--db", db]) == 0
     assert "model.image_encoder.name" in capsys.readouterr().out
+
+
+def test_runs_list_and_show_name_a_run_as_the_experiments_page_does(trained, capsys):
+    """The architecture label and the key metric come from the same records as the page's table."""
+    from mmstudio.store import Store
+    from mmstudio.store.summaries import fetch_records
+
+    db, (fused, text) = trained
+    assert main(["runs", "list", "--db", db, "--json"]) == 0
+    listed = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    with Store.open(db) as store:
+        records = fetch_records(store, [fused["run_id"], text["run_id"]])
+    for run_id, record in records.items():
+        assert listed[run_id]["architecture"] == record.architecture
+        assert listed[run_id]["key_metric"] == record.key_metric_json()
+    assert listed[text["run_id"]]["architecture"].endswith("(text only)")
+    assert listed[fused["run_id"]]["key_metric"]["key"] == "val/accuracy"
+    assert listed[fused["run_id"]]["key_metric"]["test"] == pytest.approx(fused["metrics"]["test/accuracy"])
+
+    assert main(["runs", "list", "--db", db]) == 0
+    out = capsys.readouterr().out
+    fused_record = records[fused["run_id"]]
+    assert fused_record.architecture in out and f"val/accuracy {format_value(fused_record.best)}" in out
+
+    assert main(["runs", "show", str(fused["run_id"]), "--db", db]) == 0
+    assert f"model {fused_record.architecture}" in capsys.readouterr().out
+
+
+def test_runs_compare_writes_the_pages_tables_as_csv_and_html(trained, tmp_path, capsys):
+    """``runs compare`` prints, saves and reports the same tables as the Compare page
+    (:mod:`mmstudio.store.report`): ``--csv`` one of them, ``--html`` the report without charts."""
+    from mmstudio.store import Store
+    from mmstudio.store.compare import load_comparison
+    from mmstudio.store.report import TABLES, table
+
+    db, (fused, text) = trained
+    ids = [str(fused["run_id"]), str(text["run_id"])]
+    with Store.open(db) as store:
+        c = load_comparison(store, [fused["run_id"], text["run_id"]])
+    for name in TABLES:
+        out = tmp_path / f"{name}.csv"
+        assert main(["runs", "compare", *ids, "--db", db, "--csv", str(out), "--table", name]) == 0
+        with open(out, newline="", encoding="utf-8") as f:
+            assert list(csv.reader(f)) == [table(c, name)[0], *table(c, name)[1]]
+    assert capsys.readouterr().out == ""  # a file written, nothing printed
+    with pytest.raises(SystemExit) as bad:
+        main(["runs", "compare", *ids, "--db", db, "--csv", str(tmp_path / "x.csv"), "--table", "nope"])
+    assert bad.value.code == 2
+    assert ", ".join(TABLES) in capsys.readouterr().err
+
+    report = tmp_path / "report.html"
+    assert main(["runs", "compare", *ids, "--db", db, "--html", str(report)]) == 0
+    page = report.read_text(encoding="utf-8")
+    assert "<img" not in page and "model.image_encoder.name" in page and "Modality contribution" in page
+    for label in c.labels():
+        assert label in page
+
+    assert main(["runs", "compare", *ids, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "Per-class F1 (test):" in out and "Modality contribution:" in out
+    assert main(["runs", "compare", *ids, "--db", db, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["modalities"]["accuracy"][1]["image masked"] is None  # a text-only run masks no image
+    assert set(doc["per_class_f1"]) == set(c.class_labels())
+    assert main(["runs", "compare", ids[0], "999", "--db", db]) == 2
+    assert "no run 999" in capsys.readouterr().err
+
+
+def test_runs_compare_help_lists_every_table(capsys):
+    from mmstudio.store.report import TABLES
+
+    with pytest.raises(SystemExit):
+        main(["runs", "compare", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert all(name in out for name in TABLES)
 
 
 def test_runs_export_json_and_csv(trained, tmp_path, capsys):

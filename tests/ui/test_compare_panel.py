@@ -73,7 +73,7 @@ def panel(qtbot, two_runs, tmp_path):
 def test_two_runs_show_two_curves_of_a_shared_metric(panel, two_runs):
     _, ids = two_runs
     assert panel.comparison.run_ids == ids
-    assert panel.curves.key == panel.metric_combo.currentText() != ""
+    assert panel.curves.key == panel.curves_tab.metric_combo.currentText() != ""
     assert panel.curves.drawn_count() == 2
     legend = [label.text for _sample, label in panel.curves.legend.items]
     assert legend == [f"#{ids[0]} slow", f"#{ids[1]} fast"]
@@ -82,13 +82,13 @@ def test_two_runs_show_two_curves_of_a_shared_metric(panel, two_runs):
     assert panel.curves.point_count(ids[0]) == expected
 
     # another x axis and log scale redraw the same two runs
-    panel.x_combo.setCurrentText("wall time")
-    panel.log_check.setChecked(True)
+    panel.curves_tab.x_combo.setCurrentText("wall time")
+    panel.curves_tab.log_check.setChecked(True)
     assert panel.curves.drawn_count() == 2
 
 
 def test_switching_the_metric_loads_its_curves_off_the_gui_thread(panel, qtbot):
-    keys = [panel.metric_combo.itemText(i) for i in range(panel.metric_combo.count())]
+    keys = [panel.curves_tab.metric_combo.itemText(i) for i in range(panel.curves_tab.metric_combo.count())]
     other = next(k for k in keys if k != panel.curves.key)
     with qtbot.waitSignal(panel.curves_drawn, timeout=10_000) as blocker:
         panel.set_metric(other)
@@ -98,23 +98,23 @@ def test_switching_the_metric_loads_its_curves_off_the_gui_thread(panel, qtbot):
 
 def test_the_parameter_table_shows_only_what_differs_until_toggled(panel):
     panel.show_tab("parameters")
-    table = panel.params_table
+    table = panel.parameters_tab.table
     rows = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert rows == ["train.lr"]
     assert [table.item(0, c).text() for c in (1, 2)] == ["0.001", "0.01"]
-    panel.show_all_check.setChecked(True)
+    panel.parameters_tab.show_all_check.setChecked(True)
     rows = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert "train.lr" in rows and "model.fusion.name" in rows and len(rows) > 5
-    panel.show_all_check.setChecked(False)
+    panel.parameters_tab.show_all_check.setChecked(False)
     assert table.rowCount() == 1
 
 
 def test_two_confusion_matrices_and_a_click_lists_the_examples(panel, qtbot):
     c = panel.comparison
-    assert panel.confusion_widgets == []  # filled when first shown
+    assert panel.confusion_tab.widgets == []  # filled when first shown
     panel.show_tab("confusion")
-    assert len(panel.confusion_widgets) == 2
-    first = panel.confusion_widgets[0]
+    assert len(panel.confusion_tab.widgets) == 2
+    first = panel.confusion_tab.widgets[0]
     model = first.table_model
     assert model is not None and model.rowCount() == len(model.labels) >= 2
     # the busiest cell of the first run: its count is how many examples are listed
@@ -123,12 +123,15 @@ def test_two_confusion_matrices_and_a_click_lists_the_examples(panel, qtbot):
     with qtbot.waitSignal(panel.examples_shown, timeout=10_000) as blocker:
         first.table.clicked.emit(index)
     assert blocker.args == [int(model.matrix[r, col])]
-    assert panel.cell_examples.count() == int(model.matrix[r, col])
-    assert f"true {model.labels[r]}, predicted {model.labels[col]}" in panel.cell_examples.caption.text()
+    assert panel.confusion_tab.examples.count() == int(model.matrix[r, col])
+    assert (
+        f"true {model.labels[r]}, predicted {model.labels[col]}"
+        in panel.confusion_tab.examples.caption.text()
+    )
     assert len(c.examples(first.run_id, model.labels[r], model.labels[col])) == int(model.matrix[r, col])
     # the dataset is read in the background; the listed items then carry their captions
-    qtbot.waitUntil(lambda: c.runs[0].dataset_id in panel._items, timeout=30_000)
-    text = panel.cell_examples.list.item(0).text()
+    qtbot.waitUntil(lambda: c.runs[0].dataset_id in panel.examples.items, timeout=30_000)
+    text = panel.confusion_tab.examples.list.item(0).text()
     assert "dataset not loaded" not in text and f"true: {model.labels[r]}" in text
 
 
@@ -136,12 +139,12 @@ def test_metrics_per_class_and_modalities_are_filled(panel):
     c = panel.comparison
     for tab in ("metrics", "per_class", "modalities"):
         panel.show_tab(tab)
-    assert panel.metrics_table.rowCount() == len(c.metric_rows()) > 0
-    assert len(panel.metric_bars.series) == 2
-    assert panel.per_class_chart.groups == c.class_labels() and len(panel.per_class_chart.series) == 2
-    assert panel.modality_combo.currentText() == "accuracy"
-    assert panel.modality_chart.groups == ["fused", "text masked", "image masked"]
-    assert all(v is not None for s in panel.modality_chart.series for v in s.values)
+    assert panel.metrics_tab.table.rowCount() == len(c.metric_rows()) > 0
+    assert len(panel.metrics_tab.bars.series) == 2
+    assert panel.per_class_tab.chart.groups == c.class_labels() and len(panel.per_class_tab.chart.series) == 2
+    assert panel.modalities_tab.combo.currentText() == "accuracy"
+    assert panel.modalities_tab.chart.groups == ["fused", "text masked", "image masked"]
+    assert all(v is not None for s in panel.modalities_tab.chart.series for v in s.values)
 
 
 def test_exports_charts_tables_and_one_self_contained_html(panel, tmp_path):
@@ -156,3 +159,22 @@ def test_exports_charts_tables_and_one_self_contained_html(panel, tmp_path):
         assert f"#{run.id} {run.name}" in report
     assert '<img alt="' in report.replace("'", '"') and "src='data:image/png;base64,iVBOR" in report
     assert "train.lr" in report and 'src="http' not in report and "src='http" not in report
+
+
+def test_the_page_and_runs_compare_save_the_same_tables(panel, two_runs, tmp_path):
+    """One report module: a table saved from the page is byte for byte what ``runs compare --csv``
+    writes, and the page's HTML report holds the tables ``runs compare --html`` writes."""
+    from mmstudio.cli import main
+    from mmstudio.store.report import TABLES
+
+    url, ids = two_runs
+    for name in TABLES:
+        page = panel.export_csv(tmp_path / f"page-{name}.csv", name)
+        cli = tmp_path / f"cli-{name}.csv"
+        assert main(["runs", "compare", *map(str, ids), "--db", url, "--csv", str(cli), "--table", name]) == 0
+        assert page.read_bytes() == cli.read_bytes(), name
+    page = panel.export_html(tmp_path / "page.html").read_text(encoding="utf-8")
+    assert main(["runs", "compare", *map(str, ids), "--db", url, "--html", str(tmp_path / "cli.html")]) == 0
+    cli = (tmp_path / "cli.html").read_text(encoding="utf-8")
+    tables = cli[cli.index("<h2>") : cli.index("</body>")]
+    assert tables in page  # the page adds its charts after the same tables

@@ -9,13 +9,8 @@ from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from mmstudio.store import Store
-from mmstudio.ui.experiments.panel import (
-    COLUMN_KEYS,
-    RUN_ID_ROLE,
-    ExperimentsPanel,
-    architecture_summary,
-    key_metric,
-)
+from mmstudio.ui.experiments.panel import ExperimentsPanel
+from mmstudio.ui.experiments.table import COLUMN_KEYS, RUN_ID_ROLE
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 
@@ -209,11 +204,11 @@ def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, 
 def test_rename_tags_and_notes_persist(make_panel, filled, db_url, qtbot):
     panel = make_panel()
     run_id = filled["beta"]
-    panel.rename_run(run_id, "beta-renamed")
+    panel.run_actions.rename_run(run_id, "beta-renamed")
     wait_idle(qtbot, panel)
-    panel.set_tags(run_id, ["a", " b ", ""])
+    panel.run_actions.set_tags(run_id, ["a", " b ", ""])
     wait_idle(qtbot, panel)
-    panel.edit_notes(run_id, "line one\nline two")
+    panel.run_actions.edit_notes(run_id, "line one\nline two")
     wait_idle(qtbot, panel)
     qtbot.waitUntil(
         lambda: panel.model.record_by_id(run_id).notes == "line one\nline two", timeout=TIMEOUT_MS
@@ -240,13 +235,13 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
         QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No
     )
     panel.select_runs([run_id])
-    panel.delete_selected()
+    panel.run_actions.delete_selected()
     wait_idle(qtbot, panel)
     assert asked and panel.model.row_of(run_id) is not None  # declined: nothing deleted
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(panel.state.runs_changed, timeout=TIMEOUT_MS):
-        panel.delete_selected()
+        panel.run_actions.delete_selected()
     qtbot.waitUntil(lambda: panel.model.row_of(run_id) is None, timeout=TIMEOUT_MS)
     assert not folder.exists()
     with Store.open(db_url) as store:
@@ -260,14 +255,98 @@ def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):
     panel.state.compare_requested.connect(compared.append)
 
     panel.select_runs([filled["beta"]])
-    assert panel.builder_action.isEnabled() and not panel.compare_action.isEnabled()
-    panel.open_selected_in_builder()
+    assert panel.run_actions.builder_action.isEnabled() and not panel.run_actions.compare_action.isEnabled()
+    panel.run_actions.open_selected_in_builder()
     assert panel.state.model_spec == TEXT_ONLY and pages == ["model"]
 
     panel.select_runs([filled["alpha"], filled["beta"]])
-    assert panel.compare_action.isEnabled() and not panel.rename_action.isEnabled()
-    panel.compare_selected()
+    assert panel.run_actions.compare_action.isEnabled() and not panel.run_actions.rename_action.isEnabled()
+    panel.run_actions.compare_selected()
     assert sorted(compared[0]) == sorted([filled["alpha"], filled["beta"]]) and pages[-1] == "compare"
+
+
+def test_open_in_builder_restores_the_whole_job_the_run_stored(
+    make_panel, db_url, small_demo, tmp_path, qtbot
+):
+    """The model spec on the Model page, the training settings for the Train page, and (no dataset
+    being open) the recorded dataset; an old record's dataset is its row's folder; one that is gone is
+    said, not asked for; with a dataset open, it stays."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.spec import TrainSpec
+
+    recorded = DatasetSpec(str(small_demo), format="manifest", seed=3, check_images="header")
+    with Store.open(db_url) as store:
+        row = store.ensure_dataset(
+            name="small", path=small_demo, format="manifest", fingerprint="f", item_count=240, summary={}
+        )
+        gone_row = store.ensure_dataset(
+            name="gone", path=tmp_path / "gone", format="manifest", fingerprint="g", item_count=1, summary={}
+        )
+        job = store.create_run(
+            name="job",
+            spec=FUSED,
+            train_spec={"epochs": 7, "lr": 0.02, "batch_size": 16},
+            dataset_spec=recorded.to_dict(),
+            dataset_id=row.id,
+        )
+        old = store.create_run(name="old", spec=TEXT_ONLY, dataset_id=row.id)
+        gone = store.create_run(name="gone", spec=FUSED, dataset_id=gone_row.id)
+    panel = make_panel()
+    state = panel.state
+    pages, trains, datasets = [], [], []
+    state.page_requested.connect(pages.append)
+    state.train_spec_requested.connect(trains.append)
+    state.dataset_requested.connect(datasets.append)
+
+    with qtbot.waitSignal(state.dataset_requested, timeout=TIMEOUT_MS):
+        assert panel.run_actions.open_in_builder(job)
+    assert state.model_spec == FUSED and pages == ["model"]
+    assert trains == [TrainSpec.from_dict({"epochs": 7, "lr": 0.02, "batch_size": 16})]
+    assert datasets == [recorded]
+
+    with qtbot.waitSignal(state.dataset_requested, timeout=TIMEOUT_MS):
+        assert panel.run_actions.open_in_builder(old)  # recorded before the spec was kept
+    assert state.model_spec == TEXT_ONLY and datasets[-1] == DatasetSpec(str(small_demo))
+    assert len(trains) == 1  # it stored no training settings
+
+    panel.run_actions.open_in_builder(gone)
+    wait_idle(qtbot, panel)
+    assert len(datasets) == 2 and "dataset was not opened" in panel.message.label.text()
+
+    state.set_dataset(recorded.load(), recorded)
+    panel.run_actions.open_in_builder(job)
+    wait_idle(qtbot, panel)
+    assert len(datasets) == 2 and len(trains) == 2  # the open dataset stays
+
+
+def test_open_in_builder_puts_the_job_on_the_pages_of_the_window(qtbot, tmp_path, small_demo):
+    """Through the window: the Train page shows the run's settings, the Model page its spec, and the
+    Datasets page loads its dataset; the window shows the Model page."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.ui.main_window import MainWindow
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    recorded = DatasetSpec(str(small_demo), format="manifest", check_images="header")
+    with Store.open(db_url) as store:
+        run_id = store.create_run(
+            name="job", spec=FUSED, train_spec={"epochs": 7, "lr": 0.02}, dataset_spec=recorded.to_dict()
+        )
+    window = MainWindow(Settings(tmp_path / "settings.ini"), db_url=db_url)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    experiments = window.experiments
+    with qtbot.waitSignal(experiments.runs_loaded, timeout=TIMEOUT_MS):
+        experiments.refresh()
+    with qtbot.waitSignal(window.datasets.loading_finished, timeout=60_000):
+        assert experiments.run_actions.open_in_builder(run_id)
+    assert window.current_page() == "model"
+    assert window.state.model_spec == FUSED
+    train = window.train.train_spec()
+    assert (train.epochs, train.lr) == (7, 0.02)
+    assert window.state.dataset is not None and window.state.dataset_spec.path == str(small_demo)
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=60_000)
+    experiments.shutdown()
 
 
 def test_an_empty_store_shows_how_to_make_a_run(make_panel, db_url, qtbot):
@@ -289,19 +368,6 @@ def test_failed_run_details_say_why(make_panel, filled):
     panel.select_runs([filled["gamma"]])
     text = panel.details.toPlainText()
     assert "loss became NaN at step 7" in text and "val/accuracy" in text and "small_cnn" in text
-
-
-def test_key_metric_and_architecture_helpers():
-    assert architecture_summary({}) == ("", "")
-    assert (
-        architecture_summary({"image_encoder": {"name": "resnet18"}, "text_encoder": {"name": "none"}})[0]
-        == "resnet18 (image only)"
-    )
-    assert key_metric({}) == ""
-    stats = dict.fromkeys(["val/loss", "val/macro_f1", "val/accuracy"])
-    assert key_metric(stats) == "val/accuracy"
-    assert key_metric(stats, {"early_stopping_metric": "val/macro_f1"}) == "val/macro_f1"
-    assert key_metric(dict.fromkeys(["val/loss"])) == "val/loss"
 
 
 def test_a_real_run_evaluates_exports_and_deletes(
@@ -326,21 +392,31 @@ def test_a_real_run_evaluates_exports_and_deletes(
     assert rec.test is not None and rec.dataset and rec.duration_s
 
     with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
-        panel.evaluate(result.run_id, str(small_demo))
+        panel.run_actions.evaluate(result.run_id, str(small_demo))
     assert done.args == ["evaluate", True], panel.message.label.text()
-    assert "accuracy" in panel.last_evaluation["metrics"]
-    assert panel.evaluation_dialog.table.rowCount() > 0
-    panel.evaluation_dialog.close()
+    assert "accuracy" in panel.run_actions.last_evaluation["metrics"]
+    assert panel.run_actions.evaluation_dialog.table.rowCount() > 0
+    panel.run_actions.evaluation_dialog.close()
     with Store.open(db_url) as store:
         assert any(e.split == "eval:all" for e in store.list_evaluations(result.run_id))
+        tested = store.metric_stats([result.run_id])[result.run_id]["test/accuracy"].last_value
+
+    # on its own dataset: the recorded spec gives back the test split the run was trained without
+    assert panel.run_actions.evaluate_own_action.isEnabled()
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        panel.run_actions.evaluate_on_own_dataset(result.run_id)
+    assert done.args == ["evaluate", True], panel.message.label.text()
+    own = panel.run_actions.last_evaluation
+    assert own["items"] == 24 and own["metrics"]["accuracy"] == pytest.approx(tested)
+    panel.run_actions.evaluation_dialog.close()
 
     out = tmp_path / "model.pt"
     with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
-        panel.export(result.run_id, str(out), "torchscript")
+        panel.run_actions.export(result.run_id, str(out), "torchscript")
     assert done.args == ["export", True], panel.message.label.text()
     assert out.is_file() and (tmp_path / "model.pt.json").is_file()
 
     assert run_dir(result.run_id).is_dir()
-    panel.delete_runs([result.run_id], confirm=False)
+    panel.run_actions.delete_runs([result.run_id], confirm=False)
     qtbot.waitUntil(lambda: panel.model.row_of(result.run_id) is None, timeout=TIMEOUT_MS)
     assert not run_dir(result.run_id).exists()

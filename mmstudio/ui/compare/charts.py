@@ -1,5 +1,6 @@
-"""The charts of the compare view: overlaid curves, grouped bars, a parameter-vs-metric scatter and
-confusion-matrix heat maps, each with a run's colour taken from one fixed palette by run order.
+"""The charts of the compare view: overlaid curves, grouped bars and a parameter-vs-metric scatter, each
+with a run's colour taken from one fixed palette by run order (:data:`mmstudio.store.report.RUN_COLOURS`,
+which the HTML report uses too). The confusion matrices are :mod:`.confusion`.
 
 Every chart is a :class:`ChartWidget` (a title, a pyqtgraph plot) that exports itself as PNG or SVG
 with pyqtgraph's exporters. Curves are created once per run and given new data; they draw with peak
@@ -18,37 +19,30 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QBuffer,
     QByteArray,
     QIODevice,
-    QModelIndex,
-    Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPen, QPixmap
-from PySide6.QtWidgets import QHeaderView, QLabel, QSizePolicy, QTableView, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QImage, QPen, QPixmap
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from mmstudio.formatting import shorten
+from mmstudio.store import report
 from mmstudio.store.compare import best_index, ema
-from mmstudio.store.curves import PeakPyramid
+from mmstudio.store.curves import PeakPyramid, StepPyramids
 from mmstudio.store.types import Curve
 from mmstudio.ui.peak_curve import PeakTraces
 from mmstudio.ui.plot_style import PlotWidget, axis_items, fit_range
 
-#: Run colours by run order (Tableau 10, then a darker set): the same run has the same colour in
-#: every chart of the view.
-PALETTE = (
-    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d",
-    "#ff9da6", "#7f7f7f", "#1f4e79", "#a0522d", "#2e7d32", "#8e0000", "#00695c", "#6a1b9a",
-    "#9e7700", "#4e342e", "#c2185b", "#37474f",
-)  # fmt: skip
 CONDITION_COLOURS = ("#4c78a8", "#f58518", "#54a24b")
 X_MODES = ("step", "epoch", "wall time")
 
 
 def run_colour(index: int) -> QColor:
-    return QColor(PALETTE[index % len(PALETTE)])
+    """The run's colour in every chart (:data:`mmstudio.store.report.RUN_COLOURS`, by run order)."""
+    return QColor(report.run_colour(index))
 
 
 def faint(colour: QColor, alpha: int = 60) -> QColor:
@@ -164,25 +158,6 @@ WIDE_PEN_RUNS = 4
 POINTS_PER_TICK = 200_000  # curve points drawn in one go; more are drawn a few runs per tick
 DRAW_BUDGET_S = 0.010  # the time a tick spends handing curves to their items
 MARKS = (("best", "star", 16), ("last", "o", 10), ("min", "t", 11))
-
-
-@dataclass(frozen=True)
-class StepPyramids:
-    """The min/max pyramids of curves and of their smoothed versions, over their steps."""
-
-    raw: dict[int, PeakPyramid]
-    smoothed: dict[int, PeakPyramid]
-
-
-def step_pyramids(curves: dict[int, Curve], smoothed: dict[int, np.ndarray]) -> StepPyramids:
-    """Build what :class:`CurvesChart` draws from (O(n): call it off the GUI thread)."""
-    raw = {run_id: PeakPyramid.of(c.step, c.value) for run_id, c in curves.items()}
-    smooth = {
-        run_id: raw[run_id] if values is c.value else PeakPyramid.of(c.step, values)
-        for run_id, c in curves.items()
-        if (values := smoothed.get(run_id)) is not None
-    }
-    return StepPyramids(raw, smooth)
 
 
 class CurvesChart(ChartWidget):
@@ -490,7 +465,7 @@ class GroupedBarChart(ChartWidget):
             self.legend.addItem(bar, s.name)
             self._bars.append(bar)
         axis = self.plot.getAxis("bottom")
-        axis.setTicks([[(g, _short(name, 18)) for g, name in enumerate(groups)]])
+        axis.setTicks([[(g, shorten(name, 18)) for g, name in enumerate(groups)]])
         self.plot.setLabel("left", y_label)
         self.plot.setXRange(-0.6, max(0.6, len(groups) - 0.4), padding=0)
         heights = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
@@ -532,7 +507,7 @@ class ScatterChart(ChartWidget):
         else:
             categories = list(dict.fromkeys(repr(v) if not isinstance(v, str) else v for v in x_values))
             xs = [float(categories.index(repr(v) if not isinstance(v, str) else v)) for v in x_values]
-            axis.setTicks([[(i, _short(c, 16)) for i, c in enumerate(categories)]])
+            axis.setTicks([[(i, shorten(c, 16)) for i, c in enumerate(categories)]])
         axis.setLogMode(log_x)
         spots = []
         for index, (x, y, label) in enumerate(zip(xs, y_values, labels, strict=True)):
@@ -551,128 +526,3 @@ class ScatterChart(ChartWidget):
         ys = [y for y in y_values if y is not None and math.isfinite(y)]
         if ys and max(ys) - min(ys) < 1e-9:  # one value: a sensible range around it, not 1e-15
             self.plot.setYRange(min(ys) - 0.05 * (abs(min(ys)) or 1), max(ys) + 0.05 * (abs(max(ys)) or 1))
-
-
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-# --- confusion matrices ----------------------------------------------------------------------------
-
-
-class ConfusionTableModel(QAbstractTableModel):
-    """A confusion matrix (rows: true label, columns: predicted) with a heat-map background by the
-    row's share, so classes of different sizes read alike."""
-
-    def __init__(self, labels: Sequence[str], matrix: Sequence[Sequence[int]], parent=None) -> None:
-        super().__init__(parent)
-        self.labels = list(labels)
-        self.matrix = np.asarray(matrix, dtype=np.int64).reshape(len(self.labels), len(self.labels))
-        totals = self.matrix.sum(axis=1, keepdims=True)
-        #: Long labels: columns are numbered like the rows, so that every column stays readable.
-        self.numbered = max((len(x) for x in self.labels), default=0) > 6
-        self.share = np.divide(self.matrix, totals, out=np.zeros(self.matrix.shape), where=totals > 0)
-
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.labels)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.labels)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        r, c = index.row(), index.column()
-        share = float(self.share[r, c])
-        if role == Qt.ItemDataRole.DisplayRole:
-            return str(int(self.matrix[r, c]))
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return heat_colour(share, diagonal=r == c)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor("white") if share > 0.55 else QColor("#222")
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return Qt.AlignmentFlag.AlignCenter
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return (
-                f"true {self.labels[r]}, predicted {self.labels[c]}: {int(self.matrix[r, c])} "
-                f"({share:.0%} of {self.labels[r]}). Click to see them."
-            )
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole:
-            if orientation == Qt.Orientation.Horizontal and self.numbered:
-                return str(section + 1)
-            name = _short(self.labels[section], 16)
-            return f"{section + 1} {name}" if self.numbered else name
-        if role == Qt.ItemDataRole.ToolTipRole:
-            kind = "predicted" if orientation == Qt.Orientation.Horizontal else "true"
-            return f"{kind}: {self.labels[section]}"
-        return None
-
-
-def heat_colour(share: float, *, diagonal: bool) -> QColor:
-    """White to blue for the diagonal (right), white to red elsewhere (mistakes)."""
-    base = QColor(33, 102, 172) if diagonal else QColor(202, 0, 32)
-    t = max(0.0, min(1.0, share))
-    return QColor(
-        round(255 + (base.red() - 255) * t),
-        round(255 + (base.green() - 255) * t),
-        round(255 + (base.blue() - 255) * t),
-    )
-
-
-class ConfusionMatrixWidget(QWidget):
-    """One run's confusion matrix as a heat-map table with its labels; a click on a cell says which."""
-
-    cell_clicked = Signal(int, str, str)  # run id, true label, predicted label
-
-    def __init__(self, run_id: int, title: str, colour: QColor, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.run_id = run_id
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        self.run_title = title
-        self.title = QLabel(title)
-        font = QFont(self.title.font())
-        font.setBold(True)
-        self.title.setFont(font)
-        self.title.setStyleSheet(f"border-left: 6px solid {colour.name()}; padding-left: 6px;")
-        layout.addWidget(self.title)
-        self.subtitle = QLabel("rows: true label, columns: predicted")
-        self.subtitle.setStyleSheet("color: #666;")
-        layout.addWidget(self.subtitle)
-        self.table = QTableView()
-        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
-        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.horizontalHeader().setMinimumSectionSize(28)
-        self.table.clicked.connect(self._on_table_clicked)
-        layout.addWidget(self.table, 1)
-        self.table_model: ConfusionTableModel | None = None
-
-    def set_matrix(self, labels: Sequence[str], matrix: Sequence[Sequence[int]] | None) -> None:
-        if matrix is None:
-            self.table_model = None
-            self.table.setModel(None)
-            self.subtitle.setText("no confusion matrix: this run has no test evaluation")
-            return
-        self.table_model = ConfusionTableModel(labels, matrix, self.table)
-        self.table.setModel(self.table_model)
-        m = self.table_model.matrix
-        total = int(m.sum())
-        acc = float(np.trace(m)) / total if total else float("nan")
-        columns = "predicted, numbered as the rows" if self.table_model.numbered else "predicted"
-        self.title.setText(f"{self.run_title}   ·   accuracy {acc:.1%} of {total}")
-        self.subtitle.setText(f"rows: true label; columns: {columns}")
-
-    def click_cell(self, true_label: str, predicted_label: str) -> None:
-        """What a click on that cell does (for tests and keyboard use)."""
-        self.cell_clicked.emit(self.run_id, true_label, predicted_label)
-
-    def _on_table_clicked(self, index: QModelIndex) -> None:
-        if self.table_model is not None and index.isValid():
-            labels = self.table_model.labels
-            self.cell_clicked.emit(self.run_id, labels[index.row()], labels[index.column()])

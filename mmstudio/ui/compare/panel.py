@@ -6,69 +6,50 @@ metrics as a table, a bar chart and a parameter-vs-metric scatter; confusion mat
 on; modality contribution (test scores fused, text masked, image masked). Charts export as PNG or
 SVG, tables as CSV, the whole comparison as one self-contained HTML report.
 
-Every store query runs off the GUI thread (:func:`mmstudio.ui.tasks.run_task`); the Qt-free part
-(parameter diff, aggregation, smoothing) is :mod:`mmstudio.store.compare`.
+The page composes its parts: the curves tab (:mod:`.curves_tab`), the tabs of tables
+(:mod:`.tables`), the confusion matrices (:mod:`.confusion`) and the test items
+(:mod:`.examples`). Every store query runs off the GUI thread (:mod:`.jobs`); the Qt-free part is the
+store's: the comparison itself (:mod:`mmstudio.store.compare`) and its tables, CSV and HTML report
+(:mod:`mmstudio.store.report`, which ``mmstudio runs compare`` uses too).
 
-Alone: ``python -m mmstudio.ui.compare.panel --db URL --run A --run B [--screenshot out.png] [--tab NAME]``.
+Alone: ``python -m mmstudio.ui.compare --db URL --run A --run B [--tab NAME] [--screenshot out.png]``.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import html
-import time
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMenu,
-    QScrollArea,
-    QSlider,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from mmstudio.formatting import format_value
-from mmstudio.store.compare import MAX_RUNS, Comparison, default_metric, ema, load_comparison, run_label
-from mmstudio.store.curves import PeakPyramid
+from mmstudio.store import report
+from mmstudio.store.compare import MAX_RUNS, Comparison
 from mmstudio.store.handle import StoreHandle
-from mmstudio.store.types import Curve
-from mmstudio.ui.compare.charts import (
-    X_MODES,
-    BarSeries,
-    ConfusionMatrixWidget,
-    CurvesChart,
-    GroupedBarChart,
-    ScatterChart,
-    StepPyramids,
-    png_bytes,
-    run_colour,
-    step_pyramids,
-)
+from mmstudio.store.report import Table
+from mmstudio.ui.compare.charts import ChartWidget
+from mmstudio.ui.compare.confusion import ConfusionTab
+from mmstudio.ui.compare.curves_tab import CurvesTab
+from mmstudio.ui.compare.examples import ExamplesController, ExamplesWidget
+from mmstudio.ui.compare.jobs import load_comparison_job
+from mmstudio.ui.compare.tables import MetricsTab, ModalitiesTab, ParametersTab, PerClassTab
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task
-from mmstudio.ui.widgets import EmptyState, MessageBar, section_label
+from mmstudio.ui.widgets import EmptyState, MessageBar
+
+log = logging.getLogger(__name__)
 
 FIRST_PAINT_WAIT_MS = 150  # set_runs: the longest the store queries wait for the tabs' first paint
 SETTLE_MS = 60  # ... and how long after it
@@ -82,208 +63,6 @@ TAB_TITLES = {
     "predictions": "Disagreements",
     "modalities": "Modalities",
 }
-MAX_EXAMPLES = 300  # examples listed at most for a cell or the disagreement gallery
-THUMB = 72
-CURVE_CACHE = 3  # metric keys whose curves are kept
-
-
-# --- work off the GUI thread -----------------------------------------------------------------------
-
-
-def _load_comparison_job(state, holder: StoreHandle, url: str | None, run_ids: list[int]) -> Comparison:
-    state.set_message("reading the runs")
-    return load_comparison(holder.get(url), run_ids, cancel=state)
-
-
-def _load_curves_job(
-    state, holder: StoreHandle, url: str | None, run_ids: list[int], key: str, weight: float
-) -> tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids]:
-    """Read one metric of every run, smooth it and build the pyramids the chart draws from."""
-    store = holder.get(url)
-    curves: dict[int, Curve] = {}
-    for n, run_id in enumerate(run_ids):
-        state.check()
-        curves[run_id] = store.read_curve(run_id, key)
-        state.progress(n + 1, 2 * len(run_ids))
-    _, smoothed, _ = _smooth_job(state, curves, weight)
-    state.check()
-    return key, curves, smoothed, weight, step_pyramids(curves, smoothed)
-
-
-def _prefetch_curves_job(
-    state, holder: StoreHandle, url: str | None, run_ids: list[int], weight: float
-) -> tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids] | None:
-    """The curves the view will show first (the default metric), read while the rest of the
-    comparison is: the two jobs run side by side in the pool."""
-    key = default_metric(run_ids, holder.get(url).metric_stats(run_ids))
-    return None if key is None else _load_curves_job(state, holder, url, run_ids, key, weight)
-
-
-def _smooth_job(
-    state, curves: dict[int, Curve], weight: float
-) -> tuple[float, dict[int, np.ndarray], dict[int, PeakPyramid]]:
-    out = {}
-    for run_id, curve in curves.items():
-        state.check()
-        out[run_id] = ema(curve.value, weight) if weight > 0 else curve.value
-    pyramids = {run_id: PeakPyramid.of(curves[run_id].step, values) for run_id, values in out.items()}
-    return weight, out, pyramids
-
-
-def _load_items_job(state, holder: StoreHandle, url: str | None, dataset_id: int) -> tuple[int, list, str]:
-    """The items of a run's dataset (item indices of predictions point into them) and a warning."""
-    from mmstudio.data.spec import DatasetSpec
-
-    info = holder.get(url).get_dataset(dataset_id)
-    if not Path(info.path).exists():
-        return dataset_id, [], f"the dataset of these runs is no longer at {info.path}: no images shown"
-    spec = DatasetSpec(info.path, format=info.format, check_images="header")
-    dataset = spec.load(cancel=state)
-    warning = ""
-    if dataset.fingerprint != info.fingerprint:
-        warning = f"the dataset at {info.path} changed since these runs: examples may not match"
-    return dataset_id, list(dataset.items), warning
-
-
-# --- tables as plain rows (shown, saved as CSV, put in the report) ---------------------------------
-
-
-Table = tuple[list[str], list[list[str]]]
-
-
-def parameters_table(c: Comparison, show_all: bool = False) -> Table:
-    return ["parameter", *c.labels()], [
-        [k, *(format_value(v) for v in vals)] for k, vals in c.parameter_rows(show_all)
-    ]
-
-
-def metrics_table(c: Comparison) -> Table:
-    headers = ["metric"]
-    for label in c.labels():
-        headers += [f"{label} last", f"{label} best"]
-    rows = []
-    for key, cells in c.metric_rows():
-        row = [key]
-        for last, best in cells:
-            row += [format_value(last), format_value(best)]
-        rows.append(row)
-    return headers, rows
-
-
-def per_class_table(c: Comparison) -> Table:
-    scores = c.per_class("f1")
-    return ["class (F1)", *c.labels()], [
-        [label, *(format_value(scores[i].get(label)) for i in c.run_ids)] for label in c.class_labels()
-    ]
-
-
-def modality_table(c: Comparison, metric: str) -> Table:
-    scores = c.modality_scores(metric)
-    names = ["fused", "text masked", "image masked"]
-    return [f"run (test {metric})", *names], [
-        [label, *(format_value(scores[i][n]) for n in names)]
-        for i, label in zip(c.run_ids, c.labels(), strict=True)
-    ]
-
-
-def write_csv(path: str | Path, table: Table) -> Path:
-    path = Path(path)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(table[0])
-        writer.writerows(table[1])
-    return path
-
-
-def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in table[1])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def html_report(
-    c: Comparison, images: Sequence[tuple[str, bytes]], tables: Sequence[tuple[str, Table]]
-) -> str:
-    """One self-contained HTML page: the runs, every chart as an inline PNG, every table."""
-    runs = "".join(
-        f"<li><span class='dot' style='background:{run_colour(n).name()}'></span>"
-        f"{html.escape(run_label(r))} <small>({html.escape(str(r.status))})</small></li>"
-        for n, r in enumerate(c.runs)
-    )
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>mmstudio comparison of runs {', '.join(str(i) for i in c.run_ids)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-        "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}"
-        "img{max-width:100%;border:1px solid #ddd}.dot{display:inline-block;width:10px;height:10px;"
-        "border-radius:5px;margin-right:6px}</style></head><body>",
-        f"<h1>Comparison of {len(c.runs)} runs</h1><ul>{runs}</ul>",
-        f"<p>Generated by mmstudio on {time.strftime('%Y-%m-%d %H:%M')}.</p>",
-    ]
-    for title, table in tables:
-        parts.append(f"<h2>{html.escape(title)}</h2>{_html_table(table)}")
-    for title, png in images:
-        data = base64.b64encode(png).decode("ascii")
-        alt = html.escape(title)
-        parts.append(f"<h2>{alt}</h2><img alt='{alt}' src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-# --- examples (confusion cells, disagreements) -----------------------------------------------------
-
-
-class ExamplesWidget(QWidget):
-    """A list of test items: thumbnail, text, true label and what each run predicted."""
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.title = section_label(title)
-        layout.addWidget(self.title)
-        self.caption = QLabel("")
-        self.caption.setWordWrap(True)
-        self.caption.setStyleSheet("color: #555;")
-        layout.addWidget(self.caption)
-        self.list = QListWidget()
-        self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setWordWrap(True)
-        self.list.setUniformItemSizes(False)
-        self.list.setSpacing(2)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        layout.addWidget(self.list, 1)
-        self._by_ref: dict[Any, list[tuple[QListWidgetItem, Any]]] = {}
-
-    def count(self) -> int:
-        return self.list.count()
-
-    def set_examples(self, caption: str, rows: Sequence[tuple[Any, str]], thumbnail: Callable[[Any], Any]):
-        """``rows`` are ``(dataset Item or None, text)``; ``thumbnail(item)`` is a pixmap or None."""
-        self.caption.setText(caption)
-        self.list.clear()
-        self._by_ref.clear()
-        blank = QPixmap(THUMB, THUMB)
-        blank.fill(QColor("#eeeeee"))
-        for item, text in rows:
-            entry = QListWidgetItem(text)
-            pixmap = thumbnail(item) if item is not None else None
-            entry.setIcon(QIcon(pixmap if pixmap is not None and not pixmap.isNull() else blank))
-            if item is not None:
-                self._by_ref.setdefault(item.image, []).append((entry, item))
-            self.list.addItem(entry)
-
-    def thumbnail_arrived(self, ref: Any, thumbnail: Callable[[Any], Any]) -> None:
-        entries = self._by_ref.get(ref)
-        if not entries:
-            return
-        pixmap = thumbnail(entries[0][1])  # cached now: no new request
-        for entry, _item in entries:
-            if pixmap is not None and not pixmap.isNull():
-                entry.setIcon(QIcon(pixmap))
-
-
-# --- the panel -------------------------------------------------------------------------------------
 
 
 class ComparePanel(QWidget):
@@ -303,27 +82,19 @@ class ComparePanel(QWidget):
         self._holder = StoreHandle(mark_orphans=False)
         self._tasks: set[Task] = set()
         self._generation = 0
-        self._curves: dict[str, dict[int, Curve]] = {}
-        self._prefetching = False  # the default metric's curves are being read with the comparison
         # set_runs has shown the tabs; the store is read after their first paint: (run ids, generation)
         self._queries_pending: tuple[list[int], int] | None = None
         self._first_paint_timer = QTimer(self, singleShot=True)
         self._first_paint_timer.timeout.connect(self._on_first_paint_timer_timeout)
-        self._pyramids: dict[str, StepPyramids] = {}  # of the curves above
-        self._smoothed: dict[str, tuple[float, dict[int, np.ndarray]]] = {}  # their EMA, at this weight
-        self._items: dict[int, list] = {}  # dataset id -> items
-        self._items_loading: set[int] = set()
-        self._last_cell: tuple[int, str, str] | None = None
-        self._by_index: dict[int, dict[int, Any]] = {}
         self._filled: set[str] = set()  # the tabs filled for the current comparison
         self._closing = False
-        from mmstudio.ui.thumbnails import ThumbnailLoader
-
-        self._thumbs = ThumbnailLoader(self, size=THUMB)
-        self._thumbs.thumbnail_ready.connect(self._on_thumbs_thumbnail_ready)
-        self._smooth_timer = QTimer(self, singleShot=True, interval=120)
-        self._smooth_timer.timeout.connect(self._on_smooth_timer_timeout)
         self._build()
+        self.examples = ExamplesController(
+            self, self._start, self._store, self.confusion_tab.examples, self.disagreements
+        )
+        self.examples.shown.connect(self.examples_shown)
+        self.examples.warned.connect(lambda warning: self.message.show_message(warning, "warning"))
+        self.confusion_tab.cell_clicked.connect(self.show_cell_examples)
         state.compare_requested.connect(self.set_runs)
         state.store_changed.connect(self._on_state_store_changed)
 
@@ -362,7 +133,7 @@ class ComparePanel(QWidget):
             "experiments",
             "Nothing to compare yet",
             "Select two to twenty runs on the Experiments page and choose Compare, or run "
-            "python -m mmstudio.ui.compare.panel --run A --run B.",
+            "mmstudio gui --page compare --run A --run B.",
         )
         layout.addWidget(self.empty, 1)
         self.tabs = QTabWidget()
@@ -370,167 +141,32 @@ class ComparePanel(QWidget):
         self.tabs.setDocumentMode(True)
         layout.addWidget(self.tabs, 1)
         self.tabs.hide()
-        self._pages: dict[str, QWidget] = {}
-        for name, build in (
-            ("curves", self._build_curves),
-            ("parameters", self._build_parameters),
-            ("metrics", self._build_metrics),
-            ("confusion", self._build_confusion),
-            ("per_class", self._build_per_class),
-            ("predictions", self._build_predictions),
-            ("modalities", self._build_modalities),
-        ):
-            page = build()
-            self._pages[name] = page
-            self.tabs.addTab(page, TAB_TITLES[name])
-        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
 
-    def _build_curves(self) -> QWidget:
-        page = QWidget()
-        v = QVBoxLayout(page)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Metric"))
-        self.metric_combo = QComboBox()
-        self.metric_combo.setMinimumContentsLength(18)
-        self.metric_combo.currentTextChanged.connect(self._on_metric_combo_changed)
-        row.addWidget(self.metric_combo)
-        row.addSpacing(12)
-        row.addWidget(QLabel("X axis"))
-        self.x_combo = QComboBox()
-        self.x_combo.addItems(X_MODES)
-        self.x_combo.currentTextChanged.connect(lambda mode: self.curves.set_options(x_mode=mode))
-        row.addWidget(self.x_combo)
-        row.addSpacing(12)
-        row.addWidget(QLabel("Smoothing"))
-        self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
-        self.smooth_slider.setRange(0, 99)
-        self.smooth_slider.setValue(60)
-        self.smooth_slider.setFixedWidth(140)
-        self.smooth_slider.valueChanged.connect(self._on_smooth_slider_changed)
-        row.addWidget(self.smooth_slider)
-        self.smooth_label = QLabel("0.60")
-        self.smooth_label.setMinimumWidth(32)
-        row.addWidget(self.smooth_label)
-        row.addSpacing(12)
-        self.log_check = QCheckBox("Log scale")
-        self.log_check.toggled.connect(lambda on: self.curves.set_options(log_y=on))
-        row.addWidget(self.log_check)
-        row.addStretch(1)
-        v.addLayout(row)
-        self.curves = CurvesChart()
-        self.curves.drawn.connect(self._on_curves_drawn)
-        v.addWidget(self.curves, 1)
-        note = QLabel(
-            "Faint band: raw values; line: smoothed. ★ best · ● last · ▲ minimum (when it is not the best)."
-        )
-        note.setStyleSheet("color: #666;")
-        v.addWidget(note)
-        return page
-
-    def _build_parameters(self) -> QWidget:
-        page = QWidget()
-        v = QVBoxLayout(page)
-        row = QHBoxLayout()
-        self.params_caption = QLabel("")
-        row.addWidget(self.params_caption, 1)
-        self.show_all_check = QCheckBox("Show all parameters")
-        self.show_all_check.toggled.connect(self._fill_parameters)
-        row.addWidget(self.show_all_check)
-        v.addLayout(row)
-        self.params_table = _table()
-        v.addWidget(self.params_table, 1)
-        return page
-
-    def _build_metrics(self) -> QWidget:
-        page = QWidget()
-        v = QVBoxLayout(page)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        self.metrics_table = _table()
-        splitter.addWidget(self.metrics_table)
-        charts = QWidget()
-        grid = QGridLayout(charts)
-        grid.setContentsMargins(0, 4, 0, 0)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Metric"))
-        self.bar_metric_combo = QComboBox()
-        self.bar_metric_combo.setMinimumContentsLength(16)
-        self.bar_metric_combo.currentTextChanged.connect(self._fill_metric_charts)
-        row.addWidget(self.bar_metric_combo)
-        row.addSpacing(16)
-        row.addWidget(QLabel("Scatter x"))
-        self.scatter_x_combo = QComboBox()
-        self.scatter_x_combo.setMinimumContentsLength(18)
-        self.scatter_x_combo.currentTextChanged.connect(self._fill_metric_charts)
-        row.addWidget(self.scatter_x_combo)
-        row.addWidget(QLabel("y: the metric's best"))
-        row.addStretch(1)
-        grid.addLayout(row, 0, 0, 1, 2)
-        self.metric_bars = GroupedBarChart("last and best")
-        self.scatter = ScatterChart()
-        grid.addWidget(self.metric_bars, 1, 0)
-        grid.addWidget(self.scatter, 1, 1)
-        splitter.addWidget(charts)
-        splitter.setSizes([260, 420])
-        v.addWidget(splitter, 1)
-        return page
-
-    def _build_confusion(self) -> QWidget:
-        page = QWidget()
-        h = QHBoxLayout(page)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.confusion_scroll = QScrollArea()
-        self.confusion_scroll.setWidgetResizable(True)
-        self.confusion_host = QWidget()
-        self.confusion_grid = QGridLayout(self.confusion_host)
-        self.confusion_scroll.setWidget(self.confusion_host)
-        splitter.addWidget(self.confusion_scroll)
-        self.cell_examples = ExamplesWidget("Examples")
-        self.cell_examples.caption.setText("Click a cell of a matrix to see those test items.")
-        splitter.addWidget(self.cell_examples)
-        splitter.setSizes([820, 400])
-        h.addWidget(splitter)
-        self.confusion_widgets: list[ConfusionMatrixWidget] = []
-        return page
-
-    def _build_per_class(self) -> QWidget:
-        page = QWidget()
-        v = QVBoxLayout(page)
-        self.per_class_chart = GroupedBarChart("Per-class F1 on the test split")
-        v.addWidget(self.per_class_chart, 3)
-        self.per_class_table = _table()
-        v.addWidget(self.per_class_table, 2)
-        return page
-
-    def _build_predictions(self) -> QWidget:
-        page = QWidget()
-        v = QVBoxLayout(page)
+        self.curves_tab = CurvesTab(self._start, self._store)
+        self.curves_tab.drawn.connect(self.curves_drawn)
+        self.curves_tab.status_changed.connect(self.status.setText)
+        self.curves = self.curves_tab.chart
+        self.parameters_tab = ParametersTab()
+        self.metrics_tab = MetricsTab()
+        self.confusion_tab = ConfusionTab()
+        self.per_class_tab = PerClassTab()
+        predictions = QWidget()
         self.disagreements = ExamplesWidget("Test items the runs disagree on")
-        v.addWidget(self.disagreements, 1)
-        return page
-
-    def _build_modalities(self) -> QWidget:
-        page = QWidget()
-        v = QVBoxLayout(page)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Test metric"))
-        self.modality_combo = QComboBox()
-        self.modality_combo.setMinimumContentsLength(12)
-        self.modality_combo.currentTextChanged.connect(self._fill_modalities)
-        row.addWidget(self.modality_combo)
-        row.addStretch(1)
-        v.addLayout(row)
-        self.modality_chart = GroupedBarChart("Modality contribution")
-        v.addWidget(self.modality_chart, 3)
-        note = QLabel(
-            "Each run evaluated on the test split as trained (fused), with the text masked and with the "
-            "image masked: a large drop when a modality is masked means the model relies on it."
-        )
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #666;")
-        v.addWidget(note)
-        self.modality_table = _table()
-        v.addWidget(self.modality_table, 2)
-        return page
+        predictions_layout = QVBoxLayout(predictions)
+        predictions_layout.addWidget(self.disagreements, 1)
+        self.modalities_tab = ModalitiesTab()
+        self._pages: dict[str, QWidget] = {
+            "curves": self.curves_tab,
+            "parameters": self.parameters_tab,
+            "metrics": self.metrics_tab,
+            "confusion": self.confusion_tab,
+            "per_class": self.per_class_tab,
+            "predictions": predictions,
+            "modalities": self.modalities_tab,
+        }
+        for name in TABS:
+            self.tabs.addTab(self._pages[name], TAB_TITLES[name])
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -539,17 +175,14 @@ class ComparePanel(QWidget):
         ids = [int(i) for i in dict.fromkeys(run_ids)]
         self._cancel_tasks()
         self._generation += 1
-        self._curves.clear()
-        self._pyramids.clear()
-        self._smoothed.clear()
-        self._items_loading.clear()
-        self._last_cell = None
+        self.examples.reset()
         self.message.clear()
         if len(ids) > MAX_RUNS:
             self.message.show_message(
                 f"{len(ids)} runs were selected; the first {MAX_RUNS} are compared.", "warning"
             )
             ids = ids[:MAX_RUNS]
+        self.curves_tab.clear(ids)
         self.run_ids = ids
         self.comparison = None
         if not ids:
@@ -583,35 +216,12 @@ class ComparePanel(QWidget):
             self._first_paint_timer.start(SETTLE_MS)
         return super().eventFilter(watched, event)
 
-    def _on_first_paint_timer_timeout(self) -> None:
-        if self._queries_pending is not None:
-            ids, generation = self._queries_pending
-            self._start_queries(ids, generation)
-
-    def _start_queries(self, ids: list[int], generation: int) -> None:
-        self._queries_pending = None
-        if generation != self._generation or self._closing:
-            return
-        self._start(
-            _load_comparison_job, self._holder, self.state.db_url, ids, succeeded=self._on_comparison_loaded
-        )
-        self._prefetching = True
-        prefetch = self._start(
-            _prefetch_curves_job,
-            self._holder,
-            self.state.db_url,
-            ids,
-            self.smooth_slider.value() / 100,
-            succeeded=self._on_prefetched_curves,
-        )
-        prefetch.finished.connect(lambda generation=self._generation: self._on_prefetch_finished(generation))
-
     def is_busy(self) -> bool:
         """Whether a store query, a dataset or a thumbnail is still loading."""
         return (
             self._queries_pending is not None
             or bool(self._tasks)
-            or self._thumbs.pending_count() > 0
+            or self.examples.is_busy()
             or self.curves.is_drawing()
         )
 
@@ -625,26 +235,12 @@ class ComparePanel(QWidget):
         return next(name for name, p in self._pages.items() if p is page)
 
     def set_metric(self, key: str) -> None:
-        self.metric_combo.setCurrentText(key)
+        """Show ``key``'s curves."""
+        self.curves_tab.metric_combo.setCurrentText(key)
 
     def show_cell_examples(self, run_id: int, true_label: str, predicted_label: str) -> None:
         """List the test items of ``run_id`` with this true and predicted label (a confusion cell)."""
-        c = self.comparison
-        if c is None:
-            return
-        self._last_cell = (run_id, true_label, predicted_label)
-        examples = c.examples(run_id, true_label, predicted_label)
-        run = next(r for r in c.runs if r.id == run_id)
-        items = self._dataset_items(run.dataset_id)
-        rows = []
-        for p in examples[:MAX_EXAMPLES]:
-            rows.append(self._example_row(c, p.item_index, items))
-        shown = f"{len(rows)} of {len(examples)}" if len(examples) > len(rows) else str(len(examples))
-        caption = f"{run_label(run)}: true {true_label}, predicted {predicted_label}: {shown} item(s)"
-        if not examples and not c.predictions.get(run_id):
-            caption += " (this run stored no per-item predictions)"
-        self.cell_examples.set_examples(caption, rows, self._thumbnail)
-        self.examples_shown.emit(len(rows))
+        self.examples.show_cell(run_id, true_label, predicted_label)
 
     def export_chart(self, path: str | Path, tab: str | None = None) -> Path:
         """Save the chart of ``tab`` (default: the current one) as PNG or SVG (by the suffix)."""
@@ -652,7 +248,7 @@ class ComparePanel(QWidget):
 
     def export_csv(self, path: str | Path, tab: str | None = None) -> Path:
         """Save the table of ``tab`` (default: the current one; metrics when it has none) as CSV."""
-        return write_csv(path, self._table_of(tab or self.current_tab()))
+        return report.write_csv(path, self._table_of(tab or self.current_tab()))
 
     def export_html(self, path: str | Path) -> Path:
         """Write the whole comparison as one self-contained HTML file (charts as inline PNGs)."""
@@ -668,31 +264,27 @@ class ComparePanel(QWidget):
             if name == "curves":
                 images.append((f"Curves: {self.curves.key}", self.curves.to_png()))
             elif name == "metrics":
-                images.append((f"Metric: {self.bar_metric_combo.currentText()}", self.metric_bars.to_png()))
-                images.append((self.scatter.title, self.scatter.to_png()))
-            elif name == "confusion" and self.confusion_widgets:
-                images.append(("Confusion matrices (test)", png_bytes(self.confusion_host.grab())))
+                metrics = self.metrics_tab
+                images.append((f"Metric: {metrics.metric_combo.currentText()}", metrics.bars.to_png()))
+                images.append((metrics.scatter.title, metrics.scatter.to_png()))
+            elif name == "confusion" and (png := self.confusion_tab.to_png()) is not None:
+                images.append(("Confusion matrices (test)", png))
             elif name == "per_class" and c.class_labels():
-                images.append(("Per-class F1 (test)", self.per_class_chart.to_png()))
-            elif name == "modalities" and self.modality_combo.count():
-                images.append(("Modality contribution (test)", self.modality_chart.to_png()))
+                images.append(("Per-class F1 (test)", self.per_class_tab.chart.to_png()))
+            elif name == "modalities" and self.modalities_tab.combo.count():
+                images.append(("Modality contribution (test)", self.modalities_tab.chart.to_png()))
         self.tabs.setCurrentIndex(current)
-        tables = [
-            ("Parameters that differ", parameters_table(c, False)),
-            ("Metrics (last, best)", metrics_table(c)),
-            ("Per-class F1 (test)", per_class_table(c)),
-        ]
-        if self.modality_combo.currentText():
-            tables.append(("Modality contribution", modality_table(c, self.modality_combo.currentText())))
+        tables = report.report_tables(c, metric=self.modalities_tab.metric())
         path = Path(path)
-        path.write_text(html_report(c, images, tables), encoding="utf-8")
+        path.write_text(report.html_report(c, images, tables), encoding="utf-8")
         return path
 
     def shutdown(self) -> None:
         """Cancel the loads, stop the thumbnail threads, close the store (the window is closing)."""
         self._closing = True
+        self.curves_tab.stop()
         self._cancel_tasks()
-        self._thumbs.shutdown()
+        self.examples.shutdown()
         self._holder.close()
 
     def closeEvent(self, event) -> None:
@@ -701,7 +293,11 @@ class ComparePanel(QWidget):
 
     # --- tasks ---------------------------------------------------------------------------------
 
+    def _store(self) -> tuple[StoreHandle, str | None]:
+        return self._holder, self.state.db_url
+
     def _start(self, fn: Callable[..., Any], *args: Any, succeeded: Callable[[Any], None]) -> Task:
+        """Run ``fn`` in the pool; ``succeeded(result)`` unless other runs were asked for meanwhile."""
         generation = self._generation
         task = run_task(fn, *args)
         self._tasks.add(task)
@@ -712,9 +308,7 @@ class ComparePanel(QWidget):
 
         def on_failed(message: str, traceback: str) -> None:
             if generation == self._generation and not self._closing:
-                import logging
-
-                logging.getLogger(__name__).error("compare: %s\n%s", message, traceback)
+                log.error("compare: %s\n%s", message, traceback)
                 self.message.show_message(f"Could not read the runs: {message}", "error")
                 self.status.setText("")
 
@@ -728,40 +322,43 @@ class ComparePanel(QWidget):
             task.cancel()
         self._tasks.clear()
 
+    def _on_first_paint_timer_timeout(self) -> None:
+        if self._queries_pending is not None:
+            ids, generation = self._queries_pending
+            self._start_queries(ids, generation)
+
+    def _start_queries(self, ids: list[int], generation: int) -> None:
+        self._queries_pending = None
+        if generation != self._generation or self._closing:
+            return
+        holder, url = self._store()
+        self._start(load_comparison_job, holder, url, ids, succeeded=self._on_comparison_loaded)
+        self.curves_tab.prefetch()
+
     # --- filling the tabs ----------------------------------------------------------------------
 
     def _on_comparison_loaded(self, c: Comparison) -> None:
         self.comparison = c
-        self._by_index = {i: {p.item_index: p for p in c.predictions.get(i, [])} for i in c.run_ids}
         self.run_ids = c.run_ids
         self.heading.setText(f"Comparing {len(c.runs)} runs")
         self.status.setText("  ".join(c.labels()) if len(c.runs) <= 4 else "")
         self.export_button.setEnabled(True)
-        self.curves.set_runs(c.run_ids, c.labels())
-        self.curves.legend.setColumnCount(2 if len(c.runs) > 8 else 1)
-        keys = c.shared_metric_keys()
-        default = c.default_metric()
-        for combo, items, current in (
-            (self.metric_combo, keys, default),
-            (self.bar_metric_combo, keys, _headline(keys)),
-            (self.scatter_x_combo, c.differing or c.all_keys, _scatter_default(c)),
-            (self.modality_combo, c.eval_metric_names(), None),
+        default = self.curves_tab.set_comparison(c)
+        for tab in (
+            self.parameters_tab,
+            self.metrics_tab,
+            self.confusion_tab,
+            self.per_class_tab,
+            self.modalities_tab,
+            self.examples,
         ):
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(items)
-            if current:
-                combo.setCurrentText(current)
-            combo.blockSignals(False)
+            tab.set_comparison(c)
         # Tabs are filled when first shown: 20 confusion tables and a few charts at once would
         # stall the GUI thread for half a second.
         self._filled.clear()
         self._fill_current_tab()
-        if default:
-            if not self._prefetching or default in self._curves:  # else they are on their way
-                self._load_curves(default)
-        else:
-            self.curves.set_curves("", {})
+        self.curves_tab.show_first(default)
+        if default is None:
             self.message.show_message("These runs logged no metrics yet.", "info")
         self.comparison_loaded.emit(c)
 
@@ -771,270 +368,37 @@ class ComparePanel(QWidget):
             return
         self._filled.add(name)
         fill = {
-            "parameters": self._fill_parameters,
-            "metrics": self._fill_metrics,
-            "confusion": self._fill_confusion,
-            "per_class": self._fill_per_class,
-            "predictions": self._fill_disagreements,
-            "modalities": self._fill_modalities,
+            "parameters": self.parameters_tab.fill,
+            "metrics": self.metrics_tab.fill,
+            "confusion": self.confusion_tab.fill,
+            "per_class": self.per_class_tab.fill,
+            "predictions": self.examples.fill_gallery,
+            "modalities": self.modalities_tab.fill,
         }.get(name)
         if fill is not None:
             fill()
 
-    def _load_curves(self, key: str) -> None:
-        if key in self._curves:
-            weight, smoothed = self._smoothed.get(key, (None, None))
-            same = weight is not None and abs(weight - self.smooth_slider.value() / 100) < 1e-9
-            if same:
-                self.curves.smoothing = weight
-            self._draw_curves(key, self._curves[key], smoothed if same else None)
-            return
-        self.status.setText(f"reading {key}…")
-        weight = self.smooth_slider.value() / 100
-        self._start(
-            _load_curves_job,
-            self._holder,
-            self.state.db_url,
-            list(self.run_ids),
-            key,
-            weight,
-            succeeded=self._on_curves_loaded,
-        )
-
-    def _on_prefetched_curves(self, result: tuple | None) -> None:
-        if result is not None:
-            self._on_curves_loaded(result)
-
-    def _on_prefetch_finished(self, generation: int) -> None:
-        if generation != self._generation or not self._prefetching:
-            return
-        self._prefetching = False
-        # failed or cancelled, or the view wants another metric by now: load what it shows
-        key = self.metric_combo.currentText()
-        if self.comparison is not None and key and key not in self._curves and not self._closing:
-            self._load_curves(key)
-
-    def _on_curves_loaded(
-        self, result: tuple[str, dict[int, Curve], dict[int, np.ndarray], float, StepPyramids]
-    ) -> None:
-        key, curves, smoothed, weight, pyramids = result
-        self._curves[key] = curves
-        self._pyramids[key] = pyramids
-        self._smoothed[key] = (weight, smoothed)
-        while len(self._curves) > CURVE_CACHE:
-            oldest = next(iter(self._curves))
-            del self._curves[oldest]
-            self._pyramids.pop(oldest, None)
-            self._smoothed.pop(oldest, None)
-        if key != self.metric_combo.currentText():
-            return
-        self.curves.smoothing = weight
-        self._draw_curves(key, curves, smoothed)
-
-    def _draw_curves(
-        self, key: str, curves: dict[int, Curve], smoothed: dict[int, np.ndarray] | None
-    ) -> None:
-        prepared = self._pyramids.get(key)
-        if smoothed is None and self.smooth_slider.value() > 0:
-            self.curves.smoothing = self.smooth_slider.value() / 100
-            raw_only = StepPyramids(prepared.raw, {}) if prepared else None
-            self.curves.set_curves(key, curves, {}, raw_only)
-            self._smooth_timer.start(0)  # recompute off the GUI thread; drawn raw meanwhile
-        else:
-            self.curves.set_curves(key, curves, smoothed, prepared)
-
-    def _on_curves_drawn(self) -> None:
-        key = self.curves.key
-        curves = self._curves.get(key, {})
-        points = sum(len(cv) for cv in curves.values())
-        self.status.setText(f"{key}: {points:,} points in {len(curves)} runs")
-        self.curves_drawn.emit(key)
-
-    def _fill_parameters(self) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        show_all = self.show_all_check.isChecked()
-        headers, rows = parameters_table(c, show_all)
-        _fill(self.params_table, headers, rows, colours=True, right=False)
-        differing = set(c.differing)
-        if show_all:
-            for r, row in enumerate(rows):
-                if row[0] in differing:
-                    for col in range(len(row)):
-                        self.params_table.item(r, col).setBackground(QColor("#fff4d6"))
-        n = len(c.differing)
-        self.params_caption.setText(
-            f"{n} of {len(c.all_keys)} parameters differ"
-            + ("" if show_all else " (only those are shown)")
-            + ("; highlighted" if show_all and n else "")
-        )
-        if not rows and not show_all:
-            self.params_caption.setText("The runs have the same parameters. Show all to see them.")
-
-    def _fill_metrics(self) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        headers, rows = metrics_table(c)
-        _fill(self.metrics_table, headers, rows, colours=False)
-        self._fill_metric_charts()
-
-    def _fill_metric_charts(self, *_: Any) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        key = self.bar_metric_combo.currentText()
-        labels = c.labels()
-        lasts, bests = [], []
-        for i in c.run_ids:
-            s = c.stats.get(i, {}).get(key)
-            lasts.append(s.last_value if s else None)
-            bests.append(s.best if s else None)
-        series = [BarSeries(label, [lasts[n], bests[n]], run_colour(n)) for n, label in enumerate(labels)]
-        self.metric_bars.set_data(["last", "best"], series, y_label=key)
-        self.metric_bars.set_title(f"{key}: last and best" if key else "no metric")
-        param = self.scatter_x_combo.currentText()
-        if param:
-            self.scatter.set_points(
-                [p.get(param) for p in c.parameters], bests, labels, x_label=param, y_label=f"best {key}"
-            )
-
-    def _fill_confusion(self) -> None:
-        c = self.comparison
-        for w in self.confusion_widgets:
-            w.setParent(None)
-            w.deleteLater()
-        self.confusion_widgets = []
-        if c is None:
-            return
-        columns = 2 if len(c.runs) <= 4 else 3
-        for n, run in enumerate(c.runs):
-            w = ConfusionMatrixWidget(run.id, run_label(run), run_colour(n))
-            e = c.evaluation(run.id)
-            w.set_matrix((e.labels or []) if e else [], e.confusion_matrix if e else None)
-            w.setMinimumSize(300, 260)
-            w.cell_clicked.connect(self.show_cell_examples)
-            self.confusion_grid.addWidget(w, n // columns, n % columns)
-            self.confusion_widgets.append(w)
-
-    def _fill_per_class(self) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        classes = c.class_labels()
-        scores = c.per_class("f1")
-        series = [
-            BarSeries(label, [scores[i].get(k) for k in classes], run_colour(n))
-            for n, (i, label) in enumerate(zip(c.run_ids, c.labels(), strict=True))
-        ]
-        self.per_class_chart.set_data(classes, series, y_label="F1")
-        headers, rows = per_class_table(c)
-        _fill(self.per_class_table, headers, rows, colours=False)
-
-    def _fill_disagreements(self) -> None:
-        c = self.comparison
-        if c is None:
-            return
-        indices = c.disagreements()
-        with_preds = sum(1 for i in c.run_ids if c.predictions.get(i))
-        items = self._dataset_items(c.runs[0].dataset_id)
-        rows = [self._example_row(c, index, items) for index in indices[:MAX_EXAMPLES]]
-        total = len(c.predictions.get(c.run_ids[0], []))
-        if with_preds < 2:
-            caption = "Fewer than two runs stored per-item test predictions: nothing to compare."
-        else:
-            caption = f"The runs disagree on {len(indices)} of {total} test items"
-            caption += f" (the first {len(rows)} shown)." if len(rows) < len(indices) else "."
-        if len({r.dataset_id for r in c.runs}) > 1:
-            caption += " The runs used different datasets: items are matched by index."
-        self.disagreements.set_examples(caption, rows, self._thumbnail)
-
-    def _fill_modalities(self, *_: Any) -> None:
-        c = self.comparison
-        metric = self.modality_combo.currentText()
-        if c is None or not metric:
-            return
-        scores = c.modality_scores(metric)
-        names = ["fused", "text masked", "image masked"]
-        series = [
-            BarSeries(label, [scores[i][k] for k in names], run_colour(n))
-            for n, (i, label) in enumerate(zip(c.run_ids, c.labels(), strict=True))
-        ]
-        self.modality_chart.set_data(names, series, y_label=f"test {metric}")
-        self.modality_chart.set_title(f"Test {metric}: fused, text masked, image masked")
-        headers, rows = modality_table(c, metric)
-        _fill(self.modality_table, headers, rows, colours=False)
-
-    # --- examples ------------------------------------------------------------------------------
-
-    def _dataset_items(self, dataset_id: int | None) -> list:
-        """The items of a dataset if loaded; else starts loading them and returns []."""
-        if dataset_id is None:
-            return []
-        if dataset_id in self._items:
-            return self._items[dataset_id]
-        if dataset_id not in self._items_loading:
-            self._items_loading.add(dataset_id)
-            self._start(
-                _load_items_job, self._holder, self.state.db_url, dataset_id, succeeded=self._on_items_loaded
-            )
-        return []
-
-    def _on_items_loaded(self, result: tuple[int, list, str]) -> None:
-        dataset_id, items, warning = result
-        self._items_loading.discard(dataset_id)
-        self._items[dataset_id] = items
-        if warning:
-            self.message.show_message(warning, "warning")
-        if "predictions" in self._filled:
-            self._fill_disagreements()
-        if self._last_cell is not None:
-            self.show_cell_examples(*self._last_cell)
-
-    def _example_row(self, c: Comparison, index: int, items: list) -> tuple[Any, str]:
-        item = items[index] if 0 <= index < len(items) else None
-        preds = []
-        true = None
-        for run_id, label in zip(c.run_ids, c.labels(), strict=True):
-            p = self._by_index.get(run_id, {}).get(index)
-            if p is not None:
-                true = true or p.true_label
-                mark = "✓" if p.predicted_label == p.true_label else "✗"
-                preds.append(f"{label.split(' ', 1)[0]} {p.predicted_label} {mark}")
-        text = item.text if item is not None else f"item {index} (dataset not loaded)"
-        if len(text) > 140:
-            text = text[:139] + "…"
-        return item, f"{text}\ntrue: {true}   predicted: " + "  ".join(preds)
-
-    def _thumbnail(self, item: Any) -> QPixmap | None:
-        return self._thumbs.thumbnail(item)
-
-    def _on_thumbs_thumbnail_ready(self, ref: Any) -> None:
-        for widget in (self.cell_examples, self.disagreements):
-            widget.thumbnail_arrived(ref, self._thumbnail)
-
     # --- export actions --------------------------------------------------------------------------
 
-    def _chart_of(self, tab: str):
+    def _chart_of(self, tab: str) -> ChartWidget:
         return {
             "curves": self.curves,
-            "metrics": self.metric_bars,
-            "per_class": self.per_class_chart,
-            "modalities": self.modality_chart,
+            "metrics": self.metrics_tab.bars,
+            "per_class": self.per_class_tab.chart,
+            "modalities": self.modalities_tab.chart,
         }.get(tab, self.curves)
 
     def _table_of(self, tab: str) -> Table:
+        """The table of ``tab``; the metrics for a tab without one."""
         c = self.comparison
         if c is None:
             raise RuntimeError("nothing to export: the runs have not loaded yet")
-        if tab == "parameters":
-            return parameters_table(c, self.show_all_check.isChecked())
-        if tab == "per_class":
-            return per_class_table(c)
-        if tab == "modalities" and self.modality_combo.currentText():
-            return modality_table(c, self.modality_combo.currentText())
-        return metrics_table(c)
+        return report.table(
+            c,
+            tab if tab in report.TABLES else "metrics",
+            show_all=self.parameters_tab.show_all_check.isChecked(),
+            metric=self.modalities_tab.metric(),
+        )
 
     def _ask_export_chart(self, kind: str) -> None:
         name = f"compare-{self.current_tab()}.{kind}"
@@ -1064,88 +428,11 @@ class ComparePanel(QWidget):
 
     # --- slots ---------------------------------------------------------------------------------
 
-    def _on_metric_combo_changed(self, key: str) -> None:
-        if key and self.comparison is not None:
-            self._load_curves(key)
-
-    def _on_smooth_slider_changed(self, value: int) -> None:
-        self.smooth_label.setText(f"{value / 100:.2f}")
-        self._smooth_timer.start()
-
-    def _on_smooth_timer_timeout(self) -> None:
-        key = self.curves.key
-        curves = self._curves.get(key)
-        if not curves:
-            return
-        weight = self.smooth_slider.value() / 100
-
-        def done(result: tuple[float, dict[int, np.ndarray], dict[int, PeakPyramid]]) -> None:
-            if self.curves.key == key and abs(result[0] - self.smooth_slider.value() / 100) < 1e-9:
-                self.curves.set_smoothed(*result)
-
-        self._start(_smooth_job, curves, weight, succeeded=done)
-
     def _on_tabs_current_changed(self, _index: int) -> None:
-        self._thumbs.drop_queued()
+        self.examples.drop_queued()
         self._fill_current_tab()
 
     def _on_state_store_changed(self, _url: object) -> None:
-        self._items.clear()
+        self.examples.forget_items()
         if self.run_ids:
             self.set_runs(self.run_ids)
-
-
-def _scatter_default(c: Comparison) -> str | None:
-    """The differing parameter most worth a scatter: train.lr, else the first numeric one set in
-    every run, else the first that differs."""
-
-    def numeric(key: str) -> bool:
-        values = [p.get(key) for p in c.parameters]
-        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-
-    keys = c.differing
-    if "train.lr" in keys:
-        return "train.lr"
-    return next((k for k in keys if numeric(k)), keys[0] if keys else None)
-
-
-def _headline(keys: Sequence[str]) -> str | None:
-    for k in ("test/accuracy", "val/accuracy", "test/macro_f1", "val/loss", "train/loss"):
-        if k in keys:
-            return k
-    return keys[0] if keys else None
-
-
-def _table() -> QTableWidget:
-    table = QTableWidget()
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setAlternatingRowColors(True)
-    table.setSortingEnabled(False)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    table.horizontalHeader().setStretchLastSection(False)
-    return table
-
-
-def _fill(
-    table: QTableWidget, headers: list[str], rows: list[list[str]], *, colours: bool, right: bool = True
-) -> None:
-    table.clear()
-    table.setColumnCount(len(headers))
-    table.setRowCount(len(rows))
-    table.setHorizontalHeaderLabels(headers)
-    for r, row in enumerate(rows):
-        for col, text in enumerate(row):
-            cell = QTableWidgetItem(text)
-            cell.setToolTip(text)
-            if col > 0 and right:
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            table.setItem(r, col, cell)
-    if colours:
-        for col in range(1, len(headers)):
-            header = table.horizontalHeaderItem(col)
-            if header is not None:
-                header.setForeground(run_colour(col - 1).darker(120))
-    table.resizeColumnsToContents()
-    for col in range(len(headers)):
-        table.setColumnWidth(col, max(90 if col else 0, min(table.columnWidth(col) + 16, 320)))

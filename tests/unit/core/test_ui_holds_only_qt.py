@@ -44,19 +44,6 @@ KEPT: dict[str, dict[str, str]] = {
 SKIPPED_FILES = "__main__.py"
 #: Qt-free code still to be moved to the core by the change under way; emptied before it lands.
 MOVING: dict[str, set[str]] = {
-    # StepPyramids and step_pyramids were hidden by PeakPyramid coming from ui.peak_curve; it is core now
-    "compare/charts.py": {"_short", "StepPyramids", "step_pyramids"},
-    "compare/panel.py": {
-        "_load_items_job",
-        "parameters_table",
-        "metrics_table",
-        "per_class_table",
-        "modality_table",
-        "write_csv",
-        "_html_table",
-        "_scatter_default",
-        "_headline",
-    },
     "datasets/gallery.py": {"SearchIndex", "_short"},
     "datasets/panel.py": {
         "ColumnsNeeded",
@@ -69,20 +56,7 @@ MOVING: dict[str, set[str]] = {
     },
     "datasets/report.py": {"kind_title", "problem_file", "write_problems_csv", "summary_text"},
     "datasets/stats.py": {"StatsData", "_short"},
-    "experiments/panel.py": {
-        "RunRecord",
-        "_encoder_name",
-        "architecture_summary",
-        "key_metric",
-        "make_record",
-        "summary_signature",
-        "RunsSnapshot",
-        "fetch_runs",
-        "onnx_available",
-        "details_html",
-        "_table_html",
-    },
-    "main_window.py": {"_shorten", "_hide_password", "_is_shard_pattern"},
+    "main_window.py": {"_is_shard_pattern"},
 }
 
 

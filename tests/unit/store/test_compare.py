@@ -105,3 +105,43 @@ def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
     assert c.modality_scores("accuracy")[ids[0]] == {"fused": 0.5, "text masked": 0.3, "image masked": None}
     assert c.disagreements() == [1]
     assert [p.item_index for p in c.examples(ids[0], "a", "b")] == [1]
+    assert c.prediction(ids[0], 1).predicted_label == "b" and c.prediction(ids[1], 9) is None
+    # how a gallery lists an item: its text, the true label, each run's prediction
+    from mmstudio.store.report import example_text
+
+    first, second = (label.split(" ")[0] for label in c.labels())
+    assert example_text(c, 1, "a red pin " * 20) == (
+        f"{('a red pin ' * 20)[:139]}…\ntrue: a   predicted: {first} b ✗  {second} a ✓"
+    )
+    assert example_text(c, 7, None).startswith("item 7 (dataset not loaded)\ntrue: None")
+    with Store.open(db_url) as store:
+        assert load_comparison(store, ids, predictions=False).predictions == {}  # for tables alone
+
+
+def test_the_curves_open_on_a_loss_else_on_the_key_metric():
+    from mmstudio.store.compare import default_metric
+    from mmstudio.store.types import MetricStats
+
+    def stats(**counts: int) -> dict:
+        return {
+            key.replace("__", "/"): MetricStats(
+                key=key,
+                count=n,
+                last_step=n,
+                last_epoch=None,
+                last_value=0.5,
+                last_time=0.0,
+                min=0.1,
+                max=0.9,
+            )
+            for key, n in counts.items()
+        }
+
+    both = {1: stats(val__loss=5, train__loss=50, val__accuracy=5), 2: stats(val__loss=5, train__loss=50)}
+    assert default_metric([1, 2], both) == "val/loss"
+    one_point = {i: stats(val__loss=1, train__loss=50, val__accuracy=5) for i in (1, 2)}
+    assert default_metric([1, 2], one_point) == "train/loss"  # a curve, not a point
+    scores = {i: stats(val__rmse=3, val__mae=3, lr=3) for i in (1, 2)}
+    assert default_metric([1, 2], scores) == "val/rmse"  # no loss: the key metric
+    assert default_metric([1, 2], {i: stats(lr=3) for i in (1, 2)}) == "lr"
+    assert default_metric([1, 2], {}) is None

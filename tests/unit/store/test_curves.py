@@ -144,3 +144,29 @@ def test_the_module_needs_neither_sqlalchemy_nor_torch_nor_qt():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_chart_curves_reads_smooths_and_builds_the_pyramids_of_each_run(tmp_path):
+    from mmstudio.progress import Cancelled, TaskState
+    from mmstudio.store import Store
+    from mmstudio.store.compare import ema
+    from mmstudio.store.curves import chart_curves
+
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        runs = [store.create_run(name=name) for name in ("a", "b")]
+        for n, run_id in enumerate(runs):
+            store.log_metrics(run_id, [("train/loss", s, None, 1.0 / (s + n), None) for s in range(1, 51)])
+        seen = []
+        drawn = chart_curves(store, runs, "train/loss", 0.6, progress=lambda d, t: seen.append((d, t)))
+        assert drawn.key == "train/loss" and drawn.weight == 0.6 and seen == [(1, 4), (2, 4)]
+        for run_id in runs:
+            np.testing.assert_array_equal(drawn.smoothed[run_id], ema(drawn.curves[run_id].value, 0.6))
+            assert len(drawn.pyramids.raw[run_id]) == len(drawn.pyramids.smoothed[run_id]) == 50
+        raw = chart_curves(store, runs, "train/loss", 0.0)
+        assert (
+            raw.smoothed[runs[0]] is raw.curves[runs[0]].value and raw.pyramids.smoothed == raw.pyramids.raw
+        )
+        cancelled = TaskState()
+        cancelled.cancel()
+        with pytest.raises(Cancelled):
+            chart_curves(store, runs, "train/loss", 0.6, cancel=cancelled)

@@ -144,3 +144,12 @@ def test_folder_of_a_new_database_is_created(tmp_path: Path) -> None:
     with Store.open(f"sqlite:///{path}"):
         pass
     assert path.is_file()
+
+
+def test_a_store_url_is_shown_without_its_password() -> None:
+    from mmstudio.store.engine import hide_password
+
+    shown = hide_password("postgresql+psycopg://team:s3cret@db.example:5432/runs")
+    assert "s3cret" not in shown and shown == "postgresql+psycopg://team:***@db.example:5432/runs"
+    assert hide_password("sqlite:////tmp/store.db") == "sqlite:////tmp/store.db"
+    assert hide_password("not a url") == "not a url"  # shown as given

@@ -127,3 +127,38 @@ def test_a_run_recorded_before_the_spec_was_kept_resumes_on_its_folder(tmp_path,
     assert job.dataset == manifest and job.train.epochs == 7
     other = DatasetSpec(str(tmp_path))
     assert resume_job(run_id, db_url=db_url, current=other).dataset == DatasetSpec(str(folder))
+
+
+def test_a_runs_dataset_is_loaded_again_with_a_word_when_it_changed_or_is_gone(tmp_path, db_url, small_demo):
+    """:func:`load_recorded` (the Compare page's test items): the recorded spec, or for an old record
+    its dataset row's folder; a changed fingerprint or missing files are said, never raised."""
+    from mmstudio.training.resume import load_recorded
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_demo, copy)
+    fingerprint = DatasetSpec(str(copy), check_images="header").load().fingerprint
+    with Store.open(db_url) as store:
+        row = store.ensure_dataset(
+            name="copy", path=copy, format="manifest", fingerprint=fingerprint, item_count=240, summary={}
+        )
+        spec = DatasetSpec(str(copy), format="manifest", seed=3).to_dict()
+        recorded = store.create_run(name="new", dataset_id=row.id, dataset_spec=spec)
+        legacy = store.create_run(name="old", dataset_id=row.id)
+        stale = store.ensure_dataset(
+            name="before", path=copy, format="manifest", fingerprint="older", item_count=240, summary={}
+        )
+        changed = store.create_run(name="changed", dataset_id=stale.id, dataset_spec=spec)
+        nothing = store.create_run(name="none")
+
+        dataset, warning = load_recorded(store, recorded)
+        assert warning == "" and len(dataset.items) == 240
+        assert load_recorded(store, legacy)[0].fingerprint == fingerprint
+        dataset, warning = load_recorded(store, changed)
+        assert dataset is not None and "changed since run" in warning
+        assert load_recorded(store, nothing) == (
+            None,
+            f"run {nothing} has no dataset on record: no images shown",
+        )
+        shutil.rmtree(copy)
+        dataset, warning = load_recorded(store, recorded)
+        assert dataset is None and f"{copy} is gone" in warning

@@ -1,0 +1,489 @@
+"""What the Experiments page does to runs, as ``mmstudio runs`` does: rename, tag, annotate, delete,
+re-open in the builder, evaluate, export, compare. :class:`RunActionsController` owns the actions (the
+toolbar's and the context menu's), enables them for the selection, and runs each one off the GUI thread
+(:func:`mmstudio.ui.tasks.run_task`), telling the page how it ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
+
+from mmstudio.store.handle import StoreHandle
+from mmstudio.store.summaries import RunRecord
+from mmstudio.store.types import RunStatus
+from mmstudio.ui import tasks
+from mmstudio.ui.experiments.dialogs import EvaluationDialog, NotesDialog
+from mmstudio.ui.experiments.table import RunsTableModel
+from mmstudio.ui.resources import icon
+from mmstudio.ui.state import StudioState
+from mmstudio.ui.widgets import MessageBar
+
+log = logging.getLogger(__name__)
+
+MAX_COMPARE = 20
+DATASET_FILES = "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;All files (*)"
+
+
+class RunActionsController(QObject):
+    """The actions on the selected runs of ``page`` (their shortcuts work inside it). ``selection()``
+    gives the selected run ids; ``model`` the records. :attr:`edited` names the runs an action changed
+    (the page reads them again), :attr:`task_finished` says how an action ended."""
+
+    task_finished = Signal(str, bool)  # an action ("rename", "delete", "evaluate"...) ended; ok?
+    edited = Signal(object)  # the ids of runs an action changed in the store
+
+    def __init__(
+        self,
+        page: QWidget,
+        state: StudioState,
+        handle: StoreHandle,
+        model: RunsTableModel,
+        message: MessageBar,
+        selection: Callable[[], list[int]],
+    ) -> None:
+        super().__init__(page)
+        self.page = page
+        self.state = state
+        self._handle = handle
+        self.model = model
+        self.message = message
+        self.selection = selection
+        self._busy: set[tasks.Task] = set()
+        self.last_evaluation: dict[str, Any] | None = None
+        self.evaluation_dialog: EvaluationDialog | None = None
+
+        self.rename_action = self._action("Rename…", self.rename_selected, None, "Rename the run", "F2")
+        self.tags_action = self._action("Tags…", self.tag_selected, None, "Set the run's tags")
+        self.notes_action = self._action("Notes…", self.annotate_selected, None, "Write notes on the run")
+        self.delete_action = self._action(
+            "Delete…", self.delete_selected, None, "Delete the runs and their checkpoints", "Del"
+        )
+        self.builder_action = self._action(
+            "Open in builder",
+            self.open_selected_in_builder,
+            "model",
+            "Load the run's job: its model on the Model page, its training settings on the Train page, "
+            "and its dataset when none is open",
+        )
+        self.evaluate_action = self._action(
+            "Evaluate on a folder…",
+            self.evaluate_selected,
+            "check",
+            "Evaluate the run on another dataset folder",
+        )
+        self.evaluate_file_action = self._action(
+            "Evaluate on a file…",
+            lambda: self.evaluate_selected(pick="file"),
+            None,
+            "Evaluate the run on a manifest file or .tar shard",
+        )
+        self.evaluate_own_action = self._action(
+            "Evaluate on its own dataset",
+            self.evaluate_selected_on_own_dataset,
+            None,
+            "Evaluate the run on the test split of the dataset it trained on, as recorded with it (the "
+            "items it was trained without)",
+        )
+        self.export_action = self._action(
+            "Export…", self.export_selected, "export", "Export the checkpoint as TorchScript or ONNX"
+        )
+        self.compare_action = self._action(
+            "Compare", self.compare_selected, "experiments", f"Compare 2 to {MAX_COMPARE} selected runs"
+        )
+
+    def _action(self, text: str, slot, icon_name: str | None = None, tip: str = "", shortcut=None) -> QAction:
+        action = QAction(text, self.page)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        if shortcut:
+            action.setShortcut(shortcut)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.page.addAction(action)
+        return action
+
+    def menu_actions(self) -> list[QAction | None]:
+        """The context menu's actions, None for a separator."""
+        return [
+            self.rename_action,
+            self.tags_action,
+            self.notes_action,
+            None,
+            self.builder_action,
+            self.evaluate_action,
+            self.evaluate_file_action,
+            self.evaluate_own_action,
+            self.export_action,
+            None,
+            self.compare_action,
+            None,
+            self.delete_action,
+        ]
+
+    def update(self, current: RunRecord | None) -> None:
+        """Enable the actions that apply to the selection (``current``: the run the details show)."""
+        ids = self.selection()
+        one = len(ids) == 1
+        for action in (self.rename_action, self.tags_action, self.notes_action):
+            action.setEnabled(one)
+        self.builder_action.setEnabled(one and current is not None and bool(current.spec))
+        usable = one and current is not None and current.status is not RunStatus.QUEUED
+        for action in (self.evaluate_action, self.evaluate_file_action, self.export_action):
+            action.setEnabled(usable)
+        recorded = usable and current is not None and bool(current.dataset_spec or current.dataset)
+        self.evaluate_own_action.setEnabled(recorded)
+        self.delete_action.setEnabled(bool(ids))
+        self.compare_action.setEnabled(2 <= len(ids) <= MAX_COMPARE)
+
+    def is_busy(self) -> bool:
+        return bool(self._busy)
+
+    # --- the actions on one run ---------------------------------------------------------------------
+
+    def rename_run(self, run_id: int, name: str | None = None) -> None:
+        rec = self.model.record_by_id(run_id)
+        if name is None:
+            name, ok = QInputDialog.getText(self.page, "Rename run", "Name:", text=rec.name if rec else "")
+            if not ok:
+                return
+        name = name.strip()
+        if not name:
+            self.message.show_message("A run needs a name; it was not renamed.", "warning")
+            return
+        self._store_task("rename the run", lambda store: store.rename_run(run_id, name), run_ids=[run_id])
+
+    def set_tags(self, run_id: int, tags: Iterable[str] | None = None) -> None:
+        rec = self.model.record_by_id(run_id)
+        if tags is None:
+            text, ok = QInputDialog.getText(
+                self.page, "Tags", "Tags, separated by commas:", text=", ".join(rec.tags) if rec else ""
+            )
+            if not ok:
+                return
+            tags = [t.strip() for t in text.split(",")]
+        tags = [t for t in tags if t.strip()]
+        self._store_task("set the tags", lambda store: store.set_tags(run_id, tags), run_ids=[run_id])
+
+    def edit_notes(self, run_id: int, notes: str | None = None) -> None:
+        rec = self.model.record_by_id(run_id)
+        if notes is None:
+            dialog = NotesDialog(rec.name if rec else str(run_id), rec.notes if rec else "", self.page)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            notes = dialog.notes()
+        self._store_task("save the notes", lambda store: store.set_notes(run_id, notes), run_ids=[run_id])
+
+    def delete_runs(self, run_ids: Iterable[int], *, confirm: bool = True) -> None:
+        """Delete the runs and their checkpoint folders (as ``mmstudio runs delete``), after asking."""
+        ids = list(run_ids)
+        records = [r for r in (self.model.record_by_id(i) for i in ids) if r is not None]
+        running = [r for r in records if r.status is RunStatus.RUNNING]
+        if running:
+            self.message.show_message(
+                f"Run {running[0].id} ({running[0].name}) is running; stop it before deleting it.", "warning"
+            )
+            return
+        if not ids:
+            return
+        if confirm:
+            names = ", ".join(f"{r.id} ({r.name})" for r in records[:8]) + (" …" if len(records) > 8 else "")
+            answer = QMessageBox.question(
+                self.page,
+                "Delete runs",
+                f"Delete {len(ids)} run{'s' * (len(ids) != 1)}: {names}?\n\nTheir records, curves, "
+                "evaluations and the checkpoint files mmstudio wrote for them are removed. Files you "
+                "exported elsewhere are kept.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+
+        def delete(store) -> list[int]:
+            from mmstudio.store import NotFoundError
+
+            done = []
+            for run_id in ids:
+                try:
+                    store.delete_run(run_id)
+                except NotFoundError:
+                    pass  # deleted meanwhile (by another window or 'mmstudio runs delete')
+                done.append(run_id)
+            return done
+
+        self._store_task(
+            "delete the runs",
+            delete,
+            run_ids=ids,
+            on_success=lambda done: self.state.post_status(
+                f"Deleted run{'s' * (len(done) != 1)} {', '.join(map(str, done))}"
+            ),
+        )
+
+    def open_in_builder(self, run_id: int) -> bool:
+        """Restore the job the run stored: its model spec on the Model page (shown), its training
+        settings on the Train page, and, when no dataset is open, its dataset (read from the store in
+        the background: an old record names its dataset's folder)."""
+        from mmstudio.training.spec import TrainSpec
+
+        rec = self.model.record_by_id(run_id)
+        if rec is None or not rec.spec:
+            self.message.show_message(f"Run {run_id} has no model spec to open.", "warning")
+            return False
+        self.state.set_model_spec(dict(rec.spec))
+        restored = ["its model"]
+        if rec.train_spec:
+            try:
+                train = TrainSpec.from_dict(rec.train_spec)
+            except (ValueError, TypeError) as exc:
+                self.message.show_message(
+                    f"Run {rec.id}'s training settings could not be read: {exc}", "warning"
+                )
+            else:
+                self.state.train_spec_requested.emit(train)
+                restored.append("its training settings")
+        if self.state.dataset is None and (rec.dataset_spec or rec.dataset):
+            self._open_recorded_dataset(rec)
+        self.state.page_requested.emit("model")
+        self.state.post_status(f"Run {rec.id} ({rec.name}) is in the builder: {' and '.join(restored)}")
+        return True
+
+    def _open_recorded_dataset(self, rec: RunRecord) -> tasks.Task:
+        """Find the run's dataset (its recorded spec) off the GUI thread, then ask for it to be opened."""
+        handle, url, run_id = self._handle, self.state.db_url, rec.id
+
+        def find(_state):
+            from mmstudio.training.resume import recorded_dataset
+
+            return recorded_dataset(handle.get(url), run_id)
+
+        def found(spec) -> None:
+            if self.state.dataset is None:  # none was opened meanwhile
+                self.state.dataset_requested.emit(spec)
+                self.state.post_status(f"Opening run {run_id}'s dataset {spec.path}…")
+
+        def failed(message: str, _traceback: str) -> None:
+            self.message.show_message(
+                f"Run {run_id}'s dataset was not opened: {message}. Open it (or a copy) on the Datasets "
+                "page to train the run again.",
+                "warning",
+            )
+
+        task = tasks.run_task(find)
+        self._busy.add(task)
+        task.succeeded.connect(found)
+        task.failed.connect(failed)
+        task.finished.connect(lambda: self._busy.discard(task))
+        return task
+
+    def compare(self, run_ids: Iterable[int]) -> bool:
+        ids = list(run_ids)
+        if not 2 <= len(ids) <= MAX_COMPARE:
+            self.message.show_message(f"Select 2 to {MAX_COMPARE} runs to compare.", "info")
+            return False
+        self.state.compare_requested.emit(ids)
+        self.state.page_requested.emit("compare")
+        return True
+
+    def evaluate(self, run_id: int, path: str, *, split: str = "all", checkpoint: str = "best") -> tasks.Task:
+        """Evaluate run ``run_id`` on the dataset at ``path`` in the background (as ``mmstudio eval``:
+        the evaluation is recorded with the run), then show its metrics. ``split="all"`` scores every
+        usable row of the dataset (the run's vocabulary and labels come with its checkpoint)."""
+
+        def load(task_state):
+            from mmstudio.data import LoadOptions, load_dataset
+
+            task_state.set_message(f"Reading {path}…")
+            return load_dataset(path, options=LoadOptions(check_images="header"), cancel=task_state)
+
+        return self._evaluate(run_id, path, load, split, checkpoint)
+
+    def evaluate_on_own_dataset(self, run_id: int, *, checkpoint: str = "best") -> tasks.Task:
+        """Evaluate run ``run_id`` on the test split of the dataset it trained on, read by its recorded
+        spec (as ``mmstudio eval RUN --split test``): the same items it was trained without."""
+        handle, url = self._handle, self.state.db_url
+
+        def load(task_state):
+            from mmstudio.training.resume import recorded_dataset
+
+            spec = recorded_dataset(handle.get(url), run_id)
+            task_state.set_message(f"Reading {spec.path}…")
+            return spec.load(cancel=task_state)
+
+        return self._evaluate(run_id, "its own dataset", load, "test", checkpoint)
+
+    def _evaluate(
+        self, run_id: int, where: str, load: Callable[[Any], Any], split: str, checkpoint: str
+    ) -> tasks.Task:
+        url = self.state.db_url
+        rec = self.model.record_by_id(run_id)
+        name = rec.name if rec else f"run {run_id}"
+
+        def work(task_state):
+            from mmstudio.training.inference import evaluate_run
+
+            dataset = load(task_state)
+            if not dataset.report.usable:
+                raise ValueError(f"{where} has no usable pairs; the Datasets page shows why")
+            task_state.set_message(f"Evaluating {name}…")
+            return evaluate_run(run_id, dataset, split=split, checkpoint=checkpoint, db_url=url)
+
+        self.state.post_status(f"Evaluating {name} on {where}…", 0)
+
+        def succeeded(result: dict[str, Any]) -> None:
+            self.last_evaluation = result
+            self.state.post_status(f"Evaluated {name}: saved with the run")
+            self.state.runs_changed.emit()
+            self.evaluation_dialog = EvaluationDialog(name, result, self.page)
+            self.evaluation_dialog.open()
+
+        return self._run_action("evaluate", run_id, work, succeeded, f"Could not evaluate {name} on {where}")
+
+    def export(self, run_id: int, path: str, format: str, *, checkpoint: str = "best") -> tasks.Task:
+        """Export run ``run_id``'s checkpoint to ``path`` as ``torchscript`` or ``onnx`` (as
+        ``mmstudio export``), in the background."""
+        url = self.state.db_url
+
+        def work(_state):
+            from mmstudio.training.inference import export_run
+
+            return str(export_run(run_id, format, path, checkpoint=checkpoint, db_url=url))
+
+        self.state.post_status(f"Exporting run {run_id} as {format}…", 0)
+
+        def succeeded(out: str) -> None:
+            self.state.post_status(f"Exported run {run_id} to {out}")
+            self.message.show_message(
+                f"Exported run {run_id} as {format} to {out} (with {out}.json).", "info"
+            )
+
+        return self._run_action("export", run_id, work, succeeded, f"Could not export run {run_id}")
+
+    # --- the actions on the selection (what the toolbar and the context menu call) -----------------
+
+    def _one_selected(self) -> RunRecord | None:
+        ids = self.selection()
+        return self.model.record_by_id(ids[0]) if len(ids) == 1 else None
+
+    def rename_selected(self) -> None:
+        if rec := self._one_selected():
+            self.rename_run(rec.id)
+
+    def tag_selected(self) -> None:
+        if rec := self._one_selected():
+            self.set_tags(rec.id)
+
+    def annotate_selected(self) -> None:
+        if rec := self._one_selected():
+            self.edit_notes(rec.id)
+
+    def delete_selected(self) -> None:
+        self.delete_runs(self.selection())
+
+    def open_selected_in_builder(self) -> None:
+        if rec := self._one_selected():
+            self.open_in_builder(rec.id)
+
+    def compare_selected(self) -> None:
+        self.compare(self.selection())
+
+    def evaluate_selected(self, pick: str = "folder") -> None:
+        rec = self._one_selected()
+        if rec is None:
+            return
+        title = f"Evaluate {rec.name} on a dataset"
+        if pick == "file":
+            path, _ = QFileDialog.getOpenFileName(self.page, title, "", DATASET_FILES)
+        else:
+            path = QFileDialog.getExistingDirectory(self.page, title)
+        if path:
+            self.evaluate(rec.id, path)
+
+    def evaluate_selected_on_own_dataset(self) -> None:
+        if rec := self._one_selected():
+            self.evaluate_on_own_dataset(rec.id)
+
+    def export_selected(self) -> None:
+        from mmstudio.training.exports import onnx_available
+
+        rec = self._one_selected()
+        if rec is None:
+            return
+        filters = ["TorchScript (*.pt)"] + (["ONNX (*.onnx)"] if onnx_available() else [])
+        path, chosen = QFileDialog.getSaveFileName(
+            self.page, f"Export {rec.name}", f"{rec.name}.pt", ";;".join(filters)
+        )
+        if not path:
+            return
+        format = "onnx" if chosen.startswith("ONNX") or path.endswith(".onnx") else "torchscript"
+        self.export(rec.id, path, format)
+
+    # --- running them ------------------------------------------------------------------------------
+
+    def _store_task(self, what: str, fn, *args, on_success=None, run_ids: Iterable[int] = ()) -> tasks.Task:
+        """Run ``fn(store, *args)`` in the pool; afterwards re-read ``run_ids`` and tell the window."""
+        handle, url = self._handle, self.state.db_url
+        ids = list(run_ids)
+
+        def work(_state):
+            return fn(handle.get(url), *args)
+
+        task = tasks.run_task(work)
+        self._busy.add(task)
+
+        def succeeded(result) -> None:
+            self.edited.emit(ids)
+            if on_success is not None:
+                on_success(result)
+            self.state.runs_changed.emit()  # the page's refresh listens to it too
+            self.task_finished.emit(what, True)
+
+        def failed(message: str, traceback_text: str) -> None:
+            log.warning("%s failed: %s\n%s", what, message, traceback_text)
+            self.message.show_message(f"Could not {what}: {message}", "error")
+            self.task_finished.emit(what, False)
+
+        task.succeeded.connect(succeeded)
+        task.failed.connect(failed)
+        task.finished.connect(lambda: self._busy.discard(task))
+        return task
+
+    def _run_action(
+        self,
+        action: str,
+        run_id: int,
+        work: Callable[[Any], Any],
+        succeeded: Callable[[Any], None],
+        failure: str,
+    ) -> tasks.Task:
+        """Run ``work`` for ``action`` on run ``run_id`` in the pool: its progress in the status bar,
+        ``succeeded(result)`` then the run fetched again, or ``failure: why`` shown; either way
+        :attr:`task_finished` says how it ended."""
+        task = tasks.run_task(work)
+        self._busy.add(task)
+        task.progressed.connect(lambda _f, message: message and self.state.post_status(message, 0))
+
+        def on_succeeded(result: Any) -> None:
+            succeeded(result)
+            self.edited.emit([run_id])
+            self.task_finished.emit(action, True)
+
+        def on_failed(message: str, traceback_text: str) -> None:
+            log.warning("%s failed: %s\n%s", action, message, traceback_text)
+            self.state.post_status("")
+            self.message.show_message(f"{failure}: {message}", "error")
+            self.task_finished.emit(action, False)
+
+        task.succeeded.connect(on_succeeded)
+        task.failed.connect(on_failed)
+        task.finished.connect(lambda: self._busy.discard(task))
+        return task

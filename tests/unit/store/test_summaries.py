@@ -1,0 +1,122 @@
+"""Run records (the rows of the Experiments page and of ``runs list``): the architecture label, the key
+metric a run is judged by, a running run's time, the poll that reads only what changed, and the
+details report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from mmstudio.store import RunStatus, Store
+from mmstudio.store.handle import StoreHandle
+from mmstudio.store.summaries import (
+    architecture_summary,
+    details_html,
+    fetch_records,
+    fetch_runs,
+    make_record,
+    run_key_metric,
+)
+
+FUSED = {
+    "task": "classification",
+    "text_encoder": {"name": "bag", "embed_dim": 16},
+    "image_encoder": {"name": "small_cnn", "width": 4},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 32},
+}
+
+
+def add_run(store: Store, name: str, accuracy: list[float], **kwargs) -> int:
+    run_id = store.create_run(name=name, spec=kwargs.pop("spec", FUSED), device="cpu", **kwargs)
+    store.start_run(run_id)
+    points = []
+    for epoch, acc in enumerate(accuracy, start=1):
+        points += [
+            ("val/accuracy", epoch, float(epoch), acc, None),
+            ("val/loss", epoch, float(epoch), 1 - acc, None),
+        ]
+    if points:
+        store.log_metrics(run_id, points)
+    return run_id
+
+
+def test_the_architecture_label_names_the_encoders_and_the_fusion():
+    assert architecture_summary({}) == ("", "")
+    assert architecture_summary(None) == ("", "")
+    short, tip = architecture_summary(FUSED)
+    assert short == "bag + small_cnn · concat"
+    assert tip == "task classification; text encoder bag; image encoder small_cnn; fusion concat; head mlp"
+    assert architecture_summary({**FUSED, "image_encoder": {"name": "none"}})[0] == "bag (text only)"
+    image_only = {"image_encoder": {"name": "resnet18"}, "text_encoder": {"name": "none"}}
+    assert architecture_summary(image_only)[0] == "resnet18 (image only)"
+
+
+def test_the_key_metric_follows_the_task_and_the_early_stopping_metric():
+    assert run_key_metric({}) == ""
+    keys = ["val/loss", "val/macro_f1", "val/accuracy"]
+    assert run_key_metric(keys) == "val/accuracy"
+    assert run_key_metric(keys, None, {"early_stopping_metric": "val/macro_f1"}) == "val/macro_f1"
+    assert run_key_metric(keys, None, {"early_stopping_metric": "val/loss"}) == "val/accuracy"  # a score
+    assert run_key_metric(["val/loss"]) == "val/loss"
+    assert run_key_metric(["train/loss"]) == "train/loss"
+    # the task decides among the scores: a multi-label run is judged by its macro F1 first
+    assert run_key_metric(keys, {"task": "multilabel"}) == "val/macro_f1"
+    assert run_key_metric(["val/rmse", "val/mae"], {"task": "regression"}) == "val/rmse"
+    # no validation score (trained without a validation split): the test score, not a loss
+    assert run_key_metric(["train/loss", "test/accuracy"]) == "test/accuracy"
+
+
+def test_a_record_holds_the_key_metric_its_loss_and_its_test_twin(store: Store):
+    run_id = add_run(store, "alpha", [0.5, 0.9, 0.75], train_spec={"epochs": 3})
+    store.log_metrics(run_id, [("test/accuracy", 9, 3.0, 0.8, None)])
+    store.finish_run(run_id)
+    [record] = fetch_records(store, [run_id]).values()
+    assert (record.metric, record.best, record.last, record.test) == ("val/accuracy", 0.9, 0.75, 0.8)
+    assert record.loss_best == pytest.approx(0.1) and record.loss_last == pytest.approx(0.25)
+    assert record.architecture == "bag + small_cnn · concat" and record.train_spec == {"epochs": 3}
+    assert record.key_metric_json() == {"key": "val/accuracy", "best": 0.9, "last": 0.75, "test": 0.8}
+    assert record.value("created") == record.created.timestamp()
+
+
+def test_a_running_runs_time_counts_up_and_a_record_keeps_its_dataset_spec(store: Store):
+    spec = {"path": "/data/demo", "format": "manifest"}
+    run_id = add_run(store, "live", [0.5], dataset_spec=spec)
+    run = store.get_run(run_id)
+    record = make_record(run, {}, now=run.started + timedelta(seconds=90))
+    assert record.status is RunStatus.RUNNING and record.duration_s == pytest.approx(90, abs=1)
+    assert record.dataset_spec == spec
+    assert record.metric == "" and record.best is None
+
+
+def test_the_poll_reads_in_full_only_the_runs_that_changed(store: Store, db_url: str):
+    first = add_run(store, "first", [0.5])
+    second = add_run(store, "second", [0.6])
+    handle = StoreHandle()
+    try:
+        snapshot = fetch_runs(None, handle, db_url, {})
+        assert snapshot.url == db_url and snapshot.order == [second, first]  # newest first
+        assert set(snapshot.records) == {first, second}
+        again = fetch_runs(None, handle, db_url, snapshot.signatures)
+        assert again.records == {} and again.order == snapshot.order
+        store.set_notes(first, "edited elsewhere")
+        store.delete_run(second)
+        after = fetch_runs(None, handle, db_url, snapshot.signatures)
+        assert after.order == [first] and set(after.records) == {first}
+        assert after.records[first].notes == "edited elsewhere"
+    finally:
+        handle.close()
+
+
+def test_the_details_say_why_a_run_stopped_and_list_its_model_settings_and_metrics(store: Store):
+    run_id = add_run(store, "gamma <b>", [0.125], train_spec={"lr": 0.003, "epochs": 2}, tags=["base"])
+    store.finish_run(run_id, "failed", error_message="loss became NaN at step 7")
+    [record] = fetch_records(store, [run_id]).values()
+    html = details_html(record)
+    assert "loss became NaN at step 7" in html and "gamma &lt;b&gt;" in html
+    assert "small_cnn (width=4)" in html and "text encoder" in html and "val/accuracy" in html
+    assert html.index("epochs") < html.index("lr")  # the training settings in their fixed order
+    assert "#d64541" in html  # the failed status's colour
+    record = make_record(store.get_run(run_id), {})
+    assert "No metrics logged yet" in details_html(record)
