@@ -45,10 +45,10 @@ def add_parsers(commands) -> None:
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     """``--format``, the column-role overrides and the split seed, shared by data check, train and eval."""
-    from mmstudio.data.types import FORMATS
+    from mmstudio.data.formats import available_formats
 
     parser.add_argument(
-        "--format", choices=FORMATS, help="skip detection and read the dataset as this format"
+        "--format", choices=available_formats(), help="skip detection and read the dataset as this format"
     )
     for role in ("image", "text", "label", "split"):
         parser.add_argument(

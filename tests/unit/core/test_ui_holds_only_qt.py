@@ -81,7 +81,7 @@ MOVING: dict[str, set[str]] = {
         "details_html",
         "_table_html",
     },
-    "main_window.py": {"_shorten", "_hide_password", "_is_shard_pattern"},
+    "main_window.py": {"_shorten", "_hide_password"},
     "model/diagram.py": {
         "DiagramBlock",
         "DiagramData",
