@@ -96,3 +96,17 @@ def parse_size(text: str) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise ValueError(f"a size is two positive numbers, not {text!r}")
     return width, height
+
+
+def shorten(text: str, n: int) -> str:
+    """``text`` cut to at most ``n`` characters, an ellipsis ending what was cut."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def sentence(text: str) -> str:
+    """``"the file is empty"`` -> ``"The file is empty."``: a message as a sentence, for people."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
