@@ -56,7 +56,6 @@ MOVING: dict[str, set[str]] = {
         "_scatter_default",
         "_headline",
     },
-    "datasets/gallery.py": {"SearchIndex", "_short"},
     "datasets/panel.py": {
         "ColumnsNeeded",
         "_columns_needed",
