@@ -56,17 +56,6 @@ MOVING: dict[str, set[str]] = {
         "_scatter_default",
         "_headline",
     },
-    "datasets/panel.py": {
-        "ColumnsNeeded",
-        "_columns_needed",
-        "_display_name",
-        "_sentence",
-        "_splits_text",
-        "_columns_text",
-        "_same_roles",
-    },
-    "datasets/report.py": {"kind_title", "problem_file", "write_problems_csv", "summary_text"},
-    "datasets/stats.py": {"StatsData", "_short"},
     "experiments/panel.py": {
         "RunRecord",
         "_encoder_name",
