@@ -123,3 +123,12 @@ def shorten_path(path: str, n: int = 64) -> str:
     if home not in ("", "~", os.sep) and path.startswith(home + os.sep):
         path = "~" + path[len(home) :]
     return path if len(path) <= n else "…" + path[-(n - 1) :]
+
+
+def sentence(text: str) -> str:
+    """``"the file is empty"`` -> ``"The file is empty."``: a message as a sentence, for people."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -39,16 +39,22 @@ def add_parsers(commands) -> None:
         help="read image headers only (fast; truncated or corrupt image data is not found)",
     )
     check.add_argument("--max-examples", type=int, default=5, help="example rows shown per problem kind")
+    check.add_argument(
+        "--problems-csv",
+        metavar="FILE",
+        help="also write every problem to FILE (file, row, kind, message, skipped, image), as the "
+        "Datasets page's Export CSV does",
+    )
     json_option(check)
     check.set_defaults(func=cmd_data_check)
 
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     """``--format``, the column-role overrides and the split seed, shared by data check, train and eval."""
-    from mmstudio.data.types import FORMATS
+    from mmstudio.data.formats import available_formats
 
     parser.add_argument(
-        "--format", choices=FORMATS, help="skip detection and read the dataset as this format"
+        "--format", choices=available_formats(), help="skip detection and read the dataset as this format"
     )
     for role in ("image", "text", "label", "split"):
         parser.add_argument(
@@ -82,13 +88,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_check(dataset, max_examples: int) -> None:
+    from mmstudio.data.report import summary_text
+
     report = dataset.report
     cols = ", ".join(f"{k}={v}" for k, v in dataset.columns.to_dict().items() if v)
     print(f"Dataset   {dataset.source.root}")
     print(f"Format    {dataset.format}: {dataset.reason}")
     print(f"Task      {dataset.task}")
     print(f"Columns   {cols or '(none)'}")
-    print(f"Rows      {report.rows:,}: {report.summary()}")
+    print(f"Rows      {summary_text(report)}")
     for note in dataset.notes:
         print(f"Note      {note}")
     groups = report.by_kind()
@@ -157,6 +165,15 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         print_json(dataset.summary_dict())
     else:
         _print_check(dataset, args.max_examples)
+    if args.problems_csv:
+        from mmstudio.data.report import write_problems_csv
+        from mmstudio.formatting import plural
+
+        try:
+            written = write_problems_csv(dataset.report.problems, args.problems_csv)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.problems_csv}: {exc.strerror or exc}") from exc
+        print(f"wrote {plural(len(dataset.report.problems), 'problem')} to {written}", file=sys.stderr)
     if not dataset.report.usable:
         print(
             f"error: {args.path} has no usable pairs ({dataset.report.rows:,} rows, all skipped); "

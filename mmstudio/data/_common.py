@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mmstudio.data.types import ColumnRoles, DatasetFormatError
-
 T = TypeVar("T")
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -129,18 +127,6 @@ def relpath(path: Path, root: Path) -> str:
 
 def list_names(names: Iterable[str]) -> str:
     return ", ".join(names) or "(none)"
-
-
-def check_fixed_roles(given: ColumnRoles | None, fixed: ColumnRoles, fmt: str) -> None:
-    """Formats whose roles are fixed by their layout accept only those roles back (as the GUI shows them)."""
-    if given is None:
-        return
-    for role, name in given.to_dict().items():
-        if name and name != getattr(fixed, role):
-            raise DatasetFormatError(
-                f"the {fmt} format takes its {role} from its layout ({getattr(fixed, role) or 'none'}); "
-                f"column roles can only be chosen for manifest, imagefolder and webdataset datasets"
-            )
 
 
 def read_text_head(path: Path, size: int = 1 << 20) -> str:

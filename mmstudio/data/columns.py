@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mmstudio.data._common import IMAGE_EXTENSIONS, list_names, normalize_split
-from mmstudio.data.types import ColumnRoles, DatasetFormatError
+from mmstudio.data.types import ColumnRoles, ColumnsUnknown, DatasetFormatError
 
 ROLES = ("image", "text", "label", "split")
 
@@ -110,8 +110,9 @@ def resolve_roles(
 ) -> RoleGuess:
     """The caller's roles where given (``""`` means "no such column"), guesses for the rest.
 
-    Raises :class:`DatasetFormatError` when a given column does not exist, or when no column can be
-    found for the image (or the text, with ``require_text``).
+    Raises :class:`DatasetFormatError` when a given column does not exist, and its
+    :class:`ColumnsUnknown` when no column can be found for the image (or the text, with
+    ``require_text``).
     """
     given_map = given.to_dict() if given is not None else {}
     for role, name in given_map.items():
@@ -136,7 +137,7 @@ def _require(roles: ColumnRoles, columns: Sequence[str], where: str, require_tex
     if not missing:
         return
     what = {"image": "the image paths", "text": "the text (captions)"}
-    raise DatasetFormatError(
+    raise ColumnsUnknown(
         f"could not tell which column of {where} holds {' or '.join(what[r] for r in missing)} "
         f"(columns: {list_names(columns)}). Rename the column to '{missing[0]}' or choose the column "
         f"roles explicitly ({missing[0]}=COLUMN)"

@@ -1,8 +1,10 @@
-"""What the user opened or dropped, as one dataset to load: a folder, a manifest or COCO file, one or
-more ``.tar`` shards (a folder or a shard pattern), or a pattern typed by hand.
+"""What the user may open or drop, and what they opened or dropped as one dataset to load: a folder, a
+manifest or COCO file, one or more ``.tar`` shards (a folder or a shard pattern), or a pattern typed by
+hand.
 
 The window's drop target, its file dialogs, the standalone pages and the command line all turn their
-paths into a :class:`~mmstudio.data.spec.DatasetSpec` path (and format) here.
+paths into a :class:`~mmstudio.data.spec.DatasetSpec` path (and format) here. What may be opened is
+what the format readers say they open (:mod:`mmstudio.data.formats`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,58 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mmstudio.data._common import TABLE_EXTENSIONS, is_tar_name
+from mmstudio.data._common import is_tar_name
+from mmstudio.data.formats import looked_for, readers
 
-#: The files that are datasets by themselves (a manifest or a COCO file; a shard), for drops and dialogs.
-DATASET_FILE_SUFFIXES = (*(s for s in TABLE_EXTENSIONS if s != ".txt"), ".tar", ".tgz", ".tar.gz")
+
+def dataset_file_suffixes() -> tuple[str, ...]:
+    """The endings of the files that are datasets by themselves (a manifest, a COCO file, a shard)."""
+    return tuple(dict.fromkeys(s for r in readers() for s in r.suffixes))
+
+
+def opens_file(name: str) -> bool:
+    """Whether a file called ``name`` is a dataset by itself, for one format or another."""
+    return any(r.opens(os.path.basename(name)) for r in readers())
 
 
 def can_open(paths: Sequence[str | os.PathLike]) -> bool:
-    """Whether ``paths`` (dropped on the window, say) make one dataset: a folder, a manifest or COCO
-    file, or one or more ``.tar`` shards."""
+    """Whether ``paths`` (dropped on the window, say) make one dataset: a folder, a file some format
+    opens (a manifest or COCO file, a shard), or several ``.tar`` shards."""
     items = [os.fspath(p) for p in paths]
     if not items or any(not p for p in items):
         return False
     if len(items) == 1:
         p = items[0]
-        return os.path.isdir(p) or (os.path.isfile(p) and p.lower().endswith(DATASET_FILE_SUFFIXES))
+        return os.path.isdir(p) or (os.path.isfile(p) and opens_file(p))
     return all(is_tar_name(p) and os.path.isfile(p) for p in items)
+
+
+def is_pattern(text: str) -> bool:
+    """Whether ``text`` is a pattern of files some format reads (``shards-{000..009}.tar``), which is
+    no path that exists."""
+    return any(r.is_pattern is not None and r.is_pattern(text) for r in readers())
+
+
+def formats_text() -> str:
+    """What mmstudio reads, in a sentence (the Datasets page says it before a dataset is open)."""
+    return f"mmstudio reads a folder or {looked_for()}."
+
+
+def file_filter() -> str:
+    """The open dialog's filter, in Qt's syntax (``Title (*.a *.b);;...``): every dataset file, then
+    each format's files, then all files."""
+    lines = [(r.title, _patterns(r.suffixes)) for r in readers() if r.suffixes]
+    every = _patterns(s for s in dataset_file_suffixes() if not _covered(s, dataset_file_suffixes()))
+    return ";;".join([f"Datasets ({every})", *(f"{t} ({p})" for t, p in lines), "All files (*)"])
+
+
+def _patterns(suffixes: Iterable[str]) -> str:
+    return " ".join(f"*{s}" if s.startswith(".") else s for s in suffixes)
+
+
+def _covered(suffix: str, every: Iterable[str]) -> bool:
+    """``metadata.csv`` is covered by ``.csv``: the filter of every dataset file needs only the latter."""
+    return any(o != suffix and o.startswith(".") and suffix.endswith(o) for o in every)
 
 
 def shards_source(paths: Iterable[str | os.PathLike]) -> str:

@@ -15,8 +15,9 @@ import os
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from mmstudio.data.formats import available_formats
 from mmstudio.data.splits import check_fractions
-from mmstudio.data.types import FORMATS, ColumnRoles
+from mmstudio.data.types import ColumnRoles
 
 if TYPE_CHECKING:
     from mmstudio.data.dataset import Dataset, LoadOptions
@@ -52,8 +53,9 @@ class DatasetSpec:
         object.__setattr__(self, "path", os.fspath(self.path))
         if not self.path:
             raise ValueError("a dataset spec needs a path")
-        if self.format is not None and self.format not in FORMATS:
-            raise ValueError(f"unknown dataset format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        if self.format is not None and self.format not in available_formats():
+            known = ", ".join(available_formats())
+            raise ValueError(f"unknown dataset format {self.format!r}; choose one of {known}")
         if isinstance(self.columns, dict):
             object.__setattr__(self, "columns", _columns_from_dict(self.columns))
         if self.columns is not None and not isinstance(self.columns, ColumnRoles):

@@ -1,15 +1,17 @@
-"""Summary statistics of a dataset: what the dataset page's histograms and the ``data check`` report show.
+"""Summary statistics of a dataset: what the Datasets page's statistics tab shows.
 
 Everything is computed from the validated items alone (their text, label, split and the image size
-read from the header during validation), so statistics are instant: no image is decoded. The result
-is plain data; :meth:`DatasetStats.to_dict` gives JSON-ready Python numbers, never numpy scalars.
+read from the header during validation), so statistics are instant: no image is decoded; each is
+counted once, for the numbers and for the charts that draw them (every distinct image size, the
+caption lengths without their outliers). The result is plain data; :meth:`DatasetStats.to_dict` gives
+JSON-ready Python numbers, never numpy scalars.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -86,6 +88,7 @@ class ImageSizeStats:
     height: Distribution
     aspect_ratio: Distribution  # width / height: > 1 landscape, < 1 portrait
     common_sizes: list[SizeCount]  # the most frequent (width, height), at most TOP_SIZES
+    sizes: list[SizeCount] = field(default_factory=list)  # every distinct size, most frequent first
 
     @classmethod
     def of(cls, items: Sequence[Item]) -> ImageSizeStats:
@@ -93,13 +96,35 @@ class ImageSizeStats:
         w = np.array([s[0] for s in sizes], dtype=np.float64)
         h = np.array([s[1] for s in sizes], dtype=np.float64)
         ranked = sorted(Counter(sizes).items(), key=lambda kv: (-kv[1], kv[0]))
+        every = [SizeCount(width, height, n) for (width, height), n in ranked]
         return cls(
             known=len(sizes),
             width=Distribution.of(w),
             height=Distribution.of(h),
             aspect_ratio=Distribution.of(w / h if len(sizes) else w),
-            common_sizes=[SizeCount(width, height, n) for (width, height), n in ranked[:TOP_SIZES]],
+            common_sizes=every[:TOP_SIZES],
+            sizes=every,
         )
+
+
+@dataclass(frozen=True)
+class LengthHistogram:
+    """The text lengths a chart draws: every one but those so long that they would squash all the
+    others into one bar (longer than ``cap``, ``longer`` of them; ``cap`` is None when none is)."""
+
+    lengths: Distribution
+    cap: float | None = None
+    longer: int = 0
+
+    @classmethod
+    def of(cls, values: Sequence[float] | np.ndarray) -> LengthHistogram:
+        v = np.asarray(values, dtype=np.float64)
+        if v.size == 0:
+            return cls(Distribution.of(v))
+        cap = 3 * max(10.0, float(np.percentile(v, 95)))
+        if v.max() <= cap:
+            return cls(Distribution.of(v))
+        return cls(Distribution.of(v[v <= cap]), cap, int((v > cap).sum()))
 
 
 @dataclass(frozen=True)
@@ -108,6 +133,7 @@ class DatasetStats:
 
     ``labels`` is ordered by count, most frequent first, ties by name; ``unlabeled`` counts items
     without a label (retrieval datasets). ``splits`` follows train, val, test, then any other name.
+    ``text_histogram`` is what a chart of ``text_chars`` draws.
     """
 
     items: int
@@ -117,14 +143,20 @@ class DatasetStats:
     text_chars: Distribution
     text_words: Distribution
     images: ImageSizeStats
+    text_histogram: LengthHistogram
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The numbers, JSON-ready; what only the charts need (``text_histogram``, every distinct image
+        size) is left out."""
+        data = asdict(replace(self, images=replace(self.images, sizes=[])))
+        del data["text_histogram"], data["images"]["sizes"]
+        return data
 
 
 def dataset_stats(items: Sequence[Item]) -> DatasetStats:
     """Statistics of ``items``. Words are whitespace-separated runs, as a reader would count them."""
     label_counts = Counter(it.label for it in items if it.label is not None)
+    chars = np.fromiter((len(it.text) for it in items), dtype=np.float64, count=len(items))
     split_counts = Counter(it.split for it in items)
     split_order = {name: i for i, name in enumerate(SPLITS)}
     return DatasetStats(
@@ -134,7 +166,8 @@ def dataset_stats(items: Sequence[Item]) -> DatasetStats:
         splits=dict(
             sorted(split_counts.items(), key=lambda kv: (split_order.get(kv[0], len(SPLITS)), kv[0]))
         ),
-        text_chars=Distribution.of([len(it.text) for it in items]),
+        text_chars=Distribution.of(chars),
         text_words=Distribution.of([len(it.text.split()) for it in items]),
         images=ImageSizeStats.of(items),
+        text_histogram=LengthHistogram.of(chars),
     )

@@ -12,13 +12,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMATS = ("manifest", "imagefolder", "sidecar", "coco", "webdataset")
 SPLITS = ("train", "val", "test")
 
 
 class DatasetFormatError(ValueError):
     """The path is not a dataset mmstudio can read as asked; the message says what was looked for and
     what to do (point to another path, choose ``--format``, name the columns)."""
+
+
+class ColumnsUnknown(DatasetFormatError):
+    """No column could be told to hold the images (or the text): the user has to name it. The Datasets
+    page then asks, showing the first rows."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,13 @@ class ColumnRoles:
 
     def to_dict(self) -> dict[str, str | None]:
         return {"image": self.image, "text": self.text, "label": self.label, "split": self.split}
+
+    def same(self, other: ColumnRoles) -> bool:
+        """Whether both give each role the same column, ``""`` (no such column) and ``None`` alike."""
+        return all(
+            (a or None) == (b or None)
+            for a, b in zip(self.to_dict().values(), other.to_dict().values(), strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,20 @@ class DatasetSource:
     roles_certain: bool = True  # False when column roles were guessed with doubt (the GUI asks)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """The first rows of a dataset's table (or shard), as text, and the names the roles can take: what
+    the column-mapping dialog shows (:func:`mmstudio.data.preview.read_preview`)."""
+
+    source: str
+    columns: list[str]
+    rows: list[dict[str, str]]
+    choices: list[str] = field(default_factory=list)  # the columns a role may name (default: columns)
+
+    def role_choices(self) -> list[str]:
+        return list(self.choices or self.columns)
+
+
 @dataclass
 class ValidationReport:
     """Counts and problems of one validation."""
@@ -182,6 +207,11 @@ class ValidationReport:
         for p in self.problems:
             groups.setdefault(str(p.kind), []).append(p)
         return groups
+
+    @property
+    def warnings(self) -> int:
+        """Problems of rows that are still used."""
+        return sum(1 for p in self.problems if not p.skipped)
 
     def kind_counts(self) -> dict[str, int]:
         return dict(Counter(str(p.kind) for p in self.problems))

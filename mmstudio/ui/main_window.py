@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio import __version__
+from mmstudio.data.sources import file_filter, is_pattern
 from mmstudio.formatting import shorten_path
 from mmstudio.heap import settle_new_objects
 from mmstudio.progress import TaskState
@@ -58,11 +59,6 @@ def _import_modules_job(state: TaskState, modules: list[str]) -> None:
 # Made after the window's first paint (or when first asked for): ~0.6 s of pyqtgraph plots and ~0.3 s
 # of imports that the window need not wait for.
 LATER_PAGES_FALLBACK_MS = 500  # they are started this long after the window is shown, painted or not
-DATASET_FILTER = (
-    "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;"
-    "Manifests (*.csv *.tsv *.jsonl *.json *.parquet);;"
-    "WebDataset shards (*.tar);;All files (*)"
-)
 SPEC_FILTER = "Model specs (*.json);;All files (*)"
 
 
@@ -382,7 +378,8 @@ class MainWindow(QMainWindow):
         start = (
             str(Path(self.settings.last_dataset).parent) if self.settings.last_dataset else str(Path.home())
         )
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open a dataset", start, DATASET_FILTER)
+        # What the format readers open (mmstudio.data.formats): every dataset file, then each format's.
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open a dataset", start, file_filter())
         if paths:
             self.open_dataset(paths if len(paths) > 1 else paths[0])
 
@@ -560,7 +557,7 @@ class MainWindow(QMainWindow):
     def reopen_last_dataset(self) -> bool:
         """Open the dataset of the last session, if the setting is on and it still exists."""
         last = self.settings.last_dataset
-        if last and self.settings.reopen_last_dataset and (os.path.exists(last) or _is_shard_pattern(last)):
+        if last and self.settings.reopen_last_dataset and (os.path.exists(last) or is_pattern(last)):
             self.datasets.open_path(last)
             return True
         return False
@@ -713,10 +710,3 @@ def _local_paths(mime) -> list[str]:
     if mime is None or not mime.hasUrls():
         return []
     return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
-
-
-def _is_shard_pattern(text: str) -> bool:
-    """A WebDataset brace pattern (several shards dropped at once are opened as one)."""
-    from mmstudio.data.formats.webdataset import is_pattern
-
-    return is_pattern(text)

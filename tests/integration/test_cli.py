@@ -92,6 +92,28 @@ def test_data_check_reports_bad_rows_and_keeps_warnings_valid(tmp_path, capsys):
     assert doc["skipped"] == 3
 
 
+def test_data_check_writes_the_problems_csv_the_page_exports(tmp_path, capsys):
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "ok.png")
+    (tmp_path / "data.csv").write_text(
+        "image,text\nok.png,a red square\nmissing.png,where is it\nok.png,  \n"
+    )
+    out = tmp_path / "problems.csv"
+    assert main(["data", "check", str(tmp_path / "data.csv"), "--problems-csv", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "1 usable pair" in captured.out and "(of 3 rows)" in captured.out
+    assert f"wrote 2 problems to {out}" in captured.err
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "file,row,kind,message,skipped,image"
+    assert [r.split(",")[:3] for r in rows[1:]] == [
+        ["data.csv", "2", "missing_file"],
+        ["data.csv", "3", "empty_text"],
+    ]
+    code = main(
+        ["data", "check", str(tmp_path / "data.csv"), "--problems-csv", str(tmp_path / "no" / "p.csv")]
+    )
+    assert code == 2 and "cannot write" in capsys.readouterr().err
+
+
 def test_data_check_unusable_dataset_exits_2(tmp_path, capsys):
     (tmp_path / "data.csv").write_text("image,text\nnope.png,hello\ngone.png,world\n")
     code, doc, err = run_json(capsys, ["data", "check", str(tmp_path / "data.csv"), "--json"])

@@ -96,7 +96,7 @@ def test_an_ambiguous_manifest_opens_the_dialog_prefilled_and_ok_reloads(qtbot, 
     assert dataset.items[0].text == "the real caption of picture 0"
     assert panel.state.dataset_spec.columns == ColumnRoles("image", "caption", "label", "")
     assert panel.columns_dialog is None  # roles chosen by the user are not asked again
-    assert "text = caption" in panel.columns_label.text()
+    assert "text = caption" in panel.header.columns_label.text()
 
 
 def test_none_for_the_label_makes_a_retrieval_dataset(qtbot, panel, tmp_path):
@@ -152,8 +152,8 @@ def test_columns_button_opens_the_dialog_with_the_current_roles(qtbot, panel, tm
     )
     first = open_and_wait(qtbot, panel, manifest)
     assert first.source.roles_certain and panel.columns_dialog is None  # a clear manifest: no question
-    assert panel.columns_button.isVisible()
-    panel.columns_button.click()
+    assert panel.header.columns_button.isVisible()
+    panel.header.columns_button.click()
     qtbot.waitUntil(lambda: panel.columns_dialog is not None, timeout=LOAD_TIMEOUT)
     dialog = panel.columns_dialog
     assert dialog.roles() == ColumnRoles("image", "caption", "label", "")

@@ -12,15 +12,11 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QImage
 
 from mmstudio.data.dataset import load_dataset
+from mmstudio.data.search import SearchIndex
 from mmstudio.data.types import ImageRef, Item
-from mmstudio.ui.datasets.gallery import (
-    ALL_LABELS,
-    GalleryListModel,
-    GalleryWidget,
-    SearchIndex,
-    chip_colour,
-    two_lines,
-)
+from mmstudio.ui.datasets.gallery import ALL_LABELS, GalleryWidget
+from mmstudio.ui.datasets.gallery_delegate import chip_colour, two_lines
+from mmstudio.ui.datasets.gallery_model import GalleryListModel
 from mmstudio.ui.thumbnails import ThumbnailLoader, _DecodeQueue, decode_thumbnail
 
 WORDS = ("red fox", "blue whale", "green frog", "red panda")
@@ -65,22 +61,6 @@ def gallery(qtbot):
 
 def show(gallery: GalleryWidget, dataset) -> None:
     gallery.set_items(dataset.items, SearchIndex.of(dataset.items), dataset.label_counts())
-
-
-# --- search ---------------------------------------------------------------------------------------
-
-
-def test_search_index():
-    index = SearchIndex.of(items(8))
-    assert index.rows() is None and index.rows("   ") is None  # nothing filtered
-    assert index.rows("RED") == [0, 3, 4, 7]  # case-insensitive, anywhere in the caption
-    assert index.rows("red panda") == [3, 7]  # every word must appear
-    assert index.rows("panda red") == [3, 7]
-    assert index.rows(label="amphibian") == [2, 6]
-    assert index.rows("red", "mammal") == [0, 3, 4, 7]
-    assert index.rows("frog", "mammal") == []
-    assert index.rows(label="bird") == []
-    assert index.by_label == {"mammal": [0, 1, 3, 4, 5, 7], "amphibian": [2, 6]}
 
 
 def test_model_counts_and_filter(qtmodeltester):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -19,7 +20,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from mmstudio.data.dataset import LoadOptions, load_dataset
-from mmstudio.data.sources import dataset_source, shards_source
+from mmstudio.data.formats import READERS, get_reader
+from mmstudio.data.sources import dataset_source, formats_text, shards_source
 from mmstudio.progress import Cancelled
 from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.settings import Settings
@@ -196,15 +198,16 @@ def test_a_dropped_dataset_shows_its_format(qtbot, panel, state, settings, tmp_p
     dataset = finished.args[0]
     assert dataset is not None, panel.message.label.text()
     assert dataset.format == expected and dataset.report.valid == usable
-    assert panel.format_label.text() == expected
-    assert reason_word in panel.reason_label.text() and panel.reason_label.text() == dataset.reason
-    assert panel.summary_label.text().startswith(f"{usable:,} usable pairs, 0 skipped")
+    assert panel.header.format_label.text() == expected
+    reason = panel.header.reason_label.text()
+    assert reason_word in reason and reason == dataset.reason
+    assert panel.header.summary_label.text().startswith(f"{usable:,} usable pairs, 0 skipped")
     assert panel.stack.currentWidget() is panel.tabs and panel.header.isVisible()
     assert panel.gallery.total_count() == usable == panel.gallery.shown_count()
     assert state.dataset is dataset and state.dataset_spec.path == started.args[0]
     assert settings.recent_datasets[0] == started.args[0]
-    assert panel.columns_button.isVisible() == (expected in ("manifest", "imagefolder", "webdataset"))
-    assert not panel.progress.isVisible() and not panel.is_loading()
+    assert panel.header.columns_button.isVisible() == (expected in ("manifest", "imagefolder", "webdataset"))
+    assert not panel.header.progress.isVisible() and not panel.is_loading()
 
 
 def test_several_shards_become_one_source(tmp_path):
@@ -253,6 +256,16 @@ def test_empty_state_offers_open_and_demo(qtbot, panel):
         panel.open_button.click()
     with qtbot.waitSignal(panel.demo_requested):
         panel.demo_button.click()
+
+
+def test_the_page_says_what_the_format_readers_read(qtbot, state, settings, monkeypatch):
+    """The empty page's sentence is made of the readers' declarations: a new format is in it."""
+    monkeypatch.setitem(READERS, "pairs", dataclasses.replace(get_reader("coco"), name="pairs",
+                                                              looks_for="a .pairs list"))  # fmt: skip
+    widget = DatasetsPanel(state, settings)
+    qtbot.addWidget(widget)
+    assert widget.empty.text.text() == formats_text()
+    assert widget.empty.text.text().endswith("WebDataset .tar shards or a .pairs list.")
 
 
 # --- errors and cancel --------------------------------------------------------------------------
@@ -305,9 +318,9 @@ def test_cancel_during_a_load_leaves_the_panel_usable(
     with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT) as finished:
         panel.open_path(manifest)
         assert panel.is_busy() and panel.is_loading()
-        assert panel.stack.currentWidget() is panel.loading_page and panel.cancel_button.isVisible()
+        assert panel.stack.currentWidget() is panel.loading_page and panel.header.cancel_button.isVisible()
         qtbot.waitUntil(slow_validation.is_set, timeout=LOAD_TIMEOUT)
-        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.header.cancel_button, Qt.MouseButton.LeftButton)
     assert finished.args == [None]
     assert "cancelled" in panel.message.label.text() and panel.message.property("level") == "info"
     assert not panel.is_busy() and state.dataset is None and panel.stack.currentWidget() is panel.empty
@@ -338,11 +351,11 @@ def test_reload_reads_the_files_again(qtbot, panel, tmp_path):
     with manifest.open("a", newline="", encoding="utf-8") as f:
         csv.writer(f).writerow(["images/nope.png", "a row whose image is missing", "cat"])
     with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT) as finished:
-        panel.reload_button.click()
+        panel.header.reload_button.click()
     second = finished.args[0]
     assert second is not first and second.report.rows == 13 and second.report.valid == 12
     assert panel.tabs.tabText(1) == "Report (1)"
-    assert panel.summary_label.text().startswith("12 usable pairs, 1 skipped")
+    assert panel.header.summary_label.text().startswith("12 usable pairs, 1 skipped")
 
 
 def test_split_settings_re_split_without_reloading(qtbot, panel, state, tmp_path):
@@ -375,7 +388,7 @@ def test_a_dataset_set_elsewhere_is_shown(qtbot, panel, state, tmp_path):
     dataset = load_dataset(manifest)
     state.set_dataset(dataset, DatasetSpec(str(manifest)))
     qtbot.waitUntil(lambda: panel.dataset is dataset, timeout=LOAD_TIMEOUT)
-    assert panel.gallery.total_count() == 12 and panel.format_label.text() == "manifest"
+    assert panel.gallery.total_count() == 12 and panel.header.format_label.text() == "manifest"
     state.set_dataset(None)
     assert panel.dataset is None and panel.stack.currentWidget() is panel.empty
 

@@ -10,9 +10,10 @@ from PIL import Image
 from PySide6.QtCore import QModelIndex, Qt
 
 from mmstudio.data.dataset import load_dataset
+from mmstudio.data.report import CSV_COLUMNS, write_problems_csv
 from mmstudio.data.types import Problem, ProblemKind, ValidationReport
 from mmstudio.ui.datasets.panel import DatasetsPanel
-from mmstudio.ui.datasets.report import CSV_COLUMNS, ReportTreeModel, ReportWidget, write_problems_csv
+from mmstudio.ui.datasets.report import ReportTreeModel, ReportWidget
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 
@@ -177,7 +178,7 @@ def test_the_panel_shows_the_report_with_its_count(qtbot, tmp_path, dataset):
     loaded = finished.args[0]
     assert loaded.report.kind_counts() == dataset.report.kind_counts()
     assert panel.tabs.tabText(1) == "Report (7)"
-    assert panel.summary_label.text().startswith("21 usable pairs, 6 skipped, 1 warning")
+    assert panel.header.summary_label.text().startswith("21 usable pairs, 6 skipped, 1 warning")
     panel.show_tab("report")
     assert panel.report.isVisible() and panel.report.model.kinds == list(EXPECTED)
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=30_000)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmstudio.data._common import JSON_LIST_KEYS
+from mmstudio.data.preview import Preview, cell_text
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, Problem, ProblemKind, Record
 from mmstudio.progress import check_cancel
 
@@ -320,6 +321,13 @@ def _read_parquet(path: Path, source: str) -> Table:
     rows = arrow.to_pylist()
     numbers = list(range(1, len(rows) + 1))
     return Table(path, source, "Parquet", list(arrow.column_names), rows, numbers, [None] * len(rows))
+
+
+def table_preview(path: Path, limit: int) -> Preview:
+    """The first ``limit`` rows of a table, as text (the preview of a manifest or an imagefolder)."""
+    table = read_table(path, path.name)
+    rows = [{c: cell_text(row.get(c)) for c in table.columns} for row in table.rows[:limit]]
+    return Preview(path.name, list(table.columns), rows)
 
 
 # --- rows → records ---------------------------------------------------------------------------

@@ -18,17 +18,16 @@ from pathlib import Path
 from mmstudio.data._common import (
     SPLIT_FILE_NAME,
     Detection,
-    check_fixed_roles,
     list_dir,
     list_names,
     relpath,
     sniff_json,
     splits_from_names,
 )
+from mmstudio.data.formats import FormatReader, check_fixed_roles
 from mmstudio.data.formats._table import decode_text
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
 
-EXPECTS = "a COCO captions .json file (images[] and annotations[] with captions), or a folder with one"
 ROLES = ColumnRoles(image="images[].file_name", text="annotations[].caption")
 _NOT_CAPTIONS = re.compile(r"instances|keypoints|panoptic|stuff|person")
 
@@ -168,3 +167,16 @@ def _read_file(path, data, image_dir, root, split, records, problems) -> None:
 
 def _malformed(row: int, path: str | None, message: str, source: str) -> Problem:
     return Problem(ProblemKind.MALFORMED_ROW, row, path, message, True, source)
+
+
+READER = FormatReader(
+    name="coco",
+    title="COCO captions",
+    looks_for="a COCO captions .json",
+    expects="a COCO captions .json file (images[] and annotations[] with captions), or a folder with one",
+    locate=locate,
+    read=read,
+    suffixes=(".json",),
+    folder_rank=20,
+    file_rank=30,
+)

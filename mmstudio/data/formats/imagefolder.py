@@ -25,10 +25,9 @@ from mmstudio.data._common import (
     relpath,
 )
 from mmstudio.data.columns import resolve_roles
-from mmstudio.data.formats._table import read_table, table_records
+from mmstudio.data.formats import FormatReader
+from mmstudio.data.formats._table import read_table, table_preview, table_records
 from mmstudio.data.types import ColumnRoles, DatasetSource, Record
-
-EXPECTS = "a folder with metadata.jsonl or metadata.csv (at the top or in train/, validation/, test/)"
 
 
 def locate(path: Path) -> Detection | None:
@@ -145,3 +144,18 @@ def _roles_from_folders(records: list[Record], roles: ColumnRoles) -> tuple[list
         for r, split, label in zip(records, splits, labels, strict=True)
     ]
     return out, found
+
+
+READER = FormatReader(
+    name="imagefolder",
+    title="Hugging Face imagefolder metadata",
+    looks_for="a Hugging Face imagefolder (metadata.jsonl or metadata.csv)",
+    expects="a folder with metadata.jsonl or metadata.csv (at the top or in train/, validation/, test/)",
+    locate=locate,
+    read=read,
+    suffixes=IMAGEFOLDER_METADATA,
+    folder_rank=10,  # before the manifest: its metadata file is a table too
+    file_rank=10,
+    roles_choosable=True,
+    preview=table_preview,
+)

@@ -22,10 +22,9 @@ from mmstudio.data._common import (
     splits_from_names,
 )
 from mmstudio.data.columns import resolve_roles
-from mmstudio.data.formats._table import read_table, table_records
+from mmstudio.data.formats import FormatReader
+from mmstudio.data.formats._table import read_table, table_preview, table_records
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource
-
-EXPECTS = "a .csv, .tsv, .txt, .jsonl, .json or .parquet file, or a folder with one (or one per split)"
 
 
 def locate(path: Path) -> Detection | None:
@@ -59,6 +58,16 @@ def candidates_in(folder: Path) -> list[Path]:
             continue
         out.append(f)
     return out
+
+
+def _several_manifests(folder: Path) -> str | None:
+    manifests = candidates_in(folder)
+    if len(manifests) < 2:
+        return None
+    return (
+        f"{folder} holds several manifests ({list_names(m.name for m in manifests)}) whose names do not "
+        f"say their split; give the path of the one to use"
+    )
 
 
 def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
@@ -102,3 +111,19 @@ def _check_columns(table, roles: ColumnRoles) -> None:
             f"{table.source} has no column {', '.join(repr(c) for c in missing)} (its columns: "
             f"{list_names(table.columns)}); every manifest of a dataset needs the same columns"
         )
+
+
+READER = FormatReader(
+    name="manifest",
+    title="Manifests",
+    looks_for="a manifest (.csv, .tsv, .jsonl, .json, .parquet)",
+    expects="a .csv, .tsv, .txt, .jsonl, .json or .parquet file, or a folder with one (or one per split)",
+    locate=locate,
+    read=read,
+    suffixes=tuple(s for s in TABLE_EXTENSIONS if s != ".txt"),  # a .txt only when named by --format
+    folder_rank=40,
+    file_rank=40,
+    roles_choosable=True,
+    preview=table_preview,
+    near_miss=_several_manifests,
+)

@@ -15,7 +15,6 @@ from mmstudio.data._common import (
     CLASS_FOLDER,
     SPLIT_FOLDER,
     Detection,
-    check_fixed_roles,
     is_hidden,
     is_image_name,
     list_dir,
@@ -23,10 +22,10 @@ from mmstudio.data._common import (
     normalize_split,
     relpath,
 )
+from mmstudio.data.formats import FormatReader, check_fixed_roles
 from mmstudio.data.types import ColumnRoles, DatasetSource, Problem, ProblemKind, Record
 from mmstudio.progress import check_cancel
 
-EXPECTS = "a folder of class folders whose images have a caption in a .txt file of the same stem"
 IMAGE_FILE = "(image file)"
 CAPTION_FILE = "(<stem>.txt)"
 _MAX_DIRS_PROBED = 200
@@ -150,3 +149,14 @@ def _read_folder(folder, root, split, label, records, problems, cancel, *, recur
                 )
                 continue
             records.append(Record(row, source, image, text, label, split))
+
+
+READER = FormatReader(
+    name="sidecar",
+    title="Class folders with .txt captions",
+    looks_for="class folders of images with .txt captions (sidecar)",
+    expects="a folder of class folders whose images have a caption in a .txt file of the same stem",
+    locate=locate,
+    read=read,
+    folder_rank=50,  # last: a manifest or an imagefolder may hold images with .txt files too
+)

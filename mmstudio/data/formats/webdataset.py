@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from mmstudio.data._common import (
     SPLIT_FILE_NAME,
+    TAR_SUFFIXES,
     Detection,
     is_tar_name,
     list_dir,
@@ -27,11 +28,12 @@ from mmstudio.data._common import (
     relpath,
     splits_from_names,
 )
+from mmstudio.data.formats import FormatReader
 from mmstudio.data.formats._table import cell
+from mmstudio.data.preview import Preview, cell_text
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
 from mmstudio.progress import check_cancel
 
-EXPECTS = "a .tar shard, a folder of .tar shards, or a shard pattern (shard-*.tar, shard-{000..009}.tar)"
 IMAGE_FIELDS = ("jpg", "jpeg", "png", "webp", "bmp")
 TEXT_FIELDS = ("txt", "caption", "text", "json.text", "json.caption")
 LABEL_FIELDS = ("cls", "label", "json.label", "json.class")
@@ -292,3 +294,41 @@ def _scalar(value: object) -> str | bytes | None:
 
 def _most_common(counter: Counter) -> str | None:
     return counter.most_common(1)[0][0] if counter else None
+
+
+def shard_preview(shard: Path, limit: int) -> Preview:
+    """The first ``limit`` samples of a shard, one column per member extension (and per key of a
+    ``.json`` member); the roles may name any of them but the key."""
+    samples, _ = scan_shard(shard, shard.name)
+    rows: list[dict[str, str]] = []
+    seen: dict[str, None] = {}
+    for n, (key, fields) in enumerate(samples.items()):
+        if n >= limit:
+            break
+        row = {"__key__": key}
+        for name, value in fields.items():
+            if name == "json" and isinstance(value, dict):
+                row.update({f"json.{k}": cell_text(v) for k, v in value.items()})
+            else:
+                row[name] = cell_text(getattr(value, "name", value))
+        seen.update(dict.fromkeys(row))
+        rows.append(row)
+    choices = [c for c in seen if c != "__key__"]
+    return Preview(shard.name, list(seen), rows, sorted(choices))
+
+
+READER = FormatReader(
+    name="webdataset",
+    title="WebDataset shards",
+    looks_for="WebDataset .tar shards",
+    expects="a .tar shard, a folder of .tar shards, or a shard pattern (shard-*.tar, shard-{000..009}.tar)",
+    locate=locate,
+    read=read,
+    suffixes=TAR_SUFFIXES,
+    folder_rank=30,
+    file_rank=20,
+    roles_choosable=True,
+    preview=shard_preview,
+    is_pattern=is_pattern,
+    locate_pattern=locate_pattern,
+)

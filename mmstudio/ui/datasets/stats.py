@@ -1,15 +1,14 @@
 """Dataset statistics: label and text-length histograms, image sizes, split sizes and split settings.
 
 The numbers come from :func:`mmstudio.data.stats.dataset_stats` (computed off the GUI thread while
-the dataset loads); the plots are pyqtgraph items created once and given new data. Plots are drawn
-when the tab is first shown, so loading a dataset costs the GUI thread nothing for a hidden tab.
+the dataset loads), what is drawn too (every distinct image size, the caption lengths without their
+outliers); the plots are pyqtgraph items created once and given new data. Plots are drawn when the
+tab is first shown, so loading a dataset costs the GUI thread nothing for a hidden tab.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -33,41 +32,15 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.data.dataset import Dataset
-from mmstudio.data.stats import DatasetStats, Distribution, dataset_stats
+from mmstudio.data.stats import DatasetStats, SizeCount
 from mmstudio.data.types import SPLITS
+from mmstudio.formatting import sentence, shorten
 from mmstudio.ui.plot_style import palette_plot
 
 MAX_LABEL_BARS = 30  # more labels than this: the most frequent are drawn, and the title says so
 MAX_SCATTER_POINTS = 5000  # distinct image sizes drawn at most (a random, fixed sample beyond)
 BAR_COLOUR = QColor(76, 120, 168)
 SPLIT_COLOURS = {"train": QColor(76, 120, 168), "val": QColor(245, 133, 24), "test": QColor(84, 162, 75)}
-
-
-@dataclass(frozen=True)
-class StatsData:
-    """Everything the statistics tab draws, computed off the GUI thread: the core's statistics and
-    the count of each distinct image size (for the scatter plot)."""
-
-    stats: DatasetStats
-    sizes: list[tuple[int, int, int]]  # (width, height, count), most common first
-    lengths: Distribution  # caption lengths up to ``lengths_cap``: the histogram drawn
-    lengths_cap: float | None = None  # captions longer than this are left out of the histogram
-    longer: int = 0  # how many
-
-    @classmethod
-    def of(cls, dataset: Dataset) -> StatsData:
-        sizes = Counter((i.width, i.height) for i in dataset.items if i.width > 0 and i.height > 0)
-        stats = dataset_stats(dataset.items)
-        items = dataset.items
-        lengths = np.fromiter((len(i.text) for i in items), dtype=np.float64, count=len(items))
-        cap, longer = None, 0
-        if lengths.size and lengths.max() > 3 * max(10.0, float(np.percentile(lengths, 95))):
-            # A few very long captions would squash the histogram into one bar: they are left out.
-            cap = 3 * max(10.0, float(np.percentile(lengths, 95)))
-            longer = int((lengths > cap).sum())
-            lengths = lengths[lengths <= cap]
-        common = [(w, h, n) for (w, h), n in sizes.most_common()]
-        return cls(stats, common, Distribution.of(lengths), cap, longer)
 
 
 # --- plots ------------------------------------------------------------------------------------
@@ -86,7 +59,7 @@ class StatsWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.dataset: Dataset | None = None
-        self.data: StatsData | None = None
+        self.data: DatasetStats | None = None
         self._drawn = True
 
         self.labels_plot = _plot("Labels", "pairs", "")
@@ -170,7 +143,7 @@ class StatsWidget(QWidget):
 
     # public
 
-    def set_dataset(self, dataset: Dataset | None, data: StatsData | None) -> None:
+    def set_dataset(self, dataset: Dataset | None, data: DatasetStats | None) -> None:
         """Show ``dataset`` (drawn now if the tab is visible, else when it is first shown)."""
         self.dataset, self.data = dataset, data
         self._set_settings(dataset)
@@ -210,7 +183,7 @@ class StatsWidget(QWidget):
             w.blockSignals(False)
             w.setEnabled(dataset is not None)
         self.apply_button.setEnabled(False)
-        labelled = self.data is not None and bool(self.data.stats.labels)
+        labelled = self.data is not None and bool(self.data.labels)
         self.stratify_check.setEnabled(dataset is not None and labelled)
         self._update_note()
 
@@ -227,7 +200,7 @@ class StatsWidget(QWidget):
         else:
             text = "Pairs are split by a hash of the seed and their content: the same seed, the same split."
         if dataset.notes:
-            text += " " + " ".join(n[:1].upper() + n[1:] + "." for n in dataset.notes)
+            text += " " + " ".join(sentence(n) for n in dataset.notes)
         self.split_note.setText(text)
 
     def _draw(self) -> None:
@@ -238,10 +211,10 @@ class StatsWidget(QWidget):
             self.size_points.setData([], [])
             self._fill_split_table({})
             return
-        self._draw_labels(self.data.stats)
+        self._draw_labels(self.data)
         self._draw_lengths(self.data)
-        self._draw_sizes(self.data.sizes)
-        self._fill_split_table(self.data.stats.splits)
+        self._draw_sizes(self.data.images.sizes, self.data.images.known)
+        self._fill_split_table(self.data.splits)
 
     def _draw_labels(self, stats: DatasetStats) -> None:
         plot = self.labels_plot.getPlotItem()
@@ -256,7 +229,7 @@ class StatsWidget(QWidget):
         counts = np.array([c for _, c in labels], dtype=float)
         self.label_bars.setOpts(x0=np.zeros(n), y=y, width=counts, height=0.7)
         plot.getAxis("left").setTicks(
-            [[(float(y[i]), _short(name, 24)) for i, (name, _) in enumerate(labels)]]
+            [[(float(y[i]), shorten(name, 24)) for i, (name, _) in enumerate(labels)]]
         )
         total = len(stats.labels)
         shown = f"top {n} of {total:,}" if total > n else f"{total:,}"
@@ -268,9 +241,10 @@ class StatsWidget(QWidget):
         plot.setYRange(-0.6, n - 0.4, padding=0)
         plot.setXRange(0, counts.max() * 1.05, padding=0)
 
-    def _draw_lengths(self, data: StatsData) -> None:
+    def _draw_lengths(self, stats: DatasetStats) -> None:
         plot = self.lengths_plot.getPlotItem()
-        d, every = data.lengths, data.stats.text_chars
+        drawn, every = stats.text_histogram, stats.text_chars
+        d = drawn.lengths
         if d.count == 0:
             self.length_bars.setOpts(x0=[], x1=[], height=[])
             plot.setTitle("Caption length")
@@ -279,9 +253,9 @@ class StatsWidget(QWidget):
         self.length_bars.setOpts(x0=edges[:-1], x1=edges[1:], height=np.asarray(d.bin_counts, dtype=float))
         plot.setTitle(f"Caption length: median {every.median:,.0f} characters, 95% under {every.p95:,.0f}")
         axis = "characters"
-        if data.longer:
-            s = "s" if data.longer != 1 else ""
-            axis += f" ({data.longer:,} caption{s} longer than {data.lengths_cap:,.0f} not drawn)"
+        if drawn.longer:
+            s = "s" if drawn.longer != 1 else ""
+            axis += f" ({drawn.longer:,} caption{s} longer than {drawn.cap:,.0f} not drawn)"
         plot.getAxis("bottom").setLabel(axis, color=self.palette().color(QPalette.ColorRole.Text).name())
         low, high = float(edges[0]), float(edges[-1])
         if high - low < 10:  # a narrow range: a few bars, not a wall
@@ -290,21 +264,21 @@ class StatsWidget(QWidget):
         plot.setXRange(low, high, padding=0.02)
         plot.setYRange(0, max(d.bin_counts) * 1.08, padding=0)
 
-    def _draw_sizes(self, sizes: list[tuple[int, int, int]]) -> None:
+    def _draw_sizes(self, sizes: list[SizeCount], known: int) -> None:
         plot = self.sizes_plot.getPlotItem()
         if not sizes:
             self.size_points.setData([], [])
             plot.setTitle("Image sizes: unknown")
             return
-        points = np.array(sizes, dtype=float)
-        if len(points) > MAX_SCATTER_POINTS:  # keep the most common, then a fixed random sample
+        drawn = sizes
+        if len(sizes) > MAX_SCATTER_POINTS:  # keep the most common, then a fixed random sample
             rng = np.random.default_rng(0)
-            rest = rng.choice(len(points) - 1000, MAX_SCATTER_POINTS - 1000, replace=False) + 1000
-            points = points[np.concatenate([np.arange(1000), np.sort(rest)])]
+            rest = rng.choice(len(sizes) - 1000, MAX_SCATTER_POINTS - 1000, replace=False) + 1000
+            drawn = [sizes[i] for i in np.concatenate([np.arange(1000), np.sort(rest)])]
+        points = np.array([(s.width, s.height, s.count) for s in drawn], dtype=float)
         w, h, n = points[:, 0], points[:, 1], points[:, 2]
         self.size_points.setData(x=w, y=h, size=np.clip(6 + 3 * np.log2(n), 6, 30))
-        known = sum(c for _, _, c in sizes)
-        width, height, count = sizes[0]
+        width, height, count = sizes[0].width, sizes[0].height, sizes[0].count
         if len(sizes) == 1:
             title = f"Image sizes: all {known:,} images are {width} × {height} px"
         else:
@@ -351,7 +325,3 @@ class StatsWidget(QWidget):
     def _on_apply_button_clicked(self) -> None:
         self.apply_button.setEnabled(False)
         self.split_settings_applied.emit(*self.settings())
-
-
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"

@@ -42,22 +42,6 @@ KEPT: dict[str, dict[str, str]] = {
 #: A page's ``__main__.py`` is the glue of its standalone run (:mod:`mmstudio.ui.harness`): hooks that
 #: drive the panel; there is nothing in them the core could own.
 SKIPPED_FILES = "__main__.py"
-#: Qt-free code still to be moved to the core by the change under way; emptied before it lands.
-MOVING: dict[str, set[str]] = {
-    "datasets/gallery.py": {"SearchIndex", "_short"},
-    "datasets/panel.py": {
-        "ColumnsNeeded",
-        "_columns_needed",
-        "_display_name",
-        "_sentence",
-        "_splits_text",
-        "_columns_text",
-        "_same_roles",
-    },
-    "datasets/report.py": {"kind_title", "problem_file", "write_problems_csv", "summary_text"},
-    "datasets/stats.py": {"StatsData", "_short"},
-    "main_window.py": {"_is_shard_pattern"},
-}
 
 
 def _qt_names(tree: ast.Module) -> set[str]:
@@ -116,9 +100,9 @@ def qt_free_definitions() -> dict[str, dict[str, int]]:
 
 def test_every_qt_free_definition_in_ui_is_kept_for_a_reason():
     unexplained = {
-        module: sorted(set(names) - set(KEPT.get(module, {})) - MOVING.get(module, set()))
+        module: sorted(set(names) - set(KEPT.get(module, {})))
         for module, names in qt_free_definitions().items()
-        if set(names) - set(KEPT.get(module, {})) - MOVING.get(module, set())
+        if set(names) - set(KEPT.get(module, {}))
     }
     assert unexplained == {}, (
         "Qt-free code in mmstudio/ui: move it to the core (or, if the core cannot own it, list it in "

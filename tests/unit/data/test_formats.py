@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
+import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
+from mmstudio.data._common import Detection
 from mmstudio.data.dataset import LoadOptions, load_dataset, read_source
-from mmstudio.data.formats import READERS, available_formats, get_reader
+from mmstudio.data.detect import detect_format
+from mmstudio.data.formats import (
+    FORMATS,
+    READERS,
+    FormatReader,
+    available_formats,
+    check_fixed_roles,
+    choosable_formats,
+    detection_order,
+    get_reader,
+    readers,
+    register,
+)
 from mmstudio.data.formats.webdataset import expand_pattern
-from mmstudio.data.types import FORMATS, ColumnRoles, DatasetFormatError, ProblemKind
+from mmstudio.data.preview import read_preview
+from mmstudio.data.sources import can_open, file_filter, formats_text
+from mmstudio.data.spec import DatasetSpec
+from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, ProblemKind, Record
 
 EXPECTED_RECORDS = {"manifest": 12, "imagefolder": 12, "sidecar": 9, "coco": 8, "webdataset": 8}
 
@@ -33,6 +52,123 @@ def test_registry_lists_every_format():
 def test_unknown_format_lists_the_formats():
     with pytest.raises(DatasetFormatError, match=r"unknown dataset format 'hdf5'.*manifest, imagefolder"):
         get_reader("hdf5")
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_every_reader_declares_itself(name):
+    """A format is one module that says what it is: the lists of detection, the command line and the
+    GUI are made of these declarations, so each must be whole."""
+    reader = get_reader(name)
+    assert isinstance(reader, FormatReader) and reader.name == name and re.fullmatch(r"[a-z][a-z0-9_]*", name)
+    assert reader.title and reader.looks_for and reader.expects
+    assert reader.folder_rank is not None or reader.file_rank is not None
+    assert all(s == s.lower() and s.strip() for s in reader.suffixes)
+    assert not reader.roles_choosable or reader.preview is not None  # choosing roles shows the columns
+    assert (reader.is_pattern is None) == (reader.locate_pattern is None)
+    assert all(reader.opens(f"A{s.upper()}" if s.startswith(".") else s.upper()) for s in reader.suffixes)
+
+
+def test_detection_order_and_choosable_roles():
+    # The most specific first (an imagefolder's metadata.csv is a table too); sidecar only on folders.
+    assert [r.name for r in detection_order(folder=True)] == [
+        "imagefolder",
+        "coco",
+        "webdataset",
+        "manifest",
+        "sidecar",
+    ]
+    assert [r.name for r in detection_order(folder=False)] == [
+        "imagefolder",
+        "webdataset",
+        "coco",
+        "manifest",
+    ]
+    assert choosable_formats() == ["manifest", "imagefolder", "webdataset"]
+    with pytest.raises(DatasetFormatError, match="only be chosen for manifest, imagefolder and webdataset"):
+        check_fixed_roles(ColumnRoles(image="x"), ColumnRoles(image="(image file)"), "sidecar")
+
+
+def test_a_name_is_registered_once():
+    with pytest.raises(ValueError, match="'coco' is registered already"):
+        register(get_reader("coco"))
+
+
+def test_the_names_import_no_reader():
+    """A spec and the command line's ``--format`` need only the names: no reader module is imported."""
+    code = (
+        "import sys\n"
+        "from mmstudio.data.spec import DatasetSpec\n"
+        "from mmstudio.cli import build_parser\n"
+        "DatasetSpec(path='x', format='coco')\n"
+        "build_parser()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mmstudio.data.formats.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --- a format is one module and one line -------------------------------------------------------
+
+
+def _locate_pairs(path: Path) -> Detection | None:
+    files = sorted(path.glob("*.pairs")) if path.is_dir() else [path] * (path.suffix == ".pairs")
+    root = path if path.is_dir() else path.parent
+    return Detection("pairs", f"{len(files)} .pairs file(s): pairs", root, files) if files else None
+
+
+def _read_pairs(detection: Detection, columns=None, *, cancel=None) -> DatasetSource:
+    records = []
+    for path in detection.paths:
+        for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            image, text = line.split("\t")
+            records.append(Record(row, path.name, image, text))
+    roles = ColumnRoles(image="(first field)", text="(second field)")
+    return DatasetSource("pairs", detection.root, detection.reason, roles, records, task="retrieval")
+
+
+PAIRS = FormatReader(
+    name="pairs",
+    title="Pair lists",
+    looks_for="a .pairs list (image TAB caption)",
+    expects="a .pairs file, or a folder with one",
+    locate=_locate_pairs,
+    read=_read_pairs,
+    suffixes=(".pairs",),
+    folder_rank=5,
+    file_rank=5,
+)
+
+
+def test_a_format_registered_in_one_line_is_detected_read_and_listed(tmp_path, monkeypatch, build):
+    """A throwaway format, one declaration and one registration: detection, loading, ``--format``,
+    a spec, the open dialog, drops and the page's text all take it, and no other file changes."""
+    from mmstudio.cli import build_parser
+
+    monkeypatch.setitem(READERS, "pairs", PAIRS)  # the one line (in FORMATS, for a built-in)
+    for i in range(3):
+        build.image(tmp_path / f"{i}.png")
+    pairs = tmp_path / "all.pairs"
+    pairs.write_text("".join(f"{i}.png\ta picture of thing {i}\n" for i in range(3)), encoding="utf-8")
+    (tmp_path / "extra.csv").write_text("image,text\n0.png,a picture\n", encoding="utf-8")
+
+    assert detect_format(tmp_path).format == "pairs"  # its rank puts it before the manifest
+    assert detect_format(pairs).format == "pairs"
+    dataset = DatasetSpec(path=str(tmp_path), format="pairs").load()
+    assert dataset.format == "pairs" and dataset.report.valid == 3 and dataset.task == "retrieval"
+    assert load_dataset(tmp_path).format == "pairs"
+
+    check = build_parser()._subparsers._group_actions[0].choices["data"]._subparsers._group_actions[0]
+    fmt = next(a for a in check.choices["check"]._actions if "--format" in a.option_strings)
+    assert "pairs" in fmt.choices and "pairs" in available_formats()
+
+    assert "*.pairs" in file_filter().split(";;")[0] and "Pair lists (*.pairs)" in file_filter()
+    assert can_open([pairs]) and "a .pairs list (image TAB caption)" in formats_text()
+    with pytest.raises(ValueError, match="no columns to choose"):
+        read_preview("pairs", [pairs])
+    (tmp_path / "none").mkdir()
+    with pytest.raises(DatasetFormatError, match=r"looked for .*a \.pairs list"):
+        detect_format(tmp_path / "none")
+    assert [r.name for r in readers()][-1] == "pairs"
 
 
 @pytest.mark.parametrize("name", FORMATS)

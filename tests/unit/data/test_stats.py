@@ -101,3 +101,28 @@ def test_to_dict_is_plain_json():
         "bin_counts",
     }
     assert data["images"]["common_sizes"][0] == {"width": 11, "height": 20, "count": 1}
+
+
+def test_every_distinct_size_for_the_chart_counted_once():
+    sizes = [(640, 480)] * 4 + [(480, 640)] * 2 + [(100, 100)] * 2 + [(300, 200), (200, 300), (50, 25)]
+    images = dataset_stats([item(i, width=w, height=h) for i, (w, h) in enumerate(sizes)]).images
+    every = [(s.width, s.height, s.count) for s in images.sizes]
+    assert every[:5] == [(s.width, s.height, s.count) for s in images.common_sizes]
+    assert every[5:] == [(300, 200, 1)] and sum(s.count for s in images.sizes) == images.known
+
+
+def test_the_caption_histogram_leaves_the_outliers_out():
+    texts = ["x" * (20 + i % 10) for i in range(200)] + ["y" * 5000, "z" * 9000]
+    stats = dataset_stats([item(i, text=t) for i, t in enumerate(texts)])
+    drawn = stats.text_histogram
+    assert drawn.longer == 2 and drawn.cap == pytest.approx(3 * np.percentile([len(t) for t in texts], 95))
+    assert drawn.lengths.count == 200 and drawn.lengths.max == 29
+    assert stats.text_chars.count == 202 and stats.text_chars.max == 9000  # the numbers count every one
+    plain = dataset_stats([item(i, text="x" * (20 + i)) for i in range(30)]).text_histogram
+    assert plain.cap is None and plain.longer == 0 and plain.lengths.count == 30
+    assert dataset_stats([]).text_histogram.lengths.count == 0
+
+
+def test_to_dict_leaves_the_drawing_aids_out():
+    data = dataset_stats([item(i, width=10 + i, height=20) for i in range(1, 30)]).to_dict()
+    assert "text_histogram" not in data and "sizes" not in data["images"]
