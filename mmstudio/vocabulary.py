@@ -188,3 +188,27 @@ def component_name(block: Any) -> str | None:
     """The ``name`` of a spec component (``{"name": "textcnn", ...}``); None for none or a missing one."""
     name = block.get("name") if isinstance(block, Mapping) else None
     return None if name in (None, "", "none") else str(name)
+
+
+def architecture_summary(spec: Mapping[str, Any] | None) -> tuple[str, str]:
+    """``("bag + small_cnn · concat", tooltip)`` for a model spec; ``("", "")`` without one. The label
+    is what the runs table, ``runs list`` / ``runs show`` and the Train page call the architecture;
+    the tooltip names the task and every component."""
+    if not spec:
+        return "", ""
+    text, image = component_name(spec.get("text_encoder")), component_name(spec.get("image_encoder"))
+    fusion = component_name(spec.get("fusion")) or "?"
+    if text and image:
+        short = f"{text} + {image} · {fusion}"
+    elif text:
+        short = f"{text} (text only)"
+    elif image:
+        short = f"{image} (image only)"
+    else:
+        short = "?"
+    head = component_name(spec.get("head")) or "?"
+    tip = (
+        f"task {spec.get('task', '?')}; text encoder {text or 'none'}; image encoder {image or 'none'}; "
+        f"fusion {fusion}; head {head}"
+    )
+    return short, tip

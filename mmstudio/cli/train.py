@@ -24,6 +24,7 @@ from mmstudio.cli._common import (
     print_json,
 )
 from mmstudio.cli.data import add_dataset_options, column_roles
+from mmstudio.training.exports import EXPORT_FORMATS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -117,7 +118,7 @@ def add_parsers(commands) -> None:
         "TorchScript file, with its label map and vocabulary beside it.",
     )
     p.add_argument("run_id", type=int, metavar="RUN_ID")
-    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
     db_option(p)

@@ -100,6 +100,24 @@ class DatasetSpec:
             )
         return cls(**data)
 
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetSpec:
+        """A spec that loads ``dataset`` again, for a dataset whose own spec is not at hand: its one
+        file (a manifest) or its folder, its format and column roles, and the split settings it was
+        loaded with."""
+        files = list(getattr(dataset.source, "files", None) or [])
+        options = dataset.options
+        return cls(
+            path=str(files[0] if len(files) == 1 else dataset.root),
+            format=dataset.format,
+            columns=dataset.columns,
+            val_fraction=options.val_fraction,
+            test_fraction=options.test_fraction,
+            seed=options.seed,
+            stratify=options.stratify,
+            check_images=options.check_images,
+        )
+
     def as_loaded(self, dataset: Dataset) -> DatasetSpec:
         """The spec to record for ``dataset``, loaded from this spec: the path made absolute (a
         relative one only means something in the folder it was typed in) and the format that was

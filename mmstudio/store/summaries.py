@@ -18,7 +18,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from mmstudio.formatting import format_duration, format_value, local_time
-from mmstudio.vocabulary import LOSS_KEYS, SLOT_TITLES, SLOTS, component_name, key_metric, test_key
+from mmstudio.vocabulary import LOSS_KEYS, SLOT_TITLES, SLOTS, architecture_summary, key_metric, test_key
 
 from .types import MetricStats, RunDetail, RunStatus, RunSummary
 
@@ -93,30 +93,6 @@ class RunRecord:
     def key_metric_json(self) -> dict[str, Any]:
         """The key metric as plain data: ``{"key", "best", "last", "test"}`` (``runs list --json``)."""
         return {"key": self.metric, "best": self.best, "last": self.last, "test": self.test}
-
-
-def architecture_summary(spec: Mapping[str, Any] | None) -> tuple[str, str]:
-    """``("bag + small_cnn · concat", tooltip)`` for a model spec; ``("", "")`` without one. The label
-    is what the runs table and ``runs list`` / ``runs show`` call the architecture; the tooltip names
-    the task and every component."""
-    if not spec:
-        return "", ""
-    text, image = component_name(spec.get("text_encoder")), component_name(spec.get("image_encoder"))
-    fusion = component_name(spec.get("fusion")) or "?"
-    if text and image:
-        short = f"{text} + {image} · {fusion}"
-    elif text:
-        short = f"{text} (text only)"
-    elif image:
-        short = f"{image} (image only)"
-    else:
-        short = "?"
-    head = component_name(spec.get("head")) or "?"
-    tip = (
-        f"task {spec.get('task', '?')}; text encoder {text or 'none'}; image encoder {image or 'none'}; "
-        f"fusion {fusion}; head {head}"
-    )
-    return short, tip
 
 
 def run_key_metric(

@@ -139,7 +139,7 @@ def _dataset_spec(store: Store, run: Any, data: Any, current: DatasetSpec | None
 
 
 def _exists(path: str) -> bool:
-    from mmstudio.data.formats.webdataset import is_pattern
+    from mmstudio.data.sources import is_pattern
 
     return Path(path).exists() or is_pattern(path)
 

@@ -12,19 +12,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +31,7 @@ from mmstudio.formatting import shorten_path
 from mmstudio.heap import settle_new_objects
 from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
+from mmstudio.ui.chrome import PageBar, WelcomeBanner
 from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.model.panel import ModelPanel
 from mmstudio.ui.pages import PAGE_TABLE
@@ -240,7 +237,7 @@ class MainWindow(QMainWindow):
         """A run's dataset, re-opened: loaded on the Datasets page (the window stays where it is),
         unless one is open or loading by now."""
         if self.state.dataset is None and not self.datasets.is_loading():
-            self.datasets.open_path(spec.path, format=spec.format, columns=spec.columns)
+            self.datasets.open_spec(spec)
 
     # --- menus ------------------------------------------------------------------------------------
 
@@ -620,90 +617,6 @@ class MainWindow(QMainWindow):
 
     def _error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
-
-
-class PageBar(QFrame):
-    """The column of page buttons on the left (icon above its name), one checked at a time."""
-
-    current_changed = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("pageBar")
-        self._group = QButtonGroup(self)
-        self._group.setExclusive(True)
-        self._group.idToggled.connect(self._on_group_id_toggled)
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(6, 10, 6, 10)
-        self._layout.setSpacing(4)
-        self._layout.addStretch(1)
-
-    def add_page(self, name: str, title: str, page_icon, tip: str) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName(f"page_{name}")
-        button.setText(title)
-        button.setIcon(page_icon)
-        button.setIconSize(QSize(26, 26))
-        button.setToolTip(tip)
-        button.setCheckable(True)
-        button.setAutoRaise(True)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        button.setMinimumWidth(84)
-        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
-        self._group.addButton(button, len(self._group.buttons()))
-        self._layout.insertWidget(self._layout.count() - 1, button)
-        return button
-
-    def count(self) -> int:
-        return len(self._group.buttons())
-
-    def title(self, index: int) -> str:
-        return self._group.button(index).text()
-
-    def current(self) -> int:
-        return self._group.checkedId()
-
-    def set_current(self, index: int) -> None:
-        button = self._group.button(index)
-        if button.isChecked():
-            self.current_changed.emit(index)
-        else:
-            button.setChecked(True)
-
-    def _on_group_id_toggled(self, index: int, checked: bool) -> None:
-        if checked:
-            self.current_changed.emit(index)
-
-
-class WelcomeBanner(QFrame):
-    """The first-start offer: an empty store gets the built-in demo dataset in one click."""
-
-    demo_requested = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("welcomeBanner")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(16, 10, 10, 10)
-        picture = QLabel()
-        picture.setPixmap(icon("demo").pixmap(22, 22))
-        layout.addWidget(picture)
-        text = QLabel(
-            "<b>Welcome to mmstudio.</b> Your experiment store is empty: start with the built-in demo "
-            "dataset, 3,000 image + caption pairs that only a fused model can classify."
-        )
-        text.setWordWrap(True)
-        layout.addWidget(text, 1)
-        self.demo_button = QPushButton(icon("demo"), "Open the demo dataset")
-        self.demo_button.clicked.connect(self.demo_requested)
-        layout.addWidget(self.demo_button)
-        close = QToolButton()
-        close.setText("✕")
-        close.setToolTip("Dismiss")
-        close.setAutoRaise(True)
-        close.clicked.connect(self.hide)
-        layout.addWidget(close)
-        self.hide()
 
 
 def _local_paths(mime) -> list[str]:

@@ -326,7 +326,9 @@ def test_open_in_builder_puts_the_job_on_the_pages_of_the_window(qtbot, tmp_path
     from mmstudio.ui.main_window import MainWindow
 
     db_url = f"sqlite:///{tmp_path / 'store.db'}"
-    recorded = DatasetSpec(str(small_demo), format="manifest", check_images="header")
+    recorded = DatasetSpec(
+        str(small_demo), format="manifest", seed=5, val_fraction=0.2, check_images="header"
+    )
     with Store.open(db_url) as store:
         run_id = store.create_run(
             name="job", spec=FUSED, train_spec={"epochs": 7, "lr": 0.02}, dataset_spec=recorded.to_dict()
@@ -344,7 +346,7 @@ def test_open_in_builder_puts_the_job_on_the_pages_of_the_window(qtbot, tmp_path
     assert window.state.model_spec == FUSED
     train = window.train.train_spec()
     assert (train.epochs, train.lr) == (7, 0.02)
-    assert window.state.dataset is not None and window.state.dataset_spec.path == str(small_demo)
+    assert window.state.dataset is not None and window.state.dataset_spec == recorded  # its splits too
     qtbot.waitUntil(lambda: not window.is_busy(), timeout=60_000)
     experiments.shutdown()
 

@@ -203,6 +203,11 @@ class DatasetsPanel(QWidget):
             return
         self._start_load(spec, ask_columns=columns is None and self.ask_columns)
 
+    def open_spec(self, spec: DatasetSpec) -> None:
+        """Load ``spec`` exactly: its path, format, column roles and split settings (a run's recorded
+        dataset, re-opened); the column dialog is shown only where the spec leaves roles to guess."""
+        self._start_load(spec, ask_columns=spec.columns is None and self.ask_columns)
+
     def cancel_loading(self) -> None:
         """Stop the load (or re-split) in progress; the page keeps what it showed before."""
         if self._task is not None:

@@ -246,18 +246,7 @@ class TrainPanel(QWidget):
             return None
         from mmstudio.data.spec import DatasetSpec
 
-        files = getattr(dataset.source, "files", None) or []
-        path = files[0] if len(files) == 1 else dataset.root
-        options = dataset.options
-        return DatasetSpec(
-            path=str(path),
-            format=dataset.format,
-            columns=dataset.columns,
-            val_fraction=options.val_fraction,
-            test_fraction=options.test_fraction,
-            seed=options.seed,
-            stratify=options.stratify,
-        )
+        return DatasetSpec.of(dataset)
 
     def build_job(self) -> RunJob:
         """The job the form describes (raises ``ValueError`` with a message for the user)."""

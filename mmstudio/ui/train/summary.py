@@ -11,6 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from mmstudio.ui.widgets import section_label
+from mmstudio.vocabulary import architecture_summary
 
 
 class JobSummaryWidget(QWidget):
@@ -56,12 +57,9 @@ class JobSummaryWidget(QWidget):
                 "(TextCNN + small CNN, concatenated)."
             )
         else:
-            parts = []
-            for key in ("text_encoder", "image_encoder", "fusion", "head"):
-                name = (model_spec.get(key) or {}).get("name")
-                if name:
-                    parts.append(f"{key.split('_')[0]} {name}")
+            label, tip = architecture_summary(model_spec)
             task = html.escape(model_spec.get("task", "classification"))
-            self.model_label.setText(f"<b>Model:</b> {task} · {html.escape(', '.join(parts))}")
+            self.model_label.setText(f"<b>Model:</b> {task} · {html.escape(label)}")
+            self.model_label.setToolTip(tip)
         self.go_datasets_button.setVisible(dataset is None)
         self.go_model_button.setVisible(dataset is not None and not model_spec)

@@ -91,3 +91,16 @@ def test_importing_the_spec_stays_light():
     code = "import sys, mmstudio.data.spec; print([m for m in ('numpy', 'PIL', 'torch') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_spec_made_from_a_loaded_dataset_loads_it_again(small_demo, tmp_path):
+    """``DatasetSpec.of``: the one manifest (not the folder that may hold others), the format, the
+    roles and the split settings the dataset was loaded with; ``as_loaded``: the path made absolute."""
+    loaded = DatasetSpec(str(small_demo), val_fraction=0.2, seed=3, check_images="header").load()
+    spec = DatasetSpec.of(loaded)
+    assert Path(spec.path).is_file() and Path(spec.path).parent == small_demo
+    assert (spec.format, spec.val_fraction, spec.seed, spec.check_images) == ("manifest", 0.2, 3, "header")
+    again = spec.load()
+    assert [(i.text, i.split) for i in again.items] == [(i.text, i.split) for i in loaded.items]
+    relative = DatasetSpec(small_demo.name).as_loaded(loaded)
+    assert relative.path == str(Path(small_demo.name).absolute()) and relative.format == "manifest"

@@ -11,13 +11,13 @@ import pytest
 from mmstudio.store import RunStatus, Store
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.summaries import (
-    architecture_summary,
     details_html,
     fetch_records,
     fetch_runs,
     make_record,
     run_key_metric,
 )
+from mmstudio.vocabulary import architecture_summary
 
 FUSED = {
     "task": "classification",
