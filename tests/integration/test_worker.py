@@ -13,47 +13,20 @@ import time
 
 import pytest
 
-from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.checkpoints import read_checkpoint_meta
 from mmstudio.training.runner import run_dir, run_job
-from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.training.spec import RunJob
 from mmstudio.training.worker import ThrottledSender, WorkerHandle, describe_exit, start_worker
 
 pytestmark = pytest.mark.slow
-
-MODEL = {
-    "task": "classification",
-    "text_encoder": {"name": "bag", "embed_dim": 16},
-    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
-    "fusion": {"name": "concat"},
-    "head": {"name": "mlp", "hidden": 32, "dropout": 0.1},
-}
 
 
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "store.db"
-
-
-def make_job(small_demo, db_path, **train) -> RunJob:
-    spec = {
-        "epochs": 2,
-        "batch_size": 32,
-        "image_size": 32,
-        "max_len": 16,
-        "device": "cpu",
-        "log_every_steps": 1,
-        "checkpoint_every_s": 0.0,  # every epoch: these tests resume from them
-    }
-    return RunJob(
-        dataset=DatasetSpec(str(small_demo), check_images="header"),
-        model=MODEL,
-        train=TrainSpec(**{**spec, **train}),
-        db_url=f"sqlite:///{db_path}",
-    )
 
 
 def wait_for(handle: WorkerHandle, seen: list, predicate, timeout: float = 60.0):
@@ -73,8 +46,8 @@ def terminal(event) -> bool:
     return isinstance(event, ev.TERMINAL)
 
 
-def test_a_worker_trains_a_job_end_to_end(small_demo, db_path):
-    handle = start_worker(make_job(small_demo, db_path))
+def test_a_worker_trains_a_job_end_to_end(db_path, make_job):
+    handle = start_worker(make_job(f"sqlite:///{db_path}"))
     seen: list = []
     try:
         finished = wait_for(handle, seen, terminal)
@@ -97,8 +70,8 @@ def test_a_worker_trains_a_job_end_to_end(small_demo, db_path):
         assert len(store.list_artifacts(run.id, kind="checkpoint")) == 2
 
 
-def test_pause_resume_and_stop(small_demo, db_path):
-    handle = start_worker(make_job(small_demo, db_path, epochs=50))
+def test_pause_resume_and_stop(db_path, make_job):
+    handle = start_worker(make_job(f"sqlite:///{db_path}", epochs=50))
     seen: list = []
     try:
         wait_for(handle, seen, lambda e: isinstance(e, ev.MetricsLogged))
@@ -126,9 +99,9 @@ def test_pause_resume_and_stop(small_demo, db_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-def test_sigkill_mid_epoch_keeps_what_was_flushed_and_resumes(small_demo, db_path):
+def test_sigkill_mid_epoch_keeps_what_was_flushed_and_resumes(db_path, make_job):
     url = f"sqlite:///{db_path}"
-    job = make_job(small_demo, db_path, epochs=40, batch_size=8)  # 24 steps an epoch
+    job = make_job(f"sqlite:///{db_path}", epochs=40, batch_size=8)  # 24 steps an epoch
     handle = start_worker(job)
     seen: list = []
     try:
@@ -173,9 +146,9 @@ def test_sigkill_mid_epoch_keeps_what_was_flushed_and_resumes(small_demo, db_pat
     assert steps == list(range(1, 24 * epochs + 1))  # continuous: no gap, no duplicate
 
 
-def test_the_watchdog_records_a_killed_worker(small_demo, db_path):
+def test_the_watchdog_records_a_killed_worker(db_path, make_job):
     """Without the store's orphan check: the handle itself marks the run and reports the crash."""
-    handle = start_worker(make_job(small_demo, db_path, epochs=40))
+    handle = start_worker(make_job(f"sqlite:///{db_path}", epochs=40))
     seen: list = []
     try:
         wait_for(handle, seen, lambda e: isinstance(e, ev.RunStarted))
