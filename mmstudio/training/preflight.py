@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mmstudio.formatting import format_bytes, format_count
 from mmstudio.progress import Cancelled, check_cancel, user_message
 from mmstudio.training.spec import TrainSpec
-from mmstudio.vocabulary import SLOT_TITLES
+from mmstudio.vocabulary import SLOT_TITLES, default_task
 
 if TYPE_CHECKING:
     from mmstudio.data.dataset import Dataset
@@ -57,7 +57,7 @@ def load_library() -> float:
 def model_task(dataset: Dataset) -> str:
     """The task training picks by default: contrastive for a captions dataset (a retrieval), else
     classification."""
-    return "contrastive" if dataset.task == "retrieval" else "classification"
+    return default_task(dataset.task)
 
 
 def resolve_model_spec(request: Mapping[str, Any], dataset: Dataset | None = None) -> ModelSpec:
