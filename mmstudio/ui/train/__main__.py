@@ -17,16 +17,34 @@ def _options(parser) -> None:
     )
 
 
+def _spec_job(_state, dataset) -> dict:
+    from mmstudio.training.preflight import resolve_model_spec
+
+    return resolve_model_spec({}, dataset).to_dict()
+
+
 def _start(panel, args) -> None:
+    """With ``--demo-run``: the default model for the data on the Model page's behalf (built in the
+    pool: it imports torch), then a short run of it."""
     import dataclasses
+
+    from mmstudio.ui.tasks import run_task
 
     args.started = time.monotonic()
     args.ended = None
-    if args.demo_run:
-        panel.run_finished.connect(lambda _run, status: setattr(args, "ended", status))
-        spec = dataclasses.replace(panel.train_spec(), epochs=args.epochs, batch_size=args.batch_size)
-        panel.set_train_spec(spec)
+    if not args.demo_run:
+        return
+    panel.run_finished.connect(lambda _run, status: setattr(args, "ended", status))
+    spec = dataclasses.replace(panel.train_spec(), epochs=args.epochs, batch_size=args.batch_size)
+    panel.set_train_spec(spec)
+
+    def go(model: dict) -> None:
+        panel.state.set_model_spec(model)
         panel.start()
+
+    task = run_task(_spec_job, panel.state.dataset)
+    task.succeeded.connect(go)
+    task.failed.connect(lambda message, _details: args.failures.append(f"no model for the data: {message}"))
 
 
 def _settled(panel, args) -> bool:
