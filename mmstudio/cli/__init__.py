@@ -8,6 +8,7 @@ Heavy imports (torch, Qt, the store) happen inside the command that needs them, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (``mmstudio runs list | head``): what it wanted was written.
+        # Point stdout at nothing so the interpreter's final flush raises nothing either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _default_to_gui(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:

@@ -161,3 +161,17 @@ def test_runs_list_shows_stored_runs(capsys):
     assert main(["runs", "list"]) == 0
     out = capsys.readouterr().out
     assert "text-only" in out and "fused" in out and "test/accuracy 0.5" in out
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(demo_dir):
+    """``mmstudio data check PATH | head``: the pipe closes before the report is written; the command
+    ends as if it had finished (exit 0), without a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmstudio", "data", "check", str(demo_dir), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # nobody reads what it prints
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err
