@@ -326,7 +326,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         if result.kind == UNUSABLE_INPUT:
             raise UsageError(result.message)
-        print(f"error: run {result.run_id} failed: {result.message}", file=sys.stderr)
+        who = f"run {result.run_id}" if result.run_id is not None else "the job"
+        print(f"error: {who} failed: {result.message}", file=sys.stderr)
         return EXIT_FAILED
     if not args.json:
         shown = "  ".join(

@@ -347,7 +347,8 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
     run = store.get_run(run_id)  # raises NotFoundError with a clear message
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         raise TrainingFailed(
-            f"run {run_id} is {run.status.value}; only a failed, cancelled or interrupted run can be resumed"
+            f"run {run_id} is {run.status.value}; only a failed, cancelled or interrupted run can be resumed",
+            kind=UNUSABLE_INPUT,
         )
     path = checkpoints.manifest_path(run_dir(run_id) / "last")
     recorded = [
@@ -358,7 +359,8 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
     if not path.is_file():
         raise TrainingFailed(
             f"run {run_id} has no checkpoint to resume from (looked for {path}); it stopped before its "
-            "first epoch ended, so start a new run instead"
+            "first checkpoint was written, so start a new run instead",
+            kind=UNUSABLE_INPUT,
         )
     return checkpoints.load_checkpoint(path)
 

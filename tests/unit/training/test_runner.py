@@ -178,12 +178,18 @@ def test_ctrl_c_marks_the_run_interrupted_and_propagates(db_url, make_job):
 
 
 def test_only_a_stopped_run_with_a_checkpoint_can_be_resumed(db_url, make_job):
+    """Both refusals are the input's fault (the command line says so with exit 2), and touch nothing."""
     done = run_job(make_job(db_url, epochs=1))
     job = RunJob.from_dict({**make_job(db_url).to_dict(), "resume_run_id": done.run_id})
     result = run_job(job)
-    assert result.status == "failed" and "is completed" in result.message
+    assert result.status == "failed" and "is completed" in result.message and result.kind == UNUSABLE_INPUT
     with Store.open(db_url) as store:
         assert store.get_run(done.run_id).status == RunStatus.COMPLETED  # untouched
+        early = store.create_run(name="early")
+        store.start_run(early, pid=1, hostname="h", device="cpu")
+        store.finish_run(early, RunStatus.INTERRUPTED)
+    result = run_job(RunJob.from_dict({**job.to_dict(), "resume_run_id": early}))
+    assert result.kind == UNUSABLE_INPUT and "before its first checkpoint was written" in result.message
 
 
 def test_out_of_memory_speaks_of_the_batch_size(db_url, make_job):
