@@ -34,6 +34,12 @@ def add_parsers(commands) -> None:
     parser.add_argument(
         "--screenshot", metavar="FILE.png", default=None, help="render the page to FILE.png and exit"
     )
+    parser.add_argument(
+        "--theme",
+        choices=("system", "light", "dark"),
+        default=None,
+        help="the colours: the system's (default; MMSTUDIO_THEME overrides), light or dark",
+    )
     parser.set_defaults(func=cmd_gui)
 
 
@@ -62,4 +68,5 @@ def cmd_gui(args: argparse.Namespace) -> int:
         db_url=getattr(args, "db", None),
         format=args.format,
         run_ids=args.run,
+        theme=args.theme,
     )

@@ -7,6 +7,7 @@ them; nothing here imports a page.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,10 +18,60 @@ from mmstudio.heap import settle_heap
 __all__ = ["create_application", "save_when_settled", "settle_heap"]
 
 SCREENSHOT_SIZE = (1280, 800)
+#: ``system`` follows the platform's palette; ``light`` and ``dark`` choose one (``MMSTUDIO_THEME``,
+#: ``mmstudio gui --theme``, ``python -m mmstudio.ui.<page> --theme``).
+THEMES = ("system", "light", "dark")
+THEME_ENV = "MMSTUDIO_THEME"
+#: The dark palette's colours by role (Qt's Fusion style draws every widget from them).
+_DARK = {
+    "Window": "#2b2d31",
+    "WindowText": "#e6e6e6",
+    "Base": "#1f2023",
+    "AlternateBase": "#2a2c30",
+    "ToolTipBase": "#3a3d42",
+    "ToolTipText": "#f0f0f0",
+    "PlaceholderText": "#8b8f96",
+    "Text": "#e6e6e6",
+    "Button": "#34373c",
+    "ButtonText": "#e6e6e6",
+    "BrightText": "#ff6b6b",
+    "Light": "#4a4d53",
+    "Midlight": "#3d4045",
+    "Mid": "#2f3236",
+    "Dark": "#1b1c1f",
+    "Shadow": "#111214",
+    "Highlight": "#3d7fd9",
+    "HighlightedText": "#ffffff",
+    "Link": "#6aa9ff",
+    "LinkVisited": "#b08cff",
+}
 
 
-def create_application(argv: list[str] | None = None):
-    """The QApplication, made once, with mmstudio's name, icon and stylesheet."""
+def apply_theme(app, theme: str | None) -> None:
+    """Give ``app`` the palette of ``theme`` (one of :data:`THEMES`; None: ``MMSTUDIO_THEME``, else
+    ``system``). Call it before the widgets are made: plots read the palette when they are built."""
+    from PySide6.QtGui import QColor, QPalette
+
+    theme = theme or os.environ.get(THEME_ENV) or "system"
+    if theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}; choose one of: {', '.join(THEMES)}")
+    if theme == "system":
+        return
+    app.setStyle("Fusion")  # the platform styles may ignore a palette; Fusion draws from it
+    palette = app.style().standardPalette()
+    if theme == "dark":
+        for role, colour in _DARK.items():
+            palette.setColor(getattr(QPalette.ColorRole, role), QColor(colour))
+        for role in ("WindowText", "Text", "ButtonText"):
+            palette.setColor(
+                QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor("#7c8088")
+            )
+    app.setPalette(palette)
+
+
+def create_application(argv: list[str] | None = None, *, theme: str | None = None):
+    """The QApplication, made once, with mmstudio's name, icon, stylesheet and palette (``theme``: see
+    :func:`apply_theme`)."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
@@ -41,6 +92,7 @@ def create_application(argv: list[str] | None = None):
     sheet = stylesheet()
     if sheet:
         app.setStyleSheet(sheet)
+    apply_theme(app, theme)
     return app
 
 

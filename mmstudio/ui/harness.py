@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mmstudio.formatting import parse_size
-from mmstudio.ui.app import SCREENSHOT_SIZE, create_application, save_when_settled
+from mmstudio.ui.app import SCREENSHOT_SIZE, THEMES, create_application, save_when_settled
 from mmstudio.ui.pages import page
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
@@ -91,11 +91,14 @@ def run(standalone: Standalone, argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=standalone.timeout_s, help="seconds a screenshot waits at most"
     )
+    parser.add_argument(
+        "--theme", choices=THEMES, help="the colours (default: MMSTUDIO_THEME, else the system's)"
+    )
     args = parser.parse_args(argv)
     args.failures = []
     width, height = args.size
     logging.basicConfig(level=logging.WARNING)
-    app = create_application()
+    app = create_application(theme=args.theme)
     state = StudioState()
     state.db_url = getattr(args, "db", None)
     state.status_posted.connect(lambda message, _ms: message and print(message, file=sys.stderr))

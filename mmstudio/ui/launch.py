@@ -26,11 +26,12 @@ def run_gui(
     db_url: str | None = None,
     format: str | None = None,
     run_ids: list[int] | None = None,
+    theme: str | None = None,
 ) -> int:
     """Open the main window (optionally with a dataset) and run the event loop; the exit status."""
     if screenshot and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = create_application()
+    app = create_application(theme=theme)
     from mmstudio.ui.main_window import MainWindow
     from mmstudio.ui.settings import Settings
     from mmstudio.vocabulary import PAGES

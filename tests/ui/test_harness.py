@@ -53,3 +53,31 @@ def test_a_page_that_cannot_show_what_was_asked_says_why(tmp_path):
     assert not out.exists()
     done = run_page("train", "--size", "9x", home=tmp_path / "home")
     assert done.returncode == 2 and "WIDTHxHEIGHT" in done.stderr
+
+
+def test_a_page_alone_takes_the_dark_theme(tmp_path):
+    out = tmp_path / "dark.png"
+    done = run_page(
+        "model", "--no-dataset", "--theme", "dark", "--screenshot", str(out), home=tmp_path / "home"
+    )
+    assert done.returncode == 0, done.stderr
+    corner = Image.open(out).convert("L").getpixel((5, 5))
+    assert corner < 80  # the window's background is dark
+
+
+def test_themes_set_the_palette_and_an_unknown_one_is_refused(qapp):
+    from PySide6.QtGui import QPalette
+
+    from mmstudio.ui.app import apply_theme
+
+    before, style = qapp.palette(), qapp.style().name()
+    try:
+        apply_theme(qapp, "dark")
+        assert qapp.palette().color(QPalette.ColorRole.Window).lightness() < 80
+        apply_theme(qapp, "light")
+        assert qapp.palette().color(QPalette.ColorRole.Window).lightness() > 180
+        with pytest.raises(ValueError, match="choose one of: system, light, dark"):
+            apply_theme(qapp, "sepia")
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(before)
