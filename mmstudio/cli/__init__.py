@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(_default_to_gui(argv, parser))
+    try:
+        argv = _default_to_gui(argv, parser)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_OK
@@ -60,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _default_to_gui(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
     """``mmstudio`` and ``mmstudio PATH`` open the GUI (DESIGN.md: ``mmstudio [gui] [PATH]``); global
-    options such as ``--db URL`` may come first."""
+    options such as ``--db URL`` may come first. A first word that is neither a command nor an existing
+    path (or a shard pattern) is a usage error that names the commands, never the GUI."""
     commands = set(parser._subparsers._group_actions[0].choices)  # the registered command names
     rest, n = argv, 0
     while n < len(rest) and rest[n].startswith("-"):
@@ -69,4 +75,25 @@ def _default_to_gui(argv: list[str], parser: argparse.ArgumentParser) -> list[st
         n += 1 if "=" in rest[n] else 2  # --db URL
     if n >= len(rest):
         return [*argv, "gui"] if n == len(rest) else argv
-    return argv if rest[n] in commands else [*argv[:n], "gui", *argv[n:]]
+    if rest[n] in commands:
+        return argv
+    _check_path(rest[n], sorted(commands))
+    return [*argv[:n], "gui", *argv[n:]]
+
+
+def _check_path(word: str, commands: list[str]) -> None:
+    """Raise :class:`UsageError` unless ``word`` is a path that exists or a shard pattern."""
+    from mmstudio.data.sources import is_pattern
+
+    if os.path.exists(os.path.expanduser(word)) or is_pattern(word):
+        return
+    import difflib
+
+    if os.sep in word or "/" in word or "." in word:  # meant as a path
+        raise UsageError(f"{word} does not exist; 'mmstudio PATH' opens an existing dataset folder or file")
+    close = difflib.get_close_matches(word, commands, n=1)
+    hint = f"did you mean 'mmstudio {close[0]}'? " if close else ""
+    raise UsageError(
+        f"'{word}' is neither a command nor a path; {hint}the commands are {', '.join(commands)} "
+        "('mmstudio --help' says what each does)"
+    )

@@ -44,6 +44,17 @@ def test_bad_usage_exits_2(capsys):
     assert exc.value.code == 2
 
 
+def test_a_first_word_that_is_neither_a_command_nor_a_path_is_a_usage_error(capsys, tmp_path):
+    """Never the GUI (headless it would not return): the commands are named, and the closest one."""
+    assert main(["models", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "'models' is neither a command nor a path" in err and "data, demo, eval, export, gui" in err
+    assert main(["--db", f"sqlite:///{tmp_path / 's.db'}", "trian", "--data", "x"]) == 2
+    assert "did you mean 'mmstudio train'?" in capsys.readouterr().err
+    assert main([str(tmp_path / "nowhere" / "data.csv")]) == 2
+    assert "data.csv does not exist; 'mmstudio PATH' opens an existing dataset" in capsys.readouterr().err
+
+
 def test_demo_refuses_to_overwrite(demo_dir, capsys):
     assert main(["demo", str(demo_dir)]) == 2
     assert "not empty" in capsys.readouterr().err
