@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from mmstudio.data.spec import DatasetSpec
@@ -325,3 +327,39 @@ def _model_dict(model: Any) -> dict[str, Any]:
         raise TypeError(f"the model spec is not plain JSON data ({exc}); use ModelSpec.to_dict()") from None
     check_task(model.get("task", "classification"))
     return model
+
+
+# --- spec files -----------------------------------------------------------------------------------
+
+
+def read_spec_file(path: str | os.PathLike[str], what: str = "model spec") -> dict[str, Any]:
+    """The JSON object a spec file holds (not validated: the caller knows which spec it is). Raises
+    ``OSError`` for a file that cannot be read and ``ValueError`` for one that is not a JSON object,
+    each with a message that names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = f"{exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OSError(f"Could not read the {what} {path}: {reason}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name} is not a {what}: it is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name} is not a {what}: it holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def write_spec_file(path: str | os.PathLike[str], spec: dict[str, Any], what: str = "model spec") -> Path:
+    """Write ``spec`` as indented JSON, atomically (a temporary file renamed into place: a failed write
+    leaves the old file whole). Raises ``OSError`` with a message that names the file."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise OSError(f"Could not save the {what} to {path}: {exc.strerror or exc}") from exc
+    return path

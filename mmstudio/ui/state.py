@@ -28,6 +28,7 @@ class StudioState(QObject):
     runs_changed = Signal()  # a run was created, finished, renamed or deleted from this window
     page_requested = Signal(str)  # a page asks the window to show another one ("model", "compare"...)
     compare_requested = Signal(object)  # a list of run ids to compare
+    model_spec_requested = Signal(object, str)  # a model spec for the builder, and where from ("run 3 (x)")
     train_spec_requested = Signal(object)  # a TrainSpec to show on the Train page (a run's, re-opened)
     dataset_requested = Signal(object)  # a DatasetSpec to open on the Datasets page (a run's, re-opened)
 

@@ -6,7 +6,16 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from mmstudio.ui.resources import icon
 
@@ -55,6 +64,28 @@ class EmptyState(QWidget):
         button.clicked.connect(slot)
         self._buttons.insertWidget(self._buttons.count() - 1, button)
         return button
+
+
+class BusyState(QWidget):
+    """A page still getting ready: a line saying what it waits for, over a busy bar."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        column = QVBoxLayout(self)
+        column.addStretch(1)
+        self.label = QLabel(text)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        column.addWidget(self.label)
+        busy = QProgressBar()
+        busy.setRange(0, 0)
+        busy.setMaximumWidth(240)
+        busy.setTextVisible(False)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(busy)
+        row.addStretch(1)
+        column.addLayout(row)
+        column.addStretch(2)
 
 
 def section_label(text: str) -> QLabel:

@@ -250,14 +250,15 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
 
 def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):
     panel = make_panel()
-    pages, compared = [], []
+    pages, compared, models = [], [], []
     panel.state.page_requested.connect(pages.append)
+    panel.state.model_spec_requested.connect(lambda spec, origin: models.append((spec, origin)))
     panel.state.compare_requested.connect(compared.append)
 
     panel.select_runs([filled["beta"]])
     assert panel.run_actions.builder_action.isEnabled() and not panel.run_actions.compare_action.isEnabled()
     panel.run_actions.open_selected_in_builder()
-    assert panel.state.model_spec == TEXT_ONLY and pages == ["model"]
+    assert models == [(TEXT_ONLY, f"run {filled['beta']} (beta)")] and pages == ["model"]
 
     panel.select_runs([filled["alpha"], filled["beta"]])
     assert panel.run_actions.compare_action.isEnabled() and not panel.run_actions.rename_action.isEnabled()
@@ -293,20 +294,21 @@ def test_open_in_builder_restores_the_whole_job_the_run_stored(
         gone = store.create_run(name="gone", spec=FUSED, dataset_id=gone_row.id)
     panel = make_panel()
     state = panel.state
-    pages, trains, datasets = [], [], []
+    pages, models, trains, datasets = [], [], [], []
     state.page_requested.connect(pages.append)
+    state.model_spec_requested.connect(lambda spec, origin: models.append((spec, origin)))
     state.train_spec_requested.connect(trains.append)
     state.dataset_requested.connect(datasets.append)
 
     with qtbot.waitSignal(state.dataset_requested, timeout=TIMEOUT_MS):
         assert panel.run_actions.open_in_builder(job)
-    assert state.model_spec == FUSED and pages == ["model"]
+    assert models == [(FUSED, f"run {job} (job)")] and pages == ["model"]
     assert trains == [TrainSpec.from_dict({"epochs": 7, "lr": 0.02, "batch_size": 16})]
     assert datasets == [recorded]
 
     with qtbot.waitSignal(state.dataset_requested, timeout=TIMEOUT_MS):
         assert panel.run_actions.open_in_builder(old)  # recorded before the spec was kept
-    assert state.model_spec == TEXT_ONLY and datasets[-1] == DatasetSpec(str(small_demo))
+    assert models[-1] == (TEXT_ONLY, f"run {old} (old)") and datasets[-1] == DatasetSpec(str(small_demo))
     assert len(trains) == 1  # it stored no training settings
 
     panel.run_actions.open_in_builder(gone)
@@ -343,7 +345,15 @@ def test_open_in_builder_puts_the_job_on_the_pages_of_the_window(qtbot, tmp_path
     with qtbot.waitSignal(window.datasets.loading_finished, timeout=60_000):
         assert experiments.run_actions.open_in_builder(run_id)
     assert window.current_page() == "model"
-    assert window.state.model_spec == FUSED
+    # the builder shows it untitled (its library loads in the background), then publishes it
+    qtbot.waitUntil(lambda: window.state.model_spec is not None, timeout=120_000)
+    assert {k: window.state.model_spec[k]["name"] for k in ("text_encoder", "image_encoder", "fusion")} == {
+        "text_encoder": "bag",
+        "image_encoder": "small_cnn",
+        "fusion": "concat",
+    }
+    assert window.model.document_name() == f"Untitled model (from run {run_id} (job))"
+    assert not window.model.is_dirty()
     train = window.train.train_spec()
     assert (train.epochs, train.lr) == (7, 0.02)
     assert window.state.dataset is not None and window.state.dataset_spec == recorded  # its splits too

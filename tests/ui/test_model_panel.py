@@ -103,7 +103,10 @@ def test_the_library_loads_in_the_background_then_the_forms_appear(qtbot, tmp_pa
 # --- presets and forms -----------------------------------------------------------------------------
 
 
-def test_every_preset_produces_its_spec(qtbot, make_panel):
+def test_every_preset_produces_its_spec(qtbot, make_panel, answers):
+    """One after another (each replaces unsaved changes: the question is answered "discard")."""
+    given, _asked, button = answers
+    given += [button.Discard] * len(PRESETS)
     panel = make_panel()
     presets = panel.findChild(QComboBox, "presetCombo")
     assert presets.count() == len(PRESETS) + 1  # and "Custom"
@@ -447,4 +450,117 @@ def test_the_state_spec_set_elsewhere_is_shown(qtbot, make_panel):
     panel = make_panel(state=state)
     state.set_model_spec(preset_spec("gated").to_dict())
     assert panel.spec() == preset_spec("gated").to_dict()
+    settle(qtbot, panel)
+
+
+# --- the spec as a document: unsaved edits, undo and redo, untitled specs (issue 12, #2) -------------
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """The answers to the unsaved-changes question, taken in order; the questions asked are kept."""
+    from PySide6.QtWidgets import QMessageBox
+
+    given: list = []
+    asked: list[str] = []
+
+    def question(_parent, _title, text, *_args, **_kwargs):
+        asked.append(text)
+        return given.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return given, asked, QMessageBox.StandardButton
+
+
+def test_a_runs_model_asks_before_it_replaces_unsaved_edits_and_is_untitled(
+    qtbot, make_panel, tmp_path, answers
+):
+    """Open in builder over unsaved edits asks first (cancel keeps them); the run's model is then
+    untitled, so Save asks where and never writes over the file that was open before."""
+    given, asked, button = answers
+    state = StudioState()
+    panel = make_panel(state=state)
+    mine = tmp_path / "mine.json"
+    panel.apply_preset("gated")
+    panel.save_spec_file(mine)
+    panel.section("fusion").form.editor("dim").setValue(64)
+    assert panel.is_dirty()
+    edited = panel.spec()
+
+    given.append(button.Cancel)
+    state.model_spec_requested.emit(preset_spec("late_fusion").to_dict(), "run 7 (baseline)")
+    assert len(asked) == 1 and "mine.json" in asked[0] and "open the model of run 7 (baseline)" in asked[0]
+    assert panel.spec() == edited and panel.is_dirty()  # nothing lost
+
+    given.append(button.Discard)
+    state.model_spec_requested.emit(preset_spec("late_fusion").to_dict(), "run 7 (baseline)")
+    assert panel.spec() == preset_spec("late_fusion").to_dict() and not panel.is_dirty()
+    assert panel.document_name() == "Untitled model (from run 7 (baseline))"
+    assert panel.findChild(QLabel, "specFileLabel").text() == "Untitled model (from run 7 (baseline))"
+
+    before = mine.read_text(encoding="utf-8")
+    saved_to = tmp_path / "from-run.json"
+    from PySide6.QtWidgets import QFileDialog
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(saved_to), ""))
+        assert panel.save()
+    assert mine.read_text(encoding="utf-8") == before  # the file open before is untouched
+    assert json.loads(saved_to.read_text(encoding="utf-8")) == preset_spec("late_fusion").to_dict()
+    assert panel.document_name() == "from-run.json"
+
+
+def test_presets_files_and_new_ask_before_they_replace_unsaved_edits(qtbot, make_panel, tmp_path, answers):
+    given, asked, button = answers
+    panel = make_panel()
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(preset_spec("bilinear").to_dict()), encoding="utf-8")
+    panel.section("fusion").form.editor("dim").setValue(96) if "dim" in panel.section(
+        "fusion"
+    ).form.values() else None
+    choose(panel, "fusion", "gated")
+    assert panel.is_dirty()
+    edited = panel.spec()
+
+    given += [button.Cancel, button.Cancel, button.Cancel]
+    combo = panel.findChild(QComboBox, "presetCombo")
+    combo.activated.emit(combo.findData("late_fusion"))
+    assert not panel.open_file(other)
+    assert not panel.new_spec()
+    assert len(asked) == 3 and panel.spec() == edited
+    assert "late fusion" in asked[0].lower() and "open another" in asked[1] and "new model spec" in asked[2]
+
+    given.append(button.Discard)
+    assert panel.open_file(other) and panel.spec() == preset_spec("bilinear").to_dict()
+    assert panel.document_name() == "other.json" and not panel.is_dirty()
+    assert panel.new_spec()  # nothing unsaved: nothing asked
+    assert len(asked) == 4 and panel.document_name() == "Untitled model"
+
+
+def test_undo_and_redo_walk_the_history_and_a_fields_edits_are_one_step(qtbot, make_panel):
+    panel = make_panel()
+    first = panel.spec()
+    choose(panel, "fusion", "gated")
+    gated = panel.spec()
+    editor = panel.section("fusion").form.editor("dim")
+    for value in (64, 65, 66):  # typing in one field: one step
+        editor.setValue(value)
+    typed = panel.spec()
+    assert typed["fusion"]["dim"] == 66
+    undo, redo = panel._document.undo_action, panel._document.redo_action
+    assert undo.shortcut().toString() == "Ctrl+Z" and "Ctrl+Shift+Z" in [
+        s.toString() for s in redo.shortcuts()
+    ]
+
+    undo.trigger()
+    assert panel.spec() == gated
+    undo.trigger()
+    assert panel.spec() == first and not panel.is_dirty() and not undo.isEnabled()
+    redo.trigger()
+    redo.trigger()
+    assert panel.spec() == typed and panel.section("fusion").form.values()["dim"] == 66
+    undo.trigger()
+    assert panel.spec() == gated
+    redo.trigger()
+    assert panel.spec() == typed
     settle(qtbot, panel)

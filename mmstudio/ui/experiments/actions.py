@@ -239,7 +239,8 @@ class RunActionsController(QObject):
         if rec is None or not rec.spec:
             self.message.show_message(f"Run {run_id} has no model spec to open.", "warning")
             return False
-        self.state.set_model_spec(dict(rec.spec))
+        # the Model page asks about its unsaved changes first, and shows it untitled
+        self.state.model_spec_requested.emit(dict(rec.spec), f"run {rec.id} ({rec.name})")
         restored = ["its model"]
         if rec.train_spec:
             try:

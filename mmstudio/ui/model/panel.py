@@ -21,7 +21,6 @@ Run it alone with ``python -m mmstudio.ui.model [DATASET] [--screenshot out.png]
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,27 +28,25 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from mmstudio.progress import user_message
 from mmstudio.training import preflight
-from mmstudio.training.spec import TrainSpec
+from mmstudio.training.spec import TrainSpec, read_spec_file, write_spec_file
 from mmstudio.ui.model.check import BatchCheckWidget
 from mmstudio.ui.model.controller import PreflightController
 from mmstudio.ui.model.diagram import ArchitectureDiagramWidget
+from mmstudio.ui.model.document import SpecDocument
 from mmstudio.ui.model.form import SpecFormWidget
 from mmstudio.ui.model.sections import ComponentSection, hint_label
 from mmstudio.ui.model.spec_bar import SpecBarWidget
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.ui.widgets import EmptyState, MessageBar
+from mmstudio.ui.widgets import BusyState, EmptyState, MessageBar
+from mmstudio.vocabulary import SLOT_TITLES
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -63,14 +60,19 @@ class ModelPanel(QWidget):
     """The architecture builder; see the module docstring.
 
     Public API: :meth:`prepare`, :meth:`is_ready`, :meth:`is_busy`, :meth:`spec`, :meth:`set_spec`,
-    :meth:`apply_preset`, :meth:`load_spec_file`, :meth:`save_spec_file`, :meth:`is_dirty`,
-    :meth:`check_on_batch`, :meth:`set_train_spec`; signals :attr:`spec_changed` (every change, valid
-    or not), :attr:`dirty_changed`, :attr:`batch_checked`. Valid specs also go to
-    ``state.set_model_spec``.
+    :meth:`apply_preset`, :meth:`new_spec`, :meth:`open_file`, :meth:`load_spec_file`, :meth:`save`,
+    :meth:`save_as`, :meth:`save_spec_file`, :meth:`is_dirty`, :meth:`document_name`,
+    :meth:`confirm_discard`, :meth:`check_on_batch`, :meth:`set_train_spec`; signals
+    :attr:`spec_changed` (every change, valid or not), :attr:`dirty_changed`, :attr:`document_changed`
+    (its name or unsaved state), :attr:`batch_checked`. Valid specs also go to ``state.set_model_spec``;
+    a spec asked for elsewhere (``state.model_spec_requested``: a run's) replaces the page's after the
+    unsaved-changes question, untitled. The spec's file, history and questions are its
+    :class:`~mmstudio.ui.model.document.SpecDocument`.
     """
 
     spec_changed = Signal(object)  # the spec dict, after every change
     dirty_changed = Signal(bool)
+    document_changed = Signal()
     batch_checked = Signal(object)  # the check's result dict, or {"error": message}
 
     def __init__(self, state: StudioState, settings: Settings, parent: QWidget | None = None) -> None:
@@ -85,10 +87,12 @@ class ModelPanel(QWidget):
         self._pending: dict[str, Any] | None = None  # a spec given before the library is ready
         self._pending_preset: str | None = None
         self._pending_clean = False
-        self._clean: dict[str, Any] | None = None  # the spec as last saved or loaded (or the default)
+        self._pending_path: Path | None = None
+        self._pending_origin = ""
         self._from_default = True  # the spec is the page's default, not the user's: follows the dataset
         self._dirty = False
-        self._path: Path | None = None
+        self._document = SpecDocument(self, settings, self._show, lambda: self._spec)
+        self._document.changed.connect(self._on_document_changed)
         self._summary: dict | None = None
         self.summary_seconds: float | None = None
         self._issues: list[dict] = []
@@ -111,6 +115,7 @@ class ModelPanel(QWidget):
         self._build()
         state.dataset_changed.connect(self._on_state_dataset_changed)
         state.model_spec_changed.connect(self._on_state_model_spec_changed)
+        state.model_spec_requested.connect(self._on_state_model_spec_requested)
 
     # --- layout -------------------------------------------------------------------------------------
 
@@ -118,16 +123,17 @@ class ModelPanel(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(12, 10, 12, 10)
         root.setSpacing(8)
-        self._bar = SpecBarWidget(self._settings)
-        self._bar.preset_chosen.connect(self.apply_preset)
-        self._bar.open_chosen.connect(self._on_bar_open_chosen)
-        self._bar.save_chosen.connect(self._on_bar_save_chosen)
+        self._bar = SpecBarWidget(self._document.undo_action, self._document.redo_action)
+        self._bar.preset_chosen.connect(self._on_bar_preset_chosen)
+        self._bar.new_requested.connect(self.new_spec)
+        self._bar.open_requested.connect(self.open_file)
+        self._bar.save_requested.connect(self.save)
         root.addWidget(self._bar)
         self._message = MessageBar()
         root.addWidget(self._message)
         self._stack = QStackedWidget()
         root.addWidget(self._stack, 1)
-        self._stack.addWidget(self._build_loading())
+        self._stack.addWidget(BusyState("Loading the model library…"))
         self._failed = EmptyState("error", "The model library could not be loaded", "")
         self._stack.addWidget(self._failed)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -144,25 +150,6 @@ class ModelPanel(QWidget):
         splitter.setSizes([420, 820])
         self._update_check_button()
         self._update_context_label()
-
-    def _build_loading(self) -> QWidget:
-        loading = QWidget()
-        column = QVBoxLayout(loading)
-        column.addStretch(1)
-        label = QLabel("Loading the model library…")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        column.addWidget(label)
-        busy = QProgressBar()
-        busy.setRange(0, 0)
-        busy.setMaximumWidth(240)
-        busy.setTextVisible(False)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(busy)
-        row.addStretch(1)
-        column.addLayout(row)
-        column.addStretch(2)
-        return loading
 
     def _build_view(self) -> QWidget:
         """The data's sizes, the diagram, and the check on a batch."""
@@ -204,24 +191,32 @@ class ModelPanel(QWidget):
             return copy.deepcopy(self._pending or {})
         return copy.deepcopy(self._spec)
 
-    def set_spec(self, spec: Mapping[str, Any], *, mark_clean: bool = False) -> None:
+    def set_spec(
+        self, spec: Mapping[str, Any], *, mark_clean: bool = False, path: Path | None = None, origin: str = ""
+    ) -> None:
         """Show ``spec`` (completed with defaults). Raises ``SpecError`` for a spec without structure
         (no task, a component that is not an object); unknown names and bad values are kept and
-        explained on the page. ``mark_clean``: the spec is saved somewhere (no unsaved changes)."""
+        explained on the page. ``mark_clean``: the spec is saved somewhere (no unsaved changes; a new
+        document, its file ``path`` or, untitled, where it came from: ``origin``); else an undoable
+        change. Asks nothing: :meth:`confirm_discard` is the caller's."""
         if not isinstance(spec, Mapping):
             raise TypeError(f"a model spec is a dict, not {type(spec).__name__}")
         if self._lib is None:
             self._pending = copy.deepcopy(dict(spec))
             self._pending_preset = None
-            self._pending_clean = mark_clean
+            self._pending_clean, self._pending_path, self._pending_origin = mark_clean, path, origin
             self.prepare()
             return
         complete = self._lib.ModelSpec.from_dict(spec).to_dict()
         self._from_default = False
-        self._apply(complete, clean=mark_clean)
+        if mark_clean:
+            self._document.reset(complete, path=path, origin=origin)
+        else:
+            self._document.change(complete, "Change the model")
 
     def apply_preset(self, name: str) -> None:
-        """Replace the spec by preset ``name`` (``PRESETS``) for the current task."""
+        """Replace the spec by preset ``name`` (``PRESETS``) for the current task (an undoable step;
+        the file stays)."""
         if self._lib is None:
             self._pending_preset = name
             self.prepare()
@@ -229,29 +224,72 @@ class ModelPanel(QWidget):
         task = self._spec.get("task") or "classification"
         spec = self._lib.preset_spec(name, task).to_dict()
         self._from_default = False
-        self._apply(spec)
-        self._state.post_status(f"Preset: {self._lib.preset_title(name)}")
+        title = self._lib.preset_title(name)
+        self._document.change(spec, f"Preset {title}")
+        self._state.post_status(f"Preset: {title}")
+
+    def new_spec(self) -> bool:
+        """Start again from the default model for the dataset, untitled (after the unsaved-changes
+        question); False when the user cancelled."""
+        if self._lib is None or not self.confirm_discard("start a new model spec"):
+            return False
+        self._from_default = True
+        self._document.reset(self._default_spec())
+        self._state.post_status("A new model spec: the default for the dataset")
+        return True
+
+    def open_file(self, path: str | os.PathLike[str] | None = None) -> bool:
+        """Open a spec file (``None``: ask which) after the unsaved-changes question; False when it was
+        not opened (cancelled, or the page says what is wrong with the file)."""
+        if not self.confirm_discard("open another model spec"):
+            return False
+        path = path or self._document.ask_open_path()
+        if not path:
+            return False
+        try:
+            self.load_spec_file(path)
+        except (OSError, ValueError):
+            return False  # the page shows the message
+        return True
+
+    def save(self) -> bool:
+        """Save to the spec's file, or ask where when it has none (untitled); False when not saved."""
+        if self._document.path is None:
+            return self.save_as()
+        return self._save_to(self._document.path)
+
+    def save_as(self) -> bool:
+        path = self._document.ask_save_path()
+        return bool(path) and self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.save_spec_file(path)
+        except (OSError, ValueError):
+            return False  # the page shows the message
+        return True
+
+    def confirm_discard(self, doing: str) -> bool:
+        """True when there are no unsaved changes, or the user saved or discarded them before
+        ``doing`` ("open another model spec")."""
+        return self._document.confirm_discard(doing, self.save)
+
+    def document_name(self) -> str:
+        """The spec's file name, or ``Untitled model`` (``Untitled model (from run 3 (baseline))``)."""
+        return self._document.name()
+
+    def path(self) -> Path | None:
+        return self._document.path
 
     def load_spec_file(self, path: str | os.PathLike[str]) -> None:
         """Open a spec saved as JSON. Raises ``OSError`` for an unreadable file and ``ValueError``
         (``SpecError``) for one that is not a model spec; the page shows the message either way."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            message = f"Could not read the model spec {path}: {user_message(exc)}"
-            self._message.show_message(message, "error")
-            raise OSError(message) from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            message = f"{path.name} is not a model spec: it is not valid JSON ({exc})"
-            self._message.show_message(message, "error")
-            raise ValueError(message) from None
-        if not isinstance(data, dict):
-            message = f"{path.name} is not a model spec: it holds a JSON {type(data).__name__}, not an object"
-            self._message.show_message(message, "error")
-            raise ValueError(message)
+            data = read_spec_file(path)
+        except (OSError, ValueError) as exc:
+            self._message.show_message(str(exc), "error")
+            raise
         if self._lib is not None:
             try:
                 self._lib.ModelSpec.from_dict(data)
@@ -260,10 +298,8 @@ class ModelPanel(QWidget):
                 self._message.show_message(message, "error")
                 raise
         self._message.clear()
-        self._path = path
         self._settings.last_spec_dir = str(path.parent)
-        self.set_spec(data, mark_clean=True)
-        self._bar.set_file(self._path)
+        self.set_spec(data, mark_clean=True, path=path)
         self._state.post_status(f"Opened the model spec {path}")
 
     def save_spec_file(self, path: str | os.PathLike[str]) -> None:
@@ -272,26 +308,18 @@ class ModelPanel(QWidget):
         spec = self.spec()
         if not spec:
             raise ValueError("there is no model spec to save yet: the model library is still loading")
-        text = json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
-        temporary = path.with_name(f".{path.name}.tmp")
         try:
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, path)
+            write_spec_file(path, spec)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            message = f"Could not save the model spec to {path}: {user_message(exc)}"
-            self._message.show_message(message, "error")
-            raise OSError(message) from exc
+            self._message.show_message(str(exc), "error")
+            raise
         self._message.clear()
-        self._path = path
         self._settings.last_spec_dir = str(path.parent)
-        self._clean = spec
-        self._update_dirty()
-        self._bar.set_file(self._path)
+        self._document.saved(spec, path)
         self._state.post_status(f"Saved the model spec to {path}")
 
     def is_dirty(self) -> bool:
-        return self._dirty
+        return self._document.is_dirty()
 
     def set_train_spec(self, train: TrainSpec | None) -> None:
         """The training settings the shapes depend on (image size, text length, batch size, tokenizer);
@@ -346,13 +374,13 @@ class ModelPanel(QWidget):
         self._bar.set_presets([(name, lib.preset_title(name)) for name in lib.PRESETS])
         self._stack.setCurrentIndex(READY)
         pending, preset = self._pending, self._pending_preset
-        pending_clean = self._pending_clean
+        clean, path, origin = self._pending_clean, self._pending_path, self._pending_origin
         self._pending = self._pending_preset = None
-        self._apply(self._default_spec(), clean=True)
+        self._document.reset(self._default_spec())
         self._draw(pending=True)  # the blocks at once; shapes and counts follow from the summary
         if pending is not None:
             try:
-                self.set_spec(pending, mark_clean=pending_clean)
+                self.set_spec(pending, mark_clean=clean, path=path, origin=origin)
             except ValueError as exc:
                 self._message.show_message(f"The model spec could not be used: {exc}", "error")
         if preset is not None:
@@ -376,18 +404,14 @@ class ModelPanel(QWidget):
 
     # --- applying a spec ------------------------------------------------------------------------------
 
-    def _apply(self, spec: dict[str, Any], *, clean: bool = False, edited: str | None = None) -> None:
-        """Make ``spec`` (complete) the page's spec: controls, dirty flag, signals, a summary."""
-        changed = spec != self._spec
+    def _show(self, spec: dict[str, Any], edited: str | None) -> None:
+        """Make ``spec`` (complete) the page's spec: controls, signals, a summary (the document calls
+        it for every change, undo and redo included; ``edited``: the component whose form made it)."""
         self._spec = spec
-        if clean:
-            self._clean = copy.deepcopy(spec)
         self._refresh_controls(edited=edited)
-        self._update_dirty()
-        if changed or clean:
-            self._cancel_check()
-            self.spec_changed.emit(self.spec())
-            self._request_summary()
+        self._cancel_check()
+        self.spec_changed.emit(self.spec())
+        self._request_summary()
 
     def _refresh_controls(self, *, edited: str | None = None) -> None:
         lib = self._lib
@@ -400,12 +424,14 @@ class ModelPanel(QWidget):
         preset = lib.matching_preset(self._spec)
         self._bar.show_preset(preset, lib.PRESET_HELP.get(preset, "") if preset else "")
 
-    def _update_dirty(self) -> None:
-        dirty = self._lib is not None and self._clean is not None and self._spec != self._clean
-        self._bar.set_dirty(dirty)
-        if dirty != self._dirty:
-            self._dirty = dirty
-            self.dirty_changed.emit(dirty)
+    def _on_document_changed(self) -> None:
+        document = self._document
+        where = str(document.path) if document.path else "Not saved in a file yet"
+        self._bar.show_document(document.name(), where, document.is_dirty())
+        if document.is_dirty() != self._dirty:
+            self._dirty = document.is_dirty()
+            self.dirty_changed.emit(self._dirty)
+        self.document_changed.emit()
 
     # --- edits ----------------------------------------------------------------------------------------
 
@@ -420,7 +446,7 @@ class ModelPanel(QWidget):
     def _on_form_params_edited(self, slot: str, values: dict) -> None:
         spec = copy.deepcopy(self._spec)
         spec[slot] = {"name": spec[slot]["name"], **values}
-        self._edit(spec, edited=slot)
+        self._edit(spec, edited=slot, text=f"Edit the {SLOT_TITLES.get(slot, slot).lower()}")
 
     def _edit_and_follow(self, spec: dict[str, Any], changed: str) -> None:
         """Make the edit, and what it implies (``harmonize``), each change posted to the status bar."""
@@ -428,13 +454,16 @@ class ModelPanel(QWidget):
         spec, notes = self._lib.harmonize(spec, changed)
         if notes:
             self._state.post_status("Model: " + "; ".join(notes))
-        self._edit(spec)
+        self._edit(spec, text=f"Change the {SLOT_TITLES.get(changed, changed).lower()}")
 
-    def _edit(self, spec: dict[str, Any], *, edited: str | None = None) -> None:
+    def _edit(self, spec: dict[str, Any], *, text: str, edited: str | None = None) -> None:
+        """An edit made on the page: one step of the history (a component's parameter edits merge)."""
         assert self._lib is not None
         self._message.clear()
         self._from_default = False
-        self._apply(self._lib.ModelSpec.from_dict(spec).to_dict(), edited=edited)
+        slot = list(SLOT_TITLES).index(edited) if edited in SLOT_TITLES else 0
+        spec = self._lib.ModelSpec.from_dict(spec).to_dict()
+        self._document.change(spec, text, params_of=edited, slot=slot)
 
     def _on_diagram_block_clicked(self, key: str) -> None:
         self._form.reveal({"text_input": "text_encoder", "image_input": "image_encoder"}.get(key, key))
@@ -446,7 +475,7 @@ class ModelPanel(QWidget):
         self._cancel_check()
         if self._lib is not None:
             if self._from_default:
-                self._apply(self._default_spec(), clean=True)
+                self._document.reset(self._default_spec())
             if dataset is not None:
                 self._read_facts()
             self._request_summary()
@@ -472,6 +501,19 @@ class ModelPanel(QWidget):
                 self.set_spec(spec)
             except ValueError as exc:
                 self._message.show_message(f"The model spec could not be shown: {exc}", "error")
+
+    def _on_state_model_spec_requested(self, spec: dict, origin: str) -> None:
+        """A model to open in the builder (a run's): asked about unsaved changes first, then shown
+        untitled, "from" where it came."""
+        if not self.confirm_discard(f"open the model of {origin}"):
+            self._state.post_status(f"The model of {origin} was not opened: the builder keeps its changes")
+            return
+        try:
+            self.set_spec(spec, mark_clean=True, origin=origin)
+        except ValueError as exc:
+            self._message.show_message(f"The model of {origin} could not be shown: {exc}", "error")
+            return
+        self._state.post_status(f"The model of {origin} is in the builder (untitled until saved)")
 
     def _context(self) -> dict[str, Any]:
         """The ``ModelContext`` fields for the current spec, as the runner computes them (the dataset's
@@ -570,16 +612,9 @@ class ModelPanel(QWidget):
         self._check.set_status("Check cancelled")
         self._update_check_button()
 
-    # --- files ----------------------------------------------------------------------------------------
-
-    def _on_bar_open_chosen(self, path: str) -> None:
-        try:
-            self.load_spec_file(path)
-        except (OSError, ValueError):
-            pass  # the page shows the message
-
-    def _on_bar_save_chosen(self, path: str) -> None:
-        try:
-            self.save_spec_file(path)
-        except (OSError, ValueError):
-            pass  # the page shows the message
+    def _on_bar_preset_chosen(self, name: str) -> None:
+        assert self._lib is not None
+        if self.confirm_discard(f"replace the model by the {self._lib.preset_title(name)} preset"):
+            self.apply_preset(name)
+        else:
+            self._refresh_controls()  # the preset combo shows the spec's own again

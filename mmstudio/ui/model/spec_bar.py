@@ -1,43 +1,31 @@
 """The top bar of the Model page: the preset (a combo, with the presets that cannot serve the task
-disabled and the chosen one's help beside it), the spec's file, its unsaved changes, and Open and Save
-with their file dialogs (Open asks first before unsaved changes are discarded)."""
+disabled and the chosen one's help beside it), the spec's name and its unsaved changes, and New, Open,
+Save, Undo and Redo. It says what the user asked for; the page (and its document) does it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Signal
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QMessageBox,
-    QPushButton,
-    QSizePolicy,
-    QWidget,
-)
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QWidget
 
 from mmstudio.ui.model.sections import hint_label
 from mmstudio.ui.resources import icon
-from mmstudio.ui.settings import Settings
 
 CUSTOM = "Custom"
 
 
 class SpecBarWidget(QWidget):
-    """Presets, file and dirty flag; it says what the user asked for, the page does it."""
+    """Presets, the spec's name and dirty flag, and the document's buttons."""
 
     preset_chosen = Signal(str)  # a preset's name
-    open_chosen = Signal(str)  # the spec file to open
-    save_chosen = Signal(str)  # where to save the spec (.json)
+    new_requested = Signal()
+    open_requested = Signal()
+    save_requested = Signal()
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, undo: QAction, redo: QAction, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._settings = settings
-        self._path: Path | None = None
-        self._dirty = False
         bar = QHBoxLayout(self)
         bar.setContentsMargins(0, 0, 0, 0)
         bar.setSpacing(8)
@@ -53,21 +41,31 @@ class SpecBarWidget(QWidget):
         self._preset_help.setWordWrap(False)
         self._preset_help.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar.addWidget(self._preset_help, 1)
-        self._file_label = QLabel()
-        self._file_label.setObjectName("specFileLabel")
-        bar.addWidget(self._file_label)
+        for action in (undo, redo):
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setAutoRaise(True)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+            bar.addWidget(button)
+        self.file_label = QLabel()
+        self.file_label.setObjectName("specFileLabel")
+        bar.addWidget(self.file_label)
         self._dirty_label = QLabel("● Unsaved changes")
         self._dirty_label.setObjectName("dirtyLabel")
         self._dirty_label.setToolTip("The spec has changed since it was last saved or opened")
         self._dirty_label.hide()
         bar.addWidget(self._dirty_label)
+        new_button = QPushButton(icon("new"), "New")
+        new_button.setToolTip("Start again from the default model for the dataset")
+        new_button.clicked.connect(self.new_requested)
+        bar.addWidget(new_button)
         open_button = QPushButton(icon("open"), "Open…")
         open_button.setToolTip("Open a model spec (JSON)")
-        open_button.clicked.connect(self._on_open_button_clicked)
+        open_button.clicked.connect(self.open_requested)
         bar.addWidget(open_button)
         self._save_button = QPushButton(icon("save"), "Save…")
         self._save_button.setToolTip("Save this model spec as JSON")
-        self._save_button.clicked.connect(self._on_save_button_clicked)
+        self._save_button.clicked.connect(self.save_requested)
         self._save_button.setEnabled(False)
         bar.addWidget(self._save_button)
 
@@ -97,45 +95,13 @@ class SpecBarWidget(QWidget):
             self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(name)) if name else 0)
         self._preset_help.setText(help_text)
 
-    def set_file(self, path: Path | None) -> None:
-        self._path = path
-        if path is None:
-            self._file_label.clear()
-            return
-        self._file_label.setText(path.name)
-        self._file_label.setToolTip(str(path))
-
-    def set_dirty(self, dirty: bool) -> None:
-        self._dirty = dirty
+    def show_document(self, name: str, tip: str, dirty: bool) -> None:
+        """The spec's name (its file, or Untitled model), where it is, and whether it has unsaved changes."""
+        self.file_label.setText(name)
+        self.file_label.setToolTip(tip)
         self._dirty_label.setVisible(dirty)
 
     def _on_preset_combo_activated(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
         if name is not None:
             self.preset_chosen.emit(name)
-
-    def _spec_dir(self) -> str:
-        return self._settings.last_spec_dir or str(Path.home())
-
-    def _on_open_button_clicked(self) -> None:
-        if self._dirty:
-            answer = QMessageBox.question(
-                self,
-                "Unsaved changes",
-                "The model spec has unsaved changes. Open another one and discard them?",
-                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Cancel,
-            )
-            if answer != QMessageBox.StandardButton.Discard:
-                return
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open a model spec", self._spec_dir(), "Model spec (*.json);;All files (*)"
-        )
-        if path:
-            self.open_chosen.emit(path)
-
-    def _on_save_button_clicked(self) -> None:
-        start = str(self._path) if self._path else str(Path(self._spec_dir()) / "model.json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the model spec", start, "Model spec (*.json)")
-        if path:
-            self.save_chosen.emit(path if path.lower().endswith(".json") else path + ".json")

@@ -162,3 +162,21 @@ def test_importing_the_spec_does_not_import_torch():
     code = "import sys, mmstudio.training.spec; print('torch' in sys.modules, 'PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False False"
+
+
+def test_spec_files_are_read_with_a_message_naming_the_file_and_written_atomically(tmp_path):
+    from mmstudio.training.spec import read_spec_file, write_spec_file
+
+    path = write_spec_file(tmp_path / "model.json", MODEL)
+    assert read_spec_file(path) == MODEL and path.read_text(encoding="utf-8").endswith("\n")
+    (tmp_path / "list.json").write_text("[1]", encoding="utf-8")
+    with pytest.raises(ValueError, match="list.json is not a model spec: it holds a JSON list"):
+        read_spec_file(tmp_path / "list.json")
+    (tmp_path / "bad.json").write_text("{nope", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.json is not a job spec: it is not valid JSON"):
+        read_spec_file(tmp_path / "bad.json", "job spec")
+    with pytest.raises(OSError, match="Could not read the model spec .*missing.json"):
+        read_spec_file(tmp_path / "missing.json")
+    with pytest.raises(OSError, match="Could not save the model spec to"):
+        write_spec_file(tmp_path / "no-such-folder" / "m.json", MODEL)
+    assert not list(tmp_path.glob(".*.tmp"))  # a failed write leaves nothing behind
