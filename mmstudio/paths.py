@@ -59,3 +59,21 @@ def default_db_url() -> str:
     if url:
         return url
     return f"sqlite:///{data_dir() / 'mmstudio.db'}"
+
+
+ONLINE_DOCS = "https://github.com/mmstudio/mmstudio#readme"
+#: The user's guides, in reading order: (title, file in the source tree).
+GUIDES = (
+    ("Overview", "README.md"),
+    ("The desktop app", "docs/gui.md"),
+    ("Datasets", "docs/datasets.md"),
+    ("Training", "docs/training.md"),
+    ("Architecture", "docs/architecture.md"),
+)
+
+
+def user_guides(root: Path | None = None) -> list[tuple[str, Path]]:
+    """The guides this copy of mmstudio has, as ``(title, file)``: a source checkout has them all, an
+    installed wheel none (then :data:`ONLINE_DOCS`)."""
+    root = root or Path(__file__).resolve().parent.parent
+    return [(title, root / name) for title, name in GUIDES if (root / name).is_file()]

@@ -165,6 +165,14 @@ def is_live_metric(key: str) -> bool:
 RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 #: A run in one of these can be resumed from its last checkpoint into the same run.
 RESUMABLE_STATUSES = ("failed", "cancelled", "interrupted")
+#: How a status reads for people: a run the user stopped is "stopped" (stored as ``cancelled``).
+RUN_STATUS_TITLES = {"cancelled": "stopped"}
+
+
+def run_status_title(status: str) -> str:
+    """``"stopped"`` for ``cancelled``; every other status reads as itself."""
+    return RUN_STATUS_TITLES.get(str(status), str(status))
+
 
 # --- pages ------------------------------------------------------------------------------------------
 

@@ -48,7 +48,9 @@ class Param:
     """One parameter of a registry entry, with what a form needs to edit it and validation to check it.
 
     ``type`` is one of ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``) or ``str``;
-    ``low`` and ``high`` bound numbers, inclusive.
+    ``low`` and ``high`` bound numbers, inclusive. ``title`` names it in a form where its name says
+    little (``ff``: "Feed-forward size"); ``path`` marks a ``str`` that is a ``file`` or a ``folder``
+    (a form offers a Browse button).
     """
 
     name: str
@@ -58,6 +60,8 @@ class Param:
     high: float | None = None
     choices: tuple[str, ...] | None = None
     help: str = ""
+    title: str | None = None
+    path: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in PARAM_TYPES:
@@ -66,6 +70,8 @@ class Param:
             raise ValueError(f"parameter {self.name!r}: a choice needs its choices")
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
+        if self.path not in (None, "file", "folder") or (self.path and self.type != "str"):
+            raise ValueError(f"parameter {self.name!r}: path is 'file' or 'folder', on a str parameter")
         problem = self.check(self.default)
         if problem:
             raise ValueError(f"parameter {self.name!r}: the default is invalid: {problem}")
@@ -99,8 +105,8 @@ class Param:
 
     @property
     def label(self) -> str:
-        """How a form names it: ``embed_dim`` → ``Embed dim``."""
-        return key_title(self.name)
+        """How a form names it: its ``title``, else its name as words (``embed_dim`` → ``Embed dim``)."""
+        return self.title or key_title(self.name)
 
     @property
     def log_scale(self) -> bool:
@@ -129,6 +135,8 @@ class Param:
             "high": self.high,
             "choices": list(self.choices) if self.choices is not None else None,
             "help": self.help,
+            "title": self.label,
+            "path": self.path,
         }
 
 

@@ -323,7 +323,7 @@ def _check_transformer(params: Mapping[str, Any], ctx: ModelContext) -> Iterable
         Param("width", "int", 128, 16, 1024, help="model width (embedding size)"),
         Param("layers", "int", 2, 1, 12, help="encoder layers"),
         Param("heads", "int", 4, 1, 16, help="attention heads; must divide width"),
-        Param("ff", "int", 256, 16, 4096, help="feed-forward hidden size"),
+        Param("ff", "int", 256, 16, 4096, help="feed-forward hidden size", title="Feed-forward size"),
         Param("dropout", "float", 0.1, 0.0, 0.9, help="dropout in attention and feed-forward"),
         Param("pooling", "choice", "mean", choices=("mean", "cls"), help="mean of tokens or a learned [CLS]"),
     ],
@@ -427,7 +427,7 @@ class PretrainedSentenceEncoder(TextEncoder):
     "minilm",
     help="Pretrained sentence encoder (e.g. all-MiniLM-L6-v2) from a local folder; never downloaded",
     params=[
-        Param("path", "str", "", help=f"the model folder; empty: ${SENTENCE_MODEL_ENV}"),
+        Param("path", "str", "", help=f"the model folder; empty: ${SENTENCE_MODEL_ENV}", path="folder"),
         Param("freeze", "bool", True, help="keep the pretrained weights fixed (train only what follows)"),
     ],
     available=_minilm_available,

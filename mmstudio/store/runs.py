@@ -166,6 +166,11 @@ def get_run(db: Database, run_id: int) -> RunDetail:
     )
 
 
+def count_runs(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(RunRow)).scalar_one())
+
+
 def list_runs(
     db: Database,
     *,

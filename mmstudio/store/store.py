@@ -175,6 +175,10 @@ class Store:
             notes=notes,
         )
 
+    def count_runs(self) -> int:
+        """How many runs the store holds (one light query)."""
+        return runs.count_runs(self._db)
+
     def get_run(self, run_id: int) -> RunDetail:
         return runs.get_run(self._db, run_id)
 

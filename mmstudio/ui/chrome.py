@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -99,3 +99,48 @@ class WelcomeBanner(QFrame):
         close.clicked.connect(self.hide)
         layout.addWidget(close)
         self.hide()
+
+
+class NoticeBar(QFrame):
+    """A notice across the top of the window with one action (a run that ended while another page was
+    shown: "Show the run"), dismissed by its close button, by its action, or after a while."""
+
+    HIDE_AFTER_MS = 30_000
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("noticeBar")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 6, 10, 6)
+        self._icon = QLabel()
+        layout.addWidget(self._icon)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        layout.addWidget(self.text, 1)
+        self.action_button = QPushButton()
+        self.action_button.clicked.connect(self._on_action_button_clicked)
+        layout.addWidget(self.action_button)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout.addWidget(close)
+        self._timer = QTimer(self, singleShot=True, interval=self.HIDE_AFTER_MS)
+        self._timer.timeout.connect(self.hide)
+        self._act = None
+        self.hide()
+
+    def show_notice(self, text: str, action: str, act, *, level: str = "info") -> None:
+        """Show ``text`` with a button ``action`` that calls ``act()`` (then the notice goes)."""
+        self._icon.setPixmap(icon(level).pixmap(18, 18))
+        self.text.setText(text)
+        self.action_button.setText(action)
+        self._act = act
+        self.show()
+        self._timer.start()
+
+    def _on_action_button_clicked(self) -> None:
+        self.hide()
+        if self._act is not None:
+            self._act()

@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QVBoxLayout,
@@ -31,14 +32,15 @@ from mmstudio.formatting import shorten_path
 from mmstudio.heap import settle_new_objects
 from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
-from mmstudio.ui.chrome import PageBar, WelcomeBanner
+from mmstudio.ui.chrome import NoticeBar, PageBar, WelcomeBanner
 from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.model.panel import ModelPanel
 from mmstudio.ui.pages import PAGE_TABLE
 from mmstudio.ui.resources import icon, page_icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
-from mmstudio.vocabulary import PAGES
+from mmstudio.ui.store_status import StoreStatusController
+from mmstudio.vocabulary import PAGES, run_status_title
 
 if TYPE_CHECKING:
     from mmstudio.data.spec import DatasetSpec
@@ -56,7 +58,6 @@ def _import_modules_job(state: TaskState, modules: list[str]) -> None:
 # Made after the window's first paint (or when first asked for): ~0.6 s of pyqtgraph plots and ~0.3 s
 # of imports that the window need not wait for.
 LATER_PAGES_FALLBACK_MS = 500  # they are started this long after the window is shown, painted or not
-SPEC_FILTER = "Model specs (*.json);;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -70,7 +71,7 @@ class MainWindow(QMainWindow):
         self.db_url = db_url or self.settings.db_url or None
         self.state = StudioState(self)
         self.state.db_url = self.db_url
-        self.setWindowTitle("mmstudio")
+        self.setWindowTitle("Untitled model[*]")
         self.setWindowIcon(icon("mmstudio"))
         self.setAcceptDrops(True)
         self.setMinimumSize(720, 480)
@@ -102,11 +103,13 @@ class MainWindow(QMainWindow):
 
         self.welcome = WelcomeBanner()
         self.welcome.demo_requested.connect(self.open_demo)
+        self.notice = NoticeBar()
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.welcome)
+        outer.addWidget(self.notice)
         layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -115,6 +118,8 @@ class MainWindow(QMainWindow):
         outer.addLayout(layout, 1)
         self.setCentralWidget(central)
 
+        self.store = StoreStatusController(self, self.state, self.settings)
+        self.store.counted.connect(self._on_store_counted)
         self._build_menus()
         self._build_status_bar()
 
@@ -127,7 +132,7 @@ class MainWindow(QMainWindow):
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
         self.datasets.loading_finished.connect(self._on_datasets_loading_finished)
-        self.model.dirty_changed.connect(self._on_model_dirty_changed)
+        self.model.document_changed.connect(self._on_model_document_changed)
 
         self._restore_settings()
 
@@ -196,8 +201,27 @@ class MainWindow(QMainWindow):
         if name == "compare":
             # Runs to compare asked for before the page was made: it was not there to hear them.
             self.state.compare_requested.disconnect(self._on_state_compare_requested)
+        if name == "train":
+            page.run_finished.connect(self._on_train_run_finished)
         settle_new_objects()
         return page
+
+    def _on_train_run_finished(self, run_id: int, status: str) -> None:
+        """A run ended while another page is shown: say so, with a way to the run."""
+        if self.current_page() == "train" or not run_id:
+            return
+        level = {"completed": "check", "failed": "error", "interrupted": "warning"}.get(status, "info")
+        self.notice.show_notice(
+            f"Run {run_id} {run_status_title(status)}.",
+            "Show the run",
+            lambda: self.show_run(run_id),
+            level=level,
+        )
+
+    def show_run(self, run_id: int) -> None:
+        """The Experiments page with run ``run_id`` selected (its details shown)."""
+        self.show_page("experiments")
+        self.experiments.select_runs([run_id])
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]
@@ -268,6 +292,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file.addAction(self._action("Open the &demo dataset", self.open_demo, None, "demo"))
         file.addSeparator()
+        file.addAction(self._action("&New model spec", self.new_spec, "Ctrl+Shift+N", "new"))
         file.addAction(self._action("Open model &spec…", self.open_spec_dialog, "Ctrl+Shift+L"))
         self.save_spec_action = self._action(
             "&Save model spec", self.save_spec, QKeySequence.StandardKey.Save, "save"
@@ -324,24 +349,8 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.dataset_label = QLabel("No dataset")
-        self.store_label = QLabel()
-        self.store_label.setObjectName("storeLabel")
         bar.addPermanentWidget(self.dataset_label)
-        bar.addPermanentWidget(self.store_label)
-        self._show_store()
-
-    def _show_store(self) -> None:
-        from mmstudio.paths import default_db_url
-
-        url = self.db_url or default_db_url()
-        if url.startswith("sqlite:///"):
-            shown = url.removeprefix("sqlite:///")
-        else:  # SQLAlchemy (~0.3 s to import) only for a store that is not a SQLite file
-            from mmstudio.store.engine import hide_password
-
-            shown = hide_password(url)
-        self.store_label.setText(f"Store: {shorten_path(shown, 48)}")
-        self.store_label.setToolTip(f"Runs are saved in {shown}\n(File ▸ Experiment store… to change)")
+        bar.addPermanentWidget(self.store.label)
 
     def _on_state_status_posted(self, message: str, timeout_ms: int) -> None:
         self.statusBar().showMessage(message, timeout_ms)
@@ -360,9 +369,11 @@ class MainWindow(QMainWindow):
         if dataset is not None and self.state.dataset_spec is not None:
             self.settings.last_dataset = self.state.dataset_spec.path
 
-    def _on_model_dirty_changed(self, dirty: bool) -> None:
-        self.setWindowModified(dirty)
-        self.setWindowTitle("mmstudio — unsaved model spec[*]" if dirty else "mmstudio[*]")
+    def _on_model_document_changed(self) -> None:
+        """The title names the model spec being built (Qt adds the application's name after it, and
+        the platform's mark of unsaved changes where the title has ``[*]``)."""
+        self.setWindowTitle(f"{self.model.document_name()}[*]")
+        self.setWindowModified(self.model.is_dirty())
 
     # --- datasets ---------------------------------------------------------------------------------
 
@@ -429,114 +440,40 @@ class MainWindow(QMainWindow):
 
     # --- model specs ------------------------------------------------------------------------------
 
+    def new_spec(self) -> None:
+        """A new model spec (the default for the dataset), after the Model page's unsaved-changes
+        question."""
+        self.show_page("model")
+        self.model.new_spec()
+
     def open_spec_dialog(self) -> None:
-        if not self._confirm_discard_spec():
-            return
-        start = self.settings.last_spec_dir or str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model spec", start, SPEC_FILTER)
-        if path:
-            self.open_spec(path)
+        self.show_page("model")
+        self.model.open_file()
 
     def open_spec(self, path: str) -> None:
         self.show_page("model")
-        self.settings.last_spec_dir = str(Path(path).parent)
-        try:
-            self.model.load_spec_file(path)  # the page shows what is wrong with a bad file
-        except (OSError, ValueError):
-            return
-        self._spec_path = path
+        self.model.open_file(path)  # the page shows what is wrong with a bad file
 
-    def save_spec(self) -> None:
-        path = getattr(self, "_spec_path", None)
-        if path is None:
-            self.save_spec_as()
-        else:
-            self._save_spec_to(path)
+    def save_spec(self) -> bool:
+        return self.model.save()
 
     def save_spec_as(self) -> bool:
-        start = self.settings.last_spec_dir or str(Path.home())
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the model spec", str(Path(start) / "model.json"), SPEC_FILTER
-        )
-        if not path:
-            return False
-        return self._save_spec_to(path)
-
-    def _save_spec_to(self, path: str) -> bool:
-        try:
-            self.model.save_spec_file(path)
-        except (OSError, ValueError) as exc:
-            self._error("The model spec could not be saved", str(exc))
-            return False
-        self._spec_path = path
-        self.settings.last_spec_dir = str(Path(path).parent)
-        self.state.post_status(f"Saved {path}")
-        return True
-
-    def _confirm_discard_spec(self) -> bool:
-        """True when there are no unsaved spec changes, or the user saved or discarded them."""
-        if not self.model.is_dirty():
-            return True
-        answer = QMessageBox.question(
-            self,
-            "Unsaved model spec",
-            "The model spec has changes that are not saved. Save them first?",
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save,
-        )
-        if answer == QMessageBox.StandardButton.Save:
-            return (
-                self.save_spec_as()
-                if getattr(self, "_spec_path", None) is None
-                else self._save_spec_to(self._spec_path)
-            )
-        return answer == QMessageBox.StandardButton.Discard
+        return self.model.save_as()
 
     # --- the store --------------------------------------------------------------------------------
 
     def choose_store(self) -> None:
-        from mmstudio.paths import default_db_url
-
-        current = (self.db_url or default_db_url()).removeprefix("sqlite:///")
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Experiment store (a SQLite file; an existing one is opened, not replaced)",
-            current,
-            "SQLite stores (*.db *.sqlite);;All files (*)",
-            options=QFileDialog.Option.DontConfirmOverwrite,
-        )
-        if path:
-            self.db_url = f"sqlite:///{path}"
-            self.settings.db_url = self.db_url
-            self.state.set_db_url(self.db_url)
-            self._show_store()
-            self.state.post_status(f"Runs are now saved in {path}")
+        self.store.choose()
+        self.db_url = self.state.db_url
 
     def check_store(self) -> None:
-        """Open the store in the background: its run count decides the first-start offer."""
+        """Count the runs in the background (the first count decides the first-start offer) and keep
+        the status bar's count current."""
+        self.store.start()
 
-        def count_runs(state, url):
-            from mmstudio.store import Store
-
-            store = Store.open(url)
-            try:
-                return len(store.list_runs())
-            finally:
-                store.close()
-
-        task = tasks.run_task(count_runs, self.db_url)
-        task.succeeded.connect(self._on_store_checked)
-        task.failed.connect(
-            lambda message, _tb: self.state.post_status(f"The store could not be opened: {message}", 0)
-        )
-        self._store_task = task
-
-    def _on_store_checked(self, runs: int) -> None:
+    def _on_store_counted(self, runs: int, first: bool) -> None:
         self.store_runs = runs
-        self.store_label.setText(f"{self.store_label.text()} · {runs:,} run{'s' * (runs != 1)}")
-        if runs == 0 and self.state.dataset is None and not self.datasets.is_busy():
+        if first and runs == 0 and self.state.dataset is None and not self.datasets.is_busy():
             self.welcome.show()
 
     # --- settings ---------------------------------------------------------------------------------
@@ -570,7 +507,7 @@ class MainWindow(QMainWindow):
         if train is not None and not train.confirm_close():  # a run in progress: stop it, keep it, or cancel
             event.ignore()
             return
-        if not self._confirm_discard_spec():
+        if not self.model.confirm_discard("quit mmstudio"):
             event.ignore()
             return
         self.save_settings()
@@ -588,21 +525,32 @@ class MainWindow(QMainWindow):
         self.showFullScreen() if on else self.showNormal()
 
     def _open_docs(self) -> None:
-        docs = Path(__file__).resolve().parents[2] / "docs"
-        target = docs if docs.is_dir() else Path(__file__).resolve().parents[2] / "README.md"
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+        from mmstudio.ui.docs_dialog import show_docs
+
+        self.docs_dialog = show_docs(self)
+
+    def shortcuts(self) -> list[tuple[str, str]]:
+        """Every keyboard shortcut as ``(keys, what)``: the window's menus', then each page's own (the
+        page's actions with a shortcut, which act while it is shown; every page is made first)."""
+        for name in PAGES:
+            self.page(name)
+        groups = [("", [a for menu in self.menuBar().findChildren(QMenu) for a in menu.actions()])]
+        groups += [(PAGE_TABLE[name].title, self._pages[name].actions()) for name in PAGES]
+        rows = [("Ctrl+1 … Ctrl+5", "Datasets, Model, Train, Experiments, Compare")]
+        page_keys = {f"Ctrl+{n}" for n in range(1, len(PAGES) + 1)}
+        for where, actions in groups:
+            for action in actions:
+                keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                if not keys or keys in page_keys:
+                    continue
+                text = action.text().replace("&", "").rstrip("…").strip()
+                row = (keys, f"{where}: {text}" if where else text)
+                if row not in rows:
+                    rows.append(row)
+        return rows
 
     def _show_shortcuts(self) -> None:
-        rows = [
-            ("Ctrl+1 … Ctrl+5", "Datasets, Model, Train, Experiments, Compare"),
-            (QKeySequence(QKeySequence.StandardKey.Open).toString(), "Open a dataset"),
-            ("Ctrl+Shift+O", "Open a dataset folder"),
-            (QKeySequence(QKeySequence.StandardKey.Refresh).toString(), "Reload the dataset"),
-            ("Ctrl+Shift+L", "Open a model spec"),
-            (QKeySequence(QKeySequence.StandardKey.Save).toString(), "Save the model spec"),
-            (QKeySequence(QKeySequence.StandardKey.Quit).toString(), "Quit"),
-        ]
-        table = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in rows)
+        table = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{v}</td></tr>" for k, v in self.shortcuts())
         QMessageBox.information(self, "Keyboard shortcuts", f"<table>{table}</table>")
 
     def _show_about(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QLocale, QObject, QSignalBlocker, Qt, Signal
@@ -27,10 +28,13 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -102,7 +106,7 @@ class ParamFormWidget(QWidget):
             column = QVBoxLayout(field)
             column.setContentsMargins(0, 0, 0, 0)
             column.setSpacing(1)
-            column.addWidget(editor)
+            column.addWidget(self._with_browse(param, editor) if param.path else editor)
             hint = HintLabel(param.help, small=True)
             hint.setObjectName("paramHint")
             hint.setVisible(bool(param.help))
@@ -115,6 +119,32 @@ class ParamFormWidget(QWidget):
             label.setMinimumWidth(LABEL_WIDTH)
             self._layout.addRow(label, field)
         self.set_values(values or {})
+
+    def _with_browse(self, param: Param, edit: QWidget) -> QWidget:
+        """A path's line edit with a Browse button that picks the file or folder."""
+        holder = QWidget()
+        line = QHBoxLayout(holder)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.setSpacing(4)
+        line.addWidget(edit, 1)
+        button = QToolButton()
+        button.setText("Browse…")
+        button.setObjectName(f"browse_{param.name}")
+        button.setToolTip(f"Choose the {param.path}")
+        button.clicked.connect(lambda _checked=False, p=param, e=edit: self._browse(p, e))
+        line.addWidget(button)
+        return holder
+
+    def _browse(self, param: Param, edit: QLineEdit) -> None:
+        start = edit.text() or str(Path.home())
+        title = f"Choose the {param.label.lower()}"
+        if param.path == "folder":
+            chosen = QFileDialog.getExistingDirectory(self, title, start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, title, start)
+        if chosen:
+            edit.setText(chosen)
+            self._on_editor_edited(param.name)
 
     def _make_editor(self, param: Param) -> QWidget:
         kind = param.type

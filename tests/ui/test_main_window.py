@@ -159,7 +159,7 @@ def test_an_empty_store_offers_the_demo_dataset(window, qtbot):
     qtbot.waitUntil(lambda: hasattr(window, "store_runs"), timeout=30_000)
     assert window.store_runs == 0
     assert window.welcome.isVisible()
-    assert "0 runs" in window.store_label.text()
+    assert "0 runs" in window.store.label.text()
 
 
 @pytest.mark.slow
@@ -266,3 +266,73 @@ def test_the_compare_page_renders_two_stored_runs(small_demo, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert QImage(str(out)).width() == 1280
+
+
+# --- issue 12: the window's part of the defects found by a new user ------------------------------------
+
+
+def test_the_status_bar_counts_the_runs_as_they_change(window, qtbot, tmp_path):
+    """#15: the count follows runs made here (runs_changed) and elsewhere (polled)."""
+    from mmstudio.store import Store
+
+    window.check_store()
+    qtbot.waitUntil(lambda: "0 runs" in window.store.label.text(), timeout=30_000)
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as other:  # as 'mmstudio train' would
+        other.create_run(name="elsewhere")
+    window.state.runs_changed.emit()
+    qtbot.waitUntil(lambda: "1 run" in window.store.label.text(), timeout=30_000)
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as other:
+        other.create_run(name="again")
+    window.store._poll.timeout.emit()  # the poll's tick, without waiting its 15 s
+    qtbot.waitUntil(lambda: "2 runs" in window.store.label.text(), timeout=30_000)
+
+
+def test_the_title_names_the_model_spec_and_marks_unsaved_changes(window, qtbot, tmp_path):
+    """#19: the title does not repeat the app's name (Qt adds it) and names the spec's file."""
+    window.show_page("model")
+    qtbot.waitUntil(window.model.is_ready, timeout=120_000)
+    assert window.windowTitle() == "Untitled model[*]" and not window.isWindowModified()
+    window.model.apply_preset("gated")
+    assert window.isWindowModified()
+    window.model.save_spec_file(tmp_path / "gated.json")
+    assert window.windowTitle() == "gated.json[*]" and not window.isWindowModified()
+    assert "mmstudio" not in window.windowTitle()
+
+
+def test_the_shortcuts_dialog_lists_the_menus_and_every_pages_own(window):
+    rows = dict(window.shortcuts())
+    assert rows["Ctrl+Shift+N"] == "New model spec" and rows["Ctrl+Shift+L"] == "Open model spec"
+    assert rows["Ctrl+Z"] == "Model: Undo" and rows["Ctrl+Shift+Z"] == "Model: Redo"
+    assert "Ctrl+1 … Ctrl+5" in rows and "Ctrl+1" not in rows
+
+
+def test_a_run_that_ends_while_another_page_is_shown_is_announced_with_a_way_to_it(window, qtbot, tmp_path):
+    from mmstudio.store import Store
+
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        run_id = store.create_run(name="done")
+    train = window.train
+    window.show_page("datasets")
+    train.run_finished.emit(run_id, "cancelled")
+    assert window.notice.isVisible() and window.notice.text.text() == f"Run {run_id} stopped."
+    qtbot.mouseClick(window.notice.action_button, Qt.MouseButton.LeftButton)
+    assert window.current_page() == "experiments" and not window.notice.isVisible()
+    qtbot.waitUntil(lambda: window.experiments.selected_run_ids() == [run_id], timeout=30_000)
+    window.show_page("train")
+    train.run_finished.emit(run_id, "completed")
+    assert not window.notice.isVisible()  # on the Train page the run's end is in sight already
+    window.experiments.shutdown()
+
+
+def test_the_documentation_is_shown_in_the_app(window, qtbot):
+    """#19: F1 shows the guides of this copy (a source checkout has them) instead of a raw folder."""
+    from mmstudio.ui.docs_dialog import DocsDialog
+
+    window._open_docs()
+    dialog = window.docs_dialog
+    qtbot.addWidget(dialog)
+    assert isinstance(dialog, DocsDialog) and dialog.index.count() >= 4
+    assert "mmstudio" in dialog.browser.toPlainText()
+    dialog.index.setCurrentRow(1)
+    assert "Datasets" in dialog.browser.toPlainText()
+    dialog.reject()

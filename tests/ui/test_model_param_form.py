@@ -126,3 +126,20 @@ def test_a_form_without_parameters_says_so(qtbot):
     widget.set_params([])
     assert widget.values() == {}
     assert widget.hint("").text() == "No parameters to set"
+
+
+def test_a_path_parameter_has_a_browse_button(qtbot, monkeypatch, tmp_path):
+    """Issue 12: a Browse button wherever a path is typed (the sentence model's folder)."""
+    from PySide6.QtWidgets import QFileDialog, QToolButton
+
+    from mmstudio.models import Param
+
+    form = ParamFormWidget()
+    qtbot.addWidget(form)
+    form.set_params([Param("path", "str", "", help="a folder", path="folder"), Param("name", "str", "x")])
+    button = form.findChild(QToolButton, "browse_path")
+    assert button is not None and form.findChild(QToolButton, "browse_name") is None
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path))
+    with qtbot.waitSignal(form.values_changed) as changed:
+        button.click()
+    assert changed.args[0]["path"] == str(tmp_path) == form.values()["path"]

@@ -145,6 +145,8 @@ def test_describe_is_json_friendly_and_complete():
         "high": 1024,
         "choices": None,
         "help": filters["help"],
+        "title": "Filters",
+        "path": None,
     }
     assert {p["name"] for p in described["presets"]} >= {"text_only", "image_only", "late_fusion"}
 
@@ -159,3 +161,19 @@ def test_the_registries_hold_what_the_docs_promise():
         "none", "concat", "sum", "product", "gated", "lmf", "tensor", "cross_attention", "film", "late"
     ]  # fmt: skip
     assert list(HEADS) == ["linear", "mlp", "projection"]
+
+
+def test_a_params_title_and_path_mark():
+    """Issue 12, #19: a parameter whose name says little has a title ('ff' read "Ff"); a path is
+    marked so a form offers a Browse button, and only a str can be one."""
+    from mmstudio.models import TEXT_ENCODERS
+
+    ff = next(p for p in TEXT_ENCODERS.get("transformer").params if p.name == "ff")
+    assert ff.label == "Feed-forward size" and ff.describe()["title"] == "Feed-forward size"
+    folder = next(p for p in TEXT_ENCODERS.get("minilm").params if p.name == "path")
+    assert folder.path == "folder" and folder.describe()["path"] == "folder"
+    assert Param("embed_dim", "int", 8).label == "Embed dim"
+    with pytest.raises(ValueError, match="path is 'file' or 'folder'"):
+        Param("n", "int", 1, path="file")
+    with pytest.raises(ValueError, match="path is 'file' or 'folder'"):
+        Param("p", "str", "", path="url")
