@@ -9,7 +9,6 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -135,16 +134,12 @@ def _read_spec_file(path: str) -> dict:
             f"{path} is {what}, not a spec file: the first argument of 'mmstudio train' is a model or job "
             f"spec (.json); to train on a dataset, give it with --data {path}"
         )
+    from mmstudio.training.spec import read_spec_file
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise UsageError(f"spec file {path} does not exist") from exc
-    except OSError as exc:
-        raise UsageError(f"cannot read the spec file {path}: {exc.strerror or exc}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"spec file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise UsageError(f"spec file {path} must hold a JSON object (a model spec or a job spec)")
+        doc = read_spec_file(path, "spec file")
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
     if "model" in doc or "train" in doc or "dataset" in doc:
         return doc
     return {"model": doc}
