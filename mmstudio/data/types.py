@@ -118,6 +118,7 @@ class ProblemKind(enum.StrEnum):
     TEXT_TRUNCATED = "text_truncated"
     MISSING_LABEL = "missing_label"
     RARE_LABEL = "rare_label"
+    LABEL_MISMATCH = "label_mismatch"
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,9 @@ class DatasetSource:
     problems: list[Problem] = field(default_factory=list)
     task: str = "classification"  # or "retrieval" (coco: captions, no labels)
     roles_certain: bool = True  # False when column roles were guessed with doubt (the GUI asks)
+    # The name of each label id, where the format has both (a WebDataset's .cls ids and the names
+    # its .json gives them): {"5": "people"}. The items' labels are the names.
+    label_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
