@@ -25,6 +25,19 @@ class ColumnsUnknown(DatasetFormatError):
     page then asks, showing the first rows."""
 
 
+class SeveralDatasets(DatasetFormatError):
+    """A folder that holds several datasets and is none by itself (manifests whose names do not say
+    their split): the user has to choose one. ``choices`` are their paths; the Datasets page lists
+    them, the command line's message names them."""
+
+    def __init__(self, message: str, folder: Path, choices: list[Path]) -> None:
+        super().__init__(message)
+        self.folder, self.choices = folder, list(choices)
+
+    def __reduce__(self):  # picklable with its fields (an error may cross a process or a queue)
+        return type(self), (str(self), self.folder, self.choices)
+
+
 @dataclass(frozen=True)
 class ColumnRoles:
     """Which source column plays which role. ``None`` means the dataset has no such column."""

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialog
 
 from mmstudio.data.dataset import LoadOptions, load_dataset
 from mmstudio.data.formats import READERS, get_reader
@@ -418,3 +418,42 @@ def test_run_alone_saves_a_screenshot(tmp_path):
     assert image.size == (1000, 700)
     grey = image.convert("L")
     assert len(set(grey.tobytes())) > 20  # drawn, not a blank page
+
+
+def test_a_dropped_folder_of_several_manifests_asks_which_one_to_open(qtbot, panel, state, tmp_path):
+    """#11: ``manifest.csv`` beside ``manifest_train.csv`` and ``manifest_test.csv`` is no dead end: a
+    dialog lists the manifests the core found, and Open loads the one chosen."""
+    folder = tmp_path / "several"
+    make_manifest(folder, 12, "manifest.csv")
+    make_manifest(folder, 9, "manifest_train.csv")
+    make_manifest(folder, 3, "manifest_test.csv")
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT) as finished:
+        assert drop(panel, [folder]) == (True, True)
+    assert finished.args[0] is None
+    dialog = panel.choice_dialog
+    assert dialog is not None and dialog.isVisible()
+    names = [dialog.list.item(row).text().split()[0] for row in range(dialog.list.count())]
+    assert names == ["manifest.csv", "manifest_test.csv", "manifest_train.csv"]
+    assert "holds 3 dataset files" in dialog.prompt.text() and "x_train.csv" in dialog.hint.text()
+    assert "manifest_train.csv" in panel.message.label.text()  # the bar names them too
+    dialog.choose("manifest_train.csv")
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT) as finished:
+        dialog.open_button.click()
+    dataset = finished.args[0]
+    assert dataset is not None and len(dataset.items) == 9
+    assert state.dataset_spec.path == str(folder / "manifest_train.csv")
+    assert panel.choice_dialog is None and panel.message.isHidden()
+
+    # Cancel leaves the page as it was; a new load closes a dialog still open.
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT):
+        panel.open_path(folder)
+    panel.choice_dialog.reject()
+    assert panel.choice_dialog is None and panel.dataset is dataset
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT):
+        panel.open_path(folder)
+    assert panel.choice_dialog is not None
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT):
+        panel.open_path(folder / "manifest.csv")
+    assert panel.choice_dialog is None
+    assert not [w for w in QApplication.topLevelWidgets() if w.isVisible() and isinstance(w, QDialog)]
+    assert len(panel.dataset.items) == 12

@@ -37,7 +37,15 @@ from PySide6.QtWidgets import (
 
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.formats import roles_choosable
-from mmstudio.data.overview import ColumnsNeeded, Overview, display_name, load_overview, overview, splits_text
+from mmstudio.data.overview import (
+    ChoiceNeeded,
+    ColumnsNeeded,
+    Overview,
+    display_name,
+    load_overview,
+    overview,
+    splits_text,
+)
 from mmstudio.data.preview import Preview, read_preview
 from mmstudio.data.sources import can_open, dataset_source, formats_text
 from mmstudio.data.spec import DatasetSpec
@@ -45,6 +53,7 @@ from mmstudio.data.types import ColumnRoles
 from mmstudio.formatting import sentence
 from mmstudio.heap import collector_paused
 from mmstudio.progress import TaskState
+from mmstudio.ui.datasets.choice_dialog import DatasetChoiceDialog
 from mmstudio.ui.datasets.columns_dialog import ColumnMappingDialog
 from mmstudio.ui.datasets.gallery import GalleryWidget
 from mmstudio.ui.datasets.header import DatasetHeader
@@ -68,7 +77,9 @@ GUESSED_MESSAGE = (
 # --- the tasks (in the thread pool; the collector paused while a dataset is built: see heap.py) ------
 
 
-def load_job(state: TaskState, spec: DatasetSpec, ask_columns: bool) -> Overview | ColumnsNeeded:
+def load_job(
+    state: TaskState, spec: DatasetSpec, ask_columns: bool
+) -> Overview | ColumnsNeeded | ChoiceNeeded:
     with collector_paused():
         return load_overview(spec, ask_columns=ask_columns, state=state)
 
@@ -125,6 +136,7 @@ class DatasetsPanel(QWidget):
         self.spec: DatasetSpec | None = None
         self.ask_columns = True  # open the mapping dialog when roles are uncertain (off for screenshots)
         self.columns_dialog: ColumnMappingDialog | None = None
+        self.choice_dialog: DatasetChoiceDialog | None = None  # a folder of several datasets: which one
         self._columns_spec: DatasetSpec | None = None
         self._task: Task | None = None
         self._task_kind = ""  # "load", "split", "preview" or "summary"
@@ -317,6 +329,12 @@ class DatasetsPanel(QWidget):
             if dataset is not None and self.spec is not None:
                 self._open_columns_dialog(result, dataset.columns, dataset.format, "", self.spec)
             return
+        if isinstance(result, ChoiceNeeded):
+            self.message.show_message(sentence(result.message), "info")
+            self._show_page()
+            self.loading_finished.emit(None)
+            self._open_choice_dialog(result, spec)
+            return
         if isinstance(result, ColumnsNeeded):
             self.message.show_message(sentence(result.message), "error")
             self._show_page()
@@ -443,11 +461,31 @@ class DatasetsPanel(QWidget):
         self.columns_dialog, self._columns_spec = dialog, spec
         dialog.open()
 
+    def _open_choice_dialog(self, needed: ChoiceNeeded, spec: DatasetSpec | None) -> None:
+        dialog = DatasetChoiceDialog(needed, self)
+        dialog.finished.connect(self._on_choice_dialog_finished)
+        self.choice_dialog, self._columns_spec = dialog, spec
+        dialog.open()
+
+    def _on_choice_dialog_finished(self, result: int) -> None:
+        dialog, spec = self.sender(), self._columns_spec
+        if dialog is None or dialog is not self.choice_dialog:
+            return
+        self.choice_dialog, self._columns_spec = None, None
+        chosen = dialog.chosen()
+        dialog.deleteLater()
+        if result == QDialog.DialogCode.Accepted and chosen is not None and spec is not None:
+            self._start_load(dataclasses.replace(spec, path=str(chosen)), ask_columns=self.ask_columns)
+
     def _close_columns_dialog(self) -> None:
-        dialog, self.columns_dialog = self.columns_dialog, None
-        if dialog is not None:
-            dialog.reject()  # its finished signal is ignored: it is no longer the panel's dialog
-            dialog.deleteLater()
+        """Close the column or choice dialog (their finished signals are then ignored: neither is the
+        panel's dialog any more)."""
+        dialogs = (self.columns_dialog, self.choice_dialog)
+        self.columns_dialog = self.choice_dialog = None
+        for dialog in dialogs:
+            if dialog is not None:
+                dialog.reject()
+                dialog.deleteLater()
 
     def _on_columns_dialog_finished(self, result: int) -> None:
         dialog, spec = self.sender(), self._columns_spec

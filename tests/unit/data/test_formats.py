@@ -343,6 +343,20 @@ def test_one_manifest_per_split(tmp_path, build):
     assert dataset.columns.split == "(file name)"
 
 
+def test_manifests_named_x_train_x_val_x_test_load_as_one_dataset_with_those_splits(tmp_path, build):
+    """#11: a common prefix before the split's name (``x_train.csv``) still names the split."""
+    for split, n in (("train", 6), ("val", 2), ("test", 3)):
+        rows = []
+        for i in range(n):
+            build.image(tmp_path / "img" / f"{split}{i}.png")
+            rows.append([f"img/{split}{i}.png", build.caption(i), "ab"[i % 2]])
+        build.csv(tmp_path / f"x_{split}.csv", ["image", "caption", "label"], rows)
+    dataset = load_dataset(tmp_path)
+    assert dataset.format == "manifest" and "splits from the file names" in dataset.reason
+    assert dataset.split_counts() == {"train": 6, "val": 2, "test": 3}
+    assert dataset.columns.split == "(file name)" and not dataset.report.problems
+
+
 def test_manifest_resolves_paths_against_its_folder(tmp_path, build):
     build.image(tmp_path / "sub" / "images" / "a.png")
     build.csv(tmp_path / "sub" / "list.csv", ["path", "description"], [["images/a.png", build.caption(1)]])
