@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -205,7 +206,7 @@ def test_a_dropped_dataset_shows_its_format(qtbot, panel, state, settings, tmp_p
     assert panel.stack.currentWidget() is panel.tabs and panel.header.isVisible()
     assert panel.gallery.total_count() == usable == panel.gallery.shown_count()
     assert state.dataset is dataset and state.dataset_spec.path == started.args[0]
-    assert settings.recent_datasets[0] == started.args[0]
+    assert settings.recent_datasets == []  # #20: the window adds to Open Recent, not the page
     assert panel.header.columns_button.isVisible() == (expected in ("manifest", "imagefolder", "webdataset"))
     assert not panel.header.progress.isVisible() and not panel.is_loading()
 
@@ -457,3 +458,35 @@ def test_a_dropped_folder_of_several_manifests_asks_which_one_to_open(qtbot, pan
     assert panel.choice_dialog is None
     assert not [w for w in QApplication.topLevelWidgets() if w.isVisible() and isinstance(w, QDialog)]
     assert len(panel.dataset.items) == 12
+
+
+def test_the_page_shown_alone_leaves_the_users_open_recent_list_as_it_was(tmp_path):
+    """#20: ``python -m mmstudio.ui.datasets PATH`` (not a screenshot: the user's own settings file)
+    loads the dataset and adds nothing to the window's Open Recent list."""
+    manifest = make_manifest(tmp_path / "ds")
+    home = tmp_path / "home"
+    before = Settings(home / "config" / "mmstudio.ini")
+    before.add_recent_dataset("/somewhere/else.csv")
+    before.sync()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MMSTUDIO_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmstudio.ui.datasets", str(manifest)],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        for line in proc.stderr:  # the page posts "Loaded ds: ..." once the dataset is in
+            lines.append(line)
+            if line.startswith(("Loaded", "Could not")):
+                break
+        assert lines and lines[-1].startswith("Loaded ds"), "".join(lines)
+        # QSettings writes its file from the event loop soon after a change: a change would show
+        # within a few seconds (the page shown alone before #20's fix: at once).
+        ini = home / "config" / "mmstudio.ini"
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and "ds/data.csv" not in ini.read_text(encoding="utf-8"):
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert Settings(ini).recent_datasets == ["/somewhere/else.csv"]

@@ -358,7 +358,8 @@ class DatasetsPanel(QWidget):
             return
         self.state.set_dataset(result.dataset, spec)
         if kind == "load":
-            self.settings.add_recent_dataset(spec.path)
+            # Not added to Open Recent here: the window does that (loading_finished), so that the page
+            # shown alone (python -m mmstudio.ui.datasets) leaves the user's list as it was.
             name = display_name(spec.path, result.dataset)
             self.state.post_status(f"Loaded {name}: {result.dataset.report.summary()}")
             self.loading_finished.emit(result.dataset)

@@ -137,3 +137,12 @@ def test_a_folder_of_several_manifests_asks_which_one(tmp_path, build):
         load_overview(DatasetSpec(str(tmp_path)))
     chosen = load_overview(DatasetSpec(str(asked.choices[1])), ask_columns=True)
     assert isinstance(chosen, Overview) and len(chosen.dataset.items) == 6
+
+
+def test_one_display_name_for_a_dataset_opened_by_its_annotation_file(coco_dataset):
+    """#20: a COCO set opened by ``annotations/captions_train2017.json`` is called by its folder, as
+    the Datasets page's header calls it (and the window's status bar, which asks the same function),
+    not "annotations"."""
+    path = coco_dataset / "annotations" / "captions_train2017.json"
+    dataset = load_dataset(path)
+    assert display_name(str(path), dataset) == coco_dataset.name == display_name(str(coco_dataset), dataset)
