@@ -81,7 +81,7 @@ def load_overview(
 
     def progress(done: int, total: int) -> None:
         if not state.message.startswith("Checking"):
-            state.message = f"Checking {total:,} images"
+            state.message = f"Checking {plural(total, 'image')}"
         state.progress(done, total)
 
     ask = ask_columns and spec.columns is None

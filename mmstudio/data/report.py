@@ -77,7 +77,7 @@ def write_problems_csv(problems: Sequence[Problem], path: str | os.PathLike) -> 
 
 def summary_text(report: ValidationReport) -> str:
     """``"1,382 usable pairs, 7 skipped (of 1,389 rows); 3 warnings on rows that are used"``."""
-    text = f"{report.summary()} (of {report.rows:,} rows)"
+    text = f"{report.summary()} (of {plural(report.rows, 'row')})"
     if report.warnings:
         text += f"; {plural(report.warnings, 'warning')} on rows that are used"
     return text

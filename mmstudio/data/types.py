@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmstudio.formatting import plural
+
 SPLITS = ("train", "val", "test")
 
 
@@ -238,4 +240,4 @@ class ValidationReport:
         return self.valid > 0
 
     def summary(self) -> str:
-        return f"{self.valid:,} usable pairs, {self.skipped:,} skipped"
+        return f"{plural(self.valid, 'usable pair')}, {self.skipped:,} skipped"

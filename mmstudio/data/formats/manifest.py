@@ -27,6 +27,7 @@ from mmstudio.data.columns import resolve_roles
 from mmstudio.data.formats import FormatReader
 from mmstudio.data.formats._table import read_table, table_preview, table_records
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource
+from mmstudio.formatting import plural
 
 
 def locate(path: Path) -> Detection | None:
@@ -66,10 +67,10 @@ def _several_manifests(folder: Path) -> str | None:
     manifests = candidates_in(folder)
     if len(manifests) < 2:
         return None
+    names = list_names(m.name for m in manifests)
     return (
-        f"{folder} holds {len(manifests)} manifests ({list_names(m.name for m in manifests)}) whose names do "
-        f"not each say a split (x_train.csv, x_val.csv, x_test.csv are read together as splits); give the "
-        f"path of the one to use"
+        f"{folder} holds {plural(len(manifests), 'manifest')} ({names}) whose names do not each say a split "
+        f"(x_train.csv, x_val.csv, x_test.csv are read together as splits); give the path of the one to use"
     )
 
 
