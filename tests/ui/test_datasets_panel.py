@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog
 
 from mmstudio.data.dataset import LoadOptions, load_dataset
@@ -490,3 +490,24 @@ def test_the_page_shown_alone_leaves_the_users_open_recent_list_as_it_was(tmp_pa
         proc.terminate()
         proc.wait(timeout=30)
     assert Settings(ini).recent_datasets == ["/somewhere/else.csv"]
+
+
+def test_ctrl_f_puts_the_cursor_in_the_gallerys_search_field(qtbot, panel, tmp_path):
+    """Expected and missing: Ctrl+F, a page-level action (the window's shortcuts dialog lists it)."""
+    action = panel.search_action
+    assert action in panel.actions() and action.text() == "Search captions"
+    assert (
+        action.shortcut().matches(QKeySequence(QKeySequence.StandardKey.Find))
+        == QKeySequence.SequenceMatch.ExactMatch
+    )
+    assert action.shortcutContext() == Qt.ShortcutContext.WidgetWithChildrenShortcut
+    assert not action.isEnabled()  # nothing to search yet
+    load(qtbot, panel, make_manifest(tmp_path / "ds"))
+    panel.gallery.search.setText("thing")
+    panel.show_tab("report")
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow)
+    panel.report.setFocus()
+    qtbot.keyClick(panel.report, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert panel.tabs.currentWidget() is panel.gallery
+    assert panel.gallery.search.hasFocus() and panel.gallery.search.selectedText() == "thing"

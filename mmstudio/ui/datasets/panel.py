@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QIcon, QPalette
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
@@ -118,9 +118,10 @@ def _local_path(path: str | os.PathLike | QUrl) -> str:
 class DatasetsPanel(QWidget):
     """The Datasets page of the main window.
 
-    Public API: :meth:`open_path`, :meth:`cancel_loading`, :meth:`is_busy`, :meth:`accepts` and the
-    signals below. Every ``loading_started`` is followed by one ``loading_finished`` (with ``None``
-    when the load failed, was cancelled or was replaced by a newer one).
+    Public API: :meth:`open_path`, :meth:`cancel_loading`, :meth:`is_busy`, :meth:`accepts`,
+    :meth:`focus_search` (Ctrl+F, :attr:`search_action`) and the signals below. Every
+    ``loading_started`` is followed by one ``loading_finished`` (with ``None`` when the load failed,
+    was cancelled or was replaced by a newer one).
     """
 
     loading_started = Signal(str)  # the path (or shard pattern) being loaded
@@ -180,6 +181,13 @@ class DatasetsPanel(QWidget):
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.loading_page)
         self.stack.addWidget(self.tabs)
+
+        # Ctrl+F while the page is shown: the gallery's search field (the shortcuts dialog lists it).
+        self.search_action = QAction(icon("search"), "Search captions", self)
+        self.search_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.search_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.search_action.triggered.connect(self.focus_search)
+        self.addAction(self.search_action)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
@@ -261,6 +269,14 @@ class DatasetsPanel(QWidget):
 
     def search_field(self) -> QLineEdit:
         return self.gallery.search
+
+    def focus_search(self) -> None:
+        """Show the gallery and put the cursor in its search field, its text selected (Ctrl+F)."""
+        if self.dataset is None:
+            return
+        self.show_tab("gallery")
+        self.gallery.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.gallery.search.selectAll()
 
     def visible_count(self) -> int:
         """How many items the gallery shows (after the search and the label filter)."""
@@ -444,6 +460,7 @@ class DatasetsPanel(QWidget):
 
     def _update_controls(self) -> None:
         dataset, spec = self.dataset, self._task_spec
+        self.search_action.setEnabled(dataset is not None)
         self.header.update_controls(
             busy=self._task is not None,
             shown=dataset,
