@@ -132,3 +132,30 @@ def sentence(text: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _printable_table(multiline: bool) -> dict[int, str]:
+    """What :func:`printable_text` writes for each code point it does not keep."""
+    table: dict[int, str] = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+    breaks = ("\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+    table.update({ord(c): "\n" if multiline else " " for c in breaks})
+    table[ord("\t")] = " "
+    if multiline:
+        table[ord("\r")] = ""  # "\r\n" is one break; a lone "\r" is rare enough to drop
+    # Lone surrogates (bytes that were not UTF-8, kept by "surrogateescape"): the byte, as an escape.
+    table.update({c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)})
+    table.update({c: "\ufffd" for c in range(0xD800, 0xE000) if c not in table})
+    return table
+
+
+_ONE_LINE, _LINES = _printable_table(False), _printable_table(True)
+
+
+def printable_text(text: str, *, multiline: bool = False) -> str:
+    """``text`` as it can be drawn: control characters (NUL, BEL, ESC, DEL, C1) as visible escapes
+    (``\\x00``), tabs and line breaks as spaces (kept as ``\\n`` with ``multiline``), lone surrogates
+    as the byte they stand for (``\\xff``). Every place that shows text from a dataset (a caption, a
+    label, a path) writes it so; a font draws a control character as a box, or not at all."""
+    if text.isprintable():  # the usual case: nothing to replace (spaces are printable, tabs are not)
+        return text
+    return text.translate(_LINES if multiline else _ONE_LINE)

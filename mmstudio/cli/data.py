@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, json_option, print_json
+from mmstudio.formatting import plural
 
 
 def add_parsers(commands) -> None:
@@ -81,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.items < 1:
         raise UsageError("--items must be at least 1")
     manifest = write_demo(out, n_items=args.items, seed=args.seed, image_size=args.image_size)
-    print(f"wrote {args.items:,} demo pairs to {out}", file=sys.stderr)
+    print(f"wrote {plural(args.items, 'demo pair')} to {out}", file=sys.stderr)
     print(f"  manifest: {manifest}", file=sys.stderr)
     print(f"  next: mmstudio data check {out}", file=sys.stderr)
     return EXIT_OK
@@ -105,7 +106,7 @@ def _print_check(dataset, max_examples: int) -> None:
         for kind, problems in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             skipped = sum(p.skipped for p in problems)
             note = "skipped" if skipped == len(problems) else f"{skipped:,} skipped, rest kept"
-            print(f"  {kind}: {len(problems):,} rows ({note})")
+            print(f"  {kind}: {plural(len(problems), 'row')} ({note})")
             for p in problems[:max_examples]:
                 where = f"row {p.row}" if p.row is not None else "file"
                 src = f"{p.source} " if p.source else ""
@@ -125,7 +126,7 @@ def _print_check(dataset, max_examples: int) -> None:
             bar = "#" * max(1, round(30 * count / top))
             print(f"  {str(name).ljust(width)}  {count:>7,}  {bar}")
         if len(labels) > len(shown):
-            print(f"  ... and {len(labels) - len(shown):,} more labels")
+            print(f"  ... and {plural(len(labels) - len(shown), 'more label')}")
     splits = dataset.split_counts()
     if splits:
         print("Splits    " + "   ".join(f"{k} {v:,}" for k, v in splits.items()))
@@ -167,7 +168,6 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         _print_check(dataset, args.max_examples)
     if args.problems_csv:
         from mmstudio.data.report import write_problems_csv
-        from mmstudio.formatting import plural
 
         try:
             written = write_problems_csv(dataset.report.problems, args.problems_csv)
@@ -176,7 +176,7 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         print(f"wrote {plural(len(dataset.report.problems), 'problem')} to {written}", file=sys.stderr)
     if not dataset.report.usable:
         print(
-            f"error: {args.path} has no usable pairs ({dataset.report.rows:,} rows, all skipped); "
+            f"error: {args.path} has no usable pairs ({plural(dataset.report.rows, 'row')}, all skipped); "
             "see the problems above",
             file=sys.stderr,
         )

@@ -30,6 +30,7 @@ _EXPORTS = {
     "ProblemKind": "mmstudio.data.types",
     "Record": "mmstudio.data.types",
     "SPLITS": "mmstudio.data.types",
+    "SeveralDatasets": "mmstudio.data.types",
     "ValidationReport": "mmstudio.data.types",
 }
 

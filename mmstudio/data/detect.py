@@ -12,15 +12,16 @@ import os
 from pathlib import Path
 
 from mmstudio.data._common import Detection, is_image_name, list_dir, list_names
-from mmstudio.data.formats import detection_order, get_reader, looked_for, readers
-from mmstudio.data.types import DatasetFormatError
+from mmstudio.data.formats import FormatReader, detection_order, get_reader, looked_for, readers
+from mmstudio.data.types import DatasetFormatError, SeveralDatasets
 from mmstudio.formatting import plural
 
 
 def detect_format(path: str | os.PathLike, format: str | None = None) -> Detection:
     """Find out which format ``path`` is in (or, with ``format``, find that format's files under it).
 
-    Raises :class:`DatasetFormatError` saying what was looked for and what to do when nothing fits.
+    Raises :class:`DatasetFormatError` saying what was looked for and what to do when nothing fits,
+    :class:`SeveralDatasets` (with the files to choose from) for a folder that holds several datasets.
     """
     text = os.path.expanduser(os.fspath(path))
     p = Path(text)
@@ -39,13 +40,26 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> Detecti
         reader = get_reader(format)
         detection = reader.locate(p)
         if detection is None:
-            raise DatasetFormatError(f"{p} is not a {format} dataset: {format} expects {reader.expects}")
+            near = _near_miss(reader, p) if p.is_dir() else None
+            raise near or DatasetFormatError(
+                f"{p} is not a {format} dataset: {format} expects {reader.expects}"
+            )
         return detection
     for reader in detection_order(folder=p.is_dir()):
         detection = reader.locate(p)
         if detection is not None:
             return detection
     raise _not_recognised(p)
+
+
+def _near_miss(reader: FormatReader, folder: Path) -> DatasetFormatError | None:
+    """Why ``folder`` is almost a dataset of ``reader``'s format (with the files to choose from when it
+    holds several), or None."""
+    message = reader.near_miss(folder) if reader.near_miss is not None else None
+    if not message:
+        return None
+    choices = reader.choices(folder) if reader.choices is not None else []
+    return SeveralDatasets(message, folder, choices) if choices else DatasetFormatError(message)
 
 
 def _not_recognised(p: Path) -> DatasetFormatError:
@@ -59,9 +73,9 @@ def _not_recognised(p: Path) -> DatasetFormatError:
             f"one of them"
         )
     for reader in readers():  # a folder that is almost a dataset of some format: why it is not
-        message = reader.near_miss(p) if reader.near_miss is not None else None
-        if message:
-            return DatasetFormatError(message)
+        near = _near_miss(reader, p)
+        if near is not None:
+            return near
     dirs, files = list_dir(p)
     kinds = sorted({f.suffix.lower() or f.name for f in files})
     found = f"it holds {plural(len(dirs), 'folder')} and {plural(len(files), 'file')}"

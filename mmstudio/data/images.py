@@ -3,6 +3,7 @@
 Every image goes through :func:`open_image` (header only: format, size, the decompression-bomb
 check) and :func:`decode_rgb` (the full decode: EXIF orientation, grayscale, palette, CMYK, 16-bit,
 alpha composited on white). A JPEG named ``.png`` loads: Pillow reads the content, not the name.
+:func:`decode_display` decodes an image to be looked at: its transparency kept, its shape kept.
 """
 
 from __future__ import annotations
@@ -160,23 +161,54 @@ def decode_rgb(
     """
     img = opened = open_image(source, max_pixels=max_pixels)
     try:
-        if size is not None and img.format == "JPEG":
-            # DCT scaling: decode at the smallest scale still >= size (much faster for big JPEGs).
-            img.draft("RGB", (size, size))
-        try:
-            img.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageError("corrupt_image", f"truncated or corrupt image: {exc}") from exc
-        except Image.DecompressionBombError as exc:  # pragma: no cover - caught at open
-            raise ImageError("decompression_bomb", str(exc)) from exc
-        try:
-            img = ImageOps.exif_transpose(img)
-        except Exception:  # a broken EXIF block: keep the pixels as stored
-            pass
-        img = _to_rgb(img)
+        img = _to_rgb(_load_upright(img, size))
         if size is not None:
             img = _fit(img, size, fit)
         return np.asarray(img, dtype=np.uint8)
     finally:
         img.close()
         opened.close()  # the converted copies do not own the file (a GIF keeps it open after load)
+
+
+def decode_display(
+    source: Source, size: int | None = None, *, enlarge: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decode an image to be looked at: upright, its aspect ratio kept, an RGBA ``uint8`` array of shape
+    (H, W, 4) when it has transparency (a person sees what lies behind it), else RGB (H, W, 3).
+
+    With ``size``, an image larger than ``size`` x ``size`` is shrunk to fit in it (and, with
+    ``enlarge``, a smaller one grown to fit), never cropped or padded. Raises :class:`ImageError` as
+    :func:`decode_rgb` does.
+    """
+    img = opened = open_image(source, max_pixels=max_pixels)
+    try:
+        img = _load_upright(img, size)
+        img = img.convert("RGBA") if _has_alpha(img) else _to_rgb(img)
+        if size is not None and (max(img.size) > size or (enlarge and max(img.size) < size)):
+            img = ImageOps.contain(img, (size, size), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
+    finally:
+        img.close()
+        opened.close()
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info)
+
+
+def _load_upright(img: Image.Image, size: int | None) -> Image.Image:
+    """The pixels of an opened image, loaded (a JPEG at the smallest scale still >= ``size``) and
+    turned as its EXIF orientation says."""
+    if size is not None and img.format == "JPEG":
+        # DCT scaling: decode at the smallest scale still >= size (much faster for big JPEGs).
+        img.draft("RGB", (size, size))
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError("corrupt_image", f"truncated or corrupt image: {exc}") from exc
+    except Image.DecompressionBombError as exc:  # pragma: no cover - caught at open
+        raise ImageError("decompression_bomb", str(exc)) from exc
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block: keep the pixels as stored
+        return img

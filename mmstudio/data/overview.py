@@ -4,7 +4,9 @@
 (:class:`Overview`: the statistics, the search index). When the user may be asked, it gives
 :class:`ColumnsNeeded` instead of an error when no column could be told to hold the images or the
 text, and a preview of the first rows when the roles were guessed with doubt: the page then shows the
-column-mapping dialog. The lines the page's header shows about a dataset are written here too.
+column-mapping dialog. A folder that holds several datasets (manifests whose names do not say their
+split) gives :class:`ChoiceNeeded`: the page lists them to choose one. The lines the page's header
+shows about a dataset are written here too.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from mmstudio.data.preview import Preview, read_preview
 from mmstudio.data.search import SearchIndex
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.data.stats import DatasetStats, dataset_stats
-from mmstudio.data.types import SPLITS, ColumnRoles, ColumnsUnknown, DatasetFormatError
-from mmstudio.formatting import plural
+from mmstudio.data.types import SPLITS, ColumnRoles, ColumnsUnknown, DatasetFormatError, SeveralDatasets
+from mmstudio.formatting import format_bytes, plural
 from mmstudio.progress import TaskState
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,15 @@ class ColumnsNeeded:
     message: str  # why the load failed
 
 
+@dataclass
+class ChoiceNeeded:
+    """The path is a folder of several datasets: the user has to choose one of ``choices``."""
+
+    folder: Path
+    choices: list[Path]
+    message: str  # why the load failed, naming the files
+
+
 def overview(dataset: Dataset) -> Overview:
     """Sum ``dataset`` up: its statistics and its search index (and its labels, which pages ask for)."""
     dataset.labels  # noqa: B018 - computed here, once: the pages ask for it when the dataset lands
@@ -57,19 +68,20 @@ def overview(dataset: Dataset) -> Overview:
 
 def load_overview(
     spec: DatasetSpec, *, ask_columns: bool = False, state: TaskState | None = None
-) -> Overview | ColumnsNeeded:
+) -> Overview | ColumnsNeeded | ChoiceNeeded:
     """Load ``spec`` and sum it up. ``state`` hears what is being done ("Checking 1,200 images") and
     cancels the load.
 
-    With ``ask_columns`` (and no roles in the spec), a dataset whose image or text column cannot be
-    told gives :class:`ColumnsNeeded` instead of an error, and one whose roles were guessed with doubt
-    comes with a preview of its first rows.
+    ``ask_columns``: a person is there to answer. Then a folder of several datasets gives
+    :class:`ChoiceNeeded` instead of an error; and (with no roles in the spec) a dataset whose image or
+    text column cannot be told gives :class:`ColumnsNeeded`, and one whose roles were guessed with
+    doubt comes with a preview of its first rows.
     """
     state = state if state is not None else TaskState()
 
     def progress(done: int, total: int) -> None:
         if not state.message.startswith("Checking"):
-            state.message = f"Checking {total:,} images"
+            state.message = f"Checking {plural(total, 'image')}"
         state.progress(done, total)
 
     ask = ask_columns and spec.columns is None
@@ -81,6 +93,10 @@ def load_overview(
         if needed is None:
             raise
         return needed
+    except SeveralDatasets as exc:
+        if not ask_columns:
+            raise
+        return ChoiceNeeded(exc.folder, exc.choices, str(exc))
     state.set_message("Summarising")
     result = overview(dataset)
     if ask and not dataset.source.roles_certain and roles_choosable(dataset.format):
@@ -130,6 +146,29 @@ def summary_line(dataset: Dataset, stats: DatasetStats) -> str:
     parts.append("classification" if dataset.task == "classification" else "image–text retrieval")
     parts.append(splits_text(stats.splits))
     return "  ·  ".join(parts)
+
+
+def choice_prompt(needed: ChoiceNeeded) -> tuple[str, str]:
+    """What the dialog that lists a folder's datasets says: the question, and how to name files so
+    that they are read together as one dataset's splits."""
+    name = needed.folder.name or str(needed.folder)
+    prompt = (
+        f"The folder {name} holds {plural(len(needed.choices), 'dataset file')} whose names do not each "
+        f"say a split. Choose the one to open."
+    )
+    hint = (
+        "Files named for their split (x_train.csv, x_val.csv or x_validation.csv, x_test.csv) are read "
+        "together as one dataset with those splits."
+    )
+    return prompt, hint
+
+
+def choice_text(path: Path) -> str:
+    """One file to choose from: ``"manifest_train.csv  ·  2.1 KiB"``."""
+    try:
+        return f"{path.name}  ·  {format_bytes(path.stat().st_size)}"
+    except OSError:
+        return path.name
 
 
 def splits_text(splits: Mapping[str, int]) -> str:

@@ -5,7 +5,8 @@ a manifest or an imagefolder's metadata file shows its first rows
 (:func:`mmstudio.data.formats._table.table_preview`), a WebDataset shard its first samples, one column
 per member extension and per key of a ``.json`` member (:func:`mmstudio.data.formats.webdataset.
 shard_preview`). Cells are cut to ``CELL_CHARS`` characters, line breaks shown as spaces. Runs off the
-GUI thread. What it gives is a :class:`~mmstudio.data.types.Preview`.
+GUI thread. What it gives is a :class:`~mmstudio.data.types.Preview`. Control characters are shown as
+escapes (:func:`mmstudio.formatting.printable_text`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from mmstudio.data._common import CLASS_FOLDER, SPLIT_FILE_NAME, SPLIT_FOLDER
 from mmstudio.data.formats import get_reader
 from mmstudio.data.types import Preview
+from mmstudio.formatting import printable_text
 
 __all__ = [
     "CELL_CHARS",
@@ -53,5 +55,5 @@ def cell_text(value: object) -> str:
         return ""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
-    text = str(value).replace("\n", " ")
+    text = printable_text(str(value))  # line breaks as spaces, control characters as escapes
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"

@@ -30,6 +30,7 @@ KIND_TITLES: dict[str, str] = {
     ProblemKind.TEXT_TRUNCATED: "Text truncated",
     ProblemKind.MISSING_LABEL: "Missing label",
     ProblemKind.RARE_LABEL: "Rare label",
+    ProblemKind.LABEL_MISMATCH: "Label id and name disagree",
 }
 KIND_HELP: dict[str, str] = {
     ProblemKind.MALFORMED_ROW: "A row that cannot be read (a line that is not JSON, an unknown split value, "
@@ -45,6 +46,8 @@ KIND_HELP: dict[str, str] = {
     ProblemKind.TEXT_TRUNCATED: "The text is longer than the limit: it was cut and the row is used.",
     ProblemKind.MISSING_LABEL: "A classification row with an empty label.",
     ProblemKind.RARE_LABEL: "A label with too few rows to appear in every split: kept, all in train.",
+    ProblemKind.LABEL_MISMATCH: "A label id named differently by different rows (a WebDataset .cls id and "
+    "its .json name): the row's own name is used.",
 }
 
 
@@ -74,7 +77,7 @@ def write_problems_csv(problems: Sequence[Problem], path: str | os.PathLike) -> 
 
 def summary_text(report: ValidationReport) -> str:
     """``"1,382 usable pairs, 7 skipped (of 1,389 rows); 3 warnings on rows that are used"``."""
-    text = f"{report.summary()} (of {report.rows:,} rows)"
+    text = f"{report.summary()} (of {plural(report.rows, 'row')})"
     if report.warnings:
         text += f"; {plural(report.warnings, 'warning')} on rows that are used"
     return text

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mmstudio.data._common import is_tar_name
 from mmstudio.data.formats import looked_for, readers
+from mmstudio.formatting import plural
 
 
 def dataset_file_suffixes() -> tuple[str, ...]:
@@ -102,6 +103,6 @@ def dataset_source(
     if not all(is_tar_name(p) for p in items):
         raise ValueError(
             "open one dataset at a time: a folder, a manifest file, or one or more .tar shards "
-            f"(got {len(items)} paths)"
+            f"(got {plural(len(items), 'path')})"
         )
     return shards_source(items), format or "webdataset"

@@ -96,7 +96,8 @@ class DatasetSpec:
         unknown = sorted(set(data) - set(valid))
         if unknown:
             raise ValueError(
-                f"unknown dataset spec key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}"
+                f"unknown dataset spec {'key' if len(unknown) == 1 else 'keys'} {', '.join(unknown)}; "
+                f"valid keys: {', '.join(valid)}"
             )
         return cls(**data)
 
@@ -162,7 +163,8 @@ def _columns_from_dict(data: dict[str, Any]) -> ColumnRoles:
     unknown = sorted(set(data) - set(_ROLE_NAMES))
     if unknown:
         raise ValueError(
-            f"unknown column role(s) {', '.join(unknown)}; valid roles: {', '.join(_ROLE_NAMES)}"
+            f"unknown column {'role' if len(unknown) == 1 else 'roles'} {', '.join(unknown)}; valid roles: "
+            f"{', '.join(_ROLE_NAMES)}"
         )
     for role, value in data.items():
         if value is not None and not isinstance(value, str):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mmstudio.data._common import normalize_split
 from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
+from mmstudio.formatting import plural
 
 __all__ = ["SPLITS", "assign_splits", "check_fractions", "normalize_split"]
 
@@ -140,7 +141,7 @@ class _Splitter:
         names = ", ".join(["train", *sorted(wanted, reverse=True)])
         others = " and ".join(sorted(wanted, reverse=True))
         message = (
-            f"label '{label}' has only {n} example{'s' if n != 1 else ''}, fewer than the {needed} splits "
+            f"label '{label}' has only {plural(n, 'example')}, fewer than the {plural(needed, 'split')} "
             f"({names}) it would be stratified into, so it cannot be in each: its rows are kept in train "
             f"only, and {others} will not measure it. Add more examples of '{label}' or merge it into "
             f"another label"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mmstudio.data.types import SPLITS, Item
+from mmstudio.formatting import plural
 
 MAX_BINS = 30  # beyond that a histogram in a side panel is unreadable
 TOP_SIZES = 5
@@ -110,11 +111,14 @@ class ImageSizeStats:
 @dataclass(frozen=True)
 class LengthHistogram:
     """The text lengths a chart draws: every one but those so long that they would squash all the
-    others into one bar (longer than ``cap``, ``longer`` of them; ``cap`` is None when none is)."""
+    others into one bar (longer than ``cap``, ``longer`` of them; ``cap`` is None when none is).
+    ``left_out`` is the shortest and the longest length not drawn: what the chart's note says, so
+    that it names lengths beyond its axis (which ends at the longest drawn, not at ``cap``)."""
 
     lengths: Distribution
     cap: float | None = None
     longer: int = 0
+    left_out: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, values: Sequence[float] | np.ndarray) -> LengthHistogram:
@@ -124,7 +128,17 @@ class LengthHistogram:
         cap = 3 * max(10.0, float(np.percentile(v, 95)))
         if v.max() <= cap:
             return cls(Distribution.of(v))
-        return cls(Distribution.of(v[v <= cap]), cap, int((v > cap).sum()))
+        out = v[v > cap]
+        return cls(Distribution.of(v[v <= cap]), cap, int(out.size), (int(out.min()), int(out.max())))
+
+    def note(self, what: str = "caption") -> str:
+        """What the chart leaves out: ``"1 caption of 2,418 characters not drawn"``, ``"3 captions of
+        400 to 2,418 characters not drawn"``; ``""`` when it draws every one."""
+        if not self.longer or self.left_out is None:
+            return ""
+        low, high = self.left_out
+        span = f"{high:,}" if low == high else f"{low:,} to {high:,}"
+        return f"{plural(self.longer, what)} of {span} characters not drawn"
 
 
 @dataclass(frozen=True)

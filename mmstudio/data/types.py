@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmstudio.formatting import plural
+
 SPLITS = ("train", "val", "test")
 
 
@@ -23,6 +25,19 @@ class DatasetFormatError(ValueError):
 class ColumnsUnknown(DatasetFormatError):
     """No column could be told to hold the images (or the text): the user has to name it. The Datasets
     page then asks, showing the first rows."""
+
+
+class SeveralDatasets(DatasetFormatError):
+    """A folder that holds several datasets and is none by itself (manifests whose names do not say
+    their split): the user has to choose one. ``choices`` are their paths; the Datasets page lists
+    them, the command line's message names them."""
+
+    def __init__(self, message: str, folder: Path, choices: list[Path]) -> None:
+        super().__init__(message)
+        self.folder, self.choices = folder, list(choices)
+
+    def __reduce__(self):  # picklable with its fields (an error may cross a process or a queue)
+        return type(self), (str(self), self.folder, self.choices)
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,7 @@ class ProblemKind(enum.StrEnum):
     TEXT_TRUNCATED = "text_truncated"
     MISSING_LABEL = "missing_label"
     RARE_LABEL = "rare_label"
+    LABEL_MISMATCH = "label_mismatch"
 
 
 @dataclass(frozen=True)
@@ -174,6 +190,9 @@ class DatasetSource:
     problems: list[Problem] = field(default_factory=list)
     task: str = "classification"  # or "retrieval" (coco: captions, no labels)
     roles_certain: bool = True  # False when column roles were guessed with doubt (the GUI asks)
+    # The name of each label id, where the format has both (a WebDataset's .cls ids and the names
+    # its .json gives them): {"5": "people"}. The items' labels are the names.
+    label_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,4 +240,4 @@ class ValidationReport:
         return self.valid > 0
 
     def summary(self) -> str:
-        return f"{self.valid:,} usable pairs, {self.skipped:,} skipped"
+        return f"{plural(self.valid, 'usable pair')}, {self.skipped:,} skipped"

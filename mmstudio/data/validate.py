@@ -23,6 +23,7 @@ from mmstudio.data import headers, images
 from mmstudio.data._common import Throttle, normalize_split, release, sorted_gently
 from mmstudio.data.images import DEFAULT_MAX_PIXELS, ImageError
 from mmstudio.data.types import DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
+from mmstudio.formatting import plural
 from mmstudio.progress import Cancelled, check_cancel
 
 CHECK_MODES = ("full", "header")
@@ -159,7 +160,8 @@ def clean_text(value: str | bytes | None, max_chars: int) -> tuple[str, ProblemK
         return "", ProblemKind.EMPTY_TEXT, message
     if len(text) > max_chars:
         message = (
-            f"the text has {len(text):,} characters; only the first {max_chars:,} are used "
+            f"the text has {plural(len(text), 'character')}; only the first {max_chars:,} "
+            f"{'is' if max_chars == 1 else 'are'} used "
             f"(shorten it, or raise max_text_chars to keep more)"
         )
         return text[:max_chars], ProblemKind.TEXT_TRUNCATED, message

@@ -23,7 +23,7 @@ from PySide6.QtGui import (
 
 from mmstudio.data.types import ImageRef, Item
 
-THUMB_SIZE = 128  # thumbnails are decoded to this square (letterboxed, so nothing is cropped away)
+THUMB_SIZE = 128  # thumbnails fit in this square (aspect ratio kept: nothing is cropped away)
 CACHE_SIZE = 800  # thumbnails kept (about 64 KiB each: ~50 MiB)
 QUEUE_CAP = 256  # queued requests beyond this drop the oldest (the user has scrolled past them)
 # --- thumbnails -------------------------------------------------------------------------------
@@ -108,33 +108,26 @@ class _DecodeQueue:
 
 
 def decode_thumbnail(ref: ImageRef, size: int = THUMB_SIZE, width: int = 0, height: int = 0) -> QImage:
-    """``ref`` fit in a ``size`` x ``size`` box, aspect ratio kept, as an RGB QImage (a null QImage
-    if it cannot be decoded). ``width`` and ``height`` are the image's size when known (validation
-    read it). Safe in any thread: QImage, unlike QPixmap, needs no GUI thread."""
-    from mmstudio.data.images import decode_rgb
+    """``ref`` fit in a ``size`` x ``size`` box, aspect ratio kept, as a QImage (RGB, or RGBA for an
+    image with transparency, which the gallery draws over the cell's background); a null QImage if it
+    cannot be decoded. ``width`` and ``height`` (the image's size, when validation read it) are not
+    needed any more: nothing is padded. Safe in any thread: QImage, unlike QPixmap, needs no GUI
+    thread."""
+    del width, height
+    from mmstudio.data.images import decode_display
 
     try:
-        array = decode_rgb(ref, size, fit="pad")  # JPEG draft decoding, EXIF rotation, any mode
+        array = decode_display(ref, size, enlarge=True)  # JPEG draft decoding, EXIF rotation, any mode
     except Exception:  # a bad image is shown as "no preview"; validation reported it if it could
         return QImage()
-    return unpad(qimage(array), width, height)
-
-
-def unpad(image: QImage, width: int, height: int) -> QImage:
-    """Cut off the white bars ``decode_rgb(fit="pad")`` added around an image of ``width`` x ``height``."""
-    if width <= 0 or height <= 0 or width == height:
-        return image
-    side = image.width()
-    if width > height:
-        w, h = side, max(1, round(side * height / width))
-    else:
-        w, h = max(1, round(side * width / height)), side
-    return image.copy((side - w) // 2, (side - h) // 2, w, h)
+    return qimage(array)
 
 
 def qimage(array) -> QImage:
-    h, w = array.shape[:2]
-    return QImage(array.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()  # copy: own the pixels
+    """An RGB or RGBA ``uint8`` array (H, W, 3 or 4) as a QImage that owns its pixels."""
+    h, w, channels = array.shape
+    format = QImage.Format.Format_RGBA8888 if channels == 4 else QImage.Format.Format_RGB888
+    return QImage(array.data, w, h, channels * w, format).copy()  # copy: own the pixels
 
 
 class ThumbnailLoader(QObject):

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from mmstudio.cli import main
+from mmstudio.data.types import SeveralDatasets
 
 CHECK_KEYS = {"format", "reason", "columns", "rows", "valid", "skipped", "problems", "labels", "splits"}
 
@@ -186,3 +187,82 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(demo_dir):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
+
+
+# --- a run trained on one manifest of a folder of several (#1) -----------------------------------
+
+
+@pytest.fixture
+def several_manifests(small_demo, tmp_path) -> Path:
+    """The small demo's images with three manifests: ``manifest.csv`` (all 240 rows) beside
+    ``manifest_train.csv`` (the first 160) and ``manifest_test.csv`` (the other 80)."""
+    folder = tmp_path / "several"
+    shutil.copytree(small_demo, folder)
+    header, *rows = (folder / "manifest.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "manifest_train.csv").write_text(header + "".join(rows[:160]), encoding="utf-8")
+    (folder / "manifest_test.csv").write_text(header + "".join(rows[160:]), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_a_run_on_one_manifest_of_a_folder_of_several_finds_it_again(
+    several_manifests, tmp_path, capsys, make_job
+):
+    """#1: the run records the file it trained on, not its folder: resume, eval without --data and
+    the compare view's items (load_recorded) all read ``manifest_train.csv`` again; a record made
+    before the spec was kept falls back to its dataset row's folder, and that folder's error names the
+    manifests to choose from."""
+    from mmstudio.store import Store
+    from mmstudio.training import events as ev
+    from mmstudio.training.resume import load_recorded, recorded_dataset
+    from mmstudio.training.runner import TrainingControl, run_job
+
+    train_file = several_manifests / "manifest_train.csv"
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    control = TrainingControl()
+
+    def stop_at_step_3(event):
+        if isinstance(event, ev.MetricsLogged) and any(p[1] >= 3 for p in event.points):
+            control.stop()
+
+    stopped = run_job(make_job(db, data=train_file, epochs=1), on_event=stop_at_step_3, control=control)
+    assert stopped.status == "cancelled", stopped.message
+    with Store.open(db) as store:
+        assert store.get_run(stopped.run_id).dataset_spec["path"] == str(train_file)
+        assert recorded_dataset(store, stopped.run_id).path == str(train_file)
+
+    # Resume: no --data, the recorded file.
+    assert (
+        main(["train", "--resume", str(stopped.run_id), "--epochs", "2", "--db", db, "--json", "--quiet"])
+        == 0
+    )
+    resumed = json.loads(capsys.readouterr().out)
+    assert (resumed["run_id"], resumed["status"]) == (stopped.run_id, "completed")
+
+    # Eval without --data scores the test split of manifest_train.csv (16 of its 160 rows), not of
+    # manifest.csv (24 of 240).
+    code, doc, err = run_json(capsys, ["eval", str(stopped.run_id), "--split", "test", "--db", db, "--json"])
+    assert code == 0, err
+    assert doc["items"] == 16
+
+    with Store.open(db) as store:
+        dataset, warning = load_recorded(store, stopped.run_id)
+        assert warning == "" and len(dataset.items) == 160
+        assert dataset.source.files == [train_file]
+
+        # An old record (no spec, a dataset row naming the folder): it falls back to the folder, whose
+        # manifests the error names.
+        row = store.get_dataset(store.get_run(stopped.run_id).dataset_id)
+        assert Path(row.path) == several_manifests
+        legacy = store.create_run(name="old", dataset_id=row.id)
+        assert recorded_dataset(store, legacy).path == str(several_manifests)
+        with pytest.raises(SeveralDatasets) as raised:
+            load_recorded(store, legacy)
+        assert [p.name for p in raised.value.choices] == [
+            "manifest.csv",
+            "manifest_test.csv",
+            "manifest_train.csv",
+        ]
+    code = main(["eval", str(legacy), "--split", "test", "--db", db, "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds 3 manifests (manifest.csv, manifest_test.csv, manifest_train.csv)" in err

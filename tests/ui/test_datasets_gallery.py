@@ -203,6 +203,11 @@ def test_search_and_label_filter_update_the_count(qtbot, gallery, dataset):
     assert gallery.shown_count() == 40
 
 
+def test_one_item_is_one_item(gallery):
+    gallery.set_items(items(1))
+    assert gallery.count_text() == "1 item"  # #19, not "1 items"
+
+
 def test_no_labels_disables_the_filter(gallery):
     gallery.set_items([item(0, "a caption", None), item(1, "another", None)])
     assert not gallery.label_filter.isEnabled() and gallery.label_filter.currentText() == "No labels"

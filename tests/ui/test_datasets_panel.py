@@ -11,13 +11,14 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QDialog
 
 from mmstudio.data.dataset import LoadOptions, load_dataset
 from mmstudio.data.formats import READERS, get_reader
@@ -205,7 +206,7 @@ def test_a_dropped_dataset_shows_its_format(qtbot, panel, state, settings, tmp_p
     assert panel.stack.currentWidget() is panel.tabs and panel.header.isVisible()
     assert panel.gallery.total_count() == usable == panel.gallery.shown_count()
     assert state.dataset is dataset and state.dataset_spec.path == started.args[0]
-    assert settings.recent_datasets[0] == started.args[0]
+    assert settings.recent_datasets == []  # #20: the window adds to Open Recent, not the page
     assert panel.header.columns_button.isVisible() == (expected in ("manifest", "imagefolder", "webdataset"))
     assert not panel.header.progress.isVisible() and not panel.is_loading()
 
@@ -418,3 +419,95 @@ def test_run_alone_saves_a_screenshot(tmp_path):
     assert image.size == (1000, 700)
     grey = image.convert("L")
     assert len(set(grey.tobytes())) > 20  # drawn, not a blank page
+
+
+def test_a_dropped_folder_of_several_manifests_asks_which_one_to_open(qtbot, panel, state, tmp_path):
+    """#11: ``manifest.csv`` beside ``manifest_train.csv`` and ``manifest_test.csv`` is no dead end: a
+    dialog lists the manifests the core found, and Open loads the one chosen."""
+    folder = tmp_path / "several"
+    make_manifest(folder, 12, "manifest.csv")
+    make_manifest(folder, 9, "manifest_train.csv")
+    make_manifest(folder, 3, "manifest_test.csv")
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT) as finished:
+        assert drop(panel, [folder]) == (True, True)
+    assert finished.args[0] is None
+    dialog = panel.choice_dialog
+    assert dialog is not None and dialog.isVisible()
+    names = [dialog.list.item(row).text().split()[0] for row in range(dialog.list.count())]
+    assert names == ["manifest.csv", "manifest_test.csv", "manifest_train.csv"]
+    assert "holds 3 dataset files" in dialog.prompt.text() and "x_train.csv" in dialog.hint.text()
+    assert "manifest_train.csv" in panel.message.label.text()  # the bar names them too
+    dialog.choose("manifest_train.csv")
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT) as finished:
+        dialog.open_button.click()
+    dataset = finished.args[0]
+    assert dataset is not None and len(dataset.items) == 9
+    assert state.dataset_spec.path == str(folder / "manifest_train.csv")
+    assert panel.choice_dialog is None and panel.message.isHidden()
+
+    # Cancel leaves the page as it was; a new load closes a dialog still open.
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT):
+        panel.open_path(folder)
+    panel.choice_dialog.reject()
+    assert panel.choice_dialog is None and panel.dataset is dataset
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT):
+        panel.open_path(folder)
+    assert panel.choice_dialog is not None
+    with qtbot.waitSignal(panel.loading_finished, timeout=LOAD_TIMEOUT):
+        panel.open_path(folder / "manifest.csv")
+    assert panel.choice_dialog is None
+    assert not [w for w in QApplication.topLevelWidgets() if w.isVisible() and isinstance(w, QDialog)]
+    assert len(panel.dataset.items) == 12
+
+
+def test_the_page_shown_alone_leaves_the_users_open_recent_list_as_it_was(tmp_path):
+    """#20: ``python -m mmstudio.ui.datasets PATH`` (not a screenshot: the user's own settings file)
+    loads the dataset and adds nothing to the window's Open Recent list."""
+    manifest = make_manifest(tmp_path / "ds")
+    home = tmp_path / "home"
+    before = Settings(home / "config" / "mmstudio.ini")
+    before.add_recent_dataset("/somewhere/else.csv")
+    before.sync()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MMSTUDIO_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mmstudio.ui.datasets", str(manifest)],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        for line in proc.stderr:  # the page posts "Loaded ds: ..." once the dataset is in
+            lines.append(line)
+            if line.startswith(("Loaded", "Could not")):
+                break
+        assert lines and lines[-1].startswith("Loaded ds"), "".join(lines)
+        # QSettings writes its file from the event loop soon after a change: a change would show
+        # within a few seconds (the page shown alone before #20's fix: at once).
+        ini = home / "config" / "mmstudio.ini"
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and "ds/data.csv" not in ini.read_text(encoding="utf-8"):
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert Settings(ini).recent_datasets == ["/somewhere/else.csv"]
+
+
+def test_ctrl_f_puts_the_cursor_in_the_gallerys_search_field(qtbot, panel, tmp_path):
+    """Expected and missing: Ctrl+F, a page-level action (the window's shortcuts dialog lists it)."""
+    action = panel.search_action
+    assert action in panel.actions() and action.text() == "Search captions"
+    assert (
+        action.shortcut().matches(QKeySequence(QKeySequence.StandardKey.Find))
+        == QKeySequence.SequenceMatch.ExactMatch
+    )
+    assert action.shortcutContext() == Qt.ShortcutContext.WidgetWithChildrenShortcut
+    assert not action.isEnabled()  # nothing to search yet
+    load(qtbot, panel, make_manifest(tmp_path / "ds"))
+    panel.gallery.search.setText("thing")
+    panel.show_tab("report")
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow)
+    panel.report.setFocus()
+    qtbot.keyClick(panel.report, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert panel.tabs.currentWidget() is panel.gallery
+    assert panel.gallery.search.hasFocus() and panel.gallery.search.selectedText() == "thing"

@@ -55,6 +55,9 @@ class FormatReader:
     roles_choosable: bool = False  # the user may choose which column plays which role (the page asks)
     preview: Callable[[Path, int], Preview] | None = None  # the first rows of a file, to choose them on
     near_miss: Callable[[Path], str | None] | None = None  # why a folder almost of this format is none
+    # The files in such a folder that are each a dataset of this format (its several manifests): the
+    # user chooses one (detection raises SeveralDatasets with them).
+    choices: Callable[[Path], list[Path]] | None = None
     is_pattern: Callable[[str], bool] | None = None  # whether a text is a pattern of its files
     locate_pattern: Callable[[str], Detection] | None = None  # the files such a pattern matches
 

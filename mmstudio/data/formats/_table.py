@@ -20,6 +20,7 @@ from pathlib import Path
 from mmstudio.data._common import JSON_LIST_KEYS
 from mmstudio.data.preview import Preview, cell_text
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, Problem, ProblemKind, Record
+from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 
 DELIMITERS = ",;\t"
@@ -190,7 +191,8 @@ def _read_delimited(path: Path, source: str, cancel) -> Table:
             table.malformed(
                 number,
                 line,
-                f"has {len(fields)} fields but the header has {len(header)} columns; a field probably "
+                f"has {plural(len(fields), 'field')} but the header has {plural(len(header), 'column')}; a "
+                f"field probably "
                 f"contains an unquoted {name} or a quote is not closed. Put such fields in double quotes",
             )
             continue

@@ -1,7 +1,9 @@
 """``manifest``: a CSV / TSV / JSONL / JSON / Parquet table with an image-path column and a text column.
 
-A folder holding one manifest, or one per split (``train.csv``, ``val.csv``, ``test.csv``), is a
-manifest dataset too; image paths are relative to the manifest's folder, the dataset root.
+A folder holding one manifest, or one per split (``train.csv``, ``val.csv``, ``test.csv``; or
+``x_train.csv``, ``x_val.csv`` / ``x_validation.csv``, ``x_test.csv``), is a manifest dataset too;
+image paths are relative to the manifest's folder, the dataset root. A folder with several manifests
+whose names do not each say a split is none: detection names them for the user to choose one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mmstudio.data.columns import resolve_roles
 from mmstudio.data.formats import FormatReader
 from mmstudio.data.formats._table import read_table, table_preview, table_records
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource
+from mmstudio.formatting import plural
 
 
 def locate(path: Path) -> Detection | None:
@@ -64,10 +67,17 @@ def _several_manifests(folder: Path) -> str | None:
     manifests = candidates_in(folder)
     if len(manifests) < 2:
         return None
+    names = list_names(m.name for m in manifests)
     return (
-        f"{folder} holds several manifests ({list_names(m.name for m in manifests)}) whose names do not "
-        f"say their split; give the path of the one to use"
+        f"{folder} holds {plural(len(manifests), 'manifest')} ({names}) whose names do not each say a split "
+        f"(x_train.csv, x_val.csv, x_test.csv are read together as splits); give the path of the one to use"
     )
+
+
+def _choices(folder: Path) -> list[Path]:
+    """The manifests of a folder that holds several whose names do not say their split."""
+    manifests = candidates_in(folder)
+    return manifests if len(manifests) > 1 and not splits_from_names(manifests) else []
 
 
 def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
@@ -126,4 +136,5 @@ READER = FormatReader(
     roles_choosable=True,
     preview=table_preview,
     near_miss=_several_manifests,
+    choices=_choices,
 )

@@ -4,6 +4,12 @@ The key is the member path up to the first dot of its base name, as WebDataset s
 is the field (``jpg``, ``txt``, ``cls``, ``json``, ``seg.png``). Each shard's headers are read once,
 seeking past the image data (only the small text, label and JSON members are read); images stay in
 the shard and are referred to as ``ImageRef(path=shard, member=name)``.
+
+Labels: a ``.cls`` member holds a class id ("5"), a ``.label`` member or the ``.json``'s ``label`` /
+``class`` field a name ("people"). The name wins where a sample has one, and the ids the names go
+with are kept (:attr:`~mmstudio.data.types.DatasetSource.label_names`), so a sample with only a
+``.cls`` is named as the others with that id are; an id named differently by different samples is a
+``label_mismatch`` warning on each sample that disagrees with the most common name.
 """
 
 from __future__ import annotations
@@ -32,11 +38,15 @@ from mmstudio.data.formats import FormatReader
 from mmstudio.data.formats._table import cell
 from mmstudio.data.preview import Preview, cell_text
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
+from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 
 IMAGE_FIELDS = ("jpg", "jpeg", "png", "webp", "bmp")
 TEXT_FIELDS = ("txt", "caption", "text", "json.text", "json.caption")
 LABEL_FIELDS = ("cls", "label", "json.label", "json.class")
+ID_FIELD = "cls"  # a class id ("5"): named by the name fields where a sample has both
+NAME_FIELDS = ("label", "json.label", "json.class")
+_SHOWN_NAMES = 5  # id → name pairs the reason lists
 _READ_FIELDS = frozenset({"txt", "caption", "text", "cls", "label", "json"})
 _MAX_SMALL_MEMBER = 16 << 20
 _KEY = re.compile(r"^((?:.*/|)[^./][^.]*)\.([^/]*)$")
@@ -111,7 +121,7 @@ def locate_pattern(pattern: str) -> Detection:
 
 
 def _count(shards: list[Path]) -> str:
-    return f"{len(shards)} .tar shard{'s' if len(shards) != 1 else ''}"
+    return plural(len(shards), ".tar shard")
 
 
 def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
@@ -127,12 +137,16 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
             problems.append(problem)
     available = _available_fields(shards)
     roles = _roles(columns, available)
+    naming = roles.label is None or roles.label in NAME_FIELDS  # names wanted: the ids are mapped
+    names = _label_names(shards, roles.label) if naming else LabelNames()
     records = []
     used: dict[str, Counter] = {"image": Counter(), "text": Counter(), "label": Counter()}
     for shard, samples in shards:
         source = relpath(shard, root)
         for row, (key, fields) in enumerate(samples.items(), 1):
-            record = _record(row, source, shard, key, fields, roles, split_of.get(shard), used, problems)
+            record = _record(
+                row, source, shard, key, fields, roles, split_of.get(shard), used, problems, names
+            )
             if record is not None:
                 records.append(record)
     shown = ColumnRoles(
@@ -144,7 +158,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     return DatasetSource(
         format="webdataset",
         root=root,
-        reason=detection.reason,
+        reason=detection.reason + names.reason(),
         columns=shown,
         records=records,
         available_columns=available,
@@ -152,6 +166,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
         problems=problems,
         task="classification" if shown.label else "retrieval",
         roles_certain=True,
+        label_names=dict(names.of_id),
     )
 
 
@@ -176,9 +191,10 @@ def scan_shard(shard: Path, source: str) -> tuple[dict[str, dict[str, object]], 
                     data = f.read() if f is not None else b""
                     samples.setdefault(key, {})[field] = _parse_json(data) if field == "json" else data
     except (tarfile.TarError, OSError, EOFError) as exc:
+        kept = plural(len(samples), "sample")
         message = (
-            f"shard {source} cannot be read to the end ({exc}); the {len(samples)} samples before the damage "
-            f"are used. Re-create or re-download the shard"
+            f"shard {source} cannot be read to the end ({exc}); the {kept} before the damage "
+            f"{'is' if len(samples) == 1 else 'are'} used. Re-create or re-download the shard"
         )
         return samples, Problem(ProblemKind.MALFORMED_ROW, None, source, message, True, source)
     return samples, None
@@ -248,9 +264,88 @@ def _pick(fields: dict, chosen: str | None, preferred: tuple[str, ...]) -> tuple
     return None
 
 
-def _record(row, source, shard, key, fields, roles, split, used, problems) -> Record | None:
-    def problem(kind: ProblemKind, message: str) -> None:
-        problems.append(Problem(kind, row, key, f"sample {key} of {source} {message}", True, source))
+class LabelNames:
+    """The names of the ``.cls`` ids: ``of_id`` the most common name of each id; ``counts`` how many
+    samples give each id each name (an id with more than one name: the samples disagree); ``field``
+    the name field that gives them (``json.label``)."""
+
+    def __init__(self, counts: dict[str, Counter] | None = None, field: str = "") -> None:
+        self.counts, self.field = counts or {}, field
+        self.of_id = {i: c.most_common(1)[0][0] for i, c in sorted(self.counts.items(), key=_id_order)}
+
+    def reason(self) -> str:
+        """``"; labels: the names the samples give the .cls ids (3 → people, 5 → animals)"`` or ``""``."""
+        if not self.of_id:
+            return ""
+        pairs = [f"{i} → {n}" for i, n in list(self.of_id.items())[:_SHOWN_NAMES]]
+        more = len(self.of_id) - len(pairs)
+        listed = ", ".join(pairs) + (f" and {more:,} more" if more else "")
+        return f"; labels: the names the samples give the .cls ids ({listed})"
+
+    def mismatch(self, class_id: str, name: str) -> str | None:
+        """What is wrong when a sample names ``class_id`` ``name`` (None: nothing)."""
+        usual = self.of_id.get(class_id)
+        if usual is None or usual == name:
+            return None
+        others = self.counts[class_id][usual]
+        return (
+            f"names its .cls id {class_id} '{name}', where {plural(others, 'other sample')} "
+            f"{'names' if others == 1 else 'name'} it '{usual}'; '{name}' is used. Give each id one name"
+        )
+
+
+def _id_order(pair: tuple[str, Counter]) -> tuple[int, int | str]:
+    key = pair[0]
+    return (0, int(key)) if key.lstrip("-").isdigit() else (1, key)
+
+
+def _label_names(shards, chosen: str | None) -> LabelNames:
+    """Which name the samples that have both give each ``.cls`` id (the name field ``chosen``, or
+    the first of :data:`NAME_FIELDS` a sample has)."""
+    counts: dict[str, Counter] = {}
+    used: Counter = Counter()
+    for _, samples in shards:
+        for fields in samples.values():
+            if ID_FIELD not in fields or isinstance(fields.get("json"), Exception):
+                continue
+            picked = _pick(fields, chosen, NAME_FIELDS)
+            class_id, name = _text(fields[ID_FIELD]), _text(picked[1]) if picked is not None else None
+            if class_id and name and name != class_id:
+                counts.setdefault(class_id, Counter())[name] += 1
+                used[picked[0]] += 1
+    return LabelNames(counts, _most_common(used) or "")
+
+
+def _text(value: object) -> str | None:
+    """A label value as text, stripped (None for nothing usable)."""
+    value = _scalar(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="surrogateescape")
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _label(fields: dict, roles: ColumnRoles, names: LabelNames, problem) -> tuple[str, object] | None:
+    """The label field used and its value: a chosen field as it is, else a name where the sample
+    has one, else its ``.cls`` id under the name the other samples give it (or the id)."""
+    if roles.label is not None and roles.label not in NAME_FIELDS:
+        return _pick(fields, roles.label, LABEL_FIELDS)
+    named = _pick(fields, roles.label, NAME_FIELDS)
+    class_id = _text(fields[ID_FIELD]) if ID_FIELD in fields else None
+    if named is not None:
+        name = _text(named[1])
+        if class_id is not None and name is not None and (message := names.mismatch(class_id, name)):
+            problem(ProblemKind.LABEL_MISMATCH, message, skipped=False)
+        return named
+    if class_id is None:
+        return None
+    if class_id in names.of_id:
+        return names.field, names.of_id[class_id]
+    return (ID_FIELD, fields[ID_FIELD]) if roles.label is None else None
+
+
+def _record(row, source, shard, key, fields, roles, split, used, problems, names) -> Record | None:
+    def problem(kind: ProblemKind, message: str, skipped: bool = True) -> None:
+        problems.append(Problem(kind, row, key, f"sample {key} of {source} {message}", skipped, source))
 
     if isinstance(fields.get("json"), Exception):
         problem(ProblemKind.MALFORMED_ROW, f"has a .json member that is not JSON ({fields['json']}); fix it")
@@ -265,7 +360,7 @@ def _record(row, source, shard, key, fields, roles, split, used, problems) -> Re
         wanted = roles.text or ".txt, .caption, .text or a text / caption field in its .json"
         problem(ProblemKind.EMPTY_TEXT, f"has no text ({wanted}); add a caption or remove the sample")
         return None
-    label = _pick(fields, roles.label, LABEL_FIELDS)
+    label = _label(fields, roles, names, problem)
     used["image"][image[0]] += 1
     used["text"][text[0]] += 1
     if label is not None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.data.preview import CLASS_FOLDER, PSEUDO_COLUMNS, Preview
 from mmstudio.data.types import ColumnRoles
+from mmstudio.formatting import plural
 from mmstudio.ui.widgets import MessageBar, section_label
 
 ROLES = ("image", "text", "label", "split")
@@ -192,7 +193,11 @@ class ColumnMappingDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
-        shown = f"first {len(preview.rows)} rows of {preview.source}" if preview.rows else preview.source
+        shown = (
+            f"first {plural(len(preview.rows), 'row')} of {preview.source}"
+            if preview.rows
+            else preview.source
+        )
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(self.message)

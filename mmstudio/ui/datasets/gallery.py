@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.data.search import SearchIndex
 from mmstudio.data.types import ImageRef, Item
+from mmstudio.formatting import plural, printable_text
 from mmstudio.ui.datasets.gallery_delegate import GalleryDelegate
 from mmstudio.ui.datasets.gallery_model import GalleryListModel
 from mmstudio.ui.datasets.item_dialog import ItemDialog
@@ -111,6 +112,7 @@ class GalleryWidget(QWidget):
         self.model = GalleryListModel(self)
         self.delegate = GalleryDelegate(self.loader, self)
         self.dialog: ItemDialog | None = None
+        self._dialog_row = 0
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search captions")
@@ -231,16 +233,24 @@ class GalleryWidget(QWidget):
         return self.count_label.text()
 
     def open_item(self, row: int) -> ItemDialog:
-        """Open the larger view of the item shown at ``row``."""
+        """Open the larger view of the item shown at ``row`` (it steps through the items shown)."""
         item = self.model.item(row)
         if self.dialog is not None:
             self.dialog.close()
         self.dialog = ItemDialog(item, self)
         self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialog.destroyed.connect(self._on_dialog_destroyed)
+        self.dialog.step_requested.connect(self._on_dialog_step_requested)
+        self._dialog_row = row
+        self.dialog.set_steps(row > 0, row + 1 < self.model.shown_count())
         self.dialog.show()
+        self.dialog.activateWindow()  # its keys (previous, next) act at once
         self.item_opened.emit(item)
         return self.dialog
+
+    def dialog_row(self) -> int | None:
+        """The row of the item the larger view shows (None when it is closed)."""
+        return self._dialog_row if self.dialog is not None else None
 
     def visible_rows(self, limit: int = 2000) -> range:
         """The rows whose cells are (at least partly) in the viewport."""
@@ -282,7 +292,7 @@ class GalleryWidget(QWidget):
         self.label_filter.clear()
         self.label_filter.addItem(ALL_LABELS if labels else "No labels", None)
         for label in sorted(labels):
-            self.label_filter.addItem(f"{label} ({labels[label]:,})", label)
+            self.label_filter.addItem(f"{printable_text(label)} ({labels[label]:,})", label)
         self.label_filter.setEnabled(bool(labels))
         self.label_filter.blockSignals(False)
 
@@ -296,7 +306,7 @@ class GalleryWidget(QWidget):
     def _update_count(self) -> None:
         shown, total = self.model.shown_count(), self.model.total_count()
         if shown == total:
-            self.count_label.setText(f"{total:,} item{'s' if total != 1 else ''}")
+            self.count_label.setText(plural(total, "item"))
         else:
             self.count_label.setText(f"showing {shown:,} of {total:,}")
 
@@ -344,3 +354,14 @@ class GalleryWidget(QWidget):
 
     def _on_dialog_destroyed(self) -> None:
         self.dialog = None
+
+    def _on_dialog_step_requested(self, step: int) -> None:
+        dialog, row = self.dialog, self._dialog_row + step
+        if dialog is None or not 0 <= row < self.model.shown_count():
+            return
+        self._dialog_row = row
+        index = self.model.index(row, 0)
+        self.view.setCurrentIndex(index)  # the grid follows (and scrolls to it)
+        self.view.scrollTo(index)
+        dialog.show_item(self.model.item(row))
+        dialog.set_steps(row > 0, row + 1 < self.model.shown_count())

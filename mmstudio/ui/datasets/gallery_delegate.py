@@ -2,7 +2,9 @@
 
 Painting is the gallery's hot path while it scrolls: a cell's text is laid out once and kept
 (``QStaticText``), the enum members a cell uses are looked up once, and the thumbnail comes from the
-:class:`~mmstudio.ui.thumbnails.ThumbnailLoader`'s cache (asked for, never waited on).
+:class:`~mmstudio.ui.thumbnails.ThumbnailLoader`'s cache (asked for, never waited on). A thumbnail
+with transparency is drawn over the card as it is (plain, hovered or selected), never over white;
+text is written by :func:`mmstudio.formatting.printable_text` (no control character drawn as a box).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette, QStaticText
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from mmstudio.data.types import Item
+from mmstudio.formatting import printable_text
 from mmstudio.ui.datasets.gallery_model import GalleryListModel
 from mmstudio.ui.thumbnails import ThumbnailLoader
 
@@ -93,10 +96,10 @@ class GalleryDelegate(QStyledItemDelegate):
         if text is None:
             if len(self._texts) >= self.LINES_CACHE:
                 self._texts.clear()
-            first, second = two_lines(fm, item.text, width)
+            first, second = two_lines(fm, printable_text(item.text), width)
             label, label_width = None, 0
             if item.label is not None:
-                elided = fm.elidedText(item.label, _ELIDE_RIGHT, width - 12)
+                elided = fm.elidedText(printable_text(item.label), _ELIDE_RIGHT, width - 12)
                 label, label_width = _static(elided), fm.horizontalAdvance(elided)
             text = self._texts[key] = _CellText(_static(first), _static(second), label, label_width)
         return text

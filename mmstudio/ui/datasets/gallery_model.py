@@ -7,13 +7,14 @@ while the dataset loads (or here, on the first search, when none was given).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 from PySide6.QtCore import QModelIndex, QObject, Qt
 from PySide6.QtGui import QStandardItemModel
 
 from mmstudio.data.search import SearchIndex
 from mmstudio.data.types import Item
-from mmstudio.formatting import shorten
+from mmstudio.formatting import printable_text, shorten
 
 
 class GalleryListModel(QStandardItemModel):
@@ -96,8 +97,11 @@ class GalleryListModel(QStandardItemModel):
         if role == self.LabelRole:
             return item.label
         if role == Qt.ItemDataRole.ToolTipRole:
+            # Rich text, which Qt wraps (a plain-text tooltip is one line across the screen).
             label = f"{item.label} · " if item.label is not None else ""
-            return f"{shorten(item.text, 400)}\n\n{label}{item.split} · {item.image}"
+            caption = escape(printable_text(shorten(item.text, 400)))
+            where = escape(printable_text(f"{label}{item.split} · {item.image}"))
+            return f"<qt><p>{caption}</p><p style='color:gray'>{where}</p></qt>"
         return None
 
     def flags(self, index: QModelIndex) -> Qt.ItemFlag:

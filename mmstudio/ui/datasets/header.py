@@ -104,6 +104,7 @@ class DatasetHeader(QWidget):
         self.reason_label.setText(dataset.reason)
         self.summary_label.setText(summary_line(dataset, stats))
         self.columns_label.setText(columns_text(dataset.columns))
+        self.columns_label.setToolTip(columns_text(dataset.columns))  # cut off in a narrow window
 
     def update_controls(
         self, *, busy: bool, shown: Dataset | None, columns: bool, loading: str | None

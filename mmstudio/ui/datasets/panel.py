@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QIcon, QPalette
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
@@ -37,7 +37,15 @@ from PySide6.QtWidgets import (
 
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.formats import roles_choosable
-from mmstudio.data.overview import ColumnsNeeded, Overview, display_name, load_overview, overview, splits_text
+from mmstudio.data.overview import (
+    ChoiceNeeded,
+    ColumnsNeeded,
+    Overview,
+    display_name,
+    load_overview,
+    overview,
+    splits_text,
+)
 from mmstudio.data.preview import Preview, read_preview
 from mmstudio.data.sources import can_open, dataset_source, formats_text
 from mmstudio.data.spec import DatasetSpec
@@ -45,6 +53,7 @@ from mmstudio.data.types import ColumnRoles
 from mmstudio.formatting import sentence
 from mmstudio.heap import collector_paused
 from mmstudio.progress import TaskState
+from mmstudio.ui.datasets.choice_dialog import DatasetChoiceDialog
 from mmstudio.ui.datasets.columns_dialog import ColumnMappingDialog
 from mmstudio.ui.datasets.gallery import GalleryWidget
 from mmstudio.ui.datasets.header import DatasetHeader
@@ -68,7 +77,9 @@ GUESSED_MESSAGE = (
 # --- the tasks (in the thread pool; the collector paused while a dataset is built: see heap.py) ------
 
 
-def load_job(state: TaskState, spec: DatasetSpec, ask_columns: bool) -> Overview | ColumnsNeeded:
+def load_job(
+    state: TaskState, spec: DatasetSpec, ask_columns: bool
+) -> Overview | ColumnsNeeded | ChoiceNeeded:
     with collector_paused():
         return load_overview(spec, ask_columns=ask_columns, state=state)
 
@@ -107,9 +118,10 @@ def _local_path(path: str | os.PathLike | QUrl) -> str:
 class DatasetsPanel(QWidget):
     """The Datasets page of the main window.
 
-    Public API: :meth:`open_path`, :meth:`cancel_loading`, :meth:`is_busy`, :meth:`accepts` and the
-    signals below. Every ``loading_started`` is followed by one ``loading_finished`` (with ``None``
-    when the load failed, was cancelled or was replaced by a newer one).
+    Public API: :meth:`open_path`, :meth:`cancel_loading`, :meth:`is_busy`, :meth:`accepts`,
+    :meth:`focus_search` (Ctrl+F, :attr:`search_action`) and the signals below. Every
+    ``loading_started`` is followed by one ``loading_finished`` (with ``None`` when the load failed,
+    was cancelled or was replaced by a newer one).
     """
 
     loading_started = Signal(str)  # the path (or shard pattern) being loaded
@@ -125,6 +137,7 @@ class DatasetsPanel(QWidget):
         self.spec: DatasetSpec | None = None
         self.ask_columns = True  # open the mapping dialog when roles are uncertain (off for screenshots)
         self.columns_dialog: ColumnMappingDialog | None = None
+        self.choice_dialog: DatasetChoiceDialog | None = None  # a folder of several datasets: which one
         self._columns_spec: DatasetSpec | None = None
         self._task: Task | None = None
         self._task_kind = ""  # "load", "split", "preview" or "summary"
@@ -168,6 +181,13 @@ class DatasetsPanel(QWidget):
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.loading_page)
         self.stack.addWidget(self.tabs)
+
+        # Ctrl+F while the page is shown: the gallery's search field (the shortcuts dialog lists it).
+        self.search_action = QAction(icon("search"), "Search captions", self)
+        self.search_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.search_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.search_action.triggered.connect(self.focus_search)
+        self.addAction(self.search_action)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
@@ -250,6 +270,14 @@ class DatasetsPanel(QWidget):
     def search_field(self) -> QLineEdit:
         return self.gallery.search
 
+    def focus_search(self) -> None:
+        """Show the gallery and put the cursor in its search field, its text selected (Ctrl+F)."""
+        if self.dataset is None:
+            return
+        self.show_tab("gallery")
+        self.gallery.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.gallery.search.selectAll()
+
     def visible_count(self) -> int:
         """How many items the gallery shows (after the search and the label filter)."""
         return self.gallery.shown_count()
@@ -317,6 +345,12 @@ class DatasetsPanel(QWidget):
             if dataset is not None and self.spec is not None:
                 self._open_columns_dialog(result, dataset.columns, dataset.format, "", self.spec)
             return
+        if isinstance(result, ChoiceNeeded):
+            self.message.show_message(sentence(result.message), "info")
+            self._show_page()
+            self.loading_finished.emit(None)
+            self._open_choice_dialog(result, spec)
+            return
         if isinstance(result, ColumnsNeeded):
             self.message.show_message(sentence(result.message), "error")
             self._show_page()
@@ -340,7 +374,8 @@ class DatasetsPanel(QWidget):
             return
         self.state.set_dataset(result.dataset, spec)
         if kind == "load":
-            self.settings.add_recent_dataset(spec.path)
+            # Not added to Open Recent here: the window does that (loading_finished), so that the page
+            # shown alone (python -m mmstudio.ui.datasets) leaves the user's list as it was.
             name = display_name(spec.path, result.dataset)
             self.state.post_status(f"Loaded {name}: {result.dataset.report.summary()}")
             self.loading_finished.emit(result.dataset)
@@ -425,6 +460,7 @@ class DatasetsPanel(QWidget):
 
     def _update_controls(self) -> None:
         dataset, spec = self.dataset, self._task_spec
+        self.search_action.setEnabled(dataset is not None)
         self.header.update_controls(
             busy=self._task is not None,
             shown=dataset,
@@ -443,11 +479,31 @@ class DatasetsPanel(QWidget):
         self.columns_dialog, self._columns_spec = dialog, spec
         dialog.open()
 
+    def _open_choice_dialog(self, needed: ChoiceNeeded, spec: DatasetSpec | None) -> None:
+        dialog = DatasetChoiceDialog(needed, self)
+        dialog.finished.connect(self._on_choice_dialog_finished)
+        self.choice_dialog, self._columns_spec = dialog, spec
+        dialog.open()
+
+    def _on_choice_dialog_finished(self, result: int) -> None:
+        dialog, spec = self.sender(), self._columns_spec
+        if dialog is None or dialog is not self.choice_dialog:
+            return
+        self.choice_dialog, self._columns_spec = None, None
+        chosen = dialog.chosen()
+        dialog.deleteLater()
+        if result == QDialog.DialogCode.Accepted and chosen is not None and spec is not None:
+            self._start_load(dataclasses.replace(spec, path=str(chosen)), ask_columns=self.ask_columns)
+
     def _close_columns_dialog(self) -> None:
-        dialog, self.columns_dialog = self.columns_dialog, None
-        if dialog is not None:
-            dialog.reject()  # its finished signal is ignored: it is no longer the panel's dialog
-            dialog.deleteLater()
+        """Close the column or choice dialog (their finished signals are then ignored: neither is the
+        panel's dialog any more)."""
+        dialogs = (self.columns_dialog, self.choice_dialog)
+        self.columns_dialog = self.choice_dialog = None
+        for dialog in dialogs:
+            if dialog is not None:
+                dialog.reject()
+                dialog.deleteLater()
 
     def _on_columns_dialog_finished(self, result: int) -> None:
         dialog, spec = self.sender(), self._columns_spec

@@ -254,8 +254,7 @@ class StatsWidget(QWidget):
         plot.setTitle(f"Caption length: median {every.median:,.0f} characters, 95% under {every.p95:,.0f}")
         axis = "characters"
         if drawn.longer:
-            s = "s" if drawn.longer != 1 else ""
-            axis += f" ({drawn.longer:,} caption{s} longer than {drawn.cap:,.0f} not drawn)"
+            axis += f" ({drawn.note()})"  # the lengths left out, beyond the axis
         plot.getAxis("bottom").setLabel(axis, color=self.palette().color(QPalette.ColorRole.Text).name())
         low, high = float(edges[0]), float(edges[-1])
         if high - low < 10:  # a narrow range: a few bars, not a wall

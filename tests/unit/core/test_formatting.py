@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from mmstudio.formatting import plural, sentence, shorten, shorten_path
+from mmstudio.formatting import plural, printable_text, sentence, shorten, shorten_path
 
 
 def test_shorten_keeps_a_short_text_and_cuts_a_long_one_to_its_width():
@@ -35,3 +35,26 @@ def test_sentence():
 
 def test_plural():
     assert plural(1, "folder") == "1 folder" and plural(1204, "item") == "1,204 items"
+
+
+def test_printable_text_shows_control_characters_as_escapes():
+    """#14: what a gallery cell, a tooltip or the item dialog draws of a caption with a NUL."""
+    assert printable_text("a cat on a mat") == "a cat on a mat"
+    assert printable_text("a NUL\x00 and a bell\x07, an ESC\x1b and DEL\x7f") == (
+        "a NUL\\x00 and a bell\\x07, an ESC\\x1b and DEL\\x7f"
+    )
+    assert printable_text("C1\x9b here") == "C1\\x9b here"
+    assert printable_text("one\ttab\nand lines\r\nend\u2028sep") == "one tab and lines  end sep"
+    assert printable_text("one\ttab\nand lines\r\nend", multiline=True) == "one tab\nand lines\nend"
+    assert printable_text("not utf-8: \udcff\udc80") == "not utf-8: \\xff\\x80"
+    assert printable_text("a lone \ud800 surrogate") == "a lone \ufffd surrogate"
+    for kept in (
+        "café naïve",
+        "日本語のキャプション",
+        "emoji 👨\u200d👩\u200d👧",
+        "non\u00a0breaking",
+        "العربية",
+    ):
+        assert printable_text(kept) == kept
+    controls = {*map(chr, range(0x20)), *map(chr, range(0x7F, 0xA0))}
+    assert not controls & set(printable_text("".join(map(chr, range(0x100)))))

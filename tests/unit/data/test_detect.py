@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
 from mmstudio.data.detect import detect_format
-from mmstudio.data.types import DatasetFormatError
+from mmstudio.data.types import DatasetFormatError, SeveralDatasets
 
 
 @pytest.mark.parametrize(
@@ -136,5 +137,38 @@ def test_missing_path_image_file_and_unknown_file(tmp_path, build):
 def test_several_unrelated_manifests_are_ambiguous(tmp_path):
     for name in ("a.csv", "b.csv"):
         (tmp_path / name).write_text("image,text\n", encoding="utf-8")
-    with pytest.raises(DatasetFormatError, match=r"several manifests \(a.csv, b.csv\)"):
+    with pytest.raises(DatasetFormatError, match=r"2 manifests \(a.csv, b.csv\)"):
         detect_format(tmp_path)
+
+
+@pytest.mark.parametrize("format", [None, "manifest"])
+def test_a_folder_of_several_manifests_names_the_files_to_choose_from(tmp_path, format):
+    """#11, #1: ``manifest.csv`` beside ``manifest_train.csv`` and ``manifest_test.csv`` is no one
+    dataset; the error carries the files to choose from (the Datasets page lists them), also when the
+    format is given (an old run's record names the folder and its format)."""
+    for name in ("manifest.csv", "manifest_train.csv", "manifest_test.csv", "notes.txt"):
+        (tmp_path / name).write_text("image,text\n", encoding="utf-8")
+    with pytest.raises(SeveralDatasets) as raised:
+        detect_format(tmp_path, format)
+    assert raised.value.folder == tmp_path
+    assert [p.name for p in raised.value.choices] == [
+        "manifest.csv",
+        "manifest_test.csv",
+        "manifest_train.csv",
+    ]
+    assert str(raised.value).startswith(
+        f"{tmp_path} holds 3 manifests (manifest.csv, manifest_test.csv, manifest_train.csv) whose names"
+    )
+    assert "x_train.csv, x_val.csv, x_test.csv are read together as splits" in str(raised.value)
+    assert pickle.loads(pickle.dumps(raised.value)).choices == raised.value.choices
+    assert detect_format(tmp_path / "manifest_train.csv").paths == [tmp_path / "manifest_train.csv"]
+
+
+@pytest.mark.parametrize("val", ["val", "validation", "valid"])
+def test_manifests_named_for_their_splits_are_one_dataset(tmp_path, val):
+    """#11: ``x_train.csv``, ``x_val.csv`` (or ``x_validation.csv``), ``x_test.csv``: one dataset."""
+    for split in ("train", val, "test"):
+        (tmp_path / f"x_{split}.csv").write_text("image,text\n", encoding="utf-8")
+    detection = detect_format(tmp_path)
+    assert detection.format == "manifest" and len(detection.paths) == 3
+    assert "one manifest per split" in detection.reason

@@ -343,6 +343,20 @@ def test_one_manifest_per_split(tmp_path, build):
     assert dataset.columns.split == "(file name)"
 
 
+def test_manifests_named_x_train_x_val_x_test_load_as_one_dataset_with_those_splits(tmp_path, build):
+    """#11: a common prefix before the split's name (``x_train.csv``) still names the split."""
+    for split, n in (("train", 6), ("val", 2), ("test", 3)):
+        rows = []
+        for i in range(n):
+            build.image(tmp_path / "img" / f"{split}{i}.png")
+            rows.append([f"img/{split}{i}.png", build.caption(i), "ab"[i % 2]])
+        build.csv(tmp_path / f"x_{split}.csv", ["image", "caption", "label"], rows)
+    dataset = load_dataset(tmp_path)
+    assert dataset.format == "manifest" and "splits from the file names" in dataset.reason
+    assert dataset.split_counts() == {"train": 6, "val": 2, "test": 3}
+    assert dataset.columns.split == "(file name)" and not dataset.report.problems
+
+
 def test_manifest_resolves_paths_against_its_folder(tmp_path, build):
     build.image(tmp_path / "sub" / "images" / "a.png")
     build.csv(tmp_path / "sub" / "list.csv", ["path", "description"], [["images/a.png", build.caption(1)]])
@@ -555,6 +569,48 @@ def test_webdataset_keys_json_fields_and_incomplete_samples(tmp_path, build):
         ("missing_image", "lonely"),
     ]
     assert source.available_columns == ["jpg", "json.caption", "json.label", "png", "txt"]
+
+
+def test_webdataset_labels_are_the_names_the_json_gives_the_cls_ids(tmp_path, build):
+    """#10: ``.cls`` holds an id ("5"), the ``.json`` its name ("people"): the label is the name, the
+    id-to-name mapping is kept (a sample with only a ``.cls`` is named as the others with that id),
+    and an id named two ways is a warning on the sample that disagrees."""
+    members = {}
+    for i, (class_id, doc) in enumerate(
+        [
+            ("5", {"label": "people"}),
+            ("5", {"label": "people"}),
+            ("7", {"label": "animals"}),
+            ("7", {}),  # no name: its id's name, from the other samples
+            ("5", {"label": "persons"}),  # the id named another way: kept, and said
+            ("9", {}),  # an id no sample names: the id
+        ]
+    ):
+        members[f"{i:03d}.jpg"] = build.image_bytes("JPEG")
+        members[f"{i:03d}.txt"] = build.caption(i).encode()
+        members[f"{i:03d}.cls"] = class_id.encode()
+        members[f"{i:03d}.json"] = json.dumps(doc).encode()
+    build.tar(tmp_path / "named" / "s.tar", members)
+    dataset = load_dataset(tmp_path / "named")
+    assert [i.label for i in dataset.items] == ["people", "people", "animals", "animals", "persons", "9"]
+    assert dataset.source.label_names == {"5": "people", "7": "animals"}
+    assert dataset.columns.label == "json.label"
+    assert "5 → people, 7 → animals" in dataset.reason
+    [mismatch] = [p for p in dataset.report.problems if p.kind != ProblemKind.RARE_LABEL]
+    assert mismatch.kind == ProblemKind.LABEL_MISMATCH and not mismatch.skipped and mismatch.row == 5
+    assert "names its .cls id 5 'persons', where 2 other samples name it 'people'" in mismatch.message
+
+    # The ids asked for by name: the ids as they are, nothing mapped.
+    ids = load_dataset(tmp_path / "named", columns=ColumnRoles(label="cls"))
+    assert [i.label for i in ids.items] == ["5", "5", "7", "7", "5", "9"]
+    assert ProblemKind.LABEL_MISMATCH not in {p.kind for p in ids.report.problems}
+    assert ids.source.label_names == {}
+    # A .label member is a name too.
+    build.tar(
+        tmp_path / "member" / "s.tar",
+        {"k.jpg": build.image_bytes("JPEG"), "k.txt": b"a cap", "k.cls": b"2", "k.label": b"birds\n"},
+    )
+    assert [i.label for i in load_dataset(tmp_path / "member").items] == ["birds"]
 
 
 def test_webdataset_chosen_fields(tmp_path, build):

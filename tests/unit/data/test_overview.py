@@ -8,6 +8,7 @@ import pytest
 
 from mmstudio.data.dataset import load_dataset
 from mmstudio.data.overview import (
+    ChoiceNeeded,
     ColumnsNeeded,
     Overview,
     columns_needed,
@@ -19,7 +20,7 @@ from mmstudio.data.overview import (
     summary_line,
 )
 from mmstudio.data.spec import DatasetSpec
-from mmstudio.data.types import ColumnRoles, ColumnsUnknown, DatasetFormatError
+from mmstudio.data.types import ColumnRoles, ColumnsUnknown, DatasetFormatError, SeveralDatasets
 from mmstudio.progress import Cancelled, TaskState
 
 
@@ -118,3 +119,30 @@ def test_the_header_lines(manifest_dataset, tmp_path, build):
     retrieval = load_dataset(tmp_path / "r")
     assert "image–text retrieval" in summary_line(retrieval, overview(retrieval).stats)
     assert "label" not in summary_line(retrieval, overview(retrieval).stats)
+
+
+def test_a_folder_of_several_manifests_asks_which_one(tmp_path, build):
+    """#11: with a person to ask, the files to choose from, not an error; choosing one loads it."""
+    for name, n in (("all.csv", 12), ("first.csv", 6)):
+        rows = []
+        for i in range(n):
+            build.image(tmp_path / "img" / f"{i}.png")
+            rows.append([f"img/{i}.png", build.caption(i), "ab"[i % 2]])
+        build.csv(tmp_path / name, ["image", "caption", "label"], rows)
+    asked = load_overview(DatasetSpec(str(tmp_path)), ask_columns=True)
+    assert isinstance(asked, ChoiceNeeded) and asked.folder == tmp_path
+    assert asked.choices == [tmp_path / "all.csv", tmp_path / "first.csv"]
+    assert "holds 2 manifests (all.csv, first.csv)" in asked.message
+    with pytest.raises(SeveralDatasets):
+        load_overview(DatasetSpec(str(tmp_path)))
+    chosen = load_overview(DatasetSpec(str(asked.choices[1])), ask_columns=True)
+    assert isinstance(chosen, Overview) and len(chosen.dataset.items) == 6
+
+
+def test_one_display_name_for_a_dataset_opened_by_its_annotation_file(coco_dataset):
+    """#20: a COCO set opened by ``annotations/captions_train2017.json`` is called by its folder, as
+    the Datasets page's header calls it (and the window's status bar, which asks the same function),
+    not "annotations"."""
+    path = coco_dataset / "annotations" / "captions_train2017.json"
+    dataset = load_dataset(path)
+    assert display_name(str(path), dataset) == coco_dataset.name == display_name(str(coco_dataset), dataset)

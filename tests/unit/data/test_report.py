@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from mmstudio.data.report import (
     CSV_COLUMNS,
     KIND_HELP,
@@ -63,3 +65,29 @@ def test_the_csv_has_one_line_per_problem(tmp_path):
     assert rows[3] == ["b.jsonl", "", "malformed_row", 'line, with "quotes"\nand a break', "yes", ""]
     assert rows[4][5] == "caf\udce9.png"
     assert len(rows) == 5
+
+
+def test_one_of_a_thing_is_singular(tmp_path):
+    """#19: counts of one read "1 usable pair", "1 row", "1 image", "1 field", "unknown ... key"."""
+    from mmstudio.data.formats._table import read_table
+    from mmstudio.data.overview import load_overview
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.progress import TaskState
+
+    one = ValidationReport(rows=1, valid=1, problems=[])
+    assert one.summary() == "1 usable pair, 0 skipped"
+    assert summary_text(one) == "1 usable pair, 0 skipped (of 1 row)"
+    (tmp_path / "a.png").write_bytes(b"")
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    (tmp_path / "data.csv").write_text("image,caption\na.png,a thing\nx\n", encoding="utf-8")
+    table = read_table(tmp_path / "data.csv", "data.csv")
+    assert "has 1 field but the header has 2 columns" in table.problems[0].message
+    messages = []
+    load_overview(DatasetSpec(str(tmp_path / "data.csv")), state=TaskState(lambda _f, m: messages.append(m)))
+    assert "Checking 1 image" in messages
+    with pytest.raises(ValueError, match="unknown dataset spec key pth; valid keys"):
+        DatasetSpec.from_dict({"pth": "x"})
+    with pytest.raises(ValueError, match="unknown column role img; valid roles"):
+        DatasetSpec("x", columns={"img": "a"})

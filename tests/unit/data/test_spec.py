@@ -35,7 +35,7 @@ def test_defaults_and_round_trip_through_json():
 
 def test_from_dict_fills_missing_keys_and_refuses_unknown_ones():
     assert DatasetSpec.from_dict({"path": "x"}) == DatasetSpec("x")
-    with pytest.raises(ValueError, match=r"unknown dataset spec key\(s\) sede; valid keys: path, format"):
+    with pytest.raises(ValueError, match=r"unknown dataset spec key sede; valid keys: path, format"):
         DatasetSpec.from_dict({"path": "x", "sede": 1})
     with pytest.raises(ValueError, match=r"unknown column role.*captions"):
         DatasetSpec.from_dict({"path": "x", "columns": {"captions": "c"}})

@@ -117,9 +117,13 @@ def test_the_caption_histogram_leaves_the_outliers_out():
     drawn = stats.text_histogram
     assert drawn.longer == 2 and drawn.cap == pytest.approx(3 * np.percentile([len(t) for t in texts], 95))
     assert drawn.lengths.count == 200 and drawn.lengths.max == 29
+    # #20: the note names the lengths left out, beyond the axis (which ends at 29), not the cap (~87).
+    assert drawn.note() == "2 captions of 5,000 to 9,000 characters not drawn"
     assert stats.text_chars.count == 202 and stats.text_chars.max == 9000  # the numbers count every one
     plain = dataset_stats([item(i, text="x" * (20 + i)) for i in range(30)]).text_histogram
-    assert plain.cap is None and plain.longer == 0 and plain.lengths.count == 30
+    assert plain.cap is None and plain.longer == 0 and plain.lengths.count == 30 and plain.note() == ""
+    one = dataset_stats([item(i, text="x" * 30) for i in range(40)] + [item(40, text="y" * 2418)])
+    assert one.text_histogram.note() == "1 caption of 2,418 characters not drawn"
     assert dataset_stats([]).text_histogram.lengths.count == 0
 
 
