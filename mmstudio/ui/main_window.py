@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio import __version__
+from mmstudio.data.overview import display_name
 from mmstudio.data.sources import file_filter, is_pattern
-from mmstudio.formatting import shorten_path
+from mmstudio.formatting import plural, shorten_path
 from mmstudio.heap import settle_new_objects
 from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
@@ -360,14 +361,14 @@ class MainWindow(QMainWindow):
             self.dataset_label.setText("No dataset")
             return
         spec = self.state.dataset_spec
-        path = Path(spec.path) if spec is not None else Path(dataset.source.root)
-        name = path.parent.name if path.is_file() else path.name  # the folder says more than manifest.csv
-        self.dataset_label.setText(f"{name}: {len(dataset.items):,} pairs")
+        name = display_name(spec.path if spec is not None else "", dataset)  # as the Datasets page says it
+        self.dataset_label.setText(f"{name}: {plural(len(dataset.items), 'pair')}")
         self.dataset_label.setToolTip(spec.path if spec is not None else str(dataset.source.root))
 
     def _on_datasets_loading_finished(self, dataset) -> None:
         if dataset is not None and self.state.dataset_spec is not None:
             self.settings.last_dataset = self.state.dataset_spec.path
+            self.settings.add_recent_dataset(self.state.dataset_spec.path)  # the window's list, not a page's
 
     def _on_model_document_changed(self) -> None:
         """The title names the model spec being built (Qt adds the application's name after it, and

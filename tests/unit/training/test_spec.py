@@ -170,12 +170,12 @@ def test_spec_files_are_read_with_a_message_naming_the_file_and_written_atomical
     path = write_spec_file(tmp_path / "model.json", MODEL)
     assert read_spec_file(path) == MODEL and path.read_text(encoding="utf-8").endswith("\n")
     (tmp_path / "list.json").write_text("[1]", encoding="utf-8")
-    with pytest.raises(ValueError, match="list.json is not a model spec: it holds a JSON list"):
+    with pytest.raises(ValueError, match=r"list\.json is not a model spec: it holds a JSON list"):
         read_spec_file(tmp_path / "list.json")
     (tmp_path / "bad.json").write_text("{nope", encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.json is not a job spec: it is not valid JSON"):
+    with pytest.raises(ValueError, match=r"bad\.json is not a job spec: it is not valid JSON"):
         read_spec_file(tmp_path / "bad.json", "job spec")
-    with pytest.raises(OSError, match="Could not read the model spec .*missing.json"):
+    with pytest.raises(OSError, match=r"Could not read the model spec .*missing\.json"):
         read_spec_file(tmp_path / "missing.json")
     with pytest.raises(OSError, match="Could not save the model spec to"):
         write_spec_file(tmp_path / "no-such-folder" / "m.json", MODEL)
