@@ -223,4 +223,4 @@ class CurvesTab(QWidget):
             if self.chart.key == key and abs(result[0] - self.weight()) < 1e-9:
                 self.chart.set_smoothed(*result)
 
-        self._start(smooth_job, curves, weight, succeeded=done)
+        self._start(smooth_job, key, curves, weight, succeeded=done)
