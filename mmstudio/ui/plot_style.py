@@ -182,6 +182,12 @@ LEGEND_PLACES = {"top": (1, 1), "right": (2, 3)}
 class PlotLegend(pg.LegendItem):
     """A legend in its plot's layout, beside the data (never over it), in the palette's text colour.
 
+    ``place="right"``: a column beside the data, in as many columns as its height needs, moved above
+    the data when that would take more than :data:`RIGHT_SHARE` of the plot's width (a narrow chart);
+    ``place="top"``: a row between the title and the data, as many entries a row as the width holds
+    (two rows at most: on a plot too narrow even for that the entries are clipped rather than stacked
+    over its whole height). It is arranged again whenever the plot is resized.
+
     A click on an entry's name toggles its item, as pyqtgraph's click on the swatch does; the name of
     a hidden item is drawn muted. Items added to the plot with a ``name`` are listed (it is the plot
     item's ``legend``)."""
@@ -192,24 +198,20 @@ class PlotLegend(pg.LegendItem):
             offset=None, labelTextColor=colours.text, frame=False, colCount=columns, horSpacing=4
         )
         self.colours = colours
-        self.place = place
+        self.wanted = place  # where it goes when there is room
+        self.place = ""  # where it is
+        self._plot_item = plot_item
+        self._most_columns = columns if place == "top" else 1000
         # in a layout, not anchored over the view box: it scales with the plot like everything else
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, False)
         # its own size, not its cell's: stretched, its rows would spread over the plot's height
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-        self.layout.setContentsMargins(8 if place == "right" else 4, 0, 4, 0)
-        row, column = LEGEND_PLACES[place]
-        layout = plot_item.layout
-        if place == "top":  # the cell of the top axis, which these plots never show
-            plot_item.hideAxis("top")
-            layout.removeItem(plot_item.getAxis("top"))
-        layout.addItem(self, row, column, alignment=_ALIGN[place])
+        plot_item.hideAxis("top")  # its cell is the legend's when it sits above the data
+        plot_item.layout.removeItem(plot_item.getAxis("top"))
+        self._move_to(place)
         plot_item.legend = self
         self.sigSampleClicked.connect(self._on_sample_clicked)
-        self._plot_item = plot_item
-        self._most_columns = columns
-        if place == "top":  # as many entries a row as the plot's width holds (a narrow plot: fewer)
-            plot_item.geometryChanged.connect(self._fit_columns)
+        plot_item.geometryChanged.connect(self.arrange)
 
     def entries(self) -> list[tuple[object, str]]:
         """``(item, name)`` of every entry, in order."""
@@ -230,28 +232,45 @@ class PlotLegend(pg.LegendItem):
     def addItem(self, item, name) -> None:  # pyqtgraph override: entries of a hidden item look it
         super().addItem(item, name)
         self._mark(item)
-        if self.place == "top":
-            self._fit_columns()
+        self.arrange()
+
+    def arrange(self) -> None:
+        """Place the legend and choose its columns for the plot's size now."""
+        if not self.items:
+            return
+        n = len(self.items)
+        size = self._plot_item.geometry()
+        entry = max(sample.width() + label.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + 12
+                    for sample, label in self.items)  # fmt: skip
+        place = self.wanted
+        if place == "right":
+            rows = max(1, int((size.height() - 70) // ENTRY_HEIGHT))
+            columns = math.ceil(n / rows)
+            if columns * entry > RIGHT_SHARE * size.width():
+                place = "top"
+        if place == "top":
+            axis = self._plot_item.getAxis("left")
+            room = size.width() - (axis.width() if axis.isVisible() else 0) - 8
+            fit = int(max(1, room // max(entry, 1)))
+            columns = min(self._most_columns, n, max(fit, math.ceil(n / 2)))
+        if place != self.place:
+            self._move_to(place)
+        if columns != self.columnCount:
+            self.setColumnCount(columns)
+
+    def _move_to(self, place: str) -> None:
+        layout = self._plot_item.layout
+        if self.place:
+            layout.removeItem(self)
+        self.place = place
+        self.layout.setContentsMargins(8 if place == "right" else 4, 0, 4, 0)
+        layout.addItem(self, *LEGEND_PLACES[place], alignment=_ALIGN[place])
 
     def sizeHint(self, which, constraint=QSizeF()):  # noqa: B008 Qt override
         hint = super().sizeHint(which, constraint)
         if self.place == "top" and which == Qt.SizeHint.MinimumSize:
             hint.setWidth(0)  # never widen the plot past its view: the entries wrap instead
         return hint
-
-    def _fit_columns(self) -> None:
-        if not self.items:
-            return
-        axis = self._plot_item.getAxis("left")
-        room = self._plot_item.geometry().width() - (axis.width() if axis.isVisible() else 0) - 8
-        entry = max(sample.width() + label.effectiveSizeHint(Qt.SizeHint.PreferredSize).width() + 8
-                    for sample, label in self.items)  # fmt: skip
-        fit = int(max(1, room // max(entry, 1)))
-        # two rows at most: on a plot too narrow even for that, the entries are clipped rather than
-        # stacked over the whole height of the plot
-        columns = min(self._most_columns, len(self.items), max(fit, math.ceil(len(self.items) / 2)))
-        if columns != self.columnCount:
-            self.setColumnCount(columns)
 
     def updateSize(self) -> None:  # pyqtgraph override: the plot's layout places and sizes it
         self.updateGeometry()
@@ -281,6 +300,9 @@ class PlotLegend(pg.LegendItem):
             label.setText(label.text, color=QColor(self.colours.text if shown else self.colours.muted))
 
 
+#: A legend to the right of the data takes at most this share of the plot's width, else it goes above.
+RIGHT_SHARE = 0.3
+ENTRY_HEIGHT = 22  # pixels: an entry's row, for the columns a legend to the right needs
 _ALIGN = {
     "top": Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
     "right": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
@@ -289,7 +311,8 @@ _ALIGN = {
 
 def add_legend(plot: pg.PlotWidget | pg.PlotItem, *, place: str = "right", columns: int = 1) -> PlotLegend:
     """The plot's legend, made on the first call: ``place`` ``"top"`` (a row above the data: a few
-    entries on a narrow plot) or ``"right"`` (a column beside it: many runs on a wide one)."""
+    entries on a narrow plot, at most ``columns`` a row) or ``"right"`` (a column beside it, or more
+    for many runs; above the data when the plot is too narrow for it): see :class:`PlotLegend`."""
     item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
     if isinstance(item.legend, PlotLegend):
         return item.legend

@@ -81,6 +81,25 @@ def test_a_legend_sits_beside_the_data_in_the_palettes_text_colour(qtbot, place,
         assert QColor(label.opts["color"]) == text
 
 
+def test_a_legend_beside_a_narrow_plot_goes_above_it(qtbot):
+    """Beside the data on a wide chart; a chart too narrow for that (the Compare metrics tab at the
+    window's minimum size) gets it above the data rather than clipped at its right edge."""
+    plot = _shown(qtbot, palette_plot("bars", "", "F1"), width=900)
+    legend = add_legend(plot, place="right")
+    for n in range(3):
+        plot.plot([0, 1], [n, n + 1], pen=pen("#2f7dd1"), name=f"#{n} a run with a long name")
+    QApplication.processEvents()
+    assert legend.place == "right"
+    plot.resize(300, 300)
+    qtbot.waitUntil(lambda: legend.place == "top")
+    QApplication.processEvents()
+    view = plot.getPlotItem().getViewBox()
+    assert not legend.sceneBoundingRect().intersects(view.mapRectToScene(view.rect()))
+    assert legend.sceneBoundingRect().right() <= plot.getPlotItem().sceneBoundingRect().right() + 1
+    plot.resize(900, 300)
+    qtbot.waitUntil(lambda: legend.place == "right")
+
+
 def test_a_click_on_an_entrys_name_toggles_its_item(qtbot):
     """#6: not only the swatch: the name, the larger target, hides and shows the curve."""
     plot = _shown(qtbot, palette_plot("loss", "step", "loss"))
