@@ -81,7 +81,6 @@ class ChartWidget(QWidget):
         self.colours = plot_colours()
         self.plot_widget = palette_plot("", "", "", min_height=220)
         self.plot = self.plot_widget.getPlotItem()
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.legend = add_legend(self.plot, place="right")
         layout.addWidget(self.plot_widget)
         self.set_title(title)
@@ -480,7 +479,7 @@ class GroupedBarChart(ChartWidget):
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
-        self.plot.showGrid(x=False, y=True, alpha=0.2)
+        self.plot.showGrid(x=False, y=True, alpha=0.15)
         self.plot.setMouseEnabled(x=False, y=False)
         self._bars: list[pg.BarGraphItem] = []
         self.groups: list[str] = []
