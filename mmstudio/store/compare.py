@@ -1,6 +1,6 @@
 """Comparing runs without Qt or torch: flattened parameters and the keys that differ, the metrics
-runs share, their test evaluations (plain, text masked, image masked), the items they disagree on,
-and EMA smoothing of a curve.
+runs share, the one the view opens on, their test evaluations (plain, text masked, image masked), the
+items they disagree on, and EMA smoothing of a curve (which curves are smoothed, and how much).
 
 The compare view (``mmstudio.ui.compare``) and ``mmstudio runs compare`` read the same data through
 :func:`load_comparison`, and show it through the same tables (:mod:`mmstudio.store.report`);
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmstudio.progress import check_cancel
-from mmstudio.vocabulary import CONDITIONS, LOSS_KEYS, key_metric, lower_is_better
+from mmstudio.vocabulary import CONDITIONS, is_epoch_metric, key_metric, lower_is_better, metric_split
 
+from .summaries import run_key_metric
 from .types import EvaluationInfo, MetricStats, Prediction, RunDetail
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class Comparison:
 
     def default_metric(self) -> str | None:
         """The metric to show first: :func:`default_metric`."""
-        return default_metric(self.run_ids, self.stats)
+        return default_metric(self.run_ids, self.stats, self.runs)
 
     def parameter_rows(self, show_all: bool = False) -> list[tuple[str, list[Any]]]:
         keys = self.all_keys if show_all else self.differing
@@ -185,18 +186,33 @@ def shared_metric_keys(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, 
     return sorted(shared or set().union(*sets))
 
 
-def default_metric(run_ids: Sequence[int], stats: Mapping[int, Mapping[str, MetricStats]]) -> str | None:
-    """The metric whose curves the compare view opens on: a loss (:data:`~mmstudio.vocabulary.LOSS_KEYS`,
-    which every run logs as it trains), else the runs' key metric
-    (:func:`~mmstudio.vocabulary.key_metric`): the first of them every run logged at least twice (a
-    curve, not a point), else the first of them present, else the first shared key. From the runs'
-    metric stats alone, so the curves can be read before the rest of a comparison."""
+def default_metric(
+    run_ids: Sequence[int],
+    stats: Mapping[int, Mapping[str, MetricStats]],
+    runs: Sequence[RunDetail] | None = None,
+) -> str | None:
+    """The metric whose curves the compare view opens on: the one the Experiments page ranks the runs
+    by (:func:`~mmstudio.store.summaries.run_key_metric` of each of ``runs``, from its task and its
+    early-stopping metric: the first of theirs that every run logged), else the runs' key metric among
+    the keys they share (:func:`~mmstudio.vocabulary.key_metric`, a loss only when they logged no
+    score), else the first shared key. A score logged once an epoch is a short curve, drawn as its
+    points (:func:`smoothing_weight`), never a reason to open on a loss instead."""
     keys = shared_metric_keys(run_ids, stats)
-    present = [k for k in dict.fromkeys((*LOSS_KEYS, key_metric(keys))) if k in keys]
-    for key in present:
-        if all((s := stats.get(i, {}).get(key)) is not None and s.count > 1 for i in run_ids):
+    if not keys:
+        return None
+    shared = set(keys)
+    for run in runs or ():
+        key = run_key_metric(stats.get(run.id, {}), run.spec, run.train_spec)
+        if key in shared:
             return key
-    return present[0] if present else (keys[0] if keys else None)
+    return key_metric(keys) or keys[0]
+
+
+def opening_metric(store: Store, run_ids: Sequence[int]) -> str | None:
+    """:func:`default_metric` of runs in the store, read alone (so that its curves can be read while
+    the rest of the comparison is)."""
+    ids = list(dict.fromkeys(run_ids))
+    return default_metric(ids, store.metric_stats(ids), [store.get_run(i) for i in ids])
 
 
 def load_comparison(
@@ -239,6 +255,38 @@ def best_index(values: np.ndarray, key: str) -> int | None:
     if values.size == 0 or np.all(np.isnan(values)):
         return None
     return int(np.nanargmin(values) if lower_is_better(key) else np.nanargmax(values))
+
+
+#: A curve of fewer points is never smoothed: its points are drawn as they are.
+MIN_SMOOTHED_POINTS = 10
+#: The smoothing's reach, the EMA's span ``1 / (1 - weight)``, is at most this share of a curve's points.
+MAX_SPAN_SHARE = 0.25
+
+
+def is_step_metric(key: str) -> bool:
+    """Whether ``key`` is logged every few steps (``train/loss``, ``train/lr``): a long, noisy curve
+    worth smoothing. Per-epoch metrics (``val/*``, ``train/epoch_*``) and those logged once
+    (``test/*``) are a few points, each a measurement in its own right."""
+    return metric_split(key) == "train" and not is_epoch_metric(key)
+
+
+def smoothing_weight(key: str, points: int, weight: float) -> float:
+    """The EMA weight that a curve of ``points`` points of metric ``key`` is smoothed with when the user
+    asks for ``weight``: 0 (the values as they are) for a metric that is not logged per step
+    (:func:`is_step_metric`) and for a curve shorter than :data:`MIN_SMOOTHED_POINTS`; else ``weight``,
+    lowered so that the average reaches back over at most a quarter of the points
+    (:data:`MAX_SPAN_SHARE`: 0.99 over 40 points would draw one long lag, not the curve). The compare
+    view and the Train page's live loss both smooth by this rule."""
+    if weight <= 0 or points < MIN_SMOOTHED_POINTS or not is_step_metric(key):
+        return 0.0
+    return min(float(weight), 1.0 - 1.0 / (MAX_SPAN_SHARE * points))
+
+
+def smooth(key: str, values: np.ndarray, weight: float) -> np.ndarray:
+    """``values`` of metric ``key`` smoothed as :func:`smoothing_weight` says: the array itself (not a
+    copy) when they are not smoothed."""
+    applied = smoothing_weight(key, len(values), weight)
+    return ema(values, applied) if applied > 0 else values
 
 
 def ema(values: np.ndarray, weight: float, *, resume: tuple[float, int] | None = None) -> np.ndarray:

@@ -10,18 +10,21 @@ depend on the length of the run. The display is the classic peak decimation (eve
 its minimum and maximum at its first x), so spikes are never lost.
 
 The Train page's live plots and the Compare page's chart draw from it (their pyqtgraph items are in
-:mod:`mmstudio.ui.peak_curve`); :func:`mmstudio.store.compare.ema` smooths the curves they show.
+:mod:`mmstudio.ui.peak_curve`); :func:`mmstudio.store.compare.smooth` smooths the curves they show.
+:func:`value_range` is the value axis of a bar chart (a score's ends at 1).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from mmstudio.progress import check_cancel
+from mmstudio.vocabulary import lower_is_better
 
 if TYPE_CHECKING:
     from .store import Store
@@ -254,6 +257,29 @@ def nice_ceil(value: float) -> float:
     return 10.0 * scale
 
 
+def is_sparse(points: int, width_px: float) -> bool:
+    """Whether a line of ``points`` points drawn across ``width_px`` pixels is worth antialiasing: at
+    most a point per pixel, so its segments are long and their stair steps show. A denser line is a
+    peak-decimated band, where antialiasing costs several times more and shows nothing."""
+    return 0 < points <= max(1.0, math.floor(width_px))
+
+
+def value_range(values: Iterable[float | None], key: str = "") -> tuple[float, float]:
+    """The value axis of a bar chart of ``values`` (None and NaN left out): from 0, or the lowest value
+    when one is negative, to a little above the highest. Scores (a metric that is not minimised,
+    :func:`~mmstudio.vocabulary.lower_is_better`, whose values all lie in 0-1: accuracy, F1, recall)
+    end at 1 at most: an F1 axis that runs on to 1.1 reads as if more were possible."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    low = min(0.0, min(finite, default=0.0))
+    top = max(finite, default=0.0)
+    if top <= 0:
+        return low, 0.0 if low < 0 else 1.0
+    high = top * 1.05
+    if not lower_is_better(key) and low >= 0 and top <= 1:
+        high = min(high, 1.0)
+    return low, high
+
+
 @dataclass(frozen=True)
 class StepPyramids:
     """The min/max pyramids of curves and of their smoothed versions, over their steps."""
@@ -274,15 +300,17 @@ def step_pyramids(curves: dict[int, Curve], smoothed: dict[int, np.ndarray]) -> 
     return StepPyramids(raw, smooth)
 
 
-def smoothed_curves(curves: dict[int, Curve], weight: float, *, cancel: Any = None) -> dict[int, np.ndarray]:
-    """Each run's curve smoothed as the compare view and the live plots smooth it (:func:`ema`, the
-    values themselves at weight 0)."""
-    from .compare import ema
+def smoothed_curves(
+    key: str, curves: dict[int, Curve], weight: float, *, cancel: Any = None
+) -> dict[int, np.ndarray]:
+    """Each run's curve of metric ``key`` smoothed as the compare view and the live plots smooth it
+    (:func:`~mmstudio.store.compare.smooth`: a curve that is not smoothed is its own values)."""
+    from .compare import smooth
 
     out = {}
     for run_id, curve in curves.items():
         check_cancel(cancel, "smoothing the curves")
-        out[run_id] = ema(curve.value, weight) if weight > 0 else curve.value
+        out[run_id] = smooth(key, curve.value, weight)
     return out
 
 
@@ -307,6 +335,6 @@ def chart_curves(
         curves[run_id] = store.read_curve(run_id, key)
         if progress is not None:
             progress(n + 1, 2 * len(run_ids))
-    smoothed = smoothed_curves(curves, weight, cancel=cancel)
+    smoothed = smoothed_curves(key, curves, weight, cancel=cancel)
     check_cancel(cancel, "reading the curves")
     return ChartCurves(key, curves, smoothed, weight, step_pyramids(curves, smoothed))

@@ -175,17 +175,36 @@ def html_report(
 
 
 def scatter_default(c: Comparison) -> str | None:
-    """The differing parameter most worth a scatter: train.lr, else the first numeric one set in
-    every run, else the first that differs."""
+    """The parameter the scatter opens on: one whose value varies across the runs (two values or more
+    among the runs that set it; a parameter only one run has, such as the width of its fusion, gives
+    every other run no point and an axis around one value). The first of: ``train.lr``; a number
+    that every run sets; a choice every run makes (``model.fusion.name``); a number some runs set;
+    any other that varies, the seed last. None when nothing differs; the first differing key when
+    nothing varies."""
 
-    def numeric(key: str) -> bool:
-        values = [p.get(key) for p in c.parameters]
-        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    def values(key: str) -> list[Any]:
+        return [p.get(key) for p in c.parameters]
 
-    keys = c.differing
-    if "train.lr" in keys:
-        return "train.lr"
-    return next((k for k in keys if numeric(k)), keys[0] if keys else None)
+    def numeric(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    def rank(key: str) -> int | None:
+        present = [v for v in values(key) if v is not None]
+        if len({repr(v) for v in present}) < 2:
+            return None  # the same for every run that sets it
+        every = len(present) == len(c.parameters)
+        if key == "train.lr":
+            return 0
+        if key == "seed":
+            return 5
+        if all(numeric(v) for v in present):
+            return 1 if every else 3
+        return 2 if every else 4
+
+    ranked = sorted((r, n, k) for n, k in enumerate(c.differing) if (r := rank(k)) is not None)
+    if ranked:
+        return ranked[0][2]
+    return c.differing[0] if c.differing else None
 
 
 def comparison_task(c: Comparison) -> str | None:

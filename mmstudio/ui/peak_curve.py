@@ -10,7 +10,9 @@ shows such a window and fetches a new one when the view range or the plot's widt
 
 The display is the classic peak decimation (every block drawn as its minimum and maximum at its
 first x), so spikes are never lost; a block is at most about a pixel wide, so it looks the same as
-drawing every point.
+drawing every point. A line drawn from at most a point per pixel is antialiased (its stair steps
+would show); a denser one is not (:func:`~mmstudio.store.curves.is_sparse`: it costs several times
+more, for a band that looks the same).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QPainter, QPainterPath, QPen
 
-from mmstudio.store.curves import PeakPyramid, nice_ceil
+from mmstudio.store.curves import PeakPyramid, is_sparse, nice_ceil
+from mmstudio.ui.plot_style import device_pixel_ratio
 
 #: Points handed to pyqtgraph per pixel of the plot's width: a block (drawn as its min and max) is
 #: between half a pixel and a pixel wide, so a noisy curve draws as a solid band (blocks wider than a
@@ -107,6 +110,7 @@ class PeakCurve(pg.PlotDataItem):
             return False  # new points wait for their owner's refresh (it throttles the redraws)
         self._shown = key
         x, y = self.pyramid.window(*(x_range or (None, None)), max_points=width * POINTS_PER_PIXEL)
+        self.opts["antialias"] = is_sparse(len(x), width)  # handed to the curve item by setData
         self.setData(x, y, skipFiniteCheck=True)
         return True
 
@@ -144,12 +148,13 @@ class _Trace:
         if fill is not None:
             self.band_pen = QPen(fill.color())
             self.band_pen.setCosmetic(True)
-            self.band_pen.setWidth(1)
+            self.band_pen.setWidthF(device_pixel_ratio())  # a stroke per pixel column: one pixel wide
         self.visible = True
         self.shown: tuple | None = None
         self.path = QPainterPath()
         self.shown_points = 0
         self.band = False  # the path is a band's vertical strokes (drawn with band_pen), not a line
+        self.antialias = False  # a line of at most a point per pixel (is_sparse)
         self.extent: tuple[float, float, float, float] | None = None
         self.extent_log: bool | None = None  # the log mode the extent is of (None: not computed)
 
@@ -281,6 +286,7 @@ class PeakTraces(pg.GraphicsObject):
                 hi = lo if trace.fill is None else np.log10(np.where(hi > 0, hi, np.nan))
         finite = np.isfinite(lo) & np.isfinite(hi)
         trace.shown_points = len(x)
+        trace.antialias = False
         if len(x) == 0 or not finite.any():
             trace.path = QPainterPath()
         elif trace.fill is not None and not np.array_equal(lo, hi):
@@ -308,6 +314,7 @@ class PeakTraces(pg.GraphicsObject):
         else:
             trace.path = pg.arrayToQPath(x, lo, connect="finite")
             trace.band = False  # a line: never filled (a filled zigzag is a slow self-crossing polygon)
+            trace.antialias = is_sparse(len(x), width)
 
     def _extent(self, trace: _Trace) -> tuple[float, float, float, float] | None:
         """The bounds of the whole curve (what auto-ranging fits, as pyqtgraph's own items do),
@@ -354,7 +361,6 @@ class PeakTraces(pg.GraphicsObject):
         return self._rect
 
     def paint(self, p: QPainter, *args) -> None:
-        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         p.setBrush(Qt.BrushStyle.NoBrush)  # lines and strokes only: a filled zigzag is very slow
         # Qt's raster engine strokes translucent lines ~10x faster with a clip rectangle set (see
         # plot_style.ClippedAxisItem)
@@ -362,6 +368,7 @@ class PeakTraces(pg.GraphicsObject):
         p.setClipRect(visible if visible is not None else self.boundingRect())
         for trace in self._traces.values():
             if trace.visible and not trace.path.isEmpty():
+                p.setRenderHint(QPainter.RenderHint.Antialiasing, trace.antialias)
                 p.setPen(trace.band_pen if trace.band else trace.pen)
                 p.drawPath(trace.path)
 

@@ -1,6 +1,8 @@
 """The compare view on two real short trainings (demo data, tiny model, 1 epoch, different lr): two
-curves, only the differing parameters (the toggle shows all), two confusion matrices whose cells list
-their examples, the modality chart, and the exports (chart PNG/SVG, CSV, one self-contained HTML)."""
+curves of the metric the runs are ranked by, only the differing parameters (the toggle shows all), two
+confusion matrices whose cells list their examples, the modality chart, and the exports (chart PNG/SVG,
+CSV, one self-contained HTML). The charts alone: which curves are smoothed, legends beside the data
+that hide a run and its marks, score axes that end at 1, the scatter, and a dark palette."""
 
 from __future__ import annotations
 
@@ -178,3 +180,152 @@ def test_the_page_and_runs_compare_save_the_same_tables(panel, two_runs, tmp_pat
     cli = (tmp_path / "cli.html").read_text(encoding="utf-8")
     tables = cli[cli.index("<h2>") : cli.index("</body>")]
     assert tables in page  # the page adds its charts after the same tables
+
+
+# --- the charts: smoothing, legends, score axes, palette (#3, #6, #12, #17) ------------------------
+
+
+def test_the_curves_open_on_the_metric_the_runs_are_ranked_by_drawn_as_its_points(panel, two_runs):
+    """#3: a one-epoch run's val/accuracy is one point: drawn as it is, not as a smoothed line."""
+    from mmstudio.store.summaries import run_key_metric
+
+    url, ids = two_runs
+    with Store.open(url) as store:
+        ranked = {run_key_metric(store.metric_stats([i])[i], r.spec, r.train_spec) for i in ids
+                  for r in [store.get_run(i)]}  # fmt: skip
+    assert ranked == {panel.curves.key} == {"val/accuracy"}
+    chart = panel.curves
+    assert all(chart.raw_traces.point_count(i) == 0 for i in ids)  # no faint band: nothing smoothed
+    assert len(chart.points.data) == sum(chart.point_count(i) for i in ids) == 2
+
+
+def _curve(run_id: int, key: str, n: int):
+    import numpy as np
+
+    from mmstudio.store.types import Curve
+
+    values = 2.0 / (1 + np.arange(n)) + 0.05 * np.sin(np.arange(n))
+    step = np.arange(1, n + 1)
+    return Curve(run_id=run_id, key=key, step=step, epoch=np.full(n, np.nan), value=values, time=step * 1.0)
+
+
+def _chart(qtbot, cls=None, **kwargs):
+    from mmstudio.ui.compare.charts import CurvesChart
+
+    chart = (cls or CurvesChart)(**kwargs)
+    qtbot.addWidget(chart)
+    chart.resize(900, 500)
+    chart.show()
+    qtbot.waitExposed(chart)
+    return chart
+
+
+def test_only_long_per_step_curves_get_a_smoothed_line_over_a_faint_band(qtbot):
+    chart = _chart(qtbot)
+    chart.set_runs([1, 2], ["#1 a", "#2 b"])
+    chart.smoothing = 0.6
+    chart.set_curves("train/loss", {i: _curve(i, "train/loss", 500) for i in (1, 2)})
+    assert all(chart.raw_traces.point_count(i) == 500 for i in (1, 2)) and len(chart.points.data) == 0
+    chart.set_curves("val/loss", {i: _curve(i, "val/loss", 3) for i in (1, 2)})
+    assert all(chart.raw_traces.point_count(i) == 0 for i in (1, 2))  # the bold line is the values
+    assert len(chart.points.data) == 6  # and each is drawn
+    chart.set_curves("train/loss", {i: _curve(i, "train/loss", 6) for i in (1, 2)})  # a short one
+    assert all(chart.raw_traces.point_count(i) == 0 for i in (1, 2)) and len(chart.points.data) == 12
+
+
+def test_a_click_on_a_runs_name_hides_its_curve_and_its_marks_and_the_legend_hides_nothing(qtbot):
+    """#6: the legend beside the plot, in the palette's text colour; its name, not only its swatch,
+    hides a run, with its best / last / minimum marks."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    chart = _chart(qtbot)
+    chart.set_runs([1, 2], ["#1 slow", "#2 fast"])
+    chart.set_curves("val/loss", {i: _curve(i, "val/loss", 5) for i in (1, 2)})
+    QApplication.processEvents()
+    view = chart.plot.getViewBox()
+    assert not chart.legend.sceneBoundingRect().intersects(view.mapRectToScene(view.rect()))
+    text = QApplication.palette().color(QPalette.ColorRole.Text)
+    assert all(QColor(label.opts["color"]) == text for _sample, label in chart.legend.items)
+    marks, points = len(chart.marks.data), len(chart.points.data)
+    assert marks > 0 and points == 10
+    label = chart.legend.items[0][1]
+    where = chart.plot_widget.mapFromScene(label.sceneBoundingRect().center())
+    QTest.mouseClick(chart.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert not chart.is_shown(1) and chart.is_shown(2)
+    assert not chart.smooth_traces._traces[1].visible
+    assert len(chart.marks.data) == len(chart._spots[2]) < marks and len(chart.points.data) == 5
+    # hidden, it stays hidden when another metric is drawn
+    chart.set_curves("train/loss", {i: _curve(i, "train/loss", 300) for i in (1, 2)})
+    assert not chart.smooth_traces._traces[1].visible and not chart.raw_traces._traces[1].visible
+    assert len(chart.marks.data) == len(chart._spots[2])
+    QTest.mouseClick(chart.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    assert chart.is_shown(1) and chart.smooth_traces._traces[1].visible
+    assert len(chart.marks.data) == len(chart._spots[1]) + len(chart._spots[2])
+
+
+def test_a_score_axis_ends_at_1_and_the_bars_legend_hides_none(qtbot):
+    """#17: the per-class F1 axis ran on past 1.1, head room for a legend drawn over the bars."""
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QApplication
+
+    from mmstudio.ui.compare.charts import BarSeries, GroupedBarChart
+
+    chart = _chart(qtbot, GroupedBarChart, title="Per-class F1")
+    series = [
+        BarSeries(f"#{n} run", [0.97, 0.5, None], QColor(c)) for n, c in ((1, "#4c78a8"), (2, "#f58518"))
+    ]
+    chart.set_data(["a", "b", "c"], series, y_label="F1")
+    QApplication.processEvents()
+    low, high = chart.plot.viewRange()[1]
+    assert low == 0.0 and high == 1.0
+    view = chart.plot.getViewBox()
+    assert not chart.legend.sceneBoundingRect().intersects(view.mapRectToScene(view.rect()))
+    chart.set_data(["a"], [BarSeries("#1 run", [1.27], QColor("#4c78a8"))], y_label="test/loss")
+    assert chart.plot.viewRange()[1][1] > 1.27  # not a score: just above its bar
+
+
+def test_the_scatter_reads_the_points_it_draws(qtbot):
+    """#17: one run with the parameter: an axis around its value, not one of 1e-15."""
+    from mmstudio.ui.compare.charts import ScatterChart
+
+    chart = _chart(qtbot, ScatterChart)
+    chart.set_points([None, 256, None], [0.35, 0.2667, 0.35], ["#1 a", "#2 b", "#3 c"], x_label="dim",
+                     y_label="best acc")  # fmt: skip
+    low, high = chart.plot.viewRange()[1]
+    assert low < 0.2667 < high and high - low > 0.01
+    chart.set_points(["concat", "gated", "concat"], [0.35, 0.27, 0.35], ["#1 a", "#2 b", "#3 c"],
+                     x_label="fusion", y_label="best acc")  # fmt: skip
+    assert sorted(t.toPlainText() for t in chart._texts) == ["#1 #3", "#2"]  # one label a point
+
+
+def test_the_charts_follow_a_dark_palette(qtbot):
+    """#12: the Compare page's charts stayed white while the Train plots turned dark."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from mmstudio.ui.compare.charts import GroupedBarChart, ScatterChart
+    from mmstudio.ui.compare.confusion import ConfusionTableModel
+
+    app = QApplication.instance()
+    before = app.palette()
+    dark = QPalette(before)
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1f2023"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e6e6e6"))
+    app.setPalette(dark)
+    try:
+        for cls in (None, GroupedBarChart, ScatterChart):
+            chart = _chart(qtbot, cls) if cls else _chart(qtbot)
+            chart.set_title("a chart")
+            assert chart.plot_widget.backgroundBrush().color() == QColor("#1f2023")
+            assert QColor(chart.plot.titleLabel.opts["color"]) == QColor("#e6e6e6")
+            assert chart.plot.getAxis("left").textPen().color() == QColor("#e6e6e6")
+        cells = ConfusionTableModel(["a", "b"], [[9, 1], [0, 0]])
+        zero = cells.index(1, 0)
+        assert cells.data(zero, Qt.ItemDataRole.BackgroundRole) == QColor("#1f2023")  # no white cells
+        assert cells.data(zero, Qt.ItemDataRole.ForegroundRole) == QColor("white")  # text that reads on it
+    finally:
+        app.setPalette(before)

@@ -2,9 +2,12 @@
 with a run's colour taken from one fixed palette by run order (:data:`mmstudio.store.report.RUN_COLOURS`,
 which the HTML report uses too). The confusion matrices are :mod:`.confusion`.
 
-Every chart is a :class:`ChartWidget` (a title, a pyqtgraph plot) that exports itself as PNG or SVG
-with pyqtgraph's exporters. Curves are created once per run and given new data; they draw with peak
-downsampling and clip-to-view, so 20 runs of 100,000 points stay interactive.
+Every chart is a :class:`ChartWidget` (a title, a pyqtgraph plot in the application palette's colours,
+its legend beside the data: :mod:`mmstudio.ui.plot_style`) that exports itself as PNG or SVG with
+pyqtgraph's exporters. Curves are created once per run and given new data; they draw with peak
+downsampling and clip-to-view, so 20 runs of 100,000 points stay interactive. Which curves are
+smoothed, and how much, is the core's rule (:func:`mmstudio.store.compare.smoothing_weight`): a
+per-epoch metric is drawn as its points, bold, never as a smoothed line that lags them.
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from mmstudio.formatting import shorten
 from mmstudio.store import report
-from mmstudio.store.compare import best_index, ema
-from mmstudio.store.curves import PeakPyramid, StepPyramids
+from mmstudio.store.compare import best_index, ema, smoothing_weight
+from mmstudio.store.curves import PeakPyramid, StepPyramids, value_range
 from mmstudio.store.types import Curve
 from mmstudio.ui.peak_curve import PeakTraces
-from mmstudio.ui.plot_style import PlotWidget, axis_items, fit_range
+from mmstudio.ui.plot_style import add_legend, fit_range, mix, palette_plot, pen, plot_colours, set_empty
 
 CONDITION_COLOURS = ("#4c78a8", "#f58518", "#54a24b")
 X_MODES = ("step", "epoch", "wall time")
@@ -52,15 +55,10 @@ def faint(colour: QColor, alpha: int = 60) -> QColor:
 
 
 def tint(colour: QColor, share: float, background: QColor | None = None) -> QColor:
-    """``colour`` mixed into ``background`` (white), opaque: how a translucent colour looks on it.
-    Qt strokes opaque lines faster than translucent ones, and twenty overlapping faint bands stay
-    readable (each covers what is under it rather than darkening it)."""
-    back = background or QColor("white")
-    return QColor(
-        round(share * colour.red() + (1 - share) * back.red()),
-        round(share * colour.green() + (1 - share) * back.green()),
-        round(share * colour.blue() + (1 - share) * back.blue()),
-    )
+    """``colour`` mixed into ``background`` (the palette's, white or dark), opaque: how a translucent
+    colour looks on it. Qt strokes opaque lines faster than translucent ones, and twenty overlapping
+    faint bands stay readable (each covers what is under it rather than darkening it)."""
+    return mix(colour, share, background if background is not None else plot_colours().background)
 
 
 def png_bytes(image: QImage | QPixmap) -> bytes:
@@ -73,27 +71,27 @@ def png_bytes(image: QImage | QPixmap) -> bytes:
 
 
 class ChartWidget(QWidget):
-    """A titled pyqtgraph plot that exports as PNG or SVG."""
+    """A titled pyqtgraph plot in the palette's colours, its legend to the right of the data, that
+    exports as PNG or SVG."""
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot_widget = PlotWidget(background="w", axisItems=axis_items())
-        self.plot_widget.setMinimumHeight(220)
+        self.colours = plot_colours()
+        self.plot_widget = palette_plot("", "", "", min_height=220)
         self.plot = self.plot_widget.getPlotItem()
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        for axis in ("left", "bottom"):
-            self.plot.getAxis(axis).setTextPen("#333")
-            self.plot.getAxis(axis).setPen("#888")
-            self.plot.getAxis(axis).enableAutoSIPrefix(False)  # "(x0.001)" on an accuracy misleads
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#222", brush=(255, 255, 255, 200))
+        self.legend = add_legend(self.plot, place="right")
         layout.addWidget(self.plot_widget)
         self.set_title(title)
 
     def set_title(self, title: str) -> None:
         self.title = title
-        self.plot.setTitle(title, color="#222", size="11pt")
+        self.plot.setTitle(title, color=self.colours.text.name(), size="11pt")
+
+    def set_label(self, axis: str, text: str) -> None:
+        """Name an axis (``"left"``, ``"bottom"``), in the palette's text colour."""
+        self.plot.setLabel(axis, text, color=self.colours.text.name())
 
     def export(self, path: str | Path) -> Path:
         """Write the chart to ``path``: SVG when it ends in ``.svg``, else PNG."""
@@ -160,9 +158,15 @@ DRAW_BUDGET_S = 0.010  # the time a tick spends handing curves to their items
 MARKS = (("best", "star", 16), ("last", "o", 10), ("min", "t", 11))
 
 
+#: A curve drawn as it is (not smoothed) with at most this many points shows each point.
+SHOWN_POINTS = 200
+
+
 class CurvesChart(ChartWidget):
-    """Overlaid curves of one metric, one colour per run: the raw curve faint, the smoothed one bold,
-    and the best, last and minimum values marked (star, circle, triangle)."""
+    """Overlaid curves of one metric, one colour per run: the raw curve faint and the smoothed one bold
+    where the curve is smoothed (:func:`~mmstudio.store.compare.smoothing_weight`), else the raw curve
+    bold with its points; the best, last and minimum values marked (star, circle, triangle). A click
+    on a run's legend entry (its swatch or its name) hides or shows all of it."""
 
     drawn = Signal()  # every run's curve was handed to its items
 
@@ -193,10 +197,15 @@ class CurvesChart(ChartWidget):
         self._finish_step = 0  # the next of _finish_chunks's steps
         # The best / last / min marks of every run in one item: an item costs ~0.5 ms a paint however
         # few its points, and 20 runs would have 20.
-        self.marks = pg.ScatterPlotItem(pen=pg.mkPen("#222", width=1))
+        self.marks = pg.ScatterPlotItem(pen=pg.mkPen(self.colours.text, width=1))
         self.marks.setZValue(10)
         self.plot.addItem(self.marks)
         self._spots: dict[int, list[dict[str, Any]]] = {}
+        # the points of the curves drawn as they are (short ones), every run's in one item too
+        self.points = pg.ScatterPlotItem(pen=None, size=7)
+        self.points.setZValue(2)
+        self.plot.addItem(self.points)
+        self._points: dict[int, tuple[np.ndarray, np.ndarray, QBrush]] = {}
 
     def set_runs(self, run_ids: Sequence[int], labels: Sequence[str]) -> None:
         """The runs, in palette order; each run's items are made when its curve is first drawn."""
@@ -208,6 +217,8 @@ class CurvesChart(ChartWidget):
         self.legend.clear()
         self._spots.clear()
         self.marks.setData([])
+        self._points.clear()
+        self.points.setData([])
         self._styles.clear()
         self._curves.clear()
         self._smoothed.clear()
@@ -224,13 +235,19 @@ class CurvesChart(ChartWidget):
         # few runs.
         width = 2 if len(self._order) <= WIDE_PEN_RUNS else 1
         colour = run_colour(self._order.index(run_id))
-        smooth_pen = pg.mkPen(colour, width=width)
+        smooth_pen = pen(colour, width)
         entry = pg.PlotDataItem(pen=smooth_pen, name=self._labels[run_id])
         entry.visibleChanged.connect(lambda: self._on_legend_entry_toggled(run_id))
         self.legend.addItem(entry, self._labels[run_id])
-        raw_pen, raw_fill = pg.mkPen(tint(colour, 0.3), width=1), pg.mkBrush(tint(colour, 0.22))
+        background = self.colours.background
+        raw_pen, raw_fill = pen(tint(colour, 0.3, background)), pg.mkBrush(tint(colour, 0.22, background))
         style = self._styles[run_id] = _RunStyle(raw_pen, raw_fill, smooth_pen, pg.mkBrush(colour), entry)
         return style
+
+    def is_shown(self, run_id: int) -> bool:
+        """Whether ``run_id`` is shown (not hidden from the legend)."""
+        style = self._styles.get(run_id)
+        return style is None or style.legend_entry.isVisible()
 
     def _on_legend_entry_toggled(self, run_id: int) -> None:
         style = self._styles.get(run_id)
@@ -238,10 +255,12 @@ class CurvesChart(ChartWidget):
             visible = style.legend_entry.isVisible()
             self.raw_traces.set_visible(run_id, visible)
             self.smooth_traces.set_visible(run_id, visible)
+            self._show_marks()  # its best, last and minimum, and its points, go with it
 
     def point_count(self, run_id: int) -> int:
-        """How many points of ``run_id``'s curve the chart holds (it draws them decimated)."""
-        return self.raw_traces.point_count(run_id)
+        """How many points of ``run_id``'s curve the chart holds (it draws them decimated): its bold
+        line's, the smoothed values or the values themselves."""
+        return self.smooth_traces.point_count(run_id)
 
     def set_curves(
         self,
@@ -298,10 +317,11 @@ class CurvesChart(ChartWidget):
         self.x_fallback = False
         self.plot.setLogMode(y=self.log_y)
         unit = {"step": "step", "epoch": "epoch", "wall time": "seconds since start"}[self.x_mode]
-        self.plot.setLabel("left", self.key)
+        self.set_label("left", self.key)
         self.set_title(self.key)
         self._queue = list(self._order)
-        self.plot.setLabel("bottom", unit)
+        self.set_label("bottom", unit)
+        set_empty(self.plot_widget, not any(len(c) for c in self._curves.values()), "No curves to show")
         # smoothed curves are drawn with fewer points (unless they are the raw values)
         self.smooth_traces.points_per_pixel = 2 if self.smoothing > 0 else 4
         if sum(len(c) for c in self._curves.values()) <= POINTS_PER_TICK:
@@ -353,7 +373,18 @@ class CurvesChart(ChartWidget):
         self._reveal()
 
     def _show_marks(self) -> None:
-        self.marks.setData([spot for run_id in self._order for spot in self._spots.get(run_id, ())])
+        """The best / last / minimum marks and the points of the runs shown (hidden runs' are not)."""
+        shown = [run_id for run_id in self._order if self.is_shown(run_id)]
+        self.marks.setData([spot for run_id in shown for spot in self._spots.get(run_id, ())])
+        points = [self._points[run_id] for run_id in shown if run_id in self._points]
+        if points:
+            self.points.setData(
+                x=np.concatenate([x for x, _, _ in points]),
+                y=np.concatenate([y for _, y, _ in points]),
+                brush=[brush for x, _, brush in points for _ in range(len(x))],
+            )
+        else:
+            self.points.setData([])
 
     def _fit(self) -> None:
         """The range and the drawn windows of every run given."""
@@ -367,7 +398,7 @@ class CurvesChart(ChartWidget):
     def _reveal(self) -> None:
         self.plot_widget.setUpdatesEnabled(True)
         if self.x_fallback:
-            self.plot.setLabel("bottom", "step")
+            self.set_label("bottom", "step")
         self.drawn.emit()
 
     def _draw_run(self, run_id: int) -> None:
@@ -376,28 +407,38 @@ class CurvesChart(ChartWidget):
             self.raw_traces.remove(run_id)
             self.smooth_traces.remove(run_id)
             self._spots.pop(run_id, None)
+            self._points.pop(run_id, None)
             return
         style = self._style(run_id)
         x = self._x(curve)
         y = curve.value
         smooth = y
-        if self.smoothing > 0:
+        weight = smoothing_weight(self.key, len(y), self.smoothing)
+        if weight > 0:
             smooth = self._smoothed.get(run_id)
-            if smooth is None or len(smooth) != len(y):
-                smooth = self._smoothed[run_id] = ema(y, self.smoothing)
+            if smooth is None or len(smooth) != len(y) or smooth is curve.value:
+                smooth = self._smoothed[run_id] = ema(y, weight)
         if self.log_y:
             y = np.where(y > 0, y, np.nan)
             smooth = np.where(smooth > 0, smooth, np.nan)
         on_steps = self.x_mode == "step" and not self.log_y  # what the prepared pyramids are built on
-        for traces, values, prepared, pen, fill in (
-            (self.raw_traces, y, self._raw_pyramids.get(run_id), style.raw_pen, style.raw_fill),
-            (self.smooth_traces, smooth, self._smooth_pyramids.get(run_id), style.smooth_pen, None),
-        ):
+        layers = [(self.smooth_traces, smooth, self._smooth_pyramids.get(run_id), style.smooth_pen, None)]
+        if weight > 0:  # the raw values as a faint band under the smoothed line
+            layers.append((self.raw_traces, y, self._raw_pyramids.get(run_id), style.raw_pen, style.raw_fill))
+        else:  # drawn as they are: the bold line is the values themselves
+            self.raw_traces.remove(run_id)
+        for traces, values, prepared, line, fill in layers:
             if on_steps and prepared is not None and len(prepared) == len(values):
-                traces.set_pyramid(run_id, prepared, pen, fill)
+                traces.set_pyramid(run_id, prepared, line, fill)
             else:
-                traces.set_points(run_id, x, values, pen, fill)
-        self.raw_traces.setVisible(self.smoothing > 0)
+                traces.set_points(run_id, x, values, line, fill)
+            traces.set_visible(run_id, self.is_shown(run_id))
+        if weight == 0 and len(y) <= SHOWN_POINTS:
+            finite = np.isfinite(y)
+            shown_y = np.log10(y[finite]) if self.log_y else y[finite]
+            self._points[run_id] = (x[finite], shown_y, style.brush)
+        else:
+            self._points.pop(run_id, None)
         # the windows of this run's curves now, within the tick's budget, not all at the end
         self.raw_traces.refresh()
         self.smooth_traces.refresh()
@@ -433,11 +474,12 @@ class BarSeries:
 
 
 class GroupedBarChart(ChartWidget):
-    """Bars grouped by category (x axis), one bar per series in each group."""
+    """Bars grouped by category (x axis), one bar per series in each group; the legend beside them, and
+    a score's axis ending at 1 (:func:`~mmstudio.store.curves.value_range`)."""
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
-        self.plot.showGrid(x=False, y=True, alpha=0.2)
+        self.plot.showGrid(x=False, y=True, alpha=0.15)
         self.plot.setMouseEnabled(x=False, y=False)
         self._bars: list[pg.BarGraphItem] = []
         self.groups: list[str] = []
@@ -459,20 +501,17 @@ class GroupedBarChart(ChartWidget):
                 height=[p[1] for p in pairs],
                 width=width * 0.92,
                 brush=pg.mkBrush(s.colour),
-                pen=pg.mkPen(s.colour.darker(130)),
+                pen=pen(s.colour.darker(130)),
             )
             self.plot.addItem(bar)
             self.legend.addItem(bar, s.name)
             self._bars.append(bar)
         axis = self.plot.getAxis("bottom")
         axis.setTicks([[(g, shorten(name, 18)) for g, name in enumerate(groups)]])
-        self.plot.setLabel("left", y_label)
+        self.set_label("left", y_label)
         self.plot.setXRange(-0.6, max(0.6, len(groups) - 0.4), padding=0)
-        heights = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
-        top = max(heights, default=1.0)
-        low = min(0.0, min(heights, default=0.0))
-        # head room above the bars for the legend
-        self.plot.setYRange(low, top * (1.12 + 0.07 * min(len(series), 8)) if top > 0 else 1.0, padding=0)
+        # the legend is beside the plot: no head room to leave above the bars
+        self.plot.setYRange(*value_range((v for s in series for v in s.values), y_label), padding=0)
 
 
 class ScatterChart(ChartWidget):
@@ -480,7 +519,7 @@ class ScatterChart(ChartWidget):
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
-        self.scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#222"))
+        self.scatter = pg.ScatterPlotItem(size=14, pen=pg.mkPen(self.colours.text))
         self.plot.addItem(self.scatter)
         self._texts: list[pg.TextItem] = []
         self.legend.hide()
@@ -510,19 +549,22 @@ class ScatterChart(ChartWidget):
             axis.setTicks([[(i, shorten(c, 16)) for i, c in enumerate(categories)]])
         axis.setLogMode(log_x)
         spots = []
+        names: dict[tuple[float, float], list[str]] = {}  # runs at one point share one label
         for index, (x, y, label) in enumerate(zip(xs, y_values, labels, strict=True)):
             if x is None or y is None or not math.isfinite(y):
                 continue
             spots.append({"pos": (x, y), "brush": pg.mkBrush(run_colour(index))})
-            text = pg.TextItem(label.split(" ", 1)[0], color="#333", anchor=(0, 1))
+            names.setdefault((x, y), []).append(label.split(" ", 1)[0])
+        for (x, y), ids in names.items():
+            text = pg.TextItem(" ".join(ids), color=self.colours.text, anchor=(0, 1))
             text.setPos(x, y)
             self.plot.addItem(text)
             self._texts.append(text)
         self.scatter.setData(spots)
-        self.plot.setLabel("bottom", x_label)
-        self.plot.setLabel("left", y_label)
+        self.set_label("bottom", x_label)
+        self.set_label("left", y_label)
         self.set_title(f"{y_label} against {x_label}")
         self.plot.enableAutoRange()
-        ys = [y for y in y_values if y is not None and math.isfinite(y)]
+        ys = [spot["pos"][1] for spot in spots]  # of the points drawn (a run without x is not)
         if ys and max(ys) - min(ys) < 1e-9:  # one value: a sensible range around it, not 1e-15
             self.plot.setYRange(min(ys) - 0.05 * (abs(min(ys)) or 1), max(ys) + 0.05 * (abs(max(ys)) or 1))

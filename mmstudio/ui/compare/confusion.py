@@ -26,6 +26,7 @@ from mmstudio.formatting import shorten
 from mmstudio.store.compare import Comparison, run_label
 from mmstudio.ui.compare.charts import png_bytes, run_colour
 from mmstudio.ui.compare.examples import ExamplesWidget
+from mmstudio.ui.plot_style import mix, plot_colours
 
 
 class ConfusionTab(QWidget):
@@ -89,6 +90,7 @@ class ConfusionTableModel(QAbstractTableModel):
         #: Long labels: columns are numbered like the rows, so that every column stays readable.
         self.numbered = max((len(x) for x in self.labels), default=0) > 6
         self.share = np.divide(self.matrix, totals, out=np.zeros(self.matrix.shape), where=totals > 0)
+        self.background = plot_colours().background  # the heat map fades into the palette's base
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.labels)
@@ -104,9 +106,10 @@ class ConfusionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return str(int(self.matrix[r, c]))
         if role == Qt.ItemDataRole.BackgroundRole:
-            return heat_colour(share, diagonal=r == c)
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor("white") if share > 0.55 else QColor("#222")
+            return heat_colour(share, diagonal=r == c, background=self.background)
+        if role == Qt.ItemDataRole.ForegroundRole:  # what reads on the cell's colour, light or dark
+            cell = heat_colour(share, diagonal=r == c, background=self.background)
+            return QColor("white") if cell.lightnessF() < 0.6 else QColor("#222")
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return Qt.AlignmentFlag.AlignCenter
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -128,15 +131,11 @@ class ConfusionTableModel(QAbstractTableModel):
         return None
 
 
-def heat_colour(share: float, *, diagonal: bool) -> QColor:
-    """White to blue for the diagonal (right), white to red elsewhere (mistakes)."""
+def heat_colour(share: float, *, diagonal: bool, background: QColor | None = None) -> QColor:
+    """The background (white, or the dark palette's base) to blue for the diagonal (right), to red
+    elsewhere (mistakes)."""
     base = QColor(33, 102, 172) if diagonal else QColor(202, 0, 32)
-    t = max(0.0, min(1.0, share))
-    return QColor(
-        round(255 + (base.red() - 255) * t),
-        round(255 + (base.green() - 255) * t),
-        round(255 + (base.blue() - 255) * t),
-    )
+    return mix(base, max(0.0, min(1.0, share)), background if background is not None else QColor("white"))
 
 
 class ConfusionMatrixWidget(QWidget):

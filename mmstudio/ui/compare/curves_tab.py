@@ -1,5 +1,6 @@
-"""The Compare page's curves tab: one metric of every run, overlaid, raw and smoothed (EMA), on a step,
-epoch or wall-time axis.
+"""The Compare page's curves tab: one metric of every run, overlaid, raw and smoothed (EMA) where the
+core's rule smooths it (per-step metrics with enough points), on a step, epoch or wall-time axis. It
+opens on the metric the Experiments page ranks the runs by (:func:`mmstudio.store.compare.default_metric`).
 
 Curves are read, smoothed and prepared for drawing off the GUI thread (:mod:`.jobs`); the last
 :data:`CURVE_CACHE` metrics are kept, so switching back to one draws at once. The default metric's
@@ -12,9 +13,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from mmstudio.store.compare import Comparison
+from mmstudio.store.compare import Comparison, is_step_metric
 from mmstudio.store.curves import ChartCurves, PeakPyramid, StepPyramids
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import Curve
@@ -88,9 +90,11 @@ class CurvesTab(QWidget):
         self.chart.drawn.connect(self._on_chart_drawn)
         v.addWidget(self.chart, 1)
         note = QLabel(
-            "Faint band: raw values; line: smoothed. ★ best · ● last · ▲ minimum (when it is not the best)."
+            "Per-step metrics: faint band, the values; line, smoothed. Per-epoch metrics: their points as "
+            "they are. ★ best · ● last · ▲ minimum (when it is not the best). Click a run's name to hide it."
         )
-        note.setStyleSheet("color: #666;")
+        note.setWordWrap(True)
+        note.setForegroundRole(QPalette.ColorRole.PlaceholderText)  # muted, in light and dark palettes
         v.addWidget(note)
 
     def weight(self) -> float:
@@ -123,8 +127,7 @@ class CurvesTab(QWidget):
         """The runs' legend and metrics; returns the metric to show first (None: they logged none)."""
         self.run_ids = c.run_ids
         self._loaded = True
-        self.chart.set_runs(c.run_ids, c.labels())
-        self.chart.legend.setColumnCount(2 if len(c.runs) > 8 else 1)
+        self.chart.set_runs(c.run_ids, c.labels())  # its legend takes the columns its height needs
         default = c.default_metric()
         set_choices(self.metric_combo, c.shared_metric_keys(), default)
         return default
@@ -188,6 +191,13 @@ class CurvesTab(QWidget):
         self._draw(key, curves, smoothed)
 
     def _draw(self, key: str, curves: dict[int, Curve], smoothed: dict[int, np.ndarray] | None) -> None:
+        per_step = is_step_metric(key)
+        self.smooth_slider.setEnabled(per_step)
+        self.smooth_slider.setToolTip(
+            "Exponential moving average of the curves with enough points (the values stay as a faint band)"
+            if per_step
+            else f"{key} is logged once an epoch: its points are drawn as they are, not smoothed"
+        )
         prepared = self._pyramids.get(key)
         if smoothed is None and self.smooth_slider.value() > 0:
             self.chart.smoothing = self.weight()
@@ -223,4 +233,4 @@ class CurvesTab(QWidget):
             if self.chart.key == key and abs(result[0] - self.weight()) < 1e-9:
                 self.chart.set_smoothed(*result)
 
-        self._start(smooth_job, curves, weight, succeeded=done)
+        self._start(smooth_job, key, curves, weight, succeeded=done)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mmstudio.store.compare import Comparison, default_metric, load_comparison
+from mmstudio.store.compare import Comparison, load_comparison, opening_metric
 from mmstudio.store.curves import ChartCurves, PeakPyramid, chart_curves, smoothed_curves
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import Curve
@@ -27,14 +27,14 @@ def prefetch_curves_job(
 ) -> ChartCurves | None:
     """The curves the view will show first (the default metric), read while the rest of the
     comparison is: the two jobs run side by side in the pool."""
-    key = default_metric(run_ids, holder.get(url).metric_stats(run_ids))
+    key = opening_metric(holder.get(url), run_ids)
     return None if key is None else load_curves_job(state, holder, url, run_ids, key, weight)
 
 
 def smooth_job(
-    state, curves: dict[int, Curve], weight: float
+    state, key: str, curves: dict[int, Curve], weight: float
 ) -> tuple[float, dict[int, np.ndarray], dict[int, PeakPyramid]]:
-    smoothed = smoothed_curves(curves, weight, cancel=state)
+    smoothed = smoothed_curves(key, curves, weight, cancel=state)
     return (
         weight,
         smoothed,

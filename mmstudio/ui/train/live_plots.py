@@ -1,4 +1,5 @@
-"""Live training plots: loss per step (raw and smoothed), per-epoch metrics, learning rate, throughput.
+"""Live training plots: loss per step (raw and smoothed), the per-epoch losses and the per-epoch scores
+(apart: a 0-1 score and a loss of 2 on one axis flatten each other), learning rate, throughput.
 
 The pyqtgraph pattern (STYLE.md): every curve is created once and fed from growing numpy buffers
 (capacity doubles, so appending is amortised O(1)). The buffers are
@@ -11,9 +12,10 @@ appended); :meth:`LivePlotsWidget.refresh` pushes what changed to the curves and
 owner on a timer: each plot is redrawn at most ~20 times a second, and less often when its redraw
 gets expensive. The curves report rounded bounds for auto-ranging, so the axes (whose ticks and grid
 are the costliest part of a repaint) change only now and then as a run grows. The smoothed loss is an
-exponential moving average kept incrementally, debiased as TensorBoard does (the compare view's
-:func:`mmstudio.store.compare.ema`, so a run's curve is the same on both pages); a new smoothing
-weight recomputes it.
+exponential moving average kept incrementally, debiased as TensorBoard does, by the compare view's
+rule (:func:`mmstudio.store.compare.smoothing_weight`: a short loss is smoothed less, or not at all),
+so a run's curve is the same on both pages; a new smoothing weight recomputes it. A plot shows "No
+points yet" until its first points arrive, and the legends sit above the data, never over it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from operator import itemgetter
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -36,11 +38,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio.store.compare import ema
+from mmstudio.store.compare import ema, smoothing_weight
 from mmstudio.store.curves import PeakPyramid
 from mmstudio.ui.peak_curve import PeakCurve
-from mmstudio.ui.plot_style import PlotWidget, fit_range, palette_plot
-from mmstudio.vocabulary import STEP_METRICS, is_epoch_metric, is_live_metric
+from mmstudio.ui.plot_style import (
+    PlotWidget,
+    add_legend,
+    fit_range,
+    is_empty,
+    mix,
+    palette_plot,
+    pen,
+    set_empty,
+)
+from mmstudio.vocabulary import STEP_METRICS, is_epoch_metric, is_live_metric, lower_is_better
 
 #: The per-step metrics of the loss, learning rate and throughput plots (the rest are per epoch).
 LOSS_KEY, LR_KEY, THROUGHPUT_KEY = STEP_METRICS
@@ -86,14 +97,27 @@ class _TimedPlotWidget(PlotWidget):
 LEFT_AXIS_WIDTH = 58
 
 
-def _plot_widget(title: str, x_label: str, y_label: str) -> _TimedPlotWidget:
-    widget = palette_plot(title, x_label, y_label, widget_class=_TimedPlotWidget)
+def _plot_widget(
+    title: str, x_label: str, y_label: str, *, legend: bool = False, min_height: int = 90
+) -> _TimedPlotWidget:
+    """A live plot, empty until its first points (its x ticks on whole epochs when x is the epoch)."""
+    widget = palette_plot(
+        title,
+        x_label,
+        y_label,
+        widget_class=_TimedPlotWidget,
+        integer_x=x_label == "epoch",
+        min_height=min_height,
+    )
     widget.getPlotItem().getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+    if legend:
+        add_legend(widget, place="top", columns=3)
+    set_empty(widget, True)
     return widget
 
 
-def _curve(plot: pg.PlotWidget, pen, **kwargs) -> PeakCurve:
-    item = PeakCurve(pen=pen, stable_bounds=True, **kwargs)
+def _curve(plot: pg.PlotWidget, line: QPen, **kwargs) -> PeakCurve:
+    item = PeakCurve(pen=line, stable_bounds=True, **kwargs)
     plot.addItem(item)
     return item
 
@@ -115,7 +139,8 @@ class _Series:
 
 
 class LivePlotsWidget(QWidget):
-    """Four live charts of one run: loss per step, per-epoch metrics, learning rate, throughput."""
+    """Five live charts of one run: loss per step, per-epoch losses, per-epoch scores, learning rate,
+    throughput."""
 
     smoothing_changed = Signal(float)
 
@@ -124,6 +149,7 @@ class LivePlotsWidget(QWidget):
         self.redraw_count = 0
         self.last_redraw_s = 0.0  # what the last plot redraw cost (setting its data + its last paint)
         self._smoothing = DEFAULT_SMOOTHING
+        self._loss_weight = 0.0  # the weight the smoothed loss is computed with (smoothing_weight)
         self._next_redraw: dict[object, float] = {}
         self._next_any_redraw = 0.0
         self._awaiting: tuple[_TimedPlotWidget, float] | None = None  # redrawn, not painted yet
@@ -132,25 +158,24 @@ class LivePlotsWidget(QWidget):
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self._on_flush_timer_timeout)
 
-        self.loss_plot = _plot_widget("Training loss", "step", "loss")
-        self.epoch_plot = _plot_widget("Per epoch", "epoch", "")
+        # the loss plot spans two rows: the three rows together need no more height than the two of
+        # 140 px did (the window's minimum size)
+        self.loss_plot = _plot_widget("Training loss", "step", "loss", legend=True, min_height=180)
+        self.epoch_loss_plot = _plot_widget("Loss per epoch", "epoch", "loss", legend=True)
+        self.epoch_score_plot = _plot_widget("Scores per epoch", "epoch", "score", legend=True)
         self.lr_plot = _plot_widget("Learning rate", "step", "")
         self.throughput_plot = _plot_widget("Throughput", "step", "samples/s")
-        self.epoch_legend = self.epoch_plot.getPlotItem().addLegend(offset=(-10, 10))
-        self.loss_legend = self.loss_plot.getPlotItem().addLegend(offset=(-10, 10))
 
         # Faint as an opaque colour (the loss colour over the background): Qt strokes opaque lines
         # several times faster than translucent ones, and a dense raw curve stays faint where it
         # crosses itself.
-        base = self.palette().color(QPalette.ColorRole.Base)
-        mixed = zip(LOSS_COLOUR.getRgb()[:3], base.getRgb()[:3], strict=True)
-        faint = QColor(*(round(0.3 * c + 0.7 * b) for c, b in mixed))
-        self.loss_raw = _Series(_curve(self.loss_plot, pg.mkPen(faint, width=1), name="raw"))
-        self.loss_smooth = _Series(_curve(self.loss_plot, pg.mkPen(LOSS_COLOUR, width=2.2), name="smoothed"))
+        faint = mix(LOSS_COLOUR, 0.3, self.palette().color(QPalette.ColorRole.Base))
+        self.loss_raw = _Series(_curve(self.loss_plot, pen(faint, 1), name="raw"))
+        self.loss_smooth = _Series(_curve(self.loss_plot, pen(LOSS_COLOUR, 2.2), name="smoothed"))
         self.val_loss = _Series(
             _curve(
                 self.loss_plot,
-                pg.mkPen("#e0701b", width=1.5, style=Qt.PenStyle.DashLine),
+                pen("#e0701b", 1.5, style=Qt.PenStyle.DashLine),
                 symbol="o",
                 symbolSize=6,
                 symbolBrush="#e0701b",
@@ -158,8 +183,8 @@ class LivePlotsWidget(QWidget):
                 name="val/loss",
             )
         )
-        self.lr = _Series(_curve(self.lr_plot, pg.mkPen("#2e9e5b", width=1.8)))
-        self.throughput = _Series(_curve(self.throughput_plot, pg.mkPen("#b0419e", width=1.5)))
+        self.lr = _Series(_curve(self.lr_plot, pen("#2e9e5b", 1.8)))
+        self.throughput = _Series(_curve(self.throughput_plot, pen("#b0419e", 1.5)))
         self.epoch_series: dict[str, _Series] = {}
 
         controls = QHBoxLayout()
@@ -183,14 +208,17 @@ class LivePlotsWidget(QWidget):
         self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_value_changed)
         self.smoothing_spin.valueChanged.connect(self._on_smoothing_spin_value_changed)
 
+        # The loss per step over two rows; beside it the per-epoch losses above the per-epoch scores
+        # (one epoch axis, read down); the learning rate and throughput below.
         grid = QGridLayout()
         grid.setSpacing(6)
-        grid.addWidget(self.loss_plot, 0, 0)
-        grid.addWidget(self.epoch_plot, 0, 1)
-        grid.addWidget(self.lr_plot, 1, 0)
-        grid.addWidget(self.throughput_plot, 1, 1)
-        grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
+        grid.addWidget(self.loss_plot, 0, 0, 2, 1)
+        grid.addWidget(self.epoch_loss_plot, 0, 1)
+        grid.addWidget(self.epoch_score_plot, 1, 1)
+        grid.addWidget(self.lr_plot, 2, 0)
+        grid.addWidget(self.throughput_plot, 2, 1)
+        for row, stretch in enumerate((3, 3, 2)):
+            grid.setRowStretch(row, stretch)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
@@ -213,10 +241,7 @@ class LivePlotsWidget(QWidget):
         self.smoothing_spin.blockSignals(True)
         self.smoothing_spin.setValue(weight)
         self.smoothing_spin.blockSignals(False)
-        raw = self.loss_raw.buffer
-        self.loss_smooth.buffer.clear()
-        self.loss_smooth.buffer.extend(raw.x, ema(raw.y, weight))
-        self.loss_smooth.dirty = True
+        self._smooth_loss_again()
         self.smoothing_changed.emit(weight)
 
     def add_points(self, points: Sequence[tuple[str, int, int, float]]) -> int:
@@ -279,9 +304,14 @@ class LivePlotsWidget(QWidget):
             _prepend(self._series(key), x[finite], value[finite])
             if key == "val/loss":
                 _prepend(self.val_loss, step[finite], value[finite])
+        self._smooth_loss_again()
+
+    def _smooth_loss_again(self) -> None:
+        """Smooth the whole loss again, at the weight the rule gives for its length now."""
         raw = self.loss_raw.buffer
+        self._loss_weight = smoothing_weight(LOSS_KEY, len(raw), self._smoothing)
         self.loss_smooth.buffer.clear()
-        self.loss_smooth.buffer.extend(raw.x, ema(raw.y, self._smoothing))
+        self.loss_smooth.buffer.extend(raw.x, ema(raw.y, self._loss_weight))
         self.loss_smooth.dirty = True
 
     def _series(self, key: str) -> _Series:
@@ -292,10 +322,12 @@ class LivePlotsWidget(QWidget):
             return fixed[key]
         series = self.epoch_series.get(key)
         if series is None:
-            colour = EPOCH_COLOURS[len(self.epoch_series) % len(EPOCH_COLOURS)]
+            plot = self._epoch_plot(key)
+            shown = sum(1 for k in self.epoch_series if self._epoch_plot(k) is plot)
+            colour = EPOCH_COLOURS[shown % len(EPOCH_COLOURS)]
             curve = _curve(
-                self.epoch_plot,
-                pg.mkPen(colour, width=2),
+                plot,
+                pen(colour, 2),
                 symbol="o",
                 symbolSize=6,
                 symbolBrush=colour,
@@ -304,6 +336,10 @@ class LivePlotsWidget(QWidget):
             )
             series = self.epoch_series[key] = _Series(curve)
         return series
+
+    def _epoch_plot(self, key: str) -> _TimedPlotWidget:
+        """Where a per-epoch metric is drawn: with the losses (and errors), or with the scores."""
+        return self.epoch_loss_plot if lower_is_better(key) else self.epoch_score_plot
 
     def _append(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
         if len(x) == 0:
@@ -314,19 +350,26 @@ class LivePlotsWidget(QWidget):
                 cut = int(np.searchsorted(raw.x, x[0], side="left"))
                 raw.truncate(cut)
                 smooth.truncate(cut)
-            resume = (float(smooth.y[-1]), len(smooth)) if len(smooth) else None
             raw.extend(x, y)
-            smooth.extend(x, ema(y, self._smoothing, resume=resume))
             self.loss_raw.dirty = self.loss_smooth.dirty = True
+            if smoothing_weight(LOSS_KEY, len(raw), self._smoothing) != self._loss_weight:
+                # a short loss is smoothed less (the rule's weight grows with its length, up to the
+                # one asked for): again from the start, over a few thousand points at most
+                self._smooth_loss_again()
+                return
+            resume = (float(smooth.y[-1]), len(smooth)) if len(smooth) else None
+            smooth.extend(x, ema(y, self._loss_weight, resume=resume))
         else:
             series = self._series(key)
             series.buffer.extend(x, y)
             series.dirty = True
 
     def _groups(self) -> list[tuple[_TimedPlotWidget, list[_Series], float]]:
+        epoch = list(self.epoch_series.items())
         return [
             (self.loss_plot, [self.loss_raw, self.loss_smooth, self.val_loss], MIN_REDRAW_INTERVAL_S),
-            (self.epoch_plot, list(self.epoch_series.values()), MIN_REDRAW_INTERVAL_S),
+            (self.epoch_loss_plot, [s for k, s in epoch if lower_is_better(k)], MIN_REDRAW_INTERVAL_S),
+            (self.epoch_score_plot, [s for k, s in epoch if not lower_is_better(k)], MIN_REDRAW_INTERVAL_S),
             (self.lr_plot, [self.lr], SECONDARY_INTERVAL_S),
             (self.throughput_plot, [self.throughput], SECONDARY_INTERVAL_S),
         ]
@@ -356,6 +399,9 @@ class LivePlotsWidget(QWidget):
             started = time.perf_counter()
             for one in changed:
                 one.push()
+            empty = not any(len(one.buffer) for one in series)
+            if empty != is_empty(plot):
+                set_empty(plot, empty)
             fit_range(plot.getPlotItem().getViewBox())
             cost = time.perf_counter() - started + plot.paint_s
             self.last_redraw_s = cost
@@ -403,9 +449,12 @@ class LivePlotsWidget(QWidget):
             series.buffer.clear()
             series.dirty = True
         for key, series in self.epoch_series.items():
-            self.epoch_plot.removeItem(series.curve)
-            self.epoch_legend.removeItem(key)
+            plot = self._epoch_plot(key)
+            plot.removeItem(series.curve)
+            plot.getPlotItem().legend.removeItem(key)
         self.epoch_series.clear()
+        for plot in (self.epoch_loss_plot, self.epoch_score_plot):
+            set_empty(plot, True)
         self.refresh(force=True)
 
     def curve_lengths(self) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """The Qt-free part of the compare view: flattened parameters and their diff, aggregation of stored
-runs, disagreements and EMA smoothing."""
+runs, disagreements, EMA smoothing and which curves are smoothed, and the metric the view opens on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,20 @@ import numpy as np
 import pytest
 
 from mmstudio.store import Prediction, Store
-from mmstudio.store.compare import differing_keys, disagreements, ema, flatten, load_comparison
+from mmstudio.store.compare import (
+    MIN_SMOOTHED_POINTS,
+    default_metric,
+    differing_keys,
+    disagreements,
+    ema,
+    flatten,
+    load_comparison,
+    opening_metric,
+    smooth,
+    smoothing_weight,
+)
+from mmstudio.store.summaries import run_key_metric
+from mmstudio.store.types import MetricStats
 
 
 def naive_ema(values, w):
@@ -99,7 +112,7 @@ def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
         c = load_comparison(store, ids)
     assert c.run_ids == ids and c.differing == ["train.lr"]
     assert c.labels() == [f"#{ids[0]} lr0.1", f"#{ids[1]} lr0.01"]
-    assert c.shared_metric_keys() == ["train/loss", "val/accuracy"] and c.default_metric() == "train/loss"
+    assert c.shared_metric_keys() == ["train/loss", "val/accuracy"] and c.default_metric() == "val/accuracy"
     assert c.metric_rows()[0][1][0] == (pytest.approx(1.0), pytest.approx(1.0))
     assert c.class_labels() == ["a", "b"] and c.per_class()[ids[0]] == {"a": 0.6, "b": 0.8}
     assert c.modality_scores("accuracy")[ids[0]] == {"fused": 0.5, "text masked": 0.3, "image masked": None}
@@ -118,30 +131,85 @@ def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
         assert load_comparison(store, ids, predictions=False).predictions == {}  # for tables alone
 
 
-def test_the_curves_open_on_a_loss_else_on_the_key_metric():
-    from mmstudio.store.compare import default_metric
-    from mmstudio.store.types import MetricStats
+def _stats(**counts: int) -> dict[str, MetricStats]:
+    return {
+        key.replace("__", "/"): MetricStats(
+            key=key.replace("__", "/"),
+            count=n,
+            last_step=n,
+            last_epoch=None,
+            last_value=0.5,
+            last_time=0.0,
+            min=0.1,
+            max=0.9,
+        )
+        for key, n in counts.items()
+    }
 
-    def stats(**counts: int) -> dict:
-        return {
-            key.replace("__", "/"): MetricStats(
-                key=key,
-                count=n,
-                last_step=n,
-                last_epoch=None,
-                last_value=0.5,
-                last_time=0.0,
-                min=0.1,
-                max=0.9,
-            )
-            for key, n in counts.items()
-        }
 
-    both = {1: stats(val__loss=5, train__loss=50, val__accuracy=5), 2: stats(val__loss=5, train__loss=50)}
-    assert default_metric([1, 2], both) == "val/loss"
-    one_point = {i: stats(val__loss=1, train__loss=50, val__accuracy=5) for i in (1, 2)}
-    assert default_metric([1, 2], one_point) == "train/loss"  # a curve, not a point
-    scores = {i: stats(val__rmse=3, val__mae=3, lr=3) for i in (1, 2)}
-    assert default_metric([1, 2], scores) == "val/rmse"  # no loss: the key metric
-    assert default_metric([1, 2], {i: stats(lr=3) for i in (1, 2)}) == "lr"
+def _run(run_id: int, task: str | None = "classification", early_stopping: str | None = None):
+    """What default_metric reads of a run (a RunDetail's id, model spec and training spec)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        id=run_id, spec={"task": task} if task else {}, train_spec={"early_stopping_metric": early_stopping}
+    )
+
+
+def test_the_curves_open_on_the_metric_the_experiments_page_ranks_by():
+    """#3: not on a loss. A score logged once an epoch (a few points) is still the one shown first:
+    it is drawn as its points, not smoothed."""
+    runs = [_run(1), _run(2)]
+    scored = {i: _stats(val__loss=3, train__loss=50, val__accuracy=3, val__macro_f1=3) for i in (1, 2)}
+    assert default_metric([1, 2], scored, runs) == "val/accuracy"
+    for run in runs:  # the Experiments page's column: the same key
+        assert run_key_metric(scored[run.id], run.spec, run.train_spec) == "val/accuracy"
+    one_epoch = {i: _stats(val__loss=1, train__loss=50, val__accuracy=1) for i in (1, 2)}
+    assert default_metric([1, 2], one_epoch, runs) == "val/accuracy"  # was train/loss: "a curve"
+    # the early-stopping metric a run is judged by, the task's key metric
+    stopped = [_run(1, early_stopping="val/macro_f1"), _run(2, early_stopping="val/macro_f1")]
+    assert default_metric([1, 2], scored, stopped) == "val/macro_f1"
+    regression = {i: _stats(val__loss=3, val__rmse=3, val__mae=3) for i in (1, 2)}
+    assert default_metric([1, 2], regression, [_run(1, "regression"), _run(2, "regression")]) == "val/rmse"
+    # runs trained without a validation split are ranked by their test score
+    untested = {i: _stats(train__loss=50, test__accuracy=1, test__loss=1) for i in (1, 2)}
+    assert default_metric([1, 2], untested, runs) == "test/accuracy"
+    # the first run's key metric that every run logged
+    mixed = {1: _stats(val__macro_f1=3, val__accuracy=3), 2: _stats(val__accuracy=3)}
+    assert default_metric([1, 2], mixed, [_run(1, early_stopping="val/macro_f1"), _run(2)]) == "val/accuracy"
+    # from the stats alone: the key metric of the keys they share; a loss only without a score
+    assert default_metric([1, 2], scored) == "val/accuracy"
+    assert default_metric([1, 2], {i: _stats(val__loss=3, train__loss=9) for i in (1, 2)}) == "val/loss"
+    assert default_metric([1, 2], {i: _stats(lr=3) for i in (1, 2)}) == "lr"
     assert default_metric([1, 2], {}) is None
+
+
+def test_the_metric_read_first_is_the_one_the_comparison_opens_on(db_url):
+    with Store.open(db_url) as store:
+        ids = []
+        for name in ("a", "b"):
+            run_id = store.create_run(name=name, spec={"task": "classification"}, train_spec={})
+            store.log_metric_arrays(run_id, "train/loss", np.arange(10), np.linspace(2, 1, 10))
+            store.log_metric_arrays(run_id, "val/loss", np.arange(2), [1.5, 1.2])
+            store.log_metric_arrays(run_id, "val/macro_f1", np.arange(2), [0.5, 0.6])
+            ids.append(run_id)
+        assert opening_metric(store, ids) == load_comparison(store, ids).default_metric() == "val/macro_f1"
+
+
+def test_only_long_per_step_curves_are_smoothed_and_never_past_a_quarter_of_their_points():
+    """#3: a per-epoch metric of 2-3 points is drawn as it is; a short per-step one is smoothed less."""
+    assert smoothing_weight("val/loss", 300, 0.6) == 0.0  # per epoch, however many epochs
+    assert smoothing_weight("train/epoch_loss", 300, 0.6) == 0.0
+    assert smoothing_weight("test/accuracy", 1, 0.6) == 0.0
+    assert smoothing_weight("train/loss", MIN_SMOOTHED_POINTS - 1, 0.6) == 0.0  # too short
+    assert smoothing_weight("train/loss", 40, 0.99) == pytest.approx(0.9)  # its span: 10 of 40 points
+    assert smoothing_weight("train/loss", 40, 0.6) == 0.6
+    assert smoothing_weight("train/loss", 100_000, 0.999) == 0.999
+    assert smoothing_weight("train/loss", 100_000, 0.0) == 0.0
+    for points in range(MIN_SMOOTHED_POINTS, 5000, 7):  # the weight grows with the points, up to the asked
+        weight = smoothing_weight("train/loss", points, 0.999)
+        assert 0 < weight <= 0.999 and 1 / (1 - weight) <= points / 4 + 1e-6
+    values = np.linspace(2, 1, 3)
+    assert smooth("val/loss", values, 0.6) is values  # the values themselves, not a copy
+    long = np.random.default_rng(0).normal(size=1000)
+    np.testing.assert_array_equal(smooth("train/loss", long, 0.6), ema(long, 0.6))

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from mmstudio.store.curves import FACTOR, PeakPyramid, nice_ceil
+from mmstudio.store.curves import FACTOR, PeakPyramid, is_sparse, nice_ceil, smoothed_curves, value_range
 
 
 def _pyramid(x, y, chunk=None):
@@ -170,3 +170,37 @@ def test_chart_curves_reads_smooths_and_builds_the_pyramids_of_each_run(tmp_path
         cancelled.cancel()
         with pytest.raises(Cancelled):
             chart_curves(store, runs, "train/loss", 0.6, cancel=cancelled)
+
+
+def test_a_score_axis_ends_at_1_and_others_just_above_their_highest_bar():
+    """#17: the per-class F1 axis ran on past 1.1 (head room for a legend drawn over the bars)."""
+    assert value_range([0.25, 0.97, None, float("nan")], "F1") == (0.0, 1.0)
+    low, high = value_range([0.25, 0.5], "test/accuracy")
+    assert low == 0.0 and 0.5 < high <= 0.55
+    assert value_range([1.0, 0.8], "F1") == (0.0, 1.0)
+    low, high = value_range([1.27, 0.9], "test/loss")  # a loss is not a score
+    assert low == 0.0 and high == pytest.approx(1.27 * 1.05)
+    assert value_range([0.9, 0.95], "test/loss")[1] == pytest.approx(0.95 * 1.05)  # minimised: no cap
+    assert value_range([-0.5, 2.0], "r2")[0] == -0.5
+    assert value_range([], "F1") == (0.0, 1.0) and value_range([None], "") == (0.0, 1.0)
+
+
+def test_curves_that_are_not_smoothed_are_their_own_values_and_sparse_lines_are_antialiased():
+    from mmstudio.store.types import Curve
+
+    def curve(n):
+        return Curve(
+            run_id=1,
+            key="",
+            step=np.arange(n),
+            epoch=np.full(n, np.nan),
+            value=np.linspace(2, 1, n),
+            time=np.arange(n, dtype=float),
+        )
+
+    curves = {1: curve(3), 2: curve(500)}
+    per_epoch = smoothed_curves("val/loss", curves, 0.6)
+    assert all(per_epoch[i] is curves[i].value for i in curves)
+    per_step = smoothed_curves("train/loss", curves, 0.6)
+    assert per_step[1] is curves[1].value and per_step[2] is not curves[2].value
+    assert is_sparse(3, 400) and is_sparse(400, 400) and not is_sparse(401, 400) and not is_sparse(0, 400)

@@ -151,3 +151,39 @@ def test_what_the_page_opens_on(comparison):
     assert headline_metric(["train/loss", "val/loss"]) == "val/loss"
     assert headline_metric(["lr"]) == "lr" and headline_metric([]) is None
     assert run_colour(0) == RUN_COLOURS[0] and run_colour(len(RUN_COLOURS)) == RUN_COLOURS[0]
+
+
+def _with_parameters(*parameters: dict) -> Comparison:
+    from mmstudio.store.compare import differing_keys
+
+    params = list(parameters)
+    return Comparison(
+        runs=[],
+        parameters=params,
+        all_keys=sorted(set().union(*params)),
+        differing=differing_keys(params),
+        stats={},
+        evaluations={},
+    )
+
+
+def test_the_scatter_opens_on_a_parameter_that_varies_across_the_runs():
+    """#17: a parameter that only one run sets (the gated fusion's width) differs, but it gives the
+    other runs no point and an axis around one value (255.6-256.4): pick one that varies."""
+    concat = {"model.fusion.name": "concat", "train.lr": 0.003, "seed": 0}
+    gated = {"model.fusion.name": "gated", "model.fusion.dim": 256, "train.lr": 0.003, "seed": 0}
+    c = _with_parameters(concat, gated, dict(concat))
+    assert c.differing == ["model.fusion.dim", "model.fusion.name"]
+    assert scatter_default(c) == "model.fusion.name"
+    # a number every run sets before a choice, the learning rate first, the seed last
+    c = _with_parameters({**concat, "train.epochs": 2, "seed": 1}, {**gated, "train.epochs": 4})
+    assert scatter_default(c) == "train.epochs"
+    c = _with_parameters({**concat, "train.lr": 0.01, "train.epochs": 2}, {**gated, "train.epochs": 4})
+    assert scatter_default(c) == "train.lr"
+    c = _with_parameters({**concat, "seed": 1}, {**concat, "seed": 2})
+    assert scatter_default(c) == "seed"
+    # nothing varies: the first that differs; nothing differs: none
+    assert (
+        scatter_default(_with_parameters(concat, {**concat, "model.fusion.dim": 256})) == "model.fusion.dim"
+    )
+    assert scatter_default(_with_parameters(concat, dict(concat))) is None
