@@ -201,7 +201,7 @@ class TrainPanel(QWidget):
         left_layout.addWidget(self.resumable)
         left_layout.addStretch(1)
 
-        scroll = QScrollArea()
+        self.settings_column = scroll = QScrollArea()  # the form column scrolls: wheel guarded fields
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.ui.resources import icon
 from mmstudio.ui.tasks import run_task
+from mmstudio.ui.widgets import WheelGuard
 from mmstudio.vocabulary import RESUMABLE_STATUSES
 
 #: The most runs offered (the latest first).
@@ -48,6 +49,8 @@ class ResumableRunsWidget(QWidget):
         self.combo = QComboBox()
         self.combo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.combo.setPlaceholderText("no stopped or interrupted run")
+        self._wheel_guard = WheelGuard(self)
+        self._wheel_guard.guard(self.combo)  # the page scrolls this column
         self.refresh_button = QToolButton()
         self.refresh_button.setIcon(icon("reload"))
         self.refresh_button.setToolTip("List the runs that can be resumed again")
