@@ -1,5 +1,6 @@
-"""The Train page without a real run: the wheel over its form scrolls the page (a field takes the
-wheel only when focused)."""
+"""The Train page without a real run (its events fed in, its runs written to a real store): the wheel
+over its form scrolls the page (a field takes the wheel only when focused); the runs to resume follow
+the store and stay chosen."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
+from mmstudio.store import Store
+from mmstudio.training import events as ev
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.train.panel import TrainPanel
@@ -18,6 +21,7 @@ def make_page(qtbot, tmp_path):
     def make(dataset=None, spec=None, size=(1000, 420)) -> TrainPanel:
         state = StudioState()
         state.set_db_url(f"sqlite:///{tmp_path / 'runs.db'}")
+        Store.open(state.db_url).close()  # made once here, not by the page's listing and a test at once
         if dataset is not None:
             state.set_dataset(dataset, spec)
         panel = TrainPanel(state, Settings(tmp_path / "settings.ini"))
@@ -74,3 +78,41 @@ def test_the_wheel_scrolls_the_form_and_changes_only_a_focused_field(qtbot, make
     bar.setValue(bar.maximum() // 2)
     _wheel(form.seed_spin, -1)  # away from the user: up
     assert form.seed_spin.value() == 6 and bar.value() == bar.maximum() // 2
+
+
+def _ended_run(db_url: str, name: str, status: str) -> int:
+    with Store.open(db_url) as store:
+        run_id = store.create_run(name=name)
+        store.start_run(run_id)
+        store.finish_run(run_id, status)
+    return run_id
+
+
+def test_the_runs_to_resume_follow_the_store_and_the_chosen_one_stays_chosen(qtbot, make_page):
+    panel = make_page()
+    resumable = panel.resumable
+    assert not resumable.resume_button.isEnabled()
+    assert "No stopped" in resumable.resume_button.toolTip()
+
+    # A run the user stopped ends: it is offered and chosen at once, no refresh button pressed.
+    stopped = _ended_run(panel.state.db_url, "first", "cancelled")
+    with qtbot.waitSignal(panel.resumable_listed, timeout=10_000):
+        panel.feed_events([ev.RunFinished(stopped, "cancelled")])
+    assert resumable.combo.currentData() == stopped
+    assert resumable.combo.currentText() == f"{stopped} · first (stopped)"
+    assert resumable.resume_button.isEnabled() and "Continue" in resumable.resume_button.toolTip()
+    resumable.combo.showPopup()  # the drop-down dismissed keeps the choice
+    resumable.combo.hidePopup()
+    assert resumable.combo.currentData() == stopped
+
+    # Runs change in the store (another page, the command line): the list follows, the choice stays.
+    failed = _ended_run(panel.state.db_url, "second", "failed")
+    with qtbot.waitSignal(panel.resumable_listed, timeout=10_000) as listed:
+        panel.state.runs_changed.emit()
+    assert [run[0] for run in listed.args[0]] == [failed, stopped]
+    assert resumable.combo.currentData() == stopped
+
+    # Resume never fails silently: this run has no dataset on record and none is open.
+    qtbot.mouseClick(resumable.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: resumable.message.isVisible(), timeout=10_000)
+    assert resumable.message.error().startswith(f"The run cannot be resumed: run {stopped} has no dataset")

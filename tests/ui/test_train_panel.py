@@ -118,10 +118,11 @@ def test_stop_leaves_a_cancelled_run_with_its_metrics_and_it_resumes(qtbot, make
         stored = store.read_curve(run_id, "train/loss")
     assert len(stored) > 0
 
-    # The stopped run is offered for resuming, and continues into the same run.
-    qtbot.waitUntil(lambda: panel.resumable.combo.findData(run_id) >= 0, timeout=30_000)
+    # The stopped run is offered for resuming and chosen (no refresh pressed), and continues into
+    # the same run.
+    qtbot.waitUntil(lambda: panel.resumable.combo.currentData() == run_id, timeout=30_000)
+    assert panel.resumable.resume_button.isEnabled()
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as resumed:
-        panel.resumable.select(run_id)
         panel.set_train_spec(dataclasses.replace(TINY_TRAIN, epochs=40))  # the resume uses the stored spec
         # Stop the resumed run at once: resuming is proven by the same run id running again.
         panel.run_started.connect(lambda _id: panel.stop())

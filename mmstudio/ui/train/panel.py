@@ -541,10 +541,14 @@ class TrainPanel(QWidget):
         self.queue.insert_next(job)
         self._refresh_queue()
         self._queue_held = False
+        if self.has_running_run():
+            self.resumable.show_message(
+                f"Run {job.resume_run_id} is queued: it resumes when the run in progress ends.", "info"
+            )
         self._start_next()
 
     def _on_resume_task_failed(self, message: str, _details: str) -> None:
-        self.form_message.show_message(f"The run cannot be resumed: {message}", "error")
+        self.resumable.show_message(f"The run cannot be resumed: {message}", "error")
 
     def _on_devices_task_succeeded(self, devices: list[DeviceInfo]) -> None:
         devices = devices or _CPU_ONLY
@@ -564,5 +568,4 @@ class TrainPanel(QWidget):
         self.refresh_resumable()
 
     def _on_state_runs_changed(self) -> None:
-        if not self.has_running_run():
-            self.refresh_resumable()
+        self.refresh_resumable()  # a run ended, started, or was deleted: the choice follows the store
