@@ -1,6 +1,6 @@
 """The Train page without a real run (its events fed in, its runs written to a real store): the wheel
 over its form scrolls the page (a field takes the wheel only when focused); the runs to resume follow
-the store and stay chosen."""
+the store and stay chosen; Start is unavailable, saying why, for data that cannot train the model."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
+from mmstudio.data.dataset import load_dataset
+from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
 from mmstudio.training import events as ev
 from mmstudio.ui.settings import Settings
@@ -116,3 +118,30 @@ def test_the_runs_to_resume_follow_the_store_and_the_chosen_one_stays_chosen(qtb
     qtbot.mouseClick(resumable.resume_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: resumable.message.isVisible(), timeout=10_000)
     assert resumable.message.error().startswith(f"The run cannot be resumed: run {stopped} has no dataset")
+
+
+def test_start_is_unavailable_with_the_reason_for_a_single_label_dataset(qtbot, make_page, single_label_demo):
+    panel = make_page(load_dataset(single_label_demo), DatasetSpec(path=str(single_label_demo)))
+    qtbot.waitUntil(lambda: panel.problems is not None, timeout=10_000)
+    reason = (
+        f"{single_label_demo.name} has a single label ('cat'), and a classification model needs at least two"
+    )
+    assert not panel.start_button.isEnabled() and not panel.queue_button.isEnabled()
+    assert panel.start_button.toolTip().startswith(f"Start is unavailable: {reason}")
+    assert panel.start_message.isVisible() and reason in panel.start_message.label.text()
+    assert panel.start() is False and reason in panel.form_message.error()
+    assert panel.add_to_queue() is None and panel.entries == []
+
+
+def test_start_follows_the_data_and_the_model(qtbot, make_page, small_demo):
+    demo = load_dataset(small_demo)
+    panel = make_page(demo, DatasetSpec(path=str(small_demo)))
+    qtbot.waitUntil(lambda: panel.problems == [], timeout=10_000)
+    assert panel.start_button.isEnabled() and not panel.start_message.isVisible()
+    # A regression model on text labels: the data cannot serve the task.
+    panel.state.set_model_spec({"task": "regression"})
+    qtbot.waitUntil(lambda: bool(panel.problems), timeout=10_000)
+    assert not panel.start_button.isEnabled() and "are not numbers" in panel.start_button.toolTip()
+    panel.state.set_model_spec(None)  # back to the default for the data
+    qtbot.waitUntil(lambda: panel.problems == [], timeout=10_000)
+    assert panel.start_button.isEnabled() and panel.start_button.toolTip() == ""

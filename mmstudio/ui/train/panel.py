@@ -79,6 +79,12 @@ def _detect_devices_job(_state: Any) -> list[DeviceInfo]:
     return probe_devices()
 
 
+def _problems_job(state: Any, dataset: Any, model: dict[str, Any] | None) -> list[str]:
+    from mmstudio.training.preflight import job_problems
+
+    return job_problems(dataset, model, cancel=state)
+
+
 def _resume_job(_state: Any, url: str | None, run_id: int, current: DatasetSpec | None) -> RunJob:
     from mmstudio.training.resume import resume_job
 
@@ -112,6 +118,10 @@ class TrainPanel(QWidget):
         self._entry: QueueEntry | None = None  # the entry whose worker is being started or runs
         self._queue_held = False
         self._devices_task: Task | None = None  # detected when the page is first shown
+        # Why the data cannot train the model (preflight.job_problems), found in the pool whenever the
+        # dataset or the model changes: None while it is being found.
+        self.problems: list[str] | None = []
+        self._problems_task: Task | None = None
 
         self._build()
         self.controller = WorkerController(redraw=self.run_view.plots.refresh, parent=self)
@@ -175,6 +185,8 @@ class TrainPanel(QWidget):
         left_layout.addWidget(self.form)
         self.form_message = MessageBar()
         left_layout.addWidget(self.form_message)
+        self.start_message = MessageBar()  # why Start is unavailable
+        left_layout.addWidget(self.start_message)
         buttons = QHBoxLayout()
         self.start_button = QPushButton(icon("play"), "Start")
         self.start_button.setDefault(True)
@@ -268,9 +280,14 @@ class TrainPanel(QWidget):
     # --- public actions -------------------------------------------------------------------------
 
     def start(self) -> bool:
-        """Start the job the form describes now (nothing may be running); False with a message if not."""
+        """Start the job the form describes now (nothing may be running, and the data must be able to
+        train the model: :attr:`problems`); False with a message if not. While the data is still being
+        checked it starts (the runner checks the same before it records a run)."""
         if self.has_running_run():
             self.form_message.show_message("A run is in progress: add this one to the queue instead.", "info")
+            return False
+        if self.problems:
+            self.form_message.show_message(self._unavailable(), "error")
             return False
         job = self._job_from_form()
         if job is None:
@@ -282,6 +299,9 @@ class TrainPanel(QWidget):
 
     def add_to_queue(self) -> QueueEntry | None:
         """Queue the job the form describes; it starts when the runs before it have ended."""
+        if self.problems:
+            self.form_message.show_message(self._unavailable(), "error")
+            return None
         job = self._job_from_form()
         if job is None:
             return None
@@ -352,10 +372,11 @@ class TrainPanel(QWidget):
     # --- window integration ---------------------------------------------------------------------
 
     def is_busy(self) -> bool:
-        """Work in flight that a screenshot should wait for: a run, the device detection, or plots
-        still to be redrawn."""
+        """Work in flight that a screenshot should wait for: a run, the device detection, the check of
+        the data, or plots still to be redrawn."""
         detecting = self._devices_task is not None and not self._devices_task.done
-        return self.has_running_run() or detecting or self.run_view.plots.flushing
+        checking = self.problems is None
+        return self.has_running_run() or detecting or checking or self.run_view.plots.flushing
 
     def has_running_run(self) -> bool:
         """A worker is being started or is running (its process not yet joined)."""
@@ -490,14 +511,46 @@ class TrainPanel(QWidget):
 
     def _update_summary(self) -> None:
         self.summary.show_job(self.state.dataset, self.state.model_spec)
+        self._check_problems()
         self._update_controls()
+
+    def _check_problems(self) -> None:
+        """Find in the pool why the data cannot train the model (:attr:`problems`); a check of the
+        dataset and model before is dropped."""
+        if self._problems_task is not None:
+            self._problems_task.cancel()
+            self._problems_task = None
+        dataset = self.state.dataset
+        if dataset is None:
+            self.problems = []
+            return
+        self.problems = None
+        task = run_task(_problems_job, dataset, self.state.model_spec)
+        task.succeeded.connect(lambda problems: self._on_problems_task_done(task, problems))
+        task.failed.connect(lambda _message, _details: self._on_problems_task_done(task, []))
+        self._problems_task = task
+
+    def _unavailable(self) -> str:
+        return "Start is unavailable: " + "; ".join(self.problems or []) + "."
 
     def _update_controls(self) -> None:
         running = self.has_running_run()
         has_dataset = self.dataset_spec() is not None
-        self.start_button.setEnabled(has_dataset and not running)
-        self.start_button.setToolTip("" if has_dataset else "Open a dataset first")
-        self.queue_button.setEnabled(has_dataset)
+        blocked = bool(self.problems)
+        if not has_dataset:
+            why = "Open a dataset first"
+        elif blocked:
+            why = self._unavailable()
+        else:
+            why = ""
+        self.start_button.setEnabled(has_dataset and not blocked and not running)
+        self.start_button.setToolTip(why)
+        self.queue_button.setEnabled(has_dataset and not blocked)
+        self.queue_button.setToolTip(why)
+        if blocked:
+            self.start_message.show_message(self._unavailable(), "warning")
+        else:
+            self.start_message.clear()
         controller = self.controller
         self.run_view.progress_view.set_controls(
             live=controller.live,
@@ -549,6 +602,12 @@ class TrainPanel(QWidget):
 
     def _on_resume_task_failed(self, message: str, _details: str) -> None:
         self.resumable.show_message(f"The run cannot be resumed: {message}", "error")
+
+    def _on_problems_task_done(self, task: Task, problems: list[str]) -> None:
+        if task is self._problems_task:  # not a check of a dataset or model since replaced
+            self._problems_task = None
+            self.problems = problems
+            self._update_controls()
 
     def _on_devices_task_succeeded(self, devices: list[DeviceInfo]) -> None:
         devices = devices or _CPU_ONLY
