@@ -2,11 +2,14 @@
 a line with the epoch, step, ETA and throughput beside the device and its memory.
 
 Progress arrives up to ~20 times a second; the line and the bar change at most every
-:data:`PROGRESS_INTERVAL_S` (each change lays out its row), the latest progress winning.
+:data:`PROGRESS_INTERVAL_S` (each change lays out its row), the latest progress winning. A pause and
+the end of a run say where the run is now: the line then shows the step it paused or ended at (the
+throttled progress before it is dropped), without an ETA or a throughput that no longer hold.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 from PySide6.QtCore import Qt
@@ -16,6 +19,7 @@ from mmstudio.formatting import format_duration
 from mmstudio.training import events as ev
 from mmstudio.ui.resources import icon
 from mmstudio.ui.widgets import section_label
+from mmstudio.vocabulary import status_word
 
 #: The progress line and bar change at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
@@ -29,7 +33,9 @@ class RunProgressWidget(QWidget):
         super().__init__(parent)
         self._pending: ev.ProgressUpdated | None = None  # not shown yet (throttled)
         self._shown_at = 0.0
-        self._total_steps = self._epochs = 0
+        self._total_steps = self._epochs = self._steps_per_epoch = 0
+        self._epoch = self._step = 0  # where the run is, as last shown
+        self._started = self._ended = False
         self._device = ""
         self.run_label = section_label("No run yet")
         self.status_label = QLabel()
@@ -66,7 +72,8 @@ class RunProgressWidget(QWidget):
     def show_starting(self, title: str) -> None:
         """A run's worker is being started: its title's lead as the name, the bar busy."""
         self._pending = None
-        self._total_steps = self._epochs = 0
+        self._total_steps = self._epochs = self._steps_per_epoch = self._epoch = self._step = 0
+        self._started = self._ended = False
         self.progress.setRange(0, 0)  # busy until the first progress
         self.run_label.setText(title.split(" · ")[0])
         self.status_label.setText("starting the worker…")
@@ -75,23 +82,52 @@ class RunProgressWidget(QWidget):
 
     def show_started(self, event: ev.RunStarted) -> None:
         self._total_steps, self._epochs, self._device = event.total_steps, event.epochs, event.device
+        self._steps_per_epoch = event.steps_per_epoch
+        self._started = True
+        self._step = event.start_step
+        self._epoch = self._epoch_at(event.start_step)
         self.run_label.setText(f"Run {event.run_id} · {event.name}")
         self.status_label.setText("running")
         self.progress.setRange(0, max(1, event.total_steps))
         self.progress.setValue(event.start_step)
+        self.progress_label.setText(f"{self._where()} · starting")
         self.device_label.setText(f"on {event.device}")
 
-    def show_ended(self, status: str) -> None:
-        """The run ended with ``status``: a completed run's bar full, a busy bar stopped."""
+    def show_paused(self, step: int) -> None:
+        """The run paused at ``step``: the bar and the line there (progress from before it dropped)."""
+        self._pending = None
+        self._at(step)
+        self.status_label.setText(f"paused at step {step:,}")
+        self.progress_label.setText(f"{self._where()} · paused")
+
+    def show_resumed(self, step: int) -> None:
+        self._at(step)
+        self.status_label.setText("running")
+        self.progress_label.setText(f"{self._where()} · resuming")
+
+    def show_ended(self, status: str, duration_s: float | None = None) -> None:
+        """The run ended with ``status``: the status in the page's word (a cancelled run "stopped"), a
+        completed run's bar full, a busy bar stopped, and the line says where it ended, in how long,
+        with no ETA (progress that arrives later is not shown)."""
+        self.flush(force=True)  # the last progress before the end, then no more
+        self._ended = True
+        word = status_word(status)
+        self.status_label.setText(word)
         if status == "completed" and self._total_steps:
-            self.progress.setRange(0, self._total_steps)
-            self.progress.setValue(self._total_steps)
+            self._at(self._total_steps)
         elif self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
+        if not self._started:
+            self.progress_label.setText(f"The run {word} before training began.")
+            return
+        after = {"completed": "in"}.get(status, "after")
+        took = f" {after} {format_duration(duration_s)}" if duration_s else ""
+        self.progress_label.setText(f"{self._where()} · {word}{took}")
 
     def set_progress(self, event: ev.ProgressUpdated) -> None:
-        """Show ``event`` at the next :meth:`flush` (the latest given wins)."""
-        self._pending = event
+        """Show ``event`` at the next :meth:`flush` (the latest given wins; none once the run ended)."""
+        if not self._ended:
+            self._pending = event
 
     def flush(self, *, force: bool = False) -> None:
         """Show the latest progress, at most every :data:`PROGRESS_INTERVAL_S` unless ``force``."""
@@ -102,21 +138,35 @@ class RunProgressWidget(QWidget):
             self._pending = None
 
     def _show(self, event: ev.ProgressUpdated) -> None:
-        total = max(1, event.total_steps)
-        if self.progress.maximum() != total:
-            self.progress.setRange(0, total)
-        self.progress.setValue(min(event.step, total))
-        epochs = f"/{self._epochs}" if self._epochs else ""
+        self._total_steps = event.total_steps
+        self._at(event.step, event.epoch)
         eta = "" if event.eta_s is None else f" · ETA {format_duration(event.eta_s)}"
-        self.progress_label.setText(
-            f"Epoch {event.epoch}{epochs} · step {event.step:,}/{event.total_steps:,}{eta} · "
-            f"{event.samples_per_s:,.0f} samples/s"
-        )
+        self.progress_label.setText(f"{self._where()}{eta} · {event.samples_per_s:,.0f} samples/s")
         device = f"on {self._device}" if self._device else ""
         if event.memory_bytes:
             kind = "GPU memory" if self._device.startswith("cuda") else "memory"
             device += f" · {kind} {event.memory_bytes / 2**20:,.0f} MiB"
         self.device_label.setText(device)
+
+    def _at(self, step: int, epoch: int | None = None) -> None:
+        """The run is at ``step`` (of ``epoch``; None: the epoch that step falls in): the bar there."""
+        self._step = step
+        self._epoch = self._epoch_at(step) if epoch is None else epoch
+        total = max(1, self._total_steps)
+        if self.progress.maximum() != total:
+            self.progress.setRange(0, total)
+        self.progress.setValue(min(step, total))
+
+    def _epoch_at(self, step: int) -> int:
+        if not self._steps_per_epoch:
+            return self._epoch
+        epoch = max(1, math.ceil(step / self._steps_per_epoch))
+        return min(epoch, self._epochs) if self._epochs else epoch
+
+    def _where(self) -> str:
+        """``"Epoch 2/3 · step 30/45"``."""
+        epochs = f"/{self._epochs}" if self._epochs else ""
+        return f"Epoch {self._epoch}{epochs} · step {self._step:,}/{self._total_steps:,}"
 
     def set_controls(self, *, live: bool, paused: bool, stopping: bool, offers_kill: bool) -> None:
         """Pause / Resume and Stop / Kill as the worker allows: ``live`` (it runs), ``paused``,

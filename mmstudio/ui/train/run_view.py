@@ -18,6 +18,9 @@ from mmstudio.ui.train.log_view import RunFailureWidget, RunLogWidget
 from mmstudio.ui.train.progress_view import RunProgressWidget
 from mmstudio.vocabulary import is_live_metric
 
+#: The events that say where the run is now (progress received before one of them is older).
+_WHERE_THE_RUN_IS = (ev.RunPaused, ev.RunResumed, ev.RunFinished, ev.RunFailed)
+
 
 def _history_job(state: Any, url: str | None, run_id: int) -> dict[str, tuple[Any, Any, Any]]:
     """A resumed run's live curves so far (what the plots show), ``{key: (step, epoch, value)}``."""
@@ -93,6 +96,9 @@ class RunViewWidget(QWidget):
                 if points and isinstance(event, ev.RunStarted):  # the points before it go in first
                     self.plots.add_points(points)
                     points = []
+                if progress is not None and isinstance(event, _WHERE_THE_RUN_IS):  # it says where now
+                    self.progress_view.set_progress(progress)
+                    progress = None
                 self._show_event(event)
         if points:
             self.plots.add_points(points)
@@ -130,18 +136,16 @@ class RunViewWidget(QWidget):
             status.show_started(event)
             self.run_started.emit(event)
         elif isinstance(event, ev.RunPaused):
-            status.set_status(f"paused at step {event.step:,}")
+            status.show_paused(event.step)
         elif isinstance(event, ev.RunResumed):
-            status.set_status("running")
+            status.show_resumed(event.step)
         elif isinstance(event, ev.RunFinished):
-            status.show_ended(event.status)
+            status.show_ended(event.status, event.duration_s)
             self.run_ended.emit(event.run_id, event.status, "")
-            status.set_status(event.status)
         elif isinstance(event, ev.RunFailed):
             status.show_ended(event.status)
             self.run_ended.emit(event.run_id, event.status, event.message)
             self.show_failure(event)
-            status.set_status(event.status)
 
     def _on_history_task_succeeded(self, run_id: int, curves: dict) -> None:
         if self._run_id == run_id:
