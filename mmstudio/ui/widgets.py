@@ -164,27 +164,32 @@ class WheelGuard(QObject):
         if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget) or watched.hasFocus():
             return super().eventFilter(watched, event)
         assert isinstance(event, QWheelEvent)
-        area = _scroll_area_of(watched)
+        area = scroll_area_of(watched)
         if area is None:
             event.ignore()  # Qt offers an ignored wheel event to the parents
             return True
-        viewport = area.viewport()
-        forwarded = QWheelEvent(
-            viewport.mapFromGlobal(event.globalPosition()),
-            event.globalPosition(),
-            event.pixelDelta(),
-            event.angleDelta(),
-            event.buttons(),
-            event.modifiers(),
-            event.phase(),
-            event.inverted(),
-        )
-        QApplication.sendEvent(viewport, forwarded)
-        event.accept()
+        scroll_with_wheel(area, event)
         return True
 
 
-def _scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
+def scroll_with_wheel(area: QAbstractScrollArea, event: QWheelEvent) -> None:
+    """Scroll ``area`` by the wheel ``event`` that a widget inside it received (and accept it)."""
+    viewport = area.viewport()
+    forwarded = QWheelEvent(
+        viewport.mapFromGlobal(event.globalPosition()),
+        event.globalPosition(),
+        event.pixelDelta(),
+        event.angleDelta(),
+        event.buttons(),
+        event.modifiers(),
+        event.phase(),
+        event.inverted(),
+    )
+    QApplication.sendEvent(viewport, forwarded)
+    event.accept()
+
+
+def scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
     """The nearest scroll area whose viewport holds ``widget``, or None."""
     child, parent = widget, widget.parentWidget()
     while parent is not None:

@@ -1,21 +1,29 @@
 """The Train page without a real run (its events fed in, its runs written to a real store): the wheel
 over its form scrolls the page (a field takes the wheel only when focused); the runs to resume follow
-the store and stay chosen; Start is unavailable, saying why, for data that cannot train the model."""
+the store and stay chosen; Start is unavailable, saying why, for data that cannot train the model;
+at the window's minimum size every plot keeps a readable height; the page's keys."""
 
 from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtGui import QKeySequence, QWheelEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
 from mmstudio.data.dataset import load_dataset
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
 from mmstudio.training import events as ev
+from mmstudio.ui.plot_style import PlotWidget
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.train.panel import TrainPanel
+from mmstudio.ui.train.run_view import READABLE_PLOT_HEIGHT
+
+#: The Train page's area in the window at the window's minimum size, 720 x 480 (the page bar, the menu
+#: and the status bar take the rest).
+MINIMUM_PAGE = (623, 439)
 
 
 @pytest.fixture
@@ -122,7 +130,7 @@ def test_the_runs_to_resume_follow_the_store_and_the_chosen_one_stays_chosen(qtb
 
 def test_start_is_unavailable_with_the_reason_for_a_single_label_dataset(qtbot, make_page, single_label_demo):
     panel = make_page(load_dataset(single_label_demo), DatasetSpec(path=str(single_label_demo)))
-    qtbot.waitUntil(lambda: panel.problems is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.job_check.problems is not None, timeout=10_000)
     reason = (
         f"{single_label_demo.name} has a single label ('cat'), and a classification model needs at least two"
     )
@@ -136,12 +144,74 @@ def test_start_is_unavailable_with_the_reason_for_a_single_label_dataset(qtbot, 
 def test_start_follows_the_data_and_the_model(qtbot, make_page, small_demo):
     demo = load_dataset(small_demo)
     panel = make_page(demo, DatasetSpec(path=str(small_demo)))
-    qtbot.waitUntil(lambda: panel.problems == [], timeout=10_000)
+    qtbot.waitUntil(lambda: panel.job_check.problems == [], timeout=10_000)
     assert panel.start_button.isEnabled() and not panel.start_message.isVisible()
     # A regression model on text labels: the data cannot serve the task.
     panel.state.set_model_spec({"task": "regression"})
-    qtbot.waitUntil(lambda: bool(panel.problems), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(panel.job_check.problems), timeout=10_000)
     assert not panel.start_button.isEnabled() and "are not numbers" in panel.start_button.toolTip()
     panel.state.set_model_spec(None)  # back to the default for the data
-    qtbot.waitUntil(lambda: panel.problems == [], timeout=10_000)
-    assert panel.start_button.isEnabled() and panel.start_button.toolTip() == ""
+    qtbot.waitUntil(lambda: panel.job_check.problems == [], timeout=10_000)
+    assert (
+        panel.start_button.isEnabled() and panel.start_button.toolTip() == "Start training now (Ctrl+Return)"
+    )
+
+
+def _plots(panel: TrainPanel) -> list[PlotWidget]:
+    return panel.run_view.plots.findChildren(PlotWidget)
+
+
+def test_at_the_windows_minimum_size_a_run_takes_the_page_and_every_plot_stays_readable(qtbot, make_page):
+    panel = make_page(size=MINIMUM_PAGE)
+    assert panel.is_narrow() and panel.settings_column.isVisible()  # set up the run first
+    panel.feed_events([ev.RunStarted(1, "run", "cpu", 3, 18, 54)])
+    assert not panel.settings_column.isVisible()  # the run takes the page
+    area = panel.run_view.plots_area
+    # The whole width less the margins, and the plots scroll.
+    qtbot.waitUntil(lambda: area.width() >= MINIMUM_PAGE[0] - 40 and area.verticalScrollBar().maximum() > 0)
+    assert len(_plots(panel)) >= 4 and all(plot.height() >= READABLE_PLOT_HEIGHT for plot in _plots(panel))
+    assert all(plot.width() >= 200 for plot in _plots(panel))
+
+    # The wheel over a plot scrolls the plots while they do not fit (Ctrl and the wheel zoom it).
+    plot = _plots(panel)[0]
+    _wheel(plot.viewport(), 1)
+    assert area.verticalScrollBar().value() > 0
+
+    # The toggle left of the run's name brings the column back; a wide page shows both.
+    panel.settings_action.trigger()
+    assert panel.settings_column.isVisible()
+    panel.feed_events([ev.RunStarted(2, "next", "cpu", 3, 18, 54)])  # the next run takes the page again
+    assert not panel.settings_column.isVisible()
+    panel.resize(1280, 800)
+    qtbot.waitUntil(lambda: panel.settings_column.isVisible())  # hidden for the run: shown again
+    qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() == 0)  # everything fits
+    assert all(plot.height() >= READABLE_PLOT_HEIGHT for plot in _plots(panel))
+
+
+def test_the_keys_of_the_page_start_pause_and_stop_and_the_buttons_name_them(
+    qtbot, make_page, single_label_demo
+):
+    panel = make_page(load_dataset(single_label_demo), DatasetSpec(path=str(single_label_demo)))
+    keys = {action.text(): action for action in panel.actions() if not action.shortcut().isEmpty()}
+    assert {name: action.shortcut() for name, action in keys.items()} == {
+        "Start training": QKeySequence("Ctrl+Return"),
+        "Pause or resume the run": QKeySequence("Ctrl+P"),
+        "Stop the run": QKeySequence("Ctrl+."),
+    }
+    assert all(a.shortcutContext() == Qt.ShortcutContext.WidgetWithChildrenShortcut for a in keys.values())
+    progress = panel.run_view.progress_view
+    assert panel.start_button.toolTip().endswith("(Ctrl+Return)")
+    assert progress.pause_button.toolTip().endswith("(Ctrl+P)")
+    assert progress.stop_button.toolTip().endswith("(Ctrl+.)")
+
+    # Ctrl+Return from a field of the form starts, or says why it cannot: here, the data.
+    qtbot.waitUntil(lambda: panel.job_check.problems is not None, timeout=10_000)
+    panel.activateWindow()
+    panel.form.seed_spin.setFocus()
+    qtbot.waitUntil(panel.form.seed_spin.hasFocus)
+    QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert "has a single label ('cat')" in panel.form_message.error()
+    # Without a run, Ctrl+P and Ctrl+. do nothing (and nothing fails).
+    QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    assert not panel.has_running_run() and panel.form.seed_spin.value() == 0

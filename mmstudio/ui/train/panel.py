@@ -3,15 +3,22 @@
 Training runs in a worker process (:func:`mmstudio.training.worker.start_worker`, ``spawn``), which
 writes the run to the store itself; this page only shows what it reports. The page composes its parts:
 
-- :class:`~mmstudio.ui.train.summary.JobSummaryWidget`: the dataset and model a run would use;
-- :class:`~mmstudio.ui.train.spec_form.TrainSpecFormWidget`: the hyperparameters (a ``TrainSpec``);
-- :class:`~mmstudio.ui.train.run_queue.RunQueueWidget`: the queue (its rules are
-  :class:`mmstudio.training.queue.RunQueue`'s), run one job at a time;
-- :class:`~mmstudio.ui.train.resumable.ResumableRunsWidget`: the runs that can be resumed;
+- :class:`~mmstudio.ui.train.setup_column.SetupColumnWidget`: the settings column, which holds
+  :class:`~mmstudio.ui.train.summary.JobSummaryWidget` (the dataset and model a run would use),
+  :class:`~mmstudio.ui.train.spec_form.TrainSpecFormWidget` (the hyperparameters, a ``TrainSpec``),
+  Start with why it is unavailable, :class:`~mmstudio.ui.train.run_queue.RunQueueWidget` (the queue,
+  whose rules are :class:`mmstudio.training.queue.RunQueue`'s, run one job at a time) and
+  :class:`~mmstudio.ui.train.resumable.ResumableRunsWidget` (the runs that can be resumed);
+- :class:`~mmstudio.ui.train.job_check.JobCheckController`: why the data cannot train the model
+  (:func:`mmstudio.training.preflight.job_problems`, in the pool), which disables Start with the reason;
 - :class:`~mmstudio.ui.train.controller.WorkerController`: the worker, started and joined in the thread
   pool, its events read on a timer with a budget per tick;
 - :class:`~mmstudio.ui.train.run_view.RunViewWidget`: what the run reports (progress, a failure, the
   live plots, the log).
+
+Keys (page actions, listed by the window's shortcuts dialog): Ctrl+Return starts, Ctrl+P pauses or
+resumes, Ctrl+. stops. On a page too narrow for the settings column beside the run (the window at its
+minimum), the column hides when a run starts; the toggle left of the run's name shows it again.
 
 The page decides what runs when (the queue, Start, Stop, resume, closing); its parts show and read.
 :meth:`TrainPanel.feed_events` is the one path every worker event takes; the plots redraw at most ~20
@@ -35,36 +42,30 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QFrame,
-    QHBoxLayout,
-    QMessageBox,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from mmstudio.training import events as ev
 from mmstudio.training.device import DeviceInfo
 from mmstudio.training.queue import QueueEntry, RunQueue
 from mmstudio.training.spec import RunJob, TrainSpec
-from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task
-from mmstudio.ui.train.controller import CLOSE_TIMEOUT_S, WorkerController
-from mmstudio.ui.train.resumable import ResumableRunsWidget
-from mmstudio.ui.train.run_queue import RunQueueWidget
+from mmstudio.ui.train.controller import CLOSE_TIMEOUT_S, WorkerController, ask_stop_or_keep
+from mmstudio.ui.train.job_check import JobCheckController
+from mmstudio.ui.train.progress_view import PAUSE_KEYS, STOP_KEYS, keys_text
 from mmstudio.ui.train.run_view import RunViewWidget
-from mmstudio.ui.train.spec_form import TrainSpecFormWidget
-from mmstudio.ui.train.summary import JobSummaryWidget
-from mmstudio.ui.widgets import MessageBar, section_label
+from mmstudio.ui.train.setup_column import SetupColumnWidget
 
 if TYPE_CHECKING:
     from mmstudio.data.spec import DatasetSpec
 
+#: The keys of Start (Ctrl+Enter on the keypad too). Pause / Resume and Stop: progress_view's.
+START_KEYS = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
+#: The least width of the run view beside the settings column: on a narrower page (the window at its
+#: 720 x 480 minimum) the column hides when a run starts, and shows again when the page is wide again.
+RUN_VIEW_MIN_WIDTH = 480
 #: The devices when the probe fails: the CPU is always there.
 _CPU_ONLY = [DeviceInfo("cpu", "cpu", "CPU")]
 _DETECTED_DEVICES: list[list[DeviceInfo]] = []  # this machine's devices, once detected (a probe is slow)
@@ -77,12 +78,6 @@ def _detect_devices_job(_state: Any) -> list[DeviceInfo]:
     from mmstudio.training.device import probe_devices
 
     return probe_devices()
-
-
-def _problems_job(state: Any, dataset: Any, model: dict[str, Any] | None) -> list[str]:
-    from mmstudio.training.preflight import job_problems
-
-    return job_problems(dataset, model, cancel=state)
 
 
 def _resume_job(_state: Any, url: str | None, run_id: int, current: DatasetSpec | None) -> RunJob:
@@ -118,10 +113,8 @@ class TrainPanel(QWidget):
         self._entry: QueueEntry | None = None  # the entry whose worker is being started or runs
         self._queue_held = False
         self._devices_task: Task | None = None  # detected when the page is first shown
-        # Why the data cannot train the model (preflight.job_problems), found in the pool whenever the
-        # dataset or the model changes: None while it is being found.
-        self.problems: list[str] | None = []
-        self._problems_task: Task | None = None
+        self.job_check = JobCheckController(self)  # why the data cannot train the model
+        self.job_check.checked.connect(self._update_controls)
 
         self._build()
         self.controller = WorkerController(redraw=self.run_view.plots.refresh, parent=self)
@@ -171,57 +164,18 @@ class TrainPanel(QWidget):
     # --- layout ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        left = QWidget()  # what to train and how
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(10, 10, 10, 10)
-        left_layout.setSpacing(8)
-        self.summary = JobSummaryWidget()
+        self.settings_column = column = SetupColumnWidget(self.queue)  # what to train and how
+        self.summary, self.form, self.resumable = column.summary, column.form, column.resumable
+        self.form_message, self.start_message = column.form_message, column.start_message
+        self.start_button, self.queue_button = column.start_button, column.queue_button
+        self.queue_view = column.queue_view
         self.summary.page_requested.connect(self.state.page_requested)
-        left_layout.addWidget(self.summary)
-
-        left_layout.addSpacing(4)
-        left_layout.addWidget(section_label("Hyperparameters"))
-        self.form = TrainSpecFormWidget()
-        left_layout.addWidget(self.form)
-        self.form_message = MessageBar()
-        left_layout.addWidget(self.form_message)
-        self.start_message = MessageBar()  # why Start is unavailable
-        left_layout.addWidget(self.start_message)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton(icon("play"), "Start")
-        self.start_button.setDefault(True)
         self.start_button.clicked.connect(self._on_start_button_clicked)
-        self.queue_button = QPushButton("Add to queue")
         self.queue_button.clicked.connect(self._on_queue_button_clicked)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.queue_button)
-        buttons.addStretch(1)
-        left_layout.addLayout(buttons)
-
-        left_layout.addSpacing(4)
-        left_layout.addWidget(section_label("Queue"))
-        self.queue_view = RunQueueWidget(self.queue)
         self.queue_view.changed.connect(self._on_queue_view_changed)
         self.queue_view.run_requested.connect(self.run_queue)
-        left_layout.addWidget(self.queue_view)
-
-        left_layout.addSpacing(4)
-        left_layout.addWidget(section_label("Resume a stopped run"))
-        self.resumable = ResumableRunsWidget()
         self.resumable.resume_requested.connect(self.resume_run)
         self.resumable.listed.connect(self.resumable_listed)
-        left_layout.addWidget(self.resumable)
-        left_layout.addStretch(1)
-
-        self.settings_column = scroll = QScrollArea()  # the form column scrolls: wheel guarded fields
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        # Wide enough for the form: the page never clips a field (the splitter can widen it further).
-        scroll.setMinimumWidth(
-            left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
-        )
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.run_view = RunViewWidget()  # the run in progress
         self.run_view.progress_view.pause_button.clicked.connect(self._on_pause_button_clicked)
@@ -230,14 +184,34 @@ class TrainPanel(QWidget):
         self.run_view.run_ended.connect(self._on_run_view_run_ended)
 
         page = QSplitter(Qt.Orientation.Horizontal)
-        page.addWidget(scroll)
+        page.addWidget(column)
         page.addWidget(self.run_view)
+        page.setChildrenCollapsible(False)
         page.setStretchFactor(0, 0)
         page.setStretchFactor(1, 1)
         page.setSizes([380, 900])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(page)
+        self._build_actions()
+
+    def _build_actions(self) -> None:
+        """The page's keyboard shortcuts (acting while the page is shown; the window's shortcuts dialog
+        lists them) and the settings column's toggle."""
+
+        def action(text: str, keys: Sequence[QKeySequence], slot: Any) -> QAction:
+            act = QAction(text, self)
+            act.setShortcuts(list(keys))
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        self.start_action = action("Start training", START_KEYS, self._on_start_action_triggered)
+        self.pause_action = action("Pause or resume the run", [PAUSE_KEYS], self._on_pause_action_triggered)
+        self.stop_action = action("Stop the run", [STOP_KEYS], self._on_stop_action_triggered)
+        self.settings_action = self.settings_column.toggle_action
+        self.run_view.progress_view.settings_button.setDefaultAction(self.settings_action)
 
     # --- the job --------------------------------------------------------------------------------
 
@@ -281,13 +255,13 @@ class TrainPanel(QWidget):
 
     def start(self) -> bool:
         """Start the job the form describes now (nothing may be running, and the data must be able to
-        train the model: :attr:`problems`); False with a message if not. While the data is still being
-        checked it starts (the runner checks the same before it records a run)."""
+        train the model: ``job_check.problems``); False with a message if not. While the data is still
+        being checked it starts (the runner checks the same before it records a run)."""
         if self.has_running_run():
             self.form_message.show_message("A run is in progress: add this one to the queue instead.", "info")
             return False
-        if self.problems:
-            self.form_message.show_message(self._unavailable(), "error")
+        if self.job_check.problems:
+            self.form_message.show_message(self.job_check.unavailable, "error")
             return False
         job = self._job_from_form()
         if job is None:
@@ -299,8 +273,8 @@ class TrainPanel(QWidget):
 
     def add_to_queue(self) -> QueueEntry | None:
         """Queue the job the form describes; it starts when the runs before it have ended."""
-        if self.problems:
-            self.form_message.show_message(self._unavailable(), "error")
+        if self.job_check.problems:
+            self.form_message.show_message(self.job_check.unavailable, "error")
             return None
         job = self._job_from_form()
         if job is None:
@@ -375,7 +349,7 @@ class TrainPanel(QWidget):
         """Work in flight that a screenshot should wait for: a run, the device detection, the check of
         the data, or plots still to be redrawn."""
         detecting = self._devices_task is not None and not self._devices_task.done
-        checking = self.problems is None
+        checking = self.job_check.checking
         return self.has_running_run() or detecting or checking or self.run_view.plots.flushing
 
     def has_running_run(self) -> bool:
@@ -402,27 +376,12 @@ class TrainPanel(QWidget):
         Returns False when the user cancelled the close."""
         if not self.has_running_run():
             return True
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("A run is in progress")
-        box.setText("A training run is in progress. Stop it, or keep it running in the background?")
-        box.setInformativeText(
-            "Stop saves a final checkpoint (the run can be resumed later). Keep running lets it finish on "
-            "its own; it is saved in the experiment store as usual."
-        )
-        stop = box.addButton("Stop the run", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(stop)
-        box.exec()
-        clicked = box.clickedButton()
-        if clicked is stop:
+        answer = ask_stop_or_keep(self)
+        if answer == "stop":
             self.stop_all()
-            return True
-        if clicked is keep:
+        elif answer == "keep":
             self.detach()
-            return True
-        return False
+        return answer != "cancel"
 
     # --- running ----------------------------------------------------------------------------------
 
@@ -443,6 +402,7 @@ class TrainPanel(QWidget):
             self._launch(entry)
 
     def _launch(self, entry: QueueEntry) -> None:
+        self._make_room_for_the_run()
         entry.start()
         self._entry = entry
         self.run_view.show_starting(entry.title)
@@ -488,6 +448,7 @@ class TrainPanel(QWidget):
         self._start_next()
 
     def _on_run_view_run_started(self, event: ev.RunStarted) -> None:
+        self._make_room_for_the_run()
         if self._entry is not None:
             self._entry.run(event.run_id)
         if event.start_step:  # the curves so far, from the store, go before what the run logs now
@@ -504,6 +465,21 @@ class TrainPanel(QWidget):
 
     # --- display --------------------------------------------------------------------------------
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if not self.is_narrow():
+            self.settings_column.show_again()  # room for both again
+
+    def is_narrow(self) -> bool:
+        """Whether the page is too narrow for the settings column and the run side by side."""
+        return self.width() < self.settings_column.minimumWidth() + RUN_VIEW_MIN_WIDTH
+
+    def _make_room_for_the_run(self) -> None:
+        """On a narrow page a run takes the page: the settings column hides (its toggle, at the left of
+        the run's name, brings it back; so does a page wide enough for both)."""
+        if self.is_narrow():
+            self.settings_column.hide_for_run()
+
     def _refresh_queue(self) -> None:
         self.queue_view.refresh()
         self._update_controls()
@@ -511,44 +487,26 @@ class TrainPanel(QWidget):
 
     def _update_summary(self) -> None:
         self.summary.show_job(self.state.dataset, self.state.model_spec)
-        self._check_problems()
+        self.job_check.check(self.state.dataset, self.state.model_spec)
         self._update_controls()
-
-    def _check_problems(self) -> None:
-        """Find in the pool why the data cannot train the model (:attr:`problems`); a check of the
-        dataset and model before is dropped."""
-        if self._problems_task is not None:
-            self._problems_task.cancel()
-            self._problems_task = None
-        dataset = self.state.dataset
-        if dataset is None:
-            self.problems = []
-            return
-        self.problems = None
-        task = run_task(_problems_job, dataset, self.state.model_spec)
-        task.succeeded.connect(lambda problems: self._on_problems_task_done(task, problems))
-        task.failed.connect(lambda _message, _details: self._on_problems_task_done(task, []))
-        self._problems_task = task
-
-    def _unavailable(self) -> str:
-        return "Start is unavailable: " + "; ".join(self.problems or []) + "."
 
     def _update_controls(self) -> None:
         running = self.has_running_run()
         has_dataset = self.dataset_spec() is not None
-        blocked = bool(self.problems)
+        blocked = bool(self.job_check.problems)
         if not has_dataset:
             why = "Open a dataset first"
         elif blocked:
-            why = self._unavailable()
+            why = self.job_check.unavailable
         else:
             why = ""
         self.start_button.setEnabled(has_dataset and not blocked and not running)
-        self.start_button.setToolTip(why)
+        keys = keys_text(START_KEYS[0])
+        self.start_button.setToolTip(f"{why} ({keys})" if why else f"Start training now ({keys})")
         self.queue_button.setEnabled(has_dataset and not blocked)
         self.queue_button.setToolTip(why)
         if blocked:
-            self.start_message.show_message(self._unavailable(), "warning")
+            self.start_message.show_message(self.job_check.unavailable, "warning")
         else:
             self.start_message.clear()
         controller = self.controller
@@ -564,6 +522,17 @@ class TrainPanel(QWidget):
 
     def _on_start_button_clicked(self) -> None:
         self.start()
+
+    def _on_start_action_triggered(self) -> None:
+        self.start()  # says why when it cannot (a run in progress, the data, no dataset)
+
+    def _on_pause_action_triggered(self) -> None:
+        if self.run_view.progress_view.pause_button.isEnabled():
+            self._on_pause_button_clicked()
+
+    def _on_stop_action_triggered(self) -> None:
+        if self.run_view.progress_view.stop_button.isEnabled():
+            self._on_stop_button_clicked()
 
     def _on_queue_button_clicked(self) -> None:
         self.add_to_queue()
@@ -602,12 +571,6 @@ class TrainPanel(QWidget):
 
     def _on_resume_task_failed(self, message: str, _details: str) -> None:
         self.resumable.show_message(f"The run cannot be resumed: {message}", "error")
-
-    def _on_problems_task_done(self, task: Task, problems: list[str]) -> None:
-        if task is self._problems_task:  # not a check of a dataset or model since replaced
-            self._problems_task = None
-            self.problems = problems
-            self._update_controls()
 
     def _on_devices_task_succeeded(self, devices: list[DeviceInfo]) -> None:
         devices = devices or _CPU_ONLY

@@ -13,7 +13,16 @@ import math
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from mmstudio.formatting import format_duration
 from mmstudio.training import events as ev
@@ -23,6 +32,14 @@ from mmstudio.vocabulary import status_word
 
 #: The progress line and bar change at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
+#: The keys of Pause / Resume and Stop (the page's actions; the buttons' tooltips name them).
+PAUSE_KEYS = QKeySequence("Ctrl+P")
+STOP_KEYS = QKeySequence("Ctrl+.")
+
+
+def keys_text(keys: QKeySequence) -> str:
+    """``"Ctrl+P"`` as the platform writes it, for a tooltip."""
+    return keys.toString(QKeySequence.SequenceFormat.NativeText)
 
 
 class RunProgressWidget(QWidget):
@@ -37,20 +54,25 @@ class RunProgressWidget(QWidget):
         self._epoch = self._step = 0  # where the run is, as last shown
         self._started = self._ended = False
         self._device = ""
+        self.settings_button = QToolButton()  # shows or hides the page's settings column (its owner's)
+        self.settings_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.settings_button.setAutoRaise(True)
         self.run_label = section_label("No run yet")
         self.status_label = QLabel()
         self.pause_button = QPushButton(icon("pause"), "Pause")
         self.stop_button = QPushButton(icon("stop"), "Stop")
-        self.stop_button.setToolTip("Stop after the current step; a final checkpoint is saved")
+        self.set_controls(live=False, paused=False, stopping=False, offers_kill=False)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress_label = QLabel("Press Start to train the current model on the current dataset.")
+        self.progress_label.setWordWrap(True)  # a narrow page wraps the line rather than clip it
         self.device_label = QLabel()
         self.device_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         header = QHBoxLayout()
+        header.addWidget(self.settings_button)
         header.addWidget(self.run_label)
         header.addWidget(self.status_label)
         header.addStretch(1)
@@ -174,12 +196,15 @@ class RunProgressWidget(QWidget):
         self.pause_button.setEnabled(live and not stopping)
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setIcon(icon("play" if paused else "pause"))
+        what = "Resume the run" if paused else "Pause the run after the current step"
+        self.pause_button.setToolTip(f"{what} ({keys_text(PAUSE_KEYS)})")
         self.stop_button.setEnabled(live and (not stopping or offers_kill))
         if offers_kill:
             self.stop_button.setText("Kill")
             self.stop_button.setIcon(icon("error"))
-            self.stop_button.setToolTip("The run does not answer: end its process now (it can be resumed)")
+            what = "The run does not answer: end its process now (it can be resumed)"
         else:
             self.stop_button.setText("Stopping…" if stopping and live else "Stop")
             self.stop_button.setIcon(icon("stop"))
-            self.stop_button.setToolTip("Stop after the current step; a final checkpoint is saved")
+            what = "Stop after the current step; a final checkpoint is saved"
+        self.stop_button.setToolTip(f"{what} ({keys_text(STOP_KEYS)})")

@@ -53,7 +53,7 @@ class ResumableRunsWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._db_url: str | None = None
-        self._listing = 0  # the latest listing asked for: an older one that returns later is stale
+        self._list_task: Any = None  # the latest listing: an older one that returns later is stale
         self.combo = QComboBox()
         self.combo.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.combo.setPlaceholderText("no stopped or interrupted run")
@@ -83,11 +83,10 @@ class ResumableRunsWidget(QWidget):
     def refresh(self, db_url: str | None) -> None:
         """List the runs of the store at ``db_url`` that can be resumed (in the thread pool)."""
         self._db_url = db_url
-        self._listing += 1
-        listing = self._listing
         task = run_task(_list_resumable_job, db_url)
-        task.succeeded.connect(lambda runs: self._on_list_task_succeeded(listing, runs))
-        task.failed.connect(lambda message, _details: self._on_list_task_failed(listing, message))
+        # Bound methods, not lambdas: Qt drops them with this widget if the page closes first.
+        task.succeeded.connect(self._on_list_task_succeeded)
+        task.failed.connect(self._on_list_task_failed)
         self._list_task = task
 
     def set_runs(self, runs: Sequence[tuple[int, str, str]]) -> None:
@@ -122,16 +121,16 @@ class ResumableRunsWidget(QWidget):
         self.resume_button.setEnabled(chosen)
         self.resume_button.setToolTip(RESUME_TIP if chosen else NO_RUN_TIP)
 
-    def _on_list_task_succeeded(self, listing: int, runs: list[tuple[int, str, str]]) -> None:
-        if listing != self._listing:
+    def _on_list_task_succeeded(self, runs: list[tuple[int, str, str]]) -> None:
+        if self.sender() is not self._list_task:  # an older listing that returned late
             return
         if self.message.error().startswith("Could not list"):
             self.message.clear()
         self.set_runs(runs)
         self.listed.emit(runs)
 
-    def _on_list_task_failed(self, listing: int, message: str) -> None:
-        if listing == self._listing:
+    def _on_list_task_failed(self, message: str, _details: str) -> None:
+        if self.sender() is self._list_task:
             self.show_message(f"Could not list the runs that can be resumed: {message}")
 
     def _on_resume_button_clicked(self) -> None:

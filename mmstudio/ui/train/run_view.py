@@ -1,6 +1,11 @@
 """The Train page's view of the run in progress: its progress and controls, a failure when there is one,
 the live plots and the log. It shows what the worker's events say (:meth:`RunViewWidget.feed_events`,
 the one path every event takes) and tells its owner when a run started or ended; it runs nothing.
+
+Every plot keeps a readable height (:data:`READABLE_PLOT_HEIGHT`) however small the window: the plots
+are in a scroll area that scrolls when the view is shorter than they need. While it can scroll, the
+mouse wheel over a plot scrolls it (Ctrl and the wheel zoom the plot, as the wheel alone does when
+everything fits).
 """
 
 from __future__ import annotations
@@ -8,15 +13,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from mmstudio.training import events as ev
 from mmstudio.ui.tasks import run_task
 from mmstudio.ui.train.live_plots import LivePlotsWidget
 from mmstudio.ui.train.log_view import RunFailureWidget, RunLogWidget
 from mmstudio.ui.train.progress_view import RunProgressWidget
+from mmstudio.ui.widgets import scroll_with_wheel
 from mmstudio.vocabulary import is_live_metric
+
+#: The least height of a plot (title, axes and a curve one can read); the plots scroll below it.
+READABLE_PLOT_HEIGHT = 180
+#: The least height of the log (its title and a few lines).
+LOG_MIN_HEIGHT = 72
 
 #: The events that say where the run is now (progress received before one of them is older).
 _WHERE_THE_RUN_IS = (ev.RunPaused, ev.RunResumed, ev.RunFinished, ev.RunFailed)
@@ -53,10 +66,22 @@ class RunViewWidget(QWidget):
         self.progress_view = RunProgressWidget()
         self.failure_view = RunFailureWidget()
         self.plots = LivePlotsWidget()
+        self.plots_area = QScrollArea()  # scrolls when the view is shorter than the plots need
+        self.plots_area.setWidget(self.plots)
+        self.plots_area.setWidgetResizable(True)
+        self.plots_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plots_area.setMinimumHeight(READABLE_PLOT_HEIGHT)
+        self._plot_wheel = _PlotWheelFilter(self.plots_area)
+        for plot in self.plots.findChildren(pg.PlotWidget):
+            plot.setMinimumHeight(READABLE_PLOT_HEIGHT)
+            plot.viewport().installEventFilter(self._plot_wheel)
         self.log = RunLogWidget()
+        self.log.setMinimumHeight(LOG_MIN_HEIGHT)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.plots)
+        splitter.addWidget(self.plots_area)
         splitter.addWidget(self.log)
+        splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 130])
@@ -151,3 +176,23 @@ class RunViewWidget(QWidget):
         if self._run_id == run_id:
             self.plots.add_history(curves)
             self.plots.refresh(force=True)
+
+
+class _PlotWheelFilter(QObject):
+    """The wheel over a plot scrolls the plots' area while it can scroll (Ctrl and the wheel zoom the
+    plot); when everything fits, the wheel zooms as pyqtgraph does."""
+
+    def __init__(self, area: QScrollArea) -> None:
+        super().__init__(area)
+        self.area = area
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Wheel
+            and isinstance(event, QWheelEvent)
+            and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            and self.area.verticalScrollBar().maximum() > 0
+        ):
+            scroll_with_wheel(self.area, event)
+            return True
+        return super().eventFilter(watched, event)
