@@ -139,6 +139,7 @@ def test_start_is_unavailable_with_the_reason_for_a_single_label_dataset(qtbot, 
     assert panel.start_message.isVisible() and reason in panel.start_message.label.text()
     assert panel.start() is False and reason in panel.form_message.error()
     assert panel.add_to_queue() is None and panel.entries == []
+    assert "240 pairs · 1 label · manifest" in panel.summary.dataset_label.text()  # not "1 labels"
 
 
 def test_start_follows_the_data_and_the_model(qtbot, make_page, small_demo):
@@ -163,9 +164,12 @@ def _plots(panel: TrainPanel) -> list[PlotWidget]:
 
 def test_at_the_windows_minimum_size_a_run_takes_the_page_and_every_plot_stays_readable(qtbot, make_page):
     panel = make_page(size=MINIMUM_PAGE)
-    assert panel.is_narrow() and panel.settings_column.isVisible()  # set up the run first
+    # One at a time: first the settings, with a way to the run.
+    assert panel.is_narrow() and panel.settings_column.isVisible() and not panel.run_view.isVisible()
+    assert panel.settings_column.run_button.isVisible()
+    assert panel.width() == MINIMUM_PAGE[0]  # nothing needs more: nothing is clipped
     panel.feed_events([ev.RunStarted(1, "run", "cpu", 3, 18, 54)])
-    assert not panel.settings_column.isVisible()  # the run takes the page
+    assert not panel.settings_column.isVisible() and panel.run_view.isVisible()  # the run takes the page
     area = panel.run_view.plots_area
     # The whole width less the margins, and the plots scroll.
     qtbot.waitUntil(lambda: area.width() >= MINIMUM_PAGE[0] - 40 and area.verticalScrollBar().maximum() > 0)
@@ -179,11 +183,15 @@ def test_at_the_windows_minimum_size_a_run_takes_the_page_and_every_plot_stays_r
 
     # The toggle left of the run's name brings the column back; a wide page shows both.
     panel.settings_action.trigger()
-    assert panel.settings_column.isVisible()
+    assert panel.settings_column.isVisible() and not panel.run_view.isVisible()
+    qtbot.mouseClick(panel.settings_column.run_button, Qt.MouseButton.LeftButton)
+    assert not panel.settings_column.isVisible() and panel.run_view.isVisible()
+    panel.settings_action.trigger()
     panel.feed_events([ev.RunStarted(2, "next", "cpu", 3, 18, 54)])  # the next run takes the page again
     assert not panel.settings_column.isVisible()
     panel.resize(1280, 800)
     qtbot.waitUntil(lambda: panel.settings_column.isVisible())  # hidden for the run: shown again
+    assert panel.run_view.isVisible() and not panel.settings_column.run_button.isVisible()
     qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() == 0)  # everything fits
     assert all(plot.height() >= READABLE_PLOT_HEIGHT for plot in _plots(panel))
 

@@ -63,8 +63,8 @@ if TYPE_CHECKING:
 
 #: The keys of Start (Ctrl+Enter on the keypad too). Pause / Resume and Stop: progress_view's.
 START_KEYS = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
-#: The least width of the run view beside the settings column: on a narrower page (the window at its
-#: 720 x 480 minimum) the column hides when a run starts, and shows again when the page is wide again.
+#: The least width of the run view beside the settings column. A narrower page (the window at its
+#: 720 x 480 minimum) shows one of them at a time: the run while one runs, else the column.
 RUN_VIEW_MIN_WIDTH = 480
 #: The devices when the probe fails: the CPU is always there.
 _CPU_ONLY = [DeviceInfo("cpu", "cpu", "CPU")]
@@ -211,7 +211,9 @@ class TrainPanel(QWidget):
         self.pause_action = action("Pause or resume the run", [PAUSE_KEYS], self._on_pause_action_triggered)
         self.stop_action = action("Stop the run", [STOP_KEYS], self._on_stop_action_triggered)
         self.settings_action = self.settings_column.toggle_action
+        self.settings_action.toggled.connect(self._fit_columns)
         self.run_view.progress_view.settings_button.setDefaultAction(self.settings_action)
+        self._fit_columns()  # for the size the page has now (its minimum follows)
 
     # --- the job --------------------------------------------------------------------------------
 
@@ -469,6 +471,16 @@ class TrainPanel(QWidget):
         super().resizeEvent(event)
         if not self.is_narrow():
             self.settings_column.show_again()  # room for both again
+        elif self.has_running_run():
+            self.settings_column.hide_for_run()  # narrowed during a run: the run keeps the page
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The settings column as its toggle says; on a narrow page it takes the page when shown."""
+        shown, narrow = self.settings_action.isChecked(), self.is_narrow()
+        self.settings_column.setVisible(shown)
+        self.run_view.setVisible(not (shown and narrow))
+        self.settings_column.run_button.setVisible(shown and narrow)
 
     def is_narrow(self) -> bool:
         """Whether the page is too narrow for the settings column and the run side by side."""
@@ -476,7 +488,7 @@ class TrainPanel(QWidget):
 
     def _make_room_for_the_run(self) -> None:
         """On a narrow page a run takes the page: the settings column hides (its toggle, at the left of
-        the run's name, brings it back; so does a page wide enough for both)."""
+        the run's name, brings it back, taking the page; so does a page wide enough for both)."""
         if self.is_narrow():
             self.settings_column.hide_for_run()
 

@@ -2,15 +2,25 @@
 queue with why Start is unavailable, the queue, and the runs to resume, in a scroll area whose fields
 take the mouse wheel only when focused. It lays them out; the page connects and drives them.
 
-The column can hide (``toggle_action``): on a page too narrow for it and a run side by side (the
-window at its 720 x 480 minimum) the page hides it when a run starts, and shows it again when the
-page is wide again, unless the user chose otherwise in between."""
+The column can hide (``toggle_action``, whose button is left of the run's name). On a page too
+narrow for it and the run side by side (the window at its 720 x 480 minimum) the page shows one at a
+time: the column hides when a run starts and comes back when the page is wide again (unless the user
+chose otherwise in between); shown by the toggle, it takes the page, and ``run_button`` at its top
+goes back to the run."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from mmstudio.training.queue import RunQueue
 from mmstudio.ui.resources import icon
@@ -32,6 +42,13 @@ class SetupColumnWidget(QScrollArea):
         layout = QVBoxLayout(column)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(8)
+        self.run_button = QToolButton()  # back to the run, on a page too narrow for both
+        self.run_button.setIcon(icon("columns"))
+        self.run_button.setText("Show the run")
+        self.run_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.run_button.setToolTip("Hide the settings: the run takes the page")
+        self.run_button.hide()
+        layout.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignRight)
         self.summary = JobSummaryWidget()
         layout.addWidget(self.summary)
 
@@ -78,6 +95,7 @@ class SetupColumnWidget(QScrollArea):
         self.toggle_action.setToolTip("Show or hide the settings column (the run then takes the page)")
         self.toggle_action.toggled.connect(self._on_toggle_action_toggled)
         self._hidden_for_run = False
+        self.run_button.clicked.connect(lambda: self.toggle_action.setChecked(False))
 
     def hide_for_run(self) -> None:
         """Make room for a run on a narrow page: hidden until :meth:`show_again` or the toggle."""
@@ -90,6 +108,5 @@ class SetupColumnWidget(QScrollArea):
         if self._hidden_for_run:
             self.toggle_action.setChecked(True)
 
-    def _on_toggle_action_toggled(self, shown: bool) -> None:
-        self.setVisible(shown)
-        self._hidden_for_run = False
+    def _on_toggle_action_toggled(self, _shown: bool) -> None:
+        self._hidden_for_run = False  # the page shows or hides the column (one at a time when narrow)
