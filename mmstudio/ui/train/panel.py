@@ -207,9 +207,11 @@ class TrainPanel(QWidget):
             self.addAction(act)
             return act
 
-        self.start_action = action("Start training", START_KEYS, self._on_start_action_triggered)
-        self.pause_action = action("Pause or resume the run", [PAUSE_KEYS], self._on_pause_action_triggered)
-        self.stop_action = action("Stop the run", [STOP_KEYS], self._on_stop_action_triggered)
+        progress = self.run_view.progress_view
+        # Start says why it cannot start; Pause and Stop act as their buttons (click: not when disabled).
+        self.start_action = action("Start training", START_KEYS, lambda: self.start())
+        self.pause_action = action("Pause or resume the run", [PAUSE_KEYS], progress.pause_button.click)
+        self.stop_action = action("Stop the run", [STOP_KEYS], progress.stop_button.click)
         self.settings_action = self.settings_column.toggle_action
         self.settings_action.toggled.connect(self._fit_columns)
         self.run_view.progress_view.settings_button.setDefaultAction(self.settings_action)
@@ -534,17 +536,6 @@ class TrainPanel(QWidget):
 
     def _on_start_button_clicked(self) -> None:
         self.start()
-
-    def _on_start_action_triggered(self) -> None:
-        self.start()  # says why when it cannot (a run in progress, the data, no dataset)
-
-    def _on_pause_action_triggered(self) -> None:
-        if self.run_view.progress_view.pause_button.isEnabled():
-            self._on_pause_button_clicked()
-
-    def _on_stop_action_triggered(self) -> None:
-        if self.run_view.progress_view.stop_button.isEnabled():
-            self._on_stop_button_clicked()
 
     def _on_queue_button_clicked(self) -> None:
         self.add_to_queue()
