@@ -174,9 +174,6 @@ def run_status_title(status: str) -> str:
     return RUN_STATUS_TITLES.get(str(status), str(status))
 
 
-status_word = run_status_title  # the Train page's name for it (until its uses say run_status_title)
-
-
 # --- pages ------------------------------------------------------------------------------------------
 
 #: The pages of the desktop app, in the order of its page bar (``mmstudio gui --page``).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mmstudio.vocabulary import status_word
+from mmstudio.vocabulary import run_status_title
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def describe(event: Event) -> tuple[str, str] | None:
         return "info", f"resumed at step {event.step:,}"
     if isinstance(event, RunFinished):
         tested = _metrics_text(event.metrics, "test/")
-        word = status_word(event.status)  # a cancelled run reads "stopped"
+        word = run_status_title(event.status)  # a cancelled run reads "stopped"
         return "info", f"run {event.run_id} {word} in {event.duration_s:.1f} s. {tested}".strip()
     if isinstance(event, RunFailed):
         return "error", event.message

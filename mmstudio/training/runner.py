@@ -39,7 +39,7 @@ from mmstudio.training.control import TrainingControl
 from mmstudio.training.preflight import dataset_facts, job_problems, model_context, resolve_model_spec
 from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
-from mmstudio.vocabulary import ABLATIONS, best_value, status_word
+from mmstudio.vocabulary import ABLATIONS, best_value, run_status_title
 
 __all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_dir", "run_job"]
 
@@ -356,8 +356,8 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
     run = store.get_run(run_id)  # raises NotFoundError with a clear message
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         raise TrainingFailed(
-            f"run {run_id} is {status_word(run.status.value)}; only a failed, stopped or interrupted run "
-            "can be resumed",
+            f"run {run_id} is {run_status_title(run.status.value)}; only a failed, stopped or interrupted "
+            "run can be resumed",
             kind=UNUSABLE_INPUT,
         )
     path = checkpoints.manifest_path(run_dir(run_id) / "last")

@@ -28,7 +28,7 @@ from mmstudio.formatting import format_duration
 from mmstudio.training import events as ev
 from mmstudio.ui.resources import icon
 from mmstudio.ui.widgets import section_label
-from mmstudio.vocabulary import status_word
+from mmstudio.vocabulary import run_status_title
 
 #: The progress line and bar change at most this often (seconds).
 PROGRESS_INTERVAL_S = 0.2
@@ -133,7 +133,7 @@ class RunProgressWidget(QWidget):
         with no ETA (progress that arrives later is not shown)."""
         self.flush(force=True)  # the last progress before the end, then no more
         self._ended = True
-        word = status_word(status)
+        word = run_status_title(status)
         self.status_label.setText(word)
         if status == "completed" and self._total_steps:
             self._at(self._total_steps)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from mmstudio.ui.resources import icon
 from mmstudio.ui.tasks import run_task
 from mmstudio.ui.widgets import MessageBar, WheelGuard
-from mmstudio.vocabulary import RESUMABLE_STATUSES, status_word
+from mmstudio.vocabulary import RESUMABLE_STATUSES, run_status_title
 
 #: The most runs offered (the latest first).
 MAX_LISTED = 200
@@ -95,7 +95,7 @@ class ResumableRunsWidget(QWidget):
         current = self.combo.currentData()
         self.combo.clear()
         for run_id, name, status in runs:
-            self.combo.addItem(f"{run_id} · {name} ({status_word(status)})", run_id)
+            self.combo.addItem(f"{run_id} · {name} ({run_status_title(status)})", run_id)
         if self.combo.count():
             self.combo.setCurrentIndex(max(0, self.combo.findData(current)))
         self._update_button()
