@@ -27,6 +27,24 @@ def small_demo(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def single_label_demo(small_demo, tmp_path_factory):
+    """The small demo with every item labelled 'cat': a dataset no classification model can learn
+    from (the Train page's Start and the command line refuse it)."""
+    import csv
+    import shutil
+
+    root = tmp_path_factory.mktemp("single-label")
+    with open(small_demo / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with open(root / "manifest.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "label": "cat"} for row in rows)
+    shutil.copytree(small_demo / "images", root / "images")
+    return root
+
+
 # --- shared builders: the tiny model and the job that trains it in seconds --------------------------
 
 _TINY_MODEL = {

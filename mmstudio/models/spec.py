@@ -31,7 +31,7 @@ from mmstudio.models.heads import DEFAULT_HEADS, HEADS
 from mmstudio.models.image import IMAGE_ENCODERS
 from mmstudio.models.registry import Registry
 from mmstudio.models.text import TEXT_ENCODERS
-from mmstudio.vocabulary import TASKS
+from mmstudio.vocabulary import SLOT_TITLES, TASKS
 
 COMPONENTS = ("text_encoder", "image_encoder", "fusion", "head")
 REGISTRIES: dict[str, Registry] = {
@@ -57,6 +57,18 @@ class SpecIssue:
 
     def to_dict(self) -> dict[str, str]:
         return {"level": self.level, "component": self.component, "message": self.message}
+
+    def phrase(self) -> str:
+        """The issue as people read it: the part of the model it is about, then the message (``"the
+        fusion: gated fusion combines …"``); an issue of the task, the model or the data is its message."""
+        title = SLOT_TITLES.get(self.component)
+        return f"the {title.lower()}: {self.message}" if title else self.message
+
+
+def describe_errors(issues: list[SpecIssue]) -> str:
+    """The errors among ``issues`` in one sentence for people, each :meth:`SpecIssue.phrase` joined by
+    "; " (where :class:`SpecError` lists them a line each, for a terminal)."""
+    return "; ".join(issue.phrase() for issue in issues if issue.level == "error")
 
 
 class SpecError(ValueError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -28,21 +27,17 @@ from mmstudio.data.dataset import Dataset
 from mmstudio.data.text import UNK_ID, Tokenizer, build_tokenizer, tokenizer_from_dict
 from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
 from mmstudio.progress import check_cancel
+from mmstudio.training.labels import regression_value, split_multilabel
 from mmstudio.training.spec import TrainSpec
 from mmstudio.vocabulary import check_task
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODALITIES = ("text", "image")
-_MULTILABEL_SEPARATORS = re.compile(r"[|,]")
 _EXAMPLES = 5  # how many offending rows an error message names
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 Batch = dict[str, torch.Tensor]
-
-
-def split_multilabel(label: str) -> list[str]:
-    """The labels of one multilabel value: ``"cat|dog"`` and ``"cat, dog"`` both give ``["cat", "dog"]``."""
-    return [part.strip() for part in _MULTILABEL_SEPARATORS.split(label) if part.strip()]
 
 
 def fit_tokenizer(texts: Sequence[str], train: TrainSpec) -> Tokenizer:
@@ -428,13 +423,11 @@ def regression_targets(items: Sequence[Item]) -> np.ndarray:
     values = np.empty(len(items), dtype=np.float32)
     bad: list[Item] = []
     for n, item in enumerate(items):
-        try:
-            values[n] = float(item.label)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        value = regression_value(item.label)
+        if value is None or abs(value) > _FLOAT32_MAX:  # a number that float32 holds
             bad.append(item)
-            continue
-        if not math.isfinite(values[n]):
-            bad.append(item)
+        else:
+            values[n] = value
     if bad:
         shown = "; ".join(f"{i.source} row {i.row}: {i.label!r}" for i in bad[:_EXAMPLES])
         more = f" and {len(bad) - _EXAMPLES:,} more" if len(bad) > _EXAMPLES else ""

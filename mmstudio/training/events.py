@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mmstudio.vocabulary import run_status_title
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -171,7 +173,8 @@ def describe(event: Event) -> tuple[str, str] | None:
         return "info", f"resumed at step {event.step:,}"
     if isinstance(event, RunFinished):
         tested = _metrics_text(event.metrics, "test/")
-        return "info", f"run {event.run_id} {event.status} in {event.duration_s:.1f} s. {tested}".strip()
+        word = run_status_title(event.status)  # a cancelled run reads "stopped"
+        return "info", f"run {event.run_id} {word} in {event.duration_s:.1f} s. {tested}".strip()
     if isinstance(event, RunFailed):
         return "error", event.message
     return None

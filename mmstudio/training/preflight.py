@@ -9,6 +9,8 @@ command line calls the same ones directly.
 - :func:`dataset_facts`: the vocabulary (the tokenizer fit on the training split, as training fits it:
   :func:`~mmstudio.training.data.fit_tokenizer`) and the labels; :func:`model_context`: the
   ``ModelContext`` fields a spec is checked and summarised against (the runner's check uses it too).
+- :func:`job_problems`: why the data cannot train a model of the task at all (too few labels, no
+  training items, a task the data cannot serve), for the Train page's Start and the runner.
 - :func:`summarize_spec`: validation, then shapes, parameters and memory on the meta device.
 - :func:`check_on_batch`: one real training batch through the built model: forward, loss, backward.
 - The architecture as text: :func:`architecture_diagram` gives each block's title, name, shapes and
@@ -29,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 from mmstudio.formatting import format_bytes, format_count
 from mmstudio.progress import Cancelled, check_cancel, user_message
+from mmstudio.training.labels import regression_value, split_multilabel
 from mmstudio.training.spec import TrainSpec
-from mmstudio.vocabulary import SLOT_TITLES, default_task
+from mmstudio.vocabulary import SLOT_TITLES, component_name, default_task
 
 if TYPE_CHECKING:
     from mmstudio.data.dataset import Dataset
@@ -113,13 +116,14 @@ class DatasetFacts:
 
 def dataset_facts(dataset: Dataset, train: TrainSpec | None = None, *, cancel: Any = None) -> DatasetFacts:
     """The dataset's labels and, given ``train``, its vocabulary: the tokenizer fit on the training
-    split as :class:`~mmstudio.training.data.PreparedData` fits it (without ``train``, none is fit)."""
-    from mmstudio.training.data import fit_tokenizer, split_multilabel
-
+    split as :class:`~mmstudio.training.data.PreparedData` fits it (without ``train``, none is fit,
+    and nothing imports torch)."""
     has_text = dataset.columns.text is not None
     has_image = dataset.columns.image is not None
     tokenizer = None
     if has_text and train is not None:
+        from mmstudio.training.data import fit_tokenizer  # torch: only when a tokenizer is fit
+
         tokenizer = fit_tokenizer([item.text for item in dataset.items if item.split == "train"], train)
     check_cancel(cancel, "reading the dataset's vocabulary and labels")
     multilabels = sorted({x for item in dataset.items if item.label for x in split_multilabel(item.label)})
@@ -202,6 +206,100 @@ def describe_context(
         f"No dataset loaded: shapes assume a {DEFAULT_VOCAB:,}-word vocabulary, {DEFAULT_CLASSES} "
         f"classes, {sizes}. Open a dataset to see its real sizes."
     )
+
+
+# --- what stands in the way of training ------------------------------------------------------------
+
+#: The examples of bad labels a problem names.
+_EXAMPLES = 3
+
+
+def job_problems(
+    dataset: Dataset, request: Mapping[str, Any] | None = None, *, cancel: Any = None
+) -> list[str]:
+    """Why a model of ``request`` (a model spec, possibly partial; empty or None: the default for the
+    data) cannot train on ``dataset``, a sentence each, for people; ``[]`` when nothing in the data
+    stands in the way.
+
+    These are the data's own problems, whatever the model's parameters: no usable items, none in the
+    training split, too few labels for the task (a classification needs two), labels that are not
+    numbers for a regression, a contrastive model without texts or images, and an encoder the spec
+    names for a modality the data lacks. The spec's own errors are :meth:`ModelSpec.validate`'s (the
+    Model page shows them; the runner checks both). Standard library only, one pass over the items:
+    the Train page runs it in the thread pool whenever the dataset or the model changes, and the
+    runner refuses the same jobs before a run is recorded for them."""
+    request = dict(request or {})
+    task = request.get("task") or model_task(dataset)
+    name = dataset.root.name or str(dataset.root)
+    if not dataset.items:
+        return [f"{name} has no usable items: its problems report says why"]
+    check_cancel(cancel, "checking the dataset")
+    problems = _split_problems(dataset, name)
+    if task == "contrastive":
+        missing = [
+            m
+            for m, there in (("texts", dataset.columns.text), ("images", dataset.columns.image))
+            if not there
+        ]
+        if missing:
+            problems.append(
+                f"a contrastive model matches texts with images, and {name} has no {' and no '.join(missing)}"
+            )
+    else:
+        problems += _label_problems(dataset, task, name)
+    for slot, column, modality, other in (
+        ("text_encoder", dataset.columns.text, "texts", "an image"),
+        ("image_encoder", dataset.columns.image, "images", "a text"),
+    ):
+        block = request.get(slot)
+        encoder = block if isinstance(block, str) and block != "none" else component_name(block)
+        if encoder and column is None and task != "contrastive":
+            title = SLOT_TITLES[slot].lower()
+            problems.append(
+                f"{name} has no {modality}, so the {title} ({encoder}) has nothing to read: set the "
+                f"{title} to none for {other}-only model"
+            )
+    return problems
+
+
+def _split_problems(dataset: Dataset, name: str) -> list[str]:
+    counts = {"train": 0, "val": 0, "test": 0}
+    for item in dataset.items:
+        counts[item.split] = counts.get(item.split, 0) + 1
+    if counts["train"]:
+        return []
+    return [
+        f"{name} has no items in the training split ({counts['val']:,} validation and "
+        f"{counts['test']:,} test items): check its split column, or lower the validation and test "
+        "fractions"
+    ]
+
+
+def _label_problems(dataset: Dataset, task: str, name: str) -> list[str]:
+    labelled = [item.label for item in dataset.items if item.label]
+    if not labelled:
+        return [
+            f"{name} has no labels, so it cannot train a {task} model: name its label column, or choose "
+            "the contrastive task for image-text pairs without labels"
+        ]
+    if task == "regression":
+        bad = [label for label in labelled if regression_value(label) is None]
+        if not bad:
+            return []
+        shown = ", ".join(repr(label) for label in bad[:_EXAMPLES]) + (", …" if len(bad) > _EXAMPLES else "")
+        which = "the labels" if len(bad) == len(labelled) else f"{len(bad):,} of the {len(labelled):,} labels"
+        return [
+            f"{which} of {name} are not numbers ({shown}), so it cannot train a regression model: choose "
+            "the classification task, or fix those labels"
+        ]
+    if task == "classification" and len(dataset.labels) < 2:
+        return [
+            f"{name} has a single label ({dataset.labels[0]!r}), and a classification model needs at least "
+            "two to tell apart: add items of another label, or open a dataset with two labels or more"
+        ]
+    if task == "multilabel" and not {x for label in labelled for x in split_multilabel(label)}:
+        return [f"{name} has no labels, so it cannot train a multilabel model: name its label column"]
+    return []
 
 
 # --- validation and the summary --------------------------------------------------------------------

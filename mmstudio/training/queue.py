@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mmstudio.training.spec import RunJob
-from mmstudio.vocabulary import RUN_STATUSES
+from mmstudio.vocabulary import RUN_STATUSES, run_status_title
 
 QUEUED, STARTING, RUNNING = "queued", "starting", "running"
 #: An entry's worker is being started or runs: it stays in its place until its run ends.
@@ -54,9 +54,10 @@ class QueueEntry:
 
     @property
     def label(self) -> str:
-        """The entry as a line of the queue: ``[completed] run 3 · <title>``."""
+        """The entry as a line of the queue: ``[completed] run 3 · <title>``, the status in the words
+        people read (a cancelled run is ``[stopped]``: :func:`~mmstudio.vocabulary.run_status_title`)."""
         run = f"run {self.run_id} · " if self.run_id else ""
-        return f"[{self.status}] {run}{self.title}"
+        return f"[{run_status_title(self.status)}] {run}{self.title}"
 
     def start(self) -> None:
         """Its worker is being started."""

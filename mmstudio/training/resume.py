@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
 from mmstudio.training.spec import RunJob, TrainSpec
-from mmstudio.vocabulary import RESUMABLE_STATUSES
+from mmstudio.vocabulary import RESUMABLE_STATUSES, run_status_title
 
 if TYPE_CHECKING:
     from mmstudio.data.dataset import Dataset
@@ -58,9 +58,10 @@ def resume_job(
             return resume_job(run_id, db_url=db_url, data=data, current=current, train=train, store=opened)
     run = store.get_run(run_id)
     if run.status.value not in RESUMABLE_STATUSES:
+        words = [run_status_title(status) for status in RESUMABLE_STATUSES]  # "stopped", not "cancelled"
         raise ResumeError(
-            f"run {run_id} is {run.status.value}; only a {', '.join(RESUMABLE_STATUSES[:-1])} or "
-            f"{RESUMABLE_STATUSES[-1]} run can be resumed"
+            f"run {run_id} is {run_status_title(run.status.value)}; only a {', '.join(words[:-1])} or "
+            f"{words[-1]} run can be resumed"
         )
     dataset = _dataset_spec(store, run, data, current)
     train_spec = TrainSpec.from_dict({**(run.train_spec or {}), **dict(train or {})})

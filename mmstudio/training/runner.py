@@ -36,10 +36,10 @@ from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.control import TrainingControl
-from mmstudio.training.preflight import dataset_facts, model_context, resolve_model_spec
+from mmstudio.training.preflight import dataset_facts, job_problems, model_context, resolve_model_spec
 from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
-from mmstudio.vocabulary import ABLATIONS, best_value
+from mmstudio.vocabulary import ABLATIONS, best_value, run_status_title
 
 __all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_dir", "run_job"]
 
@@ -325,16 +325,25 @@ def _load_dataset(job: RunJob, cancel: Any) -> Any:
 
 
 def _check_spec(spec: Any, dataset: Any, train: Any) -> None:
-    """Refuse an impossible model before a run is recorded for it: unknown names, out-of-range
-    parameters, combinations that cannot work, an encoder for a modality the data lacks, fewer classes
-    than the task needs. The context is the Model page's (:func:`~mmstudio.training.preflight.model_context`),
-    before the tokenizer is fit: no check needs the vocabulary's size."""
-    from mmstudio.models import ModelContext, SpecError
+    """Refuse an impossible job before a run is recorded for it, in a sentence for people: first what
+    the data cannot give whatever the model (:func:`~mmstudio.training.preflight.job_problems`: too few
+    labels, no training items, a task or a modality the data lacks; the Train page checks the same
+    before Start), then the spec's own errors (unknown names, out-of-range parameters, combinations
+    that cannot work) against the Model page's context
+    (:func:`~mmstudio.training.preflight.model_context`), before the tokenizer is fit: no check needs
+    the vocabulary's size."""
+    from mmstudio.models import ModelContext
+    from mmstudio.models.spec import describe_errors
 
+    problems = job_problems(dataset, spec.to_dict())
+    if problems:
+        raise TrainingFailed("; ".join(problems), kind=UNUSABLE_INPUT)
     ctx = ModelContext(**model_context(spec.task, train, dataset_facts(dataset)))
     errors = spec.errors(ctx)
     if errors:
-        raise TrainingFailed(str(SpecError(errors)), kind=UNUSABLE_INPUT)
+        raise TrainingFailed(
+            f"the model cannot be built as specified: {describe_errors(errors)}", kind=UNUSABLE_INPUT
+        )
 
 
 # --- resume ---------------------------------------------------------------------------------------
@@ -347,7 +356,8 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
     run = store.get_run(run_id)  # raises NotFoundError with a clear message
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         raise TrainingFailed(
-            f"run {run_id} is {run.status.value}; only a failed, cancelled or interrupted run can be resumed",
+            f"run {run_id} is {run_status_title(run.status.value)}; only a failed, stopped or interrupted "
+            "run can be resumed",
             kind=UNUSABLE_INPUT,
         )
     path = checkpoints.manifest_path(run_dir(run_id) / "last")

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QLocale, QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QEvent, QLocale, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QDoubleValidator, QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio.formatting import format_float
+from mmstudio.ui.widgets import WheelGuard
 
 if TYPE_CHECKING:
     from mmstudio.models.registry import Param
@@ -47,17 +48,6 @@ if TYPE_CHECKING:
 INT_LIMIT = 2**31 - 1  # QSpinBox holds a C int
 FLOAT_LIMIT = 1e12
 LABEL_WIDTH = 112  # every form's labels line up, whatever their length
-
-
-class _WheelGuard(QObject):
-    """Spin boxes and combo boxes ignore the mouse wheel unless focused, so scrolling the form never
-    changes a value by accident (the scroll area scrolls instead)."""
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
-            event.ignore()
-            return True
-        return super().eventFilter(watched, event)
 
 
 class ParamFormWidget(QWidget):
@@ -71,7 +61,7 @@ class ParamFormWidget(QWidget):
         self._editors: dict[str, QWidget] = {}
         self._hints: dict[str, QLabel] = {}
         self._kept: dict[str, Any] = {}  # values the editor cannot show, kept until edited
-        self._wheel_guard = _WheelGuard(self)
+        self._wheel_guard = WheelGuard(self)
         self._layout = QFormLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setHorizontalSpacing(10)
@@ -99,8 +89,7 @@ class ParamFormWidget(QWidget):
             editor = self._make_editor(param)
             editor.setObjectName(f"param_{param.name}")
             editor.setToolTip(param.help)
-            editor.installEventFilter(self._wheel_guard)
-            editor.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self._wheel_guard.guard(editor)
             self._editors[param.name] = editor
             field = QWidget()
             column = QVBoxLayout(field)

@@ -1,12 +1,15 @@
-"""Small widgets the pages share: the empty state, a section header, an inline message."""
+"""Small widgets the pages share: the empty state, a section header, an inline message, and the guard
+that keeps the mouse wheel from changing a form's fields while the page is scrolled."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QFont, QWheelEvent
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -138,3 +141,59 @@ class MessageBar(QFrame):
     def error(self) -> str:
         """The error shown, ``""`` when none is."""
         return self.label.text() if self.isVisible() and self.property("level") == "error" else ""
+
+
+class WheelGuard(QObject):
+    """Fields (spin boxes, combo boxes, sliders) take the mouse wheel only when they have the focus, as
+    in Qt Creator's settings: scrolling a form never changes a value by accident. Over a field without
+    the focus the wheel scrolls the scroll area the field is in (without one, the field's parent gets
+    the event, as for any widget that ignores it). One guard serves any number of fields::
+
+        guard = WheelGuard(self)
+        guard.guard(self.epochs_spin, self.optimizer_combo)
+    """
+
+    def guard(self, *fields: QWidget) -> None:
+        """Let ``fields`` take the wheel only when focused; they take the focus by a click or Tab,
+        never by the wheel."""
+        for field in fields:
+            field.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            field.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget) or watched.hasFocus():
+            return super().eventFilter(watched, event)
+        assert isinstance(event, QWheelEvent)
+        area = scroll_area_of(watched)
+        if area is None:
+            event.ignore()  # Qt offers an ignored wheel event to the parents
+            return True
+        scroll_with_wheel(area, event)
+        return True
+
+
+def scroll_with_wheel(area: QAbstractScrollArea, event: QWheelEvent) -> None:
+    """Scroll ``area`` by the wheel ``event`` that a widget inside it received (and accept it)."""
+    viewport = area.viewport()
+    forwarded = QWheelEvent(
+        viewport.mapFromGlobal(event.globalPosition()),
+        event.globalPosition(),
+        event.pixelDelta(),
+        event.angleDelta(),
+        event.buttons(),
+        event.modifiers(),
+        event.phase(),
+        event.inverted(),
+    )
+    QApplication.sendEvent(viewport, forwarded)
+    event.accept()
+
+
+def scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
+    """The nearest scroll area whose viewport holds ``widget``, or None."""
+    child, parent = widget, widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QAbstractScrollArea) and parent.viewport() is child:
+            return parent
+        child, parent = parent, parent.parentWidget()
+    return None

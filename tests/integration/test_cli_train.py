@@ -246,6 +246,17 @@ def test_train_bad_usage(demo, capsys):
     assert json.loads(capsys.readouterr().out) == []  # no run was recorded for an impossible model
 
 
+def test_train_on_a_single_label_dataset_exits_2_with_a_sentence(single_label_demo, capsys):
+    assert main(["train", "--data", str(single_label_demo), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {single_label_demo.name} has a single label ('cat'), and a classification model needs at "
+        "least two to tell apart: add items of another label, or open a dataset with two labels or more\n"
+    )
+    assert main(["runs", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # refused before a run was recorded
+
+
 def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     args = ["--data", str(demo), "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--db", db]

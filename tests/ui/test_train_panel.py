@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from mmstudio.data.dataset import load_dataset
 from mmstudio.data.spec import DatasetSpec
@@ -73,7 +74,7 @@ def test_start_trains_updates_the_plots_and_records_a_completed_run(qtbot, make_
     panel = make_panel()
     changes = []
     panel.state.runs_changed.connect(lambda: changes.append(1))
-    assert panel.start_button.isEnabled()
+    qtbot.waitUntil(panel.start_button.isEnabled)  # once the data is checked
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
         assert panel.has_running_run()
@@ -86,7 +87,9 @@ def test_start_trains_updates_the_plots_and_records_a_completed_run(qtbot, make_
     assert lengths["val/accuracy"] == 2  # one point per epoch
     progress = panel.run_view.progress_view
     assert progress.progress.value() == progress.progress.maximum() > 1
-    assert "samples/s" in progress.progress_label.text()
+    # The line says where the run ended, and in how long (no ETA or throughput that no longer hold).
+    steps = progress.progress.maximum()
+    assert progress.progress_label.text().startswith(f"Epoch 2/2 · step {steps}/{steps} · completed in ")
     assert "epoch 2:" in panel.run_view.log.text()
     assert not panel.has_running_run() and panel.start_button.isEnabled()
     assert len(changes) >= 2  # when the run started and when it ended
@@ -107,21 +110,27 @@ def test_stop_leaves_a_cancelled_run_with_its_metrics_and_it_resumes(qtbot, make
     qtbot.mouseClick(progress.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "paused at step" in progress.status_label.text(), timeout=RUN_TIMEOUT_MS)
     assert progress.pause_button.text() == "Resume"
-    qtbot.mouseClick(progress.pause_button, Qt.MouseButton.LeftButton)
+    # The page's keys, from a field of the form: Ctrl+P resumes, Ctrl+. stops.
+    panel.activateWindow()
+    panel.form.seed_spin.setFocus()
+    qtbot.waitUntil(panel.form.seed_spin.hasFocus)
+    QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: "resumed at step" in panel.run_view.log.text(), timeout=RUN_TIMEOUT_MS)
 
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as finished:
-        qtbot.mouseClick(progress.stop_button, Qt.MouseButton.LeftButton)
+        QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
     assert finished.args == [run_id, "cancelled"]
+    assert progress.status_label.text() == "stopped" and "ETA" not in progress.progress_label.text()
     assert _runs(panel)[run_id].status == "cancelled"
     with Store.open(panel.state.db_url) as store:
         stored = store.read_curve(run_id, "train/loss")
     assert len(stored) > 0
 
-    # The stopped run is offered for resuming, and continues into the same run.
-    qtbot.waitUntil(lambda: panel.resumable.combo.findData(run_id) >= 0, timeout=30_000)
+    # The stopped run is offered for resuming and chosen (no refresh pressed), and continues into
+    # the same run.
+    qtbot.waitUntil(lambda: panel.resumable.combo.currentData() == run_id, timeout=30_000)
+    assert panel.resumable.resume_button.isEnabled()
     with qtbot.waitSignal(panel.run_finished, timeout=RUN_TIMEOUT_MS) as resumed:
-        panel.resumable.select(run_id)
         panel.set_train_spec(dataclasses.replace(TINY_TRAIN, epochs=40))  # the resume uses the stored spec
         # Stop the resumed run at once: resuming is proven by the same run id running again.
         panel.run_started.connect(lambda _id: panel.stop())

@@ -5,7 +5,8 @@
 interpreter: too slow for the GUI thread), reads the worker's events on a 50 ms timer with a budget
 per tick, forwards pause / resume / stop, offers to kill a worker that does not answer a stop, joins
 the ended process in the thread pool, and on the window's close either stops and joins the worker or
-lets it run on (detach). What it reads it hands on as signals, in order; it shows nothing itself.
+lets it run on (detach). What it reads it hands on as signals, in order; it shows nothing itself
+(beside :func:`ask_stop_or_keep`, the question the window's close asks while a run is in progress).
 
 The budget: a tick reads events in small batches until :data:`TICK_BUDGET_S` or
 :attr:`WorkerController.events_per_tick` is spent; a backlog (the GUI was busy, or the worker logs
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from mmstudio.training import events as ev
 from mmstudio.training.spec import RunJob
@@ -317,3 +319,23 @@ class WorkerController(QObject):
         while "handle" not in holder and "error" not in holder and time.monotonic() < deadline:
             time.sleep(0.01)  # the start takes about a second; the window is closing anyway
         return holder.get("handle")
+
+
+def ask_stop_or_keep(parent: QWidget) -> str:
+    """For the window's close with a run in progress: ``"stop"`` (a final checkpoint, resumable),
+    ``"keep"`` (it trains on without the window) or ``"cancel"``, as the user answers."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("A run is in progress")
+    box.setText("A training run is in progress. Stop it, or keep it running in the background?")
+    box.setInformativeText(
+        "Stop saves a final checkpoint (the run can be resumed later). Keep running lets it finish on "
+        "its own; it is saved in the experiment store as usual."
+    )
+    stop = box.addButton("Stop the run", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(stop)
+    box.exec()
+    clicked = box.clickedButton()
+    return "stop" if clicked is stop else "keep" if clicked is keep else "cancel"

@@ -3,15 +3,22 @@
 Training runs in a worker process (:func:`mmstudio.training.worker.start_worker`, ``spawn``), which
 writes the run to the store itself; this page only shows what it reports. The page composes its parts:
 
-- :class:`~mmstudio.ui.train.summary.JobSummaryWidget`: the dataset and model a run would use;
-- :class:`~mmstudio.ui.train.spec_form.TrainSpecFormWidget`: the hyperparameters (a ``TrainSpec``);
-- :class:`~mmstudio.ui.train.run_queue.RunQueueWidget`: the queue (its rules are
-  :class:`mmstudio.training.queue.RunQueue`'s), run one job at a time;
-- :class:`~mmstudio.ui.train.resumable.ResumableRunsWidget`: the runs that can be resumed;
+- :class:`~mmstudio.ui.train.setup_column.SetupColumnWidget`: the settings column, which holds
+  :class:`~mmstudio.ui.train.summary.JobSummaryWidget` (the dataset and model a run would use),
+  :class:`~mmstudio.ui.train.spec_form.TrainSpecFormWidget` (the hyperparameters, a ``TrainSpec``),
+  Start with why it is unavailable, :class:`~mmstudio.ui.train.run_queue.RunQueueWidget` (the queue,
+  whose rules are :class:`mmstudio.training.queue.RunQueue`'s, run one job at a time) and
+  :class:`~mmstudio.ui.train.resumable.ResumableRunsWidget` (the runs that can be resumed);
+- :class:`~mmstudio.ui.train.job_check.JobCheckController`: why the data cannot train the model
+  (:func:`mmstudio.training.preflight.job_problems`, in the pool), which disables Start with the reason;
 - :class:`~mmstudio.ui.train.controller.WorkerController`: the worker, started and joined in the thread
   pool, its events read on a timer with a budget per tick;
 - :class:`~mmstudio.ui.train.run_view.RunViewWidget`: what the run reports (progress, a failure, the
   live plots, the log).
+
+Keys (page actions, listed by the window's shortcuts dialog): Ctrl+Return starts, Ctrl+P pauses or
+resumes, Ctrl+. stops. On a page too narrow for the settings column beside the run (the window at its
+minimum), the column hides when a run starts; the toggle left of the run's name shows it again.
 
 The page decides what runs when (the queue, Start, Stop, resume, closing); its parts show and read.
 :meth:`TrainPanel.feed_events` is the one path every worker event takes; the plots redraw at most ~20
@@ -35,36 +42,30 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QFrame,
-    QHBoxLayout,
-    QMessageBox,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMessageBox, QSplitter, QVBoxLayout, QWidget
 
 from mmstudio.training import events as ev
 from mmstudio.training.device import DeviceInfo
 from mmstudio.training.queue import QueueEntry, RunQueue
 from mmstudio.training.spec import RunJob, TrainSpec
-from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task
-from mmstudio.ui.train.controller import CLOSE_TIMEOUT_S, WorkerController
-from mmstudio.ui.train.resumable import ResumableRunsWidget
-from mmstudio.ui.train.run_queue import RunQueueWidget
+from mmstudio.ui.train.controller import CLOSE_TIMEOUT_S, WorkerController, ask_stop_or_keep
+from mmstudio.ui.train.job_check import JobCheckController
+from mmstudio.ui.train.progress_view import PAUSE_KEYS, STOP_KEYS, keys_text
 from mmstudio.ui.train.run_view import RunViewWidget
-from mmstudio.ui.train.spec_form import TrainSpecFormWidget
-from mmstudio.ui.train.summary import JobSummaryWidget
-from mmstudio.ui.widgets import MessageBar, section_label
+from mmstudio.ui.train.setup_column import SetupColumnWidget
 
 if TYPE_CHECKING:
     from mmstudio.data.spec import DatasetSpec
 
+#: The keys of Start (Ctrl+Enter on the keypad too). Pause / Resume and Stop: progress_view's.
+START_KEYS = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
+#: The least width of the run view beside the settings column. A narrower page (the window at its
+#: 720 x 480 minimum) shows one of them at a time: the run while one runs, else the column.
+RUN_VIEW_MIN_WIDTH = 480
 #: The devices when the probe fails: the CPU is always there.
 _CPU_ONLY = [DeviceInfo("cpu", "cpu", "CPU")]
 _DETECTED_DEVICES: list[list[DeviceInfo]] = []  # this machine's devices, once detected (a probe is slow)
@@ -112,6 +113,8 @@ class TrainPanel(QWidget):
         self._entry: QueueEntry | None = None  # the entry whose worker is being started or runs
         self._queue_held = False
         self._devices_task: Task | None = None  # detected when the page is first shown
+        self.job_check = JobCheckController(self)  # why the data cannot train the model
+        self.job_check.checked.connect(self._update_controls)
 
         self._build()
         self.controller = WorkerController(redraw=self.run_view.plots.refresh, parent=self)
@@ -161,55 +164,18 @@ class TrainPanel(QWidget):
     # --- layout ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        left = QWidget()  # what to train and how
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(10, 10, 10, 10)
-        left_layout.setSpacing(8)
-        self.summary = JobSummaryWidget()
+        self.settings_column = column = SetupColumnWidget(self.queue)  # what to train and how
+        self.summary, self.form, self.resumable = column.summary, column.form, column.resumable
+        self.form_message, self.start_message = column.form_message, column.start_message
+        self.start_button, self.queue_button = column.start_button, column.queue_button
+        self.queue_view = column.queue_view
         self.summary.page_requested.connect(self.state.page_requested)
-        left_layout.addWidget(self.summary)
-
-        left_layout.addSpacing(4)
-        left_layout.addWidget(section_label("Hyperparameters"))
-        self.form = TrainSpecFormWidget()
-        left_layout.addWidget(self.form)
-        self.form_message = MessageBar()
-        left_layout.addWidget(self.form_message)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton(icon("play"), "Start")
-        self.start_button.setDefault(True)
         self.start_button.clicked.connect(self._on_start_button_clicked)
-        self.queue_button = QPushButton("Add to queue")
         self.queue_button.clicked.connect(self._on_queue_button_clicked)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.queue_button)
-        buttons.addStretch(1)
-        left_layout.addLayout(buttons)
-
-        left_layout.addSpacing(4)
-        left_layout.addWidget(section_label("Queue"))
-        self.queue_view = RunQueueWidget(self.queue)
         self.queue_view.changed.connect(self._on_queue_view_changed)
         self.queue_view.run_requested.connect(self.run_queue)
-        left_layout.addWidget(self.queue_view)
-
-        left_layout.addSpacing(4)
-        left_layout.addWidget(section_label("Resume a stopped run"))
-        self.resumable = ResumableRunsWidget()
         self.resumable.resume_requested.connect(self.resume_run)
         self.resumable.listed.connect(self.resumable_listed)
-        left_layout.addWidget(self.resumable)
-        left_layout.addStretch(1)
-
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        # Wide enough for the form: the page never clips a field (the splitter can widen it further).
-        scroll.setMinimumWidth(
-            left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
-        )
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.run_view = RunViewWidget()  # the run in progress
         self.run_view.progress_view.pause_button.clicked.connect(self._on_pause_button_clicked)
@@ -218,14 +184,38 @@ class TrainPanel(QWidget):
         self.run_view.run_ended.connect(self._on_run_view_run_ended)
 
         page = QSplitter(Qt.Orientation.Horizontal)
-        page.addWidget(scroll)
+        page.addWidget(column)
         page.addWidget(self.run_view)
+        page.setChildrenCollapsible(False)
         page.setStretchFactor(0, 0)
         page.setStretchFactor(1, 1)
         page.setSizes([380, 900])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(page)
+        self._build_actions()
+
+    def _build_actions(self) -> None:
+        """The page's keyboard shortcuts (acting while the page is shown; the window's shortcuts dialog
+        lists them) and the settings column's toggle."""
+
+        def action(text: str, keys: Sequence[QKeySequence], slot: Any) -> QAction:
+            act = QAction(text, self)
+            act.setShortcuts(list(keys))
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            act.triggered.connect(slot)
+            self.addAction(act)
+            return act
+
+        progress = self.run_view.progress_view
+        # Start says why it cannot start; Pause and Stop act as their buttons (click: not when disabled).
+        self.start_action = action("Start training", START_KEYS, lambda: self.start())
+        self.pause_action = action("Pause or resume the run", [PAUSE_KEYS], progress.pause_button.click)
+        self.stop_action = action("Stop the run", [STOP_KEYS], progress.stop_button.click)
+        self.settings_action = self.settings_column.toggle_action
+        self.settings_action.toggled.connect(self._fit_columns)
+        self.run_view.progress_view.settings_button.setDefaultAction(self.settings_action)
+        self._fit_columns()  # for the size the page has now (its minimum follows)
 
     # --- the job --------------------------------------------------------------------------------
 
@@ -268,9 +258,14 @@ class TrainPanel(QWidget):
     # --- public actions -------------------------------------------------------------------------
 
     def start(self) -> bool:
-        """Start the job the form describes now (nothing may be running); False with a message if not."""
+        """Start the job the form describes now (nothing may be running, and the data must be able to
+        train the model: ``job_check.problems``); False with a message if not. While the data is still
+        being checked it starts (the runner checks the same before it records a run)."""
         if self.has_running_run():
             self.form_message.show_message("A run is in progress: add this one to the queue instead.", "info")
+            return False
+        if self.job_check.problems:
+            self.form_message.show_message(self.job_check.unavailable, "error")
             return False
         job = self._job_from_form()
         if job is None:
@@ -282,6 +277,9 @@ class TrainPanel(QWidget):
 
     def add_to_queue(self) -> QueueEntry | None:
         """Queue the job the form describes; it starts when the runs before it have ended."""
+        if self.job_check.problems:
+            self.form_message.show_message(self.job_check.unavailable, "error")
+            return None
         job = self._job_from_form()
         if job is None:
             return None
@@ -352,10 +350,11 @@ class TrainPanel(QWidget):
     # --- window integration ---------------------------------------------------------------------
 
     def is_busy(self) -> bool:
-        """Work in flight that a screenshot should wait for: a run, the device detection, or plots
-        still to be redrawn."""
+        """Work in flight that a screenshot should wait for: a run, the device detection, the check of
+        the data, or plots still to be redrawn."""
         detecting = self._devices_task is not None and not self._devices_task.done
-        return self.has_running_run() or detecting or self.run_view.plots.flushing
+        checking = self.job_check.checking
+        return self.has_running_run() or detecting or checking or self.run_view.plots.flushing
 
     def has_running_run(self) -> bool:
         """A worker is being started or is running (its process not yet joined)."""
@@ -381,27 +380,12 @@ class TrainPanel(QWidget):
         Returns False when the user cancelled the close."""
         if not self.has_running_run():
             return True
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("A run is in progress")
-        box.setText("A training run is in progress. Stop it, or keep it running in the background?")
-        box.setInformativeText(
-            "Stop saves a final checkpoint (the run can be resumed later). Keep running lets it finish on "
-            "its own; it is saved in the experiment store as usual."
-        )
-        stop = box.addButton("Stop the run", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep running", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(stop)
-        box.exec()
-        clicked = box.clickedButton()
-        if clicked is stop:
+        answer = ask_stop_or_keep(self)
+        if answer == "stop":
             self.stop_all()
-            return True
-        if clicked is keep:
+        elif answer == "keep":
             self.detach()
-            return True
-        return False
+        return answer != "cancel"
 
     # --- running ----------------------------------------------------------------------------------
 
@@ -422,6 +406,7 @@ class TrainPanel(QWidget):
             self._launch(entry)
 
     def _launch(self, entry: QueueEntry) -> None:
+        self._make_room_for_the_run()
         entry.start()
         self._entry = entry
         self.run_view.show_starting(entry.title)
@@ -467,6 +452,7 @@ class TrainPanel(QWidget):
         self._start_next()
 
     def _on_run_view_run_started(self, event: ev.RunStarted) -> None:
+        self._make_room_for_the_run()
         if self._entry is not None:
             self._entry.run(event.run_id)
         if event.start_step:  # the curves so far, from the store, go before what the run logs now
@@ -483,6 +469,31 @@ class TrainPanel(QWidget):
 
     # --- display --------------------------------------------------------------------------------
 
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if not self.is_narrow():
+            self.settings_column.show_again()  # room for both again
+        elif self.has_running_run():
+            self.settings_column.hide_for_run()  # narrowed during a run: the run keeps the page
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """The settings column as its toggle says; on a narrow page it takes the page when shown."""
+        shown, narrow = self.settings_action.isChecked(), self.is_narrow()
+        self.settings_column.setVisible(shown)
+        self.run_view.setVisible(not (shown and narrow))
+        self.settings_column.run_button.setVisible(shown and narrow)
+
+    def is_narrow(self) -> bool:
+        """Whether the page is too narrow for the settings column and the run side by side."""
+        return self.width() < self.settings_column.minimumWidth() + RUN_VIEW_MIN_WIDTH
+
+    def _make_room_for_the_run(self) -> None:
+        """On a narrow page a run takes the page: the settings column hides (its toggle, at the left of
+        the run's name, brings it back, taking the page; so does a page wide enough for both)."""
+        if self.is_narrow():
+            self.settings_column.hide_for_run()
+
     def _refresh_queue(self) -> None:
         self.queue_view.refresh()
         self._update_controls()
@@ -490,14 +501,28 @@ class TrainPanel(QWidget):
 
     def _update_summary(self) -> None:
         self.summary.show_job(self.state.dataset, self.state.model_spec)
+        self.job_check.check(self.state.dataset, self.state.model_spec)
         self._update_controls()
 
     def _update_controls(self) -> None:
         running = self.has_running_run()
         has_dataset = self.dataset_spec() is not None
-        self.start_button.setEnabled(has_dataset and not running)
-        self.start_button.setToolTip("" if has_dataset else "Open a dataset first")
-        self.queue_button.setEnabled(has_dataset)
+        blocked = bool(self.job_check.problems)
+        if not has_dataset:
+            why = "Open a dataset first"
+        elif blocked:
+            why = self.job_check.unavailable
+        else:
+            why = ""
+        self.start_button.setEnabled(has_dataset and not blocked and not running)
+        keys = keys_text(START_KEYS[0])
+        self.start_button.setToolTip(f"{why} ({keys})" if why else f"Start training now ({keys})")
+        self.queue_button.setEnabled(has_dataset and not blocked)
+        self.queue_button.setToolTip(why)
+        if blocked:
+            self.start_message.show_message(self.job_check.unavailable, "warning")
+        else:
+            self.start_message.clear()
         controller = self.controller
         self.run_view.progress_view.set_controls(
             live=controller.live,
@@ -541,10 +566,14 @@ class TrainPanel(QWidget):
         self.queue.insert_next(job)
         self._refresh_queue()
         self._queue_held = False
+        if self.has_running_run():
+            self.resumable.show_message(
+                f"Run {job.resume_run_id} is queued: it resumes when the run in progress ends.", "info"
+            )
         self._start_next()
 
     def _on_resume_task_failed(self, message: str, _details: str) -> None:
-        self.form_message.show_message(f"The run cannot be resumed: {message}", "error")
+        self.resumable.show_message(f"The run cannot be resumed: {message}", "error")
 
     def _on_devices_task_succeeded(self, devices: list[DeviceInfo]) -> None:
         devices = devices or _CPU_ONLY
@@ -564,5 +593,4 @@ class TrainPanel(QWidget):
         self.refresh_resumable()
 
     def _on_state_runs_changed(self) -> None:
-        if not self.has_running_run():
-            self.refresh_resumable()
+        self.refresh_resumable()  # a run ended, started, or was deleted: the choice follows the store

@@ -1,6 +1,11 @@
 """The Train page's view of the run in progress: its progress and controls, a failure when there is one,
 the live plots and the log. It shows what the worker's events say (:meth:`RunViewWidget.feed_events`,
 the one path every event takes) and tells its owner when a run started or ended; it runs nothing.
+
+Every plot keeps a readable height (:data:`READABLE_PLOT_HEIGHT`) however small the window: the plots
+are in a scroll area that scrolls when the view is shorter than they need. While it can scroll, the
+mouse wheel over a plot scrolls it (Ctrl and the wheel zoom the plot, as the wheel alone does when
+everything fits).
 """
 
 from __future__ import annotations
@@ -8,15 +13,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from mmstudio.training import events as ev
 from mmstudio.ui.tasks import run_task
 from mmstudio.ui.train.live_plots import LivePlotsWidget
 from mmstudio.ui.train.log_view import RunFailureWidget, RunLogWidget
 from mmstudio.ui.train.progress_view import RunProgressWidget
+from mmstudio.ui.widgets import scroll_with_wheel
 from mmstudio.vocabulary import is_live_metric
+
+#: The least height of a plot (title, axes and a curve one can read); the plots scroll below it.
+READABLE_PLOT_HEIGHT = 180
+#: The least height of the log (its title and a few lines).
+LOG_MIN_HEIGHT = 72
+
+#: The events that say where the run is now (progress received before one of them is older).
+_WHERE_THE_RUN_IS = (ev.RunPaused, ev.RunResumed, ev.RunFinished, ev.RunFailed)
 
 
 def _history_job(state: Any, url: str | None, run_id: int) -> dict[str, tuple[Any, Any, Any]]:
@@ -50,10 +66,22 @@ class RunViewWidget(QWidget):
         self.progress_view = RunProgressWidget()
         self.failure_view = RunFailureWidget()
         self.plots = LivePlotsWidget()
+        self.plots_area = QScrollArea()  # scrolls when the view is shorter than the plots need
+        self.plots_area.setWidget(self.plots)
+        self.plots_area.setWidgetResizable(True)
+        self.plots_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.plots_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plots_area.setMinimumHeight(READABLE_PLOT_HEIGHT)
+        self._plot_wheel = _PlotWheelFilter(self.plots_area)
+        for plot in self.plots.findChildren(pg.PlotWidget):
+            plot.setMinimumHeight(READABLE_PLOT_HEIGHT)
+            plot.viewport().installEventFilter(self._plot_wheel)
         self.log = RunLogWidget()
+        self.log.setMinimumHeight(LOG_MIN_HEIGHT)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.plots)
+        splitter.addWidget(self.plots_area)
         splitter.addWidget(self.log)
+        splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 130])
@@ -93,6 +121,9 @@ class RunViewWidget(QWidget):
                 if points and isinstance(event, ev.RunStarted):  # the points before it go in first
                     self.plots.add_points(points)
                     points = []
+                if progress is not None and isinstance(event, _WHERE_THE_RUN_IS):  # it says where now
+                    self.progress_view.set_progress(progress)
+                    progress = None
                 self._show_event(event)
         if points:
             self.plots.add_points(points)
@@ -130,20 +161,38 @@ class RunViewWidget(QWidget):
             status.show_started(event)
             self.run_started.emit(event)
         elif isinstance(event, ev.RunPaused):
-            status.set_status(f"paused at step {event.step:,}")
+            status.show_paused(event.step)
         elif isinstance(event, ev.RunResumed):
-            status.set_status("running")
+            status.show_resumed(event.step)
         elif isinstance(event, ev.RunFinished):
-            status.show_ended(event.status)
+            status.show_ended(event.status, event.duration_s)
             self.run_ended.emit(event.run_id, event.status, "")
-            status.set_status(event.status)
         elif isinstance(event, ev.RunFailed):
             status.show_ended(event.status)
             self.run_ended.emit(event.run_id, event.status, event.message)
             self.show_failure(event)
-            status.set_status(event.status)
 
     def _on_history_task_succeeded(self, run_id: int, curves: dict) -> None:
         if self._run_id == run_id:
             self.plots.add_history(curves)
             self.plots.refresh(force=True)
+
+
+class _PlotWheelFilter(QObject):
+    """The wheel over a plot scrolls the plots' area while it can scroll (Ctrl and the wheel zoom the
+    plot); when everything fits, the wheel zooms as pyqtgraph does."""
+
+    def __init__(self, area: QScrollArea) -> None:
+        super().__init__(area)
+        self.area = area
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Wheel
+            and isinstance(event, QWheelEvent)
+            and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            and self.area.verticalScrollBar().maximum() > 0
+        ):
+            scroll_with_wheel(self.area, event)
+            return True
+        return super().eventFilter(watched, event)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.training.device import DeviceInfo
 from mmstudio.training.spec import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainSpec
+from mmstudio.ui.widgets import WheelGuard
 from mmstudio.vocabulary import MONITOR_CHOICES
 
 
@@ -130,7 +131,28 @@ class TrainSpecFormWidget(QWidget):
             form.addRow(label, widget)
         form.addRow("Early stopping", early)
         form.addRow("Run name", self.name_edit)
+        # The page scrolls this form: the wheel changes a field only when it has the focus.
+        self._wheel_guard = WheelGuard(self)
+        self._wheel_guard.guard(*self.fields())
         self.set_train_spec(TrainSpec())
+
+    def fields(self) -> list[QWidget]:
+        """The editors of the form, top to bottom."""
+        return [
+            self.epochs_spin,
+            self.batch_spin,
+            self.lr_spin,
+            self.optimizer_combo,
+            self.schedule_combo,
+            self.warmup_spin,
+            self.decay_spin,
+            self.precision_combo,
+            self.seed_spin,
+            self.device_combo,
+            self.early_combo,
+            self.patience_spin,
+            self.name_edit,
+        ]
 
     def set_train_spec(self, spec: TrainSpec) -> None:
         """Show ``spec`` in the form; its fields that have no control here are kept as they are."""

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from mmstudio.formatting import plural
 from mmstudio.ui.widgets import section_label
 from mmstudio.vocabulary import architecture_summary
 
@@ -49,7 +50,8 @@ class JobSummaryWidget(QWidget):
         else:
             self.dataset_label.setText(
                 f"<b>Dataset:</b> {html.escape(dataset.root.name or str(dataset.root))} · "
-                f"{len(dataset.items):,} pairs · {len(dataset.labels)} labels · {dataset.format}"
+                f"{plural(len(dataset.items), 'pair')} · {plural(len(dataset.labels), 'label')} · "
+                f"{dataset.format}"
             )
         if not model_spec:
             self.model_label.setText(

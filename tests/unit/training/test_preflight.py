@@ -28,6 +28,7 @@ from mmstudio.training.preflight import (
     describe_context,
     format_shape,
     fusion_reads_tokens,
+    job_problems,
     labels_note,
     model_context,
     resolve_model_spec,
@@ -293,7 +294,66 @@ def test_the_runner_checks_a_spec_against_the_pages_context(text_only):
     with pytest.raises(TrainingFailed) as info:
         _check_spec(default_spec("classification"), text_only, SMALL)
     assert info.value.kind == UNUSABLE_INPUT
+    assert f"{text_only.root.name} has no images, so the image encoder (small_cnn) has nothing" in str(
+        info.value
+    )
+    gated = resolve_model_spec({"image_encoder": "none", "fusion": "gated"}, text_only)
+    with pytest.raises(TrainingFailed) as info:
+        _check_spec(gated, text_only, SMALL)
+    assert info.value.kind == UNUSABLE_INPUT
+    # A sentence for people, the part of the model named in words (not "- fusion: ...").
     assert str(info.value).startswith(
-        "the model spec has 1 error(s):\n- image_encoder: the dataset has no images"
+        "the model cannot be built as specified: the fusion: gated fusion combines text with images"
     )
     _check_spec(resolve_model_spec({}, text_only), text_only, SMALL)  # the default for it passes
+
+
+def _relabelled(dataset, label=None, split=None):
+    items = [
+        dataclasses.replace(item, **{k: v for k, v in (("label", label), ("split", split)) if v is not None})
+        for item in dataset.items
+    ]
+    return dataclasses.replace(dataset, items=items)
+
+
+def test_job_problems_say_what_the_data_cannot_train_whatever_the_model(demo, text_only):
+    name = demo.root.name
+    assert job_problems(demo) == job_problems(demo, resolve_model_spec({}, demo).to_dict()) == []
+    assert job_problems(text_only) == []  # its default model reads texts only
+    one_label = _relabelled(demo, label="cat")
+    assert job_problems(one_label) == [
+        f"{name} has a single label ('cat'), and a classification model needs at least two to tell apart: "
+        "add items of another label, or open a dataset with two labels or more"
+    ]
+    assert job_problems(one_label, {"task": "multilabel"}) == []  # one yes/no label is a multilabel task
+    [held_out] = job_problems(_relabelled(demo, split="test"))
+    assert held_out.startswith(f"{name} has no items in the training split (0 validation and 240 test")
+    [numbers] = job_problems(demo, {"task": "regression"})
+    assert (
+        numbers.startswith(f"the labels of {name} are not numbers (")
+        and "choose the classification" in numbers
+    )
+    assert job_problems(_relabelled(demo, label="2.5"), {"task": "regression"}) == []
+    [unlabelled] = job_problems(_relabelled(demo, label=""))
+    assert unlabelled.startswith(f"{name} has no labels, so it cannot train a classification model")
+    [contrastive] = job_problems(text_only, {"task": "contrastive"})
+    assert contrastive == f"a contrastive model matches texts with images, and {name} has no images"
+    [encoder] = job_problems(text_only, {"image_encoder": {"name": "resnet18"}})
+    assert encoder.startswith(f"{name} has no images, so the image encoder (resnet18) has nothing to read")
+    assert job_problems(text_only, {"image_encoder": "none"}) == []
+
+
+def test_the_runner_refuses_a_job_the_data_cannot_train_before_a_run_is_recorded(
+    single_label_demo, tmp_path, make_job
+):
+    """A single-label dataset: the job is refused with the sentence the Train page shows, no run made."""
+    from mmstudio.training.runner import run_job
+
+    db_url = f"sqlite:///{tmp_path / 'runs.db'}"
+    result = run_job(make_job(db_url, data=single_label_demo))
+    assert result.status == "failed" and result.kind == UNUSABLE_INPUT and result.run_id is None
+    assert result.message.startswith(
+        f"{single_label_demo.name} has a single label ('cat'), and a classification"
+    )
+    with Store.open(db_url) as store:
+        assert store.list_runs() == []

@@ -59,6 +59,7 @@ def test_an_entry_goes_from_queued_to_how_its_run_ended():
     assert entry.label == f"[running] run 3 · {entry.title}"
     entry.end("failed", "out of memory")
     assert (entry.status, entry.message, entry.run_id) == ("failed", "out of memory", 3)
+    assert QueueEntry(_job("b"), status="cancelled", run_id=4).label.startswith("[stopped] run 4 · ")
     assert not entry.waiting and not entry.active
     with pytest.raises(ValueError, match="unknown queue status"):
         entry.end("exploded")

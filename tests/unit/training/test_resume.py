@@ -103,7 +103,7 @@ def test_a_moved_dataset_is_named_and_a_copy_can_be_given(tmp_path, db_url, make
 
 def test_only_a_stopped_run_can_be_resumed(db_url, make_job):
     done = run_job(make_job(db_url, epochs=1))
-    with pytest.raises(ResumeError, match="is completed; only a failed, cancelled or interrupted run"):
+    with pytest.raises(ResumeError, match="is completed; only a failed, stopped or interrupted run"):
         resume_job(done.run_id, db_url=db_url)
 
 
