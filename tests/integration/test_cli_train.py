@@ -177,10 +177,33 @@ def test_eval_without_data_scores_the_runs_own_test_split(trained, capsys):
     exactly the test items the run was trained without."""
     db, (fused, _) = trained
     assert main(["eval", str(fused["run_id"]), "--split", "test", "--db", db, "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
     assert doc["items"] == 24 and doc["metrics"]["accuracy"] == pytest.approx(
         fused["metrics"]["test/accuracy"]
     )
+    assert doc["overlap"]["shared"] == 0 and doc["warnings"] == [] and "warning" not in err
+
+
+def test_eval_on_a_copy_of_the_training_images_warns_with_the_overlap(trained, demo, tmp_path, capsys):
+    """#13: a dataset that shares images with the run's training split (here a copy of the whole
+    dataset, elsewhere) is said on stderr and in --json; the steps show on stderr."""
+    import shutil
+
+    db, (fused, _) = trained
+    copy = shutil.copytree(demo, tmp_path / "downloaded-again")
+    assert main(["eval", str(fused["run_id"]), "--data", str(copy), "--db", db, "--json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    shared = doc["overlap"]["shared"]
+    assert 0 < shared < doc["items"] == 240  # the training split's images, not the val and test ones
+    assert f"warning: {shared:,} of the 240 evaluated items" in err and doc["warnings"] == [
+        err.split("warning: ", 1)[1].strip()
+    ]
+    assert "Preparing the images…" in err and "Scoring 240 items…" in err
+    assert main(["eval", str(fused["run_id"]), "--data", str(copy), "--db", db, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "240 items, split all" in out and err.startswith("warning: ") and "Scoring" not in err
 
 
 def test_resume_needs_only_the_run_id(tmp_path, capsys, make_job):
