@@ -422,3 +422,69 @@ def test_a_real_run_evaluates_exports_and_deletes(
     panel.run_actions.delete_runs([result.run_id], confirm=False)
     qtbot.waitUntil(lambda: panel.model.row_of(result.run_id) is None, timeout=TIMEOUT_MS)
     assert not run_dir(result.run_id).exists()
+
+
+@pytest.fixture
+def real_run(small_demo, db_url) -> int:
+    """One short real run on the small demo (recorded with its dataset spec and a checkpoint)."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.runner import run_job
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    train = TrainSpec(epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", log_every_steps=1)
+    job = RunJob(
+        DatasetSpec(str(small_demo), check_images="header"), FUSED, train, name="real", db_url=db_url
+    )
+    result = run_job(job)
+    assert result.status == "completed", result.message
+    return result.run_id
+
+
+def test_an_evaluation_shows_its_progress_and_warns_of_training_images(
+    make_panel, real_run, small_demo, tmp_path, qtbot
+):
+    """#13: a progress row with the step and a Cancel button while it runs; a dataset holding copies
+    of the run's training images is warned of, with the count, in the result dialog."""
+    import shutil
+
+    copy = shutil.copytree(small_demo, tmp_path / "downloaded-again")
+    panel = make_panel()
+    panel.select_runs([real_run])
+    row = panel.run_actions.progress_row
+    assert row.isHidden()
+    steps: list[str] = []
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        task = panel.run_actions.evaluate(real_run, str(copy))
+        task.progressed.connect(lambda _fraction, message: steps.append(message))
+        assert row.isVisible() and row.cancel_button.isEnabled()
+        assert "Evaluating real on" in row.title.text()
+        assert not panel.run_actions.evaluate_action.isEnabled()  # one evaluation at a time
+    assert done.args == ["evaluate", True], panel.message.label.text()
+    assert row.isHidden() and panel.run_actions.evaluate_action.isEnabled()
+    assert any(s.startswith("Scoring 240 items") for s in steps) and "Preparing the images" in steps
+    result = panel.run_actions.last_evaluation
+    shared = result["overlap"]["shared"]
+    dialog = panel.run_actions.evaluation_dialog
+    [warning] = dialog.warnings
+    assert f"{shared:,} of the 240 evaluated items" in warning.label.text() and 0 < shared < 240
+    assert warning.property("level") == "warning"
+    dialog.close()
+
+
+def test_cancelling_an_evaluation_stops_it_and_records_nothing(
+    make_panel, real_run, small_demo, db_url, qtbot
+):
+    panel = make_panel()
+    panel.select_runs([real_run])
+    with Store.open(db_url) as store:
+        before = len(store.list_evaluations(real_run))
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        panel.run_actions.evaluate(real_run, str(small_demo))
+        panel.run_actions.progress_row.cancel_button.click()
+        assert panel.run_actions.progress_row.cancel_button.text() == "Cancelling…"
+    assert done.args == ["evaluate", False]
+    assert "was cancelled; nothing was recorded" in panel.message.label.text()
+    assert panel.run_actions.progress_row.isHidden() and panel.run_actions.evaluation is None
+    assert panel.run_actions.evaluation_dialog is None
+    with Store.open(db_url) as store:
+        assert len(store.list_evaluations(real_run)) == before

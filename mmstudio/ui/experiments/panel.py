@@ -204,6 +204,7 @@ class ExperimentsPanel(QWidget):
         self.toolbar.addSeparator()
         self.toolbar.addAction(actions.delete_action)
         layout.addWidget(self.toolbar)
+        layout.addWidget(actions.progress_row)
         layout.addWidget(self.message)
 
         self.view = QTableView()
@@ -360,6 +361,7 @@ class ExperimentsPanel(QWidget):
             self._save_layout()
         if self._poll_task is not None:
             self._poll_task.cancel()
+        self.run_actions.cancel_evaluation()
         self._handle.close()
 
     def closeEvent(self, event) -> None:
