@@ -178,3 +178,59 @@ def test_the_page_and_runs_compare_save_the_same_tables(panel, two_runs, tmp_pat
     cli = (tmp_path / "cli.html").read_text(encoding="utf-8")
     tables = cli[cli.index("<h2>") : cli.index("</body>")]
     assert tables in page  # the page adds its charts after the same tables
+
+
+def test_the_line_beside_the_heading_says_what_each_tab_shows(panel, qtbot):
+    """#18: the curves tab says what it drew ("val/loss: 8 points in 2 runs"); the other tabs say what
+    they show instead of repeating it."""
+    from mmstudio.ui.compare.panel import TAB_HINTS, TABS
+
+    assert panel.current_tab() == "curves"
+    drawn = panel.status.text()
+    assert drawn.startswith(f"{panel.curves.key}: ") and drawn.endswith("points in 2 runs")
+    for tab in TABS[1:]:
+        panel.show_tab(tab)
+        assert panel.status.text() == TAB_HINTS[tab] and "points" not in panel.status.text()
+    panel.show_tab("curves")
+    assert panel.status.text() == drawn
+
+
+def test_a_dataset_that_fails_to_load_is_named_as_what_failed(two_runs, small_demo, tmp_path, qtbot):
+    """#18: the banner says the run's dataset could not be loaded, not that the runs could not be read;
+    the runs themselves are shown."""
+    import json
+    import shutil
+    import sqlite3
+
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    url, ids = two_runs
+    db = tmp_path / "store.db"
+    with Store.open(url):  # nothing pending in the write-ahead log
+        pass
+    shutil.copy(url.removeprefix("sqlite:///"), db)
+    not_a_dataset = tmp_path / "notes"
+    not_a_dataset.mkdir()
+    (not_a_dataset / "readme.txt").write_text("no images here")
+    with sqlite3.connect(db) as con:
+        spec = json.dumps(DatasetSpec(str(not_a_dataset)).to_dict())
+        con.execute("UPDATE runs SET dataset_spec = ?", (spec,))
+    state = StudioState()
+    state.db_url = f"sqlite:///{db}"
+    widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.show()
+    with qtbot.waitSignal(widget.comparison_loaded, timeout=30_000):
+        widget.set_runs(ids)
+    widget.show_tab("predictions")
+    qtbot.waitUntil(lambda: widget.message.error() != "", timeout=30_000)
+    error = widget.message.error()
+    assert error.startswith(f"Could not load run {ids[0]}'s dataset to show its test items: ")
+    assert "Could not read the runs" not in error and widget.comparison is not None
+    assert widget.status.text() == "the test items the runs predicted differently"
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=30_000)
+    widget.shutdown()
