@@ -281,3 +281,26 @@ def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
     assert main(["runs", "delete", str(run_id), "--db", db, "--yes"]) == 0
     assert not run_dir(run_id).exists()
     assert main(["runs", "show", str(run_id), "--db", db]) == 2
+
+
+def test_runs_delete_asks_about_one_run_as_one(tmp_path, monkeypatch, capsys):
+    """#19: 'delete run 1 (a) and its checkpoints?', not 'run(s)'; declining deletes nothing."""
+    import sys
+
+    from mmstudio.store import Store
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with Store.open(db) as store:
+        first = store.create_run(name="a", spec={})
+        second = store.create_run(name="b", spec={})
+    asked: list[str] = []
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+    assert main(["runs", "delete", str(first), "--db", db]) == 0
+    assert main(["runs", "delete", str(first), str(second), "--db", db]) == 0
+    assert asked == [
+        f"delete run {first} (a) and its checkpoints? [y/N] ",
+        f"delete runs {first} (a), {second} (b) and their checkpoints? [y/N] ",
+    ]
+    assert "nothing deleted" in capsys.readouterr().err

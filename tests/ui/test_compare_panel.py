@@ -8,6 +8,7 @@ import csv
 
 import pytest
 
+from mmstudio.formatting import plural
 from mmstudio.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pyqtgraph")
@@ -124,10 +125,9 @@ def test_two_confusion_matrices_and_a_click_lists_the_examples(panel, qtbot):
         first.table.clicked.emit(index)
     assert blocker.args == [int(model.matrix[r, col])]
     assert panel.confusion_tab.examples.count() == int(model.matrix[r, col])
-    assert (
-        f"true {model.labels[r]}, predicted {model.labels[col]}"
-        in panel.confusion_tab.examples.caption.text()
-    )
+    caption = panel.confusion_tab.examples.caption.text()
+    assert f"true {model.labels[r]}, predicted {model.labels[col]}" in caption
+    assert caption.endswith(plural(int(model.matrix[r, col]), "item")) and "(s)" not in caption  # #19
     assert len(c.examples(first.run_id, model.labels[r], model.labels[col])) == int(model.matrix[r, col])
     # the dataset is read in the background; the listed items then carry their captions
     qtbot.waitUntil(lambda: c.runs[0].dataset_id in panel.examples.items, timeout=30_000)
@@ -234,3 +234,33 @@ def test_a_dataset_that_fails_to_load_is_named_as_what_failed(two_runs, small_de
     assert widget.status.text() == "the test items the runs predicted differently"
     qtbot.waitUntil(lambda: not widget.is_busy(), timeout=30_000)
     widget.shutdown()
+
+
+def test_the_empty_page_gives_a_command_that_works(qtbot, tmp_path):
+    """#19: the empty state's commands are real ones (they parse), and a button leads to the runs."""
+    import re
+
+    from PySide6.QtWidgets import QPushButton
+
+    from mmstudio.cli import build_parser
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    state = StudioState()
+    state.db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(widget)
+    text = widget.empty.text.text()
+    commands = re.findall(r"<code>(.*?)</code>", text)
+    assert commands == ["mmstudio gui --page compare --run A --run B", "mmstudio runs compare A B"]
+    for command in commands:
+        words = command.replace(" A", " 1").replace(" B", " 2").split()[1:]
+        args = build_parser().parse_args(words)
+        assert args.func.__name__ in ("cmd_gui", "cmd_compare")
+    assert "compare_panel" not in text
+    pages = []
+    state.page_requested.connect(pages.append)
+    [button] = [b for b in widget.empty.findChildren(QPushButton) if b.text() == "Go to Experiments"]
+    button.click()
+    assert pages == ["experiments"]

@@ -238,6 +238,15 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
     panel.run_actions.delete_selected()
     wait_idle(qtbot, panel)
     assert asked and panel.model.row_of(run_id) is not None  # declined: nothing deleted
+    _parent, title, text, *_ = asked[0]  # one run is spoken of as one (#19)
+    assert title == "Delete run" and text.startswith(f"Delete 1 run: {run_id} (gamma)?")
+    assert (
+        "Its record, curves, evaluations and the checkpoint files mmstudio wrote for it are removed" in text
+    )
+    panel.select_runs([filled["alpha"], run_id])
+    panel.run_actions.delete_selected()
+    _parent, title, text, *_ = asked[1]
+    assert title == "Delete runs" and text.startswith("Delete 2 runs: ") and "Their records" in text
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(panel.state.runs_changed, timeout=TIMEOUT_MS):
@@ -246,6 +255,20 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
     assert not folder.exists()
     with Store.open(db_url) as store:
         assert run_id not in [r.id for r in store.list_runs()]
+
+
+def test_the_actions_icons_say_what_they_do(make_panel, filled):
+    """#19: evaluating is not a check mark, comparing is the Compare page's picture."""
+    from mmstudio.ui.resources import icon
+
+    panel = make_panel()
+    actions = panel.run_actions
+    assert actions.evaluate_action.icon().cacheKey() == icon("evaluate").cacheKey()
+    assert not icon("evaluate").isNull() and icon("evaluate").cacheKey() != icon("check").cacheKey()
+    assert actions.compare_action.icon().cacheKey() == icon("compare").cacheKey()
+    assert panel.count_label.text() == "4 runs"
+    panel.search.setText("gru")
+    assert panel.count_label.text() == "1 of 4 runs"
 
 
 def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):

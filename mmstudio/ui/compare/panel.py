@@ -150,8 +150,12 @@ class ComparePanel(QWidget):
         self.empty = EmptyState(
             "experiments",
             "Nothing to compare yet",
-            "Select two to twenty runs on the Experiments page and choose Compare, or run "
-            "mmstudio gui --page compare --run A --run B.",
+            "Select two to twenty runs on the Experiments page and choose Compare (Ctrl+Shift+C), or "
+            "open the app on them: <code>mmstudio gui --page compare --run A --run B</code>. In a "
+            "terminal, <code>mmstudio runs compare A B</code> prints the same tables.",
+        )
+        self.empty.add_action(
+            "Go to Experiments", lambda: self.state.page_requested.emit("experiments"), default=True
         )
         layout.addWidget(self.empty, 1)
         self.tabs = QTabWidget()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import plural
 from mmstudio.store import report
 from mmstudio.store.compare import Comparison
 from mmstudio.ui.compare.charts import BarSeries, GroupedBarChart, ScatterChart, run_colour
@@ -70,7 +71,7 @@ class ParametersTab(QWidget):
                         self.table.item(r, col).setBackground(QColor(DIFFERS))
         n = len(c.differing)
         self.caption.setText(
-            f"{n} of {len(c.all_keys)} parameters differ"
+            f"{n:,} of {plural(len(c.all_keys), 'parameter')} differ{'s' * (n == 1)}"
             + ("" if show_all else " (only those are shown)")
             + ("; highlighted" if show_all and n else "")
         )

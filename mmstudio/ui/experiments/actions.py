@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
+from mmstudio.formatting import plural
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.summaries import RunRecord
 from mmstudio.store.types import RunStatus
@@ -78,7 +79,7 @@ class RunActionsController(QObject):
         self.evaluate_action = self._action(
             "Evaluate on a folder…",
             self.evaluate_selected,
-            "check",
+            "evaluate",
             "Evaluate the run on another dataset folder",
         )
         self.evaluate_file_action = self._action(
@@ -98,7 +99,7 @@ class RunActionsController(QObject):
             "Export…", self.export_selected, "export", "Export the checkpoint as TorchScript or ONNX"
         )
         self.compare_action = self._action(
-            "Compare", self.compare_selected, "experiments", f"Compare 2 to {MAX_COMPARE} selected runs"
+            "Compare", self.compare_selected, "compare", f"Compare 2 to {MAX_COMPARE} selected runs"
         )
 
     def _action(self, text: str, slot, icon_name: str | None = None, tip: str = "", shortcut=None) -> QAction:
@@ -202,12 +203,17 @@ class RunActionsController(QObject):
             return
         if confirm:
             names = ", ".join(f"{r.id} ({r.name})" for r in records[:8]) + (" …" if len(records) > 8 else "")
+            one = len(ids) == 1
+            what = (
+                "Its record, curves, evaluations and the checkpoint files mmstudio wrote for it are"
+                if one
+                else "Their records, curves, evaluations and the checkpoint files mmstudio wrote for them are"
+            )
             answer = QMessageBox.question(
                 self.page,
-                "Delete runs",
-                f"Delete {len(ids)} run{'s' * (len(ids) != 1)}: {names}?\n\nTheir records, curves, "
-                "evaluations and the checkpoint files mmstudio wrote for them are removed. Files you "
-                "exported elsewhere are kept.",
+                "Delete run" if one else "Delete runs",
+                f"Delete {plural(len(ids), 'run')}: {names}?\n\n{what} removed. Files you exported "
+                "elsewhere are kept.",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                 QMessageBox.StandardButton.Cancel,
             )

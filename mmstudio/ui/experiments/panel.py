@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import plural
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.summaries import RunRecord, RunsSnapshot, fetch_runs
 from mmstudio.store.types import RunStatus
@@ -430,7 +431,7 @@ class ExperimentsPanel(QWidget):
     def _update_count(self, *_args) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         self.count_label.setText(
-            f"{total:,} run{'s' * (total != 1)}" if shown == total else f"{shown:,} of {total:,} runs"
+            plural(total, "run") if shown == total else f"{shown:,} of {plural(total, 'run')}"
         )
 
     def _fill_dataset_filter(self) -> None:
