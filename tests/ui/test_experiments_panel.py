@@ -511,3 +511,35 @@ def test_cancelling_an_evaluation_stops_it_and_records_nothing(
     assert panel.run_actions.evaluation_dialog is None
     with Store.open(db_url) as store:
         assert len(store.list_evaluations(real_run)) == before
+
+
+def test_ctrl_f_finds_and_ctrl_shift_c_compares_the_selected_runs(make_panel, filled, qtbot):
+    """Page-level shortcuts (QActions with a text, so the window's shortcuts dialog lists them)."""
+    from PySide6.QtGui import QKeySequence
+
+    panel = make_panel()
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow, timeout=TIMEOUT_MS)
+    panel.view.setFocus()
+    panel.search.setText("old words")
+    qtbot.keyClick(panel.view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert panel.search.hasFocus() and panel.search.selectedText() == "old words"
+    assert "Ctrl+F" in panel.search.placeholderText()
+    panel.search.clear()
+
+    compared, pages = [], []
+    panel.state.compare_requested.connect(compared.append)
+    panel.state.page_requested.connect(pages.append)
+    panel.select_runs([filled["alpha"], filled["beta"]])
+    panel.view.setFocus()
+    modifiers = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(panel.view, Qt.Key.Key_C, modifiers)
+    assert sorted(compared[0]) == sorted([filled["alpha"], filled["beta"]]) and pages == ["compare"]
+    shortcuts = {a.text(): a.shortcut() for a in panel.actions() if not a.shortcut().isEmpty()}
+    assert shortcuts["Compare"] == QKeySequence("Ctrl+Shift+C")
+    assert shortcuts["Find runs"] == QKeySequence(QKeySequence.StandardKey.Find)
+    assert all(
+        a.shortcutContext() == Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for a in panel.actions()
+        if not a.shortcut().isEmpty()
+    )

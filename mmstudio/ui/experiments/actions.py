@@ -99,7 +99,11 @@ class RunActionsController(QObject):
             "Export…", self.export_selected, "export", "Export the checkpoint as TorchScript or ONNX"
         )
         self.compare_action = self._action(
-            "Compare", self.compare_selected, "compare", f"Compare 2 to {MAX_COMPARE} selected runs"
+            "Compare",
+            self.compare_selected,
+            "compare",
+            f"Compare 2 to {MAX_COMPARE} selected runs (Ctrl+Shift+C)",
+            "Ctrl+Shift+C",
         )
 
     def _action(self, text: str, slot, icon_name: str | None = None, tip: str = "", shortcut=None) -> QAction:

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Hashable, Iterable
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QHideEvent, QShowEvent
+from PySide6.QtGui import QAction, QGuiApplication, QHideEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -98,6 +98,12 @@ class ExperimentsPanel(QWidget):
         self.refresh_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.refresh_action.triggered.connect(lambda _checked=False: self.refresh())
         self.addAction(self.refresh_action)
+        self.find_action = QAction(icon("search"), "Find runs", self)
+        self.find_action.setToolTip("Search the runs by name, tags, notes or architecture")
+        self.find_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        self.find_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.find_action.triggered.connect(lambda _checked=False: self.focus_search())
+        self.addAction(self.find_action)
         self.run_actions = RunActionsController(
             self, state, self._handle, self.model, self.message, self.selected_run_ids
         )
@@ -148,7 +154,8 @@ class ExperimentsPanel(QWidget):
         bar = QHBoxLayout()
         bar.setSpacing(6)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search name, tags, notes, architecture")
+        find = self.find_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.search.setPlaceholderText(f"Search name, tags, notes, architecture ({find})")
         self.search.setClearButtonEnabled(True)
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.search.setMinimumWidth(260)
@@ -251,6 +258,11 @@ class ExperimentsPanel(QWidget):
         self.stack.addWidget(page)
         self.stack.addWidget(self.empty)
         self.page = page
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search field, its text selected (Ctrl+F)."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
 
     # --- refreshing --------------------------------------------------------------------------------
 
