@@ -5,7 +5,7 @@ builder, compare, and (with a real short training) evaluate and export."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import QModelIndex, Qt, QThreadPool
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from mmstudio.store import Store
@@ -185,7 +185,7 @@ def test_a_run_written_elsewhere_appears_and_updates_without_user_action(make_pa
 def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, filled, qtbot):
     panel = make_panel()
     qtbot.waitUntil(lambda: panel.model.rowCount() == 4, timeout=TIMEOUT_MS)
-    header = panel.view.horizontalHeader()
+    header = panel.view.header()
     name_col = COLUMN_KEYS.index("name")
     header.resizeSection(name_col, 333)
     header.moveSection(header.visualIndex(name_col), 0)
@@ -194,7 +194,7 @@ def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, 
 
     again = make_panel()
     qtbot.waitUntil(lambda: again.model.rowCount() == 4, timeout=TIMEOUT_MS)
-    header = again.view.horizontalHeader()
+    header = again.view.header()
     assert header.sectionSize(name_col) == 333
     assert header.visualIndex(name_col) == 0
     assert header.sortIndicatorSection() == name_col
@@ -543,3 +543,145 @@ def test_ctrl_f_finds_and_ctrl_shift_c_compares_the_selected_runs(make_panel, fi
         for a in panel.actions()
         if not a.shortcut().isEmpty()
     )
+
+
+def test_the_header_menu_chooses_the_columns_and_the_choice_comes_back(make_panel, filled, qtbot):
+    """The header's context menu lists every column, checked when shown; Tags and Notes are shown at
+    first (two less used columns are hidden so they fit); the choice is kept like the widths."""
+    from mmstudio.ui.experiments.table import COLUMNS, DEFAULT_HIDDEN
+
+    panel = make_panel()
+    view = panel.view
+    menu = view.columns_menu()
+    checks = {a.text(): a.isChecked() for a in menu.actions() if a.isCheckable()}
+    assert list(checks) == [title for _key, title, _tip in COLUMNS]
+    assert checks["Tags"] and checks["Notes"] and checks["Loss curve"]
+    assert [k for k, _t, _tip in COLUMNS if not checks[_t]] == list(DEFAULT_HIDDEN)
+    header = view.header()
+    for key in ("tags", "notes"):  # on screen at 1280 px
+        col = COLUMN_KEYS.index(key)
+        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= view.viewport().width() + 1
+    [notes] = [a for a in menu.actions() if a.text() == "Notes"]
+    notes.setChecked(False)
+    [device] = [a for a in menu.actions() if a.text() == "Device"]
+    device.setChecked(True)
+    assert not view.column_visible("notes") and view.column_visible("device")
+    panel.shutdown()
+
+    again = make_panel()
+    assert not again.view.column_visible("notes") and again.view.column_visible("device")
+    for key in COLUMN_KEYS[1:]:
+        again.view.set_column_visible(key, False)
+    again.view.set_column_visible("id", False)  # the last column shown stays
+    assert again.view.column_visible("id")
+    menu = again.view.columns_menu()
+    assert [a.text() for a in menu.actions() if a.isCheckable() and not a.isEnabled()] == ["ID"]
+    [defaults] = [a for a in menu.actions() if a.text() == "Default columns"]
+    defaults.trigger()
+    assert again.view.column_visible("notes") and not again.view.column_visible("device")
+
+
+def test_each_run_shows_its_loss_curve_and_it_follows_the_run(make_panel, filled, db_url, qtbot):
+    """The Loss curve column: a sparkline of the run's train/loss (else val/loss), read in the poll
+    for the runs that changed, drawn in the highlight colour; its tooltip says the values."""
+    from PySide6.QtGui import QPalette
+
+    from mmstudio.ui.experiments.table import CURVE_ROLE
+
+    panel = make_panel()
+    col = COLUMN_KEYS.index("curve")
+    index = panel.model.index_of(filled["alpha"], col)
+    assert index.data(CURVE_ROLE) == pytest.approx((0.5, 0.1, 0.25))  # val/loss: 1 - accuracy
+    assert (
+        index.data() == ""
+        and index.data(Qt.ItemDataRole.ToolTipRole) == "val/loss: last 0.25, lowest 0.1 (3 points)"
+    )
+    assert panel.model.index_of(filled["delta"], col).data(CURVE_ROLE) == ()  # queued: nothing yet
+
+    with Store.open(db_url) as other:
+        other.log_metrics(filled["gamma"], [("train/loss", s, 0.0, 3.0 - s / 50, None) for s in range(100)])
+    qtbot.waitUntil(
+        lambda: panel.model.record_by_id(filled["gamma"]).curve_key == "train/loss", timeout=TIMEOUT_MS
+    )
+    values = panel.model.index_of(filled["gamma"], col).data(CURVE_ROLE)
+    assert len(values) == 48 and values[0] > values[-1]
+
+    panel.select_runs([filled["beta"]])  # not the drawn row: it keeps the base colours
+    rect = panel.view.visualRect(panel.proxy.mapFromSource(panel.model.index_of(filled["gamma"], col)))
+    image = panel.view.viewport().grab(rect).toImage()
+    line = panel.view.palette().color(QPalette.ColorRole.Highlight)
+    close = [
+        (x, y)
+        for x in range(image.width())
+        for y in range(image.height())
+        if sum(
+            abs(a - b) for a, b in zip(image.pixelColor(x, y).getRgb()[:3], line.getRgb()[:3], strict=True)
+        )
+        < 60
+    ]
+    assert len(close) > 40  # a line across the cell
+    xs = [x for x, _y in close]
+    assert max(xs) - min(xs) > rect.width() * 0.6
+
+
+def test_runs_are_grouped_by_dataset_or_tag_under_rows_that_open_and_close(make_panel, filled, db_url, qtbot):
+    """Group by: the runs under their dataset, or under each of their tags (a run with two tags is
+    under both, counted once); the filters, the sort and the polls work inside the groups; the choice
+    is kept."""
+    from mmstudio.ui.experiments.table import GROUP_ROLE
+
+    panel = make_panel()
+    proxy = panel.proxy
+
+    def tree() -> dict[str, list[str]]:
+        groups = {}
+        for g in range(proxy.rowCount()):
+            group = proxy.index(g, 0)
+            names = [
+                proxy.index(r, COLUMN_KEYS.index("name"), group).data() for r in range(proxy.rowCount(group))
+            ]
+            groups[group.data()] = names
+        return groups
+
+    panel.select_runs([filled["alpha"]])
+    panel.group_combo.setCurrentIndex(panel.group_combo.findData("dataset"))
+    assert tree() == {"demo  ·  3 runs": ["gamma", "beta", "alpha"], "other  ·  1 run": ["delta"]}
+    assert panel.view.isExpanded(proxy.index(0, 0)) and panel.view.isFirstColumnSpanned(0, QModelIndex())
+    assert panel.selected_run_ids() == [filled["alpha"]]  # the selection stayed
+    assert panel.count_label.text() == "4 runs"
+    panel.status_filter.setCurrentIndex(panel.status_filter.findData("failed"))
+    assert tree() == {"demo  ·  3 runs": ["gamma"]} and panel.count_label.text() == "1 of 4 runs"
+    panel.status_filter.setCurrentIndex(0)
+    panel.view.sortByColumn(COLUMN_KEYS.index("best"), Qt.SortOrder.DescendingOrder)
+    assert tree()["demo  ·  3 runs"] == ["alpha", "beta", "gamma"]
+    assert [proxy.index(g, 0).data(GROUP_ROLE) for g in range(2)] == ["demo", "other"]  # by name always
+
+    panel.group_combo.setCurrentIndex(panel.group_combo.findData("tag"))
+    assert tree() == {
+        "base  ·  1 run": ["alpha"],
+        "later  ·  1 run": ["delta"],
+        "no tag  ·  2 runs": ["beta", "gamma"],
+    }
+    with Store.open(db_url) as other:  # tagged elsewhere: the run moves, a new group appears, one goes
+        other.set_tags(filled["delta"], ["base", "gru"])
+        other.set_tags(filled["beta"], ["gru"])
+    qtbot.waitUntil(lambda: "gru  ·  2 runs" in tree(), timeout=TIMEOUT_MS)
+    assert tree() == {
+        "base  ·  2 runs": ["alpha", "delta"],
+        "gru  ·  2 runs": ["beta", "delta"],
+        "no tag  ·  1 run": ["gamma"],
+    }
+    gru = proxy.index(1, 0)
+    assert panel.view.isExpanded(gru)  # a new group opens as the others did
+    panel.select_runs([filled["delta"], filled["beta"]])
+    assert sorted(panel.selected_run_ids()) == sorted([filled["delta"], filled["beta"]])
+    assert panel.count_label.text() == "4 runs"
+    with Store.open(db_url) as other:
+        other.delete_run(filled["gamma"])
+    qtbot.waitUntil(lambda: "no tag  ·  1 run" not in tree(), timeout=TIMEOUT_MS)
+    panel.shutdown()
+
+    again = make_panel()
+    assert again.group_combo.currentData() == "tag" and again.model.group_by == "tag"
+    again.group_combo.setCurrentIndex(0)
+    assert again.proxy.rowCount() == 3 and not again.view.rootIsDecorated()
