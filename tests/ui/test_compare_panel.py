@@ -264,3 +264,45 @@ def test_the_empty_page_gives_a_command_that_works(qtbot, tmp_path):
     [button] = [b for b in widget.empty.findChildren(QPushButton) if b.text() == "Go to Experiments"]
     button.click()
     assert pages == ["experiments"]
+
+
+def test_the_tables_follow_a_dark_palette(qapp, qtbot, two_runs, tmp_path):
+    """The confusion matrices' empty cells, the highlighted parameters and the secondary text take the
+    palette's colours, so the page is not white on a dark desktop (its charts are drawn elsewhere)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QPalette
+
+    from mmstudio.ui.app import apply_theme
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    url, ids = two_runs
+    before, style = qapp.palette(), qapp.style().name()
+    try:
+        apply_theme(qapp, "dark")
+        state = StudioState()
+        state.db_url = url
+        widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+        qtbot.addWidget(widget)
+        widget.show()
+        with qtbot.waitSignal(widget.comparison_loaded, timeout=30_000):
+            widget.set_runs(ids)
+        widget.show_tab("confusion")
+        model = widget.confusion_tab.widgets[0].table_model
+        r, c = map(int, next(zip(*(model.matrix == 0).nonzero(), strict=True)))
+        cell = model.index(r, c)
+        assert cell.data(Qt.ItemDataRole.BackgroundRole).lightness() < 80
+        assert cell.data(Qt.ItemDataRole.ForegroundRole).lightness() > 180
+        widget.show_tab("parameters")
+        widget.parameters_tab.show_all_check.setChecked(True)
+        table = widget.parameters_tab.table
+        row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "train.lr")
+        assert table.item(row, 1).background().color().lightness() < 100
+        assert widget.status.objectName() == "hint" and widget.disagreements.caption.objectName() == "hint"
+        assert widget.status.palette().color(QPalette.ColorRole.Window).lightness() < 80
+        qtbot.waitUntil(lambda: not widget.is_busy(), timeout=30_000)
+        widget.shutdown()
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(before)

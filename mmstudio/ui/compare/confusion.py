@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.formatting import plural, shorten
 from mmstudio.store.compare import Comparison, run_label
-from mmstudio.ui.compare.charts import png_bytes, run_colour
+from mmstudio.ui.compare.charts import png_bytes, run_colour, tint
 from mmstudio.ui.compare.examples import ExamplesWidget
 
 
@@ -89,6 +89,9 @@ class ConfusionTableModel(QAbstractTableModel):
         #: Long labels: columns are numbered like the rows, so that every column stays readable.
         self.numbered = max((len(x) for x in self.labels), default=0) > 6
         self.share = np.divide(self.matrix, totals, out=np.zeros(self.matrix.shape), where=totals > 0)
+        palette = parent.palette() if isinstance(parent, QWidget) else QGuiApplication.palette()
+        self._base = palette.color(QPalette.ColorRole.Base)  # an empty cell: the table's own colour
+        self._text = palette.color(QPalette.ColorRole.Text)
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.labels)
@@ -104,9 +107,9 @@ class ConfusionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return str(int(self.matrix[r, c]))
         if role == Qt.ItemDataRole.BackgroundRole:
-            return heat_colour(share, diagonal=r == c)
+            return heat_colour(share, diagonal=r == c, background=self._base)
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor("white") if share > 0.55 else QColor("#222")
+            return QColor("white") if share > 0.55 else self._text
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return Qt.AlignmentFlag.AlignCenter
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -130,15 +133,11 @@ class ConfusionTableModel(QAbstractTableModel):
         return None
 
 
-def heat_colour(share: float, *, diagonal: bool) -> QColor:
-    """White to blue for the diagonal (right), white to red elsewhere (mistakes)."""
-    base = QColor(33, 102, 172) if diagonal else QColor(202, 0, 32)
-    t = max(0.0, min(1.0, share))
-    return QColor(
-        round(255 + (base.red() - 255) * t),
-        round(255 + (base.green() - 255) * t),
-        round(255 + (base.blue() - 255) * t),
-    )
+def heat_colour(share: float, *, diagonal: bool, background: QColor | None = None) -> QColor:
+    """The table's background (white) to blue for the diagonal (right), to red elsewhere (mistakes):
+    a cell with no items is the background, light or dark."""
+    colour = QColor(33, 102, 172) if diagonal else QColor(202, 0, 32)
+    return tint(colour, max(0.0, min(1.0, share)), background)
 
 
 class ConfusionMatrixWidget(QWidget):
@@ -159,7 +158,7 @@ class ConfusionMatrixWidget(QWidget):
         self.title.setStyleSheet(f"border-left: 6px solid {colour.name()}; padding-left: 6px;")
         layout.addWidget(self.title)
         self.subtitle = QLabel("rows: true label, columns: predicted")
-        self.subtitle.setStyleSheet("color: #666;")
+        self.subtitle.setObjectName("hint")
         layout.addWidget(self.subtitle)
         self.table = QTableView()
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, QSize, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from mmstudio.formatting import plural
@@ -38,7 +38,7 @@ class ExamplesWidget(QWidget):
         layout.addWidget(self.title)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        self.caption.setStyleSheet("color: #555;")
+        self.caption.setObjectName("hint")
         layout.addWidget(self.caption)
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMB, THUMB))
@@ -58,7 +58,7 @@ class ExamplesWidget(QWidget):
         self.list.clear()
         self._by_ref.clear()
         blank = QPixmap(THUMB, THUMB)
-        blank.fill(QColor("#eeeeee"))
+        blank.fill(self.list.palette().color(QPalette.ColorRole.AlternateBase))
         for item, text in rows:
             entry = QListWidgetItem(text)
             pixmap = thumbnail(item) if item is not None else None

@@ -129,7 +129,7 @@ class ComparePanel(QWidget):
         self.heading.setFont(font)
         top.addWidget(self.heading)
         self.status = QLabel("")
-        self.status.setStyleSheet("color: #666;")
+        self.status.setObjectName("hint")  # the palette's secondary text, light or dark
         top.addWidget(self.status, 1)
         self.export_button = QToolButton()
         self.export_button.setText("Export")
