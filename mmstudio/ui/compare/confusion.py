@@ -156,9 +156,11 @@ class ConfusionMatrixWidget(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.title.setStyleSheet(f"border-left: 6px solid {colour.name()}; padding-left: 6px;")
+        self.title.setWordWrap(True)  # a narrow window wraps it rather than cutting the accuracy off
         layout.addWidget(self.title)
         self.subtitle = QLabel("rows: true label, columns: predicted")
         self.subtitle.setObjectName("hint")
+        self.subtitle.setWordWrap(True)
         layout.addWidget(self.subtitle)
         self.table = QTableView()
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)

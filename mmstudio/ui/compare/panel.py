@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QSizePolicy,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -130,6 +131,8 @@ class ComparePanel(QWidget):
         top.addWidget(self.heading)
         self.status = QLabel("")
         self.status.setObjectName("hint")  # the palette's secondary text, light or dark
+        # what is left of the row beside the heading: a long line is cut, never widens the window
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.status, 1)
         self.export_button = QToolButton()
         self.export_button.setText("Export")
@@ -481,6 +484,7 @@ class ComparePanel(QWidget):
         else:
             text = TAB_HINTS[self.current_tab()]
         self.status.setText(text)
+        self.status.setToolTip(text)
 
     def _on_curves_tab_status_changed(self, text: str) -> None:
         self._curves_status = text
