@@ -151,7 +151,7 @@ class ComparePanel(QWidget):
         layout.addWidget(self.message)
 
         self.empty = EmptyState(
-            "experiments",
+            "compare",
             "Nothing to compare yet",
             "Select two to twenty runs on the Experiments page and choose Compare (Ctrl+Shift+C), or "
             "open the app on them: <code>mmstudio gui --page compare --run A --run B</code>. In a "
