@@ -452,14 +452,19 @@ class ExperimentsPanel(QWidget):
         )
 
     def _shown_count(self) -> int:
-        """How many runs pass the filters (once each, though grouped by tag a run may show twice)."""
-        if self.model.group_by is None:
-            return self.proxy.rowCount()
+        """How many runs pass the filters: the rows, or the rows under the groups (a run is under one
+        dataset; under tags it may be under several, so those are counted once: the one count that
+        reads every shown row)."""
         proxy = self.proxy
+        if self.model.group_by is None:
+            return proxy.rowCount()
+        groups = [proxy.index(g, 0) for g in range(proxy.rowCount())]
+        if self.model.group_by == "dataset":
+            return sum(proxy.rowCount(group) for group in groups)
         return len(
             {
                 proxy.index(row, 0, group).data(RUN_ID_ROLE)
-                for group in (proxy.index(g, 0) for g in range(proxy.rowCount()))
+                for group in groups
                 for row in range(proxy.rowCount(group))
             }
         )
