@@ -317,7 +317,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
             if not sys.stdin.isatty():
                 raise UsageError("deleting runs needs confirmation: pass --yes")
             names = ", ".join(f"{r.id} ({r.name})" for r in runs)
-            answer = input(f"delete run(s) {names} and their checkpoints? [y/N] ")
+            which = f"run {names} and its" if len(runs) == 1 else f"runs {names} and their"
+            answer = input(f"delete {which} checkpoints? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted", file=sys.stderr)
                 return EXIT_OK

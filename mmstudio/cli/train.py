@@ -106,7 +106,8 @@ def add_parsers(commands) -> None:
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all", help="default: all")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
     p.add_argument("--device", default="auto")
-    json_option(p, "the metrics")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr (warnings are still said)")
+    json_option(p, "the metrics, the overlap with the run's training split ('overlap') and 'warnings'")
     db_option(p)
     p.set_defaults(func=cmd_eval)
 
@@ -378,6 +379,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from mmstudio.cli.data import dataset_spec, load_for_cli
+    from mmstudio.formatting import plural
     from mmstudio.training.inference import evaluate_run
     from mmstudio.training.resume import ResumeError, recorded_dataset
 
@@ -390,9 +392,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 raise UsageError(f"{exc}; give the dataset to evaluate on with --data PATH") from exc
         else:
             spec = dataset_spec(args.data, args)
-    dataset = load_for_cli(spec)
+    dataset = load_for_cli(spec, quiet=args.quiet)
     if not dataset.report.usable:
         raise UsageError(f"{spec.path} has no usable pairs; 'mmstudio data check {spec.path}' shows why")
+    steps = _Steps(enabled=not args.quiet)
     try:
         result = evaluate_run(
             args.run_id,
@@ -401,19 +404,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             device=args.device,
             db_url=getattr(args, "db", None),
+            progress=steps.progress,
+            stage=steps.stage,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from exc
+    finally:
+        steps.close()
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(result)
     else:
-        print(f"run {args.run_id} on {spec.path} ({result['items']:,} items, split {args.split}):")
+        print(f"run {args.run_id} on {spec.path} ({plural(result['items'], 'item')}, split {args.split}):")
         for k, v in sorted(result["metrics"].items()):
             if isinstance(v, int | float):
                 print(f"  {k} {v:.4f}")
         for note in result.get("notes", []):
             print(f"  note: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+class _Steps:
+    """The steps of an evaluation on stderr: each step's name, and a progress bar while it counts."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.name = ""
+        self.bar = None
+
+    def stage(self, name: str) -> None:
+        self.close()
+        self.name = name
+        if self.enabled:
+            print(f"{name}…", file=sys.stderr)
+
+    def progress(self, done: int, total: int) -> None:
+        from mmstudio.console import ProgressBar
+
+        if self.bar is None:
+            self.bar = ProgressBar(self.name.lower() or "working", enabled=self.enabled)
+        self.bar.update(done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from mmstudio.formatting import format_duration, format_value, local_time
+from mmstudio.formatting import format_duration, format_value, local_time, plural
 from mmstudio.vocabulary import LOSS_KEYS, SLOT_TITLES, SLOTS, architecture_summary, key_metric, test_key
 
 from .types import MetricStats, RunDetail, RunStatus, RunSummary
@@ -35,6 +35,14 @@ STATUS_COLOURS = {
     RunStatus.FAILED: "#d64541",
     RunStatus.INTERRUPTED: "#c98a0b",
 }
+#: The curves a run's sparkline (the Experiments page's Loss curve column) is drawn from, the first
+#: with two points or more: train/loss is logged every few steps from a run's first minute, so it
+#: shows the curve's shape where val/loss has one point per epoch.
+SPARKLINE_KEYS = ("train/loss", "val/loss")
+#: The most points a sparkline keeps (means of equal slices of the curve): a column ~90 px wide.
+SPARKLINE_POINTS = 48
+#: What the Experiments page can group its runs by; a run with several tags is listed under each.
+GROUP_BY = ("dataset", "tag")
 #: The training settings a run's details list, in this order.
 DETAIL_TRAIN_KEYS = (
     "epochs",
@@ -77,9 +85,15 @@ class RunRecord:
     """The dataset spec stored with the run (``DatasetSpec.to_dict()``); None for an old record."""
     error_message: str | None = None
     stats: dict[str, MetricStats] = field(default_factory=dict)
+    curve_key: str = ""
+    """The metric of the sparkline (:data:`SPARKLINE_KEYS`); ``""`` when the run has none."""
+    curve: tuple[float, ...] = ()
+    """The sparkline: at most :data:`SPARKLINE_POINTS` values of ``curve_key``'s curve, in order."""
 
     def value(self, key: str) -> Any:
-        """The raw value of column ``key`` (what it sorts by)."""
+        """The raw value of column ``key`` (what it sorts by; the sparkline by its last value)."""
+        if key == "curve":
+            return self.curve[-1] if self.curve else None
         if key == "duration":
             return self.duration_s
         if key == "created":
@@ -89,6 +103,25 @@ class RunRecord:
         if key == "tags":
             return ", ".join(self.tags)
         return getattr(self, key)
+
+    def groups(self, by: str) -> tuple[str, ...]:
+        """The groups the run is listed in when runs are grouped ``by`` a :data:`GROUP_BY` choice:
+        its dataset, or each of its tags; ``("",)`` when it has none."""
+        if by == "dataset":
+            return (self.dataset,)
+        if by == "tag":
+            return self.tags or ("",)
+        raise ValueError(f"runs are grouped by {' or '.join(GROUP_BY)}, not {by!r}")
+
+    def curve_summary(self) -> str:
+        """The sparkline in words: ``"train/loss: last 0.52, lowest 0.49 (1,204 points)"``."""
+        stats = self.stats.get(self.curve_key)
+        if not self.curve or stats is None:
+            return ""
+        return (
+            f"{self.curve_key}: last {format_value(stats.last_value)}, lowest {format_value(stats.min)} "
+            f"({plural(stats.count, 'point')})"
+        )
 
     def key_metric_json(self) -> dict[str, Any]:
         """The key metric as plain data: ``{"key", "best", "last", "test"}`` (``runs list --json``)."""
@@ -112,8 +145,38 @@ def run_key_metric(
     return key
 
 
-def make_record(run: RunDetail, stats: Mapping[str, MetricStats], now: datetime | None = None) -> RunRecord:
-    """The record of ``run`` with its metric ``stats``; a running run's duration counts up to ``now``."""
+def group_title(by: str, key: str) -> str:
+    """A group's name as the page shows it: the dataset or the tag, or what it means to have none."""
+    return key or {"dataset": "no dataset", "tag": "no tag"}.get(by, "none")
+
+
+def sparkline_key(stats: Mapping[str, MetricStats]) -> str:
+    """The metric a run's sparkline is drawn from (:data:`SPARKLINE_KEYS`), ``""`` for none."""
+    return next((k for k in SPARKLINE_KEYS if k in stats and stats[k].count >= 2), "")
+
+
+def sparkline(values: Any, points: int = SPARKLINE_POINTS) -> tuple[float, ...]:
+    """A curve shrunk to at most ``points`` values: the mean of each of ``points`` equal slices of
+    its finite values (a noisy per-step loss reads as its trend); a shorter curve as it is."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size <= points:
+        return tuple(float(x) for x in v)
+    edges = np.linspace(0, v.size, points + 1).astype(int)
+    sums = np.add.reduceat(v, edges[:-1])
+    return tuple(float(x) for x in sums / np.diff(edges))
+
+
+def make_record(
+    run: RunDetail,
+    stats: Mapping[str, MetricStats],
+    now: datetime | None = None,
+    curve: tuple[str, tuple[float, ...]] = ("", ()),
+) -> RunRecord:
+    """The record of ``run`` with its metric ``stats`` and its sparkline ``curve`` (key, values); a
+    running run's duration counts up to ``now``."""
     metric = run_key_metric(stats, run.spec, run.train_spec)
     main = stats.get(metric)
     loss = stats.get(LOSS_METRIC)
@@ -148,12 +211,16 @@ def make_record(run: RunDetail, stats: Mapping[str, MetricStats], now: datetime 
         dataset_spec=dict(run.dataset_spec) if run.dataset_spec else None,
         error_message=run.error_message,
         stats=dict(stats),
+        curve_key=curve[0],
+        curve=curve[1],
     )
 
 
-def fetch_records(store: Store, run_ids: Iterable[int], now: datetime | None = None) -> dict[int, RunRecord]:
-    """The records of ``run_ids`` (one query for all their metric stats, one per run for its specs);
-    a run deleted meanwhile is left out."""
+def fetch_records(
+    store: Store, run_ids: Iterable[int], now: datetime | None = None, *, sparklines: bool = False
+) -> dict[int, RunRecord]:
+    """The records of ``run_ids`` (one query for all their metric stats, one per run for its specs,
+    and with ``sparklines`` one for its loss curve); a run deleted meanwhile is left out."""
     from .errors import NotFoundError
 
     ids = list(run_ids)
@@ -166,7 +233,11 @@ def fetch_records(store: Store, run_ids: Iterable[int], now: datetime | None = N
             detail = store.get_run(run_id)
         except NotFoundError:  # deleted meanwhile
             continue
-        records[run_id] = make_record(detail, stats.get(run_id, {}), now)
+        run_stats = stats.get(run_id, {})
+        curve: tuple[str, tuple[float, ...]] = ("", ())
+        if sparklines and (key := sparkline_key(run_stats)):
+            curve = (key, sparkline(store.read_curve(run_id, key).value))
+        records[run_id] = make_record(detail, run_stats, now, curve)
     return records
 
 
@@ -198,12 +269,13 @@ class RunsSnapshot:
 def fetch_runs(
     task_state: Any, handle: StoreHandle, url: str | None, known: Mapping[int, Hashable]
 ) -> RunsSnapshot:
-    """In a pool thread: list the runs and build records for those whose signature is not ``known``."""
+    """In a pool thread: list the runs and build records (with their sparklines) for those whose
+    signature is not ``known``; the others' curves are not read."""
     store = handle.get(url)
     summaries = store.list_runs()
     signatures = {s.id: summary_signature(s) for s in summaries}
     changed = [s.id for s in summaries if known.get(s.id) != signatures[s.id]]
-    records = fetch_records(store, changed)
+    records = fetch_records(store, changed, sparklines=True)
     for run_id in changed:
         if run_id not in records:  # deleted meanwhile
             signatures.pop(run_id, None)

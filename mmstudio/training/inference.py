@@ -10,15 +10,21 @@ import dataclasses
 import json
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from mmstudio.formatting import plural
+from mmstudio.progress import check_cancel
 from mmstudio.store import Store
 from mmstudio.training.exports import ExportUnavailable as ExportUnavailable  # raised by export_run
 from mmstudio.training.exports import check_format
 from mmstudio.vocabulary import ABLATIONS
+
+if TYPE_CHECKING:
+    from mmstudio.data.overlap import Overlap
 
 
 @dataclasses.dataclass
@@ -89,25 +95,42 @@ def evaluate_run(
     checkpoint: str = "best",
     device: str = "auto",
     db_url: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Any = None,
+    stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a saved run on a validated ``dataset`` and record the evaluation with the run.
 
     ``split="all"`` evaluates every usable row. Rows whose label the run never saw are left out and
     said in ``notes``. Models that read both modalities are evaluated again with each one masked.
+
+    The evaluated items are checked against the run's training split (its recorded dataset, read
+    again): ``overlap`` says how many show an image the run trained on
+    (:func:`mmstudio.data.overlap.shared_images`), and ``warnings`` says so in a sentence when any do,
+    since the scores then overstate how the model does on unseen data.
+
+    ``stage(message)`` names each step as it starts (preparing the images, checking the overlap,
+    scoring); ``progress(done, total)`` counts within the step; ``cancel.is_set()`` stops the work
+    between chunks with :class:`~mmstudio.progress.Cancelled`, before anything is recorded.
     """
     from mmstudio.training.data import PreparedData
     from mmstudio.training.device import resolve_device, resolve_precision
     from mmstudio.training.trainer import Trainer
 
+    say = stage or (lambda _message: None)
     torch_device = resolve_device(device)
     with Store.open(db_url) as store:
+        say("Loading the checkpoint")
         run = load_run(store, run_id, which=checkpoint, device=torch_device)
+        check_cancel(cancel, "the evaluation")
+        given = dataset
         if split == "all":
             dataset = dataclasses.replace(
                 dataset, items=[dataclasses.replace(item, split="test") for item in dataset.items]
             )
         elif not any(item.split == split for item in dataset.items):
             raise ValueError(f"the dataset has no {split} rows; use --split all")
+        say("Preparing the images" if run.spec.has_image else "Preparing the texts")
         data = PreparedData(
             dataset,
             run.train,
@@ -117,6 +140,13 @@ def evaluate_run(
             labels=run.meta.get("labels"),
             require_train=False,
             tokenizer=run.meta.get("tokenizer"),
+            progress=progress,
+            cancel=cancel,
+        )
+        target = "test" if split == "all" else split
+        evaluated = [dataset.items[i] for i in data.order(target)]
+        overlap, unchecked = training_overlap(
+            store, run_id, given, evaluated, progress=progress, cancel=cancel, stage=say
         )
         trainer = Trainer(
             run.model,
@@ -126,7 +156,17 @@ def evaluate_run(
             precision=resolve_precision("fp32", torch_device),
             run_id=run_id,
         )
-        target = "test" if split == "all" else split
+        ablations = [None, *ABLATIONS] if run.spec.has_text and run.spec.has_image else [None]
+        results = []
+        for ablation in ablations:
+            say(
+                f"Scoring {plural(len(evaluated), 'item')}"
+                + (f", {ablation.replace('_', ' ')}" if ablation else "")
+            )
+            results.append(
+                (ablation, trainer.evaluate(target, ablation=ablation, progress=progress, cancel=cancel))
+            )
+        # recorded only now: a cancelled evaluation leaves nothing behind
         record = store.find_dataset(dataset.fingerprint)
         if record is None:
             record = store.ensure_dataset(
@@ -136,10 +176,8 @@ def evaluate_run(
                 fingerprint=dataset.fingerprint,
                 item_count=len(dataset.items),
             )
-        ablations = [None, *ABLATIONS] if run.spec.has_text and run.spec.has_image else [None]
         metrics: dict[str, Any] = {}
-        for ablation in ablations:
-            evaluation = trainer.evaluate(target, ablation=ablation)
+        for ablation, evaluation in results:
             result = evaluation.result
             store.add_evaluation(
                 run_id,
@@ -153,6 +191,7 @@ def evaluate_run(
             )
             prefix = "" if ablation is None else f"{ablation}/"
             metrics.update({f"{prefix}{k}": v for k, v in result.metrics.items()})
+    cautions = [overlap_warning(run_id, overlap)] if overlap is not None and overlap.shared else []
     return {
         "run_id": run_id,
         "dataset": str(dataset.root),
@@ -161,9 +200,68 @@ def evaluate_run(
         "checkpoint": str(run.checkpoint_path),
         "items": int(data.split_sizes().get(target, 0)),
         "metrics": metrics,
-        "notes": list(data.messages),
+        "overlap": overlap.to_dict() if overlap is not None else {"shared": None, "reason": unchecked},
+        "warnings": cautions,
+        "notes": list(data.messages) + ([unchecked] if unchecked else []),
         "time": time.time(),
     }
+
+
+def training_overlap(
+    store: Store,
+    run_id: int,
+    dataset: Any,
+    evaluated: list[Any],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Any = None,
+    stage: Callable[[str], None] | None = None,
+) -> tuple[Overlap | None, str]:
+    """How many of the ``evaluated`` items of ``dataset`` show an image of run ``run_id``'s training
+    split, and ``""``; or ``(None, why it could not be checked)``.
+
+    The training split is the run's recorded dataset (:func:`mmstudio.training.resume.recorded_dataset`)
+    split again as it was: the evaluated dataset's own train split when it is that dataset (same
+    fingerprint and split settings), else the recorded spec loaded again, checking image headers only
+    (as the Compare page does: the split is a per-label hash order, so it is the run's).
+    """
+    from mmstudio.data.overlap import shared_images
+    from mmstudio.store import NotFoundError
+    from mmstudio.training.resume import ResumeError, recorded_dataset
+
+    say = stage or (lambda _message: None)
+    try:
+        spec = recorded_dataset(store, run_id)
+    except (ResumeError, NotFoundError) as exc:
+        return None, f"the overlap with the training split was not checked: {exc}"
+    run = store.get_run(run_id)
+    fingerprint = store.get_dataset(run.dataset_id).fingerprint if run.dataset_id is not None else None
+    options = dataset.options
+    same_split = (options.val_fraction, options.test_fraction, options.seed, options.stratify) == (
+        spec.val_fraction,
+        spec.test_fraction,
+        spec.seed,
+        spec.stratify,
+    )
+    if fingerprint == dataset.fingerprint and same_split:
+        trained = dataset
+    else:
+        say("Reading the run's training split")
+        try:
+            trained = dataclasses.replace(spec, check_images="header").load(progress=progress, cancel=cancel)
+        except (OSError, ValueError) as exc:
+            return None, f"the overlap with the training split was not checked: {exc}"
+    training = [item for item in trained.items if item.split == "train"]
+    say("Looking for training images among the evaluated items")
+    return shared_images(evaluated, training, progress=progress, cancel=cancel), ""
+
+
+def overlap_warning(run_id: int, overlap: Overlap) -> str:
+    """The sentence that warns of evaluated items the run trained on."""
+    return (
+        f"{overlap.shared:,} of the {plural(overlap.items, 'evaluated item')} ({overlap.fraction:.0%}) "
+        f"show an image that run {run_id} was trained on: these scores overstate how it does on unseen data"
+    )
 
 
 def export_run(

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmstudio.progress import check_cancel
 from mmstudio.training import checkpoints
 from mmstudio.training import events as ev
 from mmstudio.training.control import TrainingControl
@@ -672,9 +673,18 @@ class Trainer:
     # --- evaluation -------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def evaluate(self, split: str, *, ablation: str | None = None) -> Evaluation:
+    def evaluate(
+        self,
+        split: str,
+        *,
+        ablation: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: Any = None,
+    ) -> Evaluation:
         """Metrics of ``split`` (``val`` / ``test``), optionally with one modality masked
-        (``text_masked`` / ``image_masked``), including the mean loss; per-item predictions included."""
+        (``text_masked`` / ``image_masked``), including the mean loss; per-item predictions included.
+        ``progress(done, total)`` counts the batches scored; ``cancel.is_set()`` stops between batches
+        with :class:`~mmstudio.progress.Cancelled` (``mmstudio eval`` and the Experiments page)."""
         if ablation is not None and ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
         was_training = self.model.training
@@ -684,8 +694,10 @@ class Trainer:
         indices: list[torch.Tensor] = []
         loss_sum = torch.zeros((), device=self.device)
         count = 0
+        total = self.data.num_batches(split, self._eval_batch_size()) if progress is not None else 0
         try:
-            for batch in self._eval_batches(split):
+            for done, batch in enumerate(self._eval_batches(split), start=1):
+                check_cancel(cancel, "the evaluation")
                 if ablation is not None:
                     batch = mask_batch(batch, ABLATIONS[ablation])
                 with self.precision.autocast():
@@ -697,12 +709,17 @@ class Trainer:
                 for key in keep:
                     collected[key].append(outputs[key].detach().float())
                 indices.append(batch["index"])
+                if progress is not None:
+                    progress(done, total)
         finally:
             self.model.train(was_training)
         return self._score(split, ablation, collected, indices, loss_sum, count)
 
+    def _eval_batch_size(self) -> int:
+        return max(1, 2 * self.spec.batch_size)
+
     def _eval_batches(self, split: str) -> Iterator[dict[str, torch.Tensor]]:
-        return self.data.batches(split, max(1, 2 * self.spec.batch_size), device=self.device)
+        return self.data.batches(split, self._eval_batch_size(), device=self.device)
 
     def _score(
         self,

@@ -177,10 +177,33 @@ def test_eval_without_data_scores_the_runs_own_test_split(trained, capsys):
     exactly the test items the run was trained without."""
     db, (fused, _) = trained
     assert main(["eval", str(fused["run_id"]), "--split", "test", "--db", db, "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
     assert doc["items"] == 24 and doc["metrics"]["accuracy"] == pytest.approx(
         fused["metrics"]["test/accuracy"]
     )
+    assert doc["overlap"]["shared"] == 0 and doc["warnings"] == [] and "warning" not in err
+
+
+def test_eval_on_a_copy_of_the_training_images_warns_with_the_overlap(trained, demo, tmp_path, capsys):
+    """#13: a dataset that shares images with the run's training split (here a copy of the whole
+    dataset, elsewhere) is said on stderr and in --json; the steps show on stderr."""
+    import shutil
+
+    db, (fused, _) = trained
+    copy = shutil.copytree(demo, tmp_path / "downloaded-again")
+    assert main(["eval", str(fused["run_id"]), "--data", str(copy), "--db", db, "--json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    shared = doc["overlap"]["shared"]
+    assert 0 < shared < doc["items"] == 240  # the training split's images, not the val and test ones
+    assert f"warning: {shared:,} of the 240 evaluated items" in err and doc["warnings"] == [
+        err.split("warning: ", 1)[1].strip()
+    ]
+    assert "Preparing the images…" in err and "Scoring 240 items…" in err
+    assert main(["eval", str(fused["run_id"]), "--data", str(copy), "--db", db, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "240 items, split all" in out and err.startswith("warning: ") and "Scoring" not in err
 
 
 def test_resume_needs_only_the_run_id(tmp_path, capsys, make_job):
@@ -269,3 +292,26 @@ def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
     assert main(["runs", "delete", str(run_id), "--db", db, "--yes"]) == 0
     assert not run_dir(run_id).exists()
     assert main(["runs", "show", str(run_id), "--db", db]) == 2
+
+
+def test_runs_delete_asks_about_one_run_as_one(tmp_path, monkeypatch, capsys):
+    """#19: 'delete run 1 (a) and its checkpoints?', not 'run(s)'; declining deletes nothing."""
+    import sys
+
+    from mmstudio.store import Store
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    with Store.open(db) as store:
+        first = store.create_run(name="a", spec={})
+        second = store.create_run(name="b", spec={})
+    asked: list[str] = []
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+    assert main(["runs", "delete", str(first), "--db", db]) == 0
+    assert main(["runs", "delete", str(first), str(second), "--db", db]) == 0
+    assert asked == [
+        f"delete run {first} (a) and its checkpoints? [y/N] ",
+        f"delete runs {first} (a), {second} (b) and their checkpoints? [y/N] ",
+    ]
+    assert "nothing deleted" in capsys.readouterr().err

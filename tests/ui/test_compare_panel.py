@@ -10,6 +10,7 @@ import csv
 
 import pytest
 
+from mmstudio.formatting import plural
 from mmstudio.store import Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pyqtgraph")
@@ -126,10 +127,9 @@ def test_two_confusion_matrices_and_a_click_lists_the_examples(panel, qtbot):
         first.table.clicked.emit(index)
     assert blocker.args == [int(model.matrix[r, col])]
     assert panel.confusion_tab.examples.count() == int(model.matrix[r, col])
-    assert (
-        f"true {model.labels[r]}, predicted {model.labels[col]}"
-        in panel.confusion_tab.examples.caption.text()
-    )
+    caption = panel.confusion_tab.examples.caption.text()
+    assert f"true {model.labels[r]}, predicted {model.labels[col]}" in caption
+    assert caption.endswith(plural(int(model.matrix[r, col]), "item")) and "(s)" not in caption  # #19
     assert len(c.examples(first.run_id, model.labels[r], model.labels[col])) == int(model.matrix[r, col])
     # the dataset is read in the background; the listed items then carry their captions
     qtbot.waitUntil(lambda: c.runs[0].dataset_id in panel.examples.items, timeout=30_000)
@@ -329,3 +329,131 @@ def test_the_charts_follow_a_dark_palette(qtbot):
         assert cells.data(zero, Qt.ItemDataRole.ForegroundRole) == QColor("white")  # text that reads on it
     finally:
         app.setPalette(before)
+
+
+def test_the_line_beside_the_heading_says_what_each_tab_shows(panel, qtbot):
+    """#18: the curves tab says what it drew ("val/loss: 8 points in 2 runs"); the other tabs say what
+    they show instead of repeating it."""
+    from mmstudio.ui.compare.panel import TAB_HINTS, TABS
+
+    assert panel.current_tab() == "curves"
+    drawn = panel.status.text()
+    assert drawn.startswith(f"{panel.curves.key}: ") and drawn.endswith("points in 2 runs")
+    for tab in TABS[1:]:
+        panel.show_tab(tab)
+        assert panel.status.text() == TAB_HINTS[tab] and "points" not in panel.status.text()
+    panel.show_tab("curves")
+    assert panel.status.text() == drawn
+
+
+def test_a_dataset_that_fails_to_load_is_named_as_what_failed(two_runs, small_demo, tmp_path, qtbot):
+    """#18: the banner says the run's dataset could not be loaded, not that the runs could not be read;
+    the runs themselves are shown."""
+    import json
+    import shutil
+    import sqlite3
+
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    url, ids = two_runs
+    db = tmp_path / "store.db"
+    with Store.open(url):  # nothing pending in the write-ahead log
+        pass
+    shutil.copy(url.removeprefix("sqlite:///"), db)
+    not_a_dataset = tmp_path / "notes"
+    not_a_dataset.mkdir()
+    (not_a_dataset / "readme.txt").write_text("no images here")
+    with sqlite3.connect(db) as con:
+        spec = json.dumps(DatasetSpec(str(not_a_dataset)).to_dict())
+        con.execute("UPDATE runs SET dataset_spec = ?", (spec,))
+    state = StudioState()
+    state.db_url = f"sqlite:///{db}"
+    widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.show()
+    with qtbot.waitSignal(widget.comparison_loaded, timeout=30_000):
+        widget.set_runs(ids)
+    widget.show_tab("predictions")
+    qtbot.waitUntil(lambda: widget.message.error() != "", timeout=30_000)
+    error = widget.message.error()
+    assert error.startswith(f"Could not load run {ids[0]}'s dataset to show its test items: ")
+    assert "Could not read the runs" not in error and widget.comparison is not None
+    assert widget.status.text() == "the test items the runs predicted differently"
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=30_000)
+    widget.shutdown()
+
+
+def test_the_empty_page_gives_a_command_that_works(qtbot, tmp_path):
+    """#19: the empty state's commands are real ones (they parse), and a button leads to the runs."""
+    import re
+
+    from PySide6.QtWidgets import QPushButton
+
+    from mmstudio.cli import build_parser
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    state = StudioState()
+    state.db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(widget)
+    text = widget.empty.text.text()
+    commands = re.findall(r"<code>(.*?)</code>", text)
+    assert commands == ["mmstudio gui --page compare --run A --run B", "mmstudio runs compare A B"]
+    for command in commands:
+        words = command.replace(" A", " 1").replace(" B", " 2").split()[1:]
+        args = build_parser().parse_args(words)
+        assert args.func.__name__ in ("cmd_gui", "cmd_compare")
+    assert "compare_panel" not in text
+    pages = []
+    state.page_requested.connect(pages.append)
+    [button] = [b for b in widget.empty.findChildren(QPushButton) if b.text() == "Go to Experiments"]
+    button.click()
+    assert pages == ["experiments"]
+
+
+def test_the_tables_follow_a_dark_palette(qapp, qtbot, two_runs, tmp_path):
+    """The confusion matrices' empty cells, the highlighted parameters and the secondary text take the
+    palette's colours, so the page is not white on a dark desktop (its charts are drawn elsewhere)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QPalette
+
+    from mmstudio.ui.app import apply_theme
+    from mmstudio.ui.compare.panel import ComparePanel
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+
+    url, ids = two_runs
+    before, style = qapp.palette(), qapp.style().name()
+    try:
+        apply_theme(qapp, "dark")
+        state = StudioState()
+        state.db_url = url
+        widget = ComparePanel(state, Settings(tmp_path / "settings.ini"))
+        qtbot.addWidget(widget)
+        widget.show()
+        with qtbot.waitSignal(widget.comparison_loaded, timeout=30_000):
+            widget.set_runs(ids)
+        widget.show_tab("confusion")
+        model = widget.confusion_tab.widgets[0].table_model
+        r, c = map(int, next(zip(*(model.matrix == 0).nonzero(), strict=True)))
+        cell = model.index(r, c)
+        assert cell.data(Qt.ItemDataRole.BackgroundRole).lightness() < 80
+        assert cell.data(Qt.ItemDataRole.ForegroundRole).lightness() > 180
+        widget.show_tab("parameters")
+        widget.parameters_tab.show_all_check.setChecked(True)
+        table = widget.parameters_tab.table
+        row = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "train.lr")
+        assert table.item(row, 1).background().color().lightness() < 100
+        assert widget.status.objectName() == "hint" and widget.disagreements.caption.objectName() == "hint"
+        assert widget.status.palette().color(QPalette.ColorRole.Window).lightness() < 80
+        qtbot.waitUntil(lambda: not widget.is_busy(), timeout=30_000)
+        widget.shutdown()
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(before)

@@ -5,7 +5,7 @@ builder, compare, and (with a real short training) evaluate and export."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import QModelIndex, Qt, QThreadPool
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from mmstudio.store import Store
@@ -185,7 +185,7 @@ def test_a_run_written_elsewhere_appears_and_updates_without_user_action(make_pa
 def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, filled, qtbot):
     panel = make_panel()
     qtbot.waitUntil(lambda: panel.model.rowCount() == 4, timeout=TIMEOUT_MS)
-    header = panel.view.horizontalHeader()
+    header = panel.view.header()
     name_col = COLUMN_KEYS.index("name")
     header.resizeSection(name_col, 333)
     header.moveSection(header.visualIndex(name_col), 0)
@@ -194,7 +194,7 @@ def test_column_widths_order_and_sort_come_back_in_the_next_session(make_panel, 
 
     again = make_panel()
     qtbot.waitUntil(lambda: again.model.rowCount() == 4, timeout=TIMEOUT_MS)
-    header = again.view.horizontalHeader()
+    header = again.view.header()
     assert header.sectionSize(name_col) == 333
     assert header.visualIndex(name_col) == 0
     assert header.sortIndicatorSection() == name_col
@@ -238,6 +238,15 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
     panel.run_actions.delete_selected()
     wait_idle(qtbot, panel)
     assert asked and panel.model.row_of(run_id) is not None  # declined: nothing deleted
+    _parent, title, text, *_ = asked[0]  # one run is spoken of as one (#19)
+    assert title == "Delete run" and text.startswith(f"Delete 1 run: {run_id} (gamma)?")
+    assert (
+        "Its record, curves, evaluations and the checkpoint files mmstudio wrote for it are removed" in text
+    )
+    panel.select_runs([filled["alpha"], run_id])
+    panel.run_actions.delete_selected()
+    _parent, title, text, *_ = asked[1]
+    assert title == "Delete runs" and text.startswith("Delete 2 runs: ") and "Their records" in text
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(panel.state.runs_changed, timeout=TIMEOUT_MS):
@@ -246,6 +255,20 @@ def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_u
     assert not folder.exists()
     with Store.open(db_url) as store:
         assert run_id not in [r.id for r in store.list_runs()]
+
+
+def test_the_actions_icons_say_what_they_do(make_panel, filled):
+    """#19: evaluating is not a check mark, comparing is the Compare page's picture."""
+    from mmstudio.ui.resources import icon
+
+    panel = make_panel()
+    actions = panel.run_actions
+    assert actions.evaluate_action.icon().cacheKey() == icon("evaluate").cacheKey()
+    assert not icon("evaluate").isNull() and icon("evaluate").cacheKey() != icon("check").cacheKey()
+    assert actions.compare_action.icon().cacheKey() == icon("compare").cacheKey()
+    assert panel.count_label.text() == "4 runs"
+    panel.search.setText("gru")
+    assert panel.count_label.text() == "1 of 4 runs"
 
 
 def test_reopen_spec_and_compare_talk_to_the_window(make_panel, filled):
@@ -432,3 +455,243 @@ def test_a_real_run_evaluates_exports_and_deletes(
     panel.run_actions.delete_runs([result.run_id], confirm=False)
     qtbot.waitUntil(lambda: panel.model.row_of(result.run_id) is None, timeout=TIMEOUT_MS)
     assert not run_dir(result.run_id).exists()
+
+
+@pytest.fixture
+def real_run(small_demo, db_url) -> int:
+    """One short real run on the small demo (recorded with its dataset spec and a checkpoint)."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.runner import run_job
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    train = TrainSpec(epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", log_every_steps=1)
+    job = RunJob(
+        DatasetSpec(str(small_demo), check_images="header"), FUSED, train, name="real", db_url=db_url
+    )
+    result = run_job(job)
+    assert result.status == "completed", result.message
+    return result.run_id
+
+
+def test_an_evaluation_shows_its_progress_and_warns_of_training_images(
+    make_panel, real_run, small_demo, tmp_path, qtbot
+):
+    """#13: a progress row with the step and a Cancel button while it runs; a dataset holding copies
+    of the run's training images is warned of, with the count, in the result dialog."""
+    import shutil
+
+    copy = shutil.copytree(small_demo, tmp_path / "downloaded-again")
+    panel = make_panel()
+    panel.select_runs([real_run])
+    row = panel.run_actions.progress_row
+    assert row.isHidden()
+    steps: list[str] = []
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        task = panel.run_actions.evaluate(real_run, str(copy))
+        task.progressed.connect(lambda _fraction, message: steps.append(message))
+        assert row.isVisible() and row.cancel_button.isEnabled()
+        assert "Evaluating real on" in row.title.text()
+        assert not panel.run_actions.evaluate_action.isEnabled()  # one evaluation at a time
+    assert done.args == ["evaluate", True], panel.message.label.text()
+    assert row.isHidden() and panel.run_actions.evaluate_action.isEnabled()
+    assert any(s.startswith("Scoring 240 items") for s in steps) and "Preparing the images" in steps
+    result = panel.run_actions.last_evaluation
+    shared = result["overlap"]["shared"]
+    dialog = panel.run_actions.evaluation_dialog
+    [warning] = dialog.warnings
+    assert f"{shared:,} of the 240 evaluated items" in warning.label.text() and 0 < shared < 240
+    assert warning.property("level") == "warning"
+    dialog.close()
+
+
+def test_cancelling_an_evaluation_stops_it_and_records_nothing(
+    make_panel, real_run, small_demo, db_url, qtbot
+):
+    panel = make_panel()
+    panel.select_runs([real_run])
+    with Store.open(db_url) as store:
+        before = len(store.list_evaluations(real_run))
+    with qtbot.waitSignal(panel.task_finished, timeout=120_000) as done:
+        panel.run_actions.evaluate(real_run, str(small_demo))
+        panel.run_actions.progress_row.cancel_button.click()
+        assert panel.run_actions.progress_row.cancel_button.text() == "Cancelling…"
+    assert done.args == ["evaluate", False]
+    assert "was cancelled; nothing was recorded" in panel.message.label.text()
+    assert panel.run_actions.progress_row.isHidden() and panel.run_actions.evaluation is None
+    assert panel.run_actions.evaluation_dialog is None
+    with Store.open(db_url) as store:
+        assert len(store.list_evaluations(real_run)) == before
+
+
+def test_ctrl_f_finds_and_ctrl_shift_c_compares_the_selected_runs(make_panel, filled, qtbot):
+    """Page-level shortcuts (QActions with a text, so the window's shortcuts dialog lists them)."""
+    from PySide6.QtGui import QKeySequence
+
+    panel = make_panel()
+    panel.activateWindow()
+    qtbot.waitUntil(panel.isActiveWindow, timeout=TIMEOUT_MS)
+    panel.view.setFocus()
+    panel.search.setText("old words")
+    qtbot.keyClick(panel.view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert panel.search.hasFocus() and panel.search.selectedText() == "old words"
+    assert "Ctrl+F" in panel.search.placeholderText()
+    panel.search.clear()
+
+    compared, pages = [], []
+    panel.state.compare_requested.connect(compared.append)
+    panel.state.page_requested.connect(pages.append)
+    panel.select_runs([filled["alpha"], filled["beta"]])
+    panel.view.setFocus()
+    modifiers = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(panel.view, Qt.Key.Key_C, modifiers)
+    assert sorted(compared[0]) == sorted([filled["alpha"], filled["beta"]]) and pages == ["compare"]
+    shortcuts = {a.text(): a.shortcut() for a in panel.actions() if not a.shortcut().isEmpty()}
+    assert shortcuts["Compare"] == QKeySequence("Ctrl+Shift+C")
+    assert shortcuts["Find runs"] == QKeySequence(QKeySequence.StandardKey.Find)
+    assert all(
+        a.shortcutContext() == Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for a in panel.actions()
+        if not a.shortcut().isEmpty()
+    )
+
+
+def test_the_header_menu_chooses_the_columns_and_the_choice_comes_back(make_panel, filled, qtbot):
+    """The header's context menu lists every column, checked when shown; Tags and Notes are shown at
+    first (two less used columns are hidden so they fit); the choice is kept like the widths."""
+    from mmstudio.ui.experiments.table import COLUMNS, DEFAULT_HIDDEN
+
+    panel = make_panel()
+    view = panel.view
+    menu = view.columns_menu()
+    checks = {a.text(): a.isChecked() for a in menu.actions() if a.isCheckable()}
+    assert list(checks) == [title for _key, title, _tip in COLUMNS]
+    assert checks["Tags"] and checks["Notes"] and checks["Loss curve"]
+    assert [k for k, _t, _tip in COLUMNS if not checks[_t]] == list(DEFAULT_HIDDEN)
+    header = view.header()
+    for key in ("tags", "notes"):  # on screen at 1280 px
+        col = COLUMN_KEYS.index(key)
+        assert header.sectionViewportPosition(col) + header.sectionSize(col) <= view.viewport().width() + 1
+    [notes] = [a for a in menu.actions() if a.text() == "Notes"]
+    notes.setChecked(False)
+    [device] = [a for a in menu.actions() if a.text() == "Device"]
+    device.setChecked(True)
+    assert not view.column_visible("notes") and view.column_visible("device")
+    panel.shutdown()
+
+    again = make_panel()
+    assert not again.view.column_visible("notes") and again.view.column_visible("device")
+    for key in COLUMN_KEYS[1:]:
+        again.view.set_column_visible(key, False)
+    again.view.set_column_visible("id", False)  # the last column shown stays
+    assert again.view.column_visible("id")
+    menu = again.view.columns_menu()
+    assert [a.text() for a in menu.actions() if a.isCheckable() and not a.isEnabled()] == ["ID"]
+    [defaults] = [a for a in menu.actions() if a.text() == "Default columns"]
+    defaults.trigger()
+    assert again.view.column_visible("notes") and not again.view.column_visible("device")
+
+
+def test_each_run_shows_its_loss_curve_and_it_follows_the_run(make_panel, filled, db_url, qtbot):
+    """The Loss curve column: a sparkline of the run's train/loss (else val/loss), read in the poll
+    for the runs that changed, drawn in the highlight colour; its tooltip says the values."""
+    from PySide6.QtGui import QPalette
+
+    from mmstudio.ui.experiments.table import CURVE_ROLE
+
+    panel = make_panel()
+    col = COLUMN_KEYS.index("curve")
+    index = panel.model.index_of(filled["alpha"], col)
+    assert index.data(CURVE_ROLE) == pytest.approx((0.5, 0.1, 0.25))  # val/loss: 1 - accuracy
+    assert (
+        index.data() == ""
+        and index.data(Qt.ItemDataRole.ToolTipRole) == "val/loss: last 0.25, lowest 0.1 (3 points)"
+    )
+    assert panel.model.index_of(filled["delta"], col).data(CURVE_ROLE) == ()  # queued: nothing yet
+
+    with Store.open(db_url) as other:
+        other.log_metrics(filled["gamma"], [("train/loss", s, 0.0, 3.0 - s / 50, None) for s in range(100)])
+    qtbot.waitUntil(
+        lambda: panel.model.record_by_id(filled["gamma"]).curve_key == "train/loss", timeout=TIMEOUT_MS
+    )
+    values = panel.model.index_of(filled["gamma"], col).data(CURVE_ROLE)
+    assert len(values) == 48 and values[0] > values[-1]
+
+    panel.select_runs([filled["beta"]])  # not the drawn row: it keeps the base colours
+    rect = panel.view.visualRect(panel.proxy.mapFromSource(panel.model.index_of(filled["gamma"], col)))
+    image = panel.view.viewport().grab(rect).toImage()
+    line = panel.view.palette().color(QPalette.ColorRole.Highlight)
+    close = [
+        (x, y)
+        for x in range(image.width())
+        for y in range(image.height())
+        if sum(
+            abs(a - b) for a, b in zip(image.pixelColor(x, y).getRgb()[:3], line.getRgb()[:3], strict=True)
+        )
+        < 60
+    ]
+    assert len(close) > 40  # a line across the cell
+    xs = [x for x, _y in close]
+    assert max(xs) - min(xs) > rect.width() * 0.6
+
+
+def test_runs_are_grouped_by_dataset_or_tag_under_rows_that_open_and_close(make_panel, filled, db_url, qtbot):
+    """Group by: the runs under their dataset, or under each of their tags (a run with two tags is
+    under both, counted once); the filters, the sort and the polls work inside the groups; the choice
+    is kept."""
+    from mmstudio.ui.experiments.table import GROUP_ROLE
+
+    panel = make_panel()
+    proxy = panel.proxy
+
+    def tree() -> dict[str, list[str]]:
+        groups = {}
+        for g in range(proxy.rowCount()):
+            group = proxy.index(g, 0)
+            names = [
+                proxy.index(r, COLUMN_KEYS.index("name"), group).data() for r in range(proxy.rowCount(group))
+            ]
+            groups[group.data()] = names
+        return groups
+
+    panel.select_runs([filled["alpha"]])
+    panel.group_combo.setCurrentIndex(panel.group_combo.findData("dataset"))
+    assert tree() == {"demo  ·  3 runs": ["gamma", "beta", "alpha"], "other  ·  1 run": ["delta"]}
+    assert panel.view.isExpanded(proxy.index(0, 0)) and panel.view.isFirstColumnSpanned(0, QModelIndex())
+    assert panel.selected_run_ids() == [filled["alpha"]]  # the selection stayed
+    assert panel.count_label.text() == "4 runs"
+    panel.status_filter.setCurrentIndex(panel.status_filter.findData("failed"))
+    assert tree() == {"demo  ·  3 runs": ["gamma"]} and panel.count_label.text() == "1 of 4 runs"
+    panel.status_filter.setCurrentIndex(0)
+    panel.view.sortByColumn(COLUMN_KEYS.index("best"), Qt.SortOrder.DescendingOrder)
+    assert tree()["demo  ·  3 runs"] == ["alpha", "beta", "gamma"]
+    assert [proxy.index(g, 0).data(GROUP_ROLE) for g in range(2)] == ["demo", "other"]  # by name always
+
+    panel.group_combo.setCurrentIndex(panel.group_combo.findData("tag"))
+    assert tree() == {
+        "base  ·  1 run": ["alpha"],
+        "later  ·  1 run": ["delta"],
+        "no tag  ·  2 runs": ["beta", "gamma"],
+    }
+    with Store.open(db_url) as other:  # tagged elsewhere: the run moves, a new group appears, one goes
+        other.set_tags(filled["delta"], ["base", "gru"])
+        other.set_tags(filled["beta"], ["gru"])
+    qtbot.waitUntil(lambda: "gru  ·  2 runs" in tree(), timeout=TIMEOUT_MS)
+    assert tree() == {
+        "base  ·  2 runs": ["alpha", "delta"],
+        "gru  ·  2 runs": ["beta", "delta"],
+        "no tag  ·  1 run": ["gamma"],
+    }
+    gru = proxy.index(1, 0)
+    assert panel.view.isExpanded(gru)  # a new group opens as the others did
+    panel.select_runs([filled["delta"], filled["beta"]])
+    assert sorted(panel.selected_run_ids()) == sorted([filled["delta"], filled["beta"]])
+    assert panel.count_label.text() == "4 runs"
+    with Store.open(db_url) as other:
+        other.delete_run(filled["gamma"])
+    qtbot.waitUntil(lambda: "no tag  ·  1 run" not in tree(), timeout=TIMEOUT_MS)
+    panel.shutdown()
+
+    again = make_panel()
+    assert again.group_combo.currentData() == "tag" and again.model.group_by == "tag"
+    again.group_combo.setCurrentIndex(0)
+    assert again.proxy.rowCount() == 3 and not again.view.rootIsDecorated()

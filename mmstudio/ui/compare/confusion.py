@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio.formatting import shorten
+from mmstudio.formatting import plural, shorten
 from mmstudio.store.compare import Comparison, run_label
 from mmstudio.ui.compare.charts import png_bytes, run_colour
 from mmstudio.ui.compare.examples import ExamplesWidget
@@ -113,9 +113,11 @@ class ConfusionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return Qt.AlignmentFlag.AlignCenter
         if role == Qt.ItemDataRole.ToolTipRole:
+            count = int(self.matrix[r, c])
+            see = "" if count == 0 else " Click to see it." if count == 1 else " Click to see them."
             return (
-                f"true {self.labels[r]}, predicted {self.labels[c]}: {int(self.matrix[r, c])} "
-                f"({share:.0%} of {self.labels[r]}). Click to see them."
+                f"true {self.labels[r]}, predicted {self.labels[c]}: {plural(count, 'test item')} "
+                f"({share:.0%} of {self.labels[r]}).{see}"
             )
         return None
 
@@ -154,9 +156,11 @@ class ConfusionMatrixWidget(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.title.setStyleSheet(f"border-left: 6px solid {colour.name()}; padding-left: 6px;")
+        self.title.setWordWrap(True)  # a narrow window wraps it rather than cutting the accuracy off
         layout.addWidget(self.title)
         self.subtitle = QLabel("rows: true label, columns: predicted")
-        self.subtitle.setStyleSheet("color: #666;")
+        self.subtitle.setObjectName("hint")
+        self.subtitle.setWordWrap(True)
         layout.addWidget(self.subtitle)
         self.table = QTableView()
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
@@ -181,7 +185,7 @@ class ConfusionMatrixWidget(QWidget):
         total = int(m.sum())
         acc = float(np.trace(m)) / total if total else float("nan")
         columns = "predicted, numbered as the rows" if self.table_model.numbered else "predicted"
-        self.title.setText(f"{self.run_title}   ·   accuracy {acc:.1%} of {total}")
+        self.title.setText(f"{self.run_title}   ·   accuracy {acc:.1%} of {plural(total, 'test item')}")
         self.subtitle.setText(f"rows: true label; columns: {columns}")
 
     def click_cell(self, true_label: str, predicted_label: str) -> None:

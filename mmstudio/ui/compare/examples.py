@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, QSize, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from mmstudio.formatting import plural
 from mmstudio.store import report
 from mmstudio.store.compare import Comparison, run_label
 from mmstudio.store.handle import StoreHandle
@@ -37,7 +38,7 @@ class ExamplesWidget(QWidget):
         layout.addWidget(self.title)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
-        self.caption.setStyleSheet("color: #555;")
+        self.caption.setObjectName("hint")
         layout.addWidget(self.caption)
         self.list = QListWidget()
         self.list.setIconSize(QSize(THUMB, THUMB))
@@ -57,7 +58,7 @@ class ExamplesWidget(QWidget):
         self.list.clear()
         self._by_ref.clear()
         blank = QPixmap(THUMB, THUMB)
-        blank.fill(QColor("#eeeeee"))
+        blank.fill(self.list.palette().color(QPalette.ColorRole.AlternateBase))
         for item, text in rows:
             entry = QListWidgetItem(text)
             pixmap = thumbnail(item) if item is not None else None
@@ -140,8 +141,12 @@ class ExamplesController(QObject):
         run = next(r for r in c.runs if r.id == run_id)
         items = self._dataset_items(run.id, run.dataset_id)
         rows = [self._row(c, p.item_index, items) for p in examples[:MAX_EXAMPLES]]
-        shown = f"{len(rows)} of {len(examples)}" if len(examples) > len(rows) else str(len(examples))
-        caption = f"{run_label(run)}: true {true_label}, predicted {predicted_label}: {shown} item(s)"
+        shown = (
+            f"the first {len(rows):,} of {plural(len(examples), 'item')}"
+            if len(examples) > len(rows)
+            else plural(len(examples), "item")
+        )
+        caption = f"{run_label(run)}: true {true_label}, predicted {predicted_label}: {shown}"
         if not examples and not c.predictions.get(run_id):
             caption += " (this run stored no per-item predictions)"
         self.cell.set_examples(caption, rows, self._thumbs.thumbnail)
@@ -161,7 +166,7 @@ class ExamplesController(QObject):
         if with_preds < 2:
             caption = "Fewer than two runs stored per-item test predictions: nothing to compare."
         else:
-            caption = f"The runs disagree on {len(indices)} of {total} test items"
+            caption = f"The runs disagree on {len(indices):,} of {plural(total, 'test item')}"
             caption += f" (the first {len(rows)} shown)." if len(rows) < len(indices) else "."
         if len({r.dataset_id for r in c.runs}) > 1:
             caption += " The runs used different datasets: items are matched by index."

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QSizePolicy,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -42,7 +43,13 @@ from mmstudio.ui.compare.charts import ChartWidget
 from mmstudio.ui.compare.confusion import ConfusionTab
 from mmstudio.ui.compare.curves_tab import CurvesTab
 from mmstudio.ui.compare.examples import ExamplesController, ExamplesWidget
-from mmstudio.ui.compare.jobs import load_comparison_job
+from mmstudio.ui.compare.jobs import (
+    load_comparison_job,
+    load_curves_job,
+    load_items_job,
+    prefetch_curves_job,
+    smooth_job,
+)
 from mmstudio.ui.compare.tables import MetricsTab, ModalitiesTab, ParametersTab, PerClassTab
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
@@ -62,6 +69,16 @@ TAB_TITLES = {
     "per_class": "Per class",
     "predictions": "Disagreements",
     "modalities": "Modalities",
+}
+#: What each tab shows, in the line beside the heading (the curves tab says what it drew instead).
+TAB_HINTS = {
+    "curves": "one metric of every run over training",
+    "parameters": "the model and training settings of each run",
+    "metrics": "every metric's last and best value, per run",
+    "confusion": "true against predicted labels on the test split; click a cell for its items",
+    "per_class": "each class's F1 on the test split, per run",
+    "predictions": "the test items the runs predicted differently",
+    "modalities": "test scores as trained, with the text masked and with the image masked",
 }
 
 
@@ -87,6 +104,8 @@ class ComparePanel(QWidget):
         self._first_paint_timer = QTimer(self, singleShot=True)
         self._first_paint_timer.timeout.connect(self._on_first_paint_timer_timeout)
         self._filled: set[str] = set()  # the tabs filled for the current comparison
+        self._curves_status = ""  # what the curves tab drew ("val/loss: 8 points in 4 runs")
+        self._reading = False  # the comparison of run_ids is on its way
         self._closing = False
         self._build()
         self.examples = ExamplesController(
@@ -111,7 +130,9 @@ class ComparePanel(QWidget):
         self.heading.setFont(font)
         top.addWidget(self.heading)
         self.status = QLabel("")
-        self.status.setStyleSheet("color: #666;")
+        self.status.setObjectName("hint")  # the palette's secondary text, light or dark
+        # what is left of the row beside the heading: a long line is cut, never widens the window
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.status, 1)
         self.export_button = QToolButton()
         self.export_button.setText("Export")
@@ -130,10 +151,14 @@ class ComparePanel(QWidget):
         layout.addWidget(self.message)
 
         self.empty = EmptyState(
-            "experiments",
+            "compare",
             "Nothing to compare yet",
-            "Select two to twenty runs on the Experiments page and choose Compare, or run "
-            "mmstudio gui --page compare --run A --run B.",
+            "Select two to twenty runs on the Experiments page and choose Compare (Ctrl+Shift+C), or "
+            "open the app on them: <code>mmstudio gui --page compare --run A --run B</code>. In a "
+            "terminal, <code>mmstudio runs compare A B</code> prints the same tables.",
+        )
+        self.empty.add_action(
+            "Go to Experiments", lambda: self.state.page_requested.emit("experiments"), default=True
         )
         layout.addWidget(self.empty, 1)
         self.tabs = QTabWidget()
@@ -144,7 +169,7 @@ class ComparePanel(QWidget):
 
         self.curves_tab = CurvesTab(self._start, self._store)
         self.curves_tab.drawn.connect(self.curves_drawn)
-        self.curves_tab.status_changed.connect(self.status.setText)
+        self.curves_tab.status_changed.connect(self._on_curves_tab_status_changed)
         self.curves = self.curves_tab.chart
         self.parameters_tab = ParametersTab()
         self.metrics_tab = MetricsTab()
@@ -185,16 +210,19 @@ class ComparePanel(QWidget):
         self.curves_tab.clear(ids)
         self.run_ids = ids
         self.comparison = None
+        self._reading = bool(ids)
         if not ids:
             self.tabs.hide()
             self.empty.show()
             self.heading.setText("No runs to compare")
+            self._show_status()
             self.export_button.setEnabled(False)
             return
         if len(ids) == 1:
             self.message.show_message("Select at least two runs to compare; showing one.", "info")
         self.heading.setText(f"Comparing {len(ids)} runs")
-        self.status.setText("reading the runs…")
+        self._curves_status = ""
+        self._show_status()
         if self.tabs.isHidden() and self.isVisible():
             # The tabs' first paint (~40 ms, much of it Python in pyqtgraph) goes first: store queries
             # started with it would take the interpreter lock from it half the time. They start once
@@ -296,8 +324,11 @@ class ComparePanel(QWidget):
     def _store(self) -> tuple[StoreHandle, str | None]:
         return self._holder, self.state.db_url
 
-    def _start(self, fn: Callable[..., Any], *args: Any, succeeded: Callable[[Any], None]) -> Task:
-        """Run ``fn`` in the pool; ``succeeded(result)`` unless other runs were asked for meanwhile."""
+    def _start(
+        self, fn: Callable[..., Any], *args: Any, succeeded: Callable[[Any], None], failure: str = ""
+    ) -> Task:
+        """Run ``fn`` in the pool; ``succeeded(result)`` unless other runs were asked for meanwhile.
+        If it fails, ``failure`` (default: what ``fn`` does, :meth:`_failure`) and why are shown."""
         generation = self._generation
         task = run_task(fn, *args)
         self._tasks.add(task)
@@ -309,13 +340,26 @@ class ComparePanel(QWidget):
         def on_failed(message: str, traceback: str) -> None:
             if generation == self._generation and not self._closing:
                 log.error("compare: %s\n%s", message, traceback)
-                self.message.show_message(f"Could not read the runs: {message}", "error")
-                self.status.setText("")
+                self.message.show_message(f"{failure or self._failure(fn, args)}: {message}", "error")
+                if fn is load_comparison_job:
+                    self._reading = False
+                    self._show_status()
 
         task.succeeded.connect(on_succeeded)
         task.failed.connect(on_failed)
         task.finished.connect(lambda: self._tasks.discard(task))
         return task
+
+    def _failure(self, fn: Callable[..., Any], args: tuple) -> str:
+        """What failed, for the error banner: the runs, a metric's curves, a run's dataset."""
+        if fn in (load_curves_job, prefetch_curves_job):
+            key = args[3] if fn is load_curves_job else self.curves_tab.metric_combo.currentText()
+            return f"Could not read the {key} curves" if key else "Could not read the curves"
+        if fn is smooth_job:
+            return "Could not smooth the curves"
+        if fn is load_items_job:
+            return f"Could not load run {args[2]}'s dataset to show its test items"
+        return "Could not read the runs"
 
     def _cancel_tasks(self) -> None:
         for task in list(self._tasks):
@@ -340,8 +384,9 @@ class ComparePanel(QWidget):
     def _on_comparison_loaded(self, c: Comparison) -> None:
         self.comparison = c
         self.run_ids = c.run_ids
+        self._reading = False
         self.heading.setText(f"Comparing {len(c.runs)} runs")
-        self.status.setText("  ".join(c.labels()) if len(c.runs) <= 4 else "")
+        self._show_status()
         self.export_button.setEnabled(True)
         default = self.curves_tab.set_comparison(c)
         for tab in (
@@ -428,9 +473,27 @@ class ComparePanel(QWidget):
 
     # --- slots ---------------------------------------------------------------------------------
 
+    def _show_status(self) -> None:
+        """The line beside the heading: what the current tab shows (on the curves tab, what it drew)."""
+        if self._reading:
+            text = "reading the runs…"
+        elif self.comparison is None:
+            text = ""
+        elif self.current_tab() == "curves" and self._curves_status:
+            text = self._curves_status
+        else:
+            text = TAB_HINTS[self.current_tab()]
+        self.status.setText(text)
+        self.status.setToolTip(text)
+
+    def _on_curves_tab_status_changed(self, text: str) -> None:
+        self._curves_status = text
+        self._show_status()
+
     def _on_tabs_current_changed(self, _index: int) -> None:
         self.examples.drop_queued()
         self._fill_current_tab()
+        self._show_status()
 
     def _on_state_store_changed(self, _url: object) -> None:
         self.examples.forget_items()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -27,12 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import plural
 from mmstudio.store import report
 from mmstudio.store.compare import Comparison
-from mmstudio.ui.compare.charts import BarSeries, GroupedBarChart, ScatterChart, run_colour
+from mmstudio.ui.compare.charts import BarSeries, GroupedBarChart, ScatterChart, run_colour, tint
 from mmstudio.vocabulary import CONDITIONS
 
-DIFFERS = "#fff4d6"  # the background of a parameter that differs, when all are shown
+DIFFERS = QColor("#f0b000")  # a parameter that differs, when all are shown: its tint of the base
 
 
 class ParametersTab(QWidget):
@@ -63,14 +64,15 @@ class ParametersTab(QWidget):
         headers, rows = report.parameters_table(c, show_all)
         fill_table(self.table, headers, rows, colours=True, right=False)
         differing = set(c.differing)
+        differs = tint(DIFFERS, 0.22, self.table.palette().color(QPalette.ColorRole.Base))
         if show_all:
             for r, row in enumerate(rows):
                 if row[0] in differing:
                     for col in range(len(row)):
-                        self.table.item(r, col).setBackground(QColor(DIFFERS))
+                        self.table.item(r, col).setBackground(differs)
         n = len(c.differing)
         self.caption.setText(
-            f"{n} of {len(c.all_keys)} parameters differ"
+            f"{n:,} of {plural(len(c.all_keys), 'parameter')} differ{'s' * (n == 1)}"
             + ("" if show_all else " (only those are shown)")
             + ("; highlighted" if show_all and n else "")
         )
@@ -203,7 +205,7 @@ class ModalitiesTab(QWidget):
             "image masked: a large drop when a modality is masked means the model relies on it."
         )
         note.setWordWrap(True)
-        note.setStyleSheet("color: #666;")
+        note.setObjectName("hint")
         v.addWidget(note)
         self.table = make_table()
         v.addWidget(self.table, 2)

@@ -14,11 +14,13 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
+from mmstudio.formatting import plural
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.summaries import RunRecord
 from mmstudio.store.types import RunStatus
 from mmstudio.ui import tasks
 from mmstudio.ui.experiments.dialogs import EvaluationDialog, NotesDialog
+from mmstudio.ui.experiments.progress import TaskProgressRow
 from mmstudio.ui.experiments.table import RunsTableModel
 from mmstudio.ui.resources import icon
 from mmstudio.ui.state import StudioState
@@ -57,6 +59,9 @@ class RunActionsController(QObject):
         self._busy: set[tasks.Task] = set()
         self.last_evaluation: dict[str, Any] | None = None
         self.evaluation_dialog: EvaluationDialog | None = None
+        self.evaluation: tasks.Task | None = None  # the evaluation running, if one is
+        self.progress_row = TaskProgressRow()  # the page lays it out
+        self.progress_row.cancel_requested.connect(self.cancel_evaluation)
 
         self.rename_action = self._action("Rename…", self.rename_selected, None, "Rename the run", "F2")
         self.tags_action = self._action("Tags…", self.tag_selected, None, "Set the run's tags")
@@ -74,7 +79,7 @@ class RunActionsController(QObject):
         self.evaluate_action = self._action(
             "Evaluate on a folder…",
             self.evaluate_selected,
-            "check",
+            "evaluate",
             "Evaluate the run on another dataset folder",
         )
         self.evaluate_file_action = self._action(
@@ -94,7 +99,11 @@ class RunActionsController(QObject):
             "Export…", self.export_selected, "export", "Export the checkpoint as TorchScript or ONNX"
         )
         self.compare_action = self._action(
-            "Compare", self.compare_selected, "experiments", f"Compare 2 to {MAX_COMPARE} selected runs"
+            "Compare",
+            self.compare_selected,
+            "compare",
+            f"Compare 2 to {MAX_COMPARE} selected runs (Ctrl+Shift+C)",
+            "Ctrl+Shift+C",
         )
 
     def _action(self, text: str, slot, icon_name: str | None = None, tip: str = "", shortcut=None) -> QAction:
@@ -137,9 +146,11 @@ class RunActionsController(QObject):
             action.setEnabled(one)
         self.builder_action.setEnabled(one and current is not None and bool(current.spec))
         usable = one and current is not None and current.status is not RunStatus.QUEUED
-        for action in (self.evaluate_action, self.evaluate_file_action, self.export_action):
-            action.setEnabled(usable)
-        recorded = usable and current is not None and bool(current.dataset_spec or current.dataset)
+        self.export_action.setEnabled(usable)
+        free = usable and self.evaluation is None  # one evaluation at a time: they share the CPU
+        for action in (self.evaluate_action, self.evaluate_file_action):
+            action.setEnabled(free)
+        recorded = free and current is not None and bool(current.dataset_spec or current.dataset)
         self.evaluate_own_action.setEnabled(recorded)
         self.delete_action.setEnabled(bool(ids))
         self.compare_action.setEnabled(2 <= len(ids) <= MAX_COMPARE)
@@ -196,12 +207,17 @@ class RunActionsController(QObject):
             return
         if confirm:
             names = ", ".join(f"{r.id} ({r.name})" for r in records[:8]) + (" …" if len(records) > 8 else "")
+            one = len(ids) == 1
+            what = (
+                "Its record, curves, evaluations and the checkpoint files mmstudio wrote for it are"
+                if one
+                else "Their records, curves, evaluations and the checkpoint files mmstudio wrote for them are"
+            )
             answer = QMessageBox.question(
                 self.page,
-                "Delete runs",
-                f"Delete {len(ids)} run{'s' * (len(ids) != 1)}: {names}?\n\nTheir records, curves, "
-                "evaluations and the checkpoint files mmstudio wrote for them are removed. Files you "
-                "exported elsewhere are kept.",
+                "Delete run" if one else "Delete runs",
+                f"Delete {plural(len(ids), 'run')}: {names}?\n\n{what} removed. Files you exported "
+                "elsewhere are kept.",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                 QMessageBox.StandardButton.Cancel,
             )
@@ -303,8 +319,9 @@ class RunActionsController(QObject):
         def load(task_state):
             from mmstudio.data import LoadOptions, load_dataset
 
-            task_state.set_message(f"Reading {path}…")
-            return load_dataset(path, options=LoadOptions(check_images="header"), cancel=task_state)
+            task_state.set_message(f"Reading {path}")
+            options = LoadOptions(check_images="header")
+            return load_dataset(path, options=options, progress=task_state, cancel=task_state)
 
         return self._evaluate(run_id, path, load, split, checkpoint)
 
@@ -317,8 +334,8 @@ class RunActionsController(QObject):
             from mmstudio.training.resume import recorded_dataset
 
             spec = recorded_dataset(handle.get(url), run_id)
-            task_state.set_message(f"Reading {spec.path}…")
-            return spec.load(cancel=task_state)
+            task_state.set_message(f"Reading {spec.path}")
+            return spec.load(progress=task_state, cancel=task_state)
 
         return self._evaluate(run_id, "its own dataset", load, "test", checkpoint)
 
@@ -335,8 +352,16 @@ class RunActionsController(QObject):
             dataset = load(task_state)
             if not dataset.report.usable:
                 raise ValueError(f"{where} has no usable pairs; the Datasets page shows why")
-            task_state.set_message(f"Evaluating {name}…")
-            return evaluate_run(run_id, dataset, split=split, checkpoint=checkpoint, db_url=url)
+            return evaluate_run(
+                run_id,
+                dataset,
+                split=split,
+                checkpoint=checkpoint,
+                db_url=url,
+                progress=task_state,
+                cancel=task_state,
+                stage=task_state.set_message,
+            )
 
         self.state.post_status(f"Evaluating {name} on {where}…", 0)
 
@@ -347,7 +372,31 @@ class RunActionsController(QObject):
             self.evaluation_dialog = EvaluationDialog(name, result, self.page)
             self.evaluation_dialog.open()
 
-        return self._run_action("evaluate", run_id, work, succeeded, f"Could not evaluate {name} on {where}")
+        task = self._run_action(
+            "evaluate",
+            run_id,
+            work,
+            succeeded,
+            f"Could not evaluate {name} on {where}",
+            cancelled=f"The evaluation of {name} was cancelled; nothing was recorded.",
+            ended=self._on_evaluation_ended,
+        )
+        self.evaluation = task
+        self.progress_row.start(f"Evaluating {name} on {where}")
+        task.progressed.connect(self.progress_row.show_progress)
+        self.update(self._one_selected())
+        return task
+
+    def cancel_evaluation(self) -> None:
+        """Stop the evaluation that runs (it stops between batches and records nothing)."""
+        if self.evaluation is not None:
+            self.evaluation.cancel()
+            self.state.post_status("Cancelling the evaluation…", 0)
+
+    def _on_evaluation_ended(self) -> None:
+        self.evaluation = None
+        self.progress_row.finish()
+        self.update(self._one_selected())
 
     def export(self, run_id: int, path: str, format: str, *, checkpoint: str = "best") -> tasks.Task:
         """Export run ``run_id``'s checkpoint to ``path`` as ``torchscript`` or ``onnx`` (as
@@ -465,26 +514,43 @@ class RunActionsController(QObject):
         work: Callable[[Any], Any],
         succeeded: Callable[[Any], None],
         failure: str,
+        *,
+        cancelled: str = "",
+        ended: Callable[[], None] | None = None,
     ) -> tasks.Task:
         """Run ``work`` for ``action`` on run ``run_id`` in the pool: its progress in the status bar,
-        ``succeeded(result)`` then the run fetched again, or ``failure: why`` shown; either way
-        :attr:`task_finished` says how it ended."""
+        ``succeeded(result)`` then the run fetched again, or ``failure: why`` shown (``cancelled``
+        when it was cancelled); either way ``ended()`` is called first, then :attr:`task_finished`
+        says how it ended."""
         task = tasks.run_task(work)
         self._busy.add(task)
         task.progressed.connect(lambda _f, message: message and self.state.post_status(message, 0))
 
         def on_succeeded(result: Any) -> None:
+            if ended is not None:
+                ended()
             succeeded(result)
             self.edited.emit([run_id])
             self.task_finished.emit(action, True)
 
         def on_failed(message: str, traceback_text: str) -> None:
             log.warning("%s failed: %s\n%s", action, message, traceback_text)
+            if ended is not None:
+                ended()
             self.state.post_status("")
             self.message.show_message(f"{failure}: {message}", "error")
             self.task_finished.emit(action, False)
 
+        def on_cancelled() -> None:
+            if ended is not None:
+                ended()
+            self.state.post_status("")
+            if cancelled:
+                self.message.show_message(cancelled, "info")
+            self.task_finished.emit(action, False)
+
         task.succeeded.connect(on_succeeded)
         task.failed.connect(on_failed)
+        task.cancelled.connect(on_cancelled)
         task.finished.connect(lambda: self._busy.discard(task))
         return task

@@ -19,6 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmstudio.formatting import plural, sentence
+from mmstudio.ui.widgets import MessageBar
+
 
 class NotesDialog(QDialog):
     """Edit a run's notes (free text)."""
@@ -53,12 +56,28 @@ class EvaluationDialog(QDialog):
         items = result.get("items", 0)
         summary = QLabel(
             f"<b>{escape(run_name)}</b> on <code>{escape(str(result.get('dataset', '')))}</code><br>"
-            f"{items:,} items, split {escape(str(result.get('split', 'all')))}, "
+            f"{plural(items, 'item')}, split {escape(str(result.get('split', 'all')))}, "
             f"checkpoint {escape(str(result.get('checkpoint', '')))}"
         )
         summary.setWordWrap(True)
         summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(summary)
+        # the evaluated items the run trained on: the scores overstate how it does on unseen data
+        self.warnings: list[MessageBar] = []
+        for warning in result.get("warnings", []):
+            bar = MessageBar()
+            bar.show_message(sentence(str(warning)), "warning")
+            layout.addWidget(bar)
+            self.warnings.append(bar)
+        overlap = result.get("overlap") or {}
+        if overlap.get("shared") == 0:
+            clean = QLabel(
+                f"None of these items shows an image the run was trained on (compared by image content "
+                f"with the {plural(overlap.get('training_items', 0), 'item')} of its training split)."
+            )
+            clean.setWordWrap(True)
+            clean.setObjectName("hint")
+            layout.addWidget(clean)
         scalars = {k: v for k, v in sorted(result.get("metrics", {}).items()) if isinstance(v, int | float)}
         self.table = QTableWidget(len(scalars), 2)
         self.table.setHorizontalHeaderLabels(["Metric", "Value"])

@@ -22,9 +22,8 @@ import logging
 from collections.abc import Hashable, Iterable
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QHideEvent, QShowEvent
+from PySide6.QtGui import QAction, QGuiApplication, QHideEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -32,27 +31,26 @@ from PySide6.QtWidgets import (
     QMenu,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QToolBar,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from mmstudio.formatting import plural
 from mmstudio.store.handle import StoreHandle
-from mmstudio.store.summaries import RunRecord, RunsSnapshot, fetch_runs
+from mmstudio.store.summaries import GROUP_BY, RunRecord, RunsSnapshot, fetch_runs
 from mmstudio.store.types import RunStatus
 from mmstudio.ui import tasks
 from mmstudio.ui.experiments.actions import RunActionsController
 from mmstudio.ui.experiments.details import RunDetailsView
 from mmstudio.ui.experiments.table import (
-    COLUMN_CAPS,
-    COLUMN_KEYS,
     RUN_ID_ROLE,
     STATUS_ICONS,
     RunsFilterProxy,
     RunsTableModel,
 )
+from mmstudio.ui.experiments.view import RunsView
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
@@ -61,9 +59,8 @@ from mmstudio.ui.widgets import EmptyState, MessageBar
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_MS = 2000
-HEADER_KEY = "experiments/header"
-COLUMNS_KEY = "experiments/columns"  # the columns the saved header is of (a newer version may differ)
 SPLITTER_KEY = "experiments/splitter"
+GROUP_KEY = "experiments/group_by"
 
 
 class ExperimentsPanel(QWidget):
@@ -97,6 +94,12 @@ class ExperimentsPanel(QWidget):
         self.refresh_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.refresh_action.triggered.connect(lambda _checked=False: self.refresh())
         self.addAction(self.refresh_action)
+        self.find_action = QAction(icon("search"), "Find runs", self)
+        self.find_action.setToolTip("Search the runs by name, tags, notes or architecture")
+        self.find_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        self.find_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.find_action.triggered.connect(lambda _checked=False: self.focus_search())
+        self.addAction(self.find_action)
         self.run_actions = RunActionsController(
             self, state, self._handle, self.model, self.message, self.selected_run_ids
         )
@@ -147,7 +150,8 @@ class ExperimentsPanel(QWidget):
         bar = QHBoxLayout()
         bar.setSpacing(6)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search name, tags, notes, architecture")
+        find = self.find_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.search.setPlaceholderText(f"Search name, tags, notes, architecture ({find})")
         self.search.setClearButtonEnabled(True)
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.search.setMinimumWidth(260)
@@ -168,6 +172,17 @@ class ExperimentsPanel(QWidget):
             lambda _i: self.proxy.set_dataset(self.dataset_filter.currentData())
         )
         bar.addWidget(self.dataset_filter)
+        self.group_combo = QComboBox()
+        self.group_combo.setToolTip("List the runs under their dataset or under each of their tags")
+        self.group_combo.addItem("No groups", None)
+        for by in GROUP_BY:
+            self.group_combo.addItem(f"Group by {by}", by)
+        saved = self.settings.value(GROUP_KEY)
+        self.group_combo.setCurrentIndex(
+            max(0, self.group_combo.findData(saved if saved in GROUP_BY else None))
+        )
+        self.group_combo.currentIndexChanged.connect(self._on_group_combo_changed)
+        bar.addWidget(self.group_combo)
         self.count_label = QLabel()
         self.count_label.setObjectName("hint")
         bar.addWidget(self.count_label)
@@ -204,25 +219,12 @@ class ExperimentsPanel(QWidget):
         self.toolbar.addSeparator()
         self.toolbar.addAction(actions.delete_action)
         layout.addWidget(self.toolbar)
+        layout.addWidget(actions.progress_row)
         layout.addWidget(self.message)
 
-        self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.sortByColumn(COLUMN_KEYS.index("created"), Qt.SortOrder.DescendingOrder)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.setWordWrap(False)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.view.verticalHeader().hide()
-        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 10)
-        header = self.view.horizontalHeader()
-        header.setHighlightSections(False)
-        header.setStretchLastSection(True)
-        header.setSectionsMovable(True)
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view = RunsView(self.proxy)
+        self.model.set_group_by(self.group_combo.currentData())
+        self.view.set_grouped(self.model.group_by is not None)
         self.view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
 
         self.details = RunDetailsView()
@@ -241,14 +243,17 @@ class ExperimentsPanel(QWidget):
         # what the user changes is saved a moment later (a drag resizes a column many times)
         self._save_timer = QTimer(self, singleShot=True, interval=400)
         self._save_timer.timeout.connect(self._save_layout)
-        header.sectionResized.connect(self._save_timer.start)
-        header.sectionMoved.connect(self._save_timer.start)
-        header.sortIndicatorChanged.connect(self._save_timer.start)
+        self.view.layout_changed.connect(self._save_timer.start)
         self.splitter.splitterMoved.connect(self._save_timer.start)
 
         self.stack.addWidget(page)
         self.stack.addWidget(self.empty)
         self.page = page
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search field, its text selected (Ctrl+F)."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
 
     # --- refreshing --------------------------------------------------------------------------------
 
@@ -287,38 +292,51 @@ class ExperimentsPanel(QWidget):
             self._fit_columns()
         self.stack.setCurrentWidget(self.empty if self.model.rowCount() == 0 else self.page)
         if first and self.proxy.rowCount() and not self.view.selectionModel().hasSelection():
-            self.view.selectRow(0)
+            self._select_first()
         self._update_count()
         self._show_details()
-        self.runs_loaded.emit(self.model.rowCount())
+        self.runs_loaded.emit(self.model.run_count())
 
     def _fit_columns(self) -> None:
-        """The columns as the user left them last time (widths, order, sort), else as wide as their
-        contents with long texts capped; once, so a user's changes are kept."""
+        """The columns as the user left them last time (widths, order, sort, hidden ones), else the
+        defaults fitted to their contents; once, so a user's changes are kept."""
         self._fitted = True
-        header = self.view.horizontalHeader()
-        saved = self.settings.value(HEADER_KEY)
-        same_columns = self.settings.value(COLUMNS_KEY) == ",".join(COLUMN_KEYS)
-        if same_columns and isinstance(saved, QByteArray) and header.restoreState(saved):
-            return
-        self.view.resizeColumnsToContents()
-        for key, cap in COLUMN_CAPS.items():
-            col = COLUMN_KEYS.index(key)
-            self.view.setColumnWidth(col, min(self.view.columnWidth(col), cap))
+        self.view.restore_layout(self.settings)
 
     def _save_layout(self) -> None:
-        """Keep the columns' widths, order and sort, and the table / details split, for next time."""
+        """Keep the columns (widths, order, sort, hidden ones) and the table / details split."""
         if not self._fitted:
             return
-        self.settings.set_value(COLUMNS_KEY, ",".join(COLUMN_KEYS))
-        self.settings.set_value(HEADER_KEY, self.view.horizontalHeader().saveState())
+        self.view.save_layout(self.settings)
         self.settings.set_value(SPLITTER_KEY, self.splitter.saveState())
+
+    def set_group_by(self, by: str | None) -> None:
+        """List the runs under their dataset or their tags (``GROUP_BY``), or flat (None); kept in
+        the settings. The selection stays."""
+        ids = self.selected_run_ids()
+        self.model.set_group_by(by)
+        self.view.set_grouped(by is not None)
+        self.settings.set_value(GROUP_KEY, by or "")
+        if self.group_combo.currentData() != by:
+            self.group_combo.setCurrentIndex(max(0, self.group_combo.findData(by)))
+        self.select_runs(ids)
+
+    def _on_group_combo_changed(self, _index: int) -> None:
+        self.set_group_by(self.group_combo.currentData())
+
+    def _select_first(self) -> None:
+        """Select the first run shown (under the first group, when grouped)."""
+        index = self.proxy.index(0, 0)
+        if index.isValid() and index.data(RUN_ID_ROLE) is None:
+            index = self.proxy.index(0, 0, index)
+        if index.isValid():
+            self.select_runs([index.data(RUN_ID_ROLE)])
 
     def _on_poll_failed(self, message: str, traceback_text: str) -> None:
         log.warning("reading the runs failed: %s\n%s", message, traceback_text)
         self.message.show_message(f"The experiment store could not be read: {message}", "error")
         self.loaded = True
-        self.runs_loaded.emit(self.model.rowCount())
+        self.runs_loaded.emit(self.model.run_count())
 
     def _on_poll_finished(self) -> None:
         self._poll_task = None
@@ -360,6 +378,7 @@ class ExperimentsPanel(QWidget):
             self._save_layout()
         if self._poll_task is not None:
             self._poll_task.cancel()
+        self.run_actions.cancel_evaluation()
         self._handle.close()
 
     def closeEvent(self, event) -> None:
@@ -372,9 +391,10 @@ class ExperimentsPanel(QWidget):
     # --- selection ---------------------------------------------------------------------------------
 
     def selected_run_ids(self) -> list[int]:
-        """The selected runs, in the order the table shows them."""
-        rows = sorted(index.row() for index in self.view.selectionModel().selectedRows())
-        return [self.proxy.index(row, 0).data(RUN_ID_ROLE) for row in rows]
+        """The selected runs, in the order the table shows them (once each: grouped by tag, a run may
+        be listed twice)."""
+        indexes = sorted(self.view.selectionModel().selectedRows(), key=lambda i: (i.parent().row(), i.row()))
+        return list(dict.fromkeys(i.data(RUN_ID_ROLE) for i in indexes if i.data(RUN_ID_ROLE) is not None))
 
     def current_run(self) -> RunRecord | None:
         ids = self.selected_run_ids()
@@ -388,12 +408,11 @@ class ExperimentsPanel(QWidget):
         selection.clearSelection()
         first = True
         for run_id in run_ids:
-            row = self.model.row_of(run_id)
-            if row is None:
-                continue
-            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            index = self.proxy.mapFromSource(self.model.index_of(run_id))
             if not index.isValid():
                 continue
+            if index.parent().isValid():
+                self.view.expand(index.parent())
             flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
             if first:
                 selection.setCurrentIndex(index, flags)
@@ -413,8 +432,9 @@ class ExperimentsPanel(QWidget):
 
     def _on_model_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex, _roles=None) -> None:
         rec = self.current_run()
-        row = None if rec is None else self.model.row_of(rec.id)
-        if row is not None and top_left.row() <= row <= bottom_right.row():
+        index = QModelIndex() if rec is None else self.model.index_of(rec.id)
+        changed = index.isValid() and index.parent() == top_left.parent()
+        if changed and top_left.row() <= index.row() <= bottom_right.row():
             self._show_details()
             self._update_actions()
 
@@ -426,9 +446,27 @@ class ExperimentsPanel(QWidget):
         self.evaluate_button.setEnabled(self.run_actions.evaluate_action.isEnabled())
 
     def _update_count(self, *_args) -> None:
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        shown, total = self._shown_count(), self.model.run_count()
         self.count_label.setText(
-            f"{total:,} run{'s' * (total != 1)}" if shown == total else f"{shown:,} of {total:,} runs"
+            plural(total, "run") if shown == total else f"{shown:,} of {plural(total, 'run')}"
+        )
+
+    def _shown_count(self) -> int:
+        """How many runs pass the filters: the rows, or the rows under the groups (a run is under one
+        dataset; under tags it may be under several, so those are counted once: the one count that
+        reads every shown row)."""
+        proxy = self.proxy
+        if self.model.group_by is None:
+            return proxy.rowCount()
+        groups = [proxy.index(g, 0) for g in range(proxy.rowCount())]
+        if self.model.group_by == "dataset":
+            return sum(proxy.rowCount(group) for group in groups)
+        return len(
+            {
+                proxy.index(row, 0, group).data(RUN_ID_ROLE)
+                for group in groups
+                for row in range(proxy.rowCount(group))
+            }
         )
 
     def _fill_dataset_filter(self) -> None:
@@ -448,8 +486,9 @@ class ExperimentsPanel(QWidget):
 
     def _on_view_context_menu_requested(self, pos) -> None:
         index = self.view.indexAt(pos)
-        if index.isValid() and not self.view.selectionModel().isRowSelected(index.row(), QModelIndex()):
-            self.view.selectRow(index.row())
+        run_id = index.data(RUN_ID_ROLE) if index.isValid() else None
+        if run_id is not None and not self.view.selectionModel().isRowSelected(index.row(), index.parent()):
+            self.select_runs([run_id])
         menu = QMenu(self)
         for action in self.run_actions.menu_actions():
             menu.addAction(action) if action else menu.addSeparator()

@@ -27,7 +27,7 @@ from mmstudio.ui.widgets import scroll_with_wheel
 from mmstudio.vocabulary import is_live_metric
 
 #: The least height of a plot (title, axes and a curve one can read); the plots scroll below it.
-READABLE_PLOT_HEIGHT = 180
+READABLE_PLOT_HEIGHT = 150
 #: The least height of the log (its title and a few lines).
 LOG_MIN_HEIGHT = 72
 

@@ -120,3 +120,68 @@ def test_the_details_say_why_a_run_stopped_and_list_its_model_settings_and_metri
     assert "#d64541" in html  # the failed status's colour
     record = make_record(store.get_run(run_id), {})
     assert "No metrics logged yet" in details_html(record)
+
+
+def test_a_sparkline_is_the_curve_in_at_most_48_slice_means():
+    from mmstudio.store.summaries import SPARKLINE_POINTS, sparkline
+
+    assert sparkline([3.0, float("nan"), 2.0, float("inf"), 1.0]) == (3.0, 2.0, 1.0)  # short: as it is
+    long = sparkline([float(n) for n in range(4800)])
+    assert len(long) == SPARKLINE_POINTS == 48
+    assert long[0] == pytest.approx(49.5) and long[-1] == pytest.approx(4749.5)  # means of 100 each
+    assert list(long) == sorted(long) and sparkline([]) == ()
+
+
+def test_the_poll_reads_the_loss_curve_of_the_changed_runs_only(store: Store, db_url: str, monkeypatch):
+    """The Experiments page's sparklines: train/loss when it has points (per step), else val/loss;
+    runs whose summary did not change are not read again; ``runs list`` reads no curve at all."""
+    from mmstudio.store.summaries import sparkline_key
+
+    stepped = add_run(store, "stepped", [0.5, 0.6])
+    store.log_metrics(stepped, [("train/loss", s, s / 10, 2.0 / s, None) for s in range(1, 101)])
+    epochs = add_run(store, "epochs", [0.5, 0.7, 0.8])
+    nothing = add_run(store, "nothing", [])
+    reads: list[tuple[int, str]] = []
+    read_curve = Store.read_curve
+    monkeypatch.setattr(
+        Store, "read_curve", lambda self, i, k: reads.append((i, k)) or read_curve(self, i, k)
+    )
+    handle = StoreHandle()
+    try:
+        snapshot = fetch_runs(None, handle, db_url, {})
+        records = snapshot.records
+        assert records[stepped].curve_key == "train/loss" and len(records[stepped].curve) == 48
+        assert records[stepped].curve[0] > records[stepped].curve[-1]
+        assert records[epochs].curve_key == "val/loss"
+        assert records[epochs].curve == pytest.approx((0.5, 0.3, 0.2))
+        assert records[nothing].curve == () and records[nothing].curve_key == ""
+        assert records[epochs].value("curve") == pytest.approx(0.2)
+        assert records[epochs].curve_summary() == "val/loss: last 0.2, lowest 0.2 (3 points)"
+        assert sorted(reads) == sorted([(stepped, "train/loss"), (epochs, "val/loss")])
+
+        reads.clear()
+        store.log_metrics(epochs, [("val/loss", 4, 4.0, 0.1, None)])
+        after = fetch_runs(None, handle, db_url, snapshot.signatures)
+        assert set(after.records) == {epochs} and reads == [(epochs, "val/loss")]
+        assert after.records[epochs].curve[-1] == pytest.approx(0.1)
+        reads.clear()
+        fetch_records(store, [stepped, epochs])
+        assert reads == []
+    finally:
+        handle.close()
+    assert sparkline_key({}) == ""
+
+
+def test_runs_are_grouped_by_dataset_or_by_each_tag(store: Store):
+    from mmstudio.store.summaries import GROUP_BY, group_title
+
+    data = store.create_dataset(name="demo", path="/d", format="manifest", fingerprint="f", item_count=1)
+    tagged = add_run(store, "tagged", [], tags=["base", "gru"], dataset_id=data.id)
+    plain = add_run(store, "plain", [])
+    records = fetch_records(store, [tagged, plain])
+    assert records[tagged].groups("dataset") == ("demo",) and records[plain].groups("dataset") == ("",)
+    assert records[tagged].groups("tag") == ("base", "gru") and records[plain].groups("tag") == ("",)
+    assert [group_title(by, "") for by in GROUP_BY] == ["no dataset", "no tag"]
+    assert group_title("tag", "gru") == "gru"
+    with pytest.raises(ValueError, match="dataset or tag"):
+        records[plain].groups("status")
