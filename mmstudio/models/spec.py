@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mmstudio.formatting import plural
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
 from mmstudio.models.heads import DEFAULT_HEADS, HEADS
@@ -80,7 +81,7 @@ class SpecError(ValueError):
         self.issues = issues
         errors = [i for i in issues if i.level == "error"]
         lines = "\n".join(f"- {i.component}: {i.message}" for i in errors)
-        super().__init__(f"the model spec has {len(errors)} error(s):\n{lines}")
+        super().__init__(f"the model spec has {plural(len(errors), 'error')}:\n{lines}")
 
 
 @dataclass

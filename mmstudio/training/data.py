@@ -26,6 +26,7 @@ from mmstudio.data.cache import build_image_cache, build_text_cache
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.text import UNK_ID, Tokenizer, build_tokenizer, tokenizer_from_dict
 from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
+from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 from mmstudio.training.labels import regression_value, split_multilabel
 from mmstudio.training.spec import TrainSpec
@@ -171,7 +172,7 @@ class PreparedData:
                 target[n, [position[x] for x in item_labels]] = 1.0
             else:
                 target[n] = position[item_labels[0]]
-        self._summarise(ProblemKind.MISSING_LABEL, "have no label the model knows")
+        self._summarise(ProblemKind.MISSING_LABEL, "no label the model knows")
         return known, target
 
     def _prepare_images(self, items: Sequence[Item], progress, cancel) -> None:
@@ -190,7 +191,7 @@ class PreparedData:
             self._drop(failure.index, item, _problem_kind(failure.kind), failure.message)
         if cache.failed:
             self.messages.append(
-                f"{len(cache.failed):,} item(s) left out: their image could not be decoded "
+                f"{plural(len(cache.failed), 'item')} left out: the image could not be decoded "
                 f"(first: {items[cache.failed[0].index].image}: {cache.failed[0].message})"
             )
         # A plain ndarray over the mapping: fancy indexing then skips np.memmap's bookkeeping.
@@ -234,7 +235,7 @@ class PreparedData:
         if found:
             first = found[0]
             self.messages.append(
-                f"{len(found):,} item(s) left out: they {what} (first: {first.source} row {first.row}: "
+                f"{plural(len(found), 'item')} left out with {what} (first: {first.source} row {first.row}: "
                 f"{first.message})"
             )
 
@@ -432,7 +433,8 @@ def regression_targets(items: Sequence[Item]) -> np.ndarray:
         shown = "; ".join(f"{i.source} row {i.row}: {i.label!r}" for i in bad[:_EXAMPLES])
         more = f" and {len(bad) - _EXAMPLES:,} more" if len(bad) > _EXAMPLES else ""
         raise ValueError(
-            f"a regression target must be a number, but {len(bad):,} label(s) are not ({shown}{more}); "
+            f"a regression target must be a number, but {plural(len(bad), 'label')} "
+            f"{'is' if len(bad) == 1 else 'are'} not ({shown}{more}); "
             "fix those rows or choose the classification task"
         )
     return values

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mmstudio.formatting import plural
 from mmstudio.vocabulary import run_status_title
 
 
@@ -155,7 +156,7 @@ def describe(event: Event) -> tuple[str, str] | None:
     if isinstance(event, RunStarted):
         resumed = f", resuming at step {event.start_step:,}" if event.start_step else ""
         return "info", (
-            f"run {event.run_id} '{event.name}' on {event.device}: {event.epochs} epochs x "
+            f"run {event.run_id} '{event.name}' on {event.device}: {plural(event.epochs, 'epoch')} x "
             f"{event.steps_per_epoch:,} steps, {event.parameters:,} parameters{resumed}"
         )
     if isinstance(event, EpochEnded):

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mmstudio.formatting import format_bytes, format_count
+from mmstudio.formatting import format_bytes, format_count, plural
 from mmstudio.progress import Cancelled, check_cancel, user_message
 from mmstudio.training.labels import regression_value, split_multilabel
 from mmstudio.training.spec import TrainSpec
@@ -188,14 +188,14 @@ def describe_context(
     (``dataset_name``); else none, and the defaults the shapes assume."""
     sizes = f"{train.image_size} px images, texts of {train.max_len} tokens, batch size {train.batch_size}"
     if facts is not None:
-        parts = [f"{facts.items:,} pairs"]
+        parts = [plural(facts.items, "pair")]
         if facts.has_text and facts.vocab_size is not None:
             parts.append(f"a vocabulary of {facts.vocab_size:,} tokens")
         if not facts.has_image:
             parts.append("no images")
         if not facts.has_text:
             parts.append("no text")
-        parts.append(f"{len(facts.labels):,} labels")
+        parts.append(plural(len(facts.labels), "label"))
         return (
             f"For {facts.name} ({', '.join(parts)}) at {sizes}; "
             "image size and text length are training settings."
@@ -622,9 +622,9 @@ def _output_text(task: str, context: Mapping[str, Any]) -> str:
     n = int(context.get("num_outputs", 0))
     labels = f": {context['labels']}" if context.get("labels") else ""
     if task == "classification":
-        return f"{n:,} classes{labels}"
+        return f"{plural(n, 'class', 'classes')}{labels}"
     if task == "multilabel":
-        return f"{n:,} labels, each yes or no{labels}"
+        return f"{plural(n, 'label')}, each yes or no{labels}"
     if task == "regression":
         return "one value per item"
     if task == "contrastive":

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmstudio.data.spec import DatasetSpec
+from mmstudio.formatting import plural
 from mmstudio.vocabulary import MONITOR_SPLITS, SLOTS, check_task, component_name, metric_mode
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -282,7 +283,8 @@ class RunJob:
         architecture = " + ".join(parts) if parts else "default model"
         lead = self.name or (f"resume run {self.resume_run_id}" if self.resume_run_id else "new run")
         train = self.train
-        return f"{lead} · {architecture} · {train.epochs} epochs, batch {train.batch_size}, lr {train.lr:.3g}"
+        epochs = plural(train.epochs, "epoch")
+        return f"{lead} · {architecture} · {epochs}, batch {train.batch_size}, lr {train.lr:.3g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 from mmstudio.training import checkpoints
 from mmstudio.training import events as ev
@@ -312,7 +313,7 @@ class Trainer:
                         self.run_id,
                         "info",
                         f"stopped early after epoch {self.state.epoch}: {self.monitor} has not improved "
-                        f"for {self.state.bad_evaluations} evaluation(s)",
+                        f"for {plural(self.state.bad_evaluations, 'evaluation')}",
                         time.time(),
                     )
                 )

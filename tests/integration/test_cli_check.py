@@ -56,7 +56,7 @@ def test_check_exits_2_with_the_validation_errors(small_demo, capsys):
     assert main([*argv, "--check", "--quiet"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: the model spec has 1 error(s):\n- fusion: gated fusion combines")
+    assert captured.err.startswith("error: the model spec has 1 error:\n- fusion: gated fusion combines")
     assert main([*argv, "--check", "--quiet", "--json"]) == 2
     doc = json.loads(capsys.readouterr().out)
     assert not doc["ok"] and doc["check"] is None and doc["summary"] is None

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from mmstudio.data.dataset import Dataset
 from mmstudio.data.stats import DatasetStats, SizeCount
 from mmstudio.data.types import SPLITS
-from mmstudio.formatting import sentence, shorten
+from mmstudio.formatting import plural, sentence, shorten
 from mmstudio.ui.plot_style import palette_plot
 
 MAX_LABEL_BARS = 30  # more labels than this: the most frequent are drawn, and the title says so
@@ -235,7 +235,9 @@ class StatsWidget(QWidget):
         shown = f"top {n} of {total:,}" if total > n else f"{total:,}"
         smallest, largest = min(stats.labels.values()), max(stats.labels.values())
         each = (
-            f"{smallest:,} pairs each" if smallest == largest else f"{smallest:,} to {largest:,} pairs each"
+            f"{plural(smallest, 'pair')} each"
+            if smallest == largest
+            else f"{smallest:,} to {largest:,} pairs each"
         )
         plot.setTitle(f"Labels ({shown}): {each}")
         plot.setYRange(-0.6, n - 0.4, padding=0)
@@ -279,7 +281,11 @@ class StatsWidget(QWidget):
         self.size_points.setData(x=w, y=h, size=np.clip(6 + 3 * np.log2(n), 6, 30))
         width, height, count = sizes[0].width, sizes[0].height, sizes[0].count
         if len(sizes) == 1:
-            title = f"Image sizes: all {known:,} images are {width} × {height} px"
+            title = (
+                f"Image sizes: all {known:,} images are {width} × {height} px"
+                if known > 1
+                else f"Image size: {width} × {height} px"
+            )
         else:
             title = (
                 f"Image sizes: {len(sizes):,} distinct, most common {width} × {height} px "

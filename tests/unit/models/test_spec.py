@@ -235,7 +235,7 @@ def test_build_model_raises_every_error_at_once(tiny_ctx):
     with pytest.raises(SpecError) as info:
         build_model(s, tiny_ctx)
     text = str(info.value)
-    assert text.startswith("the model spec has 2 error(s):")
+    assert text.startswith("the model spec has 2 errors:")
     assert "textcnn.filters: 0 is below the minimum 4" in text
     assert "concat fusion combines text with images" in text
     assert isinstance(info.value, ValueError)

@@ -171,7 +171,7 @@ def test_items_whose_image_fails_to_decode_are_left_out_and_reported(tmp_path):
     assert data.split_sizes() == {"train": 11, "val": 1, "test": 2}
     assert sorted(p.row for p in data.problems) == [4, 13] and all(p.skipped for p in data.problems)
     assert {str(p.kind) for p in data.problems} <= {"corrupt_image", "not_an_image", "missing_file"}
-    assert len(data.messages) == 1 and "2 item(s) left out" in data.messages[0]
+    assert len(data.messages) == 1 and "2 items left out" in data.messages[0]
     assert progress[-1] == (16, 16)
 
 
@@ -202,7 +202,7 @@ def test_labels_and_tokenizer_from_a_checkpoint_are_reused(tmp_path, prepared):
     assert (
         again.problems[0].row == 2 and "'fox' is not one of the model's labels" in again.problems[0].message
     )
-    assert "have no label the model knows" in again.messages[0]
+    assert "1 item left out with no label the model knows (first: " in again.messages[0]
 
 
 def test_class_weights_are_inverse_frequency_on_the_training_split(tmp_path):
@@ -238,7 +238,7 @@ def test_regression_targets_and_rows_that_are_not_numbers(tmp_path):
     assert target.dtype == torch.float32 and target.tolist() == [1.5, -2.0, 300.0]
     bad = make_dataset(tmp_path / "bad", [("x", "1", "train"), ("y", "big", "train"), ("z", "nan", "val")])
     with pytest.raises(
-        ValueError, match=r"2 label\(s\) are not \(data.csv row 2: 'big'; data.csv row 3: 'nan'\)"
+        ValueError, match=r"2 labels are not \(data.csv row 2: 'big'; data.csv row 3: 'nan'\)"
     ):
         PreparedData(bad, SPEC, "regression", need_image=False)
 
