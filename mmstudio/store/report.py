@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmstudio.formatting import format_value, shorten
+from mmstudio.formatting import format_value, printable_text, shorten
 from mmstudio.vocabulary import CONDITIONS, LOSS_KEYS, key_metric
 
 from .compare import Comparison, run_label
@@ -229,7 +229,8 @@ def headline_metric(keys: Sequence[str], *, task: str | None = None) -> str | No
 
 def example_text(c: Comparison, item_index: int, text: str | None) -> str:
     """How a gallery lists test item ``item_index``: its ``text`` (cut to 140 characters; None when the
-    dataset is not loaded), its true label, and what each run predicted (``#12 cat ✓``)."""
+    dataset is not loaded), its true label, and what each run predicted (``#12 cat ✓``), with no control
+    character drawn as a box (:func:`~mmstudio.formatting.printable_text`)."""
     predicted = []
     true = None
     for run_id, label in zip(c.run_ids, c.labels(), strict=True):
@@ -237,8 +238,9 @@ def example_text(c: Comparison, item_index: int, text: str | None) -> str:
         if p is not None:
             true = true or p.true_label
             mark = "✓" if p.predicted_label == p.true_label else "✗"
-            predicted.append(f"{label.split(' ', 1)[0]} {p.predicted_label} {mark}")
-    shown = text if text is not None else f"item {item_index} (dataset not loaded)"
+            predicted.append(f"{label.split(' ', 1)[0]} {printable_text(str(p.predicted_label))} {mark}")
+    shown = printable_text(text) if text is not None else f"item {item_index} (dataset not loaded)"
+    true = printable_text(str(true)) if true is not None else None
     return f"{shorten(shown, 140)}\ntrue: {true}   predicted: " + "  ".join(predicted)
 
 

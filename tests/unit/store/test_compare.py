@@ -127,6 +127,8 @@ def test_load_comparison_reads_runs_stats_evaluations_and_predictions(db_url):
         f"{('a red pin ' * 20)[:139]}…\ntrue: a   predicted: {first} b ✗  {second} a ✓"
     )
     assert example_text(c, 7, None).startswith("item 7 (dataset not loaded)\ntrue: None")
+    # a caption with a NUL or a tab (issue 12 #14): escapes a font can draw, on one line
+    assert example_text(c, 1, "nul\x00 and\ttab").startswith("nul\\x00 and tab\ntrue: a")
     with Store.open(db_url) as store:
         assert load_comparison(store, ids, predictions=False).predictions == {}  # for tables alone
 
