@@ -7,7 +7,8 @@ point it at a copy of the dataset (``data``: the run's own files moved or on ano
 change training settings (``train``: more epochs, say); everything else is as the run was.
 
 A run recorded before its dataset spec was kept (and without a checkpoint to backfill it from) is
-resumed on its dataset record's folder, or on the dataset the caller has open when it is that folder.
+resumed on its dataset record's folder (or the manifest in it whose fingerprint is the record's, when
+the folder holds several), or on the dataset the caller has open when it is in that folder.
 The same lookup finds a run's dataset for everything else that needs it again (:func:`recorded_dataset`:
 ``eval`` without ``--data``, "Open in builder", "Evaluate on its own dataset"; :func:`load_recorded`:
 the Compare page's test items). This module imports neither torch nor the models: the GUI calls it in
@@ -112,8 +113,37 @@ def _recorded(store: Store, run: Any) -> DatasetSpec | None:
     if run.dataset_spec:
         return DatasetSpec.from_dict(run.dataset_spec)
     if run.dataset_id is not None:
-        return DatasetSpec(path=store.get_dataset(run.dataset_id).path)
+        record = store.get_dataset(run.dataset_id)
+        return DatasetSpec(path=_legacy_path(record.path, record.fingerprint))
     return None
+
+
+def _legacy_path(folder: str, fingerprint: str | None) -> str:
+    """The path a record made before the exact file was kept stands for: ``folder`` itself, or, when
+    the folder holds several manifests (and so is no dataset by itself), the one manifest whose
+    fingerprint is the record's. Reads each candidate's records (no image is opened); ``folder`` when
+    none matches, so that loading it says which manifests it holds."""
+    from mmstudio.data.dataset import read_source
+    from mmstudio.data.detect import detect_format
+    from mmstudio.data.fingerprint import fingerprint as fingerprint_of
+    from mmstudio.data.types import DatasetFormatError, SeveralDatasets
+
+    if not fingerprint or not os.path.isdir(folder):
+        return folder
+    try:
+        detect_format(folder)
+        return folder  # a dataset by itself
+    except SeveralDatasets as several:
+        choices = several.choices
+    except (DatasetFormatError, OSError):
+        return folder
+    for choice in choices:
+        try:
+            if fingerprint_of(read_source(choice)) == fingerprint:
+                return str(choice)
+        except (DatasetFormatError, OSError):
+            continue
+    return folder
 
 
 def _dataset_spec(store: Store, run: Any, data: Any, current: DatasetSpec | None) -> DatasetSpec:

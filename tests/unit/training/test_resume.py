@@ -162,3 +162,34 @@ def test_a_runs_dataset_is_loaded_again_with_a_word_when_it_changed_or_is_gone(t
         shutil.rmtree(copy)
         dataset, warning = load_recorded(store, recorded)
         assert dataset is None and f"{copy} is gone" in warning
+
+
+def test_an_old_record_of_a_folder_with_several_manifests_finds_the_one_it_trained_on(
+    tmp_path, db_url, small_demo
+):
+    """Issue 12 #1: a record made before the file was kept names the folder; when that folder holds
+    several manifests (no dataset by itself) the one whose fingerprint is the record's is taken, so the
+    Compare page shows its items instead of 'FOLDER is not a manifest dataset'."""
+    from mmstudio.training.resume import load_recorded, recorded_dataset
+
+    folder = tmp_path / "several"
+    shutil.copytree(small_demo, folder)
+    rows = (folder / "manifest.csv").read_text().splitlines()
+    (folder / "manifest.csv").rename(folder / "all.csv")
+    (folder / "first.csv").write_text("\n".join(rows[:121]) + "\n")
+    (folder / "second.csv").write_text("\n".join([rows[0], *rows[121:]]) + "\n")
+    second = DatasetSpec(str(folder / "second.csv"), check_images="header").load()
+    with Store.open(db_url) as store:
+        row = store.ensure_dataset(
+            name="several", path=folder, format="manifest", fingerprint=second.fingerprint,
+            item_count=len(second.items), summary={},
+        )  # fmt: skip
+        legacy = store.create_run(name="old", dataset_id=row.id)
+        assert recorded_dataset(store, legacy).path == str(folder / "second.csv")
+        dataset, warning = load_recorded(store, legacy)
+        assert warning == "" and dataset.fingerprint == second.fingerprint
+        unknown = store.ensure_dataset(
+            name="gone", path=folder, format="manifest", fingerprint="no such", item_count=1, summary={}
+        )
+        lost = store.create_run(name="lost", dataset_id=unknown.id)
+        assert recorded_dataset(store, lost).path == str(folder)  # loading it names the manifests
