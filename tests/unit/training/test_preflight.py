@@ -361,8 +361,8 @@ def test_the_runner_refuses_a_job_the_data_cannot_train_before_a_run_is_recorded
 
 def test_one_of_a_thing_is_spoken_of_as_one():
     """Issue 12 #19: "1 labels", "1 classes", "1 epochs" read as slips."""
-    from mmstudio.training.preflight import _output_text
     from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training.preflight import _output_text
     from mmstudio.training.spec import RunJob, TrainSpec
 
     assert _output_text("multilabel", {"num_outputs": 1}) == "1 label, each yes or no"
