@@ -382,6 +382,23 @@ def test_split_settings_re_split_without_reloading(qtbot, panel, state, tmp_path
     assert [(i.row, i.split) for i in split.items] == [(i.row, i.split) for i in fresh.items]
 
 
+def test_the_statistics_scroll_rather_than_overlap_at_the_windows_minimum_size(qtbot, panel, tmp_path):
+    """Issue 12: at 720 x 480 the splits' form was drawn over their table; now the tab scrolls."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication
+
+    load(qtbot, panel, make_manifest(tmp_path / "ds", n=60))
+    panel.show_tab("statistics")
+    panel.resize(720, 480)
+    QApplication.processEvents()
+    stats = panel.stats
+    table_bottom = stats.split_table.mapTo(stats, QPoint(0, stats.split_table.height())).y()
+    assert table_bottom <= stats.val_spin.mapTo(stats, QPoint(0, 0)).y()
+    assert stats.labels_plot.height() >= 200 and stats.scroll_area.verticalScrollBar().maximum() > 0
+    panel.resize(1280, 800)
+    qtbot.waitUntil(lambda: stats.scroll_area.verticalScrollBar().maximum() == 0)  # all fits
+
+
 def test_a_dataset_set_elsewhere_is_shown(qtbot, panel, state, tmp_path):
     from mmstudio.data.spec import DatasetSpec
 

@@ -169,7 +169,7 @@ class ColumnMappingDialog(QDialog):
 
         self.error = QLabel()
         self.error.setObjectName("columnsError")
-        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setStyleSheet("color: #d64541;")  # reads on a light and a dark base
         self.error.setWordWrap(True)
 
         self.table = QTableView()

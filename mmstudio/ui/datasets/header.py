@@ -40,11 +40,7 @@ class DatasetHeader(QWidget):
         self.title.setFont(font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.format_label = QLabel()
-        self.format_label.setObjectName("formatChip")
-        self.format_label.setStyleSheet(
-            "QLabel#formatChip { background: #e3ecf7; color: #1d3b5c; border-radius: 9px;"
-            " padding: 2px 10px; }"
-        )
+        self.format_label.setObjectName("formatChip")  # styled in resources/style.qss, light or dark
         self.path_label = _secondary_label()
         self.path_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.path_label.setWordWrap(False)

@@ -18,12 +18,14 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -49,6 +51,19 @@ SPLIT_COLOURS = {"train": QColor(76, 120, 168), "val": QColor(245, 133, 24), "te
 def _plot(title: str, x_label: str, y_label: str) -> pg.PlotWidget:
     """A static chart in the palette's colours (no mouse panning or menu: it is a figure, not a tool)."""
     return palette_plot(title, x_label, y_label, grid_x=False, static=True, min_height=150)
+
+
+class _PanesLayout(QGridLayout):
+    """The panes' grid, with no height for its width: the scroll area then gives the panes the view's
+    height and scrolls only below their minimum. (The splits' wrapped note would make it ask the
+    layout's height for the width, which counts each plot's 480 px preferred height.)"""
+
+    def hasHeightForWidth(self) -> bool:
+        return False
+
+
+MIN_PANE_WIDTH = 260  # a pane narrower than this cuts its title
+MIN_PLOT_HEIGHT = 200  # below this a plot is a sliver
 
 
 class StatsWidget(QWidget):
@@ -103,7 +118,8 @@ class StatsWidget(QWidget):
             spin.valueChanged.connect(self._on_settings_changed)
         self.stratify_check.toggled.connect(self._on_settings_changed)
 
-        splits_box = QGroupBox("Splits")
+        self.splits_box = splits_box = QGroupBox("Splits")
+        splits_box.setMinimumWidth(MIN_PANE_WIDTH)
         splits_layout = QVBoxLayout(splits_box)
         splits_layout.addWidget(self.split_table)
         form = QFormLayout()
@@ -120,9 +136,14 @@ class StatsWidget(QWidget):
         splits_layout.addLayout(buttons)
         splits_layout.addStretch(1)
 
-        grid = QGridLayout(self)
+        # The panes in a scroll area: on a small window they keep a readable size and the tab scrolls,
+        # rather than the layout squeezing the splits' form over their table.
+        panes = QWidget()
+        grid = _PanesLayout(panes)
         grid.setContentsMargins(0, 8, 0, 0)
         grid.setSpacing(10)
+        for plot in (self.labels_plot, self.lengths_plot, self.sizes_plot):
+            plot.setMinimumSize(MIN_PANE_WIDTH, MIN_PLOT_HEIGHT)
         grid.addWidget(self.labels_plot, 0, 0)
         grid.addWidget(self.lengths_plot, 0, 1)
         grid.addWidget(self.sizes_plot, 1, 0)
@@ -131,6 +152,13 @@ class StatsWidget(QWidget):
         grid.setColumnStretch(1, 1)
         grid.setRowStretch(0, 1)
         grid.setRowStretch(1, 1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(panes)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.scroll_area)
 
     @staticmethod
     def _percent_spin(tip: str) -> QSpinBox:
@@ -191,6 +219,7 @@ class StatsWidget(QWidget):
         dataset = self.dataset
         if dataset is None:
             self.split_note.setText("")
+            self._fit_splits_box()
             return
         if dataset.columns.split:
             text = (
@@ -202,6 +231,13 @@ class StatsWidget(QWidget):
         if dataset.notes:
             text += " " + " ".join(sentence(n) for n in dataset.notes)
         self.split_note.setText(text)
+        self._fit_splits_box()
+
+    def _fit_splits_box(self) -> None:
+        """The splits' box at least as tall as its content at its narrowest (the note wraps most
+        there): the panes' grid asks no height for a width (see :class:`_PanesLayout`)."""
+        self.splits_box.setMinimumHeight(0)
+        self.splits_box.setMinimumHeight(self.splits_box.heightForWidth(MIN_PANE_WIDTH))
 
     def _draw(self) -> None:
         self._drawn = True
@@ -253,7 +289,9 @@ class StatsWidget(QWidget):
             return
         edges = np.asarray(d.bin_edges)
         self.length_bars.setOpts(x0=edges[:-1], x1=edges[1:], height=np.asarray(d.bin_counts, dtype=float))
-        plot.setTitle(f"Caption length: median {every.median:,.0f} characters, 95% under {every.p95:,.0f}")
+        plot.setTitle(
+            f"Caption length: median {every.median:,.0f}, 95% under {every.p95:,.0f}"
+        )  # characters: the axis
         axis = "characters"
         if drawn.longer:
             axis += f" ({drawn.note()})"  # the lengths left out, beyond the axis
