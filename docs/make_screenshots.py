@@ -141,6 +141,20 @@ def main() -> int:
             env=env,
             check=True,
         )
+        # The same two pages in the dark palette (issue 12: every page follows it, charts included).
+        for page, extra in (("compare", ["--run", "1", "--run", "2"]), ("experiments", [])):
+            subprocess.run(
+                [*gui[:-1], *db, "gui", "--page", page, *extra, "--theme", "dark", "--screenshot",
+                 str(out / f"gui-{page}-dark.png")],
+                env=env,
+                check=True,
+            )  # fmt: skip
+        subprocess.run(
+            [*gui[:-1], "gui", "--page", "model", "--demo", "--theme", "dark", "--screenshot",
+             str(out / "gui-model-dark.png")],
+            env=env,
+            check=True,
+        )  # fmt: skip
         broken = broken_copy(work / "broken")
         subprocess.run(
             [

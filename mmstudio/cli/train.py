@@ -392,7 +392,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 raise UsageError(f"{exc}; give the dataset to evaluate on with --data PATH") from exc
         else:
             spec = dataset_spec(args.data, args)
-    dataset = load_for_cli(spec, quiet=args.quiet)
+    try:
+        dataset = load_for_cli(spec, quiet=args.quiet)
+    except UsageError as exc:
+        if args.data is not None:
+            raise
+        raise UsageError(  # the run's own dataset, as recorded: say how to give another
+            f"run {args.run_id}'s recorded dataset cannot be read: {exc}; give the dataset to evaluate on "
+            "with --data PATH"
+        ) from exc
     if not dataset.report.usable:
         raise UsageError(f"{spec.path} has no usable pairs; 'mmstudio data check {spec.path}' shows why")
     steps = _Steps(enabled=not args.quiet)

@@ -250,19 +250,27 @@ def test_a_run_on_one_manifest_of_a_folder_of_several_finds_it_again(
         assert warning == "" and len(dataset.items) == 160
         assert dataset.source.files == [train_file]
 
-        # An old record (no spec, a dataset row naming the folder): it falls back to the folder, whose
-        # manifests the error names.
+        # An old record (no spec, a dataset row naming the folder): the manifest in the folder whose
+        # fingerprint is the row's; with none matching, the folder, whose manifests the error names.
         row = store.get_dataset(store.get_run(stopped.run_id).dataset_id)
         assert Path(row.path) == several_manifests
         legacy = store.create_run(name="old", dataset_id=row.id)
-        assert recorded_dataset(store, legacy).path == str(several_manifests)
+        assert recorded_dataset(store, legacy).path == str(train_file)
+        assert len(load_recorded(store, legacy)[0].items) == 160
+        other = store.ensure_dataset(
+            name="other", path=several_manifests, format="manifest", fingerprint="0" * 64, item_count=1,
+            summary={},
+        )
+        lost = store.create_run(name="lost", dataset_id=other.id)
+        assert recorded_dataset(store, lost).path == str(several_manifests)
         with pytest.raises(SeveralDatasets) as raised:
-            load_recorded(store, legacy)
+            load_recorded(store, lost)
         assert [p.name for p in raised.value.choices] == [
             "manifest.csv",
             "manifest_test.csv",
             "manifest_train.csv",
         ]
-    code = main(["eval", str(legacy), "--split", "test", "--db", db, "--json"])
+    code = main(["eval", str(lost), "--split", "test", "--db", db, "--json"])
     err = capsys.readouterr().err
+    assert code == 2 and "give the dataset to evaluate on with --data PATH" in err
     assert code == 2 and "holds 3 manifests (manifest.csv, manifest_test.csv, manifest_train.csv)" in err
