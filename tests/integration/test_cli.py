@@ -258,7 +258,11 @@ def test_a_run_on_one_manifest_of_a_folder_of_several_finds_it_again(
         assert recorded_dataset(store, legacy).path == str(train_file)
         assert len(load_recorded(store, legacy)[0].items) == 160
         other = store.ensure_dataset(
-            name="other", path=several_manifests, format="manifest", fingerprint="0" * 64, item_count=1,
+            name="other",
+            path=several_manifests,
+            format="manifest",
+            fingerprint="0" * 64,
+            item_count=1,
             summary={},
         )
         lost = store.create_run(name="lost", dataset_id=other.id)
