@@ -49,6 +49,17 @@ def add_parsers(commands) -> None:
     json_option(check)
     check.set_defaults(func=cmd_data_check)
 
+    cache = data_commands.add_parser(
+        "cache",
+        help="show or clear the preprocessing caches",
+        description="Show the caches of decoded images and tokenized texts (each dataset's images at "
+        "each size), their size against the cap (MMSTUDIO_CACHE_MAX_GB in GiB, 20 by default; the least "
+        "recently used go first), and clear them. Everything in them is rebuilt when needed.",
+    )
+    cache.add_argument("--clear", action="store_true", help="remove every cache")
+    json_option(cache)
+    cache.set_defaults(func=cmd_data_cache)
+
 
 def add_dataset_options(parser: argparse.ArgumentParser) -> None:
     """``--format``, the column-role overrides and the split seed, shared by data check, train and eval."""
@@ -181,4 +192,44 @@ def cmd_data_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_data_cache(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from mmstudio import paths
+    from mmstudio.data.cache import cache_entries, cache_limit, clean_caches, clear_caches
+    from mmstudio.formatting import format_bytes, local_time
+
+    try:
+        cap = cache_limit()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    root = paths.cache_dir()
+    if args.clear:
+        freed = clear_caches()
+        print(f"removed the caches in {root}: {format_bytes(freed)} freed", file=sys.stderr)
+    else:
+        clean_caches()  # what a killed build left, and what is over the cap
+    entries = cache_entries()
+    total = sum(e.bytes for e in entries)
+    if args.json:
+        print_json(
+            {
+                "folder": str(root),
+                "bytes": total,
+                "cap_bytes": cap,
+                "caches": [
+                    {"kind": e.kind, "key": e.key, "bytes": e.bytes, "last_used": e.last_used}
+                    for e in reversed(entries)
+                ],
+            }
+        )
+        return EXIT_OK
+    limit = f"cap {format_bytes(cap)}" if cap else "no cap"
+    print(f"{root}: {plural(len(entries), 'cache')}, {format_bytes(total)} ({limit}, MMSTUDIO_CACHE_MAX_GB)")
+    for e in reversed(entries):
+        used = local_time(datetime.fromtimestamp(e.last_used))
+        print(f"  {e.kind:<6} {format_bytes(e.bytes):>10}  last used {used}  {e.key}")
     return EXIT_OK

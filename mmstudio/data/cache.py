@@ -11,14 +11,23 @@ and fit, and :data:`CACHE_FORMAT_VERSION`, so a stale cache is never read: a cha
 gets a new file. Files are written under a temporary name and renamed into place, so a crash or a
 cancelled build leaves nothing that could be mistaken for a cache. Everything here can be deleted at
 any time; it is rebuilt on the next use.
+
+Disk space is handled as an ordinary error: before an image cache is written the free space is checked
+and the whole file is allocated (``posix_fallocate``), so a full disk raises :class:`CacheSpaceError`
+instead of killing the process with SIGBUS when a page of the mapped file cannot be written. The
+caches are kept under a size cap (:func:`cache_limit`, ``MMSTUDIO_CACHE_MAX_GB`` in GiB, 20 by default): after
+each build the least recently used caches are removed until they fit, and the temporary files a killed
+build left behind are removed (:func:`clean_caches`). ``mmstudio data cache`` shows them and clears them.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -35,14 +44,31 @@ from mmstudio import paths
 from mmstudio.data.images import FITS, ImageError, decode_rgb
 from mmstudio.data.text import Tokenizer, tokenizer_hash
 from mmstudio.data.types import Item
+from mmstudio.formatting import format_bytes
 from mmstudio.progress import check_cancel
 
 CACHE_FORMAT_VERSION = 1
+#: The caches' size cap in bytes unless ``MMSTUDIO_CACHE_MAX_GB`` says otherwise (0: no cap).
+DEFAULT_MAX_BYTES = 20 * 2**30
+CACHE_MAX_ENV = "MMSTUDIO_CACHE_MAX_GB"
+#: Room left free beside a new image cache: the system and other writers need some too.
+FREE_SPACE_MARGIN = 256 * 2**20
+#: A temporary file of a live process is left alone unless it is older than this (the pid was reused).
+STALE_TEMP_S = 7 * 24 * 3600
+_KINDS = ("images", "text")
+_TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp\.(npy|npz|json)$")
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress calls a second: a GUI cannot show more
 _MAX_CHUNK = 256
 _MIN_CHUNK = 16
 
 ProgressCallback = Callable[[int, int], None]
+
+
+class CacheSpaceError(OSError):
+    """The disk cannot hold a cache: the message says how much is needed, where, and what to do."""
+
+    def __str__(self) -> str:  # the sentence, without OSError's "[Errno 28]"
+        return str(self.strerror)
 
 
 class CancelFlag(Protocol):
@@ -150,9 +176,12 @@ def build_image_cache(
     array_path, sidecar_path = root / f"{key}.npy", root / f"{key}.json"
     existing = _open_image_cache(array_path, sidecar_path, n=len(items), size=size, fit=fit)
     if existing is not None:
+        _mark_used(sidecar_path)
         return existing
 
     root.mkdir(parents=True, exist_ok=True)
+    if cache_root is None:  # the user's cache folder: make room first (never a folder a caller chose)
+        clean_caches(keep={key})
     partial = _temp_path(root, key, ".npy")
     try:
         failed = _decode_into(partial, items, size, fit, progress, cancel, workers)
@@ -169,6 +198,8 @@ def build_image_cache(
         _write_json_atomic(sidecar_path, meta)
     finally:
         partial.unlink(missing_ok=True)
+    if cache_root is None:
+        clean_caches(keep={key})
     return ImageCache(array_path, meta)
 
 
@@ -198,8 +229,17 @@ def _decode_into(
     cancel: CancelFlag | None,
     workers: int | None,
 ) -> list[DecodeFailure]:
-    """Create the array file at ``path`` and fill it with the decoded images; return the failures."""
-    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(items), size, size, 3))
+    """Create the array file at ``path``, allocated in full (a full disk is then an error here, not a
+    SIGBUS while the mapping is written), and fill it with the decoded images; return the failures."""
+    shape = (len(items), size, size, 3)
+    needed = int(np.prod(shape)) + 4096
+    _check_free_space(path.parent, needed)
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        _allocate(path, needed)
+    except BaseException:
+        del array
+        raise
     try:
         failed = _decode_all(array, items, size, fit, progress, cancel, workers)
         array.flush()
@@ -286,6 +326,7 @@ def build_text_cache(
     path = root / f"{key}.npz"
     cached = _load_text_cache(path, n=len(texts), max_len=max_len)
     if cached is not None:
+        _mark_used(path)
         return cached
     ids, lengths = tokenizer.encode_batch(texts, max_len)
     root.mkdir(parents=True, exist_ok=True)
@@ -331,3 +372,211 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+# --- disk space, the size cap, stale temporary files -------------------------------------------------
+
+
+def _check_free_space(folder: Path, needed: int) -> None:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: the allocation below still fails cleanly
+    if free - needed < FREE_SPACE_MARGIN:
+        raise CacheSpaceError(
+            errno.ENOSPC,
+            f"the image cache needs {format_bytes(needed)} in {folder} but only {format_bytes(free)} "
+            "is free; free some space, set MMSTUDIO_HOME to a disk with room, "
+            "or train at a smaller image size",
+        )
+
+
+def _allocate(path: Path, size: int) -> None:
+    """Reserve ``size`` bytes for ``path`` so writing its mapping never meets a full disk."""
+    if not hasattr(os, "posix_fallocate"):
+        return  # macOS, Windows: the free-space check stands alone
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CacheSpaceError(
+                exc.errno,
+                f"the disk holding {path.parent} filled up while the image cache was reserved "
+                f"({format_bytes(size)}); free some space or set MMSTUDIO_HOME to a disk with room",
+            ) from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _mark_used(path: Path) -> None:
+    """Note that a cache was just used (its access time; the modification time stays the build's), for
+    the least-recently-used order."""
+    try:
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+    except OSError:
+        pass  # a read-only cache folder: it is still used, only its age is not updated
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cache: its files (an image cache's array and sidecar, a text cache's archive), their size
+    and when it was last used."""
+
+    kind: str
+    key: str
+    files: tuple[Path, ...]
+    bytes: int
+    last_used: float
+
+
+def cache_limit() -> int:
+    """The caches' size cap in bytes: ``MMSTUDIO_CACHE_MAX_GB`` (gigabytes of 2**30 bytes; 0: no cap), else
+    :data:`DEFAULT_MAX_BYTES`. A value that is not a number is an error naming the variable."""
+    text = os.environ.get(CACHE_MAX_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{CACHE_MAX_ENV} must be a number of gigabytes, such as 20, not {text!r}") from None
+    if value < 0 or value != value:
+        raise ValueError(f"{CACHE_MAX_ENV} must be 0 (no cap) or more, not {text!r}")
+    return int(value * 2**30)
+
+
+def cache_entries(root: str | os.PathLike[str] | None = None) -> list[CacheEntry]:
+    """The caches under ``root`` (the user's cache folder), least recently used first."""
+    base = Path(root) if root is not None else paths.cache_dir()
+    entries = []
+    for kind in _KINDS:
+        folder = base / kind
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        groups: dict[str, list[Path]] = {}
+        for name in names:
+            if name.startswith("."):
+                continue
+            stem, dot, ext = name.rpartition(".")
+            if dot and ext in ("npy", "json", "npz"):
+                groups.setdefault(stem, []).append(folder / name)
+        for key, files in groups.items():
+            stats = []
+            for f in files:
+                try:
+                    stats.append(f.stat())
+                except OSError:
+                    continue
+            if stats:
+                entries.append(
+                    CacheEntry(kind, key, tuple(sorted(files)), sum(st.st_size for st in stats),
+                               max(max(st.st_atime, st.st_mtime) for st in stats))
+                )  # fmt: skip
+    return sorted(entries, key=lambda e: e.last_used)
+
+
+def stale_temp_files(root: str | os.PathLike[str] | None = None, *, now: float | None = None) -> list[Path]:
+    """The temporary files of builds that died: their process is gone (or they are older than
+    :data:`STALE_TEMP_S`, the pid long since reused)."""
+    base = Path(root) if root is not None else paths.cache_dir()
+    now = time.time() if now is None else now
+    stale = []
+    for kind in _KINDS:
+        folder = base / kind
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            match = _TEMP.match(name)
+            if match is None:
+                continue
+            path = folder / name
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            if age > STALE_TEMP_S or not _alive(int(match.group(1))):
+                stale.append(path)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: alive
+    return True
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """What :func:`clean_caches` removed: stale temporary files and evicted caches, and the bytes."""
+
+    temp_files: int
+    evicted: tuple[str, ...]
+    freed: int
+
+
+def clean_caches(
+    *, keep: set[str] | frozenset[str] = frozenset(), limit: int | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> CleanResult:  # fmt: skip
+    """Remove stale temporary files, then the least recently used caches until the rest fit ``limit``
+    (:func:`cache_limit` by default; 0: no cap). Caches named in ``keep`` (keys) are never removed, nor is
+    anything a process has mapped lost to it: on POSIX a removed file stays readable while mapped.
+    Never raises for a file it cannot remove (another process may have taken it first)."""
+    freed, temps = 0, 0
+    for path in stale_temp_files(root):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except OSError:
+            continue
+        freed, temps = freed + size, temps + 1
+    try:
+        cap = cache_limit() if limit is None else limit
+    except ValueError:
+        cap = DEFAULT_MAX_BYTES  # a bad setting never stops a build; `data cache` says what is wrong
+    evicted = []
+    if cap > 0:
+        entries = cache_entries(root)
+        total = sum(e.bytes for e in entries)
+        for entry in entries:
+            if total <= cap:
+                break
+            if entry.key in keep:
+                continue
+            for f in entry.files:
+                try:
+                    f.unlink()
+                except OSError:
+                    pass
+            total -= entry.bytes
+            freed += entry.bytes
+            evicted.append(f"{entry.kind}/{entry.key}")
+    return CleanResult(temps, tuple(evicted), freed)
+
+
+def clear_caches(root: str | os.PathLike[str] | None = None) -> int:
+    """Remove every cache and temporary file of a dead build; the bytes freed. Caches being built now
+    keep their temporary files."""
+    base = Path(root) if root is not None else paths.cache_dir()
+    freed = 0
+    for entry in cache_entries(base):
+        for f in entry.files:
+            try:
+                freed += f.stat().st_size
+                f.unlink()
+            except OSError:
+                pass
+    freed += clean_caches(limit=0, root=base).freed
+    return freed

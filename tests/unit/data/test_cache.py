@@ -215,3 +215,122 @@ def test_text_cache_rebuilds_a_damaged_file(tmp_path):
     assert lengths.tolist() == [3, 3]
     assert ids.dtype == np.int32
     assert os.listdir(tmp_path) == [path.name]
+
+
+# --- issue 13 B and H: a full disk is an ordinary error; stale files go; the caches keep to a cap ------
+
+
+def _cache_files(root):
+    return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+
+def test_too_little_free_space_is_an_error_that_says_how_much_and_leaves_nothing(
+    items, tmp_path, monkeypatch
+):
+    """Issue 13 B: the build mapped a sparse file and died of SIGBUS when the disk filled; now the free
+    space is checked first."""
+    import collections
+    import shutil
+
+    from mmstudio.data.cache import CacheSpaceError
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**9, 10**9 - 2**20, 2**20))
+    root = tmp_path / "c"
+    with pytest.raises(CacheSpaceError) as raised:
+        build_image_cache(items, FP, size=64, cache_root=root)
+    message = str(raised.value)
+    assert message.startswith(f"the image cache needs 484.0 KiB in {root} but only 1.0 MiB is free")
+    assert "MMSTUDIO_HOME" in message and "[Errno" not in message
+    assert _cache_files(root) == []
+
+
+def test_a_disk_that_fills_while_the_file_is_reserved_is_an_error_too(items, tmp_path, monkeypatch):
+    """Issue 13 B: the whole file is allocated before it is mapped, so the disk filling up meanwhile
+    raises here (ENOSPC) rather than killing the process while pixels are written."""
+    import errno
+
+    from mmstudio.data.cache import CacheSpaceError
+
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate on this platform")
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    root = tmp_path / "c"
+    with pytest.raises(CacheSpaceError, match="filled up while the image cache was reserved"):
+        build_image_cache(items, FP, size=16, cache_root=root)
+    assert _cache_files(root) == []  # the partial file removed
+
+
+def test_a_killed_builds_temporary_file_is_removed_by_the_next_build(items, tmp_path):
+    """Issue 13 H: a SIGKILL during a build left a hidden temporary file for good."""
+    import subprocess
+    import sys
+
+    from mmstudio import paths
+
+    folder = paths.cache_dir() / "images"
+    folder.mkdir(parents=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    orphan = folder / f".{FP}-16px-crop-v{CACHE_FORMAT_VERSION}.{int(dead.stdout)}-0badf00d.tmp.npy"
+    orphan.write_bytes(b"\0" * 1000)
+    building = folder / f".other-16px-crop-v1.{os.getpid()}-12345678.tmp.npy"  # a live build's file
+    building.write_bytes(b"\0" * 10)
+    build_image_cache(items[:4], FP, size=16)
+    assert not orphan.exists() and building.exists()
+
+
+def test_the_caches_keep_to_their_cap_least_recently_used_first(items, tmp_path, monkeypatch):
+    """Issue 13 H: every change to a dataset added a full new cache copy that nothing evicted."""
+    import time
+
+    from mmstudio.data.cache import cache_entries, clean_caches
+
+    first = build_image_cache(items[:4], "a" * 64, size=16)
+    [entry] = cache_entries()
+    monkeypatch.setenv("MMSTUDIO_CACHE_MAX_GB", str(2.5 * entry.bytes / 2**30))  # room for two, not three
+    time.sleep(0.05)
+    second = build_image_cache(items[:4], "b" * 64, size=16)
+    time.sleep(0.05)
+    assert build_image_cache(items[:4], "a" * 64, size=16).path == first.path  # used again: now the newest
+    time.sleep(0.05)
+    third = build_image_cache(items[:4], "c" * 64, size=16)
+    kept = {e.key.split("-")[0] for e in cache_entries()}
+    assert kept == {"a" * 64, "c" * 64} and not second.path.exists() and third.path.exists()
+    # no cap: nothing goes
+    monkeypatch.setenv("MMSTUDIO_CACHE_MAX_GB", "0")
+    assert clean_caches().evicted == ()
+    monkeypatch.setenv("MMSTUDIO_CACHE_MAX_GB", "lots")
+    from mmstudio.data.cache import cache_limit
+
+    with pytest.raises(ValueError, match="MMSTUDIO_CACHE_MAX_GB must be a number of gigabytes"):
+        cache_limit()
+    build_image_cache(items[:4], "d" * 64, size=16)  # a bad setting never stops a build
+
+
+def test_data_cache_shows_the_caches_and_clears_them(items, capsys, monkeypatch):
+    """Issue 13 H: the caches are shown (size against the cap) and can be cleared from the command line."""
+    import json
+
+    from mmstudio.cli import main
+    from mmstudio.data.cache import cache_entries
+
+    build_image_cache(items[:4], "a" * 64, size=16)
+    build_text_cache(["a b"], WordTokenizer.fit(["a b"]), 4, "a" * 64)
+    assert main(["data", "cache", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [c["kind"] for c in doc["caches"]] == ["text", "images"]  # the most recently used first
+    assert doc["bytes"] == sum(c["bytes"] for c in doc["caches"]) > 0 and doc["cap_bytes"] == 20 * 2**30
+    assert main(["data", "cache"]) == 0
+    out = capsys.readouterr().out
+    assert "2 caches" in out and "cap 20.0 GiB" in out
+    assert main(["data", "cache", "--clear"]) == 0
+    assert "freed" in capsys.readouterr().err and cache_entries() == []
+    monkeypatch.setenv("MMSTUDIO_CACHE_MAX_GB", "-1")
+    assert main(["data", "cache"]) == 2
+    assert "MMSTUDIO_CACHE_MAX_GB must be 0 (no cap) or more" in capsys.readouterr().err
