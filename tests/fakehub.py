@@ -5,7 +5,7 @@ It speaks what huggingface_hub 2.x's ``snapshot_download`` asks for:
 (the file list with sizes), then per file ``HEAD`` and ``GET /{repo}/resolve/{sha}/{file}`` with
 ``X-Repo-Commit``, ``ETag``, ``Content-Length`` and ``Range``; any other path serves a plain file from
 ``files`` (torchvision weights). Faults on demand: ``drop_once`` sends half of a file and closes the
-connection; every request is recorded in ``requests``.
+connection; ``rate`` slows transfers down; every request is recorded in ``requests``.
 
 Not a test module: the tests load it by its path (pytest runs with ``--import-mode=importlib``, so
 ``tests`` is not importable).
@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -28,6 +29,7 @@ class FakeHub:
         self.files: dict[str, bytes] = {}  # plain files: URL path -> bytes
         self.requests: list[tuple[str, str, str]] = []  # (method, path, Range header)
         self.drop_once: set[str] = set()  # file paths sent half-way once, then the connection drops
+        self.rate: float = 0.0  # bytes per second a file is sent at (0: as fast as possible)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -170,6 +172,34 @@ def _handler(hub: FakeHub):
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            self.wfile.write(part)
+            if not hub.rate:
+                self.wfile.write(part)
+                return
+            step = 64 << 10
+            try:
+                for i in range(0, len(part), step):
+                    self.wfile.write(part[i : i + step])
+                    time.sleep(step / hub.rate)
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped (Ctrl-C)
+                self.close_connection = True
 
     return Handler
+
+
+def write_tiny_bert(folder: Path) -> Path:
+    """A 2-layer BERT with hidden size 16 and its own 60-word WordPiece tokenizer, as save_pretrained
+    writes them (safetensors)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
+    words += ["the", "a", "cat", "dog", "red", "blue", "##s", "on", "mat", "sat"]
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(words) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32
+    )
+    BertModel(config).save_pretrained(folder)
+    assert (folder / "model.safetensors").is_file()
+    return folder

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from mmstudio import __version__
-from mmstudio.cli import data, gui, runs, train
+from mmstudio.cli import data, gui, models, runs, train
 from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, db_option
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parsers(commands)
     train.add_parsers(commands)
     runs.add_parsers(commands)
+    models.add_parsers(commands)
     gui.add_parsers(commands)
     return parser
 

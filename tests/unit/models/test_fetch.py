@@ -32,28 +32,9 @@ fakehub = _load_fakehub()
 REPO = "tiny-org/tiny-bert"
 
 
-def write_tiny_bert(folder: Path) -> Path:
-    """A 2-layer BERT with hidden size 16 and its own 60-word WordPiece tokenizer, as save_pretrained
-    writes them (safetensors)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder.mkdir(parents=True, exist_ok=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
-    words += ["the", "a", "cat", "dog", "red", "blue", "##s", "on", "mat", "sat"]
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(words) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32
-    )
-    BertModel(config).save_pretrained(folder)
-    assert (folder / "model.safetensors").is_file()
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "tiny-bert")
+    return fakehub.write_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "tiny-bert")
 
 
 @pytest.fixture
@@ -169,16 +150,17 @@ def test_pull_fetches_only_what_a_model_needs_and_resolve_finds_its_commit(hub, 
 
 
 def test_an_interrupted_transfer_resumes_where_it_stopped(hub):
-    """huggingface_hub writes a file in 10 MiB chunks and, when the connection drops, asks for the rest
-    with a Range request from the last chunk it wrote: a 24 MiB file dropped half-way resumes at 10 MiB."""
+    """huggingface_hub writes a file in chunks (1 MiB as pull sets it) and, when the connection drops,
+    asks for the rest with a Range request from the last chunk it wrote: a 4 MiB file dropped half-way
+    resumes at 2 MiB."""
     import os
 
-    big = os.urandom(24 << 20)
+    big = os.urandom(4 << 20)
     hub.add_repo("tiny-org/big", files={"config.json": b"{}", "model.safetensors": big})
     hub.drop_once.add("model.safetensors")
     pulled = fetch.pull("tiny-org/big")
     gets = hub.gets("/model.safetensors")
-    assert len(gets) == 2 and gets[0][2] == "" and gets[1][2] == f"bytes={10 << 20}-"
+    assert len(gets) == 2 and gets[0][2] == "" and gets[1][2] == f"bytes={2 << 20}-"
     assert (pulled.path / "model.safetensors").read_bytes() == big
 
 
