@@ -124,6 +124,11 @@ def resolve(ref: str) -> ResolvedModel:
     if local.is_dir():
         folder = local.resolve()
         return ResolvedModel(folder, str(folder), weights_revision(folder), "local")
+    if local.is_file():
+        raise ValueError(
+            f"{local} is a file: a pretrained model is a folder (config.json and .safetensors weights, as "
+            "save_pretrained writes it)"
+        )
     if _NAME.fullmatch(ref):
         card = imported_dir() / ref / MODEL_CARD
         if card.is_file():

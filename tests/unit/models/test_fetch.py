@@ -64,6 +64,8 @@ def test_resolve_a_local_folder_is_the_folder_and_its_weights_hash(tiny_bert):
     expected = hashlib.sha256(b"model.safetensors\0" + (tiny_bert / "model.safetensors").read_bytes())
     assert resolved.revision == f"sha256:{expected.hexdigest()}"
     assert fetch.resolve(f"hf:{tiny_bert}") == resolved  # the train command's hf: prefix
+    with pytest.raises(ValueError, match="is a file"):
+        fetch.resolve(str(tiny_bert / "model.safetensors"))
 
 
 def test_a_model_that_is_not_here_names_the_pull_and_import_commands(hub):
