@@ -166,28 +166,73 @@ def test_an_interrupted_transfer_resumes_where_it_stopped(hub):
     assert (pulled.path / "model.safetensors").read_bytes() == big
 
 
-def test_a_cancelled_pull_leaves_no_partial_file_and_the_next_pull_fetches_only_the_rest(hub, tiny_bert):
+def test_a_cancelled_pull_keeps_finished_files_and_the_next_pull_fetches_only_the_rest(hub):
+    import os
+
+    big = os.urandom(4 << 20)
+    hub.add_repo(
+        "tiny-org/big", files={"config.json": b"{}", "vocab.txt": b"a\nb\n", "model.safetensors": big}
+    )
+    hub.rate = 2 << 20  # 2 MiB/s: the small files finish long before the weights
     cancel = threading.Event()
 
     def progress(done, total):
-        if done > 20_000:
+        if done > (1 << 20):
             cancel.set()
 
     with pytest.raises(Cancelled, match="cancelled"):
-        fetch.pull(REPO, progress=progress, cancel=cancel)
+        fetch.pull("tiny-org/big", progress=progress, cancel=cancel)
     cache = Path(fetch.hf_cache_dir())
     assert not list(cache.rglob("*.incomplete"))
-    with pytest.raises(ModelNotCached):
-        fetch.resolve(REPO)
-    snapshot = next(cache.glob("models--*/snapshots/*"), None)
-    kept = sorted(p.name for p in snapshot.iterdir()) if snapshot else []
-    pulled = fetch.pull(REPO)
-    assert (pulled.path / "model.safetensors").read_bytes() == (tiny_bert / "model.safetensors").read_bytes()
-    assert fetch.resolve(REPO).revision == hub.sha
-    for name in kept:  # the files that were finished are not fetched again
-        assert len(hub.gets(f"/{name}")) == 1, name
-    expected = sum((pulled.path / n).stat().st_size for n in kept)
-    assert pulled.downloaded_bytes == pulled.size_bytes - expected
+    with pytest.raises(ModelNotCached, match="not finished"):
+        fetch.resolve("tiny-org/big")
+    kept = sorted(p.name for p in next(cache.glob("models--*/snapshots/*")).iterdir())
+    assert kept == ["config.json", "vocab.txt"]
+    hub.rate = 0
+    pulled = fetch.pull("tiny-org/big")
+    assert (pulled.path / "model.safetensors").read_bytes() == big
+    assert len(hub.gets("/config.json")) == len(hub.gets("/vocab.txt")) == 1  # not fetched again
+    assert pulled.downloaded_bytes == len(big)
+    assert fetch.resolve("tiny-org/big").revision == hub.repos["tiny-org/big"]["sha"]
+
+
+def test_a_sentence_transformers_export_is_pulled_and_imported_with_its_modules(hub, tiny_bert, tmp_path):
+    """modules.json, sentence_bert_config.json and 1_Pooling/ come along; ONNX and OpenVINO exports and
+    the pickled weights do not."""
+    import shutil
+
+    st = tmp_path / "st"
+    shutil.copytree(tiny_bert, st)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (st / "modules.json").write_text(json.dumps(modules))
+    (st / "sentence_bert_config.json").write_text('{"max_seq_length": 32, "do_lower_case": false}')
+    (st / "1_Pooling").mkdir()
+    (st / "1_Pooling" / "config.json").write_text(
+        '{"word_embedding_dimension": 16, "pooling_mode_mean_tokens": true}'
+    )
+    (st / "onnx").mkdir()
+    (st / "onnx" / "model.onnx").write_bytes(b"onnx")
+    (st / "onnx" / "config.json").write_text("{}")
+    (st / "openvino").mkdir()
+    (st / "openvino" / "openvino_model.xml").write_text("<xml/>")
+    (st / "pytorch_model.bin").write_bytes(b"pickle")
+    wanted = {
+        *(p.name for p in tiny_bert.iterdir()),
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    }
+    hub.add_repo("st-org/tiny-st", st)
+    pulled = fetch.pull("st-org/tiny-st")
+    got = {p.relative_to(pulled.path).as_posix() for p in pulled.path.rglob("*") if p.is_file()}
+    assert got == wanted
+    imported = fetch.import_model(st)
+    got = {p.relative_to(imported.path).as_posix() for p in imported.path.rglob("*") if p.is_file()}
+    assert got == wanted | {"mmstudio-model.json"}
+    assert fetch.resolve("st").revision == fetch.resolve(str(st)).revision == imported.revision
 
 
 def test_pull_refuses_a_repo_without_safetensors_and_unknown_names(hub):
