@@ -736,6 +736,7 @@ def _pull_torchvision(ref: str, progress: Progress | None, cancel) -> PulledMode
     """Fetch a torchvision weights file into ``$TORCH_HOME/hub/checkpoints`` under torchvision's own name,
     checked against the hash prefix in that name as ``torch.hub.load_state_dict_from_url(check_hash=True)``
     checks it. Byte-level resume: a ``.partial`` file left by an interrupted pull is continued."""
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -755,7 +756,10 @@ def _pull_torchvision(ref: str, progress: Progress | None, cancel) -> PulledMode
         )
     partial = target.with_name(target.name + ".partial")
     have = partial.stat().st_size if partial.is_file() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    headers = {"User-Agent": "torch.hub"}  # as torch.hub.download_url_to_file asks
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
     fetched = 0
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -770,6 +774,8 @@ def _pull_torchvision(ref: str, progress: Progress | None, cancel) -> PulledMode
                     fetched += len(chunk)
                     if progress is not None:
                         progress(have + fetched, max(total, have + fetched))
+        if total and have + fetched < total:
+            raise http.client.IncompleteRead(b"", total - have - fetched)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # the partial file is already complete
             pass
@@ -777,8 +783,8 @@ def _pull_torchvision(ref: str, progress: Progress | None, cancel) -> PulledMode
             raise ConnectionError(
                 f"could not fetch {ident} from {url}: HTTP {exc.code} {exc.reason}"
             ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
         raise ConnectionError(
             f"the download of {ident} from {url} stopped ({reason}); run the same pull again to resume it"
         ) from None

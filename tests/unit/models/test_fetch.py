@@ -313,6 +313,13 @@ def test_torchvision_pull_resumes_a_partial_file_and_checks_the_hash(hub, served
     assert pulled.downloaded_bytes == len(body) - 100 and pulled.path.read_bytes() == body
     assert hub.gets(name)[-1][2] == "bytes=100-"
     pulled.path.unlink()
+    hub.drop_once.add(f"/models/{name}")  # half the file, then the connection drops: kept, resumed
+    with pytest.raises(ConnectionError, match="run the same pull again to resume it"):
+        fetch.pull("torchvision:resnet18")
+    assert (folder / f"{name}.partial").stat().st_size == len(body) // 2
+    assert fetch.pull("torchvision:resnet18").path.read_bytes() == body
+    assert hub.gets(name)[-1][2] == f"bytes={len(body) // 2}-"
+    pulled.path.unlink()
     hub.files[f"/models/{name}"] = b"tampered" + body
     with pytest.raises(ValueError, match="does not match the hash"):
         fetch.pull("torchvision:resnet18")
