@@ -133,7 +133,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return EXIT_OK
     fetched = format_bytes(pulled.downloaded_bytes) if pulled.downloaded_bytes else "nothing new"
     print(
-        f"{pulled.id} ({pulled.revision[:12]}): {format_bytes(pulled.size_bytes)} in {pulled.path} "
+        f"{pulled.id} ({_short(pulled.revision)}): {format_bytes(pulled.size_bytes)} in {pulled.path} "
         f"(fetched {fetched} in {pulled.seconds:.1f} s)",
         file=sys.stderr,
     )
@@ -185,9 +185,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     from mmstudio.console import table
 
-    rows = [[m.id, m.source, format_bytes(m.size_bytes), m.revision[:19], str(m.path)] for m in models]
+    rows = [[m.id, m.source, format_bytes(m.size_bytes), _short(m.revision), str(m.path)] for m in models]
     print(table(rows, ["model", "source", "size", "revision", "path"]))
     return EXIT_OK
+
+
+def _short(revision: str) -> str:
+    """A commit hash or ``sha256:<hex>`` cut to 12 hex digits, as git shows them."""
+    kind, sep, digest = revision.rpartition(":")
+    return f"{kind}{sep}{digest[:12]}"
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
@@ -210,7 +216,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     for m in gone:
-        print(f"removed {m.id} ({m.revision[:12]}, {format_bytes(m.size_bytes)})", file=sys.stderr)
+        print(f"removed {m.id} ({_short(m.revision)}, {format_bytes(m.size_bytes)})", file=sys.stderr)
     return EXIT_OK
 
 

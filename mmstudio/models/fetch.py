@@ -99,12 +99,15 @@ class ModelNotCached(FileNotFoundError):
     """The model is neither a local folder, an imported model nor in the Hugging Face cache."""
 
     def __init__(self, ref: str, detail: str = "") -> None:
-        self.ref = ref
+        self.ref, self.detail = ref, detail
         why = f" ({detail})" if detail else ""
         super().__init__(
             f"model {ref} is not on this machine{why}: fetch it with 'mmstudio models pull {ref}', or on a "
             f"machine with no network copy its folder here and run 'mmstudio models import FOLDER'"
         )
+
+    def __reduce__(self):  # picklable as itself (a worker process reports it to the GUI)
+        return type(self), (self.ref, self.detail)
 
 
 def resolve(ref: str) -> ResolvedModel:
@@ -611,6 +614,8 @@ def _pull_huggingface(repo_id: str, revision: str | None, progress: Progress | N
     import huggingface_hub.constants as hf_constants
 
     hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, CHUNK)
+    if progress is not None:
+        progress(already, total)
     try:
         folder = snapshot_download(
             repo_id,
@@ -630,7 +635,7 @@ def _pull_huggingface(repo_id: str, revision: str | None, progress: Progress | N
             f"the download of {where} from {endpoint} failed: {_first_line(exc)}; run the same pull again to "
             "fetch what is missing"
         ) from None
-    if progress is not None:
+    if progress is not None and counter.reported < total:
         progress(total, total)
     path = Path(folder)
     return PulledModel(
@@ -657,6 +662,7 @@ class _ByteCounter:
         self.lock = threading.Lock()
         self.counts: list[list[int]] = []
         self.last = 0.0
+        self.reported = already  # the last ``done`` passed on
 
     def fetched(self) -> int:
         with self.lock:
@@ -672,8 +678,8 @@ class _ByteCounter:
         if self.progress is None:
             return
         now = time.monotonic()
-        if now - self.last >= 0.05 or done >= self.total:
-            self.last = now
+        if done != self.reported and (now - self.last >= 0.05 or done >= self.total):
+            self.last, self.reported = now, done
             self.progress(done, self.total)
 
     def tqdm_class(self):

@@ -74,6 +74,10 @@ def test_a_model_that_is_not_here_names_the_pull_and_import_commands(hub):
     assert "mmstudio models pull some-org/absent-model" in str(exc.value)
     assert "mmstudio models import" in str(exc.value)
     assert isinstance(exc.value, FileNotFoundError) and exc.value.ref == "some-org/absent-model"
+    import pickle
+
+    again = pickle.loads(pickle.dumps(exc.value))
+    assert isinstance(again, ModelNotCached) and str(again) == str(exc.value)
     assert hub.requests == []  # resolving never reaches the network
     with pytest.raises(ModelNotCached):
         fetch.resolve("not a model id!")
