@@ -553,6 +553,11 @@ def pull(
 
 
 def _pull_huggingface(repo_id: str, revision: str | None, progress: Progress | None, cancel) -> PulledModel:
+    if Path(repo_id).expanduser().exists():
+        raise ValueError(
+            f"{repo_id} is a local path, not a Hugging Face id: use the folder as it is (hf:{repo_id}) or "
+            f"copy it into mmstudio with 'mmstudio models import {repo_id}'"
+        )
     if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
         raise ValueError(f"'{repo_id}' is not a Hugging Face model id (org/name, optionally @revision)")
     if hf_offline():
@@ -561,6 +566,7 @@ def _pull_huggingface(repo_id: str, revision: str | None, progress: Progress | N
             "here and run 'mmstudio models import FOLDER'"
         )
     import httpx2
+    import huggingface_hub.constants as hf_constants
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -570,6 +576,11 @@ def _pull_huggingface(repo_id: str, revision: str | None, progress: Progress | N
     )
     from huggingface_hub.utils import filter_repo_objects
 
+    # HF_HUB_OFFLINE is read now, not when huggingface_hub was imported (it is unset: checked above).
+    hf_constants.HF_HUB_OFFLINE = False
+    # huggingface_hub writes, reports progress and can resume a dropped transfer only at the end of each
+    # chunk it reads (10 MiB by default): 1 MiB chunks make progress, Ctrl-C and resuming ten times finer.
+    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, CHUNK)
     endpoint, cache = hf_endpoint(), hf_cache_dir()
     start = time.perf_counter()
     api = HfApi(endpoint=endpoint)
@@ -609,11 +620,6 @@ def _pull_huggingface(repo_id: str, revision: str | None, progress: Progress | N
     snapshot = cache / f"models--{repo_id.replace('/', '--')}" / "snapshots" / sha
     already = sum(files[f] for f in wanted if (snapshot / f).is_file())
     counter = _ByteCounter(total, already, progress, cancel)
-    # huggingface_hub writes, reports progress and can resume a dropped transfer only at the end of each
-    # chunk it reads (10 MiB by default): 1 MiB chunks make progress, Ctrl-C and resuming ten times finer.
-    import huggingface_hub.constants as hf_constants
-
-    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, CHUNK)
     if progress is not None:
         progress(already, total)
     try:

@@ -86,6 +86,19 @@ def test_pull_list_rm(hub, capsys):
     assert code == 2 and err.count("\n") == 1
 
 
+def test_rm_asks_on_a_terminal(tiny_bert, capsys, monkeypatch):
+    assert main(["models", "import", str(tiny_bert), "--name", "asked"]) == 0
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    answers = iter(["n", "y"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    code, _, err = run(capsys, "models", "rm", "asked")
+    assert code == 0 and "nothing removed" in err
+    code, _, err = run(capsys, "models", "rm", "asked")
+    assert code == 0 and "removed asked" in err
+    code, _, err = run(capsys, "models", "rm", "asked")
+    assert code == 2 and "is not on this machine" in err
+
+
 def test_errors_are_one_line(hub, capsys, monkeypatch):
     code, _, err = run(capsys, "models", "pull", "nobody/nothing")
     assert code == 2 and err.startswith("error: there is no model nobody/nothing") and err.count("\n") == 1

@@ -145,10 +145,15 @@ def test_pull_fetches_only_what_a_model_needs_and_resolve_finds_its_commit(hub, 
         r for r in hub.requests[n:] if r[0] == "GET" and "/resolve/" in r[1]
     ]
 
+    import huggingface_hub.constants
     from transformers import AutoModel, AutoTokenizer
 
-    assert AutoModel.from_pretrained(resolved.path).config.hidden_size == 16
-    assert AutoTokenizer.from_pretrained(resolved.path)("the cat")["input_ids"][0] == 2  # [CLS]
+    hub_requests = len(hub.requests)
+    with pytest.MonkeyPatch.context() as mp:  # transformers loads the snapshot with no network at all
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        assert AutoModel.from_pretrained(resolved.path).config.hidden_size == 16
+        assert AutoTokenizer.from_pretrained(resolved.path)("the cat")["input_ids"][0] == 2  # [CLS]
+    assert len(hub.requests) == hub_requests
 
     assert [m.id for m in fetch.remove(REPO)] == [REPO]
     with pytest.raises(ModelNotCached):
@@ -260,6 +265,22 @@ def test_offline_mode_never_reaches_the_hub_but_resolves_what_is_cached(hub, mon
         fetch.pull("another/model")
     assert fetch.resolve(REPO).revision == hub.sha
     assert len(hub.requests) == n
+    with pytest.raises(ValueError, match="is a local path"):
+        fetch.pull(str(fetch.resolve(REPO).path))
+
+
+def test_the_environment_is_read_when_pulling_not_when_huggingface_hub_was_imported(hub, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as if set at start, unset since
+    old = "http://127.0.0.1:9"  # HF_ENDPOINT as it was at import: nothing listens there
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", old)
+    monkeypatch.setattr(
+        huggingface_hub.constants,
+        "HUGGINGFACE_CO_URL_TEMPLATE",
+        old + "/{repo_id}/resolve/{revision}/{filename}",
+    )
+    assert fetch.pull(REPO).revision == hub.sha
 
 
 def test_an_unreachable_hub_is_a_connection_error(hub, monkeypatch):
