@@ -162,6 +162,15 @@ def resolve(ref: str) -> ResolvedModel:
     return ResolvedModel(path, repo_id, path.name, "huggingface")
 
 
+def is_cached(ref: str) -> bool:
+    """Whether :func:`resolve` finds ``ref`` on this machine (for a "cached" mark or a Download button)."""
+    try:
+        resolve(ref)
+    except (ModelNotCached, ValueError):
+        return False
+    return True
+
+
 def split_ref(ref: str) -> tuple[str, str | None]:
     """``org/name@rev`` → ``("org/name", "rev")``; no ``@`` → revision None (the default branch)."""
     repo_id, sep, revision = ref.partition("@")
@@ -259,8 +268,8 @@ def _list_huggingface() -> list[CachedModel]:
         if repo.repo_type != "model":
             continue
         for rev in sorted(repo.revisions, key=lambda r: r.last_modified):
-            refs = sorted(rev.refs)
-            ident = repo.repo_id if not refs or refs == ["main"] else f"{repo.repo_id}@{refs[0]}"
+            refs = sorted(rev.refs)  # the branches and tags pulled at this commit
+            ident = repo.repo_id if not refs or "main" in refs else f"{repo.repo_id}@{refs[0]}"
             found.append(
                 CachedModel(ident, "huggingface", rev.commit_hash, rev.size_on_disk, rev.snapshot_path)
             )
@@ -540,8 +549,10 @@ def pull(
 ) -> PulledModel:
     """Fetch ``ref`` (a Hugging Face id ``org/name[@revision]`` or ``torchvision:<model>[.<WEIGHTS>]``).
 
-    ``progress(done_bytes, total_bytes)`` is called as bytes arrive; ``cancel`` (an object with
-    ``is_set()``) stops the transfer at the next chunk with :class:`~mmstudio.progress.Cancelled`.
+    ``progress(done_bytes, total_bytes)`` is called as bytes arrive (from download threads); ``cancel``
+    (an object with ``is_set()``) stops the transfer at the next chunk with
+    :class:`~mmstudio.progress.Cancelled`. A :class:`~mmstudio.progress.TaskState` is both, so the GUI
+    runs ``pull(ref, progress=state, cancel=state)`` in its thread pool.
     Files already fetched are kept, so pulling again fetches only what is missing.
     """
     ref = ref.strip().removeprefix("hf:")

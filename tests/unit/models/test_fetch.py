@@ -17,7 +17,7 @@ import pytest
 
 from mmstudio.models import fetch
 from mmstudio.models.fetch import ModelNotCached, ResolvedModel
-from mmstudio.progress import Cancelled
+from mmstudio.progress import Cancelled, TaskState
 
 
 def _load_fakehub():
@@ -132,6 +132,7 @@ def test_pull_fetches_only_what_a_model_needs_and_resolve_finds_its_commit(hub, 
     assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))
     assert pulled.downloaded_bytes == pulled.size_bytes
 
+    assert fetch.is_cached(REPO) and not fetch.is_cached("tiny-org/other")
     resolved = fetch.resolve(REPO)
     assert resolved == ResolvedModel(pulled.path, REPO, hub.sha, "huggingface")
     assert fetch.resolve(f"{REPO}@{hub.sha}").path == pulled.path
@@ -169,7 +170,10 @@ def test_an_interrupted_transfer_resumes_where_it_stopped(hub):
     big = os.urandom(4 << 20)
     hub.add_repo("tiny-org/big", files={"config.json": b"{}", "model.safetensors": big})
     hub.drop_once.add("model.safetensors")
-    pulled = fetch.pull("tiny-org/big")
+    fractions = []
+    state = TaskState(lambda fraction, message: fractions.append(fraction))  # what the GUI hands over
+    pulled = fetch.pull("tiny-org/big", progress=state, cancel=state)
+    assert fractions[-1] == 1.0
     gets = hub.gets("/model.safetensors")
     assert len(gets) == 2 and gets[0][2] == "" and gets[1][2] == f"bytes={2 << 20}-"
     assert (pulled.path / "model.safetensors").read_bytes() == big
