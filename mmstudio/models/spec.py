@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmstudio.formatting import plural
+from mmstudio.models import pretrained as _pretrained  # noqa: F401  (registers the hf encoders, minilm)
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
 from mmstudio.models.heads import DEFAULT_HEADS, HEADS
