@@ -82,6 +82,9 @@ class PreparedData:
     an image. ``labels`` and ``tokenizer`` (an object or its ``to_dict()``) reuse the label order and
     vocabulary of a checkpoint, so a resumed or re-evaluated model sees the ids it was trained on;
     otherwise the labels are the dataset's, sorted, and the tokenizer is fit on the training split.
+    A pretrained text encoder's own tokenizer comes the same way (its ``to_dict()``, from
+    :func:`mmstudio.models.pretrained.model_tokenizer`). ``image_norm`` is the ``(mean, std)`` per RGB
+    channel the images are normalised with (a pretrained image encoder's processor's; default ImageNet's).
 
     Items that cannot be used (an image that failed to decode in the cache, a label the model does not
     know) are left out of every split and listed in :attr:`problems`, with a summary in
@@ -102,6 +105,7 @@ class PreparedData:
         cancel=None,
         cache_root: str | os.PathLike[str] | None = None,
         require_train: bool = True,
+        image_norm: tuple[Sequence[float], Sequence[float]] | None = None,
     ):
         check_task(task)
         if not (need_text or need_image):
@@ -137,6 +141,11 @@ class PreparedData:
             self._prepare_text(items, tokenizer)
         self._device_columns: dict[torch.device, dict[str, torch.Tensor]] = {}
         self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.image_norm = (
+            (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
+            if image_norm is None
+            else (tuple(map(float, image_norm[0])), tuple(map(float, image_norm[1])))
+        )
 
     # --- building -------------------------------------------------------------------------------
 
@@ -387,8 +396,9 @@ class PreparedData:
 
     def _normalisation(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._norm:
-            mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-            inv_std = 1.0 / (torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+            mean_rgb, std_rgb = self.image_norm
+            mean = torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+            inv_std = 1.0 / (torch.tensor(std_rgb, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
             self._norm[device] = (mean.to(device), inv_std.to(device))
         return self._norm[device]
 
