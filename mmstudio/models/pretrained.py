@@ -136,9 +136,13 @@ def _config(model_dir: Path) -> dict[str, Any]:
 
 
 def _availability(params: Mapping[str, Any]) -> tuple[bool, str]:
+    """Available with transformers installed (a form may offer it, then ask for the model); a
+    component naming no model, or one that is not here, is not."""
     if importlib.util.find_spec("transformers") is None:
         return False, "the transformers package is not installed"
-    ref = params.get("model") or ""
+    if "model" not in params:
+        return True, ""
+    ref = params["model"]
     if not ref:
         return False, "name the model: a Hugging Face hub id or a local model folder (the model parameter)"
     from mmstudio.models.fetch import ModelNotCached
