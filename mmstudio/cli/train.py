@@ -85,6 +85,12 @@ def add_parsers(commands) -> None:
         metavar="X",
         help="fine-tuned pretrained weights train at lr times this (default 0.1)",
     )
+    g.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute the fine-tuned blocks' activations in backward: less memory, more compute",
+    )
     g.add_argument("--optimizer", choices=("adamw", "sgd"))
     g.add_argument("--schedule", choices=("constant", "cosine", "step", "plateau"))
     g.add_argument("--weight-decay", type=float)
@@ -247,6 +253,7 @@ _TRAIN_OPTIONS = {
     "batch_size": "batch_size",
     "lr": "lr",
     "backbone_lr_scale": "backbone_lr_scale",
+    "gradient_checkpointing": "gradient_checkpointing",
     "optimizer": "optimizer",
     "schedule": "schedule",
     "weight_decay": "weight_decay",

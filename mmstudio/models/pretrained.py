@@ -283,14 +283,13 @@ class PretrainedEncoder(nn.Module):
 
     def enable_gradient_checkpointing(self) -> bool:
         """Trade compute for memory in the trained blocks (``top:N``, ``full``); False if not supported."""
-        enable = getattr(self.model, "gradient_checkpointing_enable", None)
-        if (
-            self.mode not in ("top", "full")
-            or enable is None
-            or not self.model.supports_gradient_checkpointing
-        ):
+        model = self.model
+        if self.mode not in ("top", "full") or not getattr(model, "supports_gradient_checkpointing", False):
             return False
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 (the older name warns)
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return True
 
 

@@ -275,6 +275,13 @@ def _build_trainer(
         events.log(run_id, message, "warning")
     seed_everything(train.seed)
     model = build_model(spec, ModelContext(**data.context())).to(device)
+    if train.gradient_checkpointing:
+        for module in model.modules():
+            enable = getattr(module, "enable_gradient_checkpointing", None)
+            if callable(enable) and not enable():
+                events.log(
+                    run_id, "gradient checkpointing applies to top:N and full fine-tuning only", "info"
+                )
     trainer = Trainer(
         model,
         data,

@@ -116,3 +116,16 @@ def test_finetune_without_a_pretrained_encoder_is_a_usage_error(small_demo, tmp_
     with pytest.raises(SystemExit) as exc:
         main(["train", "--data", str(small_demo), "--finetune", "top:0", "--db", db])
     assert exc.value.code == 2
+
+
+def test_pretrained_names_a_torchvision_encoder(small_demo, tmp_path, capsys, monkeypatch):
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    common = ["train", "--data", str(small_demo), "--db", db, "--quiet"]
+    assert main([*common, "--pretrained"]) == 2
+    assert "--pretrained starts a torchvision image encoder" in capsys.readouterr().err
+    assert main([*common, "--image-encoder", "resnet18", "--pretrained", "--finetune", "frozen"]) == 2
+    err = capsys.readouterr().err
+    assert "no pretrained resnet18 weights found" in err and "mmstudio never downloads" in err
+    assert main([*common, "--image-encoder", "resnet18", "--pretrained", "--finetune", "lora"]) == 2
+    assert "a torchvision one is frozen or full" in capsys.readouterr().err

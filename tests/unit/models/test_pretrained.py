@@ -376,3 +376,21 @@ def test_summaries_are_built_on_the_meta_device(tiny_bert_dir, tiny_vit_dir):
     summary = summarize(spec, _ctx(vocab=123, image_size=32))
     text, image = summary.blocks[0], summary.blocks[1]
     assert 0 < text.trainable_params < text.params and 0 < image.trainable_params < image.params
+
+
+def test_gradient_checkpointing_for_the_trained_blocks(tiny_bert_dir):
+    tokenizer = _tokenizer(_text_spec(tiny_bert_dir))
+    frozen = build_model(_text_spec(tiny_bert_dir), _ctx(tokenizer.vocab_size))
+    assert frozen.text_encoder.enable_gradient_checkpointing() is False  # nothing of it trains
+    model = build_model(_text_spec(tiny_bert_dir, finetune="full"), _ctx(tokenizer.vocab_size))
+    reference = build_model(_text_spec(tiny_bert_dir, finetune="full"), _ctx(tokenizer.vocab_size))
+    reference.load_state_dict(model.state_dict())
+    assert model.text_encoder.enable_gradient_checkpointing() is True
+    assert model.text_encoder.model.is_activation_checkpointing
+    batch = _text_batch(tokenizer)
+    for m in (model, reference):
+        m.eval()  # no dropout: the two must agree exactly
+        m.loss(m(batch), batch).backward()
+    name = "text_encoder.model.encoder.layer.0.attention.self.query.weight"
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    torch.testing.assert_close(grads[name], dict(reference.named_parameters())[name].grad)
