@@ -51,10 +51,12 @@ def fit_tokenizer(texts: Sequence[str], train: TrainSpec) -> Tokenizer:
     return build_tokenizer(train.tokenizer, list(texts), **params)
 
 
-def mask_batch(batch: Batch, modality: str) -> Batch:
+def mask_batch(batch: Batch, modality: str, *, empty_text: tuple[Sequence[int], int] | None = None) -> Batch:
     """A copy of ``batch`` with one modality masked, for an ablation ("does the model use it?").
 
-    Text masked: every token ``<pad>`` except one ``<unk>``, length 1 (a valid, empty sentence).
+    Text masked: every token ``<pad>`` except one ``<unk>``, length 1 (a valid, empty sentence); for a
+    pretrained tokenizer, ``empty_text`` = ``(ids, pad_id)``: the empty text as it writes it (BERT's
+    ``[CLS] [SEP]``, :meth:`PreparedData.empty_text`), then its padding.
     Image masked: all zeros after normalisation, which is the ImageNet mean image.
     The other keys are shared with ``batch``, not copied.
     """
@@ -64,10 +66,17 @@ def mask_batch(batch: Batch, modality: str) -> Batch:
     if modality == "text":
         if "tokens" not in batch:
             raise ValueError("the batch has no text to mask: the model has no text encoder")
-        tokens = torch.zeros_like(batch["tokens"])
-        tokens[:, 0] = UNK_ID
+        if empty_text is None:
+            tokens = torch.zeros_like(batch["tokens"])
+            tokens[:, 0] = UNK_ID
+            masked["lengths"] = torch.ones_like(batch["lengths"])
+        else:
+            ids, pad_id = empty_text
+            ids = list(ids)[: batch["tokens"].shape[1]]
+            tokens = torch.full_like(batch["tokens"], pad_id)
+            tokens[:, : len(ids)] = torch.tensor(ids, dtype=tokens.dtype, device=tokens.device)
+            masked["lengths"] = torch.full_like(batch["lengths"], max(len(ids), 1))
         masked["tokens"] = tokens
-        masked["lengths"] = torch.ones_like(batch["lengths"])
     else:
         if "image" not in batch:
             raise ValueError("the batch has no image to mask: the model has no image encoder")
@@ -249,6 +258,15 @@ class PreparedData:
             )
 
     # --- what the model needs to know -----------------------------------------------------------
+
+    def empty_text(self) -> tuple[list[int], int] | None:
+        """``(ids, pad_id)`` of an empty text as a pretrained model's own tokenizer writes it (what a
+        text-masked ablation feeds it), or None for a tokenizer fit here (``<unk>`` alone)."""
+        tokenizer = self.tokenizer
+        pad_id = getattr(tokenizer, "pad_id", None)
+        if tokenizer is None or pad_id is None:
+            return None
+        return tokenizer.encode("", self.max_len) or [pad_id], pad_id
 
     @property
     def vocab_size(self) -> int:

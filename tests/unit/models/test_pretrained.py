@@ -394,3 +394,15 @@ def test_gradient_checkpointing_for_the_trained_blocks(tiny_bert_dir):
     name = "text_encoder.model.encoder.layer.0.attention.self.query.weight"
     grads = {n: p.grad for n, p in model.named_parameters()}
     torch.testing.assert_close(grads[name], dict(reference.named_parameters())[name].grad)
+
+
+def test_text_masking_feeds_the_empty_text_as_the_tokenizer_writes_it(tiny_bert_dir):
+    from mmstudio.training.data import mask_batch
+
+    tokenizer = _tokenizer(_text_spec(tiny_bert_dir))
+    batch = _text_batch(tokenizer)
+    empty = (tokenizer.encode(""), tokenizer.pad_id)
+    assert empty == ([2, 3], 0)  # [CLS] [SEP]
+    masked = mask_batch(batch, "text", empty_text=empty)
+    assert masked["tokens"][:, :3].tolist() == [[2, 3, 0]] * len(TEXTS)
+    assert masked["lengths"].tolist() == [2] * len(TEXTS)
