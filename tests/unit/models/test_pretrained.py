@@ -406,3 +406,65 @@ def test_text_masking_feeds_the_empty_text_as_the_tokenizer_writes_it(tiny_bert_
     masked = mask_batch(batch, "text", empty_text=empty)
     assert masked["tokens"][:, :3].tolist() == [[2, 3, 0]] * len(TEXTS)
     assert masked["lengths"].tolist() == [2] * len(TEXTS)
+
+
+def _save_vision(kind: str, folder):
+    """A tiny DINOv2, ConvNeXt or (whole, two-tower) SigLIP checkpoint with its image processor."""
+    import transformers as tf
+
+    if kind == "dinov2":
+        config = tf.Dinov2Config(
+            image_size=32,
+            patch_size=8,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            mlp_ratio=2,
+        )
+        model, processor = (
+            tf.Dinov2Model(config),
+            tf.BitImageProcessor(
+                size={"shortest_edge": 40}, crop_size={"height": 32, "width": 32}, do_center_crop=True
+            ),
+        )
+    elif kind == "convnext":
+        config = tf.ConvNextConfig(hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1], image_size=32)
+        model, processor = tf.ConvNextModel(config), tf.ConvNextImageProcessor(size={"shortest_edge": 32})
+    else:
+        tiny = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
+        config = tf.SiglipConfig(
+            text_config={"vocab_size": 100, **tiny},
+            vision_config={"image_size": 32, "patch_size": 8, **tiny},
+        )
+        model, processor = tf.SiglipModel(config), tf.SiglipImageProcessor(size={"height": 32, "width": 32})
+    model.save_pretrained(folder, safe_serialization=True)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["dinov2", "convnext", "siglip"])
+@pytest.mark.parametrize("finetune", ["frozen", "top:1", "lora"])
+def test_other_vision_models(kind, finetune, tmp_path):
+    folder = _save_vision(kind, tmp_path / kind)
+    spec = _image_spec(folder, finetune=finetune)
+    assert image_input(spec)["size"] == 32
+    errors = spec.errors(_ctx(image_size=32))
+    if kind == "convnext" and finetune == "lora":
+        assert any("no attention projections" in e.message for e in errors)
+        return
+    assert errors == []
+    model = build_model(spec, _ctx(image_size=32))
+    batch = {"image": torch.randn(2, 3, 32, 32), "target": torch.tensor([0, 1]), "index": torch.arange(2)}
+    before = _snapshot(model)
+    _train_steps(model, batch, steps=2)
+    changed = {n for n in _changed(model, before) if not n.startswith("heads.")}
+    if finetune == "frozen":
+        assert changed == set()
+    elif finetune == "lora":
+        assert changed and all(".lora_" in n for n in changed)
+    else:
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")}
+        assert changed and changed <= trainable
+        blocks = ".stages.3." if kind == "convnext" else (".layer.1." if kind == "dinov2" else ".layers.1.")
+        after = ("layernorm", "post_layernorm", "head.")
+        assert all(blocks in n or n.split("model.", 1)[1].startswith(after) for n in trainable), trainable
