@@ -468,3 +468,36 @@ def test_other_vision_models(kind, finetune, tmp_path):
         blocks = ".stages.3." if kind == "convnext" else (".layer.1." if kind == "dinov2" else ".layers.1.")
         after = ("layernorm", "post_layernorm", "head.")
         assert all(blocks in n or n.split("model.", 1)[1].startswith(after) for n in trainable), trainable
+
+
+@pytest.mark.parametrize("kind", ["distilbert", "roberta"])
+def test_other_text_models_top_1_and_lora(kind, tiny_bert_dir, tmp_path):
+    """DistilBERT keeps its blocks in transformer.layer and names its projections q_lin...; RoBERTa is
+    BERT's layout with another padding id. Both read the (copied) WordPiece tokenizer's ids here."""
+    import transformers as tf
+
+    folder = tmp_path / kind
+    shutil.copytree(tiny_bert_dir, folder)
+    for name in ("config.json", "model.safetensors"):
+        (folder / name).unlink()
+    tiny = {"vocab_size": 123, "max_position_embeddings": 64}
+    if kind == "distilbert":
+        config = tf.DistilBertConfig(dim=16, n_layers=2, n_heads=2, hidden_dim=32, **tiny)
+        model, last, query = tf.DistilBertModel(config), "transformer.layer.1.", ".q_lin.lora_A."
+    else:
+        config = tf.RobertaConfig(
+            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, **tiny
+        )
+        model, last, query = tf.RobertaModel(config), "encoder.layer.1.", ".query.lora_A."
+    model.save_pretrained(folder, safe_serialization=True)
+    for finetune in ("top:1", "lora"):
+        spec = _text_spec(folder, finetune=finetune)
+        tokenizer = _tokenizer(spec)
+        assert spec.errors(_ctx(tokenizer.vocab_size)) == []
+        built = build_model(spec, _ctx(tokenizer.vocab_size))
+        trainable = {n for n, p in built.text_encoder.named_parameters() if p.requires_grad}
+        if finetune == "top:1":
+            assert trainable and all(n.startswith(f"model.{last}") for n in trainable)
+        else:
+            assert any(query in n for n in trainable) and all(".lora_" in n for n in trainable)
+        _train_steps(built, _text_batch(tokenizer), steps=1)
