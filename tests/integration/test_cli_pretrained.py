@@ -129,3 +129,33 @@ def test_pretrained_names_a_torchvision_encoder(small_demo, tmp_path, capsys, mo
     assert "no pretrained resnet18 weights found" in err and "mmstudio never downloads" in err
     assert main([*common, "--image-encoder", "resnet18", "--pretrained", "--finetune", "lora"]) == 2
     assert "a torchvision one is frozen or full" in capsys.readouterr().err
+
+
+def test_a_stopped_fine_tuning_run_resumes_with_its_tokenizer_and_optimiser_groups(
+    make_job, bert, tiny_vit_dir, tmp_path
+):
+    from mmstudio.training import events as ev
+    from mmstudio.training.resume import resume_job
+    from mmstudio.training.runner import TrainingControl, run_job
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    model = {
+        "task": "classification",
+        "text_encoder": {"name": "hf", "model": str(bert), "finetune": "full"},
+        "image_encoder": {"name": "hf", "model": str(tiny_vit_dir), "finetune": "top:1"},
+        "fusion": {"name": "concat"},
+        "head": {"name": "mlp", "hidden": 16},
+    }
+    control = TrainingControl()
+
+    def stop_at_step_8(event):
+        if isinstance(event, ev.MetricsLogged) and any(p[1] >= 8 for p in event.points):
+            control.stop()
+
+    first = run_job(make_job(db, model=model, epochs=3), on_event=stop_at_step_8, control=control)
+    assert first.status == "cancelled", first.message
+    job = resume_job(first.run_id, db_url=db)
+    assert job.model["text_encoder"]["revision"].startswith("sha256:")
+    result = run_job(job)
+    assert result.status == "completed", result.message
+    assert result.run_id == first.run_id and result.steps == 18
