@@ -210,6 +210,6 @@ def resolve_spec(request: dict[str, Any], *, task: str, has_text: bool, has_imag
             f"{', '.join(COMPONENTS)}"
         )
     for slot, value in request.items():
-        base[slot] = {"name": value} if isinstance(value, str) else value
+        base[slot] = value  # a bare name (or hf:MODEL) is completed by ModelSpec.from_dict
     spec, _notes = harmonize(ModelSpec.from_dict(base).to_dict(), request)
     return ModelSpec.from_dict(pin_revisions(spec))

@@ -187,6 +187,8 @@ def _component(slot: str, value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if slot in ("text_encoder", "image_encoder") and value.startswith("hf:"):
+            return {"name": "hf", "model": value[3:]}  # as --text-encoder hf:MODEL writes it
         return {"name": value}
     if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
         raise SpecError(f'{slot} must be an object with a name, such as {{"name": "none"}}; got {value!r}')

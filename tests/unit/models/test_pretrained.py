@@ -297,6 +297,17 @@ def test_a_spec_resolved_for_a_dataset_records_the_model_and_its_revision(tiny_b
     assert spec.text_encoder["revision"] == resolved.revision and resolved.revision.startswith("sha256:")
 
 
+def test_hf_colon_model_is_shorthand_in_a_spec(tiny_bert_dir):
+    spec = resolve_spec(
+        {"text_encoder": f"hf:{tiny_bert_dir}", "image_encoder": "none"},
+        task="classification",
+        has_text=True,
+        has_image=True,
+    )
+    assert spec.text_encoder["name"] == "hf" and spec.text_encoder["model"] == str(tiny_bert_dir.resolve())
+    assert spec.fusion["name"] == "none" and spec.text_encoder["revision"].startswith("sha256:")
+
+
 def test_a_changed_model_is_refused(tiny_hf, tmp_path):
     folder = tiny_hf.bert(tmp_path / "bert")
     spec = _text_spec(folder)
