@@ -160,7 +160,8 @@ def _check_revision(params: Mapping[str, Any], resolved: Any) -> None:
         raise ValueError(
             f"the model {params['model']} is at revision {resolved.revision} here, but this spec was "
             f"trained with revision {recorded}: the weights differ, so the network would not be the one "
-            "recorded; restore that revision of the model, or start a new run with this one"
+            "recorded; restore that revision of the model, or clear the revision parameter to train a new "
+            "run on the model as it is now"
         )
 
 
