@@ -49,7 +49,6 @@ from mmstudio.models.image import IMAGE_ENCODERS, ImageEncoder
 from mmstudio.models.registry import Param
 from mmstudio.models.text import SENTENCE_MODEL_ENV, TEXT_ENCODERS, TextEncoder
 
-FINETUNE_MODES = ("frozen", "top:N", "full", "lora")
 #: The names of the attention's query / key / value projections across BERT, DistilBERT, RoBERTa,
 #: ViT, DINOv2 (``query``...), CLIP and SigLIP (``q_proj``...): where LoRA adapters go.
 LORA_TARGETS = ("query", "key", "value", "q_lin", "k_lin", "v_lin", "q_proj", "k_proj", "v_proj")
@@ -667,33 +666,10 @@ def pin_revisions(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def finetune_components(spec: Mapping[str, Any], finetune: str) -> dict[str, Any]:
-    """A copy of ``spec`` (a dict, possibly partial) with ``finetune`` set on every ``hf`` encoder."""
-    parse_finetune(finetune)
-    out = copy.deepcopy(dict(spec))
-    for slot in ("text_encoder", "image_encoder"):
-        component = out.get(slot)
-        if isinstance(component, dict) and component.get("name") == "hf":
-            component["finetune"] = finetune
-    return out
-
-
-def backbone_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """Every pretrained parameter of ``model`` that trains (the trainer's backbone group)."""
-    found: dict[int, nn.Parameter] = {}
-    for module in model.modules():
-        if isinstance(module, PretrainedEncoder):
-            found.update((id(p), p) for p in module.backbone_parameters())
-    return list(found.values())
-
-
 __all__ = [
-    "FINETUNE_MODES",
     "HFImageEncoder",
     "HFTextEncoder",
     "PretrainedEncoder",
-    "backbone_parameters",
-    "finetune_components",
     "image_input",
     "model_tokenizer",
     "parse_finetune",
