@@ -93,3 +93,156 @@ def make_job(small_demo):
         )
 
     return make
+
+
+# --- tiny Hugging Face models, randomly initialised and saved locally (no test reaches a hub) -------
+
+
+def demo_words() -> list[str]:
+    """Every word and punctuation mark the demo's captions are written from, lower case, sorted."""
+    import re
+
+    from mmstudio.data import demo
+
+    parts = (
+        *demo._SALE_TEMPLATES,
+        *demo._LOST_TEMPLATES,
+        *demo.COLOURS,
+        *demo._OBJECTS,
+        *demo._ADJECTIVES,
+        *demo._PLACES,
+        *demo._FILLERS,
+    )
+    words: set[str] = set()
+    for part in parts:
+        words.update(re.findall(r"\w+|[^\w\s]", re.sub(r"\{\w+\}", " ", part).lower()))
+    return sorted(words)
+
+
+def write_tiny_bert(
+    folder, *, sentence_transformers: bool = False, cls_pooling: bool = False, nested: bool = False
+):
+    """A 2-layer, 16-wide BERT with a WordPiece vocabulary of the demo's words, saved with its fast
+    tokenizer (safetensors). ``sentence_transformers``: in the layout such an export has (modules.json,
+    ``1_Pooling/config.json`` saying mean, or [CLS] with ``cls_pooling``; the model itself in
+    ``0_Transformer/`` with ``nested``, as older exports have it)."""
+    import json
+    from pathlib import Path
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    root = Path(folder)
+    folder = root / "0_Transformer" if nested else root
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *demo_words()]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    if sentence_transformers:
+        transformer = "0_Transformer" if nested else ""
+        modules = [
+            {"idx": 0, "name": "0", "path": transformer, "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ]
+        (root / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+        (root / "1_Pooling").mkdir(exist_ok=True)
+        pooling = {"word_embedding_dimension": 16, "pooling_mode_cls_token": cls_pooling}
+        pooling["pooling_mode_mean_tokens"] = not cls_pooling
+        (root / "1_Pooling" / "config.json").write_text(json.dumps(pooling), encoding="utf-8")
+    return root
+
+
+def write_tiny_vit(folder):
+    """A 2-layer, 16-wide ViT on 32 px images (8 px patches), with its image processor."""
+    from pathlib import Path
+
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    folder = Path(folder)
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
+    torch.manual_seed(0)
+    ViTModel(config).save_pretrained(folder, safe_serialization=True)
+    processor = ViTImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=[0.5, 0.5, 0.5], image_std=[0.5] * 3
+    )
+    processor.save_pretrained(folder)
+    return folder
+
+
+def write_tiny_clip(folder):
+    """A whole (two-tower) CLIP checkpoint, tiny, with a 32 px image processor (CLIP's mean and std)."""
+    from pathlib import Path
+
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    folder = Path(folder)
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": 100,
+            "hidden_size": 16,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+            "max_position_embeddings": 32,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 16,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+        },
+        projection_dim=8,
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(folder, safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        folder
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory):
+    """A tiny BERT folder as ``save_pretrained`` writes it (see :func:`write_tiny_bert`)."""
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory):
+    return write_tiny_vit(tmp_path_factory.mktemp("tiny-vit"))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    return write_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def tiny_hf():
+    """The writers of tiny Hugging Face model folders, for tests that need a variant of one:
+    ``tiny_hf.bert(folder, sentence_transformers=..., cls_pooling=..., nested=...)``, ``.vit``, ``.clip``."""
+    import types
+
+    return types.SimpleNamespace(bert=write_tiny_bert, vit=write_tiny_vit, clip=write_tiny_clip)

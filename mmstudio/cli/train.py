@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -46,8 +47,30 @@ def add_parsers(commands) -> None:
     g.add_argument(
         "--preset", metavar="NAME", help="an architecture preset (e.g. early_concat, gated, late_fusion)"
     )
-    g.add_argument("--text-encoder", metavar="NAME", help="text encoder, or 'none' for an image-only model")
-    g.add_argument("--image-encoder", metavar="NAME", help="image encoder, or 'none' for a text-only model")
+    g.add_argument(
+        "--text-encoder",
+        metavar="NAME",
+        help="text encoder, hf:ID_OR_FOLDER for a pretrained Hugging Face model, or 'none' for an image-only "
+        "model",
+    )
+    g.add_argument(
+        "--image-encoder",
+        metavar="NAME",
+        help="image encoder, hf:ID_OR_FOLDER for a pretrained Hugging Face model, or 'none' for a text-only "
+        "model",
+    )
+    g.add_argument(
+        "--finetune",
+        type=_finetune,
+        metavar="MODE",
+        help="how every pretrained encoder trains: frozen (the default), top:N (its last N blocks), full "
+        "(at --backbone-lr-scale times the rate), lora (adapters)",
+    )
+    g.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="start a torchvision image encoder from its pretrained weights (found locally)",
+    )
     g.add_argument(
         "--fusion", metavar="NAME", help="fusion module (concat, gated, lmf, cross_attention, ...)"
     )
@@ -56,6 +79,18 @@ def add_parsers(commands) -> None:
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        metavar="X",
+        help="fine-tuned pretrained weights train at lr times this (default 0.1)",
+    )
+    g.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute the fine-tuned blocks' activations in backward: less memory, more compute",
+    )
     g.add_argument("--optimizer", choices=("adamw", "sgd"))
     g.add_argument("--schedule", choices=("constant", "cosine", "step", "plateau"))
     g.add_argument("--weight-decay", type=float)
@@ -159,15 +194,66 @@ def _model_request(args: argparse.Namespace, base: dict) -> dict:
         spec["task"] = args.task
     for key in ("text_encoder", "image_encoder", "fusion", "head"):
         name = getattr(args, key)
-        if name:
+        if name and key in ("text_encoder", "image_encoder") and name.startswith("hf:"):
+            spec[key] = {"name": "hf", "model": name[3:]}
+        elif name:
             spec[key] = {"name": name}
+    if args.finetune or args.pretrained:
+        _pretrained_options(spec, args.finetune, args.pretrained)
     return spec
+
+
+def _finetune(value: str) -> str:
+    if not re.fullmatch(r"frozen|full|lora|top:[1-9][0-9]*", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not one of frozen, top:N, full, lora")
+    return value
+
+
+def _pretrained_options(spec: dict, finetune: str | None, pretrained: bool) -> None:
+    """``--finetune`` on every hf encoder (a torchvision one with pretrained weights: frozen or full),
+    ``--pretrained`` on a torchvision image encoder."""
+    from mmstudio.models import IMAGE_ENCODERS
+
+    found = False
+    for key in ("text_encoder", "image_encoder"):
+        component = spec.get(key)
+        if isinstance(component, str):
+            component = spec[key] = {"name": component}
+        if not isinstance(component, dict):
+            continue
+        name = component.get("name")
+        torchvision = key == "image_encoder" and name in IMAGE_ENCODERS
+        torchvision = torchvision and IMAGE_ENCODERS.get(name).info.get("torchvision", False)
+        if pretrained and torchvision:
+            component["pretrained"] = True
+        if finetune and name == "hf":
+            component["finetune"] = finetune
+            found = True
+        elif finetune and torchvision and component.get("pretrained"):
+            if finetune not in ("frozen", "full"):
+                raise UsageError(
+                    f"--finetune {finetune} is for hf encoders; a torchvision one is frozen or full"
+                )
+            component["freeze_backbone"] = finetune == "frozen"
+            found = True
+    if pretrained and not (spec.get("image_encoder") or {}).get("pretrained"):
+        raise UsageError(
+            "--pretrained starts a torchvision image encoder from its weights: name one with --image-encoder "
+            "(e.g. resnet18)"
+        )
+    if finetune and not found:
+        raise UsageError(
+            "--finetune applies to pretrained encoders: give --text-encoder hf:MODEL or --image-encoder "
+            "hf:MODEL (or a torchvision one with --pretrained)"
+        )
 
 
 _TRAIN_OPTIONS = {
     "epochs": "epochs",
     "batch_size": "batch_size",
     "lr": "lr",
+    "backbone_lr_scale": "backbone_lr_scale",
+    "gradient_checkpointing": "gradient_checkpointing",
     "optimizer": "optimizer",
     "schedule": "schedule",
     "weight_decay": "weight_decay",

@@ -272,8 +272,13 @@ def build_tokenizer(kind: str, texts: Iterable[str], **params: Any) -> WordToken
     return _tokenizer_class(kind).fit(texts, **params)
 
 
-def tokenizer_from_dict(data: dict[str, Any]) -> WordTokenizer | BpeTokenizer:
-    """Rebuild a tokenizer of either kind from its :meth:`to_dict` (as a checkpoint stores it)."""
+def tokenizer_from_dict(data: dict[str, Any]) -> Tokenizer:
+    """Rebuild a tokenizer from its :meth:`to_dict` (as a checkpoint stores it): a fitted ``word`` or
+    ``bpe`` one, or a pretrained model's own (``hf``, :mod:`mmstudio.data.hf_tokenizer`)."""
+    if data.get("kind") == "hf":
+        from mmstudio.data.hf_tokenizer import HFTokenizer
+
+        return HFTokenizer.from_dict(data)
     return _tokenizer_class(data.get("kind", "")).from_dict(data)
 
 

@@ -12,6 +12,7 @@ from mmstudio.formatting import key_title
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
 from mmstudio.models.heads import DEFAULT_HEADS, HEADS, TASK_OUTPUTS
+from mmstudio.models.pretrained import pin_revisions
 from mmstudio.models.spec import COMPONENTS, REGISTRIES, ModelSpec
 from mmstudio.vocabulary import TASKS, check_task
 
@@ -191,7 +192,9 @@ def resolve_spec(request: dict[str, Any], *, task: str, has_text: bool, has_imag
     ``{"name": ..., **params}`` dict or a bare name). What is missing comes from the preset, else from
     :func:`default_spec` for the dataset's ``task`` and modalities, and follows what is given as an
     edit does (:func:`harmonize`): the fusion follows the encoders and the task when it is not given
-    (``none`` for one modality or contrastive, ``concat`` for two). What is given is kept as given.
+    (``none`` for one modality or contrastive, ``concat`` for two). What is given is kept as given,
+    except that a pretrained encoder's model gets its exact revision (:func:`pin_revisions`), which
+    the run then records.
     """
     request = copy.deepcopy(dict(request))
     task = request.pop("task", None) or task
@@ -207,6 +210,6 @@ def resolve_spec(request: dict[str, Any], *, task: str, has_text: bool, has_imag
             f"{', '.join(COMPONENTS)}"
         )
     for slot, value in request.items():
-        base[slot] = {"name": value} if isinstance(value, str) else value
+        base[slot] = value  # a bare name (or hf:MODEL) is completed by ModelSpec.from_dict
     spec, _notes = harmonize(ModelSpec.from_dict(base).to_dict(), request)
-    return ModelSpec.from_dict(spec)
+    return ModelSpec.from_dict(pin_revisions(spec))

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from mmstudio.paths import data_dir
 from mmstudio.progress import Cancelled, check_cancel
@@ -185,13 +186,29 @@ def weights_revision(folder: Path) -> str:
             f"{folder} holds no .safetensors weights; mmstudio loads only safetensors (save the model with "
             "save_pretrained(..., safe_serialization=True))"
         )
+    # A run resolves its models a dozen times (validation, the spec, the build, the checkpoint), and the
+    # Model page on every edit: the hash is kept while no file changed (name, size, modification time).
+    stamp = tuple((rel, *_stat_stamp(folder / rel)) for rel in files)
+    key = (str(folder.resolve()), stamp)
+    cached = _REVISIONS.get(key)
+    if cached is not None:
+        return cached
     digest = hashlib.sha256()
     for rel in files:
         digest.update(rel.encode("utf-8") + b"\0")
         with open(folder / rel, "rb") as f:
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"
+    revision = _REVISIONS[key] = f"sha256:{digest.hexdigest()}"
+    return revision
+
+
+_REVISIONS: dict[tuple[str, tuple[tuple[Any, ...], ...]], str] = {}
+
+
+def _stat_stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def weight_files(folder: Path) -> list[str]:

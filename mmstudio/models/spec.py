@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmstudio.formatting import plural
+from mmstudio.models import pretrained as _pretrained  # noqa: F401  (registers the hf encoders, minilm)
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
 from mmstudio.models.heads import DEFAULT_HEADS, HEADS
@@ -186,6 +187,8 @@ def _component(slot: str, value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if slot in ("text_encoder", "image_encoder") and value.startswith("hf:"):
+            return {"name": "hf", "model": value[3:]}  # as --text-encoder hf:MODEL writes it
         return {"name": value}
     if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
         raise SpecError(f'{slot} must be an object with a name, such as {{"name": "none"}}; got {value!r}')

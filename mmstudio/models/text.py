@@ -10,11 +10,7 @@ model). ``TEXT_ENCODERS`` is filled by the decorators below, so importing this m
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -23,7 +19,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mmstudio.models._common import (
     EncoderOutput,
-    building_on_meta,
     masked_max,
     masked_mean,
     padding_mask,
@@ -33,7 +28,8 @@ from mmstudio.models.registry import Param, Registry
 
 TEXT_ENCODERS = Registry("text encoder")
 
-#: Where the pretrained sentence encoder's folder is found when its ``path`` parameter is empty.
+#: Where the ``minilm`` encoder's folder is found when its ``path`` parameter is empty
+#: (:mod:`mmstudio.models.pretrained`).
 SENTENCE_MODEL_ENV = "MMSTUDIO_SENTENCE_MODEL"
 
 _EMBED = Param("embed_dim", "int", 128, 8, 1024, help="size of each token's embedding")
@@ -333,109 +329,3 @@ def transformer(
     *, ctx: ModelContext, width: int, layers: int, heads: int, ff: int, dropout: float, pooling: str
 ) -> TransformerTextEncoder:
     return TransformerTextEncoder(ctx.vocab_size, ctx.max_len, width, layers, heads, ff, dropout, pooling)
-
-
-# --- pretrained sentence encoder (MiniLM) ----------------------------------------------------------
-
-
-def sentence_model_dir(params: Mapping[str, Any]) -> Path | None:
-    """The folder named by the ``path`` param, else by ``$MMSTUDIO_SENTENCE_MODEL``, else None."""
-    folder = params.get("path") or os.environ.get(SENTENCE_MODEL_ENV, "")
-    return Path(folder).expanduser() if folder else None
-
-
-def _transformer_dir(folder: Path) -> Path | None:
-    """sentence-transformers keeps the Hugging Face model at the top of its folder (newer) or in
-    ``0_Transformer/`` (older); either way the model folder is the one with ``config.json``."""
-    for candidate in (folder, folder / "0_Transformer"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    return None
-
-
-def _minilm_available(params: Mapping[str, Any]) -> tuple[bool, str]:
-    problems = []
-    if importlib.util.find_spec("transformers") is None:
-        problems.append("the transformers package is not installed (pip install sentence-transformers)")
-    folder = sentence_model_dir(params)
-    if folder is None:
-        problems.append(
-            f"no local model folder: set the path parameter or {SENTENCE_MODEL_ENV} to a downloaded "
-            "sentence-transformers folder such as all-MiniLM-L6-v2 (mmstudio never downloads weights)"
-        )
-    elif not folder.is_dir():
-        problems.append(f"the model folder {folder} does not exist")
-    elif _transformer_dir(folder) is None:
-        problems.append(f"{folder} holds no config.json (nor 0_Transformer/config.json): not a model folder")
-    return (not problems), "; ".join(problems)
-
-
-def _check_minilm(params: Mapping[str, Any], ctx: ModelContext) -> Iterable[tuple[str, str]]:
-    folder = sentence_model_dir(params)
-    model_dir = _transformer_dir(folder) if folder else None
-    if model_dir is None:
-        return
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    vocab, positions = config.get("vocab_size"), config.get("max_position_embeddings")
-    if vocab is not None and ctx.vocab_size > vocab:
-        yield (
-            "error",
-            (
-                f"the dataset's vocabulary has {ctx.vocab_size} ids but the model knows {vocab}: tokenize "
-                f"with the model's own tokenizer (in {model_dir})"
-            ),
-        )
-    elif vocab is not None and ctx.vocab_size != vocab:
-        yield "warning", f"token ids must come from the model's own tokenizer (in {model_dir})"
-    if positions is not None and ctx.max_len > positions:
-        yield "error", f"max_len {ctx.max_len} exceeds the model's {positions} positions"
-
-
-class PretrainedSentenceEncoder(TextEncoder):
-    """A local Hugging Face / sentence-transformers model (e.g. all-MiniLM-L6-v2), mean-pooled as
-    sentence-transformers does. Token ids must come from the model's own tokenizer."""
-
-    def __init__(self, folder: Path, freeze: bool) -> None:
-        super().__init__()
-        from transformers import AutoConfig, AutoModel  # optional dependency, checked by availability
-
-        model_dir = _transformer_dir(folder)
-        if model_dir is None:
-            raise FileNotFoundError(f"{folder} holds no config.json: not a Hugging Face model folder")
-        if building_on_meta():  # summarize: the architecture only, no weights read
-            self.model = AutoModel.from_config(AutoConfig.from_pretrained(model_dir, local_files_only=True))
-        else:
-            self.model = AutoModel.from_pretrained(model_dir, local_files_only=True)
-        self.frozen = freeze
-        if freeze:
-            self.model.requires_grad_(False)
-        self.out_dim = int(self.model.config.hidden_size)
-
-    def train(self, mode: bool = True) -> PretrainedSentenceEncoder:
-        super().train(mode)
-        if self.frozen:  # a frozen encoder keeps dropout off, so its features stay fixed
-            self.model.eval()
-        return self
-
-    def forward(self, tokens: Tensor, lengths: Tensor) -> EncoderOutput:
-        mask = padding_mask(lengths, tokens.shape[1])
-        seq = self.model(input_ids=tokens, attention_mask=(~mask).long()).last_hidden_state
-        return EncoderOutput(masked_mean(seq, mask), seq, mask)
-
-
-@TEXT_ENCODERS.register(
-    "minilm",
-    help="Pretrained sentence encoder (e.g. all-MiniLM-L6-v2) from a local folder; never downloaded",
-    params=[
-        Param("path", "str", "", help=f"the model folder; empty: ${SENTENCE_MODEL_ENV}", path="folder"),
-        Param("freeze", "bool", True, help="keep the pretrained weights fixed (train only what follows)"),
-    ],
-    available=_minilm_available,
-    check=_check_minilm,
-    tokenizer="pretrained",
-)
-def minilm(*, ctx: ModelContext, path: str, freeze: bool) -> PretrainedSentenceEncoder:
-    folder = sentence_model_dir({"path": path})
-    if folder is None:
-        raise FileNotFoundError(_minilm_available({"path": path})[1])
-    return PretrainedSentenceEncoder(folder, freeze)

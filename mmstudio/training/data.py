@@ -51,10 +51,12 @@ def fit_tokenizer(texts: Sequence[str], train: TrainSpec) -> Tokenizer:
     return build_tokenizer(train.tokenizer, list(texts), **params)
 
 
-def mask_batch(batch: Batch, modality: str) -> Batch:
+def mask_batch(batch: Batch, modality: str, *, empty_text: tuple[Sequence[int], int] | None = None) -> Batch:
     """A copy of ``batch`` with one modality masked, for an ablation ("does the model use it?").
 
-    Text masked: every token ``<pad>`` except one ``<unk>``, length 1 (a valid, empty sentence).
+    Text masked: every token ``<pad>`` except one ``<unk>``, length 1 (a valid, empty sentence); for a
+    pretrained tokenizer, ``empty_text`` = ``(ids, pad_id)``: the empty text as it writes it (BERT's
+    ``[CLS] [SEP]``, :meth:`PreparedData.empty_text`), then its padding.
     Image masked: all zeros after normalisation, which is the ImageNet mean image.
     The other keys are shared with ``batch``, not copied.
     """
@@ -64,10 +66,17 @@ def mask_batch(batch: Batch, modality: str) -> Batch:
     if modality == "text":
         if "tokens" not in batch:
             raise ValueError("the batch has no text to mask: the model has no text encoder")
-        tokens = torch.zeros_like(batch["tokens"])
-        tokens[:, 0] = UNK_ID
+        if empty_text is None:
+            tokens = torch.zeros_like(batch["tokens"])
+            tokens[:, 0] = UNK_ID
+            masked["lengths"] = torch.ones_like(batch["lengths"])
+        else:
+            ids, pad_id = empty_text
+            ids = list(ids)[: batch["tokens"].shape[1]]
+            tokens = torch.full_like(batch["tokens"], pad_id)
+            tokens[:, : len(ids)] = torch.tensor(ids, dtype=tokens.dtype, device=tokens.device)
+            masked["lengths"] = torch.full_like(batch["lengths"], max(len(ids), 1))
         masked["tokens"] = tokens
-        masked["lengths"] = torch.ones_like(batch["lengths"])
     else:
         if "image" not in batch:
             raise ValueError("the batch has no image to mask: the model has no image encoder")
@@ -82,6 +91,9 @@ class PreparedData:
     an image. ``labels`` and ``tokenizer`` (an object or its ``to_dict()``) reuse the label order and
     vocabulary of a checkpoint, so a resumed or re-evaluated model sees the ids it was trained on;
     otherwise the labels are the dataset's, sorted, and the tokenizer is fit on the training split.
+    A pretrained text encoder's own tokenizer comes the same way (its ``to_dict()``, from
+    :func:`mmstudio.models.pretrained.model_tokenizer`). ``image_norm`` is the ``(mean, std)`` per RGB
+    channel the images are normalised with (a pretrained image encoder's processor's; default ImageNet's).
 
     Items that cannot be used (an image that failed to decode in the cache, a label the model does not
     know) are left out of every split and listed in :attr:`problems`, with a summary in
@@ -102,6 +114,7 @@ class PreparedData:
         cancel=None,
         cache_root: str | os.PathLike[str] | None = None,
         require_train: bool = True,
+        image_norm: tuple[Sequence[float], Sequence[float]] | None = None,
     ):
         check_task(task)
         if not (need_text or need_image):
@@ -137,6 +150,11 @@ class PreparedData:
             self._prepare_text(items, tokenizer)
         self._device_columns: dict[torch.device, dict[str, torch.Tensor]] = {}
         self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.image_norm = (
+            (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
+            if image_norm is None
+            else (tuple(map(float, image_norm[0])), tuple(map(float, image_norm[1])))
+        )
 
     # --- building -------------------------------------------------------------------------------
 
@@ -240,6 +258,15 @@ class PreparedData:
             )
 
     # --- what the model needs to know -----------------------------------------------------------
+
+    def empty_text(self) -> tuple[list[int], int] | None:
+        """``(ids, pad_id)`` of an empty text as a pretrained model's own tokenizer writes it (what a
+        text-masked ablation feeds it), or None for a tokenizer fit here (``<unk>`` alone)."""
+        tokenizer = self.tokenizer
+        pad_id = getattr(tokenizer, "pad_id", None)
+        if tokenizer is None or pad_id is None:
+            return None
+        return tokenizer.encode("", self.max_len) or [pad_id], pad_id
 
     @property
     def vocab_size(self) -> int:
@@ -387,8 +414,9 @@ class PreparedData:
 
     def _normalisation(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._norm:
-            mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
-            inv_std = 1.0 / (torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+            mean_rgb, std_rgb = self.image_norm
+            mean = torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+            inv_std = 1.0 / (torch.tensor(std_rgb, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
             self._norm[device] = (mean.to(device), inv_std.to(device))
         return self._norm[device]
 

@@ -115,6 +115,7 @@ def evaluate_run(
     """
     from mmstudio.training.data import PreparedData
     from mmstudio.training.device import resolve_device, resolve_precision
+    from mmstudio.training.preflight import model_inputs
     from mmstudio.training.trainer import Trainer
 
     say = stage or (lambda _message: None)
@@ -131,10 +132,12 @@ def evaluate_run(
         elif not any(item.split == split for item in dataset.items):
             raise ValueError(f"the dataset has no {split} rows; use --split all")
         say("Preparing the images" if run.spec.has_image else "Preparing the texts")
+        _, _, image_norm = model_inputs(run.spec, run.train)
         data = PreparedData(
             dataset,
             run.train,
             run.spec.task,
+            image_norm=image_norm,
             need_text=run.spec.has_text,
             need_image=run.spec.has_image,
             labels=run.meta.get("labels"),
@@ -285,6 +288,7 @@ def export_run(
                 # TorchScript is deprecated upstream in favour of torch.export, yet it is still the
                 # format C++ and mobile runtimes load; the user asked for it by name.
                 warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)  # transformers' shape checks
                 traced = torch.jit.trace(wrapper, args, check_trace=False)
             traced.save(str(output))
         else:
@@ -305,12 +309,22 @@ def export_run(
             "tokenizer": run.meta.get("tokenizer"),
             "model": run.meta.get("model"),
             "train": run.meta.get("train"),
-            "image_normalisation": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+            "image_normalisation": _image_normalisation(run),
         }
         meta_path = output.with_name(output.name + ".json")
         meta_path.write_text(json.dumps(sidecar, indent=1), encoding="utf-8")
         store.add_artifact(run_id, f"export-{format}", output)
     return output
+
+
+def _image_normalisation(run: LoadedRun) -> dict[str, list[float]]:
+    """The mean and std the run's images were normalised with (a pretrained encoder's own)."""
+    from mmstudio.training.preflight import model_inputs
+
+    norm = model_inputs(run.spec, run.train)[2]
+    if norm is None:
+        return {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    return {"mean": list(norm[0]), "std": list(norm[1])}
 
 
 class ExportWrapper(torch.nn.Module):

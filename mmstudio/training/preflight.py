@@ -79,6 +79,28 @@ def resolve_model_spec(request: Mapping[str, Any], dataset: Dataset | None = Non
     )
 
 
+def model_inputs(spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, Any, Any]:
+    """What a model's pretrained encoders ask of the data: ``(train, tokenizer, image_norm)``, where
+    ``train`` has the image size a pretrained image encoder's processor takes, ``tokenizer`` is the
+    ``to_dict()`` of a pretrained text encoder's own tokenizer and ``image_norm`` its processor's
+    ``(mean, std)`` (both None for encoders trained from scratch: fit a tokenizer, ImageNet's mean and
+    std). A model that cannot be found leaves everything as it is (validation says why)."""
+    from mmstudio.models.fetch import ModelNotCached
+    from mmstudio.models.pretrained import image_input, model_tokenizer
+
+    tokenizer = norm = None
+    try:
+        tokenizer = model_tokenizer(spec) if spec.has_text else None
+        wanted = image_input(spec) if spec.has_image else None
+    except (ModelNotCached, FileNotFoundError, ValueError):
+        return train, tokenizer, None
+    if wanted is not None:
+        norm = (wanted["mean"], wanted["std"])
+        if wanted["size"] != train.image_size:
+            train = dataclasses.replace(train, image_size=wanted["size"])
+    return train, tokenizer, norm
+
+
 # --- the data's facts and the model's context ------------------------------------------------------
 
 
@@ -358,6 +380,7 @@ def check_on_batch(
 
     model_spec = ModelSpec.from_dict(spec)
     task = model_spec.task
+    train, own_tokenizer, image_norm = model_inputs(model_spec, train)
     if facts is None or facts.vocab_size is None:
         facts = dataset_facts(dataset, train, cancel=state)
     items = [item for item in dataset.items if item.split == "train"][: train.batch_size]
@@ -377,9 +400,10 @@ def check_on_batch(
             need_text=model_spec.has_text,
             need_image=model_spec.has_image,
             labels=labels,
-            tokenizer=facts.tokenizer,
+            tokenizer=own_tokenizer or facts.tokenizer,
             cancel=state,
             cache_root=cache,
+            image_norm=image_norm,
         )
         batch = data.batch(data.splits["train"])
     prepare_s = time.perf_counter() - start
@@ -743,7 +767,9 @@ def check_job(
     with ``train``, without training or recording anything: the spec resolved as the runner resolves
     it, validated against the data's real facts, summarised, and one real batch run through it (only
     when there is no error). Raises ``ValueError`` for a request that is not a model spec."""
-    spec = resolve_model_spec(request, dataset).to_dict()
+    resolved = resolve_model_spec(request, dataset)
+    spec = resolved.to_dict()
+    train = model_inputs(resolved, train)[0]  # a pretrained image encoder's own image size
     _say(state, "Fitting the tokenizer and reading the labels…")
     facts = dataset_facts(dataset, train, cancel=state)
     context = model_context(spec["task"], train, facts)

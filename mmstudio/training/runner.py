@@ -36,7 +36,13 @@ from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.control import TrainingControl
-from mmstudio.training.preflight import dataset_facts, job_problems, model_context, resolve_model_spec
+from mmstudio.training.preflight import (
+    dataset_facts,
+    job_problems,
+    model_context,
+    model_inputs,
+    resolve_model_spec,
+)
 from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
 from mmstudio.vocabulary import ABLATIONS, best_value, run_status_title
@@ -160,6 +166,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     dataset_id = _record_dataset(store, dataset)
     resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
     spec = _resume_spec(resume) if resume is not None else _model_spec(job, dataset)
+    job = state.job = dataclasses.replace(job, train=model_inputs(spec, job.train)[0])
     _check_spec(spec, dataset, job.train)
     run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))
     state.device = describe_device(device)
@@ -252,6 +259,7 @@ def _build_trainer(
     from mmstudio.training.trainer import Trainer, seed_everything
 
     train = job.train
+    _, own_tokenizer, image_norm = model_inputs(spec, train)
     data = PreparedData(
         dataset,
         train,
@@ -259,13 +267,21 @@ def _build_trainer(
         need_text=spec.has_text,
         need_image=spec.has_image,
         labels=None if resume is None else resume.meta.get("labels"),
-        tokenizer=None if resume is None else resume.meta.get("tokenizer"),
+        tokenizer=own_tokenizer if resume is None else resume.meta.get("tokenizer"),
         cancel=None if control is None else control.cancel_flag,
+        image_norm=image_norm,
     )
     for message in data.messages:
         events.log(run_id, message, "warning")
     seed_everything(train.seed)
     model = build_model(spec, ModelContext(**data.context())).to(device)
+    if train.gradient_checkpointing:
+        for module in model.modules():
+            enable = getattr(module, "enable_gradient_checkpointing", None)
+            if callable(enable) and not enable():
+                events.log(
+                    run_id, "gradient checkpointing applies to top:N and full fine-tuning only", "info"
+                )
     trainer = Trainer(
         model,
         data,

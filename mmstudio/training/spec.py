@@ -120,6 +120,11 @@ class TrainSpec:
     without improvement; whether lower or higher is better follows from its name (:func:`metric_mode`).
     ``vocab_max_size`` bounds the word vocabulary, or is the target BPE vocabulary size.
     ``num_threads=None`` leaves torch's CPU thread count as it is.
+    ``backbone_lr_scale``: the pretrained weights that are fine-tuned (an ``hf`` encoder's ``top:N`` or
+    ``full``) train at ``lr`` times this; what is new (heads, fusion, LoRA adapters) at ``lr``.
+    ``gradient_checkpointing``: the fine-tuned blocks of a pretrained encoder (``top:N``, ``full``)
+    recompute their activations in the backward pass instead of keeping them: less memory for a
+    large encoder on a GPU, about a third more compute.
     Checkpoints: the resumable ``last`` one is written at the end of an epoch once
     ``checkpoint_every_s`` seconds have passed since the previous one (0: every epoch), and always
     when the run ends or is stopped; ``best`` is copied in memory whenever the monitored metric
@@ -130,6 +135,8 @@ class TrainSpec:
     epochs: int = 5
     batch_size: int = 64
     lr: float = 3e-3
+    backbone_lr_scale: float = 0.1
+    gradient_checkpointing: bool = False
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     momentum: float = 0.9
@@ -196,6 +203,8 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "epochs": _integer(1, 100_000),
     "batch_size": _integer(1, 1 << 16),
     "lr": _number(0.0, 10.0, low_open=True),
+    "backbone_lr_scale": _number(0.0, 10.0, low_open=True),
+    "gradient_checkpointing": _flag,
     "optimizer": _choice(OPTIMIZERS),
     "weight_decay": _number(0.0),
     "momentum": _number(0.0, 1.0, high_open=True),

@@ -139,20 +139,40 @@ class LRSchedule:
 # --- optimiser ------------------------------------------------------------------------------------
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def parameter_groups(
+    model: nn.Module, weight_decay: float, lr: float | None = None, backbone_lr_scale: float = 1.0
+) -> list[dict[str, Any]]:
     """Weight decay on matrices and kernels only: biases and normalisation weights (every parameter
-    with fewer than two dimensions) are not decayed, as decaying them only hurts (nanoGPT, timm)."""
-    decay, no_decay = [], []
+    with fewer than two dimensions) are not decayed, as decaying them only hurts (nanoGPT, timm).
+
+    The pretrained parameters that train (those a pretrained encoder lists in its
+    ``backbone_parameters()``) form groups of their own after the head's, at ``lr × backbone_lr_scale``
+    (``lr`` given): fine-tuning moves pretrained weights less than new ones (discriminative rates)."""
+    backbone: set[int] = set()
+    for module in model.modules():
+        listed = getattr(module, "backbone_parameters", None)
+        if callable(listed) and module is not model:
+            backbone.update(id(p) for p in listed())
+    decay, no_decay, backbone_decay, backbone_no_decay = [], [], [], []
     for param in model.parameters():
         if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            if id(param) in backbone:
+                (backbone_decay if param.ndim >= 2 else backbone_no_decay).append(param)
+            else:
+                (decay if param.ndim >= 2 else no_decay).append(param)
+    scaled = {} if lr is None else {"lr": lr * backbone_lr_scale}
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": backbone_decay, "weight_decay": weight_decay, **scaled},
+        {"params": backbone_no_decay, "weight_decay": 0.0, **scaled},
+    ]
     return [g for g in groups if g["params"]]
 
 
 def build_optimizer(model: nn.Module, spec: TrainSpec, device: torch.device) -> torch.optim.Optimizer:
     """AdamW (fused kernels on CUDA) or SGD with momentum, over :func:`parameter_groups`."""
-    groups = parameter_groups(model, spec.weight_decay)
+    groups = parameter_groups(model, spec.weight_decay, spec.lr, spec.backbone_lr_scale)
     if not groups:
         raise TrainingFailed("the model has no trainable parameters; unfreeze an encoder or add a head")
     if spec.optimizer == "sgd":
@@ -696,11 +716,12 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         count = 0
         total = self.data.num_batches(split, self._eval_batch_size()) if progress is not None else 0
+        empty_text = self.data.empty_text() if ablation is not None else None
         try:
             for done, batch in enumerate(self._eval_batches(split), start=1):
                 check_cancel(cancel, "the evaluation")
                 if ablation is not None:
-                    batch = mask_batch(batch, ABLATIONS[ablation])
+                    batch = mask_batch(batch, ABLATIONS[ablation], empty_text=empty_text)
                 with self.precision.autocast():
                     outputs = self.model(batch)
                     loss = self.model.loss(outputs, batch)

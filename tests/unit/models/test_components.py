@@ -1,12 +1,14 @@
 """Every registered entry of every registry, forward and backward, on tiny inputs.
 
 The cases are generated from the registries, so an entry is tested the day it is registered: its
-defaults, plus each alternative of each ``choice`` parameter. An entry that is unavailable here (a
-pretrained encoder whose weights are not installed) is reported as skipped with its reason.
+defaults, plus each alternative of each ``choice`` parameter. A pretrained encoder runs on a tiny,
+randomly initialised local model (tests/conftest.py). An entry that is unavailable here (transformers
+not installed) is reported as skipped with its reason.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pytest
@@ -16,6 +18,25 @@ from mmstudio.models import TASK_OUTPUTS, ModelSpec, build_model, example_batch
 from mmstudio.models.spec import REGISTRIES
 
 BATCH = 2
+HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
+
+
+def _availability(slot: str, name: str) -> tuple[bool, str]:
+    """A pretrained entry is tested on a tiny local model (tests/conftest.py) when transformers is
+    here; any other entry when it is available."""
+    entry = REGISTRIES[slot].get(name)
+    if entry.info.get("pretrained"):
+        return HAS_TRANSFORMERS, "the transformers package is not installed"
+    return entry.available()
+
+
+def _with_model(slot: str, name: str, params: dict[str, Any], request) -> dict[str, Any]:
+    """``params`` with a pretrained entry's model: the tiny BERT or ViT folder."""
+    entry = REGISTRIES[slot].get(name)
+    if not entry.info.get("pretrained"):
+        return params
+    folder = str(request.getfixturevalue("tiny_bert_dir" if slot == "text_encoder" else "tiny_vit_dir"))
+    return {("path" if "path" in entry.param_names() else "model"): folder, **params}
 
 
 def _variants(slot: str, name: str) -> list[dict[str, Any]]:
@@ -49,7 +70,7 @@ def _cases():
     for slot, registry in REGISTRIES.items():
         for name in registry:
             entry = registry.get(name)
-            ok, reason = entry.available()
+            ok, reason = _availability(slot, name)
             marks = () if ok else pytest.mark.skip(reason=f"{name} unavailable: {reason}")
             tasks = entry.info.get("tasks", ("classification",))
             for task in tasks:
@@ -64,8 +85,8 @@ def _cases():
 
 
 @pytest.mark.parametrize(("slot", "name", "params", "task"), list(_cases()))
-def test_entry_runs_forward_and_backward(slot, name, params, task, tiny_ctx):
-    spec = _spec_around(slot, name, params, task)
+def test_entry_runs_forward_and_backward(slot, name, params, task, tiny_ctx, request):
+    spec = _spec_around(slot, name, _with_model(slot, name, params, request), task)
     model = build_model(spec, tiny_ctx)
     model.train()
     batch = example_batch(spec, tiny_ctx, BATCH)
@@ -91,10 +112,9 @@ def test_entry_runs_forward_and_backward(slot, name, params, task, tiny_ctx):
 
 def _text_encoders():
     for name in REGISTRIES["text_encoder"]:
-        entry = REGISTRIES["text_encoder"].get(name)
         if name == "none":
             continue
-        ok, reason = entry.available()
+        ok, reason = _availability("text_encoder", name)
         marks = () if ok else pytest.mark.skip(reason=f"{name} unavailable: {reason}")
         for params in _variants("text_encoder", name):
             label = ",".join(f"{k}={v}" for k, v in params.items())
@@ -102,8 +122,9 @@ def _text_encoders():
 
 
 @pytest.mark.parametrize(("name", "params"), list(_text_encoders()))
-def test_text_encoders_ignore_padding(name, params, tiny_ctx):
+def test_text_encoders_ignore_padding(name, params, tiny_ctx, request):
     """More padding after a text changes nothing: masks, packing and masked pooling all hold."""
+    params = _with_model("text_encoder", name, params, request)
     encoder = REGISTRIES["text_encoder"].build(name, ctx=tiny_ctx, **params).eval()
     tokens = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 0, 0, 0]])
     lengths = torch.tensor([3, 2])

@@ -152,10 +152,12 @@ def test_describe_is_json_friendly_and_complete():
 
 
 def test_the_registries_hold_what_the_docs_promise():
-    assert list(TEXT_ENCODERS) == ["none", "bag", "textcnn", "rnn", "gru", "lstm", "transformer", "minilm"]
+    assert list(TEXT_ENCODERS) == [
+        "none", "bag", "textcnn", "rnn", "gru", "lstm", "transformer", "hf", "minilm"
+    ]  # fmt: skip
     assert list(IMAGE_ENCODERS) == [
         "none", "small_cnn", "resnet18", "resnet34", "resnet50",
-        "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
+        "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "hf",
     ]  # fmt: skip
     assert list(FUSIONS) == [
         "none", "concat", "sum", "product", "gated", "lmf", "tensor", "cross_attention", "film", "late"
