@@ -8,6 +8,7 @@ files), and the answer says what was chosen and why.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -44,12 +45,18 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> Detecti
             raise near or DatasetFormatError(
                 f"{p} is not a {format} dataset: {format} expects {reader.expects}"
             )
-        return detection
+        return _named(detection, p)
     for reader in detection_order(folder=p.is_dir()):
         detection = reader.locate(p)
         if detection is not None:
-            return detection
+            return _named(detection, p)
     raise _not_recognised(p)
+
+
+def _named(detection: Detection, path: Path) -> Detection:
+    """The detection of a file the user named: that file is read wherever it leads (every other file
+    only inside the dataset folder)."""
+    return dataclasses.replace(detection, named=path) if path in detection.paths else detection
 
 
 def _near_miss(reader: FormatReader, folder: Path) -> DatasetFormatError | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmstudio.data import headers, images
-from mmstudio.data._common import Throttle, normalize_split, release, sorted_gently
+from mmstudio.data._common import (
+    MAX_MEMBER_BYTES,
+    SafeReader,
+    Throttle,
+    file_kind,
+    normalize_split,
+    release,
+    sorted_gently,
+)
 from mmstudio.data.images import DEFAULT_MAX_PIXELS, ImageError
 from mmstudio.data.types import DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
 from mmstudio.formatting import plural
@@ -218,12 +227,16 @@ class PathResolver:
             if w not in self._resolved and w not in located:
                 located[w] = self._locate(w)
         real_paths = [found[0] for found in located.values() if not isinstance(found[0], ProblemKind)]
-        links = {real for real in real_paths if os.path.islink(real)}  # the tight loop
+        modes = {real: _lstat_mode(real) for real in real_paths}  # the tight loop
         for w, found in located.items():
-            self._resolved[w] = found if isinstance(found[0], ProblemKind) else self._finish(w, *found, links)
+            self._resolved[w] = found if isinstance(found[0], ProblemKind) else self._finish(w, *found, modes)
 
     def _locate(self, written: str) -> tuple[str, Path, str] | tuple[ProblemKind, str]:
         """(the path with the folders' links resolved, the folder's Path, the file name) or a problem."""
+        if "\x00" in written:
+            return ProblemKind.MALFORMED_ROW, (
+                f"the image path {written!r} holds a NUL byte, which no file name can; fix the path"
+            )
         if _URL.match(written):
             return ProblemKind.MISSING_FILE, (
                 f"{written} is a URL; mmstudio reads local files only: download the images and write "
@@ -244,16 +257,37 @@ class PathResolver:
         return os.path.join(known[0], name), known[1], name
 
     def _finish(
-        self, written: str, real: str, folder: Path, name: str, links: set[str]
+        self, written: str, real: str, folder: Path, name: str, modes: dict[str, int | None]
     ) -> ImageRef | tuple[ProblemKind, str]:
-        if real in links:
+        mode = modes.get(real)
+        if mode is not None and not stat.S_ISREG(mode) and stat.S_ISLNK(mode):
             real = os.path.realpath(real)
+            mode = _stat_mode(real)
         if not _inside(real, self.real_root):
             return ProblemKind.PATH_OUTSIDE_DATASET, (
                 f"{written} is (or is in) a symbolic link that points outside the dataset folder, to {real}, "
                 f"and was refused; copy the image into the dataset folder"
             )
+        if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # A FIFO named x.png would hang the image check for good; a device would never end.
+            return ProblemKind.NOT_AN_IMAGE, (
+                f"{written} is {file_kind(mode)}, not a file, and was not read; replace it with the image"
+            )
         return ImageRef(folder / name)
+
+
+def _lstat_mode(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing: the image check reports it
+
+
+def _stat_mode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -331,10 +365,18 @@ def _shard_chunks(shard: Path, refs: list[ImageRef]) -> Iterator[list[Job]]:
     chunk: list[Job] = []
     error = None
     try:
-        with tarfile.open(shard, "r:*") as tar:
+        fd = SafeReader(None).open(shard)  # a regular file: never waits on a FIFO named x.tar
+        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tar:
             for info in tar:
                 ref = wanted.pop(info.name, None)
                 if ref is None:
+                    continue
+                if info.size > MAX_MEMBER_BYTES:  # a 1 GiB member of a small .tar.gz: never in memory
+                    message = (
+                        f"the member is {info.size:,} bytes, over the limit of {MAX_MEMBER_BYTES:,} for an "
+                        f"image; it was not read"
+                    )
+                    chunk.append((ref, ImageError("decompression_bomb", message)))
                     continue
                 f = tar.extractfile(info)
                 chunk.append((ref, f.read() if f is not None else b""))
