@@ -138,6 +138,7 @@ class ProblemKind(enum.StrEnum):
     EMPTY_TEXT = "empty_text"
     INVALID_UTF8 = "invalid_utf8"
     TEXT_TRUNCATED = "text_truncated"
+    CONTROL_CHARACTERS = "control_characters"
     MISSING_LABEL = "missing_label"
     RARE_LABEL = "rare_label"
     LABEL_MISMATCH = "label_mismatch"

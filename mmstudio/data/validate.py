@@ -112,8 +112,11 @@ def _check_row(
 
     ref = _image_ref(record, resolver, report)
     text, kind, message = clean_text(record.text, max_chars)
+    if kind is ProblemKind.CONTROL_CHARACTERS:
+        report(kind, message, skipped=False)
+        text, kind, message = clean_text(text, max_chars)
     if kind is not None:
-        report(kind, message, skipped=kind != ProblemKind.TEXT_TRUNCATED)
+        report(kind, message, skipped=kind not in _KEPT)
     label = record.label.strip() if record.label is not None else None
     if source.task == "classification" and not label:
         column = f" ('{source.columns.label}')" if source.columns.label else ""
@@ -150,8 +153,15 @@ def _split(record: Record, report) -> str | None:
     return split
 
 
+_KEPT = (ProblemKind.TEXT_TRUNCATED, ProblemKind.CONTROL_CHARACTERS)  # the row is still used
+# C0 controls but tab, newline and carriage return (a CRLF line end inside a quoted caption).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def clean_text(value: str | bytes | None, max_chars: int) -> tuple[str, ProblemKind | None, str]:
-    """The text stripped (and truncated to ``max_chars``) with the problem it has, if any."""
+    """The text stripped (and truncated to ``max_chars``) with the problem it has, if any. Text with
+    control characters comes back with them removed (nothing else done) and ``CONTROL_CHARACTERS``:
+    clean it again for the problems the rest may have."""
     if isinstance(value, bytes):
         try:
             value = _decode_caption(value)
@@ -163,6 +173,14 @@ def clean_text(value: str | bytes | None, max_chars: int) -> tuple[str, ProblemK
             code = ord(value[bad])  # U+DC80..U+DCFF stand for the undecodable bytes 0x80..0xFF
             byte = code - 0xDC00 if 0xDC80 <= code <= 0xDCFF else code
             return "", ProblemKind.INVALID_UTF8, _invalid_utf8(byte, f"character {bad}")
+    if value and (found := _CONTROL.search(value)) is not None:
+        count = len(_CONTROL.findall(value))
+        message = (
+            f"the text holds {plural(count, 'control character')} (the first, U+{ord(found.group()):04X}, at "
+            f"character {found.start()}); {'it was' if count == 1 else 'they were'} removed and the row is "
+            f"used. Remove them from the source"
+        )
+        return _CONTROL.sub("", value), ProblemKind.CONTROL_CHARACTERS, message
     text = (value or "").strip()
     if not text:
         message = "the text is empty or only whitespace; write a caption or remove the row"
