@@ -388,6 +388,8 @@ def _shard_chunks(shard: Path, refs: list[ImageRef]) -> Iterator[list[Job]]:
             for info in tar:
                 ref = wanted.pop(info.name, None)
                 if ref is None:
+                    if not wanted:
+                        break  # every member asked for is read: the rest of a compressed shard is not
                     continue
                 if info.size > MAX_MEMBER_BYTES:  # a 1 GiB member of a small .tar.gz: never in memory
                     message = (
