@@ -315,6 +315,8 @@ class SafeReader:
         if real_dir is None:
             real_dir = self._dirs[folder] = os.path.realpath(folder)
         real = os.path.join(real_dir, name)
+        if not _NOFOLLOW:  # no O_NOFOLLOW (Windows): resolve the last link here, before the open
+            real = os.path.realpath(real)
         self._check_inside(text, real_dir)
         try:
             fd = os.open(real, _OPEN_FLAGS | _NOFOLLOW)
