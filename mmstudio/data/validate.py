@@ -33,7 +33,7 @@ from mmstudio.data._common import (
 from mmstudio.data.images import DEFAULT_MAX_PIXELS, ImageError
 from mmstudio.data.types import DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
 from mmstudio.formatting import plural
-from mmstudio.progress import Cancelled, check_cancel
+from mmstudio.progress import check_cancel
 
 CHECK_MODES = ("full", "header")
 _CHUNK = 32  # images per task: fewer hand-offs between threads
@@ -355,7 +355,7 @@ def check_image_refs(
                 done, in_flight = wait(in_flight, timeout=0.1, return_when=FIRST_COMPLETED)
                 check_cancel(cancel, "dataset loading")
                 collect(done)
-        except Cancelled:
+        except BaseException:  # cancelled, or Ctrl-C: the chunks not started are dropped, not run
             for future in in_flight:
                 future.cancel()
             raise
