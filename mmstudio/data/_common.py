@@ -330,8 +330,8 @@ class SafeReader:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise RefusedFile(
-                    f"{text} is {file_kind(st.st_mode)}, not a regular file, and was not read; replace it "
-                    f"with a file",
+                    f"{text} is {file_kind(st.st_mode)}, not a regular file, so it is not read; replace "
+                    f"it with a file",
                     "special",
                 )
             self._check_inside(text, _opened_path(fd) or real)

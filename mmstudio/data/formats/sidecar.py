@@ -143,7 +143,7 @@ def _read_folder(folder, root, split, label, records, problems, cancel, reader, 
                 text = read_caption(reader, Path(current, caption))
             except RefusedFile as exc:
                 kind = ProblemKind.PATH_OUTSIDE_DATASET if exc.kind == "outside" else ProblemKind.EMPTY_TEXT
-                message = f"the caption file {caption} of {image} was not read: {exc}"
+                message = f"the caption of {image} is refused: {exc}"
                 problems.append(Problem(kind, row, image, message, True, source))
                 continue
             except OSError as exc:

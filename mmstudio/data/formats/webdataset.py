@@ -184,7 +184,7 @@ def scan_shard(
     try:
         fd = SafeReader(root).open(shard)
     except RefusedFile as exc:
-        message = f"shard {source} was not read: {exc}"
+        message = f"shard {source} is refused: {exc}"
         kind = ProblemKind.PATH_OUTSIDE_DATASET if exc.kind == "outside" else ProblemKind.MALFORMED_ROW
         return samples, Problem(kind, None, source, message, True, source)
     except OSError as exc:
