@@ -366,6 +366,11 @@ def utf16_json_broken(tmp: Path) -> list[str]:
     return [str(write(tmp / "data.json", b"\xff\xfe[\x00{"))]
 
 
+def fifo_named(tmp: Path) -> list[str]:
+    os.mkfifo(tmp / "data.csv")
+    return [str(tmp / "data.csv")]
+
+
 def fifo_manifest_in_folder(tmp: Path) -> list[str]:
     root = tmp / "ds"
     write(root / "0.png", png())
@@ -428,6 +433,7 @@ def image_link_outside(tmp: Path) -> list[str]:
 
 
 CASES: dict[str, Case] = {
+    "C-fifo-named": Case(fifo_named, 2, "data.csv is a named pipe (FIFO), not a dataset file", posix=True),
     "C-fifo-manifest-in-folder": Case(fifo_manifest_in_folder, 2, "named pipe", posix=True),
     "J-unclosed-quote-tsv": Case(unclosed_quote_tsv, 0, "a quote opened on line 5 is not closed"),
     "T-deep-metadata-jsonl": Case(deep_metadata_jsonl, 0, "nested too deeply"),
@@ -443,7 +449,7 @@ CASES: dict[str, Case] = {
         caption_is_dev_zero, 0, "outside the dataset folder, to /dev/zero", posix=True
     ),
     "C-fifo-shard": Case(fifo_shard, 0, "named pipe", posix=True),
-    "held-fifo-metadata": Case(fifo_metadata, 2, "is not a imagefolder dataset", posix=True),
+    "C-fifo-metadata": Case(fifo_metadata, 2, "metadata.csv is a named pipe (FIFO)", posix=True),
     "C-huge-member-tgz": Case(huge_member_tgz, 0, "over the limit", posix=False),
     "D-caption-link-outside": Case(caption_links_outside, 0, "points outside the dataset folder", posix=True),
     "D-metadata-link-outside": Case(
