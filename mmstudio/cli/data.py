@@ -171,7 +171,19 @@ def load_for_cli(spec, *, label: str = "checking", quiet: bool = False):
         bar.close()
 
 
+def _escape_undecodable(stream) -> None:
+    """File names that are not UTF-8 reach Python as lone surrogates, which UTF-8 output refuses:
+    write them as ``\\udce9`` escapes (in ``--json`` output, the JSON escape of the same string)."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):
+            pass
+
+
 def cmd_data_check(args: argparse.Namespace) -> int:
+    _escape_undecodable(sys.stdout)
     dataset = load_for_cli(dataset_spec(args.path, args, check_images="header" if args.quick else "full"))
     if args.json:
         print_json(dataset.summary_dict())

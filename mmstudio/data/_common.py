@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,13 @@ class Detection:
     reason: str
     root: Path
     paths: list[Path] = field(default_factory=list)
+    # The file the user named, when they named one (set by detection): read even where it is a link to
+    # a file elsewhere. Every other file a reader opens must lie inside ``root`` (see :class:`SafeReader`).
+    named: Path | None = None
+
+    def contain(self, path: Path) -> Path | None:
+        """The folder ``path`` must lie in to be read: ``root``, or None for the file the user named."""
+        return None if self.named is not None and path == self.named else self.root
 
 
 def normalize_split(value: object) -> str | None:
@@ -130,11 +138,11 @@ def list_names(names: Iterable[str]) -> str:
 
 
 def read_text_head(path: Path, size: int = 1 << 20) -> str:
-    """The first ``size`` bytes of a file as text (BOM removed), for sniffing what it is."""
+    """The first ``size`` bytes of a file as text (BOM removed), for sniffing what it is ("" for a file
+    that cannot be read or is no regular file: a FIFO named ``x.json`` must not hang detection)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(size)
-    except OSError:
+        head = SafeReader(None).read(path, size, truncate=True)
+    except (OSError, ValueError):
         return ""
     return head.decode("utf-8-sig", errors="replace").lstrip()
 
@@ -208,3 +216,154 @@ class Throttle:
         if done >= self.total or done - self.last_done >= self.step or now - self.last_time >= self.interval:
             self.last_done, self.last_time = done, now
             self.callback(min(done, self.total), self.total)
+
+
+# --- reading files safely ----------------------------------------------------------------------------
+
+MAX_TABLE_BYTES = 2 << 30  # a manifest, metadata or COCO file (100,000 rows are ~20 MB)
+MAX_CAPTION_BYTES = 1 << 20  # a caption file: only its first MiB is read (text is truncated far below)
+MAX_MEMBER_BYTES = 256 << 20  # a tar member read into memory (an image; text members are far smaller)
+
+# Non-blocking: opening a FIFO for reading would wait for a writer for good (a regular file ignores it).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS |= getattr(os, "O_BINARY", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_PIECE = 16 << 20
+
+
+class RefusedFile(OSError):
+    """A file a reader will not read: ``kind`` is ``"special"`` (a FIFO, a device, a socket, a folder),
+    ``"outside"`` (a link that leads out of the dataset folder), ``"too_large"`` or ``"bad_name"``. The
+    message says which file, why, and what to do. An :class:`OSError`, so every handler of unreadable
+    files reports it."""
+
+    def __init__(self, message: str, kind: str, size: int | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.size = kind, size
+
+    def __reduce__(self):
+        return type(self), (str(self), self.kind, self.size)
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (both absolute and normalised)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class SafeReader:
+    """Opens files for the readers: regular files only (never waits on a FIFO or reads a device), each
+    within a size limit and, with a ``root``, only when the file really lies inside it.
+
+    A file is opened once and the opened file is checked (``fstat``; on Linux the path the kernel
+    opened, from ``/proc/self/fd``), so a link swapped in between a check and the open is caught. The
+    real path of each folder is resolved once (100,000 captions in a few folders cost one ``open``,
+    ``fstat`` and ``readlink`` each).
+    """
+
+    def __init__(self, root: Path | str | None) -> None:
+        self.real_root = os.path.realpath(root) if root is not None else None
+        self._dirs: dict[str, str] = {}
+
+    def read(self, path: Path | str, limit: int, *, truncate: bool = False) -> bytes:
+        """The bytes of ``path``: at most ``limit`` with ``truncate``, else :class:`RefusedFile` when the
+        file is larger. Raises :class:`RefusedFile` for a special file or a file outside the root, and
+        :class:`OSError` for a missing or unreadable one."""
+        fd = self.open(path)
+        with os.fdopen(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            want = min(size, limit) + 1
+            data = f.read(want)
+            if len(data) == want and want <= limit:  # the file grew since: read on, a piece at a time
+                pieces = [data]
+                total = len(data)
+                while total <= limit and (piece := f.read(min(_READ_PIECE, limit + 1 - total))):
+                    pieces.append(piece)
+                    total += len(piece)
+                data = b"".join(pieces)
+        if len(data) > limit:
+            if truncate:
+                return data[:limit]
+            raise RefusedFile(
+                f"{path} is larger than {_size_text(limit)} ({_size_text(max(size, len(data)))}), more than "
+                f"mmstudio reads for such a file; split it or shorten it",
+                "too_large",
+                max(size, len(data)),
+            )
+        return data
+
+    def open(self, path: Path | str) -> int:
+        """A file descriptor of ``path`` opened for reading, checked to be a regular file inside the root."""
+        text = os.fspath(path)
+        if "\x00" in text:
+            raise RefusedFile(f"{text!r} holds a NUL byte, which no file name can; fix the path", "bad_name")
+        folder, name = os.path.split(os.path.abspath(text))
+        real_dir = self._dirs.get(folder)
+        if real_dir is None:
+            real_dir = self._dirs[folder] = os.path.realpath(folder)
+        real = os.path.join(real_dir, name)
+        if not _NOFOLLOW:  # no O_NOFOLLOW (Windows): resolve the last link here, before the open
+            real = os.path.realpath(real)
+        self._check_inside(text, real_dir)
+        try:
+            fd = os.open(real, _OPEN_FLAGS | _NOFOLLOW)
+        except OSError:
+            if not (_NOFOLLOW and os.path.islink(real)):
+                raise
+            real = os.path.realpath(real)  # the file is a link: where it leads must be inside too
+            self._check_inside(text, real)
+            fd = os.open(real, _OPEN_FLAGS | _NOFOLLOW)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise RefusedFile(
+                    f"{text} is {file_kind(st.st_mode)}, not a regular file, so it is not read; replace "
+                    f"it with a file",
+                    "special",
+                )
+            self._check_inside(text, _opened_path(fd) or real)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _check_inside(self, text: str, real: str) -> None:
+        if self.real_root is not None and not inside(real, self.real_root):
+            raise RefusedFile(
+                f"{text} is (or is in) a symbolic link that points outside the dataset folder, to {real}, "
+                f"and was refused; copy the file into the dataset folder",
+                "outside",
+            )
+
+
+def _opened_path(fd: int) -> str | None:
+    """The path the kernel opened for ``fd`` (Linux), whatever links led there; None elsewhere."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+
+
+def _size_text(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def read_file(path: Path | str, limit: int, *, root: Path | None = None) -> bytes:
+    """The bytes of one file, as :meth:`SafeReader.read` reads them (a regular file, within ``limit``)."""
+    return SafeReader(root).read(path, limit)

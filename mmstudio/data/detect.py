@@ -8,10 +8,11 @@ files), and the answer says what was chosen and why.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
-from mmstudio.data._common import Detection, is_image_name, list_dir, list_names
+from mmstudio.data._common import Detection, file_kind, is_image_name, list_dir, list_names
 from mmstudio.data.formats import FormatReader, detection_order, get_reader, looked_for, readers
 from mmstudio.data.types import DatasetFormatError, SeveralDatasets
 from mmstudio.formatting import plural
@@ -36,6 +37,11 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> Detecti
             return reader.locate_pattern(text)
         raise DatasetFormatError(f"{text} does not exist; give the path of a dataset folder or file")
     p = p.absolute()
+    if not p.is_dir() and not p.is_file():  # a FIFO, a device, a socket: nothing to detect, nothing to read
+        raise DatasetFormatError(
+            f"{p} is {file_kind(p.stat().st_mode)}, not a dataset file or folder; give the path of a dataset "
+            f"folder or file"
+        )
     if format is not None:
         reader = get_reader(format)
         detection = reader.locate(p)
@@ -44,12 +50,18 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> Detecti
             raise near or DatasetFormatError(
                 f"{p} is not a {format} dataset: {format} expects {reader.expects}"
             )
-        return detection
+        return _named(detection, p)
     for reader in detection_order(folder=p.is_dir()):
         detection = reader.locate(p)
         if detection is not None:
-            return detection
+            return _named(detection, p)
     raise _not_recognised(p)
+
+
+def _named(detection: Detection, path: Path) -> Detection:
+    """The detection of a file the user named: that file is read wherever it leads (every other file
+    only inside the dataset folder)."""
+    return dataclasses.replace(detection, named=path) if path in detection.paths else detection
 
 
 def _near_miss(reader: FormatReader, folder: Path) -> DatasetFormatError | None:

@@ -60,7 +60,7 @@ def _bytes(value) -> bytes:
 def _stat(path: str) -> tuple:
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path (reported as a problem)
         return ("missing",)
     return st.st_size, st.st_mtime_ns
 
@@ -69,5 +69,5 @@ def _file_digest(path) -> str:
     try:
         with open(path, "rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
-    except OSError:
+    except (OSError, ValueError):
         return "missing"

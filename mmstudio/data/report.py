@@ -28,6 +28,7 @@ KIND_TITLES: dict[str, str] = {
     ProblemKind.EMPTY_TEXT: "Empty text",
     ProblemKind.INVALID_UTF8: "Text not UTF-8",
     ProblemKind.TEXT_TRUNCATED: "Text truncated",
+    ProblemKind.CONTROL_CHARACTERS: "Control characters in text",
     ProblemKind.MISSING_LABEL: "Missing label",
     ProblemKind.RARE_LABEL: "Rare label",
     ProblemKind.LABEL_MISMATCH: "Label id and name disagree",
@@ -44,6 +45,8 @@ KIND_HELP: dict[str, str] = {
     ProblemKind.EMPTY_TEXT: "The text is empty or only whitespace (or the caption file is missing).",
     ProblemKind.INVALID_UTF8: "The text's bytes are not valid UTF-8.",
     ProblemKind.TEXT_TRUNCATED: "The text is longer than the limit: it was cut and the row is used.",
+    ProblemKind.CONTROL_CHARACTERS: "The text holds control characters (a NUL byte, an escape): they were "
+    "removed and the row is used.",
     ProblemKind.MISSING_LABEL: "A classification row with an empty label.",
     ProblemKind.RARE_LABEL: "A label with too few rows to appear in every split: kept, all in train.",
     ProblemKind.LABEL_MISMATCH: "A label id named differently by different rows (a WebDataset .cls id and "

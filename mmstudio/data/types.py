@@ -74,22 +74,29 @@ class ImageRef:
     size: int | None = None
 
     def read_bytes(self) -> bytes:
+        """The image's bytes. A member of a compressed shard is read by the shard's one forward
+        reader (:mod:`mmstudio.data.shards`): members asked for in order cost one pass over the shard."""
         if self.member is None:
             return self.path.read_bytes()
+        from mmstudio.data._common import MAX_MEMBER_BYTES, RefusedFile
+
         if self.offset is not None and self.size is not None:
+            if self.size > MAX_MEMBER_BYTES:
+                raise RefusedFile(
+                    f"member {self.member} of {self.path} is {self.size:,} bytes, over the limit of "
+                    f"{MAX_MEMBER_BYTES:,} for an image; it was not read",
+                    "too_large",
+                    self.size,
+                )
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
                 data = f.read(self.size)
             if len(data) != self.size:
                 raise OSError(f"{self.path} ends inside member {self.member}; the shard is truncated")
             return data
-        import tarfile
+        from mmstudio.data.shards import read_member
 
-        with tarfile.open(self.path) as tar:
-            f = tar.extractfile(self.member)
-            if f is None:
-                raise FileNotFoundError(f"{self.member} is not a file in {self.path}")
-            return f.read()
+        return read_member(self.path, self.member)
 
     def __str__(self) -> str:
         return f"{self.path}::{self.member}" if self.member else str(self.path)
@@ -131,6 +138,7 @@ class ProblemKind(enum.StrEnum):
     EMPTY_TEXT = "empty_text"
     INVALID_UTF8 = "invalid_utf8"
     TEXT_TRUNCATED = "text_truncated"
+    CONTROL_CHARACTERS = "control_characters"
     MISSING_LABEL = "missing_label"
     RARE_LABEL = "rare_label"
     LABEL_MISMATCH = "label_mismatch"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -20,11 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmstudio.data import headers, images
-from mmstudio.data._common import Throttle, normalize_split, release, sorted_gently
+from mmstudio.data._common import (
+    MAX_MEMBER_BYTES,
+    SafeReader,
+    Throttle,
+    file_kind,
+    normalize_split,
+    release,
+    sorted_gently,
+)
 from mmstudio.data.images import DEFAULT_MAX_PIXELS, ImageError
 from mmstudio.data.types import DatasetSource, ImageRef, Item, Problem, ProblemKind, Record
 from mmstudio.formatting import plural
-from mmstudio.progress import Cancelled, check_cancel
+from mmstudio.progress import check_cancel
 
 CHECK_MODES = ("full", "header")
 _CHUNK = 32  # images per task: fewer hand-offs between threads
@@ -103,8 +112,11 @@ def _check_row(
 
     ref = _image_ref(record, resolver, report)
     text, kind, message = clean_text(record.text, max_chars)
+    if kind is ProblemKind.CONTROL_CHARACTERS:
+        report(kind, message, skipped=False)
+        text, kind, message = clean_text(text, max_chars)
     if kind is not None:
-        report(kind, message, skipped=kind != ProblemKind.TEXT_TRUNCATED)
+        report(kind, message, skipped=kind not in _KEPT)
     label = record.label.strip() if record.label is not None else None
     if source.task == "classification" and not label:
         column = f" ('{source.columns.label}')" if source.columns.label else ""
@@ -141,8 +153,15 @@ def _split(record: Record, report) -> str | None:
     return split
 
 
+_KEPT = (ProblemKind.TEXT_TRUNCATED, ProblemKind.CONTROL_CHARACTERS)  # the row is still used
+# C0 controls but tab, newline and carriage return (a CRLF line end inside a quoted caption).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def clean_text(value: str | bytes | None, max_chars: int) -> tuple[str, ProblemKind | None, str]:
-    """The text stripped (and truncated to ``max_chars``) with the problem it has, if any."""
+    """The text stripped (and truncated to ``max_chars``) with the problem it has, if any. Text with
+    control characters comes back with them removed (nothing else done) and ``CONTROL_CHARACTERS``:
+    clean it again for the problems the rest may have."""
     if isinstance(value, bytes):
         try:
             value = _decode_caption(value)
@@ -154,6 +173,14 @@ def clean_text(value: str | bytes | None, max_chars: int) -> tuple[str, ProblemK
             code = ord(value[bad])  # U+DC80..U+DCFF stand for the undecodable bytes 0x80..0xFF
             byte = code - 0xDC00 if 0xDC80 <= code <= 0xDCFF else code
             return "", ProblemKind.INVALID_UTF8, _invalid_utf8(byte, f"character {bad}")
+    if value and (found := _CONTROL.search(value)) is not None:
+        count = len(_CONTROL.findall(value))
+        message = (
+            f"the text holds {plural(count, 'control character')} (the first, U+{ord(found.group()):04X}, at "
+            f"character {found.start()}); {'it was' if count == 1 else 'they were'} removed and the row is "
+            f"used. Remove them from the source"
+        )
+        return _CONTROL.sub("", value), ProblemKind.CONTROL_CHARACTERS, message
     text = (value or "").strip()
     if not text:
         message = "the text is empty or only whitespace; write a caption or remove the row"
@@ -218,12 +245,16 @@ class PathResolver:
             if w not in self._resolved and w not in located:
                 located[w] = self._locate(w)
         real_paths = [found[0] for found in located.values() if not isinstance(found[0], ProblemKind)]
-        links = {real for real in real_paths if os.path.islink(real)}  # the tight loop
+        modes = {real: _lstat_mode(real) for real in real_paths}  # the tight loop
         for w, found in located.items():
-            self._resolved[w] = found if isinstance(found[0], ProblemKind) else self._finish(w, *found, links)
+            self._resolved[w] = found if isinstance(found[0], ProblemKind) else self._finish(w, *found, modes)
 
     def _locate(self, written: str) -> tuple[str, Path, str] | tuple[ProblemKind, str]:
         """(the path with the folders' links resolved, the folder's Path, the file name) or a problem."""
+        if "\x00" in written:
+            return ProblemKind.MALFORMED_ROW, (
+                f"the image path {written!r} holds a NUL byte, which no file name can; fix the path"
+            )
         if _URL.match(written):
             return ProblemKind.MISSING_FILE, (
                 f"{written} is a URL; mmstudio reads local files only: download the images and write "
@@ -244,16 +275,37 @@ class PathResolver:
         return os.path.join(known[0], name), known[1], name
 
     def _finish(
-        self, written: str, real: str, folder: Path, name: str, links: set[str]
+        self, written: str, real: str, folder: Path, name: str, modes: dict[str, int | None]
     ) -> ImageRef | tuple[ProblemKind, str]:
-        if real in links:
+        mode = modes.get(real)
+        if mode is not None and not stat.S_ISREG(mode) and stat.S_ISLNK(mode):
             real = os.path.realpath(real)
+            mode = _stat_mode(real)
         if not _inside(real, self.real_root):
             return ProblemKind.PATH_OUTSIDE_DATASET, (
                 f"{written} is (or is in) a symbolic link that points outside the dataset folder, to {real}, "
                 f"and was refused; copy the image into the dataset folder"
             )
+        if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # A FIFO named x.png would hang the image check for good; a device would never end.
+            return ProblemKind.NOT_AN_IMAGE, (
+                f"{written} is {file_kind(mode)}, not a file, and was not read; replace it with the image"
+            )
         return ImageRef(folder / name)
+
+
+def _lstat_mode(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing: the image check reports it
+
+
+def _stat_mode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -303,7 +355,7 @@ def check_image_refs(
                 done, in_flight = wait(in_flight, timeout=0.1, return_when=FIRST_COMPLETED)
                 check_cancel(cancel, "dataset loading")
                 collect(done)
-        except Cancelled:
+        except BaseException:  # cancelled, or Ctrl-C: the chunks not started are dropped, not run
             for future in in_flight:
                 future.cancel()
             raise
@@ -331,10 +383,20 @@ def _shard_chunks(shard: Path, refs: list[ImageRef]) -> Iterator[list[Job]]:
     chunk: list[Job] = []
     error = None
     try:
-        with tarfile.open(shard, "r:*") as tar:
+        fd = SafeReader(None).open(shard)  # a regular file: never waits on a FIFO named x.tar
+        with os.fdopen(fd, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tar:
             for info in tar:
                 ref = wanted.pop(info.name, None)
                 if ref is None:
+                    if not wanted:
+                        break  # every member asked for is read: the rest of a compressed shard is not
+                    continue
+                if info.size > MAX_MEMBER_BYTES:  # a 1 GiB member of a small .tar.gz: never in memory
+                    message = (
+                        f"the member is {info.size:,} bytes, over the limit of {MAX_MEMBER_BYTES:,} for an "
+                        f"image; it was not read"
+                    )
+                    chunk.append((ref, ImageError("decompression_bomb", message)))
                     continue
                 f = tar.extractfile(info)
                 chunk.append((ref, f.read() if f is not None else b""))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmstudio.data._common import JSON_LIST_KEYS
+from mmstudio.data._common import JSON_LIST_KEYS, MAX_TABLE_BYTES, RefusedFile, SafeReader
 from mmstudio.data.preview import Preview, cell_text
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, Problem, ProblemKind, Record
 from mmstudio.formatting import plural
@@ -59,16 +59,17 @@ class Table:
         self.problems.append(Problem(ProblemKind.MALFORMED_ROW, number, None, message, True, self.source))
 
 
-def read_table(path: Path, source: str, cancel=None) -> Table:
-    """Read a .csv/.tsv/.txt, .jsonl/.ndjson, .json or .parquet file by its extension."""
+def read_table(path: Path, source: str, cancel=None, *, root: Path | None = None) -> Table:
+    """Read a .csv/.tsv/.txt, .jsonl/.ndjson, .json or .parquet file by its extension. With ``root``,
+    a file that is (or is in) a link leading out of that folder is refused."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl(path, source, cancel)
+        return _read_jsonl(path, source, cancel, root)
     if suffix == ".json":
-        return _read_json(path, source)
+        return _read_json(path, source, root)
     if suffix == ".parquet":
-        return _read_parquet(path, source)
-    return _read_delimited(path, source, cancel)
+        return _read_parquet(path, source, root)
+    return _read_delimited(path, source, cancel, root)
 
 
 def decode_text(data: bytes, path: Path) -> str:
@@ -94,21 +95,27 @@ def decode_text(data: bytes, path: Path) -> str:
 _PIECE = 1 << 20
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The lines of ``text`` with their endings, as ``io.StringIO(text, newline="")`` gives them, one
-    short call at a time (a ``StringIO`` of a large file is one long call holding the interpreter lock).
-    Lone carriage returns (old Mac line endings) are left to ``StringIO``, which splits on them."""
-    if _lone_carriage_return(text):
-        yield from io.StringIO(text, newline="")
+def _lines(
+    text: str, start: int = 0, at: list[int] | None = None, lone_cr: bool | None = None
+) -> Iterator[str]:
+    """The lines of ``text`` from offset ``start`` with their endings, as ``io.StringIO(text,
+    newline="")`` gives them, one short call at a time (a ``StringIO`` of a large file is one long call
+    holding the interpreter lock). ``at[0]`` follows the offset just past the last line given. Lone
+    carriage returns (old Mac line endings) are left to ``StringIO``, which splits on them."""
+    at = at if at is not None else [start]
+    at[0] = start
+    if lone_cr if lone_cr is not None else _lone_carriage_return(text):
+        for line in io.StringIO(text[start:], newline=""):
+            at[0] += len(line)
+            yield line
         return
-    start, end = 0, len(text)
+    end = len(text)
     while start < end:
         stop = text.find("\n", start)
-        if stop < 0:
-            yield text[start:]
-            return
-        yield text[start : stop + 1]
-        start = stop + 1
+        line_end = end if stop < 0 else stop + 1
+        at[0] = line_end
+        yield text[start:line_end]
+        start = line_end
 
 
 def _lone_carriage_return(text: str) -> bool:
@@ -121,9 +128,13 @@ def _lone_carriage_return(text: str) -> bool:
     return False
 
 
-def _read_file(path: Path) -> bytes:
+def read_data_file(path: Path, root: Path | None = None, limit: int = MAX_TABLE_BYTES) -> bytes:
+    """The bytes of a manifest, metadata or annotation file; a file that is no regular file, lies
+    outside ``root`` or is over ``limit`` raises :class:`DatasetFormatError` saying so."""
     try:
-        return path.read_bytes()
+        return SafeReader(root).read(path, limit)
+    except RefusedFile as exc:
+        raise DatasetFormatError(str(exc)) from exc
     except OSError as exc:
         raise DatasetFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -157,36 +168,61 @@ def _header_width(sample: str, delimiter: str) -> int:
         return 0
 
 
-def _read_delimited(path: Path, source: str, cancel) -> Table:
-    text = decode_text(_read_file(path), path)
+def _read_delimited(path: Path, source: str, cancel, root: Path | None) -> Table:
+    text = decode_text(read_data_file(path, root), path)
     delimiter = sniff_delimiter(text, path.suffix.lower())
     # A long caption must not stop the file: raise (never lower) the csv module's 128 KiB field limit;
     # over-long text is truncated and reported by validation.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
-    reader = csv.reader(_lines(text), delimiter=delimiter)
+    lone_cr = _lone_carriage_return(text)
+    at = [0]  # the offset just past the last line the csv reader took
+    base = 0  # the file lines before the first line of the current csv reader
+    recoveries = 0
+    reader = csv.reader(_lines(text, 0, at, lone_cr), delimiter=delimiter)
     table = Table(path, source, _DELIMITED_KINDS[delimiter], [])
     header: list[str] | None = None
     number = 0
     while True:
-        line = reader.line_num + 1
+        line = base + reader.line_num + 1
+        row_start = at[0]
         try:
             fields = next(reader)
+            error = None
         except StopIteration:
             break
         except csv.Error as exc:
-            number += 1
-            table.malformed(number, line, f"cannot be parsed ({exc}); check its quotes")
-            continue
-        if not any(f.strip() for f in fields):
+            fields, error = None, exc
+        span = base + reader.line_num - line + 1  # the file lines the row took
+        if fields is not None and not any(f.strip() for f in fields):
             continue  # blank lines (and rows of empty cells) hold no data
-        if header is None:
+        if header is None and fields is not None:
             header = table.columns = unique_names(fields)
             continue
         number += 1
         if number % 4096 == 0:
             check_cancel(cancel, "dataset loading")
-        row = _fit_fields(fields, header)
+        row = _fit_fields(fields, header) if fields is not None and header is not None else None
+        if span > 1 and recoveries < _MAX_RECOVERIES and _quote_left_open(text, row_start, at[0], row, error):
+            # A quote that is never closed takes every line after it into one field: report where it
+            # opened and read the lines after that line again, as rows of their own.
+            recoveries += 1
+            to = "the end of the file" if at[0] >= len(text) else f"line {line + span - 1}"
+            table.malformed(
+                number,
+                line,
+                f"a quote opened on line {line} is not closed: it took {plural(span, 'line')} (to {to}) "
+                f'into one field. Close the quote (a quote inside a quoted field is written twice: ""); '
+                f"the lines after line {line} were read as rows of their own",
+            )
+            restart = _next_line_start(text, row_start, lone_cr)
+            base = line
+            reader = csv.reader(_lines(text, restart, at, lone_cr), delimiter=delimiter)
+            continue
+        if error is not None:
+            table.malformed(number, line, f"cannot be parsed ({error}); check its quotes")
+            continue
         if row is None:
+            assert fields is not None and header is not None
             name = _DELIMITER_NAMES[delimiter]
             table.malformed(
                 number,
@@ -202,6 +238,27 @@ def _read_delimited(path: Path, source: str, cancel) -> Table:
     if header is None:
         raise DatasetFormatError(f"{path} is empty: a manifest needs a header row and one row per image")
     return table
+
+
+_MAX_RECOVERIES = 100  # unclosed quotes read past per file (each may cost a pass over the rest)
+
+
+def _quote_left_open(text: str, start: int, stop: int, row: dict | None, error: Exception | None) -> bool:
+    """Whether a row of several lines (``text[start:stop]``) is an unclosed quote's doing: it cannot
+    be parsed or has the wrong number of fields, or it runs to the end of the file with a quote left
+    open (an odd number of them: a quote inside a quoted field is doubled)."""
+    if error is not None or row is None:
+        return True
+    return stop >= len(text) and text.count('"', start, stop) % 2 == 1
+
+
+def _next_line_start(text: str, start: int, lone_cr: bool) -> int:
+    """The offset of the line after the one at ``start``."""
+    if lone_cr:
+        first = next(iter(io.StringIO(text[start:], newline="")), "")
+        return start + len(first)
+    stop = text.find("\n", start)
+    return len(text) if stop < 0 else stop + 1
 
 
 def _fit_fields(fields: list[str], header: list[str]) -> dict[str, object] | None:
@@ -228,8 +285,8 @@ def unique_names(names: list[str]) -> list[str]:
 # --- JSON Lines / JSON ------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path, source: str, cancel) -> Table:
-    text = decode_text(_read_file(path), path)
+def _read_jsonl(path: Path, source: str, cancel, root: Path | None) -> Table:
+    text = decode_text(read_data_file(path, root), path)
     table = Table(path, source, "JSON Lines", [])
     seen: dict[str, None] = {}
     number = 0
@@ -245,6 +302,9 @@ def _read_jsonl(path: Path, source: str, cancel) -> Table:
             message = f"is not valid JSON ({exc.msg} at column {exc.colno}); fix or remove the line"
             table.malformed(number, line, message)
             continue
+        except (ValueError, RecursionError) as exc:
+            table.malformed(number, line, f"cannot be read: {json_trouble(exc)}; fix or remove the line")
+            continue
         if not isinstance(obj, dict):
             table.malformed(number, line, _not_an_object(obj))
             continue
@@ -256,14 +316,9 @@ def _read_jsonl(path: Path, source: str, cancel) -> Table:
     return table
 
 
-def _read_json(path: Path, source: str) -> Table:
-    text = decode_text(_read_file(path), path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetFormatError(
-            f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}); fix the file"
-        ) from exc
+def _read_json(path: Path, source: str, root: Path | None) -> Table:
+    text = decode_text(read_data_file(path, root), path)
+    data = parse_json_document(text, path)
     rows = json_rows(data)
     if rows is None:
         raise DatasetFormatError(
@@ -282,6 +337,27 @@ def _read_json(path: Path, source: str) -> Table:
         table.lines.append(None)
     table.columns = list(seen)
     return table
+
+
+def parse_json_document(text: str, path: Path) -> object:
+    """A whole JSON file parsed; what is not JSON mmstudio can read raises :class:`DatasetFormatError`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(
+            f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}); fix the file"
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise DatasetFormatError(f"{path} cannot be read: {json_trouble(exc)}; fix the file") from exc
+
+
+def json_trouble(exc: BaseException) -> str:
+    """What is wrong with JSON that parses but cannot be held: nested too deep, a number too long."""
+    if isinstance(exc, RecursionError):
+        return "its JSON is nested too deeply (hundreds of levels of [ or {)"
+    if "digits" in str(exc):
+        return "it holds a number with more than 4,300 digits"
+    return f"its JSON cannot be read ({exc})"
 
 
 def json_rows(data: object) -> list | None:
@@ -308,7 +384,7 @@ def _json_type(value: object) -> str:
 # --- Parquet ----------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, source: str) -> Table:
+def _read_parquet(path: Path, source: str, root: Path | None) -> Table:
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
@@ -316,8 +392,9 @@ def _read_parquet(path: Path, source: str) -> Table:
             f"{path.name} is a Parquet file and reading Parquet needs pyarrow: install pyarrow "
             f"(pip install pyarrow, or mmstudio[parquet]), or export the table as CSV"
         ) from exc
+    data = read_data_file(path, root)  # read once, checked: no second open of a path that may change
     try:
-        arrow = pq.read_table(path)
+        arrow = pq.read_table(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
         raise DatasetFormatError(f"cannot read the Parquet file {path}: {exc}") from exc
     rows = arrow.to_pylist()

@@ -10,7 +10,6 @@ folder, or in the folder the file name points to (``annotations/captions_train20
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -25,7 +24,7 @@ from mmstudio.data._common import (
     splits_from_names,
 )
 from mmstudio.data.formats import FormatReader, check_fixed_roles
-from mmstudio.data.formats._table import decode_text
+from mmstudio.data.formats._table import decode_text, parse_json_document, read_data_file
 from mmstudio.data.types import ColumnRoles, DatasetFormatError, DatasetSource, Problem, ProblemKind, Record
 
 ROLES = ColumnRoles(image="images[].file_name", text="annotations[].caption")
@@ -74,7 +73,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     split_of = splits_from_names(detection.paths) or {}
     roles = ColumnRoles(image=ROLES.image, text=ROLES.text, split=SPLIT_FILE_NAME if split_of else None)
     check_fixed_roles(columns, roles, "coco")
-    loaded = [(p, _load(p)) for p in detection.paths]
+    loaded = [(p, _load(p, detection.contain(p))) for p in detection.paths]
     image_dirs = {p: _image_dir(p, data) for p, data in loaded}
     root = Path(os.path.commonpath([str(detection.root), *map(str, image_dirs.values())]))
     records: list[Record] = []
@@ -95,14 +94,8 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     )
 
 
-def _load(path: Path) -> dict:
-    try:
-        data = json.loads(decode_text(path.read_bytes(), path))
-    except json.JSONDecodeError as exc:
-        message = f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); fix the file"
-        raise DatasetFormatError(message) from exc
-    except OSError as exc:
-        raise DatasetFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+def _load(path: Path, root: Path | None = None) -> dict:
+    data = parse_json_document(decode_text(read_data_file(path, root), path), path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise DatasetFormatError(f"{path} is not a COCO file: it has no images[] list")
     annotations = data.get("annotations")
@@ -118,7 +111,7 @@ def _load(path: Path) -> dict:
 
 def _image_dir(path: Path, data: dict) -> Path:
     """The folder the ``file_name`` of most sampled images exists in (the JSON's folder when none)."""
-    names = [i.get("file_name") for i in data["images"][:50] if isinstance(i, dict) and i.get("file_name")]
+    names = [n for i in data["images"][:50] if isinstance(i, dict) and _usable_name(n := i.get("file_name"))]
     folder, root = path.parent, _root(path)
     stem = re.sub(r"^captions?_", "", path.stem, flags=re.IGNORECASE)
     candidates = [
@@ -136,18 +129,77 @@ def _image_dir(path: Path, data: dict) -> Path:
     return folder
 
 
+def _usable_name(value: object) -> bool:
+    return isinstance(value, str) and bool(value) and "\x00" not in value
+
+
+def _id_text(value: object) -> str | None:
+    """An image id as the report writes it; None for an id that is no number or string."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return str(value)
+
+
+def _json_kind(value: object) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean", type(None): "null", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _images(path, data, source, problems) -> tuple[dict, dict]:
+    """``{image id: file name}`` of the usable ``images[]`` entries, and ``{id: why}`` for the ids whose
+    captions cannot be paired: an entry whose file name is not a string, an id two entries with
+    different files share (which image a caption is of cannot be known)."""
+    files: dict[object, str] = {}
+    broken: dict[object, str] = {}
+    for number, image in enumerate(data["images"], 1):
+        where = f"{source} images[{number - 1}]"
+        if not isinstance(image, dict) or "id" not in image:
+            continue
+        image_id, name = image["id"], image.get("file_name")
+        if _id_text(image_id) is None:
+            message = f"{where} has an id that is {_json_kind(image_id)}; an id is a number or a string"
+            problems.append(_malformed(None, None, message, source))
+            continue
+        if not _usable_name(name):
+            what = "no file_name" if name is None else f"a file_name that is {_json_kind(name)}"
+            if isinstance(name, str):
+                what = "an empty file_name" if not name else "a file_name with a NUL byte"
+            broken.setdefault(image_id, f"images[{number - 1}] (id {image_id}) has {what}")
+            problems.append(_malformed(None, None, f"{where} has {what}; give it the image's path", source))
+            continue
+        known = files.get(image_id)
+        if known is not None and known != name:
+            message = (
+                f"{where}: image id {image_id} is given to two images, {known} and {name}; the captions "
+                f"of id {image_id} cannot be paired with either. Give each image its own id"
+            )
+            problems.append(_malformed(None, name, message, source))
+            broken[image_id] = f"image id {image_id} is given to two images ({known} and {name})"
+            continue
+        files[image_id] = name
+    for image_id in broken:
+        files.pop(image_id, None)
+    return files, broken
+
+
 def _read_file(path, data, image_dir, root, split, records, problems) -> None:
     source = relpath(path, root)
-    files = {}
-    for image in data["images"]:
-        if isinstance(image, dict) and "id" in image:
-            files[image["id"]] = image.get("file_name")
+    files, broken = _images(path, data, source, problems)
     for number, ann in enumerate(data["annotations"], 1):
         where = f"{source} annotation {number}"
         if not isinstance(ann, dict) or "image_id" not in ann:
             problems.append(_malformed(number, None, f"{where} has no image_id; fix or remove it", source))
             continue
         image_id = ann["image_id"]
+        if _id_text(image_id) is None:
+            message = f"{where} has an image_id that is {_json_kind(image_id)}; it must be an image's id"
+            problems.append(_malformed(number, None, message, source))
+            continue
+        if image_id in broken:
+            message = f"{where} refers to image_id {image_id}, which cannot be used: {broken[image_id]}"
+            problems.append(_malformed(number, None, message, source))
+            continue
         if image_id not in files:
             message = (
                 f"{where} refers to image_id {image_id}, which is not in images[]; "
@@ -160,12 +212,11 @@ def _read_file(path, data, image_dir, root, split, records, problems) -> None:
             message = f"{where}: the caption is not a string"
             problems.append(_malformed(number, files[image_id], message, source))
             continue
-        file_name = files[image_id]
-        image = relpath(image_dir / file_name, root) if file_name else None
+        image = relpath(image_dir / files[image_id], root)
         records.append(Record(number, source, image, caption, None, split, str(image_id)))
 
 
-def _malformed(row: int, path: str | None, message: str, source: str) -> Problem:
+def _malformed(row: int | None, path: str | None, message: str, source: str) -> Problem:
     return Problem(ProblemKind.MALFORMED_ROW, row, path, message, True, source)
 
 

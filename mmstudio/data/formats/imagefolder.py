@@ -73,7 +73,7 @@ def _has_file_name(path: Path) -> bool:
 
 def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
     root = detection.root
-    tables = [read_table(p, relpath(p, root), cancel) for p in detection.paths]
+    tables = [read_table(p, relpath(p, root), cancel, root=detection.contain(p)) for p in detection.paths]
     first = next((t for t in tables if t.rows), tables[0])
     given = _given_roles(columns, first.columns)
     if any(t.rows for t in tables):

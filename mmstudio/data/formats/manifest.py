@@ -82,7 +82,7 @@ def _choices(folder: Path) -> list[Path]:
 
 def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=None) -> DatasetSource:
     root = detection.root
-    tables = [read_table(p, relpath(p, root), cancel) for p in detection.paths]
+    tables = [read_table(p, relpath(p, root), cancel, root=detection.contain(p)) for p in detection.paths]
     split_of = splits_from_names(detection.paths) or {}
     first = next((t for t in tables if t.rows), tables[0])
     if columns is not None and columns.split == SPLIT_FILE_NAME:

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from mmstudio.data._common import (
     CLASS_FOLDER,
+    MAX_CAPTION_BYTES,
     SPLIT_FOLDER,
     Detection,
+    RefusedFile,
+    SafeReader,
     is_hidden,
     is_image_name,
     list_dir,
@@ -80,11 +83,14 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     bases = splits or [(None, root)]
     records: list[Record] = []
     problems: list[Problem] = []
+    reader = SafeReader(root)
     for split, base in bases:
         check_cancel(cancel, "dataset loading")
-        _read_folder(base, root, split, None, records, problems, cancel)  # images without a class folder
+        _read_folder(base, root, split, None, records, problems, cancel, reader)  # images without a class
         for class_dir in list_dir(base)[0]:
-            _read_folder(class_dir, root, split, class_dir.name, records, problems, cancel, recursive=True)
+            _read_folder(
+                class_dir, root, split, class_dir.name, records, problems, cancel, reader, recursive=True
+            )
     fixed = ColumnRoles(
         image=IMAGE_FILE,
         text=CAPTION_FILE,
@@ -108,7 +114,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     )
 
 
-def _read_folder(folder, root, split, label, records, problems, cancel, *, recursive=False) -> None:
+def _read_folder(folder, root, split, label, records, problems, cancel, reader, *, recursive=False) -> None:
     walk = os.walk(folder) if recursive else [(str(folder), [], [f.name for f in list_dir(folder)[1]])]
     source = root.name
     for current, dirnames, filenames in walk:
@@ -134,14 +140,19 @@ def _read_folder(folder, root, split, label, records, problems, cancel, *, recur
                 )
                 continue
             try:
-                text = Path(current, caption).read_bytes()
+                text = read_caption(reader, Path(current, caption))
+            except RefusedFile as exc:
+                kind = ProblemKind.PATH_OUTSIDE_DATASET if exc.kind == "outside" else ProblemKind.EMPTY_TEXT
+                message = f"the caption of {image} is refused: {exc}"
+                problems.append(Problem(kind, row, image, message, True, source))
+                continue
             except OSError as exc:
                 problems.append(
                     Problem(
                         ProblemKind.EMPTY_TEXT,
                         row,
                         image,
-                        f"the caption file {caption} of {image} cannot be read ({exc.strerror}); "
+                        f"the caption file {caption} of {image} cannot be read ({exc.strerror or exc}); "
                         f"check its permissions",
                         True,
                         source,
@@ -149,6 +160,27 @@ def _read_folder(folder, root, split, label, records, problems, cancel, *, recur
                 )
                 continue
             records.append(Record(row, source, image, text, label, split))
+
+
+def read_caption(reader: SafeReader, path: Path, limit: int = MAX_CAPTION_BYTES) -> bytes:
+    """A caption file's bytes: a regular file inside the dataset, only its first ``limit`` bytes (cut at
+    a character boundary; validation then truncates the text and says so)."""
+    data = reader.read(path, limit, truncate=True)
+    if len(data) == limit:
+        data = _whole_characters(data)
+    return data
+
+
+def _whole_characters(data: bytes) -> bytes:
+    """UTF-8 ``data`` without the incomplete character a cut may have left at its end."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return data
+        if byte >= 0xC0:  # a lead byte: keep its character only when all its bytes are there
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return data if back >= need else data[:-back]
+    return data
 
 
 READER = FormatReader(

@@ -27,6 +27,8 @@ from mmstudio.data._common import (
     SPLIT_FILE_NAME,
     TAR_SUFFIXES,
     Detection,
+    RefusedFile,
+    SafeReader,
     is_tar_name,
     list_dir,
     list_names,
@@ -131,7 +133,7 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     shards = []
     for shard in detection.paths:
         check_cancel(cancel, "dataset loading")
-        samples, problem = scan_shard(shard, relpath(shard, root))
+        samples, problem = scan_shard(shard, relpath(shard, root), detection.contain(shard))
         shards.append((shard, samples))
         if problem is not None:
             problems.append(problem)
@@ -170,26 +172,41 @@ def read(detection: Detection, columns: ColumnRoles | None = None, *, cancel=Non
     )
 
 
-def scan_shard(shard: Path, source: str) -> tuple[dict[str, dict[str, object]], Problem | None]:
+def scan_shard(
+    shard: Path, source: str, root: Path | None = None
+) -> tuple[dict[str, dict[str, object]], Problem | None]:
     """The samples of a shard, ``key → {field: value}``: image fields hold the member name, text and
     label fields their bytes, ``json`` the parsed object (or the exception when it is not JSON). What
-    was read before a damaged part of the shard is kept, and the damage reported."""
+    was read before a damaged part of the shard is kept, and the damage reported. With ``root``, a
+    shard that is (or is in) a link leading out of that folder is refused; a shard that is no regular
+    file (a FIFO, a device) is never opened for good."""
     samples: dict[str, dict[str, object]] = {}
-    plain = _is_plain_tar(shard)
     try:
-        with tarfile.open(shard, "r:*") as tar:
-            for info in tar:
-                m = _KEY.match(info.name) if info.isfile() else None
-                if m is None:
-                    continue
-                key, field = m.group(1), m.group(2).lower()
-                if field in IMAGE_FIELDS:
-                    span = (info.offset_data, info.size) if plain else None
-                    samples.setdefault(key, {})[field] = _Member(info.name, span)
-                elif field in _READ_FIELDS and info.size <= _MAX_SMALL_MEMBER:
-                    f = tar.extractfile(info)
-                    data = f.read() if f is not None else b""
-                    samples.setdefault(key, {})[field] = _parse_json(data) if field == "json" else data
+        fd = SafeReader(root).open(shard)
+    except RefusedFile as exc:
+        message = f"shard {source} is refused: {exc}"
+        kind = ProblemKind.PATH_OUTSIDE_DATASET if exc.kind == "outside" else ProblemKind.MALFORMED_ROW
+        return samples, Problem(kind, None, source, message, True, source)
+    except OSError as exc:
+        message = f"shard {source} cannot be opened ({exc.strerror or exc}); check its permissions"
+        return samples, Problem(ProblemKind.MALFORMED_ROW, None, source, message, True, source)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            plain = _is_plain_tar(f.read(6))
+            f.seek(0)
+            with tarfile.open(fileobj=f, mode="r:*") as tar:
+                for info in tar:
+                    m = _KEY.match(info.name) if info.isfile() else None
+                    if m is None:
+                        continue
+                    key, field = m.group(1), m.group(2).lower()
+                    if field in IMAGE_FIELDS:
+                        span = (info.offset_data, info.size) if plain else None
+                        samples.setdefault(key, {})[field] = _Member(info.name, span)
+                    elif field in _READ_FIELDS and info.size <= _MAX_SMALL_MEMBER:
+                        member = tar.extractfile(info)
+                        data = member.read() if member is not None else b""
+                        samples.setdefault(key, {})[field] = _parse_json(data) if field == "json" else data
     except (tarfile.TarError, OSError, EOFError) as exc:
         kept = plural(len(samples), "sample")
         message = (
@@ -210,20 +227,16 @@ class _Member(NamedTuple):
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
 
 
-def _is_plain_tar(shard: Path) -> bool:
-    """True for an uncompressed tar, whose members can be read by offset (gzip, bzip2, xz, zstd: no)."""
-    try:
-        with open(shard, "rb") as f:
-            head = f.read(6)
-    except OSError:
-        return False
+def _is_plain_tar(head: bytes) -> bool:
+    """True for an uncompressed tar (by its first bytes), whose members can be read by offset (gzip,
+    bzip2, xz, zstd: no)."""
     return not any(head.startswith(magic) for magic in _COMPRESSED_MAGIC)
 
 
 def _parse_json(data: bytes) -> object:
     try:
         return json.loads(data.decode("utf-8", errors="surrogateescape"))
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # not JSON, nested too deep, a number too long
         return exc
 
 

@@ -370,3 +370,34 @@ def test_path_resolver_keeps_paths_inside_the_root(tmp_path):
     assert kind == ProblemKind.PATH_OUTSIDE_DATASET
     if os.sep == "/":
         assert resolver.resolve("a\\b.png").path == tmp_path / "a" / "b.png"  # Windows-written paths
+
+
+def test_ctrl_c_drops_the_image_checks_not_started(tmp_path, monkeypatch):
+    """Issue 13 C: Ctrl-C during the image checks returns after the chunks already running, without
+    running the queued ones first (before: every queued chunk was checked before the interrupt)."""
+    import time
+
+    from mmstudio.data import validate
+    from mmstudio.data.types import ImageRef
+
+    calls = []
+
+    def slow_check(source, mode, max_pixels):
+        calls.append(source)
+        time.sleep(0.01)
+        return (8, 6)
+
+    class Interrupt:
+        asked = 0
+
+        def is_set(self):
+            self.asked += 1
+            if self.asked == 5:  # four chunks submitted: two running, two queued
+                raise KeyboardInterrupt
+            return False
+
+    monkeypatch.setattr(validate, "check_image", slow_check)
+    refs = [ImageRef(tmp_path / f"{i}.png") for i in range(32 * 8)]
+    with pytest.raises(KeyboardInterrupt):
+        validate.check_image_refs(refs, mode="full", workers=2, cancel=Interrupt())
+    assert len(calls) < 32 * 4
