@@ -18,6 +18,7 @@ from mmstudio.cli._common import (
     print_json,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
+from mmstudio.vocabulary import describe_monitor, recorded_monitor
 
 
 def add_parsers(commands) -> None:
@@ -205,6 +206,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  device {doc['device'] or '-'}   seed {doc['seed']}   duration {duration}")
     if doc["spec"]:
         print(f"  model {doc['architecture']}   task {doc['spec'].get('task', '?')}")
+    if doc["train_spec"]:
+        print(f"  best checkpoint by {describe_monitor(recorded_monitor(doc['train_spec']))}")
     if doc["tags"]:
         print(f"  tags {', '.join(doc['tags'])}")
     if doc["notes"]:
