@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from mmstudio.formatting import format_bytes, format_count, plural
 from mmstudio.progress import Cancelled, check_cancel, user_message
 from mmstudio.training.labels import regression_value, split_multilabel
-from mmstudio.training.spec import DEFAULT_MAX_LEN, TrainSpec
+from mmstudio.training.spec import DEFAULT_MAX_LEN, DEFAULT_PATIENCE, TrainSpec
 from mmstudio.vocabulary import SLOT_TITLES, component_name, default_task
 
 if TYPE_CHECKING:
@@ -141,7 +141,15 @@ def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple
     from mmstudio.vocabulary import describe_monitor
 
     train, notes = apply_defaults(train, defaults_facts(dataset, spec, train))
-    train = dataclasses.replace(train, best_metric=train.monitor_for(spec.task))
+    # what no rule chose (no text: no length to measure) takes the value it has without data, so a
+    # stored spec names every setting
+    train = dataclasses.replace(
+        train,
+        best_metric=train.monitor_for(spec.task),
+        patience=train.patience or DEFAULT_PATIENCE,
+        max_len=train.max_len or DEFAULT_MAX_LEN,
+        class_weights=bool(train.class_weights),
+    )
     how = f"best checkpoint by {describe_monitor(train.best_metric or '')}"
     if train.stops_early:
         how += f"; early stopping after {plural(train.patience or 0, 'evaluation')} without improvement"
