@@ -68,6 +68,7 @@ GUIDES = (
     ("The desktop app", "docs/gui.md"),
     ("Datasets", "docs/datasets.md"),
     ("Training", "docs/training.md"),
+    ("Pretrained models", "docs/pretrained.md"),
     ("Architecture", "docs/architecture.md"),
 )
 
