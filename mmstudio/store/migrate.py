@@ -25,7 +25,7 @@ from sqlalchemy import Connection, delete, insert, inspect, select, text
 import mmstudio
 
 from .engine import WRITE_OPTIONS, Database, sqlite_path
-from .errors import StoreError, StoreVersionError
+from .errors import StoreError, StoreVersionError, StoreWriteError
 from .models import StoreInfoRow
 
 if TYPE_CHECKING:
@@ -167,6 +167,18 @@ def upgrade(db: Database, revision: str = "head", *, backup: bool = True) -> Pat
     if rev is not None and target != HEAD_REVISION and target in _ancestors(rev):
         raise StoreError(f"{where} is at {rev}, past the requested {target}; the store never downgrades")
 
+    try:
+        with db.translated():
+            return _upgrade(db, where, target, backup)
+    except StoreWriteError as exc:
+        raise StoreWriteError(
+            f"{where} must have its schema upgraded (from revision {rev or 'none'} to {target}) before it "
+            f"can be used, and that write failed: {exc}"
+        ) from exc
+
+
+def _upgrade(db: Database, where: str, target: str, backup: bool) -> Path | None:
+    url = db.engine.url
     with db.engine.connect() as conn:
         driver = conn.connection.driver_connection if db.is_sqlite else None
         if driver is not None:

@@ -7,6 +7,7 @@ between threads; each process opens its own.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy import URL
 from mmstudio import paths
 
 from . import artifacts, datasets, evaluations, experiments, metrics, migrate, runs
-from .engine import Database, create_store_engine
+from .engine import Database, create_store_engine, sqlite_path
 from .metrics import MetricPoint
 from .types import (
     ArtifactInfo,
@@ -36,6 +37,30 @@ from .types import (
 log = logging.getLogger(__name__)
 
 
+#: A read-only open checks a SQLite file up to this size (``PRAGMA quick_check`` reads the whole file:
+#: about 0.3 s for 170 MB, 20 runs of 100k points); an open that writes always checks.
+QUICK_CHECK_MAX_BYTES = 64 * 2**20
+#: The files this process found intact, with their (size, mtime) and their WAL's then: an open
+#: of an unchanged file (the window polls the run count) is not checked again.
+_checked: dict[Path, tuple[tuple[int, int], ...]] = {}
+
+
+def _check_sqlite(db: Database, *, read_only: bool) -> None:
+    """``quick_check`` of an existing SQLite file, unless this process checked it unchanged already
+    or (``read_only``) it is too large to check at every listing."""
+    path = sqlite_path(db.engine.url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    stamp = tuple(
+        (st.st_size, st.st_mtime_ns)
+        for st in (f.stat() for f in (path, path.with_name(path.name + "-wal")) if f.exists())
+    )
+    if _checked.get(path) == stamp or (read_only and path.stat().st_size > QUICK_CHECK_MAX_BYTES):
+        return
+    db.quick_check()
+    _checked[path] = stamp
+
+
 class Store:
     """The experiment store. Open it with :meth:`open`; use it as a context manager or call
     :meth:`close`."""
@@ -48,17 +73,38 @@ class Store:
         self.interrupted = tuple(interrupted)
 
     @classmethod
-    def open(cls, url: str | URL | None = None, *, mark_orphans: bool = True) -> Self:
+    def open(
+        cls,
+        url: str | URL | None = None,
+        *,
+        mark_orphans: bool = True,
+        read_only: bool = False,
+        check: bool = True,
+    ) -> Self:
         """Open (creating or upgrading as needed) the store at ``url``; ``None`` means
-        :func:`mmstudio.paths.default_db_url` (``MMSTUDIO_DB``, else ``mmstudio.db`` in the data folder).
+        :func:`mmstudio.paths.default_db_url` (``MMSTUDIO_DB``, else ``mmstudio.db`` in the data folder,
+        whose folder is created; any other SQLite file must be in a folder that exists).
 
         A new database gets the current schema; an older one is backed up and upgraded; one written
         by a newer mmstudio raises :class:`~mmstudio.store.StoreVersionError` and is left untouched.
+        ``read_only`` (listing, showing, comparing) writes nothing when the schema is current: runs
+        left by dead processes are not marked. ``check`` runs SQLite's ``quick_check`` on an existing
+        file first (a read-only open: on files up to :data:`QUICK_CHECK_MAX_BYTES`; a damaged page it
+        skips is found when read): a damaged store raises
+        :class:`~mmstudio.store.errors.StoreCorruptError` saying how to recover, and nothing is
+        written to it. Every way a store can be unusable is a
+        :class:`~mmstudio.store.StoreError` with a sentence for people.
         """
-        db = Database(create_store_engine(url if url is not None else paths.default_db_url()))
+        default = url is None
+        if url is None:
+            url = paths.default_db_url()
+        db = Database(create_store_engine(url, create_folder=default and not os.environ.get("MMSTUDIO_DB")))
         try:
-            backup = migrate.upgrade(db)
-            orphans = runs.mark_orphaned_runs(db) if mark_orphans else []
+            with db.translated():
+                if check:
+                    _check_sqlite(db, read_only=read_only)
+                backup = migrate.upgrade(db)
+                orphans = runs.mark_orphaned_runs(db) if mark_orphans and not read_only else []
         except BaseException:
             db.dispose()
             raise

@@ -439,10 +439,13 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
 
 def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
     """``(kind, message for the user, step)`` for any exception a job can raise."""
+    from mmstudio.store.errors import StoreError
     from mmstudio.training.device import is_out_of_memory
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
+    if isinstance(exc, StoreError):  # an unusable store (exit 2) or a failed write (a full disk)
+        return (UNUSABLE_INPUT if exc.exit_code == 2 else "store"), str(exc), None
     if isinstance(exc, KeyboardInterrupt):
         return (
             "error",
