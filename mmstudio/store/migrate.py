@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: The newest revision in ``migrations/versions`` (a test checks it). Knowing it without loading
 #: alembic keeps opening an up-to-date database fast (alembic is imported only to migrate).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _INFO_REQUIRES = "requires_mmstudio"
@@ -211,6 +211,27 @@ def _upgrade(db: Database, where: str, target: str, backup: bool) -> Path | None
             if driver is not None:
                 driver.execute("PRAGMA foreign_keys = ON")
     return made
+
+
+def read_info(db: Database) -> dict[str, str]:
+    """The store's ``store_info`` as a dict (empty below the revisions that have the table)."""
+    with db.read() as conn:
+        if "store_info" not in _user_tables(conn):
+            return {}
+        return dict(conn.execute(select(StoreInfoRow.key, StoreInfoRow.value)).all())
+
+
+def ensure_store_id(db: Database) -> str:
+    """The store's identity, made now if it has none (a row removed by hand): a random hex id."""
+    import uuid
+
+    with db.write() as conn:
+        found = conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar()
+        if found:
+            return str(found)
+        made = uuid.uuid4().hex
+        conn.execute(insert(StoreInfoRow), [{"key": "store_id", "value": made}])
+        return made
 
 
 def _write_info(conn: Connection, revision: str) -> None:

@@ -6,6 +6,7 @@ between threads; each process opens its own.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ from mmstudio import paths
 
 from . import artifacts, datasets, evaluations, experiments, metrics, migrate, runs
 from .engine import Database, create_store_engine, sqlite_path
+from .errors import StoreWriteError
 from .metrics import MetricPoint
 from .types import (
     ArtifactInfo,
@@ -59,6 +61,16 @@ def _check_sqlite(db: Database, *, read_only: bool) -> None:
         return
     db.quick_check()
     _checked[path] = stamp
+
+
+def _mark_orphans(db: Database) -> list[int]:
+    """Mark runs of dead processes interrupted: housekeeping, so a store that cannot be written just
+    now (a full disk) still opens, and the runs are marked by a later open."""
+    try:
+        return runs.mark_orphaned_runs(db)
+    except StoreWriteError as exc:
+        log.warning("runs left by dead processes could not be marked interrupted: %s", exc)
+        return []
 
 
 class Store:
@@ -104,7 +116,7 @@ class Store:
                 if check:
                     _check_sqlite(db, read_only=read_only)
                 backup = migrate.upgrade(db)
-                orphans = runs.mark_orphaned_runs(db) if mark_orphans and not read_only else []
+                orphans = _mark_orphans(db) if mark_orphans and not read_only else []
         except BaseException:
             db.dispose()
             raise
@@ -292,11 +304,57 @@ class Store:
 
     def delete_run(self, run_id: int, *, remove_files: bool = True) -> None:
         """Delete the run's record, curves, evaluations and predictions and (``remove_files``) the
-        folder of files mmstudio wrote for it (:func:`mmstudio.paths.run_dir`); files exported
-        elsewhere are kept. Raises ``NotFoundError`` (and removes nothing) for a run not in the store."""
+        folder of files mmstudio wrote for it in this store (:meth:`run_dir`; for a run recorded before
+        stores had their own folders, the shared folder it wrote to, when this store's records point
+        into it); files exported elsewhere are kept. Raises ``NotFoundError`` (and removes nothing) for
+        a run not in the store."""
+        folders = self._own_folders(run_id) if remove_files else []
         runs.delete_run(self._db, run_id)
-        if remove_files:
-            shutil.rmtree(paths.run_dir(run_id), ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- the run's own files --------------------------------------------------------------------
+    @functools.cached_property
+    def _info(self) -> dict[str, str]:
+        return migrate.read_info(self._db)
+
+    @property
+    def store_id(self) -> str:
+        """This store's identity, kept in the store itself (made once, when its schema was created or
+        upgraded to revision 0004)."""
+        store_id = self._info.get("store_id")
+        if not store_id:
+            store_id = self._info["store_id"] = migrate.ensure_store_id(self._db)
+        return store_id
+
+    def run_dir(self, run_id: int) -> Path:
+        """Where run ``run_id`` of this store writes its own files (checkpoints):
+        :func:`mmstudio.paths.store_runs_dir` of this store's identity, then the run id."""
+        return paths.store_runs_dir(self.store_id) / str(run_id)
+
+    def run_dirs(self, run_id: int) -> list[Path]:
+        """Where to look for run ``run_id``'s files: :meth:`run_dir`, then, for a run recorded before
+        stores had their own folders, the folder every store shared then."""
+        folders = [self.run_dir(run_id)]
+        legacy = self._legacy_run_dir(run_id)
+        if legacy is not None:
+            folders.append(legacy)
+        return folders
+
+    def _legacy_run_dir(self, run_id: int) -> Path | None:
+        root, last = self._info.get("legacy_runs_dir"), self._info.get("legacy_max_run")
+        if not root or not last or run_id > int(last):
+            return None
+        return Path(root) / str(run_id)
+
+    def _own_folders(self, run_id: int) -> list[Path]:
+        """The folders deleting run ``run_id`` removes: its own, and the shared legacy folder only
+        when this store recorded files in it (another store's run of the same id may live there)."""
+        folders = [self.run_dir(run_id)]
+        legacy = self._legacy_run_dir(run_id)
+        if legacy is not None and any(legacy in Path(a.path).parents for a in self.list_artifacts(run_id)):
+            folders.append(legacy)
+        return folders
 
     def mark_orphaned_runs(self, *, hostname: str | None = None) -> list[int]:
         return runs.mark_orphaned_runs(self._db, hostname=hostname)

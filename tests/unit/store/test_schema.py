@@ -34,8 +34,8 @@ def _sha256(path: Path) -> str:
 def test_head_constant_matches_the_scripts() -> None:
     assert migrate.head_revision() == migrate.HEAD_REVISION
     script = migrate.script_directory()
-    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
-    for rev in ("0001", "0002", "0003"):
+    assert [r.revision for r in script.walk_revisions()] == ["0004", "0003", "0002", "0001"]
+    for rev in ("0001", "0002", "0003", "0004"):
         assert migrate.required_mmstudio(rev)
 
 
@@ -252,7 +252,7 @@ def test_upgrade_keeps_the_dataset_spec_of_each_run_from_its_checkpoint(
         assert store.get_run(run_id).dataset_spec == {"path": "/x/y.csv", "format": "manifest"}
         store.set_dataset_spec(3, {"path": "/x/z"})
         assert store.get_run(3).dataset_spec == {"path": "/x/z"}
-    assert _revision(db_path) == "0003"
+    assert _revision(db_path) == migrate.HEAD_REVISION
 
 
 def test_newer_database_is_refused_untouched(db_path: Path, db_url: str) -> None:
