@@ -207,16 +207,19 @@ def glob_escape(name: str) -> str:
 
 def store_error(exc: BaseException, url: str | URL) -> StoreError | None:
     """The :class:`StoreError` that says in a sentence why the database at ``url`` failed with
-    ``exc`` (a DB-API error as SQLAlchemy raises it), or ``None`` for an error that is not about the
-    database being usable (a constraint, a bug)."""
+    ``exc`` (a DB-API error as SQLAlchemy raises it, or sqlite3's own), or ``None`` for an error that
+    is not about the database being usable (a constraint, a bug)."""
     if isinstance(exc, StoreError):
         return exc
-    if not isinstance(exc, sa_exc.DBAPIError):
+    if isinstance(exc, sqlite3.Error):  # raised by the driver's own cursor (the metric write path)
+        orig: BaseException = exc
+    elif isinstance(exc, sa_exc.DBAPIError):
+        orig = exc.orig if exc.orig is not None else exc
+    else:
         return None
     url = parse_url(url)
     shown = hide_password(url)
     path = sqlite_path(url)
-    orig = exc.orig if exc.orig is not None else exc
     reason = " ".join(str(orig).split()) or type(orig).__name__
     low = str(orig).lower()
     if path is not None or url.get_backend_name() == "sqlite":
@@ -297,7 +300,7 @@ class Database:
         """Turn a DB-API error that says the store is unusable into its :class:`StoreError`."""
         try:
             yield
-        except sa_exc.DBAPIError as exc:
+        except (sa_exc.DBAPIError, sqlite3.Error) as exc:
             error = store_error(exc, self.engine.url)
             if error is None:
                 raise

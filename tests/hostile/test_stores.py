@@ -217,3 +217,132 @@ def test_a_wrong_password_on_the_ci_server(capsys):
     err = capsys.readouterr().err
     assert "cannot connect to the database" in err and "Traceback" not in err
     assert "not-the-password" not in err
+
+
+# --- a full disk and a damaged file while the store is in use ---------------------------------------
+
+
+def _failing_writes(monkeypatch, message: str, *, after: int = 0, kind: str = "OperationalError"):
+    """Make the store's write transactions fail as SQLite does (``message``, wrapped as SQLAlchemy
+    raises it) after ``after`` more metric writes have gone through; returns the calls seen."""
+    import sqlalchemy.exc
+
+    from mmstudio.store import metrics
+    from mmstudio.store.engine import Database
+
+    seen = {"metric_writes": 0}
+    real_append = metrics._append
+    error = getattr(sqlalchemy.exc, kind)("INSERT INTO metrics ...", {}, getattr(sqlite3, kind)(message))
+
+    def append(db: Database, *args, **kwargs):
+        seen["metric_writes"] += 1
+        if seen["metric_writes"] > after:
+            with db.write():
+                raise error
+        return real_append(db, *args, **kwargs)
+
+    monkeypatch.setattr(metrics, "_append", append)
+    return seen
+
+
+def test_runs_list_opens_a_store_that_cannot_be_written(tmp_path, monkeypatch, capsys):
+    """Issue 13 B: with a full disk, the read-only commands still list and show the runs (opening
+    them writes nothing, not even marking the run a dead process left running)."""
+    import subprocess
+    import sys
+
+    from mmstudio.store import Store
+    from mmstudio.store.engine import Database
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    dead = int(
+        subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    with Store.open(url) as store:
+        run = store.create_run(name="left running")
+        store.start_run(run, pid=dead)
+        store.log_metrics(run, [("train/loss", 1, 0, 0.5, None)])
+        done = store.create_run(name="finished")
+    import contextlib
+
+    import sqlalchemy.exc
+
+    def full(self):  # every write transaction fails as SQLAlchemy raises SQLite's "full"
+        raise sqlalchemy.exc.OperationalError(
+            "UPDATE runs ...", {}, sqlite3.OperationalError("database or disk is full")
+        )
+        yield
+
+    monkeypatch.setattr(Database, "write", contextlib.contextmanager(full))
+    monkeypatch.setattr(Database, "write_session", contextlib.contextmanager(full))
+    assert main(["--db", url, "runs", "list"]) == 0
+    assert "left running" in capsys.readouterr().out
+    assert main(["--db", url, "runs", "show", str(run)]) == 0
+    capsys.readouterr()
+    # a command that writes says what happened in one line, exit 1
+    assert main(["--db", url, "runs", "delete", str(done), "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "Traceback" not in err and err.count("\n") == 1
+    monkeypatch.undo()
+    with Store.open(url) as store:  # once there is room, the dead process's run is marked
+        assert store.interrupted == (run,)
+
+
+def test_a_full_disk_mid_run_keeps_the_metrics_and_marks_the_run_failed(
+    tmp_path, make_job, monkeypatch, capsys
+):
+    """Issue 13 tracebacks 2: a full disk while a run logs its metrics ends the run failed with a
+    message that says so and how to check the store; the points written before are readable."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    seen = _failing_writes(monkeypatch, "database or disk is full", after=3)
+    from mmstudio.training.runner import run_job
+
+    result = run_job(make_job(url, epochs=2))
+    assert result.status == "failed" and seen["metric_writes"] > 3
+    assert "the disk is full" in result.message and "PRAGMA integrity_check" in result.message
+    monkeypatch.undo()
+    from mmstudio.store import RunStatus, Store
+
+    with Store.open(url) as store:
+        run = store.get_run(result.run_id)
+        assert run.status is RunStatus.FAILED and "the disk is full" in run.error_message
+        assert len(store.read_curve(result.run_id, "train/loss")) > 0  # what was written before
+    assert main(["--db", url, "runs", "show", str(result.run_id)]) == 0
+
+
+def test_a_full_disk_mid_run_from_the_command_line_is_one_line_exit_1(
+    tmp_path, small_demo, monkeypatch, capsys
+):
+    """Issue 13 tracebacks 2: ``mmstudio train`` on a disk that fills up says so in one line, exit 1."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    _failing_writes(monkeypatch, "database or disk is full", after=2)
+    args = ["--db", url, "train", "--data", str(small_demo), "--epochs", "1", "--batch-size", "32"]
+    code = main([*args, "--image-size", "32", "--quiet", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "run 1 failed" in err and "the disk is full" in err and "Traceback" not in err
+
+
+def test_a_store_damaged_mid_run_is_not_written_again(tmp_path, make_job, monkeypatch):
+    """Issue 13 G: a "malformed" error while a run logs its metrics ends the run, says how to recover,
+    and nothing more is written (the run cannot be marked: the store is damaged); the points written
+    before are readable."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    _failing_writes(monkeypatch, "database disk image is malformed", after=3, kind="DatabaseError")
+    from mmstudio.training.runner import run_job
+
+    result = run_job(make_job(url, epochs=2))
+    assert result.status == "failed"
+    assert "is damaged" in result.message and ".recover" in result.message
+    assert "could not record it" in result.message
+    monkeypatch.undo()
+    from mmstudio.store import RunStatus, Store
+
+    with Store.open(url) as store:
+        assert store.get_run(result.run_id).status is RunStatus.RUNNING  # not written after the damage
+        assert len(store.read_curve(result.run_id, "train/loss")) > 0
