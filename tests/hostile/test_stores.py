@@ -346,3 +346,31 @@ def test_a_store_damaged_mid_run_is_not_written_again(tmp_path, make_job, monkey
     with Store.open(url) as store:
         assert store.get_run(result.run_id).status is RunStatus.RUNNING  # not written after the damage
         assert len(store.read_curve(result.run_id, "train/loss")) > 0
+
+
+def test_an_upgrade_that_cannot_be_written_is_said(tmp_path, monkeypatch, capsys):
+    """Issue 13 B: a store that needs a schema upgrade on a full disk: the command says that the
+    upgrade is needed and why it could not be written, in one line, and the store is unchanged."""
+    import sqlalchemy.exc
+
+    from mmstudio.store import migrate
+    from mmstudio.store.engine import Database, create_store_engine
+
+    path = tmp_path / "old.db"
+    db = Database(create_store_engine(f"sqlite:///{path}"))
+    migrate.upgrade(db, "0003")
+    db.dispose()
+    before = path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError(
+            "ALTER TABLE runs ...", {}, sqlite3.OperationalError("database or disk is full")
+        )
+
+    monkeypatch.setattr(migrate, "_upgrade", full, raising=False)
+    code = main(["--db", f"sqlite:///{path}", "runs", "list"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "must have its schema upgraded (from revision 0003" in err and "the disk is full" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert path.read_bytes() == before
