@@ -19,6 +19,7 @@ every later write.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -111,8 +112,9 @@ def parse_url(url: str | URL) -> URL:
     try:
         return make_url(url)
     except (sa_exc.ArgumentError, ValueError, TypeError) as exc:
+        shown = re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1***@", str(url))  # no password, even in a bad URL
         raise StoreUnavailableError(
-            f"--db {str(url)!r} is not a database URL; give one such as sqlite:///path/to/store.db or "
+            f"--db {shown!r} is not a database URL; give one such as sqlite:///path/to/store.db or "
             "postgresql+psycopg://user@host/database"
         ) from exc
 

@@ -130,6 +130,8 @@ CASES: list[tuple[str, Callable[[Path], str], str]] = [
     ("folder-is-a-file", _under_a_file, "is not a folder"),
     ("malformed-url", lambda t: "not a url", "is not a database URL"),
     ("empty-url", lambda t: "", "is not a database URL"),
+    ("bad-port-with-password", lambda t: "postgresql://u:secret@host:badport/db", "is not a database URL"),
+    ("bad-host-with-password", lambda t: "postgresql+psycopg://u:secret@[::1/db", "is not a database URL"),
     ("unknown-driver", lambda t: "foo://user@host/db", "is not a kind of database"),
     ("unknown-dbapi", lambda t: "sqlite+nosuchdriver:///x.db", "is not a kind of database"),
     ("missing-driver", lambda t: "mysql://user@localhost/db", "driver for mysql is not installed"),
