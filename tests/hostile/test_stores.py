@@ -376,3 +376,38 @@ def test_an_upgrade_that_cannot_be_written_is_said(tmp_path, monkeypatch, capsys
     assert "must have its schema upgraded (from revision 0003" in err and "the disk is full" in err
     assert "Traceback" not in err and err.count("\n") == 1
     assert path.read_bytes() == before
+
+
+def test_a_foreign_and_a_newer_database_on_the_ci_server(capsys):
+    """Issue 13 tracebacks 2: on PostgreSQL too, a database that is not an mmstudio store and one
+    written by a newer mmstudio are one line each, exit 2, and left as they were."""
+    url = os.environ.get("MMSTUDIO_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: set MMSTUDIO_TEST_POSTGRES_URL (.ci/run does)")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+
+    def reset(*statements: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+            for statement in statements:
+                conn.execute(text(statement))
+
+    try:
+        reset("CREATE TABLE people (id integer primary key, name text)")
+        assert main(["--db", url, "runs", "list"]) == 2
+        err = capsys.readouterr().err
+        assert "is not an mmstudio store" in err and "Traceback" not in err
+        reset("CREATE TABLE alembic_version (version_num varchar(32) primary key)")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+        assert main(["--db", url, "runs", "delete", "1", "--yes"]) == 2
+        err = capsys.readouterr().err
+        assert "written by a newer mmstudio" in err and "Traceback" not in err
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "9999"
+    finally:
+        reset()
+        engine.dispose()
