@@ -162,3 +162,31 @@ def test_a_store_url_is_shown_without_its_password() -> None:
     assert "s3cret" not in shown and shown == "postgresql+psycopg://team:***@db.example:5432/runs"
     assert hide_password("sqlite:////tmp/store.db") == "sqlite:////tmp/store.db"
     assert hide_password("not a url") == "not a url"  # shown as given
+
+
+def test_quick_check_runs_when_a_store_is_opened_to_write_and_on_small_files(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 G: an open that may write checks the file (once per change of it in this process); a
+    read-only open checks it only up to QUICK_CHECK_MAX_BYTES, so listing a large store stays fast."""
+    from mmstudio.store import store as store_module
+    from mmstudio.store.engine import Database
+
+    with Store.open(db_url) as store:
+        store.create_run(name="one")
+    checks = []
+    real = Database.quick_check
+    monkeypatch.setattr(Database, "quick_check", lambda self: checks.append(1) or real(self))
+    store_module._checked.clear()
+    Store.open(db_url, read_only=True).close()
+    assert len(checks) == 1  # small: checked
+    Store.open(db_url).close()
+    assert len(checks) == 1  # unchanged since: not again
+    monkeypatch.setattr(store_module, "QUICK_CHECK_MAX_BYTES", 0)
+    with Store.open(db_url) as store:
+        store.create_run(name="two")  # changed ...
+    assert len(checks) == 1  # (checked before this write)
+    Store.open(db_url, read_only=True).close()
+    assert len(checks) == 1  # ... but too large for a read-only open
+    Store.open(db_url).close()
+    assert len(checks) == 2  # an open that writes checks it
