@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from mmstudio import paths
 
 from . import artifacts, datasets, evaluations, experiments, metrics, migrate, runs
 from .engine import Database, create_store_engine, sqlite_path
-from .errors import StoreWriteError
+from .errors import StoreError, StoreWriteError
 from .metrics import MetricPoint
 from .types import (
     ArtifactInfo,
@@ -37,6 +38,8 @@ from .types import (
 )
 
 log = logging.getLogger(__name__)
+#: What a store identity may be: it names the store's folder of run files.
+_STORE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 #: A read-only open checks a SQLite file up to this size (``PRAGMA quick_check`` reads the whole file:
@@ -326,6 +329,11 @@ class Store:
         store_id = self._info.get("store_id")
         if not store_id:
             store_id = self._info["store_id"] = migrate.ensure_store_id(self._db)
+        if not _STORE_ID.fullmatch(store_id):  # it names a folder: never a path
+            raise StoreError(
+                f"the store's identity {store_id[:80]!r} (store_info.store_id) is not a plain id; the store "
+                "was edited or damaged. Its run files are not touched"
+            )
         return store_id
 
     def run_dir(self, run_id: int) -> Path:
@@ -343,10 +351,11 @@ class Store:
         return folders
 
     def _legacy_run_dir(self, run_id: int) -> Path | None:
-        root, last = self._info.get("legacy_runs_dir"), self._info.get("legacy_max_run")
-        if not root or not last or run_id > int(last):
+        """``<data dir>/runs/<run id>`` for a run recorded before this store had its own folder."""
+        last = self._info.get("legacy_max_run", "")
+        if not last.isdigit() or run_id > int(last):
             return None
-        return Path(root) / str(run_id)
+        return paths.legacy_runs_dir() / str(run_id)
 
     def _own_folders(self, run_id: int) -> list[Path]:
         """The folders deleting run ``run_id`` removes: its own, and the shared legacy folder only

@@ -301,11 +301,11 @@ def test_a_full_disk_mid_run_keeps_the_metrics_and_marks_the_run_failed(
     """Issue 13 tracebacks 2: a full disk while a run logs its metrics ends the run failed with a
     message that says so and how to check the store; the points written before are readable."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    seen = _failing_writes(monkeypatch, "database or disk is full", after=3)
+    seen = _failing_writes(monkeypatch, "database or disk is full", after=1)
     from mmstudio.training.runner import run_job
 
     result = run_job(make_job(url, epochs=2))
-    assert result.status == "failed" and seen["metric_writes"] > 3
+    assert result.status == "failed" and seen["metric_writes"] > 1
     assert "the disk is full" in result.message and "PRAGMA integrity_check" in result.message
     monkeypatch.undo()
     from mmstudio.store import RunStatus, Store
@@ -322,8 +322,8 @@ def test_a_full_disk_mid_run_from_the_command_line_is_one_line_exit_1(
 ):
     """Issue 13 tracebacks 2: ``mmstudio train`` on a disk that fills up says so in one line, exit 1."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    _failing_writes(monkeypatch, "database or disk is full", after=2)
-    args = ["--db", url, "train", "--data", str(small_demo), "--epochs", "1", "--batch-size", "32"]
+    _failing_writes(monkeypatch, "database or disk is full", after=1)
+    args = ["--db", url, "train", "--data", str(small_demo), "--epochs", "2", "--batch-size", "32"]
     code = main([*args, "--image-size", "32", "--quiet", "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1, err
@@ -335,7 +335,7 @@ def test_a_store_damaged_mid_run_is_not_written_again(tmp_path, make_job, monkey
     and nothing more is written (the run cannot be marked: the store is damaged); the points written
     before are readable."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    _failing_writes(monkeypatch, "database disk image is malformed", after=3, kind="DatabaseError")
+    _failing_writes(monkeypatch, "database disk image is malformed", after=1, kind="DatabaseError")
     from mmstudio.training.runner import run_job
 
     result = run_job(make_job(url, epochs=2))
@@ -411,3 +411,25 @@ def test_a_foreign_and_a_newer_database_on_the_ci_server(capsys):
     finally:
         reset()
         engine.dispose()
+
+
+def test_a_store_whose_identity_is_a_path_deletes_nothing_outside(tmp_path, mmstudio_home, capsys):
+    """Issue 13 A: the store's identity names its folder of run files; one edited into a path
+    ("../../victim") is refused in one line and no folder outside the store's is removed."""
+    from mmstudio import paths
+    from mmstudio.store import Store
+
+    path = tmp_path / "store.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        store.finish_run(store.create_run(name="one"), "failed")
+    victim = paths.data_dir() / "stores" / ".." / ".." / "victim" / "runs" / "1"
+    victim.mkdir(parents=True)
+    (victim / "precious.txt").write_text("keep me")
+    con = sqlite3.connect(path)
+    con.execute("UPDATE store_info SET value = '../../victim' WHERE key = 'store_id'")
+    con.commit()
+    con.close()
+    assert main(["--db", f"sqlite:///{path}", "runs", "delete", "1", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a plain id" in err and "Traceback" not in err
+    assert (victim / "precious.txt").read_text() == "keep me"

@@ -54,7 +54,7 @@ def test_a_store_from_before_0004_keeps_its_run_files_in_the_shared_folder(tmp_p
     own.rename(legacy)
     con = sqlite3.connect(tmp_path / "old.db")
     con.execute("UPDATE artifacts SET path = replace(path, ?, ?)", (str(own), str(legacy)))
-    con.execute("DELETE FROM store_info WHERE key IN ('store_id', 'legacy_runs_dir', 'legacy_max_run')")
+    con.execute("DELETE FROM store_info WHERE key IN ('store_id', 'legacy_max_run')")
     con.execute("ALTER TABLE runs DROP COLUMN machine_id")
     con.execute("ALTER TABLE runs DROP COLUMN boot_id")
     con.execute("ALTER TABLE runs DROP COLUMN process_start")

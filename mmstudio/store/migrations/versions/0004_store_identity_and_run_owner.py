@@ -3,8 +3,8 @@
 - ``store_info.store_id``: a random id made once, kept in the store. A store's run files (checkpoints)
   live in a folder named after it (:func:`mmstudio.paths.store_runs_dir`), so two stores never share
   ``runs/1``. A store that had runs before this revision keeps finding their files where they were
-  written, the folder shared by every store (``<data dir>/runs/<id>``): ``legacy_runs_dir`` and
-  ``legacy_max_run`` say where and up to which run id.
+  written, the folder shared by every store (:func:`mmstudio.paths.legacy_runs_dir`):
+  ``legacy_max_run`` says up to which run id.
 - ``runs.machine_id``, ``runs.boot_id``, ``runs.process_start``: the machine (``/etc/machine-id``),
   its boot and the start time of the process running the run, so that a run is marked interrupted
   only by the machine that ran it, and only once that process is gone (a host name and a pid are not
@@ -41,18 +41,14 @@ def upgrade() -> None:
     values = {"store_id": uuid.uuid4().hex}
     last = conn.execute(sa.text("SELECT max(id) FROM runs")).scalar()
     if last is not None:
-        from mmstudio.paths import legacy_runs_dir
-
-        values |= {"legacy_runs_dir": str(legacy_runs_dir()), "legacy_max_run": str(last)}
+        values["legacy_max_run"] = str(last)
     conn.execute(info.delete().where(info.c.key.in_(list(values))))
     conn.execute(info.insert(), [{"key": k, "value": v} for k, v in values.items()])
 
 
 def downgrade() -> None:
     conn = op.get_bind()
-    conn.execute(
-        sa.text("DELETE FROM store_info WHERE key IN ('store_id', 'legacy_runs_dir', 'legacy_max_run')")
-    )
+    conn.execute(sa.text("DELETE FROM store_info WHERE key IN ('store_id', 'legacy_max_run')"))
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("process_start")
         batch.drop_column("boot_id")
