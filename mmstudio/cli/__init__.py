@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from mmstudio import __version__
 from mmstudio.cli import data, gui, models, runs, train
 from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, db_option
+from mmstudio.store.errors import StoreError
 
 __all__ = ["build_parser", "main"]
 
@@ -54,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreError as exc:  # an unusable store (exit 2) or a failed write (exit 1), said in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

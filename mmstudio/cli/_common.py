@@ -28,10 +28,13 @@ def json_option(parser: argparse.ArgumentParser, what: str = "a machine-readable
     parser.add_argument("--json", action="store_true", help=f"print {what} on stdout")
 
 
-def open_store(args: argparse.Namespace):
+def open_store(args: argparse.Namespace, *, read_only: bool = False):
+    """The store ``--db`` names; ``read_only`` (listing, showing, comparing, exporting) writes nothing
+    to a store whose schema is current. An unusable store raises a
+    :class:`~mmstudio.store.StoreError` whose message ``main`` prints as one line."""
     from mmstudio.store import Store
 
-    return Store.open(getattr(args, "db", None))
+    return Store.open(getattr(args, "db", None), read_only=read_only)
 
 
 def print_json(doc: Any) -> None:

@@ -113,7 +113,7 @@ def summary_dict(run) -> dict:
 def cmd_list(args: argparse.Namespace) -> int:
     from mmstudio.store.summaries import fetch_records
 
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         runs = store.list_runs(status=args.status, name_contains=args.name)
         records = fetch_records(store, [r.id for r in runs])
     runs = [r for r in runs if r.id in records]  # deleted meanwhile
@@ -192,7 +192,7 @@ def _run_document(store, run_id: int) -> dict:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         doc = _run_document(store, args.run_id)
     if args.json:
         print_json(doc)
@@ -240,7 +240,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("give at least two run ids to compare")
     if len(set(args.run_ids)) > MAX_RUNS:
         raise UsageError(f"compare at most {MAX_RUNS} runs at once")
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         for run_id in args.run_ids:
             get_run(store, run_id)  # an unknown id says how to find the right one
         c = load_comparison(store, args.run_ids, predictions=False)
@@ -266,7 +266,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         doc = _run_document(store, args.run_id)
         curves = {k: store.read_curve(args.run_id, k) for k in store.metric_keys(args.run_id)}
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115

@@ -38,17 +38,17 @@ class LoadedRun:
 
 
 def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
-    """The run's ``best`` or ``last`` checkpoint manifest, from its artifacts or its run folder."""
-    from mmstudio.paths import run_dir
-
+    """The run's ``best`` or ``last`` checkpoint manifest, from its artifacts or its run folder (the
+    store's own, or the shared one of a run recorded before stores had their own folders)."""
+    folders = store.run_dirs(run_id)
     candidates = [Path(a.path) for a in store.list_artifacts(run_id) if Path(a.path).stem == which]
-    candidates.append(run_dir(run_id) / f"{which}.json")
+    candidates += [folder / f"{which}.json" for folder in folders]
     for path in candidates:
         if path.is_file():
             return path
     other = "last" if which == "best" else "best"
     raise FileNotFoundError(
-        f"run {run_id} has no {which} checkpoint (looked in {run_dir(run_id)}); it may have stopped before "
+        f"run {run_id} has no {which} checkpoint (looked in {folders[0]}); it may have stopped before "
         f"its first epoch ended, or its files were deleted. Try --checkpoint {other}"
     )
 

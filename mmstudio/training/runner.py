@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmstudio.paths import run_dir
 from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
@@ -47,7 +46,7 @@ from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
 from mmstudio.vocabulary import ABLATIONS, best_value, run_status_title
 
-__all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_dir", "run_job"]
+__all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_job"]
 
 log = logging.getLogger(__name__)
 EventCallback = Callable[[ev.Event], None]
@@ -179,7 +178,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
         )
 
     trainer = state.trainer = _build_trainer(
-        job, dataset, spec, resume, device, precision, run_id, events, control
+        job, dataset, spec, resume, device, precision, run_id, events, control, store.run_dir(run_id)
     )
     events(
         ev.RunStarted(
@@ -250,6 +249,7 @@ def _build_trainer(
     run_id: int,
     events: _Events,
     control: TrainingControl | None,
+    checkpoint_dir: Path,
 ) -> Any:
     """Prepare the tensors (with the checkpoint's labels and vocabulary when resuming), build the
     model from the seed, and the trainer around it, restored from the checkpoint when resuming."""
@@ -291,7 +291,7 @@ def _build_trainer(
         run_id=run_id,
         on_event=events,
         control=control,
-        checkpoint_dir=run_dir(run_id),
+        checkpoint_dir=checkpoint_dir,
         checkpoint_meta={
             "run_id": run_id,
             "model": spec.to_dict(),
@@ -376,7 +376,8 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
             "run can be resumed",
             kind=UNUSABLE_INPUT,
         )
-    path = checkpoints.manifest_path(run_dir(run_id) / "last")
+    folders = [checkpoints.manifest_path(folder / "last") for folder in store.run_dirs(run_id)]
+    path = next((p for p in folders if p.is_file()), folders[0])
     recorded = [
         a.path for a in store.list_artifacts(run_id, kind="checkpoint") if Path(a.path).name == path.name
     ]
@@ -455,10 +456,13 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
 
 def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
     """``(kind, message for the user, step)`` for any exception a job can raise."""
+    from mmstudio.store.errors import StoreError
     from mmstudio.training.device import is_out_of_memory
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
+    if isinstance(exc, StoreError):  # an unusable store (exit 2) or a failed write (a full disk)
+        return (UNUSABLE_INPUT if exc.exit_code == 2 else "store"), str(exc), None
     if isinstance(exc, KeyboardInterrupt):
         return (
             "error",
