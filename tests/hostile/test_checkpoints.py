@@ -1,0 +1,259 @@
+"""Issue 13: checkpoints edited by hand or damaged, with a valid checksum, against the real command line.
+
+One tiny run is trained per module; each case restores its checkpoint folder, tampers with the ``best``
+checkpoint (the manifest JSON, or the tensor file with its CRC-32 recomputed, so the damage gets past
+the integrity check) and runs ``mmstudio eval`` and ``mmstudio export`` on it. Each must exit 2 with one
+line naming the first mismatch, print no traceback and record nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from mmstudio.cli import main
+
+TINY_MODEL = {
+    "task": "classification",
+    "text_encoder": {"name": "bag", "embed_dim": 16},
+    "image_encoder": {"name": "small_cnn", "width": 4, "blocks": 2},
+    "fusion": {"name": "concat"},
+    "head": {"name": "mlp", "hidden": 32, "dropout": 0.1},
+}
+EMBEDDING = "text_encoder.embedding.weight"
+
+
+class Run:
+    """The trained run: its store, id and checkpoint folder, with a pristine copy to restore."""
+
+    def __init__(self, db: str, run_id: int, folder: Path, pristine: Path, data: Path) -> None:
+        self.db, self.run_id, self.folder, self.pristine, self.data = db, run_id, folder, pristine, data
+
+    def restore(self) -> None:
+        shutil.rmtree(self.folder)
+        shutil.copytree(self.pristine, self.folder)
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / "best.json"
+
+    def document(self) -> dict:
+        return json.loads(self.manifest.read_text(encoding="utf-8"))
+
+    def write_document(self, document: dict) -> None:
+        self.manifest.write_text(json.dumps(document), encoding="utf-8")
+
+    def edit_tensors(self, edit: Callable[[dict[str, torch.Tensor], dict], None]) -> None:
+        """Rewrite the tensor file through ``edit(tensors, manifest document)`` and give the manifest
+        the new file's CRC-32: a checkpoint whose checksum is valid."""
+        document = self.document()
+        path = self.folder / document["tensors_file"]
+        tensors = safetensors.torch.load(path.read_bytes())
+        edit(tensors, document)
+        data = safetensors.torch.save(tensors, metadata={"format": "mmstudio-checkpoint"})
+        path.write_bytes(data)
+        document["crc32"] = f"{zlib.crc32(data):08x}"
+        self.write_document(document)
+
+    def evaluations(self) -> int:
+        from mmstudio.store import Store
+
+        with Store.open(self.db) as store:
+            return len(store.list_evaluations(self.run_id))
+
+
+@pytest.fixture(scope="module")
+def run(small_demo, tmp_path_factory) -> Run:
+    root = tmp_path_factory.mktemp("hostile-checkpoints")
+    spec = root / "tiny.json"
+    spec.write_text(json.dumps(TINY_MODEL), encoding="utf-8")
+    db = f"sqlite:///{root / 'runs.db'}"
+    argv = ["train", str(spec), "--data", str(small_demo), "--epochs", "1", "--batch-size", "32"]
+    argv += ["--image-size", "32", "--max-len", "16", "--device", "cpu", "--quiet", "--db", db]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MMSTUDIO_HOME", str(root / "home"))
+        assert main(argv) == 0
+    from mmstudio.store import Store
+
+    with Store.open(db) as store:
+        (record,) = store.list_runs()
+        paths = [Path(a.path) for a in store.list_artifacts(record.id)]
+    folder = next(p for p in paths if p.name == "best.json").parent
+    pristine = root / "pristine"
+    shutil.copytree(folder, pristine)
+    return Run(db, record.id, folder, pristine, small_demo)
+
+
+# --- the tamperings: each edits the run's best checkpoint ----------------------------------------------
+
+
+def _meta(edit: Callable[[dict], None]) -> Callable[[Run], None]:
+    def tamper(run: Run) -> None:
+        document = run.document()
+        edit(document["meta"])
+        run.write_document(document)
+
+    return tamper
+
+
+def _document(edit: Callable[[dict], None]) -> Callable[[Run], None]:
+    def tamper(run: Run) -> None:
+        document = run.document()
+        edit(document)
+        run.write_document(document)
+
+    return tamper
+
+
+def _tensors(edit: Callable[[dict[str, torch.Tensor], dict], None]) -> Callable[[Run], None]:
+    return lambda run: run.edit_tensors(edit)
+
+
+def _first_key(document: dict) -> str:
+    return next(iter(document["model_state"]))
+
+
+def _set(mapping: dict, key: str, value) -> None:
+    mapping[key] = value
+
+
+def _drop_state_entry(document: dict) -> None:
+    document["model_state"].pop(EMBEDDING)
+
+
+def _add_extra(tensors: dict, document: dict) -> None:
+    tensors["model_state/extra.weight"] = torch.zeros(3)
+    document["model_state"]["extra.weight"] = {"__tensor__": "model_state/extra.weight"}
+
+
+def _reshape(tensors: dict, document: dict) -> None:
+    key = f"model_state/{EMBEDDING}"
+    tensors[key] = torch.zeros(tensors[key].shape[0], 7)
+
+
+def _cast(dtype: torch.dtype) -> Callable[[dict, dict], None]:
+    def edit(tensors: dict, document: dict) -> None:
+        for key in tensors:
+            if key.startswith("model_state/") and tensors[key].is_floating_point():
+                tensors[key] = tensors[key].to(dtype)
+
+    return edit
+
+
+def _remove_from_file(tensors: dict, document: dict) -> None:
+    del tensors[f"model_state/{EMBEDDING}"]
+
+
+CASES = {
+    # the manifest's meta: missing entries and wrong JSON types
+    "meta without model": (_meta(lambda m: m.pop("model")), "meta has no 'model' entry"),
+    "meta without train": (_meta(lambda m: m.pop("train")), "meta has no 'train' entry"),
+    "model spec a string": (_meta(lambda m: _set(m, "model", "abc")), "meta.model must be a JSON object"),
+    "model spec a list": (_meta(lambda m: _set(m, "model", [1, 2])), "meta.model must be a JSON object"),
+    "model spec without task": (
+        _meta(lambda m: m["model"].pop("task")),
+        "its model spec cannot be used (the model spec needs a task",
+    ),
+    "unknown head": (
+        _meta(lambda m: _set(m["model"], "head", {"name": "nope"})),
+        "its model spec cannot be used (the head: unknown head 'nope'",
+    ),
+    "train epochs a string": (
+        _meta(lambda m: _set(m["train"], "epochs", "many")),
+        "its training spec cannot be used (epochs must be a whole number",
+    ),
+    "labels a number": (_meta(lambda m: _set(m, "labels", 5)), "meta.labels must be a list of label names"),
+    "labels of numbers": (_meta(lambda m: _set(m, "labels", [1, 2, 3])), "meta.labels[0] must be a label"),
+    "labels shorter than the head": (
+        _meta(lambda m: _set(m, "labels", m["labels"][:3])),
+        "has shape (6, 32), but the model its manifest describes (classification, 3 labels",
+    ),
+    "epoch a string": (_meta(lambda m: _set(m, "epoch", "1")), "meta.epoch must be a whole number"),
+    "tokenizer without version": (
+        _meta(lambda m: _set(m, "tokenizer", {"kind": "word"})),
+        "its vocabulary cannot be used",
+    ),
+    "tokenizer a list": (_meta(lambda m: _set(m, "tokenizer", ["a"])), "meta.tokenizer must be"),
+    # the manifest's structure
+    "meta a list": (_document(lambda d: _set(d, "meta", [1])), "meta must be a JSON object, not a list"),
+    "model_state a list": (_document(lambda d: _set(d, "model_state", [1])), "model_state must be a JSON"),
+    "model_state null": (
+        _document(lambda d: _set(d, "model_state", None)),
+        "model_state must be a JSON object of tensors, not null",
+    ),
+    "a weight left out of the manifest": (_document(_drop_state_entry), f"has no tensor {EMBEDDING}"),
+    "a reference to no tensor": (
+        _document(lambda d: _set(d["model_state"], _first_key(d), {"__tensor__": "nope"})),
+        "model_state refers to the tensor 'nope'",
+    ),
+    "a reference that is a list": (
+        _document(lambda d: _set(d["model_state"], _first_key(d), {"__tensor__": [1]})),
+        "model_state cannot be read",
+    ),
+    "a weight that is a number": (
+        _document(lambda d: _set(d["model_state"], _first_key(d), 3)),
+        "is the number 3, not a tensor",
+    ),
+    "a bad float marker": (
+        _meta(lambda m: _set(m, "best", {"__float__": "abc"})),
+        "meta cannot be read",
+    ),
+    "a bad items marker": (
+        _document(lambda d: _set(d, "scheduler_state", {"__items__": 5})),
+        "scheduler_state cannot be read",
+    ),
+    # the tensor file, rewritten with a valid checksum
+    "a tensor removed from the file": (_tensors(_remove_from_file), "refers to the tensor 'model_state/"),
+    "an extra tensor": (_tensors(_add_extra), "holds a tensor extra.weight that the model"),
+    "a shape that does not match the spec": (_tensors(_reshape), f"the tensor {EMBEDDING} has shape"),
+    "weights swapped to int8": (_tensors(_cast(torch.int8)), "is int8, but the model"),
+    "weights swapped to float64": (_tensors(_cast(torch.float64)), "is float64, but the model"),
+    "weights swapped to float16": (_tensors(_cast(torch.float16)), "has float32 (weights are never cast)"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["eval", "export"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_tampered_checkpoint_is_one_line_naming_the_mismatch(run, case, command, tmp_path, capsys):
+    """Issue 13: a checkpoint edited by hand or damaged but carrying a valid checksum is refused by eval
+    and export with exit 2 and one line naming the first mismatch; no traceback, nothing recorded."""
+    tamper, fragment = CASES[case]
+    run.restore()
+    tamper(run)
+    before = run.evaluations()
+    if command == "eval":
+        argv = ["eval", str(run.run_id), "--data", str(run.data), "--quiet", "--db", run.db]
+    else:
+        out = tmp_path / "model.pt"
+        argv = ["export", str(run.run_id), "--format", "torchscript", "-o", str(out), "--db", run.db]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and fragment in last, err
+    assert str(run.manifest) in last
+    assert run.evaluations() == before
+    if command == "export":
+        assert not (tmp_path / "model.pt").exists()
+
+
+def test_the_restored_checkpoint_loads(run):
+    """Issue 13: the control: the untampered checkpoint passes the same checks (the forging helpers
+    change only what each case says)."""
+    from mmstudio.store import Store
+    from mmstudio.training.inference import load_run
+
+    run.restore()
+    run.edit_tensors(lambda tensors, document: None)  # rewritten, checksum recomputed: still valid
+    with Store.open(run.db) as store:
+        loaded = load_run(store, run.run_id)
+    assert loaded.spec.task == "classification" and len(loaded.meta["labels"]) == 6
