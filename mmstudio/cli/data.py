@@ -81,6 +81,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists and is not empty; choose another folder or pass --force")
     if args.items < 1:
         raise UsageError("--items must be at least 1")
+    if args.image_size < 32:
+        raise UsageError(f"--image-size must be at least 32 pixels, not {args.image_size}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {args.seed}")
     manifest = write_demo(out, n_items=args.items, seed=args.seed, image_size=args.image_size)
     print(f"wrote {plural(args.items, 'demo pair')} to {out}", file=sys.stderr)
     print(f"  manifest: {manifest}", file=sys.stderr)

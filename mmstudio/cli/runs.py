@@ -11,11 +11,13 @@ from pathlib import Path
 from mmstudio.cli._common import (
     EXIT_OK,
     UsageError,
+    check_output_file,
     db_option,
     get_run,
     json_option,
     open_store,
     print_json,
+    run_id,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
 
@@ -31,7 +33,7 @@ def add_parsers(commands) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="everything stored about one run", description="Show one run.")
-    p.add_argument("run_id", type=int, metavar="ID")
+    p.add_argument("run_id", type=run_id, metavar="ID")
     json_option(p, "the run as JSON")
     p.set_defaults(func=cmd_show)
 
@@ -41,7 +43,7 @@ def add_parsers(commands) -> None:
         description="Compare runs: the parameters that differ, their final and best metrics, per-class "
         "F1 and modality contribution on the test split; the same tables as the Compare page.",
     )
-    p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("run_ids", type=run_id, nargs="+", metavar="ID")
     p.add_argument("--all", action="store_true", help="show every parameter, not only those that differ")
     p.add_argument("--csv", metavar="FILE", help="write one table as CSV (the one --table names)")
     p.add_argument(
@@ -64,7 +66,7 @@ def add_parsers(commands) -> None:
         description="Export a run: its specs, metrics, evaluations and every curve (JSON), or every "
         "curve point as rows (CSV).",
     )
-    p.add_argument("run_id", type=int, metavar="ID")
+    p.add_argument("run_id", type=run_id, metavar="ID")
     p.add_argument("--format", choices=("json", "csv"), default="json", help="default: json")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
@@ -75,7 +77,7 @@ def add_parsers(commands) -> None:
         description="Delete runs: their records, curves, evaluations and the checkpoint files mmstudio "
         "wrote for them. Files you exported elsewhere are kept.",
     )
-    p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("run_ids", type=run_id, nargs="+", metavar="ID")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_delete)
 
@@ -240,6 +242,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("give at least two run ids to compare")
     if len(set(args.run_ids)) > MAX_RUNS:
         raise UsageError(f"compare at most {MAX_RUNS} runs at once")
+    for option, path in (("--csv", args.csv), ("--html", args.html)):
+        if path:
+            check_output_file(path, option)
     with open_store(args) as store:
         for run_id in args.run_ids:
             get_run(store, run_id)  # an unknown id says how to find the right one
@@ -266,6 +271,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output_file(args.output)
     with open_store(args) as store:
         doc = _run_document(store, args.run_id)
         curves = {k: store.read_curve(args.run_id, k) for k in store.metric_keys(args.run_id)}

@@ -164,6 +164,12 @@ def evaluate_run(
         )
         target = "test" if split == "all" else split
         evaluated = [dataset.items[i] for i in data.order(target)]
+        if not evaluated:  # nothing to score: say why, and record nothing
+            why = "; ".join(data.messages) or f"the dataset has no {target} rows"
+            raise ValueError(
+                f"none of the items of {Path(dataset.root).name} can be scored by run {run_id} ({why}); "
+                "nothing was recorded"
+            )
         overlap, unchecked = training_overlap(
             store, run_id, given, evaluated, progress=progress, cancel=cancel, stage=say
         )
