@@ -372,13 +372,19 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
             "first checkpoint was written, so start a new run instead",
             kind=UNUSABLE_INPUT,
         )
-    return checkpoints.load_checkpoint(path)
+    checkpoint = checkpoints.load_checkpoint(path)
+    checkpoints.check_model_meta(checkpoint.meta, path)
+    return checkpoint
 
 
 def _resume_spec(checkpoint: Any) -> Any:
-    from mmstudio.models.spec import ModelSpec
+    from mmstudio.models.spec import ModelSpec, SpecError
+    from mmstudio.training.checkpoints import CheckpointError
 
-    return ModelSpec.from_dict(checkpoint.meta["model"])
+    try:
+        return ModelSpec.from_dict(checkpoint.meta["model"])
+    except SpecError as exc:
+        raise CheckpointError(f"{checkpoint.path}: its model spec cannot be used ({exc})") from None
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -439,10 +445,13 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
 
 def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
     """``(kind, message for the user, step)`` for any exception a job can raise."""
+    from mmstudio.training.checkpoints import CheckpointError
     from mmstudio.training.device import is_out_of_memory
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
+    if isinstance(exc, CheckpointError):  # a checkpoint edited by hand or damaged: the message names it
+        return UNUSABLE_INPUT, str(exc), None
     if isinstance(exc, KeyboardInterrupt):
         return (
             "error",

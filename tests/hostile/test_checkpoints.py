@@ -33,8 +33,9 @@ EMBEDDING = "text_encoder.embedding.weight"
 class Run:
     """The trained run: its store, id and checkpoint folder, with a pristine copy to restore."""
 
-    def __init__(self, db: str, run_id: int, folder: Path, pristine: Path, data: Path) -> None:
+    def __init__(self, db: str, run_id: int, folder: Path, pristine: Path, data: Path, stem: str = "best"):
         self.db, self.run_id, self.folder, self.pristine, self.data = db, run_id, folder, pristine, data
+        self.stem = stem
 
     def restore(self) -> None:
         shutil.rmtree(self.folder)
@@ -42,7 +43,7 @@ class Run:
 
     @property
     def manifest(self) -> Path:
-        return self.folder / "best.json"
+        return self.folder / f"{self.stem}.json"
 
     def document(self) -> dict:
         return json.loads(self.manifest.read_text(encoding="utf-8"))
@@ -57,7 +58,7 @@ class Run:
         path = self.folder / document["tensors_file"]
         tensors = safetensors.torch.load(path.read_bytes())
         edit(tensors, document)
-        data = safetensors.torch.save(tensors, metadata={"format": "mmstudio-checkpoint"})
+        data = safetensors.torch.save(tensors, metadata={"format": "mmstudio-checkpoint", "manifest": "x"})
         path.write_bytes(data)
         document["crc32"] = f"{zlib.crc32(data):08x}"
         self.write_document(document)
@@ -257,3 +258,50 @@ def test_the_restored_checkpoint_loads(run):
     with Store.open(run.db) as store:
         loaded = load_run(store, run.run_id)
     assert loaded.spec.task == "classification" and len(loaded.meta["labels"]) == 6
+
+
+@pytest.fixture
+def stopped(run, tmp_path, monkeypatch) -> Run:
+    """A run stopped at its third step (resumable) in the module's store, its ``last`` checkpoint to
+    tamper with; MMSTUDIO_HOME points at its data folder."""
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.training import events as ev
+    from mmstudio.training.runner import TrainingControl, run_job
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    control = TrainingControl()
+
+    def stop_at_step_3(event):
+        if isinstance(event, ev.MetricsLogged) and any(p[1] >= 3 for p in event.points):
+            control.stop()
+
+    train = {"epochs": 2, "batch_size": 32, "image_size": 32, "max_len": 16, "device": "cpu"}
+    job = RunJob(
+        dataset=DatasetSpec(str(run.data), check_images="header"),
+        model=TINY_MODEL,
+        train=TrainSpec(**train, log_every_steps=1, checkpoint_every_s=0.0),
+        db_url=run.db,
+    )
+    monkeypatch.setenv("MMSTUDIO_HOME", str(tmp_path / "home"))
+    result = run_job(job, on_event=stop_at_step_3, control=control)
+    assert result.status == "cancelled", result.message
+    folder = tmp_path / "home" / "data" / "runs" / str(result.run_id)
+    assert (folder / "last.json").is_file()
+    return Run(run.db, result.run_id, folder, folder, run.data, stem="last")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    ["weights swapped to int8", "a shape that does not match the spec", "an extra tensor", "meta a list"],
+)
+def test_resuming_from_a_tampered_checkpoint_is_one_line(stopped, case, capsys):
+    """Issue 13: ``train --resume`` from a ``last`` checkpoint edited by hand (valid checksum) says which
+    tensor or entry is wrong, exit 2, no traceback and no "run None" (int8 weights were cast and trained)."""
+    tamper, fragment = CASES[case]
+    tamper(stopped)
+    code = main(["train", "--resume", str(stopped.run_id), "--quiet", "--db", stopped.db])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and "run None" not in err
+    assert fragment in err and "last.json" in err, err
