@@ -478,3 +478,48 @@ def test_the_checkpoint_meta_schema_raises_only_checkpoint_errors(meta):
         check_model_meta(meta, "best.json")
     except CheckpointError as exc:
         assert str(exc).startswith("best.json")
+
+
+def _train_field_strategy():
+    from dataclasses import fields
+
+    from mmstudio.training.spec import TrainSpec
+
+    names = [f.name for f in fields(TrainSpec)]
+    choices = st.sampled_from(["adamw", "cosine", "auto", "cpu", "cuda:0", "val/accuracy", "word", "crop"])
+    return st.fixed_dictionaries({}, optional={name: _SCALARS | choices | _JSON for name in names})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_job_and_train_spec_parsing_raise_only_type_or_value_errors(data):
+    """Issue 13: any JSON as a job file's train section or as a whole run job is a TrainSpec / RunJob or
+    a TypeError / ValueError with a message (what build_job turns into a usage line), never another
+    exception; a parsed TrainSpec round-trips."""
+    from mmstudio.training.spec import RunJob, TrainSpec
+
+    train = data.draw(_train_field_strategy() | _JSON)
+    try:
+        spec = TrainSpec.from_dict(train)
+    except (TypeError, ValueError) as exc:
+        assert str(exc)
+    else:
+        assert TrainSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    job = data.draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "dataset": st.fixed_dictionaries({"path": st.text(min_size=1, max_size=8)}) | _JSON,
+                "model": _spec_strategy(),
+                "train": _train_field_strategy() | _JSON,
+                "name": _SCALARS,
+                "resume_run_id": _SCALARS,
+                "version": _SCALARS,
+            },
+        )
+        | _JSON
+    )
+    try:
+        RunJob.from_dict(job)
+    except (TypeError, ValueError) as exc:
+        assert str(exc)
