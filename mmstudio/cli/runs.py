@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from mmstudio.cli._common import (
+    EXIT_FAILED,
     EXIT_OK,
     UsageError,
     check_output_file,
@@ -20,6 +21,7 @@ from mmstudio.cli._common import (
     run_id,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
+from mmstudio.vocabulary import RUN_STATUSES
 
 
 def add_parsers(commands) -> None:
@@ -27,7 +29,7 @@ def add_parsers(commands) -> None:
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
 
     p = sub.add_parser("list", help="list the runs in the store", description="List the runs, newest first.")
-    p.add_argument("--status", help="only runs with this status")
+    p.add_argument("--status", choices=RUN_STATUSES, help="only runs with this status")
     p.add_argument("--name", help="only runs whose name contains this text")
     json_option(p, "a JSON list")
     p.set_defaults(func=cmd_list)
@@ -276,6 +278,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         doc = _run_document(store, args.run_id)
         curves = {k: store.read_curve(args.run_id, k) for k in store.metric_keys(args.run_id)}
+    try:
+        _write_export(args, doc, curves)
+    except OSError as exc:  # a full disk, a file that cannot be written: the job failed, say why
+        if args.output is None:
+            raise
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.output:
+        print(f"exported run {args.run_id} to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_export(args: argparse.Namespace, doc: dict, curves: dict) -> None:
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         if args.format == "csv":
@@ -301,9 +316,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    if args.output:
-        print(f"exported run {args.run_id} to {args.output}", file=sys.stderr)
-    return EXIT_OK
 
 
 def _num(x: float) -> str:

@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -491,7 +492,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ExportUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (ValueError, FileNotFoundError) as exc:
+    except OSError as exc:
+        if exc.errno is None:  # the run has no checkpoint: the message says what to try
+            raise UsageError(str(exc)) from exc
+        message = f"cannot write {args.output}: {exc.strerror or exc}"
+        if exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):  # the job failed, not its input
+            print(f"error: {message}", file=sys.stderr)
+            return EXIT_FAILED
+        raise UsageError(message) from exc  # a folder that cannot be made, a path that cannot be opened
+    except ValueError as exc:
         raise UsageError(str(exc)) from exc
     print(f"exported run {args.run_id} as {args.format} to {path}", file=sys.stderr)
     return EXIT_OK

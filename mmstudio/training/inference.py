@@ -7,6 +7,7 @@ tokenizer), so a run is rebuilt exactly as it was trained; weights come from saf
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import time
 import warnings
@@ -311,7 +312,9 @@ def export_run(
                 # format C++ and mobile runtimes load; the user asked for it by name.
                 warnings.simplefilter("ignore", FutureWarning)
                 traced = torch.jit.trace(wrapper, args, check_trace=False)
-            traced.save(str(output))
+                buffer = io.BytesIO()  # written with Python's own file calls: a bad path is an OSError
+                torch.jit.save(traced, buffer)
+            output.write_bytes(buffer.getvalue())
         else:
             torch.onnx.export(
                 wrapper,

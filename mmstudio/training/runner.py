@@ -446,11 +446,11 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
 def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
     """``(kind, message for the user, step)`` for any exception a job can raise."""
     from mmstudio.training.checkpoints import CheckpointError
-    from mmstudio.training.device import is_out_of_memory
+    from mmstudio.training.device import DeviceUnavailableError, is_out_of_memory
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
-    if isinstance(exc, CheckpointError):  # a checkpoint edited by hand or damaged: the message names it
+    if isinstance(exc, CheckpointError | DeviceUnavailableError):  # the message names the file or device
         return UNUSABLE_INPUT, str(exc), None
     if isinstance(exc, KeyboardInterrupt):
         return (

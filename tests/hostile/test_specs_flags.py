@@ -113,6 +113,18 @@ def ctx(trained, tmp_path) -> Context:
     return Context(db, run_id, demo, unknown, home, tmp_path)
 
 
+def _under_a_file(c: Context) -> str:
+    """A path whose folder is a plain file."""
+    return str(Path(c.file("plain.txt", "x")) / "m.pt")
+
+
+def _dev_full() -> str:
+    """A file every write to fails with "No space left on device" (Linux), to stand for a full disk."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    return "/dev/full"
+
+
 def _train(c: Context, *extra: str) -> list[str]:
     return ["train", "--data", str(c.demo), *TINY_TRAIN, "--quiet", "--db", c.db, *extra]
 
@@ -256,6 +268,38 @@ CASES: dict[str, tuple[Callable[[Context], list[str]], int, str]] = {
         lambda c: ["export", str(c.run_id), "--format", "torchscript", "-o", str(c.tmp), "--db", c.db],
         2,
         "is a folder",
+    ),
+    "export -o under a file": (
+        lambda c: (
+            ["export", str(c.run_id), "--format", "torchscript", "--db", c.db, "-o", _under_a_file(c)]
+        ),
+        2,
+        "cannot write",
+    ),
+    "export -o a full disk": (
+        lambda c: ["export", str(c.run_id), "--format", "torchscript", "-o", _dev_full(), "--db", c.db],
+        1,
+        "cannot write /dev/full: No space left on device",
+    ),
+    "runs export -o a full disk": (
+        lambda c: ["runs", "export", str(c.run_id), "-o", _dev_full(), "--db", c.db],
+        1,
+        "cannot write /dev/full: No space left on device",
+    ),
+    "demo into a path under a file": (
+        lambda c: ["demo", str(Path(c.file("plain.txt", "x")) / "demo"), "--items", "2"],
+        2,
+        "cannot write the demo dataset to",
+    ),
+    "runs list --status that does not exist": (
+        lambda c: ["runs", "list", "--status", "bogus", "--db", c.db],
+        2,
+        "invalid choice: 'bogus'",
+    ),
+    "a device that is not there": (
+        lambda c: _train(c, "--device", "cuda:99"),
+        2,
+        "'cuda:99' is not available on this machine",
     ),
     # eval on a dataset with no item the run can score (#4: exit 0 and empty evaluations stored)
     "eval with no item the run can score": (
