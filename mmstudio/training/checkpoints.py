@@ -60,6 +60,8 @@ STATES = ("model_state", "optimizer_state", "scheduler_state", "scaler_state")
 _TENSOR, _NDARRAY, _TUPLE, _ITEMS, _FLOAT = "__tensor__", "__ndarray__", "__tuple__", "__items__", "__float__"
 _MARKERS = frozenset({_TENSOR, _NDARRAY, _TUPLE, _ITEMS, _FLOAT})
 _TOKEN = re.compile(r"[0-9a-f]{12}")
+#: The largest manifest read (its vocabulary is the bulk); a larger one is refused before it is read.
+MAX_MANIFEST_BYTES = 512 << 20
 
 
 class CheckpointError(ValueError):
@@ -536,7 +538,7 @@ def _decode_part(document: dict[str, Any], name: str, tensors: Mapping[str, Any]
             f"{manifest}: {name} refers to the tensor {exc.args[0]!r}, which its tensor file does not "
             f"hold; {_EDITED}"
         ) from None
-    except (TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
         raise CheckpointError(f"{manifest}: {name} cannot be read ({exc}); {_EDITED}") from None
 
 
@@ -663,16 +665,21 @@ def _collect_tensor_keys(value: Any, keys: set[str]) -> None:
 
 
 def _read_manifest(manifest: Path) -> dict[str, Any]:
+    from mmstudio.training.spec import read_limited
+
     try:
-        raw = manifest.read_bytes()
+        raw = read_limited(manifest, MAX_MANIFEST_BYTES, "checkpoint manifest")
     except FileNotFoundError:
         raise CheckpointError(f"there is no checkpoint at {manifest} (the manifest is missing)") from None
+    except OSError as exc:  # a FIFO, a device, a folder, a file far too large: refused unread
+        raise CheckpointError(f"{manifest} cannot be read: {exc.strerror or exc}") from None
     if _looks_pickled(raw):
         raise CheckpointError(_pickle_message(manifest))
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{manifest} is not a checkpoint manifest (invalid JSON: {exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise CheckpointError(f"{manifest} is not a checkpoint manifest (invalid JSON: {reason})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{manifest} is a JSON file but not an mmstudio checkpoint manifest")
     version = document.get("format_version")

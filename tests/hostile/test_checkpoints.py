@@ -117,6 +117,17 @@ def _tensors(edit: Callable[[dict[str, torch.Tensor], dict], None]) -> Callable[
     return lambda run: run.edit_tensors(edit)
 
 
+def _raw(text: str) -> Callable[[Run], None]:
+    """Put ``text`` (JSON that json.dumps cannot write: too deep, too long a number) as meta.best."""
+
+    def tamper(run: Run) -> None:
+        document = run.document()
+        document["meta"]["best"] = "@@RAW@@"
+        run.manifest.write_text(json.dumps(document).replace('"@@RAW@@"', text), encoding="utf-8")
+
+    return tamper
+
+
 def _first_key(document: dict) -> str:
     return next(iter(document["model_state"]))
 
@@ -209,6 +220,12 @@ CASES = {
     "a bad items marker": (
         _document(lambda d: _set(d, "scheduler_state", {"__items__": 5})),
         "scheduler_state cannot be read",
+    ),
+    "JSON nested 100,000 deep": (_raw("[" * 100_000 + "]" * 100_000), "invalid JSON: nested too deeply"),
+    "an integer of 5,000 digits": (_raw("1" * 5000), "is not a checkpoint manifest (invalid JSON: Exceeds"),
+    "not UTF-8": (
+        lambda run: run.manifest.write_bytes(run.manifest.read_bytes().replace(b'"labels"', b'"l\xffabels"')),
+        "is not a checkpoint manifest (invalid JSON",
     ),
     # the tensor file, rewritten with a valid checksum
     "a tensor removed from the file": (_tensors(_remove_from_file), "refers to the tensor 'model_state/"),

@@ -118,6 +118,17 @@ def _under_a_file(c: Context) -> str:
     return str(Path(c.file("plain.txt", "x")) / "m.pt")
 
 
+def _fifo(c: Context) -> str:
+    """A named pipe nobody writes to: reading it would block for good."""
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    path = c.tmp / "fifo.json"
+    os.mkfifo(path)
+    return str(path)
+
+
 def _dev_full() -> str:
     """A file every write to fails with "No space left on device" (Linux), to stand for a full disk."""
     if not Path("/dev/full").exists():
@@ -178,6 +189,31 @@ CASES: dict[str, tuple[Callable[[Context], list[str]], int, str]] = {
         lambda c: _train(c, c.file("m.json", [1, 2])),
         2,
         "it holds a JSON list, not an object",
+    ),
+    "a spec file that is a FIFO": (
+        lambda c: _train(c, _fifo(c)),
+        2,
+        "it is not a regular file, so it cannot be a spec file",
+    ),
+    "a spec file that is a device": (
+        lambda c: _train(c, "/dev/zero"),
+        2,
+        "it is not a regular file",
+    ),
+    "a spec file over 16 MiB": (
+        lambda c: _train(c, c.file("big.json", "{}" + " " * (17 << 20))),
+        2,
+        "over the 16,777,216 a spec file may have",
+    ),
+    "a spec nested 100,000 deep": (
+        lambda c: _train(c, c.file("deep.json", '{"task": ' + "[" * 100_000 + "]" * 100_000 + "}")),
+        2,
+        "it is not valid JSON (it is nested too deeply)",
+    ),
+    "a spec with an integer of 5,000 digits": (
+        lambda c: _train(c, c.file("long.json", '{"task": ' + "1" * 5000 + "}")),
+        2,
+        "it is not valid JSON (Exceeds the limit",
     ),
     "a job whose model is a string": (
         lambda c: _job(c, {"model": "abc"}),
