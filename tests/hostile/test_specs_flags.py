@@ -603,3 +603,23 @@ def test_job_and_train_spec_parsing_raise_only_type_or_value_errors(data):
         RunJob.from_dict(job)
     except (TypeError, ValueError) as exc:
         assert str(exc)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON: it is nested too deeply"),
+        ('{"task": ' + "1" * 5000 + "}", "not valid JSON: Exceeds the limit"),
+        ('{"task": "classification",', "not valid JSON: Expecting"),
+        ('"abc"', "a model spec must be a JSON object, not str"),
+    ],
+    ids=["nested", "long integer", "truncated", "a string"],
+)
+def test_a_model_spec_from_json_text_is_a_spec_error(text, fragment):
+    """Issue 13: ModelSpec.from_json raises SpecError for any text that
+    is not a spec object: RecursionError and the long-integer ValueError were raised as they were."""
+    from mmstudio.models import ModelSpec, SpecError
+
+    with pytest.raises(SpecError) as exc:
+        ModelSpec.from_json(text)
+    assert fragment in str(exc.value)
