@@ -378,13 +378,16 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
 
 
 def _resume_spec(checkpoint: Any) -> Any:
-    from mmstudio.models.spec import ModelSpec, SpecError
+    from mmstudio.models.spec import ModelSpec, SpecError, describe_errors
     from mmstudio.training.checkpoints import CheckpointError
 
     try:
         return ModelSpec.from_dict(checkpoint.meta["model"])
     except SpecError as exc:
-        raise CheckpointError(f"{checkpoint.path}: its model spec cannot be used ({exc})") from None
+        raise CheckpointError(
+            f"{checkpoint.path}: its model spec cannot be used ({describe_errors(exc.issues)}); the "
+            "checkpoint was edited or damaged: use another checkpoint of the run, or train again"
+        ) from None
 
 
 # --- evaluation -----------------------------------------------------------------------------------

@@ -310,7 +310,14 @@ def stopped(run, tmp_path, monkeypatch) -> Run:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
-    ["weights swapped to int8", "a shape that does not match the spec", "an extra tensor", "meta a list"],
+    [
+        "weights swapped to int8",
+        "a shape that does not match the spec",
+        "an extra tensor",
+        "meta a list",
+        "meta without model",
+        "model spec without task",
+    ],
 )
 def test_resuming_from_a_tampered_checkpoint_is_one_line(stopped, case, capsys):
     """Issue 13: ``train --resume`` from a ``last`` checkpoint edited by hand (valid checksum) says which
