@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mmstudio.cli import main
 
@@ -329,3 +331,54 @@ def test_resuming_from_a_tampered_checkpoint_is_one_line(stopped, case, capsys):
     assert code == 2, err
     assert "Traceback" not in err and "run None" not in err
     assert fragment in err and "last.json" in err, err
+
+
+# --- property-based: one entry of a real manifest's meta set to any JSON, or removed ----------------
+
+
+def _meta_paths(meta: dict) -> list[tuple[str, ...]]:
+    """Every path of the meta's top level and of its dicts one level down (the tokenizer's token list is
+    one path, not thousands)."""
+    paths = []
+    for key, value in meta.items():
+        paths.append((key,))
+        if isinstance(value, dict):
+            paths.extend((key, sub) for sub in value)
+    return paths
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+_DELETE = object()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_edit_of_one_meta_entry_loads_or_is_a_checkpoint_error(run, data):
+    """Issue 13: whatever one entry of a checkpoint's meta is edited to (any JSON, or removed), loading
+    the run either works or raises CheckpointError naming the manifest; never a KeyError, TypeError or
+    a torch error."""
+    from mmstudio.store import Store
+    from mmstudio.training.checkpoints import CheckpointError
+    from mmstudio.training.inference import load_run
+
+    run.restore()
+    document = run.document()
+    meta = document["meta"]
+    path = data.draw(st.sampled_from(_meta_paths(meta)), label="path")
+    value = data.draw(_JSON | st.just(_DELETE), label="value")
+    parent = meta if len(path) == 1 else meta[path[0]]
+    if value is _DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    run.write_document(document)
+    with Store.open(run.db) as store:
+        try:
+            load_run(store, run.run_id)
+        except CheckpointError as exc:
+            assert str(run.manifest) in str(exc)
