@@ -25,7 +25,7 @@ def db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_id(text: str) -> int:
+def run_id_arg(text: str) -> int:
     """An argparse type: a run id, a whole number from 1 (so ``--resume -1`` is a usage error)."""
     try:
         value = int(text)

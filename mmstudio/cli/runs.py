@@ -18,7 +18,7 @@ from mmstudio.cli._common import (
     json_option,
     open_store,
     print_json,
-    run_id,
+    run_id_arg,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
 from mmstudio.vocabulary import RUN_STATUSES
@@ -35,7 +35,7 @@ def add_parsers(commands) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="everything stored about one run", description="Show one run.")
-    p.add_argument("run_id", type=run_id, metavar="ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="ID")
     json_option(p, "the run as JSON")
     p.set_defaults(func=cmd_show)
 
@@ -45,7 +45,7 @@ def add_parsers(commands) -> None:
         description="Compare runs: the parameters that differ, their final and best metrics, per-class "
         "F1 and modality contribution on the test split; the same tables as the Compare page.",
     )
-    p.add_argument("run_ids", type=run_id, nargs="+", metavar="ID")
+    p.add_argument("run_ids", type=run_id_arg, nargs="+", metavar="ID")
     p.add_argument("--all", action="store_true", help="show every parameter, not only those that differ")
     p.add_argument("--csv", metavar="FILE", help="write one table as CSV (the one --table names)")
     p.add_argument(
@@ -68,7 +68,7 @@ def add_parsers(commands) -> None:
         description="Export a run: its specs, metrics, evaluations and every curve (JSON), or every "
         "curve point as rows (CSV).",
     )
-    p.add_argument("run_id", type=run_id, metavar="ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="ID")
     p.add_argument("--format", choices=("json", "csv"), default="json", help="default: json")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
@@ -79,7 +79,7 @@ def add_parsers(commands) -> None:
         description="Delete runs: their records, curves, evaluations and the checkpoint files mmstudio "
         "wrote for them. Files you exported elsewhere are kept.",
     )
-    p.add_argument("run_ids", type=run_id, nargs="+", metavar="ID")
+    p.add_argument("run_ids", type=run_id_arg, nargs="+", metavar="ID")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_delete)
 

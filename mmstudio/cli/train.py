@@ -24,7 +24,7 @@ from mmstudio.cli._common import (
     json_option,
     open_store,
     print_json,
-    run_id,
+    run_id_arg,
 )
 from mmstudio.cli.data import add_dataset_options, column_roles
 from mmstudio.training.exports import EXPORT_FORMATS
@@ -75,7 +75,7 @@ def add_parsers(commands) -> None:
     g.add_argument("--experiment", help="the experiment to file the run under (default: Default)")
     g.add_argument(
         "--resume",
-        type=run_id,
+        type=run_id_arg,
         metavar="RUN_ID",
         help="continue a stopped or interrupted run from its last checkpoint, on the dataset and with the "
         "settings it was started with (--data: a copy of its dataset; training options given here win)",
@@ -99,7 +99,7 @@ def add_parsers(commands) -> None:
         description="Evaluate a saved run's best checkpoint on a dataset (every usable row) and record the "
         "evaluation with the run.",
     )
-    p.add_argument("run_id", type=run_id, metavar="RUN_ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="RUN_ID")
     p.add_argument(
         "--data",
         metavar="PATH",
@@ -121,7 +121,7 @@ def add_parsers(commands) -> None:
         description="Export a saved run's best checkpoint as an ONNX file (needs the onnx package) or a "
         "TorchScript file, with its label map and vocabulary beside it.",
     )
-    p.add_argument("run_id", type=run_id, metavar="RUN_ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="RUN_ID")
     p.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
