@@ -298,10 +298,14 @@ def _build_trainer(
 def _model_spec(job: RunJob, dataset: Any) -> Any:
     """The job's model request completed for the dataset; one that names what does not exist (a
     preset, a task) is unusable input, refused before a run is recorded for it."""
+    from mmstudio.models.spec import SpecError, describe_errors
+
     try:
         return resolve_model_spec(job.model, dataset)
     except (KeyError, ValueError, TypeError) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        if isinstance(exc, SpecError):  # one sentence, not its list of lines
+            reason = describe_errors(exc.issues) or reason
         raise TrainingFailed(f"the model spec cannot be used: {reason}", kind=UNUSABLE_INPUT) from exc
 
 
