@@ -72,10 +72,21 @@ def write_problems_csv(problems: Sequence[Problem], path: str | os.PathLike) -> 
         writer.writerow(CSV_COLUMNS)
         for p in problems:
             row = "" if p.row is None else p.row
-            writer.writerow(
-                (problem_file(p), row, str(p.kind), p.message, "yes" if p.skipped else "no", p.path or "")
-            )
+            cells = (problem_file(p), row, str(p.kind), p.message, "yes" if p.skipped else "no", p.path or "")
+            writer.writerow([_csv_safe(cell) for cell in cells])
     return path
+
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(cell: object) -> object:
+    """``cell`` as a spreadsheet shows it as text: a string that starts like a formula (a file name or a
+    caption from the dataset, ``=HYPERLINK(...)``) gets a leading ``'``, as spreadsheets expect."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def summary_text(report: ValidationReport) -> str:

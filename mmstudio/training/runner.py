@@ -314,10 +314,14 @@ def _build_trainer(
 def _model_spec(job: RunJob, dataset: Any) -> Any:
     """The job's model request completed for the dataset; one that names what does not exist (a
     preset, a task) is unusable input, refused before a run is recorded for it."""
+    from mmstudio.models.spec import SpecError, describe_errors
+
     try:
         return resolve_model_spec(job.model, dataset)
     except (KeyError, ValueError, TypeError) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        if isinstance(exc, SpecError):  # one sentence, not its list of lines
+            reason = describe_errors(exc.issues) or reason
         raise TrainingFailed(f"the model spec cannot be used: {reason}", kind=UNUSABLE_INPUT) from exc
 
 
@@ -389,13 +393,22 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
             "first checkpoint was written, so start a new run instead",
             kind=UNUSABLE_INPUT,
         )
-    return checkpoints.load_checkpoint(path)
+    checkpoint = checkpoints.load_checkpoint(path)
+    checkpoints.check_model_meta(checkpoint.meta, path)
+    return checkpoint
 
 
 def _resume_spec(checkpoint: Any) -> Any:
-    from mmstudio.models.spec import ModelSpec
+    from mmstudio.models.spec import ModelSpec, SpecError, describe_errors
+    from mmstudio.training.checkpoints import CheckpointError
 
-    return ModelSpec.from_dict(checkpoint.meta["model"])
+    try:
+        return ModelSpec.from_dict(checkpoint.meta["model"])
+    except SpecError as exc:
+        raise CheckpointError(
+            f"{checkpoint.path}: its model spec cannot be used ({describe_errors(exc.issues)}); the "
+            "checkpoint was edited or damaged: use another checkpoint of the run, or train again"
+        ) from None
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -457,12 +470,15 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
 def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
     """``(kind, message for the user, step)`` for any exception a job can raise."""
     from mmstudio.store.errors import StoreError
-    from mmstudio.training.device import is_out_of_memory
+    from mmstudio.training.checkpoints import CheckpointError
+    from mmstudio.training.device import DeviceUnavailableError, is_out_of_memory
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
     if isinstance(exc, StoreError):  # an unusable store (exit 2) or a failed write (a full disk)
         return (UNUSABLE_INPUT if exc.exit_code == 2 else "store"), str(exc), None
+    if isinstance(exc, CheckpointError | DeviceUnavailableError):  # the message names the file or device
+        return UNUSABLE_INPUT, str(exc), None
     if isinstance(exc, KeyboardInterrupt):
         return (
             "error",
