@@ -25,7 +25,7 @@ Its model spec names the two towers and what joins them::
               "labels": [...]}}
 
 (``zeroshot`` is no registered fusion or head: a run with it has no checkpoint to resume, evaluate or
-export; opening it in the builder shows the towers, with the fusion and head to choose.)
+export; opened in the builder, it shows the towers and reports the fusion and head as unknown.)
 """
 
 from __future__ import annotations
