@@ -162,8 +162,12 @@ def encode_images(pair: LoadedPair, items: Sequence[Any], device: Any) -> Any:
 
     images = []
     for item in items:
-        with Image.open(io.BytesIO(item.image.read_bytes())) as image:
-            images.append(image.convert("RGB"))
+        try:
+            with Image.open(io.BytesIO(item.image.read_bytes())) as image:
+                images.append(image.convert("RGB"))
+        except (OSError, ValueError) as exc:  # a file gone or changed since the dataset was checked
+            where = item.image.path if item.image.member is None else f"{item.image.path}:{item.image.member}"
+            raise ZeroShotError(f"the image of row {item.row} ({where}) could not be read: {exc}") from None
     pixels = pair.processor(images=images, return_tensors="pt")["pixel_values"].to(device)
     return torch.nn.functional.normalize(
         _features(pair.model.get_image_features(pixel_values=pixels)).float(), dim=-1

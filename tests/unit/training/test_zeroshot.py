@@ -138,3 +138,19 @@ def test_a_cancelled_scoring_is_recorded_stopped(tiny_clip_pair_dir, demo, db):
     with Store.open(db) as store:
         (run,) = store.list_runs()
         assert run.status.value == "cancelled"
+
+
+def test_an_image_that_cannot_be_read_fails_the_run_in_one_sentence(
+    tiny_clip_pair_dir, small_demo, tmp_path, db
+):
+    import shutil
+
+    copy = shutil.copytree(small_demo, tmp_path / "demo")
+    dataset = DatasetSpec(path=str(copy)).load()
+    item = next(i for i in dataset.items if i.split == "test")
+    item.image.path.write_bytes(b"no longer a picture")
+    with pytest.raises(ZeroShotError, match=f"the image of row {item.row} .* could not be read"):
+        zeroshot(str(tiny_clip_pair_dir), dataset, db_url=db)
+    with Store.open(db) as store:
+        (run,) = store.list_runs()
+        assert run.status.value == "failed"
