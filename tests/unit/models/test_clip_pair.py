@@ -89,3 +89,21 @@ def test_a_contrastive_run_fine_tunes_both_towers_of_the_pair(tiny_clip_pair_dir
     revision = resolve(str(tiny_clip_pair_dir)).revision
     assert spec["text_encoder"]["model"] == spec["image_encoder"]["model"] == str(tiny_clip_pair_dir)
     assert spec["text_encoder"]["revision"] == spec["image_encoder"]["revision"] == revision
+
+
+def test_siglip_towers_build_and_run(tiny_siglip_pair_dir):
+    spec = _pair_spec(tiny_siglip_pair_dir)
+    model = build_model(spec, ModelContext(vocab_size=514, num_outputs=1, image_size=32, max_len=16))
+    assert type(model.text_encoder.model).__name__ == "SiglipTextModel"
+    assert type(model.image_encoder.model).__name__ == "SiglipVisionModel"
+    assert model.text_encoder.pooling == "pooler"
+    batch = {
+        "tokens": torch.randint(0, 514, (2, 16)),
+        "lengths": torch.tensor([16, 5]),
+        "image": torch.randn(2, 3, 32, 32),
+        "group": torch.arange(2),
+        "index": torch.arange(2),
+    }
+    outputs = model(batch)
+    assert outputs["text_embedding"].shape == outputs["image_embedding"].shape == (2, 128)
+    model.loss(outputs, batch).backward()
