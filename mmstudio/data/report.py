@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmstudio.data.types import Problem, ProblemKind, ValidationReport
-from mmstudio.formatting import plural
+from mmstudio.formatting import csv_safe, plural
 
 CSV_COLUMNS = ("file", "row", "kind", "message", "skipped", "image")
 
@@ -73,20 +73,8 @@ def write_problems_csv(problems: Sequence[Problem], path: str | os.PathLike) -> 
         for p in problems:
             row = "" if p.row is None else p.row
             cells = (problem_file(p), row, str(p.kind), p.message, "yes" if p.skipped else "no", p.path or "")
-            writer.writerow([_csv_safe(cell) for cell in cells])
+            writer.writerow([csv_safe(cell) for cell in cells])
     return path
-
-
-# A cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_safe(cell: object) -> object:
-    """``cell`` as a spreadsheet shows it as text: a string that starts like a formula (a file name or a
-    caption from the dataset, ``=HYPERLINK(...)``) gets a leading ``'``, as spreadsheets expect."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
-        return "'" + cell
-    return cell
 
 
 def summary_text(report: ValidationReport) -> str:
