@@ -16,7 +16,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from mmstudio.ui.param_form import HintLabel
 from mmstudio.ui.tasks import Task, run_task
@@ -51,7 +59,7 @@ class PretrainedModelWidget(QWidget):
         super().__init__(parent)
         self.setObjectName("pretrainedModel")
         column = QVBoxLayout(self)
-        column.setContentsMargins(14, 0, 0, 0)
+        column.setContentsMargins(0, 4, 0, 0)
         column.setSpacing(4)
         self.combo = QComboBox()
         self.combo.setObjectName("suggestedCombo")
@@ -71,6 +79,7 @@ class PretrainedModelWidget(QWidget):
         self.button = QPushButton("Download")
         self.button.setObjectName("downloadButton")
         self.button.clicked.connect(self._on_button_clicked)
+        self.button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         row.addWidget(self.button)
         self.progress = QProgressBar()
         self.progress.setObjectName("downloadProgress")
@@ -78,6 +87,7 @@ class PretrainedModelWidget(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(10)
         row.addWidget(self.progress, 1)
+        row.addStretch(0)
         column.addLayout(row)
         self.progress_text = _hint()
         self.progress_text.setObjectName("downloadText")

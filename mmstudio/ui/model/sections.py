@@ -91,6 +91,7 @@ class ComponentSection(QFrame):
         self.pretrained.download_clicked.connect(self._on_pretrained_download_clicked)
         self.pretrained.cancel_clicked.connect(self._on_pretrained_cancel_clicked)
         self.pretrained.hide()
+        self._layout = layout
         layout.addWidget(self.pretrained)
         self.issues = IssueListWidget()
         layout.addWidget(self.issues)
@@ -140,12 +141,17 @@ class ComponentSection(QFrame):
             self._select(name)
         values = {k: v for k, v in component.items() if k != "name"}
         if rebuild or name != self._entry:
+            self._layout.insertWidget(self._layout.indexOf(self.form.parentWidget()) + 1, self.pretrained)
             self.form.set_params(entry.params if entry is not None else (), values)
             self.form.parentWidget().setVisible(entry is None or bool(entry.params))
             self._entry = name
             self._attach_completer()
+            field = self.form.field_layout("model")
+            if field is not None:  # under the model field, which it is about
+                field.addWidget(self.pretrained)
         else:
             self.form.set_values(values)
+        self._attach_completer()
         self.help.setText(entry.help if entry is not None else f"{name!r} is not in the registry")
 
     def set_model_completions(self, ids: Sequence[str]) -> None:
@@ -158,6 +164,8 @@ class ComponentSection(QFrame):
         editor = self.form.editor("model") if "model" in names else None
         if not isinstance(editor, QLineEdit):
             return
+        if not editor.hasFocus():
+            editor.setCursorPosition(0)  # a long hub id shows its organisation, not its tail
         completer = QCompleter(self._completions, editor)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
