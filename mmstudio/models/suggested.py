@@ -24,8 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mmstudio.formatting import format_count
-
 MB = 1_000_000
 _REPO_ID = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")  # as fetch checks a Hugging Face id
 
@@ -49,7 +47,7 @@ class SuggestedModel:
 
     def facts(self) -> str:
         """``22.7 M parameters · about 91 MB · Apache-2.0``."""
-        return f"{format_count(self.params)} parameters · {about_bytes(self.download_bytes)} · {self.licence}"
+        return f"{millions(self.params)} parameters · {about_bytes(self.download_bytes)} · {self.licence}"
 
 
 SUGGESTED: tuple[SuggestedModel, ...] = (
@@ -164,6 +162,14 @@ TORCHVISION: tuple[SuggestedModel, ...] = tuple(
         ("convnext_tiny", 28_600_000, 114 * MB, "ConvNeXt-Tiny, ImageNet-1k"),
     )
 )
+
+
+def millions(n: int) -> str:
+    """A parameter count in millions, as model cards write it: ``22.7 M``, ``118 M``, ``2.5 M``."""
+    value = n / 1e6
+    if value >= 100:
+        return f"{value:.0f} M"
+    return f"{value:.1f}".removesuffix(".0") + " M"
 
 
 def about_bytes(n: int) -> str:

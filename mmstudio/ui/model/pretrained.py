@@ -59,7 +59,7 @@ class PretrainedModelWidget(QWidget):
         super().__init__(parent)
         self.setObjectName("pretrainedModel")
         column = QVBoxLayout(self)
-        column.setContentsMargins(0, 4, 0, 0)
+        column.setContentsMargins(14, 2, 0, 4)
         column.setSpacing(4)
         self.combo = QComboBox()
         self.combo.setObjectName("suggestedCombo")

@@ -91,8 +91,7 @@ class ComponentSection(QFrame):
         self.pretrained.download_clicked.connect(self._on_pretrained_download_clicked)
         self.pretrained.cancel_clicked.connect(self._on_pretrained_cancel_clicked)
         self.pretrained.hide()
-        self._layout = layout
-        layout.addWidget(self.pretrained)
+        layout.insertWidget(layout.indexOf(form_box), self.pretrained)  # above the model's parameters
         self.issues = IssueListWidget()
         layout.addWidget(self.issues)
         self._entry: str | None = None
@@ -141,14 +140,10 @@ class ComponentSection(QFrame):
             self._select(name)
         values = {k: v for k, v in component.items() if k != "name"}
         if rebuild or name != self._entry:
-            self._layout.insertWidget(self._layout.indexOf(self.form.parentWidget()) + 1, self.pretrained)
             self.form.set_params(entry.params if entry is not None else (), values)
             self.form.parentWidget().setVisible(entry is None or bool(entry.params))
             self._entry = name
             self._attach_completer()
-            field = self.form.field_layout("model")
-            if field is not None:  # under the model field, which it is about
-                field.addWidget(self.pretrained)
         else:
             self.form.set_values(values)
         self._attach_completer()

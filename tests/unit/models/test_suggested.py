@@ -25,6 +25,8 @@ def test_sizes_are_approximate():
     assert about_bytes(813_000_000) == "about 810 MB"
     assert about_bytes(1_500_000_000) == "about 1.5 GB"
     assert about_bytes(9_800_000) == "about 9.8 MB"
+    assert suggested.millions(22_700_000) == "22.7 M" and suggested.millions(118_000_000) == "118 M"
+    assert suggested.millions(66_000_000) == "66 M"
 
 
 def test_what_a_component_fetches():
