@@ -190,3 +190,23 @@ def test_a_frozen_encoder_says_frozen_and_trains_nothing(qtbot, make_panel, tiny
     # Frozen parameters need no gradients, no optimizer state, and keep no activations.
     assert summary["memory"]["grads"] > frozen_memory["grads"]
     assert summary["memory"]["activations"] > frozen_memory["activations"]
+
+
+def test_a_torchvision_encoder_with_pretrained_weights_says_whether_they_are_here(
+    qtbot, make_panel, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    panel = make_panel()
+    image = panel.section("image_encoder").pretrained
+    spec = {**panel.spec(), "image_encoder": {"name": "resnet18", "pretrained": False}}
+    panel.set_spec(spec)
+    settle(qtbot, panel)
+    assert image.isHidden()  # from scratch: nothing to fetch
+    panel.set_spec({**spec, "image_encoder": {"name": "resnet18", "pretrained": True}})
+    qtbot.waitUntil(lambda: image.state() == "missing", timeout=TIMEOUT_MS)
+    assert not image.isHidden() and image.combo.isHidden()  # the encoder is the model: no list
+    assert (
+        image.status.text() == "ImageNet weights not on this machine: about 47 MB to download (BSD-3-Clause)"
+    )
+    assert not image.button.isHidden() and image.button.isEnabled()
+    assert panel.pretrained_ref("image_encoder") == "torchvision:resnet18"
