@@ -374,6 +374,9 @@ class ModelPanel(QWidget):
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.prepare()
+        if self._lib is not None and not event.spontaneous():  # back on the page: models may have come
+            self._pretrained.list_cached()  # or gone meanwhile (`mmstudio models pull` in a terminal)
+            self._pretrained.refresh()
 
     def _on_preflight_library_loaded(self, seconds: float) -> None:
         import mmstudio.models as lib  # already imported by the task: a dictionary look-up
