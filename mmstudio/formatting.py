@@ -159,3 +159,19 @@ def printable_text(text: str, *, multiline: bool = False) -> str:
     if text.isprintable():  # the usual case: nothing to replace (spaces are printable, tabs are not)
         return text
     return text.translate(_LINES if multiline else _ONE_LINE)
+
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(cell: object) -> object:
+    """``cell`` as a spreadsheet shows it, as text: a string that starts like a formula (a file name, a
+    caption or a run name from the user, ``=HYPERLINK(...)``) gets a leading ``'``, as spreadsheets
+    expect; a number written as text (``-0.25``) is left as it is."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS):
+        try:
+            float(cell)
+        except ValueError:
+            return "'" + cell
+    return cell

@@ -47,10 +47,17 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
-def run_dir(run_id: int) -> Path:
-    """Where a run's own files (its checkpoints) live: ``<data dir>/runs/<run id>/``; deleting the run
-    removes the folder."""
-    return data_dir() / "runs" / str(run_id)
+def store_runs_dir(store_id: str) -> Path:
+    """Where the runs of the store whose identity is ``store_id`` keep their own files (checkpoints):
+    ``<data dir>/stores/<store id>/runs/``, one folder per run id (``Store.run_dir``). Each store has
+    its own, so run 1 of one store never meets run 1 of another."""
+    return data_dir() / "stores" / store_id / "runs"
+
+
+def legacy_runs_dir() -> Path:
+    """The folder every store shared for its run files before stores had their own (mmstudio 0.2 and
+    older: ``<data dir>/runs/<run id>``); runs recorded then are still found there."""
+    return data_dir() / "runs"
 
 
 def default_db_url() -> str:
@@ -68,6 +75,7 @@ GUIDES = (
     ("The desktop app", "docs/gui.md"),
     ("Datasets", "docs/datasets.md"),
     ("Training", "docs/training.md"),
+    ("Pretrained models", "docs/pretrained.md"),
     ("Architecture", "docs/architecture.md"),
 )
 

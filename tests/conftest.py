@@ -246,3 +246,74 @@ def tiny_hf():
     import types
 
     return types.SimpleNamespace(bert=write_tiny_bert, vit=write_tiny_vit, clip=write_tiny_clip)
+
+
+def _byte_characters() -> list[str]:
+    """The 256 characters byte-level BPE (GPT-2, CLIP) writes bytes as."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    extra = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def write_tiny_clip_pair(folder, *, family: str = "clip"):
+    """A whole tiny CLIP (or, ``family="siglip"``, SigLIP) checkpoint with both towers, its own
+    tokenizer (byte-level BPE with no merges: one token per character, written here, no network) and
+    a 32 px image processor: what ``mmstudio zeroshot`` and a two-tower spec load."""
+    from pathlib import Path
+
+    import torch
+    import transformers
+
+    folder = Path(folder)
+    chars = _byte_characters()
+    vocab = {c: n for n, c in enumerate(chars)}
+    vocab.update({f"{c}</w>": 256 + n for n, c in enumerate(chars)})
+    vocab.update({"<|startoftext|>": 512, "<|endoftext|>": 513})
+    tokenizer = transformers.CLIPTokenizer(vocab=vocab, merges=[])
+    text = {
+        "vocab_size": len(vocab),
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 64,
+    }
+    vision = {
+        "image_size": 32,
+        "patch_size": 8,
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+    }
+    torch.manual_seed(0)
+    if family == "siglip":
+        config = transformers.SiglipConfig(text_config={**text, "pad_token_id": 513}, vision_config=vision)
+        model = transformers.SiglipModel(config)
+        processor = transformers.SiglipImageProcessor(size={"height": 32, "width": 32})
+    else:
+        ids = {"bos_token_id": 512, "eos_token_id": 513, "pad_token_id": 513}
+        config = transformers.CLIPConfig(text_config={**text, **ids}, vision_config=vision, projection_dim=8)
+        model = transformers.CLIPModel(config)
+        processor = transformers.CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        )
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_pair_dir(tmp_path_factory):
+    """A tiny two-tower CLIP folder with its tokenizer and processor (:func:`write_tiny_clip_pair`)."""
+    return write_tiny_clip_pair(tmp_path_factory.mktemp("tiny-clip-pair"))
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_pair_dir(tmp_path_factory):
+    return write_tiny_clip_pair(tmp_path_factory.mktemp("tiny-siglip-pair"), family="siglip")

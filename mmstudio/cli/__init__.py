@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from mmstudio import __version__
 from mmstudio.cli import data, gui, models, runs, train
-from mmstudio.cli._common import EXIT_OK, EXIT_USAGE, UsageError, db_option
+from mmstudio.cli import zeroshot as zeroshot_command
+from mmstudio.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, db_option
+from mmstudio.store.errors import StoreError
 
 __all__ = ["build_parser", "main"]
 
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parsers(commands)
     runs.add_parsers(commands)
     models.add_parsers(commands)
+    zeroshot_command.add_parsers(commands)
     gui.add_parsers(commands)
     return parser
 
@@ -54,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreError as exc:  # an unusable store (exit 2) or a failed write (exit 1), said in one line
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -62,6 +68,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Point stdout at nothing so the interpreter's final flush raises nothing either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:  # the project's own errors become one line; any other is a bug: traceback
+        code = _own_error_code(exc)
+        if code is None:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return code
+
+
+# The project's own errors, by module and class, and the exit code each means wherever a command raises
+# it: 2 for unusable input (a checkpoint, a spec, a run that cannot be resumed...), 1 for a failed job.
+# Looked up in sys.modules, so main() imports none of them (nor torch): an error raised was imported.
+_OWN_ERRORS = (
+    ("mmstudio.training.checkpoints", "CheckpointError", EXIT_USAGE),
+    ("mmstudio.models.spec", "SpecError", EXIT_USAGE),
+    ("mmstudio.models.registry", "UnknownNameError", EXIT_USAGE),
+    ("mmstudio.training.resume", "ResumeError", EXIT_USAGE),
+    ("mmstudio.training.device", "DeviceUnavailableError", EXIT_USAGE),
+    ("mmstudio.data.types", "DatasetFormatError", EXIT_USAGE),
+    ("mmstudio.training.trainer", "TrainingFailed", EXIT_FAILED),
+    ("mmstudio.training.exports", "ExportUnavailable", EXIT_FAILED),
+)
+
+
+def _own_error_code(exc: Exception) -> int | None:
+    for module, name, code in _OWN_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return code
+    return None
+
+
+def _one_line(exc: Exception) -> str:
+    """The error's message on one line (a SpecError lists its errors a line each; a KeyError's
+    message is its first argument, not its repr)."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    lines = [line.strip().removeprefix("- ") for line in text.splitlines() if line.strip()]
+    return " ".join([*lines[:1], "; ".join(lines[1:])] if len(lines) > 1 else lines)
 
 
 def _default_to_gui(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:

@@ -92,7 +92,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(f"{out} exists and is not empty; choose another folder or pass --force")
     if args.items < 1:
         raise UsageError("--items must be at least 1")
-    manifest = write_demo(out, n_items=args.items, seed=args.seed, image_size=args.image_size)
+    if args.image_size < 32:
+        raise UsageError(f"--image-size must be at least 32 pixels, not {args.image_size}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {args.seed}")
+    try:
+        manifest = write_demo(out, n_items=args.items, seed=args.seed, image_size=args.image_size)
+    except OSError as exc:
+        raise UsageError(f"cannot write the demo dataset to {out}: {exc.strerror or exc}") from exc
     print(f"wrote {plural(args.items, 'demo pair')} to {out}", file=sys.stderr)
     print(f"  manifest: {manifest}", file=sys.stderr)
     print(f"  next: mmstudio data check {out}", file=sys.stderr)

@@ -9,16 +9,19 @@ import sys
 from pathlib import Path
 
 from mmstudio.cli._common import (
+    EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    check_output_file,
     db_option,
     get_run,
     json_option,
     open_store,
     print_json,
+    run_id_arg,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
-from mmstudio.vocabulary import describe_monitor, recorded_monitor
+from mmstudio.vocabulary import RUN_STATUSES, describe_monitor, recorded_monitor
 
 
 def add_parsers(commands) -> None:
@@ -26,13 +29,13 @@ def add_parsers(commands) -> None:
     sub = runs.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
 
     p = sub.add_parser("list", help="list the runs in the store", description="List the runs, newest first.")
-    p.add_argument("--status", help="only runs with this status")
+    p.add_argument("--status", choices=RUN_STATUSES, help="only runs with this status")
     p.add_argument("--name", help="only runs whose name contains this text")
     json_option(p, "a JSON list")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="everything stored about one run", description="Show one run.")
-    p.add_argument("run_id", type=int, metavar="ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="ID")
     json_option(p, "the run as JSON")
     p.set_defaults(func=cmd_show)
 
@@ -42,7 +45,7 @@ def add_parsers(commands) -> None:
         description="Compare runs: the parameters that differ, their final and best metrics, per-class "
         "F1 and modality contribution on the test split; the same tables as the Compare page.",
     )
-    p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("run_ids", type=run_id_arg, nargs="+", metavar="ID")
     p.add_argument("--all", action="store_true", help="show every parameter, not only those that differ")
     p.add_argument("--csv", metavar="FILE", help="write one table as CSV (the one --table names)")
     p.add_argument(
@@ -65,7 +68,7 @@ def add_parsers(commands) -> None:
         description="Export a run: its specs, metrics, evaluations and every curve (JSON), or every "
         "curve point as rows (CSV).",
     )
-    p.add_argument("run_id", type=int, metavar="ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="ID")
     p.add_argument("--format", choices=("json", "csv"), default="json", help="default: json")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
@@ -76,7 +79,7 @@ def add_parsers(commands) -> None:
         description="Delete runs: their records, curves, evaluations and the checkpoint files mmstudio "
         "wrote for them. Files you exported elsewhere are kept.",
     )
-    p.add_argument("run_ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("run_ids", type=run_id_arg, nargs="+", metavar="ID")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_delete)
 
@@ -114,7 +117,7 @@ def summary_dict(run) -> dict:
 def cmd_list(args: argparse.Namespace) -> int:
     from mmstudio.store.summaries import fetch_records
 
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         runs = store.list_runs(status=args.status, name_contains=args.name)
         records = fetch_records(store, [r.id for r in runs])
     runs = [r for r in runs if r.id in records]  # deleted meanwhile
@@ -193,7 +196,7 @@ def _run_document(store, run_id: int) -> dict:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         doc = _run_document(store, args.run_id)
     if args.json:
         print_json(doc)
@@ -243,7 +246,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError("give at least two run ids to compare")
     if len(set(args.run_ids)) > MAX_RUNS:
         raise UsageError(f"compare at most {MAX_RUNS} runs at once")
-    with open_store(args) as store:
+    for option, path in (("--csv", args.csv), ("--html", args.html)):
+        if path:
+            check_output_file(path, option)
+    with open_store(args, read_only=True) as store:
         for run_id in args.run_ids:
             get_run(store, run_id)  # an unknown id says how to find the right one
         c = load_comparison(store, args.run_ids, predictions=False)
@@ -269,9 +275,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    if args.output:
+        check_output_file(args.output)
+    with open_store(args, read_only=True) as store:
         doc = _run_document(store, args.run_id)
         curves = {k: store.read_curve(args.run_id, k) for k in store.metric_keys(args.run_id)}
+    try:
+        _write_export(args, doc, curves)
+    except OSError as exc:  # a full disk, a file that cannot be written: the job failed, say why
+        if args.output is None:
+            raise
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.output:
+        print(f"exported run {args.run_id} to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _write_export(args: argparse.Namespace, doc: dict, curves: dict) -> None:
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         if args.format == "csv":
@@ -297,9 +318,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
-    if args.output:
-        print(f"exported run {args.run_id} to {args.output}", file=sys.stderr)
-    return EXIT_OK
 
 
 def _num(x: float) -> str:

@@ -9,6 +9,8 @@ nothing.
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import re
 import sys
 from pathlib import Path
@@ -17,11 +19,13 @@ from mmstudio.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    check_output_file,
     db_option,
     get_run,
     json_option,
     open_store,
     print_json,
+    run_id_arg,
 )
 from mmstudio.cli.data import add_dataset_options, column_roles
 from mmstudio.training.exports import EXPORT_FORMATS
@@ -127,7 +131,7 @@ def add_parsers(commands) -> None:
     g.add_argument("--experiment", help="the experiment to file the run under (default: Default)")
     g.add_argument(
         "--resume",
-        type=int,
+        type=run_id_arg,
         metavar="RUN_ID",
         help="continue a stopped or interrupted run from its last checkpoint, on the dataset and with the "
         "settings it was started with (--data: a copy of its dataset; training options given here win)",
@@ -151,7 +155,7 @@ def add_parsers(commands) -> None:
         description="Evaluate a saved run's best checkpoint on a dataset (every usable row) and record the "
         "evaluation with the run.",
     )
-    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="RUN_ID")
     p.add_argument(
         "--data",
         metavar="PATH",
@@ -173,7 +177,7 @@ def add_parsers(commands) -> None:
         description="Export a saved run's best checkpoint as an ONNX file (needs the onnx package) or a "
         "TorchScript file, with its label map and vocabulary beside it.",
     )
-    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("run_id", type=run_id_arg, metavar="RUN_ID")
     p.add_argument("--format", choices=EXPORT_FORMATS, required=True)
     p.add_argument("-o", "--output", required=True, metavar="FILE")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="default: best")
@@ -198,6 +202,12 @@ def _read_spec_file(path: str) -> dict:
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     if "model" in doc or "train" in doc or "dataset" in doc:
+        for section in ("model", "train", "dataset"):
+            if not isinstance(doc.get(section), dict | None):
+                raise UsageError(
+                    f"{path}: its {section} section must be a JSON object, not "
+                    f"{type(doc[section]).__name__} {json.dumps(doc[section])[:40]}"
+                )
         return doc
     return {"model": doc}
 
@@ -353,14 +363,17 @@ def build_job(args: argparse.Namespace):
         train_spec = TrainSpec.from_dict({**(doc.get("train") or {}), **_train_options(args)})
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
-    return RunJob(
-        dataset=dataset_spec,
-        model=_model_request(args, doc.get("model") or {}),
-        train=train_spec,
-        name=args.name or doc.get("name"),
-        db_url=getattr(args, "db", None),
-        experiment=args.experiment or doc.get("experiment"),
-    )
+    try:  # the model's task, the job's name and experiment: checked here, before any run exists
+        return RunJob(
+            dataset=dataset_spec,
+            model=_model_request(args, doc.get("model") or {}),
+            train=train_spec,
+            name=args.name or doc.get("name"),
+            db_url=getattr(args, "db", None),
+            experiment=args.experiment or doc.get("experiment"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 class _Progress:
@@ -573,6 +586,9 @@ class _Steps:
 def cmd_export(args: argparse.Namespace) -> int:
     from mmstudio.training.inference import ExportUnavailable, export_run
 
+    if Path(args.output).is_dir():
+        check_output_file(args.output)  # a folder: a usage error (a missing folder is created)
+
     with open_store(args) as store:
         get_run(store, args.run_id)
     try:
@@ -586,7 +602,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ExportUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (ValueError, FileNotFoundError) as exc:
+    except OSError as exc:
+        if exc.errno is None:  # the run has no checkpoint: the message says what to try
+            raise UsageError(str(exc)) from exc
+        message = f"cannot write {args.output}: {exc.strerror or exc}"
+        if exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):  # the job failed, not its input
+            print(f"error: {message}", file=sys.stderr)
+            return EXIT_FAILED
+        raise UsageError(message) from exc  # a folder that cannot be made, a path that cannot be opened
+    except ValueError as exc:
         raise UsageError(str(exc)) from exc
     print(f"exported run {args.run_id} as {args.format} to {path}", file=sys.stderr)
     return EXIT_OK

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmstudio.data.types import Problem, ProblemKind, ValidationReport
-from mmstudio.formatting import plural
+from mmstudio.formatting import csv_safe, plural
 
 CSV_COLUMNS = ("file", "row", "kind", "message", "skipped", "image")
 
@@ -72,9 +72,8 @@ def write_problems_csv(problems: Sequence[Problem], path: str | os.PathLike) -> 
         writer.writerow(CSV_COLUMNS)
         for p in problems:
             row = "" if p.row is None else p.row
-            writer.writerow(
-                (problem_file(p), row, str(p.kind), p.message, "yes" if p.skipped else "no", p.path or "")
-            )
+            cells = (problem_file(p), row, str(p.kind), p.message, "yes" if p.skipped else "no", p.path or "")
+            writer.writerow([csv_safe(cell) for cell in cells])
     return path
 
 

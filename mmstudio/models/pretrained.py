@@ -5,8 +5,11 @@ A text encoder ``{"name": "hf", "model": ID_OR_FOLDER, "pooling": "auto", "finet
 sentence-transformers export, flat or with ``0_Transformer/``); it reads the ids of the model's own
 tokenizer (:func:`model_tokenizer` says which; the data layer's
 :class:`~mmstudio.data.hf_tokenizer.HFTokenizer` makes them) and builds its attention mask from the
-lengths. An image encoder ``{"name": "hf", ...}`` is a ViT, DINOv2, ConvNeXt, or the vision tower of a
-CLIP / SigLIP checkpoint; it declares the input its image processor expects (:func:`image_input`:
+lengths. The text tower of a CLIP / SigLIP checkpoint serves too, pooled as it was trained (its
+``pooler_output``: CLIP's end-of-text token, SigLIP's head), so ``text_encoder: hf:CLIP`` with
+``image_encoder: hf:CLIP`` puts both towers of one checkpoint in one model. An image encoder
+``{"name": "hf", ...}`` is a ViT, DINOv2, ConvNeXt, or the vision tower of a CLIP / SigLIP
+checkpoint; it declares the input its image processor expects (:func:`image_input`:
 side, mean, std), so training caches the images at that size and normalises them with that mean and
 std.
 
@@ -57,14 +60,25 @@ _BLOCK_PATHS = (
     "encoder.layer",  # BERT, RoBERTa, MiniLM, ViT, DINOv2
     "transformer.layer",  # DistilBERT
     "vision_model.encoder.layers",  # CLIP / SigLIP vision towers
+    "text_model.encoder.layers",  # CLIP / SigLIP text towers
     "encoder.layers",
     "encoder.stages",  # ConvNeXt
     "layers",  # ViT (transformers 5)
 )
 #: What follows the blocks and trains with them under ``top:N``: final norms and pooling heads.
-_AFTER_BLOCKS = ("layernorm", "post_layernorm", "head", "vision_model.post_layernorm", "vision_model.head")
+_AFTER_BLOCKS = (
+    "layernorm",
+    "post_layernorm",
+    "head",
+    "vision_model.post_layernorm",
+    "vision_model.head",
+    "text_model.final_layer_norm",
+    "text_model.head",
+)
 #: Vision towers taken out of a full two-tower checkpoint.
 _VISION_TOWERS = {"clip": "CLIPVisionModel", "siglip": "SiglipVisionModel", "siglip2": "Siglip2VisionModel"}
+#: Text towers taken out of a full two-tower checkpoint (pooled by their own ``pooler_output``).
+_TEXT_TOWERS = {"clip": "CLIPTextModel", "siglip": "SiglipTextModel", "siglip2": "Siglip2TextModel"}
 #: Models whose forward takes ``pooler=None`` (their [CLS] dense + tanh, unused here, is dropped).
 _POOLERS = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "vit", "deit", "mpnet")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -186,7 +200,7 @@ def _common_checks(params: Mapping[str, Any], *, vision: bool = False) -> Iterat
 
         try:
             with torch.device("meta"):
-                model = load_model(model_dir, vision=vision)
+                model = load_model(model_dir, vision=vision, text=not vision)
             if mode == "top" and n > len(find_blocks(model)):
                 yield (
                     "error",
@@ -304,9 +318,10 @@ def _drop_pooler(model: nn.Module) -> nn.Module:
     return model
 
 
-def load_model(model_dir: Path, *, vision: bool = False) -> nn.Module:
+def load_model(model_dir: Path, *, vision: bool = False, text: bool = False) -> nn.Module:
     """The model in ``model_dir`` (weights from safetensors; only the architecture on the meta device);
-    ``vision``: the vision tower of a CLIP / SigLIP checkpoint rather than the whole model."""
+    ``vision`` / ``text``: the vision / text tower of a CLIP / SigLIP checkpoint rather than the whole
+    model (a model of one tower loads as it is)."""
     import transformers
 
     transformers.logging.disable_progress_bar()  # the terminal's and the app's progress are mmstudio's
@@ -318,6 +333,10 @@ def load_model(model_dir: Path, *, vision: bool = False) -> nn.Module:
     if tower is not None:
         model_class = getattr(transformers, tower)
         config = config.vision_config
+    elif text and config.model_type in _TEXT_TOWERS:
+        tower = _TEXT_TOWERS[config.model_type]
+        model_class = getattr(transformers, tower)
+        config = config.text_config
     if building_on_meta():
         model = model_class(config) if tower is not None else model_class.from_config(config)
     else:
@@ -363,14 +382,18 @@ def sentence_pooling(folder: Path) -> str | None:
 
 def text_pooling(folder: Path, pooling: str) -> str:
     """The pooling ``auto`` means for the model in ``folder``: mean for a sentence-transformers export
-    (as it was trained), else the first token ([CLS])."""
+    (as it was trained), the tower's own pooled output (``pooler``) for the text tower of a CLIP /
+    SigLIP checkpoint, else the first token ([CLS])."""
     if pooling != "auto":
         return pooling
+    if _config(transformer_dir(folder)).get("model_type") in _TEXT_TOWERS:
+        return "pooler"
     return sentence_pooling(folder) or "cls"
 
 
 class HFTextEncoder(PretrainedEncoder, TextEncoder):
-    """A Hugging Face encoder-only model over its own tokenizer's ids: ``[CLS]`` or mean pooling."""
+    """A Hugging Face encoder-only model (or a CLIP / SigLIP text tower) over its own tokenizer's ids:
+    ``[CLS]``, mean pooling, or the tower's own pooled output (``pooler``)."""
 
     def __init__(self, model: nn.Module, pooling: str, finetune: str, lora_r: int = 8) -> None:
         super().__init__()
@@ -383,8 +406,12 @@ class HFTextEncoder(PretrainedEncoder, TextEncoder):
         mask = padding_mask(lengths, tokens.shape[1])
         # On the meta device (summarize) the mask's values do not exist, and the shapes need none.
         attention = None if tokens.is_meta else (~mask).long()
-        seq = self.model(input_ids=tokens, attention_mask=attention).last_hidden_state
-        pooled = seq[:, 0] if self.pooling == "cls" else masked_mean(seq, mask)
+        out = self.model(input_ids=tokens, attention_mask=attention)
+        seq = out.last_hidden_state
+        if self.pooling == "pooler":
+            pooled = out.pooler_output
+        else:
+            pooled = seq[:, 0] if self.pooling == "cls" else masked_mean(seq, mask)
         return EncoderOutput(pooled, seq, mask)
 
 
@@ -411,7 +438,9 @@ def _check_hf_text(params: Mapping[str, Any], ctx: ModelContext) -> Iterable[tup
         config = _config(transformer_dir(resolve_model(params["model"]).path))
     except (LookupError, FileNotFoundError):
         return
-    positions = config.get("max_position_embeddings")
+    positions = config.get("max_position_embeddings") or (config.get("text_config") or {}).get(
+        "max_position_embeddings"
+    )
     if isinstance(positions, int) and ctx.max_len > positions:
         yield "error", f"max_len {ctx.max_len} exceeds the model's {positions} positions"
 
@@ -450,7 +479,9 @@ def hf(
     resolved = resolve_model(model)
     _check_revision(params, resolved)
     model_dir = transformer_dir(resolved.path)
-    return HFTextEncoder(load_model(model_dir), text_pooling(resolved.path, pooling), finetune, lora_r)
+    return HFTextEncoder(
+        load_model(model_dir, text=True), text_pooling(resolved.path, pooling), finetune, lora_r
+    )
 
 
 # --- minilm: the older name of a local sentence-transformers folder ---------------------------------

@@ -108,8 +108,9 @@ class ModelSpec:
     def from_json(cls, text: str) -> ModelSpec:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"the model spec is not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer of thousands of digits
+            reason = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise SpecError(f"the model spec is not valid JSON: {reason}") from None
         return cls.from_dict(data)
 
     @classmethod

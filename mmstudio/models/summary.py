@@ -5,9 +5,11 @@ ResNet-50 is "built" and run forward in a fraction of a second with nothing allo
 counts are exactly those of the real model. That makes it cheap enough for the GUI to call on every
 form change.
 
-The memory estimate is deliberately rough: fp32 parameters, their gradients and AdamW's two moment
-buffers, plus activations taken as the outputs of every leaf module in one training forward at the
-given batch size (what autograd keeps for the backward, give or take fused and in-place ops).
+The memory estimate is deliberately rough: fp32 parameters, the gradients and AdamW's two moment
+buffers of the parameters that train (a frozen encoder has none), plus activations taken as the
+outputs of every leaf module in one training forward at the given batch size that need a gradient
+(what autograd keeps for the backward, give or take fused and in-place ops: a frozen encoder's
+outputs are not kept).
 """
 
 from __future__ import annotations
@@ -124,8 +126,9 @@ def summarize(
         if not list(module.children()):
             hooks.append(module.register_forward_hook(_count_activations(activation_bytes)))
     try:
-        with torch.no_grad():
-            outputs = model(batch)
+        # With autograd on (nothing is computed on the meta device), an output that needs no gradient
+        # shows it: a frozen encoder's activations are not kept for the backward, so not counted.
+        outputs = model(batch)
     finally:
         for hook in hooks:
             hook.remove()
@@ -189,8 +192,9 @@ def _count_activations(total: list[int]):
 
 
 def _nbytes(value: Any) -> int:
+    """The bytes of the tensors in ``value`` that autograd keeps (those that need a gradient)."""
     if isinstance(value, Tensor):
-        return value.numel() * value.element_size()
+        return value.numel() * value.element_size() if value.requires_grad else 0
     if isinstance(value, Mapping):
         return sum(_nbytes(v) for v in value.values())
     if isinstance(value, tuple | list):

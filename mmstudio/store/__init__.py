@@ -20,27 +20,46 @@ import importlib
 from typing import TYPE_CHECKING
 
 from .errors import InvalidTransitionError, NotFoundError, StoreError, StoreVersionError
-from .types import (
-    ArtifactInfo,
-    Curve,
-    DatasetInfo,
-    EvaluationInfo,
-    ExperimentInfo,
-    MetricStats,
-    Prediction,
-    RunDetail,
-    RunStatus,
-    RunSummary,
-)
 
 if TYPE_CHECKING:
     from .experiments import DEFAULT_EXPERIMENT
     from .metrics import MetricPoint
     from .store import Store
+    from .types import (
+        ArtifactInfo,
+        Curve,
+        DatasetInfo,
+        EvaluationInfo,
+        ExperimentInfo,
+        MetricStats,
+        Prediction,
+        RunDetail,
+        RunStatus,
+        RunSummary,
+    )
 
+_TYPES = (
+    "ArtifactInfo",
+    "Curve",
+    "DatasetInfo",
+    "EvaluationInfo",
+    "ExperimentInfo",
+    "MetricStats",
+    "Prediction",
+    "RunDetail",
+    "RunStatus",
+    "RunSummary",
+)
 # Imported when first asked for: these bring SQLAlchemy and Alembic (~0.5 s), which the desktop app's
 # window must not wait for when it only draws curves with ``mmstudio.store.compare``.
-_LATER = {"DEFAULT_EXPERIMENT": "experiments", "MetricPoint": "metrics", "Store": "store"}
+# The plain-data types bring numpy, which ``mmstudio --help`` and the errors (``mmstudio.store.errors``,
+# caught by the command line's main) must not wait for.
+_LATER = {
+    "DEFAULT_EXPERIMENT": "experiments",
+    "MetricPoint": "metrics",
+    "Store": "store",
+    **dict.fromkeys(_TYPES, "types"),
+}
 
 
 def __getattr__(name: str):

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, delete, insert, inspect, select, text
 import mmstudio
 
 from .engine import WRITE_OPTIONS, Database, sqlite_path
-from .errors import StoreError, StoreVersionError
+from .errors import StoreError, StoreVersionError, StoreWriteError
 from .models import StoreInfoRow
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 #: The newest revision in ``migrations/versions`` (a test checks it). Knowing it without loading
 #: alembic keeps opening an up-to-date database fast (alembic is imported only to migrate).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _INFO_REQUIRES = "requires_mmstudio"
@@ -167,6 +167,18 @@ def upgrade(db: Database, revision: str = "head", *, backup: bool = True) -> Pat
     if rev is not None and target != HEAD_REVISION and target in _ancestors(rev):
         raise StoreError(f"{where} is at {rev}, past the requested {target}; the store never downgrades")
 
+    try:
+        with db.translated():
+            return _upgrade(db, where, target, backup)
+    except StoreWriteError as exc:
+        raise StoreWriteError(
+            f"{where} must have its schema upgraded (from revision {rev or 'none'} to {target}) before it "
+            f"can be used, and that write failed: {exc}"
+        ) from exc
+
+
+def _upgrade(db: Database, where: str, target: str, backup: bool) -> Path | None:
+    url = db.engine.url
     with db.engine.connect() as conn:
         driver = conn.connection.driver_connection if db.is_sqlite else None
         if driver is not None:
@@ -199,6 +211,27 @@ def upgrade(db: Database, revision: str = "head", *, backup: bool = True) -> Pat
             if driver is not None:
                 driver.execute("PRAGMA foreign_keys = ON")
     return made
+
+
+def read_info(db: Database) -> dict[str, str]:
+    """The store's ``store_info`` as a dict (empty below the revisions that have the table)."""
+    with db.read() as conn:
+        if "store_info" not in _user_tables(conn):
+            return {}
+        return dict(conn.execute(select(StoreInfoRow.key, StoreInfoRow.value)).all())
+
+
+def ensure_store_id(db: Database) -> str:
+    """The store's identity, made now if it has none (a row removed by hand): a random hex id."""
+    import uuid
+
+    with db.write() as conn:
+        found = conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar()
+        if found:
+            return str(found)
+        made = uuid.uuid4().hex
+        conn.execute(insert(StoreInfoRow), [{"key": "store_id", "value": made}])
+        return made
 
 
 def _write_info(conn: Connection, revision: str) -> None:

@@ -138,7 +138,11 @@ class RunRow(Base):
     error_traceback: Mapped[str | None] = mapped_column(Text)
     pid: Mapped[int | None]
     hostname: Mapped[str | None] = mapped_column(String(255))
-    dataset_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # last: added by migration 0003
+    dataset_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # added by migration 0003
+    # The owner of a running run, beside pid and hostname (migration 0004): see runs.mark_orphaned_runs.
+    machine_id: Mapped[str | None] = mapped_column(String(64))
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    process_start: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MetricKeyRow(Base):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmstudio.formatting import format_value, printable_text, shorten
+from mmstudio.formatting import csv_safe, format_value, printable_text, shorten
 from mmstudio.vocabulary import CONDITIONS, LOSS_KEYS, key_metric
 
 from .compare import Comparison, run_label
@@ -125,8 +125,8 @@ def write_csv(path: str | Path, table: Table) -> Path:
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(table[0])
-        writer.writerows(table[1])
+        writer.writerow([csv_safe(cell) for cell in table[0]])  # a run's name may look like a formula
+        writer.writerows([csv_safe(cell) for cell in row] for row in table[1])
     return path
 
 

@@ -2,9 +2,10 @@
 process died.
 
 A run starts ``queued``; :func:`set_status` moves it along :data:`~.types.TRANSITIONS`. Entering
-``running`` records the process (pid and hostname) and the start time; entering a finished status
-records the end time and adds the time since the (re)start to ``duration_s``. When a database is
-opened, :func:`mark_orphaned_runs` turns runs left ``running`` by a dead process on this machine into
+``running`` records the process (pid and hostname, with the machine's id, its boot id and the
+process's start time: :mod:`.owner`) and the start time; entering a finished status records the end
+time and adds the time since the (re)start to ``duration_s``. When a database is opened,
+:func:`mark_orphaned_runs` turns runs left ``running`` by a dead process of this machine into
 ``interrupted``.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from . import owner
 from ._util import jsonable, utcnow
 from .engine import Database
 from .errors import InvalidTransitionError, NotFoundError
@@ -248,6 +249,12 @@ def _transition(
         row.ended_at = None
         row.pid = os.getpid() if pid is None else pid
         row.hostname = socket.gethostname() if hostname is None else hostname
+        here = owner.this_machine()
+        if row.hostname == here.hostname:  # this machine: name it, and the process, precisely
+            row.machine_id, row.boot_id = here.machine_id, here.boot_id
+            row.process_start = owner.process_start(row.pid)
+        else:  # a process of another machine, recorded for it: its identity is not known here
+            row.machine_id = row.boot_id = row.process_start = None
         row.error_message = row.error_traceback = None
     elif new in FINISHED:
         row.ended_at = now
@@ -325,50 +332,28 @@ def delete_run(db: Database, run_id: int) -> None:
             raise NotFoundError(f"there is no run {run_id} in the store")
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine (a zombie counts as dead)."""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        return _win_pid_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    except OSError:
-        return True  # no /proc (macOS): trust kill()
-
-
-def _win_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
-    import ctypes
-
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists
-    try:
-        code = ctypes.c_ulong()
-        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
-
-
 def mark_orphaned_runs(
-    db: Database, *, hostname: str | None = None, alive: Callable[[int], bool] = pid_alive
+    db: Database, *, hostname: str | None = None, alive: Callable[[int], bool] | None = None
 ) -> list[int]:
     """Mark ``interrupted`` every run left ``running`` by a process of this machine that no longer
-    exists; returns their ids. Runs of other machines are left alone (their liveness is unknown)."""
-    host = hostname or socket.gethostname()
-    running = (RunRow.status == RunStatus.RUNNING.value) & (RunRow.hostname == host)
+    exists; returns their ids. Only runs provably this machine's are considered (:func:`.owner.is_dead`:
+    the same host name and machine id, and the process gone or the machine rebooted since); runs of
+    other machines, even of the same host name, are left alone: their liveness is unknown here.
+    ``hostname`` and ``alive`` stand in for this machine's in tests."""
+    here = owner.this_machine()
+    if hostname is not None:
+        here = owner.Machine(hostname, here.machine_id, here.boot_id)
+    running = (RunRow.status == RunStatus.RUNNING.value) & (RunRow.hostname == here.hostname)
+    columns = (RunRow.id, RunRow.pid, RunRow.machine_id, RunRow.boot_id, RunRow.process_start)
     with db.read() as conn:
-        candidates = conn.execute(select(RunRow.id, RunRow.pid).where(running)).all()
-    dead = {rid: pid for rid, pid in candidates if pid is not None and not alive(pid)}
+        candidates = conn.execute(
+            select(*columns, RunRow.started_at, _last_metric_time()).where(running)
+        ).all()
+    dead = {
+        rid: pid
+        for rid, pid, machine, boot, start, started_at, last in candidates
+        if owner.is_dead(here, pid, machine, boot, start, _seen(started_at, last), alive=alive)
+    }
     if not dead:
         return []
     marked = []
@@ -385,7 +370,7 @@ def mark_orphaned_runs(
             _transition(
                 row,
                 RunStatus.INTERRUPTED,
-                f"the process that ran it (pid {row.pid} on {host}) ended without finishing the run",
+                f"the process that ran it (pid {row.pid} on {here.hostname}) ended without finishing the run",
                 None,
                 None,
                 None,
@@ -393,3 +378,18 @@ def mark_orphaned_runs(
             )
             marked.append(row.id)
     return marked
+
+
+def _seen(started_at: datetime | None, last_metric: float | None) -> float | None:
+    """A run's newest sign of life (epoch seconds): its last metric point, else its (re)start."""
+    times = [t for t in (last_metric, started_at.timestamp() if started_at else None) if t is not None]
+    return max(times, default=None)
+
+
+def _last_metric_time() -> Any:
+    """The newest metric time of a run (epoch seconds), or ``None``: a column for the runs query."""
+    return (
+        select(func.max(MetricSummaryRow.last_time))
+        .where(MetricSummaryRow.run_id == RunRow.id)
+        .scalar_subquery()
+    )

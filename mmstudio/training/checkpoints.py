@@ -60,6 +60,8 @@ STATES = ("model_state", "optimizer_state", "scheduler_state", "scaler_state")
 _TENSOR, _NDARRAY, _TUPLE, _ITEMS, _FLOAT = "__tensor__", "__ndarray__", "__tuple__", "__items__", "__float__"
 _MARKERS = frozenset({_TENSOR, _NDARRAY, _TUPLE, _ITEMS, _FLOAT})
 _TOKEN = re.compile(r"[0-9a-f]{12}")
+#: The largest manifest read (its vocabulary is the bulk); a larger one is refused before it is read.
+MAX_MANIFEST_BYTES = 512 << 20
 
 
 class CheckpointError(ValueError):
@@ -522,8 +524,117 @@ def load_checkpoint(
     tensors = _parse_tensors(data, tensors_path)
     if torch.device(map_location).type != "cpu":
         tensors = {k: v.to(map_location) for k, v in tensors.items()}
-    states = {name: _decode(document.get(name), tensors) for name in STATES}
-    return Checkpoint(manifest, _decode(document["meta"], tensors), **states)
+    states = {name: _decode_part(document, name, tensors, manifest) for name in STATES}
+    return Checkpoint(manifest, _decode_part(document, "meta", tensors, manifest), **states)
+
+
+def _decode_part(document: dict[str, Any], name: str, tensors: Mapping[str, Any], manifest: Path) -> Any:
+    """``document[name]`` decoded; a reference to a tensor the file lacks, or a marker holding the wrong
+    type (a manifest edited by hand), is a :class:`CheckpointError` naming the part."""
+    try:
+        return _decode(document.get(name), tensors)
+    except KeyError as exc:
+        raise CheckpointError(
+            f"{manifest}: {name} refers to the tensor {exc.args[0]!r}, which its tensor file does not "
+            f"hold; {_EDITED}"
+        ) from None
+    except (TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(f"{manifest}: {name} cannot be read ({exc}); {_EDITED}") from None
+
+
+_EDITED = "the checkpoint was edited or damaged: use another checkpoint of the run, or train again"
+
+# What a model checkpoint's ``meta`` must hold for eval and export: key -> (types, required, what it is).
+_MODEL_META: dict[str, tuple[tuple[type, ...], bool, str]] = {
+    "model": ((dict,), True, "a JSON object (the model spec)"),
+    "train": ((dict,), True, "a JSON object (the training spec)"),
+    "labels": ((list, type(None)), False, "a list of label names"),
+    "tokenizer": ((dict, type(None)), False, "a JSON object (the vocabulary)"),
+    "run_id": ((int, type(None)), False, "a whole number"),
+    "epoch": ((int, type(None)), False, "a whole number"),
+    "step": ((int, type(None)), False, "a whole number"),
+}
+
+
+def check_model_meta(meta: Any, source: str | os.PathLike[str]) -> None:
+    """Raise :class:`CheckpointError` naming the first entry of a model checkpoint's ``meta`` that is
+    missing or of the wrong JSON type (``source`` names the checkpoint in the message)."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{source}: meta must be a JSON object, not {_json_type(meta)}; {_EDITED}")
+    for key, (types, required, what) in _MODEL_META.items():
+        if key not in meta:
+            if required:
+                raise CheckpointError(f"{source}: meta has no {key!r} entry; {_EDITED}")
+            continue
+        value = meta[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise CheckpointError(f"{source}: meta.{key} must be {what}, not {_json_type(value)}; {_EDITED}")
+    for n, label in enumerate(meta.get("labels") or []):
+        if not isinstance(label, str):
+            raise CheckpointError(
+                f"{source}: meta.labels[{n}] must be a label name (a string), not {_json_type(label)}; "
+                f"{_EDITED}"
+            )
+
+
+def check_model_state(
+    expected: Mapping[str, torch.Tensor],
+    given: Any,
+    source: str | os.PathLike[str],
+    *,
+    model: str = "the model",
+) -> None:
+    """Raise :class:`CheckpointError` naming the first tensor of ``given`` (a checkpoint's model state)
+    that differs from ``expected`` (the rebuilt model's ``state_dict()``): one missing, one too many, a
+    shape or a dtype that differs. A weight is never cast: a float32 model does not load int8 or float64
+    weights. ``model`` names what ``expected`` comes from in the message."""
+    if not isinstance(given, Mapping):
+        raise CheckpointError(
+            f"{source}: model_state must be a JSON object of tensors, not {_json_type(given)}; {_EDITED}"
+        )
+    for name, want in expected.items():
+        if name not in given:
+            raise CheckpointError(f"{source} has no tensor {name}, which {model} needs; {_EDITED}")
+        have = given[name]
+        if not isinstance(have, torch.Tensor):
+            raise CheckpointError(
+                f"{source}: model_state.{name} is {_json_type(have)}, not a tensor; {_EDITED}"
+            )
+        if tuple(have.shape) != tuple(want.shape):
+            raise CheckpointError(
+                f"{source}: the tensor {name} has shape {_shape(have)}, but {model} has {_shape(want)}; "
+                f"{_EDITED}"
+            )
+        if have.dtype != want.dtype:
+            raise CheckpointError(
+                f"{source}: the tensor {name} is {_dtype(have)}, but {model} has {_dtype(want)} (weights "
+                f"are never cast); {_EDITED}"
+            )
+    extra = [name for name in given if name not in expected]
+    if extra:
+        raise CheckpointError(
+            f"{source} holds a tensor {extra[0]} that {model} does not have"
+            + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+            + f"; {_EDITED}"
+        )
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "(" + ", ".join(map(str, tensor.shape)) + ")"
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
+    for cls, name in names.items():
+        if isinstance(value, cls):
+            return name if cls is not str else f"the string {value[:40]!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"a {type(value).__name__}"
 
 
 def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -538,7 +649,7 @@ def read_checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
             tensors = {k: f.get_tensor(k) for k in wanted}
     except Exception as exc:  # safetensors raises its own error types for a malformed file
         raise CheckpointError(f"{tensors_path} is not a valid safetensors file ({exc})") from None
-    return _decode(document["meta"], tensors)
+    return _decode_part(document, "meta", tensors, manifest)
 
 
 def _collect_tensor_keys(value: Any, keys: set[str]) -> None:
@@ -547,23 +658,28 @@ def _collect_tensor_keys(value: Any, keys: set[str]) -> None:
             _collect_tensor_keys(v, keys)
     elif isinstance(value, dict):
         for marker in (_TENSOR, _NDARRAY):
-            if marker in value:
+            if isinstance(value.get(marker), str):
                 keys.add(value[marker])
         for v in value.values():
             _collect_tensor_keys(v, keys)
 
 
 def _read_manifest(manifest: Path) -> dict[str, Any]:
+    from mmstudio.training.spec import read_limited
+
     try:
-        raw = manifest.read_bytes()
+        raw = read_limited(manifest, MAX_MANIFEST_BYTES, "checkpoint manifest")
     except FileNotFoundError:
         raise CheckpointError(f"there is no checkpoint at {manifest} (the manifest is missing)") from None
+    except OSError as exc:  # a FIFO, a device, a folder, a file far too large: refused unread
+        raise CheckpointError(f"{manifest} cannot be read: {exc.strerror or exc}") from None
     if _looks_pickled(raw):
         raise CheckpointError(_pickle_message(manifest))
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{manifest} is not a checkpoint manifest (invalid JSON: {exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise CheckpointError(f"{manifest} is not a checkpoint manifest (invalid JSON: {reason})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{manifest} is a JSON file but not an mmstudio checkpoint manifest")
     version = document.get("format_version")
@@ -574,6 +690,16 @@ def _read_manifest(manifest: Path) -> dict[str, Any]:
             f"{manifest} has checkpoint format version {version!r}, but this mmstudio reads version "
             f"{CHECKPOINT_FORMAT_VERSION}: {advice}"
         )
+    if not isinstance(document.get("meta"), dict):
+        raise CheckpointError(
+            f"{manifest}: meta must be a JSON object, not {_json_type(document.get('meta'))}; {_EDITED}"
+        )
+    for name in STATES:
+        if not isinstance(document.get(name), dict | None):
+            raise CheckpointError(
+                f"{manifest}: {name} must be a JSON object or null, not {_json_type(document[name])}; "
+                f"{_EDITED}"
+            )
     return document
 
 

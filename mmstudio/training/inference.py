@@ -7,6 +7,7 @@ tokenizer), so a run is rebuilt exactly as it was trained; weights come from saf
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import time
 import warnings
@@ -38,42 +39,61 @@ class LoadedRun:
 
 
 def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
-    """The run's ``best`` or ``last`` checkpoint manifest, from its artifacts or its run folder."""
-    from mmstudio.paths import run_dir
-
+    """The run's ``best`` or ``last`` checkpoint manifest, from its artifacts or its run folder (the
+    store's own, or the shared one of a run recorded before stores had their own folders)."""
+    folders = store.run_dirs(run_id)
     candidates = [Path(a.path) for a in store.list_artifacts(run_id) if Path(a.path).stem == which]
-    candidates.append(run_dir(run_id) / f"{which}.json")
+    candidates += [folder / f"{which}.json" for folder in folders]
     for path in candidates:
         if path.is_file():
             return path
     other = "last" if which == "best" else "best"
     raise FileNotFoundError(
-        f"run {run_id} has no {which} checkpoint (looked in {run_dir(run_id)}); it may have stopped before "
+        f"run {run_id} has no {which} checkpoint (looked in {folders[0]}); it may have stopped before "
         f"its first epoch ended, or its files were deleted. Try --checkpoint {other}"
     )
 
 
 def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "cpu") -> LoadedRun:
     """Rebuild a run's model with its checkpoint's weights (no code is unpickled)."""
-    from mmstudio.models import ModelContext, ModelSpec, build_model
+    from mmstudio.models import ModelContext, ModelSpec, SpecError, build_model
+    from mmstudio.models.spec import describe_errors
     from mmstudio.training import checkpoints
     from mmstudio.training.spec import TrainSpec
 
     path = checkpoint_file(store, run_id, which)
     checkpoint = checkpoints.load_checkpoint(path, map_location=device)
     meta = checkpoint.meta
-    spec = ModelSpec.from_dict(meta["model"])
-    train = TrainSpec.from_dict(meta["train"])
+    checkpoints.check_model_meta(meta, path)
     labels = meta.get("labels") or []
-    tokenizer = meta.get("tokenizer")
-    vocab_size = _vocab_size(tokenizer)
-    ctx = ModelContext(
-        vocab_size=vocab_size,
-        num_outputs=len(labels) if spec.task in ("classification", "multilabel") else 1,
-        image_size=train.image_size,
-        max_len=train.max_len,
+    try:  # what the manifest says, as edited by hand or damaged: its own errors, named
+        part = "model spec"
+        spec = ModelSpec.from_dict(meta["model"])
+        part = "training spec"
+        train = TrainSpec.from_dict(meta["train"])
+        part = "vocabulary"
+        vocab_size = _vocab_size(meta.get("tokenizer"))
+        part = "model spec"
+        ctx = ModelContext(
+            vocab_size=vocab_size,
+            num_outputs=len(labels) if spec.task in ("classification", "multilabel") else 1,
+            image_size=train.image_size,
+            max_len=train.max_len,
+        )
+        model = build_model(spec, ctx).to(device)
+    except (TypeError, ValueError, KeyError) as exc:  # SpecError included
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, SpecError):
+            reason = describe_errors(exc.issues) or exc
+        raise checkpoints.CheckpointError(
+            f"{path}: its {part} cannot be used ({reason}); the checkpoint was edited or damaged: use "
+            "another checkpoint of the run, or train again"
+        ) from None
+    rebuilt = (
+        f"the model its manifest describes ({spec.task}, {plural(len(labels), 'label')}, "
+        f"a vocabulary of {vocab_size:,})"
     )
-    model = build_model(spec, ctx).to(device)
+    checkpoints.check_model_state(model.state_dict(), checkpoint.model_state, path, model=rebuilt)
     model.load_state_dict(checkpoint.model_state)
     model.eval()
     return LoadedRun(run_id, path, meta, model, spec, train)
@@ -148,6 +168,12 @@ def evaluate_run(
         )
         target = "test" if split == "all" else split
         evaluated = [dataset.items[i] for i in data.order(target)]
+        if not evaluated:  # nothing to score: say why, and record nothing
+            why = "; ".join(data.messages) or f"the dataset has no {target} rows"
+            raise ValueError(
+                f"none of the items of {Path(dataset.root).name} can be scored by run {run_id} ({why}); "
+                "nothing was recorded"
+            )
         overlap, unchecked = training_overlap(
             store, run_id, given, evaluated, progress=progress, cancel=cancel, stage=say
         )
@@ -290,7 +316,9 @@ def export_run(
                 warnings.simplefilter("ignore", FutureWarning)
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)  # transformers' shape checks
                 traced = torch.jit.trace(wrapper, args, check_trace=False)
-            traced.save(str(output))
+                buffer = io.BytesIO()  # written with Python's own file calls: a bad path is an OSError
+                torch.jit.save(traced, buffer)
+            output.write_bytes(buffer.getvalue())
         else:
             torch.onnx.export(
                 wrapper,

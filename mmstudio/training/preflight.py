@@ -648,6 +648,9 @@ def architecture_diagram(
         lines = [f"→ {format_shape(info['output_shape'])}"]
         if needs_tokens and "tokens" in outputs:
             lines.append(f"tokens {format_shape(outputs['tokens'])}")
+        tag = training_tag(slot, spec.get(slot) or {})
+        if tag:
+            lines.append(tag)
         return lines
 
     text: tuple[DiagramBlock, ...] = ()
@@ -698,6 +701,33 @@ def architecture_diagram(
         output=_output_text(spec.get("task", ""), context),
         footer=tuple(_footer(summary, issues, pending)),
     )
+
+
+def training_tag(slot: str, component: Mapping[str, Any]) -> str:
+    """What of a pretrained encoder trains, in a few words for its block ("frozen", "top 2 blocks
+    train", "LoRA r=8", "fine-tuned in full"); "" for an encoder trained from scratch."""
+    name = component.get("name")
+    if name == "minilm":
+        return "frozen" if component.get("freeze", True) else "fine-tuned in full"
+    if name == "hf":
+        finetune = str(component.get("finetune", "frozen")).strip().lower()
+        if finetune == "frozen":
+            return "frozen"
+        if finetune == "full":
+            return "fine-tuned in full"
+        if finetune == "lora":
+            return f"LoRA r={component.get('lora_r', 8)}, the rest frozen"
+        if finetune.startswith("top:") and finetune[4:].isdigit():
+            n = int(finetune[4:])
+            return (
+                "the top block trains, the rest frozen"
+                if n == 1
+                else f"top {n} blocks train, the rest frozen"
+            )
+        return ""
+    if slot == "image_encoder" and component.get("pretrained"):
+        return "backbone frozen" if component.get("freeze_backbone") else "ImageNet weights, fine-tuned"
+    return ""
 
 
 def _output_text(task: str, context: Mapping[str, Any]) -> str:

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmstudio.paths import run_dir
 from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
@@ -48,7 +47,7 @@ from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
 from mmstudio.vocabulary import ABLATIONS, best_value, run_status_title
 
-__all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_dir", "run_job"]
+__all__ = ["RunResult", "TrainingControl", "resolve_model_spec", "run_job"]
 
 log = logging.getLogger(__name__)
 EventCallback = Callable[[ev.Event], None]
@@ -181,7 +180,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
         )
 
     trainer = state.trainer = _build_trainer(
-        job, dataset, spec, resume, device, precision, run_id, events, control
+        job, dataset, spec, resume, device, precision, run_id, events, control, store.run_dir(run_id)
     )
     events(
         ev.RunStarted(
@@ -254,6 +253,7 @@ def _build_trainer(
     run_id: int,
     events: _Events,
     control: TrainingControl | None,
+    checkpoint_dir: Path,
 ) -> Any:
     """Prepare the tensors (with the checkpoint's labels and vocabulary when resuming), build the
     model from the seed, and the trainer around it, restored from the checkpoint when resuming."""
@@ -295,7 +295,7 @@ def _build_trainer(
         run_id=run_id,
         on_event=events,
         control=control,
-        checkpoint_dir=run_dir(run_id),
+        checkpoint_dir=checkpoint_dir,
         checkpoint_meta={
             "run_id": run_id,
             "model": spec.to_dict(),
@@ -318,10 +318,14 @@ def _build_trainer(
 def _model_spec(job: RunJob, dataset: Any) -> Any:
     """The job's model request completed for the dataset; one that names what does not exist (a
     preset, a task) is unusable input, refused before a run is recorded for it."""
+    from mmstudio.models.spec import SpecError, describe_errors
+
     try:
         return resolve_model_spec(job.model, dataset)
     except (KeyError, ValueError, TypeError) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        if isinstance(exc, SpecError):  # one sentence, not its list of lines
+            reason = describe_errors(exc.issues) or reason
         raise TrainingFailed(f"the model spec cannot be used: {reason}", kind=UNUSABLE_INPUT) from exc
 
 
@@ -380,7 +384,8 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
             "run can be resumed",
             kind=UNUSABLE_INPUT,
         )
-    path = checkpoints.manifest_path(run_dir(run_id) / "last")
+    folders = [checkpoints.manifest_path(folder / "last") for folder in store.run_dirs(run_id)]
+    path = next((p for p in folders if p.is_file()), folders[0])
     recorded = [
         a.path for a in store.list_artifacts(run_id, kind="checkpoint") if Path(a.path).name == path.name
     ]
@@ -392,13 +397,22 @@ def _load_resume_checkpoint(store: Store, run_id: int) -> Any:
             "first checkpoint was written, so start a new run instead",
             kind=UNUSABLE_INPUT,
         )
-    return checkpoints.load_checkpoint(path)
+    checkpoint = checkpoints.load_checkpoint(path)
+    checkpoints.check_model_meta(checkpoint.meta, path)
+    return checkpoint
 
 
 def _resume_spec(checkpoint: Any) -> Any:
-    from mmstudio.models.spec import ModelSpec
+    from mmstudio.models.spec import ModelSpec, SpecError, describe_errors
+    from mmstudio.training.checkpoints import CheckpointError
 
-    return ModelSpec.from_dict(checkpoint.meta["model"])
+    try:
+        return ModelSpec.from_dict(checkpoint.meta["model"])
+    except SpecError as exc:
+        raise CheckpointError(
+            f"{checkpoint.path}: its model spec cannot be used ({describe_errors(exc.issues)}); the "
+            "checkpoint was edited or damaged: use another checkpoint of the run, or train again"
+        ) from None
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -466,10 +480,16 @@ def _best_values(store: Store, run_id: int) -> dict[str, float]:
 
 def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | None]:
     """``(kind, message for the user, step)`` for any exception a job can raise."""
-    from mmstudio.training.device import is_out_of_memory
+    from mmstudio.store.errors import StoreError
+    from mmstudio.training.checkpoints import CheckpointError
+    from mmstudio.training.device import DeviceUnavailableError, is_out_of_memory
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
+    if isinstance(exc, StoreError):  # an unusable store (exit 2) or a failed write (a full disk)
+        return (UNUSABLE_INPUT if exc.exit_code == 2 else "store"), str(exc), None
+    if isinstance(exc, CheckpointError | DeviceUnavailableError):  # the message names the file or device
+        return UNUSABLE_INPUT, str(exc), None
     if isinstance(exc, KeyboardInterrupt):
         return (
             "error",

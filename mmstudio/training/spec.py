@@ -13,10 +13,12 @@ gradients clipped at 1.0 (a cheap guard against an early spike), 64-pixel images
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -401,20 +403,47 @@ def _model_dict(model: Any) -> dict[str, Any]:
 # --- spec files -----------------------------------------------------------------------------------
 
 
+#: A spec file is a few kilobytes; a larger one is refused before it is read into memory.
+MAX_SPEC_BYTES = 16 << 20
+
+
+def read_limited(path: str | os.PathLike[str], limit: int, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path``, refusing (``OSError`` with a reason) a FIFO, a device or a
+    folder (which would block or never end) and a file over ``limit`` bytes, without reading it."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)  # a FIFO opens at once instead of blocking
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"it is not a regular file, so it cannot be a {what}")
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"it is {info.st_size:,} bytes, over the {limit:,} a {what} may have")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"it is over the {limit:,} bytes a {what} may have")
+    return data
+
+
 def read_spec_file(path: str | os.PathLike[str], what: str = "model spec") -> dict[str, Any]:
     """The JSON object a spec file holds (not validated: the caller knows which spec it is). Raises
     ``OSError`` for a file that cannot be read and ``ValueError`` for one that is not a JSON object,
     each with a message that names the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_SPEC_BYTES, what).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = f"{exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise OSError(f"Could not read the {what} {path}: {reason}") from exc
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name} is not a {what}: it is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer of thousands of digits
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ValueError(f"{path.name} is not a {what}: it is not valid JSON ({reason})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} is not a {what}: it holds a JSON {type(data).__name__}, not an object")
     return data

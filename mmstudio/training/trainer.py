@@ -677,6 +677,7 @@ class Trainer:
                 f"{checkpoint.path} holds weights only (a 'best' checkpoint); "
                 "resume from the run's 'last' one"
             )
+        checkpoints.check_model_state(self.model.state_dict(), checkpoint.model_state, checkpoint.path)
         self.model.load_state_dict(checkpoint.model_state)
         self.model.to(self.device)
         self.optimizer.load_state_dict(checkpoint.optimizer_state)
@@ -691,7 +692,9 @@ class Trainer:
 
     def load_weights(self, path: str | Path) -> None:
         """Load only the weights of a checkpoint (the best one, before the final evaluation)."""
-        self.model.load_state_dict(checkpoints.load_checkpoint(path, self.device).model_state)
+        state = checkpoints.load_checkpoint(path, self.device).model_state
+        checkpoints.check_model_state(self.model.state_dict(), state, path)
+        self.model.load_state_dict(state)
 
     # --- evaluation -------------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class ParamFormWidget(QWidget):
         self._params: list[Any] = []
         self._editors: dict[str, QWidget] = {}
         self._hints: dict[str, QLabel] = {}
+        self._fields: dict[str, QVBoxLayout] = {}
         self._kept: dict[str, Any] = {}  # values the editor cannot show, kept until edited
         self._wheel_guard = WheelGuard(self)
         self._layout = QFormLayout(self)
@@ -78,6 +79,7 @@ class ParamFormWidget(QWidget):
         self._params = list(params)
         self._editors.clear()
         self._hints.clear()
+        self._fields.clear()
         self._kept.clear()
         if not self._params:
             empty = HintLabel("No parameters to set", small=True)
@@ -101,6 +103,7 @@ class ParamFormWidget(QWidget):
             hint.setVisible(bool(param.help))
             column.addWidget(hint)
             self._hints[param.name] = hint
+            self._fields[param.name] = column
             label = QLabel(param.label)
             label.setToolTip(param.help)
             label.setBuddy(editor)
@@ -191,6 +194,12 @@ class ParamFormWidget(QWidget):
 
     def hint(self, name: str) -> QLabel:
         return self._hints[name]
+
+    def field_layout(self, name: str) -> QVBoxLayout | None:
+        """The column of parameter ``name``'s field (editor, hint), where a caller may add a widget
+        that belongs to it (it goes when the form is rebuilt: take it out first); None if no such
+        parameter."""
+        return self._fields.get(name)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -19,7 +19,8 @@ COUNT_INTERVAL_MS = 15_000  # ... and this often, for runs made by other process
 def _count_runs_job(_state, url: str | None, first: bool) -> int:
     from mmstudio.store import Store
 
-    with Store.open(url, mark_orphans=first) as store:  # the window's first look marks orphaned runs
+    # The window's first look marks orphaned runs; the later counts (every 15 s) only read.
+    with Store.open(url, mark_orphans=first, read_only=not first) as store:
         return store.count_runs()
 
 

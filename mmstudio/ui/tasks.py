@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from mmstudio.data.types import DatasetFormatError
 from mmstudio.heap import settle_new_modules
 from mmstudio.progress import Cancelled, TaskState, user_message
+from mmstudio.store.errors import StoreError
 
 
 class Task(QObject):
@@ -94,8 +95,9 @@ class _Runnable(QRunnable):
             if task.state.cancelled:
                 _send(task._cancelled)
             else:
-                task.error = user_message(exc)
-                expected = isinstance(exc, (DatasetFormatError, OSError))
+                # an unusable store: the same sentence the command line prints
+                task.error = str(exc) if isinstance(exc, StoreError) else user_message(exc)
+                expected = isinstance(exc, (DatasetFormatError, OSError, StoreError))
                 _send(task._failed, task.error, "" if expected else traceback.format_exc())
         else:
             if task.state.cancelled:

@@ -290,12 +290,14 @@ def test_runs_delete_removes_the_run_and_its_files(demo, tmp_path, capsys):
     args = ["--data", str(demo), "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--db", db]
     assert main(["train", *args, "--json", "--quiet"]) == 0
     run_id = json.loads(capsys.readouterr().out)["run_id"]
-    from mmstudio.paths import run_dir
+    from mmstudio.store import Store
 
-    assert run_dir(run_id).is_dir()
+    with Store.open(db) as store:
+        folder = store.run_dir(run_id)
+    assert folder.is_dir()
     assert main(["runs", "delete", str(run_id), "--db", db]) == 2  # no terminal: needs --yes
     assert main(["runs", "delete", str(run_id), "--db", db, "--yes"]) == 0
-    assert not run_dir(run_id).exists()
+    assert not folder.exists()
     assert main(["runs", "show", str(run_id), "--db", db]) == 2
 
 

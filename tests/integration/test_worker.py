@@ -17,7 +17,7 @@ from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
 from mmstudio.training.checkpoints import read_checkpoint_meta
-from mmstudio.training.runner import run_dir, run_job
+from mmstudio.training.runner import run_job
 from mmstudio.training.spec import RunJob
 from mmstudio.training.worker import ThrottledSender, WorkerHandle, describe_exit, start_worker
 
@@ -130,7 +130,8 @@ def test_sigkill_mid_epoch_keeps_what_was_flushed_and_resumes(db_path, make_job)
     assert stored == list(range(1, len(stored) + 1))
 
     # Resume from the last checkpoint (an epoch end) and finish the epoch that was cut short.
-    checkpoint = read_checkpoint_meta(run_dir(run.id) / "last")
+    with Store.open(f"sqlite:///{db_path}", mark_orphans=False) as store:
+        checkpoint = read_checkpoint_meta(store.run_dir(run.id) / "last")
     assert checkpoint["step"] >= epoch.step and checkpoint["step"] % 24 == 0
     epochs = checkpoint["epoch"] + 1
     resumed_job = RunJob.from_dict(

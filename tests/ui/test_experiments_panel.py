@@ -223,11 +223,10 @@ def test_rename_tags_and_notes_persist(make_panel, filled, db_url, qtbot):
 
 
 def test_delete_asks_then_removes_the_run_and_its_files(make_panel, filled, db_url, qtbot, monkeypatch):
-    from mmstudio.paths import run_dir as run_folder
-
     panel = make_panel()
     run_id = filled["gamma"]
-    folder = run_folder(run_id)
+    with Store.open(db_url) as store:
+        folder = store.run_dir(run_id)
     folder.mkdir(parents=True)
     (folder / "best.json").write_text("{}")
     asked = []
@@ -409,7 +408,7 @@ def test_a_real_run_evaluates_exports_and_deletes(
     make_panel, small_demo, db_url, qtbot, tmp_path, monkeypatch
 ):
     from mmstudio.data.spec import DatasetSpec
-    from mmstudio.training.runner import run_dir, run_job
+    from mmstudio.training.runner import run_job
     from mmstudio.training.spec import RunJob, TrainSpec
 
     train = TrainSpec(epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", log_every_steps=1)
@@ -451,10 +450,12 @@ def test_a_real_run_evaluates_exports_and_deletes(
     assert done.args == ["export", True], panel.message.label.text()
     assert out.is_file() and (tmp_path / "model.pt.json").is_file()
 
-    assert run_dir(result.run_id).is_dir()
+    with Store.open(db_url) as store:
+        folder = store.run_dir(result.run_id)
+    assert folder.is_dir()
     panel.run_actions.delete_runs([result.run_id], confirm=False)
     qtbot.waitUntil(lambda: panel.model.row_of(result.run_id) is None, timeout=TIMEOUT_MS)
-    assert not run_dir(result.run_id).exists()
+    assert not folder.exists()
 
 
 @pytest.fixture

@@ -336,3 +336,18 @@ def test_the_documentation_is_shown_in_the_app(window, qtbot):
     dialog.index.setCurrentRow(1)
     assert "Datasets" in dialog.browser.toPlainText()
     dialog.reject()
+
+
+def test_an_unusable_store_is_said_in_the_status_bar_in_one_sentence(qtbot, settings, tmp_path):
+    """Issue 13 tracebacks 2: the window says why the store cannot be opened, as the command line
+    does (the same sentence), without a traceback."""
+    (tmp_path / "a-folder").mkdir()
+    win = MainWindow(settings, db_url=f"sqlite:///{tmp_path / 'a-folder'}")
+    qtbot.addWidget(win)
+    posted = []
+    win.state.status_posted.connect(lambda message, _ms: posted.append(message))
+    win.check_store()
+    qtbot.waitUntil(lambda: any("could not be opened" in m for m in posted), timeout=30_000)
+    message = next(m for m in posted if "could not be opened" in m)
+    assert "is a folder, not a SQLite file" in message
+    assert "Error:" not in message and "Traceback" not in message

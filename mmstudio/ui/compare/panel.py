@@ -96,7 +96,7 @@ class ComparePanel(QWidget):
         self.settings = settings
         self.comparison: Comparison | None = None
         self.run_ids: list[int] = []
-        self._holder = StoreHandle(mark_orphans=False)
+        self._holder = StoreHandle(mark_orphans=False, read_only=True)  # it only reads
         self._tasks: set[Task] = set()
         self._generation = 0
         # set_runs has shown the tabs; the store is read after their first paint: (run ids, generation)

@@ -1,5 +1,6 @@
 """What the Experiments page does to runs, as ``mmstudio runs`` does: rename, tag, annotate, delete,
-re-open in the builder, evaluate, export, compare. :class:`RunActionsController` owns the actions (the
+re-open in the builder, evaluate, export, compare; and a CLIP / SigLIP zero-shot baseline recorded as a
+new run (as ``mmstudio zeroshot``). :class:`RunActionsController` owns the actions (the
 toolbar's and the context menu's), enables them for the selection, and runs each one off the GUI thread
 (:func:`mmstudio.ui.tasks.run_task`), telling the page how it ended.
 """
@@ -58,6 +59,7 @@ class RunActionsController(QObject):
         self.selection = selection
         self._busy: set[tasks.Task] = set()
         self.last_evaluation: dict[str, Any] | None = None
+        self.last_zeroshot: dict[str, Any] | None = None
         self.evaluation_dialog: EvaluationDialog | None = None
         self.evaluation: tasks.Task | None = None  # the evaluation running, if one is
         self.progress_row = TaskProgressRow()  # the page lays it out
@@ -98,6 +100,13 @@ class RunActionsController(QObject):
         self.export_action = self._action(
             "Export…", self.export_selected, "export", "Export the checkpoint as TorchScript or ONNX"
         )
+        self.zeroshot_action = self._action(
+            "Zero-shot baseline…",
+            self.zeroshot_prompted,
+            None,
+            "Score the open dataset (or a folder) with a CLIP or SigLIP checkpoint, no training, and record "
+            "it as a run to compare fine-tuned runs with",
+        )
         self.compare_action = self._action(
             "Compare",
             self.compare_selected,
@@ -132,6 +141,7 @@ class RunActionsController(QObject):
             self.evaluate_file_action,
             self.evaluate_own_action,
             self.export_action,
+            self.zeroshot_action,
             None,
             self.compare_action,
             None,
@@ -152,6 +162,7 @@ class RunActionsController(QObject):
             action.setEnabled(free)
         recorded = free and current is not None and bool(current.dataset_spec or current.dataset)
         self.evaluate_own_action.setEnabled(recorded)
+        self.zeroshot_action.setEnabled(self.evaluation is None)
         self.delete_action.setEnabled(bool(ids))
         self.compare_action.setEnabled(2 <= len(ids) <= MAX_COMPARE)
 
@@ -387,6 +398,78 @@ class RunActionsController(QObject):
         self.update(self._one_selected())
         return task
 
+    def zeroshot(self, model: str, dataset: Any, *, split: str = "test") -> tasks.Task:
+        """Score ``dataset`` (a loaded dataset, or a path to read) with the CLIP / SigLIP checkpoint
+        ``model`` in the background and record the result as a new run (as ``mmstudio zeroshot``);
+        it shares the progress row and its Cancel with the evaluations."""
+        url = self.state.db_url
+        where = str(dataset) if isinstance(dataset, str) else dataset.root.name
+
+        def work(task_state):
+            from mmstudio.training.zeroshot import zeroshot
+
+            loaded = dataset
+            if isinstance(dataset, str):
+                from mmstudio.data import LoadOptions, load_dataset
+
+                task_state.set_message(f"Reading {dataset}")
+                loaded = load_dataset(
+                    dataset,
+                    options=LoadOptions(check_images="header"),
+                    progress=task_state,
+                    cancel=task_state,
+                )
+            if not loaded.report.usable:
+                raise ValueError(f"{where} has no usable pairs; the Datasets page shows why")
+            return zeroshot(
+                model,
+                loaded,
+                split=split,
+                db_url=url,
+                progress=task_state,
+                cancel=task_state,
+                stage=task_state.set_message,
+            )
+
+        task = tasks.run_task(work)
+        self._busy.add(task)
+        self.evaluation = task
+        task.progressed.connect(lambda _f, message: message and self.state.post_status(message, 0))
+        task.progressed.connect(self.progress_row.show_progress)
+        self.progress_row.start(f"Zero-shot {model} on {where}")
+        self.update(self._one_selected())
+
+        def ended() -> None:
+            self._on_evaluation_ended()
+            self.state.post_status("")
+
+        def succeeded(result: dict[str, Any]) -> None:
+            ended()
+            self.last_zeroshot = result
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result["metrics"].items()))
+            self.state.post_status(f"Zero-shot run {result['run_id']} recorded: {metrics}")
+            self.edited.emit([result["run_id"]])
+            self.state.runs_changed.emit()
+            self.task_finished.emit("zeroshot", True)
+
+        def failed(message: str, traceback_text: str) -> None:
+            log.warning("zero-shot failed: %s\n%s", message, traceback_text)
+            ended()
+            self.message.show_message(f"Could not score {where} zero-shot with {model}: {message}", "error")
+            self.task_finished.emit("zeroshot", False)
+
+        def cancelled() -> None:
+            ended()
+            self.message.show_message("The zero-shot baseline was cancelled.", "info")
+            self.state.runs_changed.emit()
+            self.task_finished.emit("zeroshot", False)
+
+        task.succeeded.connect(succeeded)
+        task.failed.connect(failed)
+        task.cancelled.connect(cancelled)
+        task.finished.connect(lambda: self._busy.discard(task))
+        return task
+
     def cancel_evaluation(self) -> None:
         """Stop the evaluation that runs (it stops between batches and records nothing)."""
         if self.evaluation is not None:
@@ -461,6 +544,23 @@ class RunActionsController(QObject):
     def evaluate_selected_on_own_dataset(self) -> None:
         if rec := self._one_selected():
             self.evaluate_on_own_dataset(rec.id)
+
+    def zeroshot_prompted(self) -> None:
+        """Ask for the model (a hub id pulled first, or a folder) and, when no dataset is open, a
+        dataset folder; then :meth:`zeroshot` on its test split."""
+        model, ok = QInputDialog.getText(
+            self.page,
+            "Zero-shot baseline",
+            "CLIP or SigLIP model (a hub id pulled with 'mmstudio models pull', or a model folder):",
+        )
+        if not ok or not model.strip():
+            return
+        dataset: Any = self.state.dataset
+        if dataset is None:
+            dataset = QFileDialog.getExistingDirectory(self.page, "Score which dataset zero-shot?")
+            if not dataset:
+                return
+        self.zeroshot(model.strip(), dataset)
 
     def export_selected(self) -> None:
         from mmstudio.training.exports import onnx_available

@@ -214,6 +214,7 @@ class ExperimentsPanel(QWidget):
         self.evaluate_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toolbar.addWidget(self.evaluate_button)
         self.toolbar.addAction(actions.export_action)
+        self.toolbar.addAction(actions.zeroshot_action)
         self.toolbar.addSeparator()
         self.toolbar.addAction(actions.compare_action)
         self.toolbar.addSeparator()

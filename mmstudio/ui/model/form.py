@@ -27,6 +27,8 @@ class SpecFormWidget(QScrollArea):
     task_chosen = Signal(str)
     entry_chosen = Signal(str, str)  # slot, entry name
     params_edited = Signal(str, object)  # slot, {param: value}
+    download_clicked = Signal(str)  # slot: download its pretrained model
+    cancel_clicked = Signal(str)  # slot: cancel that download
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +59,8 @@ class SpecFormWidget(QScrollArea):
             section = ComponentSection(slot, title)
             section.entry_chosen.connect(self.entry_chosen)
             section.params_edited.connect(self.params_edited)
+            section.download_clicked.connect(self.download_clicked)
+            section.cancel_clicked.connect(self.cancel_clicked)
             self.sections[slot] = section
             layout.addWidget(section)
         layout.addStretch(1)

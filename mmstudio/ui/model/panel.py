@@ -41,6 +41,7 @@ from mmstudio.ui.model.controller import PreflightController
 from mmstudio.ui.model.diagram import ArchitectureDiagramWidget
 from mmstudio.ui.model.document import SpecDocument
 from mmstudio.ui.model.form import SpecFormWidget
+from mmstudio.ui.model.pretrained import PretrainedController
 from mmstudio.ui.model.sections import ComponentSection, hint_label
 from mmstudio.ui.model.spec_bar import SpecBarWidget
 from mmstudio.ui.settings import Settings
@@ -112,6 +113,12 @@ class ModelPanel(QWidget):
         self._preflight.check_cancelled.connect(self._on_preflight_check_cancelled)
         self._preflight.check_finished.connect(self._update_check_button)
 
+        self._pretrained = PretrainedController(self)
+        self._pretrained.status_ready.connect(self._on_pretrained_status_ready)
+        self._pretrained.cached_listed.connect(self._on_pretrained_cached_listed)
+        self._pretrained.download_progressed.connect(self._on_pretrained_download_progressed)
+        self._pretrained.download_finished.connect(self._on_pretrained_download_finished)
+
         self._build()
         state.dataset_changed.connect(self._on_state_dataset_changed)
         state.model_spec_changed.connect(self._on_state_model_spec_changed)
@@ -143,6 +150,8 @@ class ModelPanel(QWidget):
         self._form.task_chosen.connect(self._on_form_task_chosen)
         self._form.entry_chosen.connect(self._on_form_entry_chosen)
         self._form.params_edited.connect(self._on_form_params_edited)
+        self._form.download_clicked.connect(self._on_form_download_clicked)
+        self._form.cancel_clicked.connect(self._on_form_cancel_clicked)
         splitter.addWidget(self._form)
         splitter.addWidget(self._build_view())
         splitter.setStretchFactor(0, 0)
@@ -181,8 +190,9 @@ class ModelPanel(QWidget):
         return self._lib is not None
 
     def is_busy(self) -> bool:
-        """Loading the library or the dataset's facts, a summary due or running, or a check running."""
-        return self._preflight.is_busy()
+        """Loading the library or the dataset's facts, a summary due or running, a check running, or a
+        pretrained model's status being looked up (a download is not: it can take minutes)."""
+        return self._preflight.is_busy() or self._pretrained.is_busy()
 
     def spec(self) -> dict[str, Any]:
         """The spec being edited (complete), or, before the library is ready, the one waiting for it
@@ -364,6 +374,9 @@ class ModelPanel(QWidget):
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.prepare()
+        if self._lib is not None and not event.spontaneous():  # back on the page: models may have come
+            self._pretrained.list_cached()  # or gone meanwhile (`mmstudio models pull` in a terminal)
+            self._pretrained.refresh()
 
     def _on_preflight_library_loaded(self, seconds: float) -> None:
         import mmstudio.models as lib  # already imported by the task: a dictionary look-up
@@ -371,6 +384,7 @@ class ModelPanel(QWidget):
         self.library_seconds = seconds
         self._lib = lib
         self._form.fill_choices(lib)
+        self._pretrained.list_cached()
         self._bar.set_presets([(name, lib.preset_title(name)) for name in lib.PRESETS])
         self._stack.setCurrentIndex(READY)
         pending, preset = self._pending, self._pending_preset
@@ -423,6 +437,7 @@ class ModelPanel(QWidget):
         self._bar.set_preset_fits(self._preset_fits[task], lib.PRESET_HELP)
         preset = lib.matching_preset(self._spec)
         self._bar.show_preset(preset, lib.PRESET_HELP.get(preset, "") if preset else "")
+        self._update_pretrained()
 
     def _on_document_changed(self) -> None:
         document = self._document
@@ -611,6 +626,95 @@ class ModelPanel(QWidget):
     def _on_preflight_check_cancelled(self) -> None:
         self._check.set_status("Check cancelled")
         self._update_check_button()
+
+    # --- pretrained models ------------------------------------------------------------------------------
+
+    def pretrained_ref(self, slot: str) -> str | None:
+        """What the encoder of ``slot`` fetches (a hub id, a folder, ``torchvision:NAME``), or None."""
+        from mmstudio.models.suggested import pretrained_ref
+
+        return pretrained_ref(slot, self._spec.get(slot) or {})
+
+    def download_model(self, slot: str) -> None:
+        """Start downloading the pretrained model of ``slot`` (the Download button does the same)."""
+        ref = self.pretrained_ref(slot)
+        if not ref or self._pretrained.downloading(slot):
+            return
+        widget = self._form.sections[slot].pretrained
+        widget.set_downloading(True)
+        widget.show_progress(0.0, f"Starting the download of {ref}…")
+        self._message.clear()
+        self._pretrained.download(slot, ref)
+
+    def cancel_download(self, slot: str | None = None) -> None:
+        self._pretrained.cancel(slot)
+
+    def _update_pretrained(self) -> None:
+        for slot in ("text_encoder", "image_encoder"):
+            section = self._form.sections[slot]
+            ref = self.pretrained_ref(slot)
+            widget = section.pretrained
+            if ref is None:
+                widget.hide()
+                self._pretrained.watch(slot, None)
+                continue
+            self._fill_pretrained_choices(slot)
+            widget.combo.setVisible((self._spec.get(slot) or {}).get("name") == "hf")
+            widget.show()
+            known = self._pretrained.status(ref)
+            if known is None and not widget.is_downloading():
+                widget.show_status("", f"Looking for {ref} on this machine…" if ref else "", False)
+            self._pretrained.watch(slot, ref)
+
+    def _fill_pretrained_choices(self, slot: str) -> None:
+        from mmstudio.models.suggested import slot_kind, suggestions
+
+        cached = set(self._pretrained.cached)
+        rows, ids = [], []
+        for model in suggestions(slot_kind(slot)):
+            mark = " · cached" if model.id in cached else ""
+            rows.append((model.id, f"{model.id} · {model.facts()}{mark}", model.note))
+            ids.append(model.id)
+        for ident in sorted(cached - set(ids)):
+            rows.append((ident, f"{ident} · cached", "On this machine (the Hugging Face cache or imported)"))
+            ids.append(ident)
+        widget = self._form.sections[slot].pretrained
+        if [(i, widget.choice_label(i)) for i in widget.choices()] != [(r[0], r[1]) for r in rows]:
+            widget.set_choices(rows)
+            self._form.sections[slot].set_model_completions(ids)
+
+    def _on_pretrained_cached_listed(self, _ids: list) -> None:
+        if self._lib is not None and self._spec:
+            self._update_pretrained()
+
+    def _on_pretrained_status_ready(self, slot: str, status: Any) -> None:
+        if status.ref != self.pretrained_ref(slot):
+            return
+        widget = self._form.sections[slot].pretrained
+        downloading = bool(self._pretrained.downloading(slot))
+        widget.show_status(status.state, status.text, status.can_download and not downloading)
+
+    def _on_form_download_clicked(self, slot: str) -> None:
+        self.download_model(slot)
+
+    def _on_form_cancel_clicked(self, slot: str) -> None:
+        self.cancel_download(slot)
+
+    def _on_pretrained_download_progressed(self, slot: str, fraction: float, message: str) -> None:
+        self._form.sections[slot].pretrained.show_progress(fraction, message)
+
+    def _on_pretrained_download_finished(self, slot: str, ok: bool, message: str) -> None:
+        widget = self._form.sections[slot].pretrained
+        widget.set_downloading(False)
+        ref = self.pretrained_ref(slot) or "the model"
+        if ok:
+            self._state.post_status(f"Downloaded {ref}")
+            self._request_summary()  # the model is here now: validate again
+        elif message == "cancelled":
+            self._state.post_status(f"The download of {ref} was cancelled; the files fetched are kept")
+        else:
+            self._message.show_message(f"Could not download {ref}: {message}", "error")
+        self._update_pretrained()
 
     def _on_bar_preset_chosen(self, name: str) -> None:
         assert self._lib is not None

@@ -8,8 +8,9 @@ from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QFrame, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QCompleter, QFrame, QLineEdit, QVBoxLayout, QWidget
 
+from mmstudio.ui.model.pretrained import PretrainedModelWidget
 from mmstudio.ui.param_form import HintLabel, ParamFormWidget
 from mmstudio.ui.resources import icon
 from mmstudio.ui.widgets import MessageBar, section_label
@@ -55,6 +56,8 @@ class ComponentSection(QFrame):
 
     entry_chosen = Signal(str, str)  # slot, entry name
     params_edited = Signal(str, object)  # slot, {param: value}
+    download_clicked = Signal(str)  # slot
+    cancel_clicked = Signal(str)  # slot
 
     def __init__(self, slot: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,9 +85,17 @@ class ComponentSection(QFrame):
         form_layout.setContentsMargins(14, 2, 0, 0)
         form_layout.addWidget(self.form)
         layout.addWidget(form_box)
+        self.pretrained = PretrainedModelWidget()
+        self.pretrained.setObjectName(f"{slot}_pretrained")
+        self.pretrained.model_chosen.connect(self._on_pretrained_model_chosen)
+        self.pretrained.download_clicked.connect(self._on_pretrained_download_clicked)
+        self.pretrained.cancel_clicked.connect(self._on_pretrained_cancel_clicked)
+        self.pretrained.hide()
+        layout.insertWidget(layout.indexOf(form_box), self.pretrained)  # above the model's parameters
         self.issues = IssueListWidget()
         layout.addWidget(self.issues)
         self._entry: str | None = None
+        self._completions: list[str] = []
 
     def set_entries(self, entries: Sequence[tuple[str, str, bool, str]]) -> None:
         """``(name, help, enabled, tooltip)`` per entry, in registry order."""
@@ -132,9 +143,44 @@ class ComponentSection(QFrame):
             self.form.set_params(entry.params if entry is not None else (), values)
             self.form.parentWidget().setVisible(entry is None or bool(entry.params))
             self._entry = name
+            self._attach_completer()
         else:
             self.form.set_values(values)
+        self._attach_completer()
         self.help.setText(entry.help if entry is not None else f"{name!r} is not in the registry")
+
+    def set_model_completions(self, ids: Sequence[str]) -> None:
+        """The model ids the ``model`` field completes (suggested and cached models)."""
+        self._completions = list(ids)
+        self._attach_completer()
+
+    def _attach_completer(self) -> None:
+        names = [p.name for p in self.form.params()]
+        editor = self.form.editor("model") if "model" in names else None
+        if not isinstance(editor, QLineEdit):
+            return
+        if not editor.hasFocus():
+            editor.setCursorPosition(0)  # a long hub id shows its organisation, not its tail
+        completer = QCompleter(self._completions, editor)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        editor.setCompleter(completer)
+        editor.setPlaceholderText("a Hugging Face id, or a folder (Browse…)")
+
+    def _on_pretrained_model_chosen(self, ident: str) -> None:
+        """A suggested model picked: the ``model`` field takes it (and a recorded revision, which was
+        another model's, goes)."""
+        values = {**self.form.values(), "model": ident}
+        if "revision" in values:
+            values["revision"] = ""
+        self.form.set_values(values)
+        self.params_edited.emit(self.slot, self.form.values())
+
+    def _on_pretrained_download_clicked(self) -> None:
+        self.download_clicked.emit(self.slot)
+
+    def _on_pretrained_cancel_clicked(self) -> None:
+        self.cancel_clicked.emit(self.slot)
 
     def _select(self, name: str) -> None:
         names = self.names()

@@ -39,7 +39,7 @@ def _history_job(state: Any, url: str | None, run_id: int) -> dict[str, tuple[An
     """A resumed run's live curves so far (what the plots show), ``{key: (step, epoch, value)}``."""
     from mmstudio.store import Store
 
-    with Store.open(url) as store:
+    with Store.open(url, read_only=True) as store:
         curves = {}
         for key in filter(is_live_metric, store.metric_keys(run_id)):
             state.check()

@@ -145,3 +145,18 @@ def test_importing_models_loads_neither_torchvision_nor_qt():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_frozen_parts_take_no_gradients_optimizer_state_or_kept_activations(tiny_ctx, tiny_bert_dir):
+    def summary(finetune: str):
+        text = {"name": "hf", "model": str(tiny_bert_dir), "finetune": finetune}
+        spec = {"task": "classification", "text_encoder": text, "image_encoder": "none", "fusion": "none"}
+        return summarize(ModelSpec.from_dict(spec), tiny_ctx, batch_size=4)
+
+    frozen, full = summary("frozen"), summary("full")
+    assert frozen.total_params == full.total_params
+    assert frozen.block("text_encoder").trainable_params == 0
+    head = frozen.block("head").params
+    assert frozen.grad_bytes == 4 * head and frozen.optimizer_bytes == 2 * 4 * head
+    assert full.grad_bytes == 4 * full.total_params
+    assert frozen.activation_bytes < full.activation_bytes

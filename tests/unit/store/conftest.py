@@ -19,6 +19,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    (tmp_path / "store").mkdir(exist_ok=True)
     return tmp_path / "store" / "mmstudio.db"
 
 

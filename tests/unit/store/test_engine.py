@@ -88,9 +88,9 @@ def test_switching_a_new_file_to_wal_waits_for_a_writer(tmp_path: Path) -> None:
     # waits for the lock instead of failing with "database is locked".
     path = tmp_path / "new.db"
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("CREATE TABLE t (x)")
+    other.execute("CREATE TABLE alembic_version (version_num)")  # an mmstudio store (not another's)
     other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO t VALUES (1)")
+    other.execute("INSERT INTO alembic_version VALUES ('0001')")
     release = threading.Timer(0.3, other.execute, args=("COMMIT",))
     release.start()
     engine = create_store_engine(f"sqlite:///{path}")
@@ -132,6 +132,7 @@ def test_default_database_follows_mmstudio_home(tmp_path: Path, monkeypatch: pyt
 
 def test_mmstudio_db_overrides_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'elsewhere' / 'x.db'}"
+    (tmp_path / "elsewhere").mkdir()
     monkeypatch.setenv("MMSTUDIO_DB", url)
     assert paths.default_db_url() == url
     with Store.open() as store:
@@ -139,11 +140,19 @@ def test_mmstudio_db_overrides_the_default(tmp_path: Path, monkeypatch: pytest.M
     assert (tmp_path / "elsewhere" / "x.db").is_file()
 
 
-def test_folder_of_a_new_database_is_created(tmp_path: Path) -> None:
+def test_only_the_default_store_folder_is_created(tmp_path: Path) -> None:
+    """Issue 13 tracebacks: a --db in a folder that does not exist is refused, saying so; only the
+    default store's folder (in the data folder) is created."""
+    from mmstudio.store.errors import StoreUnavailableError
+
     path = tmp_path / "a" / "b" / "c.db"
-    with Store.open(f"sqlite:///{path}"):
+    with pytest.raises(StoreUnavailableError, match=r"folder .*b does not exist"):
+        Store.open(f"sqlite:///{path}")
+    assert not (tmp_path / "a").exists()
+    assert not paths.data_dir().exists()
+    with Store.open():
         pass
-    assert path.is_file()
+    assert (paths.data_dir() / "mmstudio.db").is_file()
 
 
 def test_a_store_url_is_shown_without_its_password() -> None:
@@ -153,3 +162,31 @@ def test_a_store_url_is_shown_without_its_password() -> None:
     assert "s3cret" not in shown and shown == "postgresql+psycopg://team:***@db.example:5432/runs"
     assert hide_password("sqlite:////tmp/store.db") == "sqlite:////tmp/store.db"
     assert hide_password("not a url") == "not a url"  # shown as given
+
+
+def test_quick_check_runs_when_a_store_is_opened_to_write_and_on_small_files(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 G: an open that may write checks the file (once per change of it in this process); a
+    read-only open checks it only up to QUICK_CHECK_MAX_BYTES, so listing a large store stays fast."""
+    from mmstudio.store import store as store_module
+    from mmstudio.store.engine import Database
+
+    with Store.open(db_url) as store:
+        store.create_run(name="one")
+    checks = []
+    real = Database.quick_check
+    monkeypatch.setattr(Database, "quick_check", lambda self: checks.append(1) or real(self))
+    store_module._checked.clear()
+    Store.open(db_url, read_only=True).close()
+    assert len(checks) == 1  # small: checked
+    Store.open(db_url).close()
+    assert len(checks) == 1  # unchanged since: not again
+    monkeypatch.setattr(store_module, "QUICK_CHECK_MAX_BYTES", 0)
+    with Store.open(db_url) as store:
+        store.create_run(name="two")  # changed ...
+    assert len(checks) == 1  # (checked before this write)
+    Store.open(db_url, read_only=True).close()
+    assert len(checks) == 1  # ... but too large for a read-only open
+    Store.open(db_url).close()
+    assert len(checks) == 2  # an open that writes checks it

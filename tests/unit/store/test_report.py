@@ -187,3 +187,13 @@ def test_the_scatter_opens_on_a_parameter_that_varies_across_the_runs():
         scatter_default(_with_parameters(concat, {**concat, "model.fusion.dim": 256})) == "model.fusion.dim"
     )
     assert scatter_default(_with_parameters(concat, dict(concat))) is None
+
+
+def test_a_csv_cell_that_reads_as_a_formula_is_written_as_text(tmp_path):
+    """Issue 13: a run named '=HYPERLINK(...)' reached the comparison CSV as a formula; a number written
+    as text ('-0.25') stays a number."""
+    table = (["run", "=cmd|' /C calc'!A0"], [["@SUM(A1)", "-0.25"], ["+1 2", "\tx"]])
+    path = write_csv(tmp_path / "t.csv", table)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows == [["run", "'=cmd|' /C calc'!A0"], ["'@SUM(A1)", "-0.25"], ["'+1 2", "'\tx"]]

@@ -267,3 +267,62 @@ def test_runs_of_dead_processes_are_marked_interrupted_on_open(db_url: str) -> N
 
     with Store.open(db_url) as store:
         assert store.interrupted == ()
+
+
+def test_a_live_run_of_another_machine_with_the_same_host_name_is_left_alone(db_url: str) -> None:
+    """Issue 13 E: a run started on another machine that shares this host name (its machine id
+    differs) is never marked interrupted here, even when its pid is dead on this machine."""
+    from mmstudio.store import owner
+
+    dead = _dead_pid()
+    with Store.open(db_url) as store:
+        theirs = store.create_run(name="theirs")
+        store.start_run(theirs, pid=dead)  # as this host name ...
+    with Store.open(db_url, mark_orphans=False) as store, store._db.write() as conn:  # ... other machine
+        conn.execute(
+            text(
+                "UPDATE runs SET machine_id = 'another-machine-id', boot_id = 'b', process_start = 1 "
+                "WHERE id = :i"
+            ),
+            {"i": theirs},
+        )
+    with Store.open(db_url) as store:
+        assert store.interrupted == ()
+        run = store.get_run(theirs)
+        assert run.status is RunStatus.RUNNING and run.hostname == owner.this_machine().hostname
+
+
+def test_a_run_records_its_machine_boot_and_process_start(db_url: str) -> None:
+    """Issue 13 E: entering running records the machine id, the boot id and the process start time."""
+    from mmstudio.store import owner
+
+    with Store.open(db_url) as store:
+        run = store.create_run(name="here")
+        store.start_run(run)
+        with store._db.read() as conn:
+            row = conn.execute(
+                text("SELECT machine_id, boot_id, process_start FROM runs WHERE id = :i"), {"i": run}
+            ).one()
+    here = owner.this_machine()
+    assert row.machine_id == here.machine_id and row.boot_id == here.boot_id
+    if sys.platform.startswith("linux"):
+        assert row.process_start == owner.process_start(os.getpid()) is not None
+
+
+def test_a_reused_pid_does_not_keep_an_orphan_alive() -> None:
+    """Issue 13 E: the pid alive but started at another time (reused) means the run's process is
+    gone; a different boot means gone only when the run was silent since this boot began."""
+    from mmstudio.store.owner import Machine, is_dead
+
+    here = Machine("box", "m1", "b1")
+    alive = lambda pid: True  # noqa: E731
+    start = lambda pid: 500  # noqa: E731
+    assert is_dead(here, 7, "m1", "b1", 400, None, alive=alive, started_at=start)  # reused
+    assert not is_dead(here, 7, "m1", "b1", 500, None, alive=alive, started_at=start)  # the same process
+    assert not is_dead(here, 7, "m2", "b1", 400, None, alive=lambda pid: False)  # another machine
+    assert is_dead(here, 7, "m1", "b1", 500, None, alive=lambda pid: False)
+    booted = lambda: 1000.0  # noqa: E731
+    assert is_dead(here, 7, "m1", "b0", 500, 900.0, booted=booted)  # silent since before this boot
+    assert not is_dead(here, 7, "m1", "b0", 500, 1100.0, booted=booted)  # a clone, alive now
+    assert not is_dead(here, None, "m1", "b1", None, None)
+    assert is_dead(here, 7, None, None, None, None, alive=lambda pid: False)  # recorded before 0004

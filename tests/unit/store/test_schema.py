@@ -34,8 +34,8 @@ def _sha256(path: Path) -> str:
 def test_head_constant_matches_the_scripts() -> None:
     assert migrate.head_revision() == migrate.HEAD_REVISION
     script = migrate.script_directory()
-    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
-    for rev in ("0001", "0002", "0003"):
+    assert [r.revision for r in script.walk_revisions()] == ["0004", "0003", "0002", "0001"]
+    for rev in ("0001", "0002", "0003", "0004"):
         assert migrate.required_mmstudio(rev)
 
 
@@ -139,7 +139,7 @@ def _make_0001_database(path: Path) -> sqlite3.Connection:
 
 
 def test_older_database_is_backed_up_then_upgraded(db_path: Path, db_url: str) -> None:
-    db_path.parent.mkdir(parents=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     keeper = _make_0001_database(db_path)
     try:
         wal = db_path.with_name(db_path.name + "-wal")
@@ -205,7 +205,7 @@ def test_upgrade_keeps_the_dataset_spec_of_each_run_from_its_checkpoint(
     """0003 adds ``runs.dataset_spec``, filled from the newest checkpoint manifest of each run: an
     absolute path as it was; a relative one (as typed) found from the dataset record's folder. A run
     without a readable checkpoint keeps NULL; a store at 0002 is backed up first."""
-    db_path.parent.mkdir(parents=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     db = Database(create_store_engine(db_url))
     migrate.upgrade(db, "0002")
     db.dispose()
@@ -252,7 +252,7 @@ def test_upgrade_keeps_the_dataset_spec_of_each_run_from_its_checkpoint(
         assert store.get_run(run_id).dataset_spec == {"path": "/x/y.csv", "format": "manifest"}
         store.set_dataset_spec(3, {"path": "/x/z"})
         assert store.get_run(3).dataset_spec == {"path": "/x/z"}
-    assert _revision(db_path) == "0003"
+    assert _revision(db_path) == migrate.HEAD_REVISION
 
 
 def test_newer_database_is_refused_untouched(db_path: Path, db_url: str) -> None:
@@ -289,7 +289,7 @@ def test_newer_database_without_version_info_still_explains(db_path: Path, db_ur
 
 
 def test_foreign_database_is_refused_untouched(db_path: Path, db_url: str) -> None:
-    db_path.parent.mkdir(parents=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(db_path)
     con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
     con.execute("INSERT INTO customers (name) VALUES ('x')")
@@ -305,7 +305,7 @@ def test_foreign_database_is_refused_untouched(db_path: Path, db_url: str) -> No
 
 
 def test_empty_file_is_initialised(db_path: Path, db_url: str) -> None:
-    db_path.parent.mkdir(parents=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     db_path.touch()
     with Store.open(db_url) as store:
         assert store.list_runs() == []

@@ -55,9 +55,9 @@ def test_a_run_records_the_dataset_it_loaded(small_demo, db_url, make_job, monke
         "stratify": True,
         "check_images": "header",
     }
-    from mmstudio.paths import run_dir
-
-    assert read_checkpoint_meta(run_dir(result.run_id) / "last")["dataset"] == recorded
+    with Store.open(db_url) as store:
+        folder = store.run_dir(result.run_id)
+    assert read_checkpoint_meta(folder / "last")["dataset"] == recorded
 
 
 def test_resume_job_rebuilds_the_stored_job_and_the_run_continues(db_url, make_job):

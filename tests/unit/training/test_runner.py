@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from mmstudio.data.spec import DatasetSpec
-from mmstudio.paths import run_dir
 from mmstudio.store import Store
 from mmstudio.store.types import RunStatus
 from mmstudio.training import events as ev
@@ -67,7 +66,7 @@ def test_a_job_records_its_run_completely(db_url, make_job):
             a.path.rsplit("/", 1)[-1] for a in store.list_artifacts(result.run_id, kind="checkpoint")
         }
         assert artifacts == {"best.json", "last.json"}
-        assert (run_dir(result.run_id) / "last.json").is_file()
+        assert (store.run_dir(result.run_id) / "last.json").is_file()
     loss = curve(db_url, result.run_id, "train/loss")
     assert loss.step.tolist() == list(range(1, 13))
     assert len(curve(db_url, result.run_id, "val/accuracy")) == 2
