@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from mmstudio.data.spec import DatasetSpec
-from mmstudio.paths import run_dir
 from mmstudio.store import Store
 from mmstudio.store.summaries import make_record, run_key_metric
 from mmstudio.store.types import RunStatus
@@ -17,6 +16,11 @@ from mmstudio.training.defaults import apply_defaults, describe_choices, suggest
 from mmstudio.training.resume import resume_job
 from mmstudio.training.runner import run_job
 from mmstudio.training.spec import TrainSpec
+
+
+def _run_dir(db_url, run_id):
+    with Store.open(db_url) as store:
+        return store.run_dir(run_id)
 
 
 @pytest.fixture
@@ -103,7 +107,7 @@ def test_the_best_checkpoint_is_the_key_metrics_best_epoch_and_is_what_is_evalua
         losses = store.read_curve(result.run_id, "val/loss")
     accuracy = curve.value.tolist()
     best_epoch = accuracy.index(max(accuracy)) + 1  # the first epoch that reached the best value
-    best = checkpoints.load_checkpoint(checkpoints.manifest_path(run_dir(result.run_id) / "best"))
+    best = checkpoints.load_checkpoint(checkpoints.manifest_path(_run_dir(db_url, result.run_id) / "best"))
     assert best.meta["epoch"] == best_epoch
     assert best.meta["best"] == {"val/accuracy": pytest.approx(max(accuracy))}
     # the final evaluation ran on those weights: on val it gives exactly that epoch's numbers
@@ -119,7 +123,7 @@ def test_the_users_metric_picks_the_checkpoint_and_the_run_says_so(db_url, make_
     result = run_job(make_job(db_url, best_metric="val/loss", early_stopping=False), on_event=seen.append)
     assert result.status == "completed", result.message
     assert "best checkpoint by val/loss (min); no early stopping" in _logs(seen)
-    best = checkpoints.load_checkpoint(checkpoints.manifest_path(run_dir(result.run_id) / "best"))
+    best = checkpoints.load_checkpoint(checkpoints.manifest_path(_run_dir(db_url, result.run_id) / "best"))
     assert set(best.meta["best"]) == {"val/loss"}
 
 
