@@ -129,6 +129,36 @@ def key_metric(
     return ""
 
 
+#: The metric that picked the best checkpoint of a run recorded before ``best_metric`` existed (and
+#: without an early-stopping metric): training then always monitored the validation loss.
+LEGACY_MONITOR = "val/loss"
+
+
+def default_monitor(task: str | None) -> str:
+    """The metric that picks a run's best checkpoint (and drives early stopping) when the user chose
+    none: the task's key metric on the validation split, the first of :data:`KEY_METRICS` (the one
+    :func:`key_metric` ranks the run by), so the checkpoint evaluated is the one the Experiments page
+    ranks (``val/accuracy`` for a classification, ``val/rmse`` for a regression)."""
+    names = KEY_METRICS.get(task or "classification", KEY_METRICS["classification"])
+    return f"val/{names[0]}"
+
+
+def recorded_monitor(train_spec: Mapping[str, Any] | None) -> str:
+    """The metric that picked a recorded run's best checkpoint, from its stored train spec: its
+    ``best_metric``; for a spec stored before that field existed, its early-stopping metric, else
+    :data:`LEGACY_MONITOR` (what training monitored then); ``""`` with no spec."""
+    if not train_spec:
+        return ""
+    if "best_metric" in train_spec:
+        return str(train_spec.get("best_metric") or train_spec.get("early_stopping_metric") or "")
+    return str(train_spec.get("early_stopping_metric") or LEGACY_MONITOR)
+
+
+def describe_monitor(key: str) -> str:
+    """``"val/accuracy (max)"``: a monitored metric and which way it improves."""
+    return f"{key} ({'min' if lower_is_better(key) else 'max'})" if key else ""
+
+
 def test_key(key: str) -> str:
     """The test-split twin of a validation metric (``val/accuracy`` -> ``test/accuracy``); ``""`` for
     any other key."""

@@ -21,7 +21,7 @@ from mmstudio.cli._common import (
     run_id_arg,
 )
 from mmstudio.formatting import format_duration, format_value, local_time
-from mmstudio.vocabulary import RUN_STATUSES
+from mmstudio.vocabulary import RUN_STATUSES, describe_monitor, recorded_monitor
 
 
 def add_parsers(commands) -> None:
@@ -209,6 +209,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  device {doc['device'] or '-'}   seed {doc['seed']}   duration {duration}")
     if doc["spec"]:
         print(f"  model {doc['architecture']}   task {doc['spec'].get('task', '?')}")
+    if doc["train_spec"]:
+        print(f"  best checkpoint by {describe_monitor(recorded_monitor(doc['train_spec']))}")
     if doc["tags"]:
         print(f"  tags {', '.join(doc['tags'])}")
     if doc["notes"]:

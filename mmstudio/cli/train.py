@@ -103,7 +103,28 @@ def add_parsers(commands) -> None:
     g.add_argument("--image-size", type=int, help="image side in pixels fed to the model")
     g.add_argument("--max-len", type=int, help="text length in tokens")
     g.add_argument("--early-stopping", metavar="METRIC", help="stop when this metric stops improving")
-    g.add_argument("--patience", type=int, help="epochs without improvement before early stopping")
+    g.add_argument(
+        "--patience", type=int, help="evaluations without improvement before stopping (default: by data size)"
+    )
+    g.add_argument(
+        "--best-metric",
+        metavar="METRIC",
+        help="the validation metric that picks the best checkpoint and drives early stopping "
+        "(default: the task's key metric, e.g. val/accuracy)",
+    )
+    g.add_argument(
+        "--no-early-stopping",
+        dest="early_stopping_on",
+        action="store_false",
+        default=None,
+        help="train every epoch (the best checkpoint is still the one evaluated)",
+    )
+    g.add_argument(
+        "--modality-dropout",
+        type=float,
+        metavar="P",
+        help="in training, zero one modality's features per item with this probability (default 0.1)",
+    )
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     g = p.add_argument_group("run")
     g.add_argument("--name", help="the run's name (default: run-<id>)")
@@ -273,6 +294,9 @@ _TRAIN_OPTIONS = {
     "max_len": "max_len",
     "early_stopping": "early_stopping_metric",
     "patience": "patience",
+    "best_metric": "best_metric",
+    "early_stopping_on": "early_stopping",
+    "modality_dropout": "modality_dropout",
     "device": "device",
 }
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmstudio.models._common import EncoderOutput
 from mmstudio.models.context import ModelContext
 from mmstudio.models.fusion import FUSIONS
 from mmstudio.models.heads import HEADS, task_loss
@@ -37,6 +38,11 @@ class MultimodalModel(nn.Module):
       ``prediction_*``), and the fusion's extras, such as late fusion's ``modality_weights`` [2].
     - ``loss(outputs, batch)`` → the task's scalar loss.
     - ``spec`` / ``ctx``: what it was built from (the spec complete, defaults filled).
+    - ``modality_dropout``: in training mode only, for a predictive model that reads both modalities,
+      each item's text or image features (one of the two, at random) are zeroed with this
+      probability before the fusion (the trainer sets it from ``TrainSpec.modality_dropout``; 0 by
+      default, and never in eval mode). The fused model then cannot rely on one modality alone, so
+      a modality that turns out uninformative costs it little.
     """
 
     def __init__(self, spec: ModelSpec, ctx: ModelContext) -> None:
@@ -71,6 +77,7 @@ class MultimodalModel(nn.Module):
                     for stream, dim in self.fusion.out_dims.items()
                 }
             )
+        self.modality_dropout = 0.0
         weights = ctx.class_weights if self.task in ("classification", "multilabel") else None
         self.class_weights: Tensor | None
         self.register_buffer(
@@ -80,6 +87,9 @@ class MultimodalModel(nn.Module):
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         text = self.text_encoder(batch["tokens"], batch["lengths"]) if self.text_encoder is not None else None
         image = self.image_encoder(batch["image"]) if self.image_encoder is not None else None
+        both = text is not None and image is not None and self.task != "contrastive"
+        if both and self.training and self.modality_dropout > 0:
+            text, image = drop_modality(text, image, self.modality_dropout)
         streams = self.fusion(text, image)
         if self.task == "contrastive":
             return self.heads["contrastive"](streams["text"], streams["image"])
@@ -101,6 +111,26 @@ class MultimodalModel(nn.Module):
 
     def num_parameters(self, *, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def drop_modality(text: EncoderOutput, image: EncoderOutput, p: float) -> tuple[EncoderOutput, EncoderOutput]:
+    """``text`` and ``image`` with, for each item, with probability ``p``, one of them (either, with
+    equal chance) zeroed: its pooled vector and its tokens. Padding masks are kept as they are."""
+    batch = text.pooled.shape[0]
+    device = text.pooled.device
+    dropped = torch.rand(batch, device=device) < p
+    which = torch.rand(batch, device=device) < 0.5  # True: drop the text, False: the image
+    keep_text = ~(dropped & which)
+    keep_image = ~(dropped & ~which)
+
+    def scaled(out: EncoderOutput, keep: Tensor) -> EncoderOutput:
+        k = keep.to(out.pooled.dtype)
+        tokens = out.tokens
+        if tokens is not None:
+            tokens = tokens * k.view(-1, *([1] * (tokens.dim() - 1))).to(tokens.dtype)
+        return out._replace(pooled=out.pooled * k[:, None], tokens=tokens)
+
+    return scaled(text, keep_text), scaled(image, keep_image)
 
 
 def build_model(spec: ModelSpec | Mapping[str, Any], ctx: ModelContext) -> MultimodalModel:

@@ -18,7 +18,16 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from mmstudio.formatting import format_duration, format_value, local_time, plural
-from mmstudio.vocabulary import LOSS_KEYS, SLOT_TITLES, SLOTS, architecture_summary, key_metric, test_key
+from mmstudio.vocabulary import (
+    LOSS_KEYS,
+    SLOT_TITLES,
+    SLOTS,
+    architecture_summary,
+    describe_monitor,
+    key_metric,
+    recorded_monitor,
+    test_key,
+)
 
 from .types import MetricStats, RunDetail, RunStatus, RunSummary
 
@@ -132,12 +141,15 @@ def run_key_metric(
     keys: Iterable[str], spec: Mapping[str, Any] | None = None, train_spec: Mapping[str, Any] | None = None
 ) -> str:
     """The metric a run is judged by, among the metric ``keys`` it logged:
-    :func:`mmstudio.vocabulary.key_metric` for the task of its model ``spec``, its early-stopping metric
-    (``train_spec``) first. A run that logged no validation score (trained without a validation
-    split) is judged by its test score rather than by a loss."""
+    :func:`mmstudio.vocabulary.key_metric` for the task of its model ``spec``, the metric that picked
+    its best checkpoint (``train_spec``'s ``best_metric``, else its early-stopping metric) first, so the
+    page ranks a run by what chose the weights it evaluated. A run that logged no validation score
+    (trained without a validation split) is judged by its test score rather than by a loss."""
     keys = set(keys)
     task = (spec or {}).get("task")
-    key = key_metric(keys, task=task, preferred=(train_spec or {}).get("early_stopping_metric"))
+    train_spec = train_spec or {}
+    preferred = train_spec.get("best_metric") or train_spec.get("early_stopping_metric")
+    key = key_metric(keys, task=task, preferred=preferred)
     if key in ("", *LOSS_KEYS):
         tested = key_metric(keys, task=task, split="test")
         if tested and tested not in LOSS_KEYS:
@@ -328,7 +340,9 @@ def details_html(rec: RunRecord) -> str:
         cells.append(_table_html("Model", model_rows))
     train = rec.train_spec
     if train:
-        cells.append(_table_html("Training", [(k, str(train[k])) for k in DETAIL_TRAIN_KEYS if k in train]))
+        rows = [(k, str(train[k])) for k in DETAIL_TRAIN_KEYS if k in train]
+        rows.append(("best checkpoint by", describe_monitor(recorded_monitor(train))))
+        cells.append(_table_html("Training", rows))
     if rec.stats:
         rows = "".join(
             f"<tr><td>{escape(k)}</td><td align='right'>{format_value(s.last_value)}</td>"

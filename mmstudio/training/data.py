@@ -29,7 +29,7 @@ from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
 from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 from mmstudio.training.labels import regression_value, split_multilabel
-from mmstudio.training.spec import TrainSpec
+from mmstudio.training.spec import DEFAULT_MAX_LEN, TrainSpec
 from mmstudio.vocabulary import check_task
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -225,7 +225,7 @@ class PreparedData:
         ids, lengths = build_text_cache(
             [item.text for item in items],
             tokenizer,
-            self.train.max_len,
+            self.max_len,
             self.dataset.fingerprint,
             cache_root=None if self._cache_root is None else os.path.join(self._cache_root, "text"),
         )
@@ -286,7 +286,8 @@ class PreparedData:
 
     @property
     def max_len(self) -> int:
-        return self.train.max_len
+        """The text length: the spec's, or :data:`DEFAULT_MAX_LEN` when no dataset chose one."""
+        return self.train.max_len or DEFAULT_MAX_LEN
 
     def class_weights(self) -> list[float] | None:
         """Per-class loss weights from the training split, for imbalanced data.

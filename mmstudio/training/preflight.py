@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from mmstudio.formatting import format_bytes, format_count, plural
 from mmstudio.progress import Cancelled, check_cancel, user_message
 from mmstudio.training.labels import regression_value, split_multilabel
-from mmstudio.training.spec import TrainSpec
+from mmstudio.training.spec import DEFAULT_MAX_LEN, DEFAULT_PATIENCE, TrainSpec
 from mmstudio.vocabulary import SLOT_TITLES, component_name, default_task
 
 if TYPE_CHECKING:
@@ -99,6 +99,63 @@ def model_inputs(spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, Any, Any
         if wanted["size"] != train.image_size:
             train = dataclasses.replace(train, image_size=wanted["size"])
     return train, tokenizer, norm
+
+
+# --- training settings chosen from the data --------------------------------------------------------
+
+
+def defaults_facts(
+    dataset: Dataset, spec: ModelSpec | Mapping[str, Any] | None, train: TrainSpec
+) -> dict[str, Any]:
+    """The facts :func:`~mmstudio.training.defaults.suggest_defaults` reads, from the training split:
+    its size, each text's length in words (as the word tokenizer splits them), the tokenizer, whether
+    the text encoder is pretrained (its tokenizer counts other pieces), and the items per label.
+    ``spec``: the model (a partial request, or None, is the default for the data). Standard library
+    only: the Train page calls it for its summary."""
+    from mmstudio.data.text import WORD_PATTERN
+
+    request = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
+    task = request.get("task") or model_task(dataset)
+    text = request.get("text_encoder")
+    has_text = dataset.columns.text is not None and (text is None or component_name(text) is not None)
+    train_items = [item for item in dataset.items if item.split == "train"]
+    facts: dict[str, Any] = {"task": task, "train_items": len(train_items), "tokenizer": train.tokenizer}
+    if has_text:
+        facts["text_lengths"] = [len(WORD_PATTERN.findall(item.text or "")) for item in train_items]
+        facts["pretrained_text"] = component_name(text) in ("hf", "minilm")
+    if task == "classification":
+        counts: dict[str, int] = {}
+        for item in train_items:
+            if item.label:
+                counts[item.label] = counts.get(item.label, 0) + 1
+        facts["class_counts"] = counts
+    return facts
+
+
+def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, list[str]]:
+    """``train`` completed for a ``spec`` model on ``dataset`` as the runner completes it: the fields
+    left at None chosen from the data (:func:`~mmstudio.training.defaults.apply_defaults`) and
+    ``best_metric`` named (the task's key metric when none was chosen); and the lines that say so,
+    for the run's log, ``train --check`` and the Train page."""
+    from mmstudio.training.defaults import apply_defaults, describe_choices
+    from mmstudio.vocabulary import describe_monitor
+
+    train, notes = apply_defaults(train, defaults_facts(dataset, spec, train))
+    # what no rule chose (no text: no length to measure) takes the value it has without data, so a
+    # stored spec names every setting
+    train = dataclasses.replace(
+        train,
+        best_metric=train.monitor_for(spec.task),
+        patience=train.patience or DEFAULT_PATIENCE,
+        max_len=train.max_len or DEFAULT_MAX_LEN,
+        class_weights=bool(train.class_weights),
+    )
+    how = f"best checkpoint by {describe_monitor(train.best_metric or '')}"
+    if train.stops_early:
+        how += f"; early stopping after {plural(train.patience or 0, 'evaluation')} without improvement"
+    else:
+        how += "; no early stopping"
+    return train, [how, *([describe_choices(notes)] if notes else [])]
 
 
 # --- the data's facts and the model's context ------------------------------------------------------
@@ -188,7 +245,7 @@ def model_context(
         "vocab_size": vocab,
         "num_outputs": {"regression": 1, "contrastive": 0}.get(task, classes),
         "image_size": train.image_size,
-        "max_len": train.max_len,
+        "max_len": train.max_len or DEFAULT_MAX_LEN,
         "has_text": has_text,
         "has_image": has_image,
     }
@@ -208,7 +265,8 @@ def describe_context(
 ) -> str:
     """The data the shapes are for, in a sentence: ``facts`` when known; else a dataset being read
     (``dataset_name``); else none, and the defaults the shapes assume."""
-    sizes = f"{train.image_size} px images, texts of {train.max_len} tokens, batch size {train.batch_size}"
+    length = train.max_len or DEFAULT_MAX_LEN
+    sizes = f"{train.image_size} px images, texts of {length} tokens, batch size {train.batch_size}"
     if facts is not None:
         parts = [plural(facts.items, "pair")]
         if facts.has_text and facts.vocab_size is not None:
@@ -736,6 +794,7 @@ class PreflightReport:
     summary: dict[str, Any] | None = None
     error: str | None = None
     check: dict[str, Any] | None = None
+    choices: list[str] = field(default_factory=list)  # what the data chose (train_for_data)
 
     @property
     def errors(self) -> list[dict[str, str]]:
@@ -767,11 +826,13 @@ class PreflightReport:
             "summary": self.summary,
             "error": self.error,
             "check": self.check,
+            "train": self.train.to_dict(),
+            "choices": list(self.choices),
         }
 
     def text_lines(self) -> list[str]:
         """The report for people: the data, the issues, the architecture, the check."""
-        lines = [describe_context(self.train, self.facts), ""]
+        lines = [describe_context(self.train, self.facts), *self.choices, ""]
         lines += [f"{i['level']}: {i['component']}: {i['message']}" for i in self.issues]
         if not self.errors:
             lines += self.diagram().text_lines()
@@ -800,12 +861,15 @@ def check_job(
     resolved = resolve_model_spec(request, dataset)
     spec = resolved.to_dict()
     train = model_inputs(resolved, train)[0]  # a pretrained image encoder's own image size
+    train, choices = train_for_data(dataset, resolved, train)
     _say(state, "Fitting the tokenizer and reading the labels…")
     facts = dataset_facts(dataset, train, cancel=state)
     context = model_context(spec["task"], train, facts)
     _say(state, "Checking the model spec…")
     found = summarize_spec(spec, context, train.batch_size)
-    report = PreflightReport(spec, facts, context, train, found["issues"], found["summary"], found["error"])
+    report = PreflightReport(
+        spec, facts, context, train, found["issues"], found["summary"], found["error"], choices=choices
+    )
     if report.errors or report.error is not None:
         return report
     try:

@@ -65,7 +65,8 @@ def resume_job(
             f"{words[-1]} run can be resumed"
         )
     dataset = _dataset_spec(store, run, data, current)
-    train_spec = TrainSpec.from_dict({**(run.train_spec or {}), **dict(train or {})})
+    # from_stored: a spec recorded before best_metric existed goes on monitoring what it monitored
+    train_spec = TrainSpec.from_stored({**(run.train_spec or {}), **dict(train or {})})
     return RunJob(
         dataset=dataset,
         model=run.spec or {},

@@ -41,6 +41,7 @@ from mmstudio.training.preflight import (
     model_context,
     model_inputs,
     resolve_model_spec,
+    train_for_data,
 )
 from mmstudio.training.spec import RunJob
 from mmstudio.training.trainer import TrainingFailed
@@ -165,7 +166,8 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     dataset_id = _record_dataset(store, dataset)
     resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
     spec = _resume_spec(resume) if resume is not None else _model_spec(job, dataset)
-    job = state.job = dataclasses.replace(job, train=model_inputs(spec, job.train)[0])
+    train, choices = train_for_data(dataset, spec, model_inputs(spec, job.train)[0])
+    job = state.job = dataclasses.replace(job, train=train)
     _check_spec(spec, dataset, job.train)
     run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))
     state.device = describe_device(device)
@@ -193,6 +195,8 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
             time.time(),
         )
     )
+    for line in choices:  # what picks the best checkpoint, and what the data chose
+        events.log(run_id, line)
     fit = trainer.fit()
     metrics = {**fit.last_metrics, **_final_evaluation(trainer, store, run_id, dataset_id, spec, events)}
     events.writer.flush()
@@ -422,6 +426,13 @@ def _final_evaluation(
     best = trainer.checkpoint_path("best")
     if best is not None and best.is_file():
         trainer.load_weights(best)
+        state = trainer.state
+        if state.best_epoch is not None and state.best_value is not None:
+            events.log(
+                run_id,
+                f"evaluating the best weights: epoch {state.best_epoch} "
+                f"({trainer.monitor} {state.best_value:.4g}) of {state.epoch}",
+            )
     sizes = trainer.data.split_sizes()
     runs = [(split, None) for split in ("val", "test") if sizes.get(split, 0) > 0]
     if sizes.get("test", 0) > 0 and spec.has_text and spec.has_image:

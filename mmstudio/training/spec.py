@@ -26,14 +26,27 @@ from typing import Any
 
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.formatting import plural
-from mmstudio.vocabulary import MONITOR_SPLITS, SLOTS, check_task, component_name, metric_mode
+from mmstudio.vocabulary import (
+    LEGACY_MONITOR,
+    MONITOR_SPLITS,
+    SLOTS,
+    check_task,
+    component_name,
+    default_monitor,
+    metric_mode,
+)
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TOKENIZERS = ("word", "bpe")  # the keys of mmstudio.data.text.TOKENIZERS (a test keeps them in step)
 IMAGE_FITS = ("crop", "squash", "pad")  # mmstudio.data.images.FITS, without importing Pillow
-DEFAULT_MONITOR = "val/loss"
+DEFAULT_MONITOR = LEGACY_MONITOR  # kept for older callers; a new run monitors its task's key metric
+#: What the fields that default to None (chosen from the dataset) are when no dataset chose them.
+DEFAULT_PATIENCE = 3
+DEFAULT_MAX_LEN = 32
+#: The fields a dataset may choose when the user left them at None (``suggest_defaults``).
+DATA_DEFAULT_FIELDS = ("patience", "max_len", "class_weights")
 RUN_JOB_VERSION = 1
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 _MAX_SEED = 2**63 - 1
@@ -89,6 +102,10 @@ def _flag(name: str, value: Any) -> Any:
     return value
 
 
+def _optional_flag(name: str, value: Any) -> Any:
+    return None if value is None else _flag(name, value)
+
+
 def _device(name: str, value: Any) -> Any:
     if not isinstance(value, str) or not _DEVICE.fullmatch(value):
         raise ValueError(f"{name} must be auto, cpu, cuda, cuda:N or mps, not {value!r}")
@@ -118,8 +135,18 @@ class TrainSpec:
     ``accumulation`` sums gradients over that many batches per optimiser step. ``precision="auto"``
     means bf16 on a CUDA device that supports it, fp16 with loss scaling on an older CUDA device, and
     fp32 elsewhere (:func:`mmstudio.training.device.resolve_precision`).
-    ``early_stopping_metric`` (e.g. ``val/accuracy``) stops the run after ``patience`` evaluations
-    without improvement; whether lower or higher is better follows from its name (:func:`metric_mode`).
+    ``best_metric`` picks the best checkpoint (the weights evaluated at the end, and exported), drives
+    early stopping and the ``plateau`` schedule; None means the task's key metric on the validation
+    split (:func:`~mmstudio.vocabulary.default_monitor`: ``val/accuracy`` for a classification, the
+    metric the Experiments page ranks by), filled in when the run starts so the stored spec names it.
+    ``early_stopping_metric`` is the older way to name it (it is the monitor when ``best_metric`` is
+    None, and turns early stopping on). With ``early_stopping`` (on by default) the run stops after
+    ``patience`` evaluations without improvement; whether lower or higher is better follows from the
+    metric's name (:func:`metric_mode`). ``patience``, ``max_len`` and ``class_weights`` left at None are
+    chosen from the dataset when the run starts (:func:`mmstudio.training.defaults.suggest_defaults`;
+    without a dataset: 3, 32 and off). ``modality_dropout``: in training, per item, the features of one
+    modality (chosen at random) are zeroed with this probability, so a fused model cannot lean on one
+    modality alone and stays usable when the other is uninformative; only for a model that fuses both.
     ``vocab_max_size`` bounds the word vocabulary, or is the target BPE vocabulary size.
     ``num_threads=None`` leaves torch's CPU thread count as it is.
     ``backbone_lr_scale``: the pretrained weights that are fine-tuned (an ``hf`` encoder's ``top:N`` or
@@ -151,15 +178,18 @@ class TrainSpec:
     grad_clip: float | None = 1.0
     accumulation: int = 1
     precision: str = "auto"
-    class_weights: bool = False
+    class_weights: bool | None = None
+    best_metric: str | None = None
+    early_stopping: bool = True
     early_stopping_metric: str | None = None
-    patience: int = 3
+    patience: int | None = None
+    modality_dropout: float = 0.1
     seed: int = 0
     device: str = "auto"
     num_threads: int | None = None
     image_size: int = 64
     image_fit: str = "crop"
-    max_len: int = 32
+    max_len: int | None = None
     tokenizer: str = "word"
     vocab_min_freq: int = 2
     vocab_max_size: int = 20_000
@@ -171,16 +201,26 @@ class TrainSpec:
         for name, check in _TRAIN_CHECKS.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
 
+    def monitor_for(self, task: str | None) -> str:
+        """The metric that picks the best checkpoint, stops early and drives ``plateau`` for a model of
+        ``task``: ``best_metric``, else the early-stopping metric, else the task's key metric on val."""
+        return self.best_metric or self.early_stopping_metric or default_monitor(task)
+
     @property
     def monitor(self) -> str:
-        """The metric that picks the best checkpoint and drives ``plateau``: the early-stopping metric
-        when one is set, else ``val/loss``."""
-        return self.early_stopping_metric or DEFAULT_MONITOR
+        """:meth:`monitor_for` a classification (a run fills ``best_metric`` in for its own task)."""
+        return self.monitor_for(None)
 
     @property
     def monitor_mode(self) -> str:
         """``"min"`` or ``"max"``: which way :attr:`monitor` improves."""
         return metric_mode(self.monitor)
+
+    @property
+    def stops_early(self) -> bool:
+        """Whether the run stops when the monitored metric stalls (naming an early-stopping metric
+        turns it on, as it always did)."""
+        return self.early_stopping or self.early_stopping_metric is not None
 
     def warmup_for(self, total_steps: int) -> int:
         """Warm-up length in optimiser steps for a run of ``total_steps``, never longer than the run."""
@@ -199,6 +239,21 @@ class TrainSpec:
         mmstudio still loads); unknown keys are refused with the list of valid ones."""
         _refuse_unknown("train spec", data, cls)
         return cls(**data)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> TrainSpec:
+        """The spec a run recorded, meaning what it meant when it was recorded. A spec stored before
+        ``best_metric`` existed trained with its early-stopping metric, else ``val/loss``, picking the
+        best checkpoint, and stopped early only when an early-stopping metric was named: those are
+        filled in, so resuming it goes on as it began. (Such a spec holds concrete ``patience``,
+        ``max_len`` and ``class_weights``: every stored spec held every field.)"""
+        data = dict(data)
+        if "best_metric" not in data:
+            named = data.get("early_stopping_metric")
+            data["best_metric"] = named or LEGACY_MONITOR
+            data.setdefault("early_stopping", named is not None)
+            data.setdefault("modality_dropout", 0.0)
+        return cls.from_dict(data)
 
 
 _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
@@ -219,15 +274,18 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "grad_clip": _number(0.0, low_open=True, optional=True),
     "accumulation": _integer(1, 1024),
     "precision": _choice(PRECISIONS),
-    "class_weights": _flag,
+    "class_weights": _optional_flag,
+    "best_metric": _monitor,
+    "early_stopping": _flag,
     "early_stopping_metric": _monitor,
-    "patience": _integer(1),
+    "patience": _integer(1, optional=True),
+    "modality_dropout": _number(0.0, 1.0),
     "seed": _integer(0, _MAX_SEED),
     "device": _device,
     "num_threads": _integer(1, 1024, optional=True),
     "image_size": _integer(8, 2048),
     "image_fit": _choice(IMAGE_FITS),
-    "max_len": _integer(1, 8192),
+    "max_len": _integer(1, 8192, optional=True),
     "tokenizer": _choice(TOKENIZERS),
     "vocab_min_freq": _integer(1),
     "vocab_max_size": _integer(2, 10_000_000),

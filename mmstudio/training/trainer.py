@@ -36,7 +36,7 @@ from mmstudio.training.control import TrainingControl
 from mmstudio.training.data import PreparedData, mask_batch
 from mmstudio.training.device import Precision, memory_in_use
 from mmstudio.training.metrics import EvaluationResult, compute_metrics
-from mmstudio.training.spec import TrainSpec
+from mmstudio.training.spec import DEFAULT_PATIENCE, TrainSpec
 from mmstudio.vocabulary import ABLATIONS, metric_mode
 
 EventCallback = Callable[[ev.Event], None]
@@ -267,6 +267,8 @@ class Trainer:
         checkpoint_meta: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
+        if hasattr(model, "modality_dropout"):  # a MultimodalModel: drops a modality in training only
+            model.modality_dropout = spec.modality_dropout
         self.data = data
         self.spec = spec
         self.device = device
@@ -289,7 +291,7 @@ class Trainer:
         self.schedule = LRSchedule(spec, steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps)
         self.scaler = precision.grad_scaler()
         self.state = TrainState()
-        self.monitor = spec.monitor
+        self.monitor = spec.monitor_for(data.task)
         self.monitor_mode = metric_mode(self.monitor)
         self._pending: list[torch.Tensor] = []  # detached losses of the steps since the last log
         self._pending_steps: list[int] = []
@@ -579,8 +581,8 @@ class Trainer:
 
     def _should_stop_early(self) -> bool:
         return (
-            self.spec.early_stopping_metric is not None
-            and self.state.bad_evaluations >= self.spec.patience
+            self.spec.stops_early
+            and self.state.bad_evaluations >= (self.spec.patience or DEFAULT_PATIENCE)
             and self.state.epoch < self.spec.epochs
         )
 

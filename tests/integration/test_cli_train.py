@@ -53,6 +53,11 @@ def test_runs_show_and_compare(trained, capsys):
     assert any(a["kind"] == "checkpoint" for a in doc["artifacts"])
     assert doc["metric_stats"]["train/loss"]["count"] > 0
 
+    # issue 14: the metric that picked the evaluated weights is stored and said
+    assert doc["train_spec"]["best_metric"] == "val/accuracy" and doc["key_metric"]["key"] == "val/accuracy"
+    assert main(["runs", "show", str(fused["run_id"]), "--db", db]) == 0
+    assert "best checkpoint by val/accuracy (max)" in capsys.readouterr().out
+
     assert main(["runs", "compare", str(fused["run_id"]), str(text["run_id"]), "--db", db, "--json"]) == 0
     cmp = json.loads(capsys.readouterr().out)
     assert "model.image_encoder.name" in cmp["parameters"]
@@ -317,3 +322,15 @@ def test_runs_delete_asks_about_one_run_as_one(tmp_path, monkeypatch, capsys):
         f"delete runs {first} (a), {second} (b) and their checkpoints? [y/N] ",
     ]
     assert "nothing deleted" in capsys.readouterr().err
+
+
+def test_check_says_what_picks_the_checkpoint_and_what_the_data_chose(demo, capsys):
+    assert main(["train", "--data", str(demo), "--check", "--image-size", "32", "--max-len", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "best checkpoint by val/accuracy (max); early stopping after 5 evaluations" in out
+    assert "chosen from the dataset: patience 5 (192 training items)" in out
+    assert "max_len" not in out.split("chosen from the dataset:")[1].split("\n")[0]  # --max-len given: kept
+    flags = ["--best-metric", "val/loss", "--no-early-stopping", "--patience", "2"]
+    assert main(["train", "--data", str(demo), "--check", "--image-size", "32", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "best checkpoint by val/loss (min); no early stopping" in out and "patience 5" not in out

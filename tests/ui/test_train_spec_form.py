@@ -51,7 +51,12 @@ def test_a_spec_reads_back_as_given_with_the_fields_the_form_has_no_control_for(
 
 def test_early_stopping_offers_the_monitors_and_keeps_any_other_metric(form):
     offered = [form.early_combo.itemData(i) for i in range(form.early_combo.count())]
-    assert offered == [None, *MONITOR_CHOICES]
+    assert offered == ["key", None, *MONITOR_CHOICES]
+    assert form.early_combo.currentData() == "key"  # on by default, by the task's key metric
+    assert form.train_spec().early_stopping and form.train_spec().best_metric is None
+    assert form.patience_spin.text() == "auto (by dataset size)" and form.train_spec().patience is None
+    form.early_combo.setCurrentIndex(1)
+    assert not form.train_spec().stops_early
     form.set_train_spec(TrainSpec(early_stopping_metric="val/top1_err"))
     assert form.train_spec().early_stopping_metric == "val/top1_err"
     assert form.early_combo.currentText() == "val/top1_err"

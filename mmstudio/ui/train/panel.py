@@ -500,7 +500,11 @@ class TrainPanel(QWidget):
         self.queue_changed.emit()
 
     def _update_summary(self) -> None:
-        self.summary.show_job(self.state.dataset, self.state.model_spec)
+        try:
+            train = self.train_spec()
+        except (TypeError, ValueError):  # a field out of range: the form says so where it is edited
+            train = None
+        self.summary.show_job(self.state.dataset, self.state.model_spec, train)
         self.job_check.check(self.state.dataset, self.state.model_spec)
         self._update_controls()
 

@@ -104,11 +104,17 @@ class TrainSpecFormWidget(QWidget):
         self.device_combo = QComboBox()
         self.device_combo.addItem("auto (looking for devices…)", "auto")
         self.early_combo = QComboBox()
+        self.early_combo.addItem("on: the task's key metric", _KEY_METRIC)
         self.early_combo.addItem("off", None)
+        self.early_combo.setToolTip(
+            "The metric that picks the best checkpoint (the weights evaluated at the end) and stops the "
+            "run when it stalls; with early stopping off it still picks the checkpoint"
+        )
         for key in MONITOR_CHOICES:
             self.early_combo.addItem(key, key)
         self.patience_spin = QSpinBox()
-        self.patience_spin.setRange(1, 10_000)
+        self.patience_spin.setRange(0, 10_000)
+        self.patience_spin.setSpecialValueText("auto (by dataset size)")
         self.patience_spin.setSuffix(" epochs")
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("automatic (run-<id>)")
@@ -167,8 +173,9 @@ class TrainSpecFormWidget(QWidget):
         self.precision_combo.setCurrentText(spec.precision)
         self.seed_spin.setValue(min(spec.seed, self.seed_spin.maximum()))
         _choose(self.device_combo, spec.device)
-        _choose(self.early_combo, spec.early_stopping_metric)
-        self.patience_spin.setValue(spec.patience)
+        metric = spec.best_metric or spec.early_stopping_metric
+        _choose(self.early_combo, metric if metric else (_KEY_METRIC if spec.stops_early else None))
+        self.patience_spin.setValue(spec.patience or 0)
 
     def train_spec(self) -> TrainSpec:
         """The form as a :class:`TrainSpec` (raises ``ValueError`` / ``TypeError`` naming a bad field)."""
@@ -185,9 +192,21 @@ class TrainSpecFormWidget(QWidget):
             precision=self.precision_combo.currentText(),
             seed=self.seed_spin.value(),
             device=self.device_combo.currentData() or "auto",
-            early_stopping_metric=self.early_combo.currentData(),
-            patience=self.patience_spin.value(),
+            patience=self.patience_spin.value() or None,
+            **self._monitor_fields(),
         )
+
+    def _monitor_fields(self) -> dict[str, object]:
+        """The early-stopping choice as TrainSpec fields: the key metric, off, or a metric named (as
+        ``best_metric`` when the spec shown had one, else as the early-stopping metric)."""
+        choice = self.early_combo.currentData()
+        if choice == _KEY_METRIC:
+            return {"early_stopping": True, "early_stopping_metric": None, "best_metric": None}
+        if choice is None:
+            return {"early_stopping": False, "early_stopping_metric": None}
+        if self._base_spec.best_metric:
+            return {"early_stopping": True, "best_metric": choice}
+        return {"early_stopping": True, "early_stopping_metric": choice}
 
     def run_name(self) -> str | None:
         """The name typed for the run; None leaves it to the store (``run-<id>``)."""
@@ -203,6 +222,10 @@ class TrainSpecFormWidget(QWidget):
             self.device_combo.addItem(f"{device.name}: {device.description}", device.name)
         index = self.device_combo.findData(current)
         self.device_combo.setCurrentIndex(max(0, index))
+
+
+#: The early-stopping choice "the task's key metric" (``best_metric`` None: the run names it).
+_KEY_METRIC = "key"
 
 
 def _choose(combo: QComboBox, value: object) -> None:

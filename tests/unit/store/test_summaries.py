@@ -117,6 +117,8 @@ def test_the_details_say_why_a_run_stopped_and_list_its_model_settings_and_metri
     assert "loss became NaN at step 7" in html and "gamma &lt;b&gt;" in html
     assert "small_cnn (width=4)" in html and "text encoder" in html and "val/accuracy" in html
     assert html.index("epochs") < html.index("lr")  # the training settings in their fixed order
+    # a spec stored before best_metric existed picked its checkpoint by val/loss, and says so
+    assert "best checkpoint by</td><td>val/loss (min)" in html.replace("'", "").replace(" align=left", "")
     assert "#d64541" in html  # the failed status's colour
     record = make_record(store.get_run(run_id), {})
     assert "No metrics logged yet" in details_html(record)

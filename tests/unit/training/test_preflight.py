@@ -280,7 +280,9 @@ def test_check_job_stops_at_the_errors(text_only):
     report = check_job(text_only, {"image_encoder": "small_cnn"}, SMALL)
     assert not report.ok and report.check is None and report.summary is None
     assert report.errors[0]["message"].startswith("the dataset has no images, so the small_cnn encoder")
-    assert report.text_lines()[2].startswith("error: image_encoder: the dataset has no images")
+    lines = report.text_lines()  # the data, the settings it chose (train_for_data), a blank line, errors
+    assert lines[1].startswith("best checkpoint by val/accuracy (max)")
+    assert lines[lines.index("") + 1].startswith("error: image_encoder: the dataset has no images")
     with pytest.raises(ValueError, match="unknown model spec key"):
         check_job(text_only, {"encoder": "x"}, SMALL)
 

@@ -11,6 +11,7 @@ from mmstudio.data.images import FITS
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.data.text import TOKENIZERS as TEXT_TOKENIZERS
 from mmstudio.training.spec import IMAGE_FITS, TOKENIZERS, RunJob, TrainSpec
+from mmstudio.vocabulary import describe_monitor, key_metric, recorded_monitor
 
 MODEL = {
     "task": "classification",
@@ -24,9 +25,14 @@ MODEL = {
 def test_defaults_suit_a_short_cpu_demo():
     spec = TrainSpec()
     assert (spec.epochs, spec.batch_size, spec.optimizer, spec.schedule) == (5, 64, "adamw", "cosine")
-    assert (spec.image_size, spec.max_len, spec.accumulation, spec.seed) == (64, 32, 1, 0)
+    assert (spec.image_size, spec.accumulation, spec.seed) == (64, 1, 0)
     assert spec.precision == "auto" and spec.device == "auto" and spec.num_threads is None
     assert spec.grad_clip == 1.0 and spec.early_stopping_metric is None
+    # Early stopping is on; what picks the best checkpoint is the task's key metric (named when the run
+    # starts); patience, text length and class weights are chosen from the dataset (None until then).
+    assert spec.early_stopping and spec.stops_early and spec.best_metric is None
+    assert (spec.patience, spec.max_len, spec.class_weights) == (None, None, None)
+    assert spec.modality_dropout == 0.1
 
 
 def test_round_trip_through_json():
@@ -95,10 +101,46 @@ def test_choices_match_the_dataset_layer():
     assert set(TOKENIZERS) == set(TEXT_TOKENIZERS)
 
 
-def test_monitor_defaults_to_validation_loss():
-    assert (TrainSpec().monitor, TrainSpec().monitor_mode) == ("val/loss", "min")
+def test_monitor_defaults_to_the_task_key_metric_the_experiments_page_ranks_by():
+    # Before issue 14 it was val/loss, which picked the epochs where a small model predicted one class.
+    assert (TrainSpec().monitor, TrainSpec().monitor_mode) == ("val/accuracy", "max")
+    assert TrainSpec().monitor_for("regression") == "val/rmse"
+    assert TrainSpec().monitor_for("contrastive") == "val/mean_recall"
+    assert TrainSpec().monitor_for("multilabel") == "val/macro_f1"
+    for task in ("classification", "regression", "contrastive", "multilabel"):
+        logged = {"val/loss", "val/accuracy", "val/macro_f1", "val/rmse", "val/mae", "val/mean_recall"}
+        if task != "classification":
+            logged.discard("val/accuracy")
+        assert TrainSpec().monitor_for(task) == key_metric(logged & _task_keys(task), task=task)
     spec = TrainSpec(early_stopping_metric="val/accuracy")
     assert (spec.monitor, spec.monitor_mode) == ("val/accuracy", "max")
+    spec = TrainSpec(best_metric="val/loss", early_stopping_metric="val/macro_f1")
+    assert (spec.monitor_for("classification"), spec.monitor_mode) == ("val/loss", "min")
+
+
+def _task_keys(task):
+    from mmstudio.vocabulary import KEY_METRICS
+
+    return {"val/loss", *(f"val/{name}" for name in KEY_METRICS[task])}
+
+
+def test_a_spec_stored_before_best_metric_means_what_it_meant():
+    """A run recorded before issue 14 picked its best checkpoint by its early-stopping metric, else
+    val/loss, and stopped early only with a metric named: resuming it goes on the same way."""
+    old = TrainSpec().to_dict()
+    for key in ("best_metric", "early_stopping", "modality_dropout"):
+        old.pop(key)
+    old.update(patience=3, max_len=32, class_weights=False)  # every old spec held these
+    legacy = TrainSpec.from_stored(old)
+    assert (legacy.monitor_for("classification"), legacy.stops_early) == ("val/loss", False)
+    assert legacy.modality_dropout == 0.0 and legacy.patience == 3 and legacy.max_len == 32
+    named = TrainSpec.from_stored({**old, "early_stopping_metric": "val/macro_f1"})
+    assert (named.monitor_for("classification"), named.stops_early) == ("val/macro_f1", True)
+    assert recorded_monitor(old) == "val/loss" and describe_monitor(recorded_monitor(old)) == "val/loss (min)"
+    # a spec stored now names its metric and is read as it is
+    new = {**TrainSpec(best_metric="val/accuracy").to_dict()}
+    assert TrainSpec.from_stored(new) == TrainSpec.from_dict(new)
+    assert recorded_monitor(new) == "val/accuracy"
 
 
 def test_warmup_from_fraction_or_steps_never_exceeds_the_run():
