@@ -41,6 +41,7 @@ SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TOKENIZERS = ("word", "bpe")  # the keys of mmstudio.data.text.TOKENIZERS (a test keeps them in step)
 IMAGE_FITS = ("crop", "squash", "pad")  # mmstudio.data.images.FITS, without importing Pillow
+AUGMENT_LEVELS = ("none", "light", "strong")  # mmstudio.training.augment builds each level
 DEFAULT_MONITOR = LEGACY_MONITOR  # kept for older callers; a new run monitors its task's key metric
 #: What the fields that default to None (chosen from the dataset) are when no dataset chose them.
 DEFAULT_PATIENCE = 3
@@ -147,6 +148,11 @@ class TrainSpec:
     without a dataset: 3, 32 and off). ``modality_dropout``: in training, per item, the features of one
     modality (chosen at random) are zeroed with this probability, so a fused model cannot lean on one
     modality alone and stays usable when the other is uninformative; only for a model that fuses both.
+    ``augment_image`` / ``augment_text`` (``none``, ``light``, ``strong``): random changes to the training
+    batches only, never to val or test (:mod:`mmstudio.training.augment`); ``augment_flip=False`` forbids
+    horizontal flips (text in images, left/right labels). ``feature_cache``: a frozen pretrained
+    encoder whose inputs are not augmented runs once per item, and its outputs are read back from a
+    cache on disk in every later epoch and run (:meth:`augments` says which modalities are).
     ``vocab_max_size`` bounds the word vocabulary, or is the target BPE vocabulary size.
     ``num_threads=None`` leaves torch's CPU thread count as it is.
     ``backbone_lr_scale``: the pretrained weights that are fine-tuned (an ``hf`` encoder's ``top:N`` or
@@ -184,6 +190,10 @@ class TrainSpec:
     early_stopping_metric: str | None = None
     patience: int | None = None
     modality_dropout: float = 0.1
+    augment_image: str = "none"
+    augment_flip: bool = True
+    augment_text: str = "none"
+    feature_cache: bool = True
     seed: int = 0
     device: str = "auto"
     num_threads: int | None = None
@@ -221,6 +231,14 @@ class TrainSpec:
         """Whether the run stops when the monitored metric stalls (naming an early-stopping metric
         turns it on, as it always did)."""
         return self.early_stopping or self.early_stopping_metric is not None
+
+    def augments(self, modality: str) -> bool:
+        """Whether training batches of ``modality`` (``"text"`` or ``"image"``) are augmented."""
+        if modality == "image":
+            return self.augment_image != "none"
+        if modality == "text":
+            return self.augment_text != "none"
+        raise ValueError(f"unknown modality {modality!r}; choose text or image")
 
     def warmup_for(self, total_steps: int) -> int:
         """Warm-up length in optimiser steps for a run of ``total_steps``, never longer than the run."""
@@ -280,6 +298,10 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "early_stopping_metric": _monitor,
     "patience": _integer(1, optional=True),
     "modality_dropout": _number(0.0, 1.0),
+    "augment_image": _choice(AUGMENT_LEVELS),
+    "augment_flip": _flag,
+    "augment_text": _choice(AUGMENT_LEVELS),
+    "feature_cache": _flag,
     "seed": _integer(0, _MAX_SEED),
     "device": _device,
     "num_threads": _integer(1, 1024, optional=True),
