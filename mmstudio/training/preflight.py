@@ -132,20 +132,25 @@ def defaults_facts(
     return facts
 
 
-def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, list[str]]:
+def train_for_data(
+    dataset: Dataset, spec: ModelSpec | Mapping[str, Any] | None, train: TrainSpec
+) -> tuple[TrainSpec, list[str]]:
     """``train`` completed for a ``spec`` model on ``dataset`` as the runner completes it: the fields
     left at None chosen from the data (:func:`~mmstudio.training.defaults.apply_defaults`) and
     ``best_metric`` named (the task's key metric when none was chosen); and the lines that say so,
-    for the run's log, ``train --check`` and the Train page."""
+    for the run's log, ``train --check`` and the Train page's summary (``spec`` may be a partial
+    request there, or None for the data's default model)."""
     from mmstudio.training.defaults import apply_defaults, describe_choices
     from mmstudio.vocabulary import describe_monitor
 
-    train, notes = apply_defaults(train, defaults_facts(dataset, spec, train))
+    request = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
+    task = request.get("task") or model_task(dataset)
+    train, notes = apply_defaults(train, defaults_facts(dataset, request, train))
     # what no rule chose (no text: no length to measure) takes the value it has without data, so a
     # stored spec names every setting
     train = dataclasses.replace(
         train,
-        best_metric=train.monitor_for(spec.task),
+        best_metric=train.monitor_for(task),
         patience=train.patience or DEFAULT_PATIENCE,
         max_len=train.max_len or DEFAULT_MAX_LEN,
         class_weights=bool(train.class_weights),
