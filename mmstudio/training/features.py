@@ -122,7 +122,6 @@ def plan_features(spec: Any, train: TrainSpec) -> dict[str, FeaturePlan]:
     why not. ``spec``: a ModelSpec or its dict. Encoders trained from scratch are left out (they train,
     so nothing about them could be cached)."""
     request = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
-    tokens_fusion = _fusion_reads_tokens(request)
     plans = {}
     for modality, slot in ENCODER_SLOTS.items():
         component = request.get(slot) or {}
@@ -135,8 +134,8 @@ def plan_features(spec: Any, train: TrainSpec) -> dict[str, FeaturePlan]:
             reason = f"augmented: augment_{modality} {getattr(train, f'augment_{modality}')}"
         elif not train.feature_cache:
             reason = "feature cache off"
-        elif tokens_fusion is not None:
-            reason = f"the {tokens_fusion} fusion reads every token"
+        elif (fusion := _fusion_reads_tokens(request)) is not None:  # imports the model library
+            reason = f"the {fusion} fusion reads every token"
         else:
             reason = ""
         plans[modality] = FeaturePlan(modality, label, not reason, reason)
@@ -146,6 +145,14 @@ def plan_features(spec: Any, train: TrainSpec) -> dict[str, FeaturePlan]:
 def describe_plans(plans: Mapping[str, FeaturePlan]) -> str:
     """The plans in one line ("" without any): "text features cached from frozen hf:X; image ..."."""
     return "; ".join(plan.describe() for plan in plans.values())
+
+
+def features_line(spec: Any, train: TrainSpec | None) -> str:
+    """What the Train page's summary says of the feature cache for a model spec (None: the default
+    for the data, which has no pretrained encoder) and a training spec: :func:`describe_plans`."""
+    if not spec or train is None:
+        return ""
+    return describe_plans(plan_features(spec, train))
 
 
 # --- run time -------------------------------------------------------------------------------------------
@@ -324,6 +331,7 @@ __all__ = [
     "describe_plans",
     "encoder_is_frozen",
     "feature_key",
+    "features_line",
     "frozen_component",
     "plan_features",
 ]
