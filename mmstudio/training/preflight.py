@@ -158,6 +158,28 @@ def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple
     return train, [how, *([describe_choices(notes)] if notes else [])]
 
 
+def settings_summary(dataset: Dataset | None, spec: Mapping[str, Any] | None, train: TrainSpec | None) -> str:
+    """What the Train page's summary says of the training settings before a run: what picks the best
+    checkpoint, early stopping, and what the dataset chooses of the settings left open (as
+    :func:`train_for_data` will); "" without a dataset or a valid training spec."""
+    if dataset is None or train is None:
+        return ""
+    from mmstudio.training.defaults import apply_defaults, describe_choices
+    from mmstudio.vocabulary import describe_monitor
+
+    chosen, notes = apply_defaults(train, defaults_facts(dataset, spec, train))
+    task = (spec or {}).get("task") or model_task(dataset)
+    how = f"best checkpoint by {describe_monitor(chosen.monitor_for(task))}"
+    stalls = plural(chosen.patience or 0, "evaluation")
+    how += (
+        f", early stopping after {stalls} without improvement"
+        if chosen.stops_early
+        else ", no early stopping"
+    )
+    line = describe_choices(notes)
+    return f"{how}; {line}" if line else how
+
+
 # --- the data's facts and the model's context ------------------------------------------------------
 
 

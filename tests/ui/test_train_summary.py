@@ -38,3 +38,9 @@ def test_the_summary_says_which_features_are_cached_and_why_not(qtbot, small_dem
 
     summary.show_job(dataset, None, TrainSpec())  # the default model trains its encoders from scratch
     assert summary.features_label.isHidden() and summary.features_label.text() == ""
+    # the line above it: what picks the checkpoint and what the data chose (the core's sentence)
+    settings = summary.settings_label.text()
+    assert settings.startswith("<b>Training:</b> best checkpoint by val/accuracy")
+    assert "early stopping after 5 evaluations without improvement" in settings
+    summary.show_job(None, None, TrainSpec())
+    assert summary.settings_label.text() == ""

@@ -54,9 +54,11 @@ class JobSummaryWidget(QWidget):
         with the ``train`` spec, a line of what the dataset chooses of the settings left open (as the
         run will: :func:`~mmstudio.training.defaults.apply_defaults`) and what picks the checkpoint,
         and one of which pretrained encoders' features are cached or why not."""
-        self.settings_label.setText(_settings_line(dataset, model_spec, train))
         from mmstudio.training.features import features_line
+        from mmstudio.training.preflight import settings_summary
 
+        settings = settings_summary(dataset, model_spec, train)
+        self.settings_label.setText(f"<b>Training:</b> {html.escape(settings)}" if settings else "")
         features = features_line(model_spec, train)  # which encoders' features are cached, or why not
         self.features_label.setText(f"<b>Features:</b> {html.escape(features)}" if features else "")
         self.features_label.setVisible(bool(features))
@@ -80,24 +82,3 @@ class JobSummaryWidget(QWidget):
             self.model_label.setToolTip(tip)
         self.go_datasets_button.setVisible(dataset is None)
         self.go_model_button.setVisible(dataset is not None and not model_spec)
-
-
-def _settings_line(dataset: Any, model_spec: dict[str, Any] | None, train: Any) -> str:
-    if dataset is None or train is None:
-        return ""
-    from mmstudio.training.defaults import apply_defaults, describe_choices
-    from mmstudio.training.preflight import defaults_facts, model_task
-    from mmstudio.vocabulary import describe_monitor
-
-    facts = defaults_facts(dataset, model_spec, train)
-    chosen, notes = apply_defaults(train, facts)
-    task = (model_spec or {}).get("task") or model_task(dataset)
-    how = f"best checkpoint by {describe_monitor(chosen.monitor_for(task))}"
-    stalls = plural(chosen.patience or 0, "evaluation")
-    how += (
-        f", early stopping after {stalls} without improvement"
-        if chosen.stops_early
-        else ", no early stopping"
-    )
-    line = describe_choices(notes)
-    return f"<b>Training:</b> {html.escape(how)}" + (f"; {html.escape(line)}" if line else "")
