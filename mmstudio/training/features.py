@@ -30,6 +30,7 @@ the whole model and run the encoder, which gives the same outputs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -249,6 +250,43 @@ def _encode(encoder: nn.Module, modality: str, inputs: Mapping[str, torch.Tensor
     return out.pooled.float()
 
 
+def _encode_all(
+    encoder: nn.Module,
+    modality: str,
+    data: PreparedData,
+    array: Any,
+    *,
+    device: Any,
+    batch_size: int,
+    progress: Callable[[str, int, int], None] | None,
+    cancel: Any,
+) -> None:
+    """Fill ``array`` [N + 1, D]: row i with item i's pooled output, row N with the masked input's;
+    in eval mode, without gradients, in batches, checking ``cancel`` between them."""
+    import numpy as np
+    import torch
+
+    n = len(data.dataset.items)
+    was_training = encoder.training
+    encoder.eval()
+    last = float("-inf")
+    try:
+        with torch.inference_mode():
+            for first in range(0, n, batch_size):
+                check_cancel(cancel, f"computing the {modality} features")
+                stop = min(first + batch_size, n)
+                inputs = data.encoder_inputs(modality, np.arange(first, stop), device)
+                array[first:stop] = _encode(encoder, modality, inputs).cpu().numpy()
+                now = time.monotonic()
+                if progress is not None and (now - last >= PROGRESS_INTERVAL_S or stop == n):
+                    last = now
+                    progress(modality, stop, n)
+            masked = data.masked_inputs(modality, device)
+            array[n] = _encode(encoder, modality, masked)[0].cpu().numpy()
+    finally:
+        encoder.train(was_training)
+
+
 def cache_features(
     model: nn.Module,
     data: PreparedData,
@@ -266,9 +304,6 @@ def cache_features(
     seconds while items are encoded; ``cancel.is_set()`` stops between batches with
     :class:`~mmstudio.progress.Cancelled` and leaves nothing on disk. ``cache_root``: the folder of
     the feature files (default: the user's cache folder's ``features/``)."""
-    import numpy as np
-    import torch
-
     from mmstudio.data.cache import open_feature_cache, write_feature_cache
 
     results = []
@@ -292,27 +327,10 @@ def cache_features(
         cache = open_feature_cache(key, n=n, dim=dim, cache_root=cache_root)
         computed = cache is None
         if cache is None:
-
-            def fill(array: np.ndarray, modality: str = modality, encoder: Any = encoder) -> None:
-                was_training = encoder.training
-                encoder.eval()
-                last = float("-inf")
-                try:
-                    with torch.inference_mode():
-                        for first in range(0, n, batch_size):
-                            check_cancel(cancel, f"computing the {modality} features")
-                            stop = min(first + batch_size, n)
-                            inputs = data.encoder_inputs(modality, np.arange(first, stop), device)
-                            array[first:stop] = _encode(encoder, modality, inputs).cpu().numpy()
-                            now = time.monotonic()
-                            if progress is not None and (now - last >= PROGRESS_INTERVAL_S or stop == n):
-                                last = now
-                                progress(modality, stop, n)
-                        masked = data.masked_inputs(modality, device)
-                        array[n] = _encode(encoder, modality, masked)[0].cpu().numpy()
-                finally:
-                    encoder.train(was_training)
-
+            fill = functools.partial(
+                _encode_all, encoder, modality, data,
+                device=device, batch_size=batch_size, progress=progress, cancel=cancel,
+            )  # fmt: skip
             meta = {"encoder": plan.encoder, "fingerprint": data.dataset.fingerprint, "modality": modality}
             cache = write_feature_cache(key, n, dim, fill, meta=meta, cache_root=cache_root)
         data.attach_features(modality, cache.array)

@@ -276,6 +276,17 @@ def test_a_frozen_encoder_runs_once_per_item_across_epochs_and_runs(
     )
     assert "test_text_masked/accuracy" in first.metrics
 
+    # evaluating the saved run rebuilds the model and runs the encoders: the run's own numbers
+    from mmstudio.training.inference import evaluate_run
+
+    dataset = DatasetSpec(str(small_demo), check_images="header").load()
+    scored = evaluate_run(first.run_id, dataset, split="test", device="cpu", db_url=db)["metrics"]
+    assert counted["text"] > n + 1
+    for ablation in ("", "text_masked/", "image_masked/"):
+        for metric in ("accuracy", "loss"):
+            recorded = first.metrics[f"test{'_' + ablation[:-1] if ablation else ''}/{metric}"]
+            assert scored[f"{ablation}{metric}"] == pytest.approx(recorded, rel=1e-4, abs=1e-5)
+
     counted.update(text=0, image=0)
     _, logs = _run(_job(small_demo, db, spec, epochs=1))
     assert counted == {"text": 0, "image": 0}  # the second run reads the cache
