@@ -287,6 +287,10 @@ def test_a_frozen_encoder_runs_once_per_item_across_epochs_and_runs(
             recorded = first.metrics[f"test{'_' + ablation[:-1] if ablation else ''}/{metric}"]
             assert scored[f"{ablation}{metric}"] == pytest.approx(recorded, rel=1e-4, abs=1e-5)
 
+    from mmstudio.data.cache import cache_entries
+
+    assert [e.kind for e in cache_entries()].count("features") == 2  # `data cache` lists them
+
     counted.update(text=0, image=0)
     _, logs = _run(_job(small_demo, db, spec, epochs=1))
     assert counted == {"text": 0, "image": 0}  # the second run reads the cache
@@ -332,3 +336,22 @@ def test_the_command_line_turns_the_cache_off(small_demo):
     args = parser.parse_args(["train", "--data", str(small_demo)])
     assert cli_train.build_job(args).train.feature_cache is True
     assert dataclasses.replace(TrainSpec(), feature_cache=False).to_dict()["feature_cache"] is False
+
+
+def test_stop_while_features_are_computed_cancels_the_run_and_leaves_no_file(
+    small_demo, tiny_bert_dir, tiny_vit_dir, db, monkeypatch, mmstudio_home
+):
+    from mmstudio.training.control import TrainingControl
+
+    control = TrainingControl()
+    inputs = PreparedData.encoder_inputs
+
+    def stop_after_the_first_batch(self, modality, indices, device="cpu"):
+        control.stop()  # as the Stop button does, while the first batch is encoded
+        return inputs(self, modality, indices, device)
+
+    monkeypatch.setattr(PreparedData, "encoder_inputs", stop_after_the_first_batch)
+    result = run_job(_job(small_demo, db, _spec(tiny_bert_dir, tiny_vit_dir)), control=control)
+    assert result.status == "cancelled" and result.run_id is not None
+    features = mmstudio_home / "cache" / "features"
+    assert not features.exists() or not any(features.iterdir())
