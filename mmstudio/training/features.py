@@ -10,12 +10,12 @@ index and a last row for the masked input, written atomically with a checksum). 
 ``text_features`` / ``image_features`` in place of the encoder's inputs and the model skips the
 encoder (:meth:`mmstudio.models.model.MultimodalModel.forward`).
 
-The cache is keyed by everything that changes the features: the dataset's fingerprint and item
-count, the encoder's spec (model id, revision, pooling), a digest of the encoder's weights (so a model
-whose files changed is never read from an old cache, whatever its revision says), and the
-preprocessing (the tokenizer and text length; the image size, fit, mean and std). Every later epoch,
-and every later run with the same encoder on the same data, reads it; a damaged or mismatched file is
-computed again.
+The cache is keyed by everything that changes the features: the dataset's fingerprint and its items
+(their count, and a digest of each one's row and text or image, so row i is item i), the encoder's
+spec (model id, revision, pooling), a digest of the encoder's weights (so a model whose files changed
+is never read from an old cache, whatever its revision says), and the preprocessing (the tokenizer and
+text length; the image size, fit, mean and std). Every later epoch, and every later run with the same
+encoder on the same data, reads it; a damaged or mismatched file is computed again.
 
 When the cache is used (:func:`plan_features`): ``TrainSpec.feature_cache`` is on, the encoder is
 frozen, its modality is not augmented (augmented inputs must pass through the encoder every step:
@@ -221,10 +221,21 @@ def preprocessing(data: PreparedData, modality: str) -> dict[str, Any]:
     return {"size": data.image_size, "fit": data.train.image_fit, "mean": list(mean), "std": list(std)}
 
 
+def items_digest(data: PreparedData, modality: str) -> str:
+    """SHA-256 of what each item gives the encoder, in item order (its source and row, and its text or
+    image reference): the rows of a cache line up with these items, whatever was left out of the
+    dataset when it was loaded."""
+    digest = hashlib.sha256()
+    for item in data.dataset.items:
+        what = item.text if modality == "text" else str(item.image)
+        digest.update(f"{item.source}\x1f{item.row}\x1f{what}\x1e".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def feature_key(
     modality: str,
     fingerprint: str,
-    items: int,
+    items: int | str,
     component: Mapping[str, Any],
     weights: str,
     preprocessing: Mapping[str, Any],
@@ -317,7 +328,7 @@ def cache_features(
         key = feature_key(
             modality,
             data.dataset.fingerprint,
-            n,
+            f"{n}:{items_digest(data, modality)}",
             component,
             weights_digest(encoder),
             preprocessing(data, modality),

@@ -185,6 +185,22 @@ def test_the_key_changes_with_the_data_the_model_its_weights_and_the_preprocessi
     assert image_key != feature_key("image", "fp", 10, component, "w", {**image, "mean": [0.4] * 3})
 
 
+def test_the_items_digest_changes_when_other_items_are_loaded():
+    from types import SimpleNamespace
+
+    from mmstudio.data.types import Item
+    from mmstudio.training.features import items_digest
+
+    def data(*texts):
+        items = [Item(n, n + 2, "m.csv", f"{n}.png", t, "a", "train") for n, t in enumerate(texts)]
+        return SimpleNamespace(dataset=SimpleNamespace(items=items))
+
+    assert items_digest(data("a", "b"), "text") == items_digest(data("a", "b"), "text")
+    assert items_digest(data("a", "b"), "text") != items_digest(data("a", "c"), "text")
+    assert items_digest(data("a", "b"), "image") == items_digest(data("a", "c"), "image")  # same images
+    assert items_digest(data("a", "b"), "image") != items_digest(data("a", "b", "c"), "image")
+
+
 # --- computing, reading, damage --------------------------------------------------------------------------
 
 
