@@ -108,13 +108,10 @@ def frozen_component(component: Mapping[str, Any]) -> bool:
 
 def _fusion_reads_tokens(spec: Mapping[str, Any]) -> str | None:
     """The fusion's name when it reads the encoders' tokens (which are not cached), else None."""
-    fusion = component_name(spec.get("fusion") or {}) or "none"
-    try:
-        from mmstudio.models import FUSIONS
+    from mmstudio.models import FUSIONS
 
-        reads = fusion in FUSIONS and bool(FUSIONS.get(fusion).info.get("needs_tokens", False))
-    except ImportError:  # pragma: no cover - the model library is part of mmstudio
-        reads = False
+    fusion = component_name(spec.get("fusion") or {}) or "none"
+    reads = fusion in FUSIONS and bool(FUSIONS.get(fusion).info.get("needs_tokens", False))
     return fusion if reads else None
 
 
