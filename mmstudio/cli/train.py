@@ -125,6 +125,14 @@ def add_parsers(commands) -> None:
         metavar="P",
         help="in training, zero one modality's features per item with this probability (default 0.1)",
     )
+    g.add_argument(
+        "--no-feature-cache",
+        dest="feature_cache",
+        action="store_false",
+        default=None,
+        help="run frozen pretrained encoders every step instead of computing their features once and "
+        "reading them back from the cache",
+    )
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     g = p.add_argument_group("run")
     g.add_argument("--name", help="the run's name (default: run-<id>)")
@@ -297,6 +305,7 @@ _TRAIN_OPTIONS = {
     "best_metric": "best_metric",
     "early_stopping_on": "early_stopping",
     "modality_dropout": "modality_dropout",
+    "feature_cache": "feature_cache",
     "device": "device",
 }
 

@@ -163,6 +163,15 @@ def train_for_data(
     return train, [how, *([describe_choices(notes)] if notes else [])]
 
 
+def settings_summary(dataset: Dataset | None, spec: Mapping[str, Any] | None, train: TrainSpec | None) -> str:
+    """What the Train page's summary says of the training settings before a run, in the words of the
+    run's log (:func:`train_for_data`): what picks the best checkpoint, early stopping, and what the
+    dataset chooses of the settings left open; "" without a dataset or a valid training spec."""
+    if dataset is None or train is None:
+        return ""
+    return "; ".join(train_for_data(dataset, spec, train)[1])
+
+
 # --- the data's facts and the model's context ------------------------------------------------------
 
 
