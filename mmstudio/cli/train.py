@@ -126,6 +126,13 @@ def add_parsers(commands) -> None:
         help="in training, zero one modality's features per item with this probability (default 0.1)",
     )
     g.add_argument(
+        "--no-fusion-guard",
+        dest="fusion_guard",
+        action="store_false",
+        default=None,
+        help="keep both modalities of a fused model even when one alone scores better on val at the end",
+    )
+    g.add_argument(
         "--no-feature-cache",
         dest="feature_cache",
         action="store_false",
@@ -306,6 +313,7 @@ _TRAIN_OPTIONS = {
     "early_stopping_on": "early_stopping",
     "modality_dropout": "modality_dropout",
     "feature_cache": "feature_cache",
+    "fusion_guard": "fusion_guard",
     "device": "device",
 }
 

@@ -18,7 +18,10 @@ class ModelContext:
     - ``max_len``: the token length L texts are padded or truncated to;
     - ``class_weights``: optional per-class loss weights (classification and multilabel), one per output;
     - ``has_text`` / ``has_image``: whether the dataset has texts / images at all (None: not known), so
-      validation can explain a model that reads a modality the data lacks.
+      validation can explain a model that reads a modality the data lacks;
+    - ``unimodal_heads``: a predictive model that fuses text and image also gets a head of its own on
+      each modality's features, trained with its own loss, so each modality alone is a model as good
+      as a unimodal one (the fusion guard, ``TrainSpec.fusion_guard``, chooses among the three).
 
     ``class_weights`` is stored as a tuple of floats whatever sequence (or tensor) is given, so a
     context stays immutable and comparable.
@@ -31,6 +34,7 @@ class ModelContext:
     class_weights: tuple[float, ...] | None = None
     has_text: bool | None = None
     has_image: bool | None = None
+    unimodal_heads: bool = False
 
     def __post_init__(self) -> None:
         weights: Any = self.class_weights

@@ -27,6 +27,8 @@ from mmstudio.models.image import IMAGE_ENCODERS
 from mmstudio.models.spec import ModelSpec, SpecError
 from mmstudio.models.text import TEXT_ENCODERS
 
+UNIMODAL_LOSS_WEIGHT = 0.5  # each modality's own head's loss, added to the prediction's
+
 
 class MultimodalModel(nn.Module):
     """The network of one :class:`ModelSpec`. Build it with :func:`build_model`, which validates first.
@@ -47,6 +49,13 @@ class MultimodalModel(nn.Module):
       probability before the fusion (the trainer sets it from ``TrainSpec.modality_dropout``; 0 by
       default, and never in eval mode). The fused model then cannot rely on one modality alone, so
       a modality that turns out uninformative costs it little.
+    - With ``ctx.unimodal_heads`` (a predictive model that reads both modalities), each modality's
+      pooled features also go to a head of its own (the same kind as the model's), whose outputs are
+      ``logits_alone_text`` / ``logits_alone_image`` (or ``prediction_alone_*``); :meth:`loss` adds
+      :data:`UNIMODAL_LOSS_WEIGHT` times each one's loss, so each modality alone learns as a unimodal
+      model would. ``answer_from`` (``"text"``, ``"image"`` or None): when set, by the fusion guard at
+      the end of training and from the checkpoint's meta when a run is loaded, the prediction is that
+      modality's own head's: the fused model is never worse on val than its better modality.
     """
 
     def __init__(self, spec: ModelSpec, ctx: ModelContext) -> None:
@@ -81,7 +90,17 @@ class MultimodalModel(nn.Module):
                     for stream, dim in self.fusion.out_dims.items()
                 }
             )
+        self.unimodal_heads: nn.ModuleDict | None = None
+        if ctx.unimodal_heads and text_dim and image_dim and self.task != "contrastive":
+            out_dim = 1 if self.task == "regression" else ctx.num_outputs
+            self.unimodal_heads = nn.ModuleDict(
+                {
+                    modality: HEADS.build(head_name, in_dim=dim, out_dim=out_dim, **head_params)
+                    for modality, dim in (("text", text_dim), ("image", image_dim))
+                }
+            )
         self.modality_dropout = 0.0
+        self.answer_from: str | None = None
         weights = ctx.class_weights if self.task in ("classification", "multilabel") else None
         self.class_weights: Tensor | None
         self.register_buffer(
@@ -101,26 +120,46 @@ class MultimodalModel(nn.Module):
             else:
                 image = self.image_encoder(batch["image"])
         both = text is not None and image is not None and self.task != "contrastive"
+        key = "prediction" if self.task == "regression" else "logits"
+        alone: dict[str, Tensor] = {}
+        if self.unimodal_heads is not None and text is not None and image is not None:
+            alone = {
+                f"{key}_alone_{modality}": self._shape(self.unimodal_heads[modality](out.pooled))
+                for modality, out in (("text", text), ("image", image))
+            }
+        if self.answer_from is not None and alone:  # the fusion guard chose one modality's own head
+            return {key: alone[f"{key}_alone_{self.answer_from}"], **alone}
         if both and self.training and self.modality_dropout > 0:
             text, image = drop_modality(text, image, self.modality_dropout)
         streams = self.fusion(text, image)
         if self.task == "contrastive":
             return self.heads["contrastive"](streams["text"], streams["image"])
-        key = "prediction" if self.task == "regression" else "logits"
         per_stream = {name: self._shape(self.heads[name](x)) for name, x in streams.items()}
         outputs = {key: self.fusion.combine(per_stream)}
         if len(per_stream) > 1:
             outputs.update((f"{key}_{name}", out) for name, out in per_stream.items())
         outputs.update(self.fusion.extra_outputs())
+        outputs.update(alone)
         return outputs
 
     def _shape(self, out: Tensor) -> Tensor:
         return out.squeeze(-1) if self.task == "regression" else out
 
     def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        return task_loss(
+        """The task's loss of the prediction, plus half the loss of each modality's own head, when the
+        model has them (:attr:`ModelContext.unimodal_heads`)."""
+        loss = task_loss(
             self.task, dict(outputs), dict(batch), class_weights=self.class_weights, **self.loss_options
         )
+        key = "prediction" if self.task == "regression" else "logits"
+        for modality in ("text", "image"):
+            out = outputs.get(f"{key}_alone_{modality}")
+            if out is not None:
+                single = {key: out}
+                loss = loss + UNIMODAL_LOSS_WEIGHT * task_loss(
+                    self.task, single, dict(batch), class_weights=self.class_weights, **self.loss_options
+                )
+        return loss
 
     def num_parameters(self, *, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -135,15 +174,16 @@ def drop_modality(text: EncoderOutput, image: EncoderOutput, p: float) -> tuple[
     which = torch.rand(batch, device=device) < 0.5  # True: drop the text, False: the image
     keep_text = ~(dropped & which)
     keep_image = ~(dropped & ~which)
+    return _keep_rows(text, keep_text), _keep_rows(image, keep_image)
 
-    def scaled(out: EncoderOutput, keep: Tensor) -> EncoderOutput:
-        k = keep.to(out.pooled.dtype)
-        tokens = out.tokens
-        if tokens is not None:
-            tokens = tokens * k.view(-1, *([1] * (tokens.dim() - 1))).to(tokens.dtype)
-        return out._replace(pooled=out.pooled * k[:, None], tokens=tokens)
 
-    return scaled(text, keep_text), scaled(image, keep_image)
+def _keep_rows(out: EncoderOutput, keep: Tensor) -> EncoderOutput:
+    """``out`` with the rows where ``keep`` is False zeroed: the pooled vector and its tokens."""
+    k = keep.to(out.pooled.dtype)
+    tokens = out.tokens
+    if tokens is not None:
+        tokens = tokens * k.view(-1, *([1] * (tokens.dim() - 1))).to(tokens.dtype)
+    return out._replace(pooled=out.pooled * k[:, None], tokens=tokens)
 
 
 def build_model(spec: ModelSpec | Mapping[str, Any], ctx: ModelContext) -> MultimodalModel:

@@ -342,6 +342,7 @@ class PreparedData:
             "image_size": self.image_size,
             "max_len": self.max_len,
             "class_weights": self.class_weights() if self.train.class_weights else None,
+            "unimodal_heads": self.train.fusion_guard,
         }
 
     def split_sizes(self) -> dict[str, int]:

@@ -79,6 +79,9 @@ def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "c
             num_outputs=len(labels) if spec.task in ("classification", "multilabel") else 1,
             image_size=train.image_size,
             max_len=train.max_len,
+            # the fusion guard's heads, where the run trained them (a run before it has none)
+            unimodal_heads=isinstance(checkpoint.model_state, dict)
+            and any(str(key).startswith("unimodal_heads.") for key in checkpoint.model_state),
         )
         model = build_model(spec, ctx).to(device)
     except (TypeError, ValueError, KeyError) as exc:  # SpecError included
@@ -95,6 +98,13 @@ def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "c
     )
     checkpoints.check_model_state(model.state_dict(), checkpoint.model_state, path, model=rebuilt)
     model.load_state_dict(checkpoint.model_state)
+    source = meta.get("answer_from")
+    if source is not None and (source not in ("text", "image") or model.unimodal_heads is None):
+        raise checkpoints.CheckpointError(
+            f"{path}: its answer_from {source!r} names no head of the model; the checkpoint was "
+            "edited or damaged: use another checkpoint of the run, or train again"
+        )
+    model.answer_from = source  # what the fusion guard chose when the run ended
     model.eval()
     return LoadedRun(run_id, path, meta, model, spec, train)
 

@@ -262,6 +262,7 @@ def model_context(
         "max_len": train.max_len or DEFAULT_MAX_LEN,
         "has_text": has_text,
         "has_image": has_image,
+        "unimodal_heads": train.fusion_guard,
     }
 
 

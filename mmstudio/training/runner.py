@@ -466,6 +466,47 @@ def _resume_spec(checkpoint: Any) -> Any:
 # --- evaluation -----------------------------------------------------------------------------------
 
 
+def _fusion_guard(trainer: Any, spec: Any, run_id: int, events: _Events) -> None:
+    """For a model with a head of its own on each modality (:attr:`ModelContext.unimodal_heads`, from
+    ``TrainSpec.fusion_guard``): score the loaded (best) weights on val with the fused prediction and
+    with each modality's own head; when one modality alone scores better than both, the model answers
+    from it from now on (:attr:`MultimodalModel.answer_from`), written into the best checkpoint (so
+    evaluation, export and inference do the same) and said in the log. The fused model is then never
+    worse on val than its better modality."""
+    model = trainer.model
+    if getattr(model, "unimodal_heads", None) is None or trainer.data.split_sizes().get("val", 0) == 0:
+        return
+    monitor, mode = trainer.monitor, trainer.monitor_mode
+    scores: dict[str | None, float] = {}
+    for source in (None, "text", "image"):  # the fused prediction first: a tie keeps it
+        model.answer_from = source
+        value = trainer.evaluate("val").metrics.get(monitor)
+        if value is None or value != value:  # not measured, or NaN
+            model.answer_from = None
+            return
+        scores[source] = value
+    better = min if mode == "min" else max
+    chosen = better(scores, key=lambda k: scores[k])  # the first of equals
+    model.answer_from = chosen
+    trainer.checkpoint_meta["answer_from"] = chosen
+    alone = f"text alone {scores['text']:.4g}, image alone {scores['image']:.4g}"
+    if chosen is None:
+        events.log(
+            run_id,
+            f"fusion guard: the fused prediction is kept ({monitor} {scores[None]:.4g} on val; {alone})",
+        )
+        return
+    other = "image" if chosen == "text" else "text"
+    events.log(
+        run_id,
+        f"fusion guard: on val, the {chosen} alone scores better ({monitor} {scores[chosen]:.4g}) than "
+        f"the fusion ({scores[None]:.4g}): the model answers from its {chosen} head and ignores the "
+        f"{other} from now on, in evaluation, export and inference (--no-fusion-guard keeps the fusion)",
+        "warning",
+    )
+    trainer.save_checkpoint("best")
+
+
 def _final_evaluation(
     trainer: Any, store: Store, run_id: int, dataset_id: int, spec: Any, events: _Events
 ) -> dict[str, float]:
@@ -481,6 +522,7 @@ def _final_evaluation(
                 f"evaluating the best weights: epoch {state.best_epoch} "
                 f"({trainer.monitor} {state.best_value:.4g}) of {state.epoch}",
             )
+    _fusion_guard(trainer, spec, run_id, events)
     sizes = trainer.data.split_sizes()
     runs = [(split, None) for split in ("val", "test") if sizes.get(split, 0) > 0]
     if sizes.get("test", 0) > 0 and spec.has_text and spec.has_image:

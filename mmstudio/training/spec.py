@@ -148,6 +148,10 @@ class TrainSpec:
     without a dataset: 3, 32 and off). ``modality_dropout``: in training, per item, the features of one
     modality (chosen at random) are zeroed with this probability, so a fused model cannot lean on one
     modality alone and stays usable when the other is uninformative; only for a model that fuses both.
+    ``fusion_guard``: when training ends, the best weights of such a model are scored on val as they
+    are and with each modality's features zeroed; if one modality alone scores better than both, the
+    other is ignored from then on (evaluation, export, inference), and the run's log says so: the
+    fused model is never worse on val than its better modality.
     ``augment_image`` / ``augment_text`` (``none``, ``light``, ``strong``): random changes to the training
     batches only, never to val or test (:mod:`mmstudio.training.augment`); ``augment_flip=False`` forbids
     horizontal flips (text in images, left/right labels). ``feature_cache``: a frozen pretrained
@@ -190,6 +194,7 @@ class TrainSpec:
     early_stopping_metric: str | None = None
     patience: int | None = None
     modality_dropout: float = 0.1
+    fusion_guard: bool = True
     augment_image: str = "none"
     augment_flip: bool = True
     augment_text: str = "none"
@@ -271,6 +276,7 @@ class TrainSpec:
             data["best_metric"] = named or LEGACY_MONITOR
             data.setdefault("early_stopping", named is not None)
             data.setdefault("modality_dropout", 0.0)
+        data.setdefault("fusion_guard", False)  # a spec stored before the fusion guard goes on without it
         return cls.from_dict(data)
 
 
@@ -298,6 +304,7 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "early_stopping_metric": _monitor,
     "patience": _integer(1, optional=True),
     "modality_dropout": _number(0.0, 1.0),
+    "fusion_guard": _flag,
     "augment_image": _choice(AUGMENT_LEVELS),
     "augment_flip": _flag,
     "augment_text": _choice(AUGMENT_LEVELS),

@@ -8,9 +8,15 @@ to memorise). It trains text-only, then the same encoders fused by concatenation
 dropout, with the default TrainSpec otherwise (early stopping off, so every model sees every epoch),
 and reports each run's validation and test accuracy of its best checkpoint (val: 200 items).
 
-Measured on a 2-core CPU (8 epochs, seed 0): text only val 0.775 / test 0.778; fused with modality
-dropout 0: 0.680 / 0.716; 0.1: 0.655 / 0.716; 0.3: 0.680 / 0.642. The noise image is memorised and
-modality dropout at these rates does not stop it: fused stays about 0.1 below text alone.
+Each fused model is trained twice: without and with the fusion guard (``TrainSpec.fusion_guard``:
+each modality's own head, and at the end the model answers from the best of fused / text / image on
+val).
+
+Measured on a 2-core CPU (8 epochs, seed 0, 2026-12-07), val / test accuracy: text only 0.745 / 0.704;
+fused without the guard, modality dropout 0: 0.655 / 0.642; 0.1: 0.610 / 0.617; 0.3: 0.640 / 0.630;
+with the guard (each chose the text's head): 0.690 / 0.642; 0.690 / 0.642; 0.740 / 0.704. Without the
+guard the noise image is memorised and fused stays about 0.1 below text alone; with it fused is level
+with its text head on val, and with modality dropout 0.3 level with text alone.
 """
 
 from __future__ import annotations
@@ -69,12 +75,18 @@ def main() -> None:
         build(root)
         data = DatasetSpec(str(root), val_fraction=0.25, test_fraction=0.1)
         db = f"sqlite:///{root / 'runs.db'}"
-        jobs = [("text_only", {"preset": "text_only", "text_encoder": TEXT, "head": HEAD}, 0.0)]
-        jobs += [(f"fused_dropout_{p:g}", FUSED, p) for p in args.dropout]
+        jobs = [("text_only", {"preset": "text_only", "text_encoder": TEXT, "head": HEAD}, 0.0, False)]
+        jobs += [(f"fused_dropout_{p:g}", FUSED, p, False) for p in args.dropout]
+        jobs += [(f"fused_dropout_{p:g}_guard", FUSED, p, True) for p in args.dropout]
         results = {}
-        for name, model, p in jobs:
+        for name, model, p, guard in jobs:
             train = TrainSpec(
-                epochs=args.epochs, image_size=16, device="cpu", modality_dropout=p, early_stopping=False
+                epochs=args.epochs,
+                image_size=16,
+                device="cpu",
+                modality_dropout=p,
+                early_stopping=False,
+                fusion_guard=guard,
             )
             start = time.perf_counter()
             result = run_job(RunJob(data, model, train, name=name, db_url=db))

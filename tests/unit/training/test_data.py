@@ -67,6 +67,7 @@ def test_labels_splits_and_context(prepared):
         "image_size": 8,
         "max_len": 6,
         "class_weights": None,
+        "unimodal_heads": True,  # the fusion guard (on by default) gives each modality a head
     }
     assert prepared.targets([0, 1, 2, 12]).tolist() == [1, 2, 0, 1]
     assert prepared.problems == [] and prepared.messages == []

@@ -110,6 +110,7 @@ def test_the_context_of_each_task(demo):
         "max_len": 16,
         "has_text": True,
         "has_image": True,
+        "unimodal_heads": True,
     }
     assert model_context("multilabel", SMALL, facts)["num_outputs"] == len(facts.multilabels)
     assert model_context("regression", SMALL, facts)["num_outputs"] == 1
