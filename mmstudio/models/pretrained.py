@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from mmstudio.models._common import EncoderOutput, building_on_meta, masked_mean, padding_mask
 from mmstudio.models.context import ModelContext
-from mmstudio.models.image import IMAGE_ENCODERS, ImageEncoder
+from mmstudio.models.image import IMAGE_ENCODERS, ImageEncoder, pin_weights, torchvision_input
 from mmstudio.models.registry import Param
 from mmstudio.models.text import SENTENCE_MODEL_ENV, TEXT_ENCODERS, TextEncoder
 
@@ -670,22 +670,35 @@ def model_tokenizer(spec: Any) -> dict[str, Any] | None:
 
 
 def image_input(spec: Any) -> dict[str, Any] | None:
-    """``{"size", "mean", "std"}`` that ``spec``'s image encoder expects (a pretrained one's image
-    processor), or None: the training spec's size and the ImageNet mean and std."""
+    """``{"size", "mean", "std", "source"}`` that ``spec``'s image encoder expects, or None: the
+    training spec's size and the ImageNet mean and std. A pretrained Hugging Face encoder's come from
+    its image processor; a torchvision encoder's pretrained weights' from their own preset
+    (:func:`mmstudio.models.image.torchvision_input`: ``size`` None when it takes the run's size).
+    ``source`` names where they come from (the model id, or ``resnet18 IMAGENET1K_V1``)."""
+    tv = torchvision_input(spec.image_encoder)
+    if tv is not None:
+        return tv
     params = _hf_params("image_encoder", spec.image_encoder)
     if params is None:
         return None
-    return processor_input(_image_dir(params["model"]))
+    return {**processor_input(_image_dir(params["model"])), "source": params["model"]}
 
 
 def pin_revisions(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``spec`` (a dict) whose pretrained components name their model as resolved (a local
-    folder as an absolute path) and record its exact revision. Models that cannot be resolved are
+    folder as an absolute path) and record its exact revision (a torchvision encoder's ``DEFAULT``
+    weights: the exact ones, :func:`mmstudio.models.image.pin_weights`). Models that cannot be resolved are
     left as they are (validation says why they are unavailable); a recorded revision is kept (a
     different one is refused when the model is built)."""
     from mmstudio.models.fetch import ModelNotCached
 
     out = copy.deepcopy(dict(spec))
+    image = out.get("image_encoder")
+    if isinstance(image, dict):
+        try:
+            pin_weights(image)
+        except (ImportError, ValueError):  # no torchvision, or weights it does not know: validation says
+            pass
     for slot in ("text_encoder", "image_encoder"):
         component = out.get(slot)
         if not isinstance(component, dict) or component.get("name") != "hf" or not component.get("model"):
