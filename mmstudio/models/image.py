@@ -325,11 +325,12 @@ class TorchvisionEncoder(ImageEncoder):
     stay those it was pretrained with.
     """
 
-    def __init__(self, backbone: nn.Module, out_dim: int, freeze: bool) -> None:
+    def __init__(self, backbone: nn.Module, out_dim: int, freeze: bool, pretrained: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
         self.out_dim = out_dim
         self.frozen = freeze
+        self.pretrained = pretrained
         if freeze:
             self.backbone.requires_grad_(False)
 
@@ -338,6 +339,14 @@ class TorchvisionEncoder(ImageEncoder):
         if self.frozen:
             self.backbone.eval()
         return self
+
+    def frozen_state_keys(self) -> list[str]:
+        """The whole backbone's state when it holds pretrained weights and is frozen (it stays in eval
+        mode, so its BatchNorm statistics never change either): a checkpoint leaves it out and takes
+        it again from the weights file the rebuilt model loads."""
+        if not (self.pretrained and self.frozen):
+            return []
+        return [f"backbone.{name}" for name in self.backbone.state_dict()]
 
     def forward(self, image: Tensor) -> EncoderOutput:
         return self.feature_map_output(self.backbone(image))
@@ -358,7 +367,7 @@ def build_torchvision(
     model = torchvision.models.get_model(name, weights=None)
     if pretrained and not building_on_meta():
         load_backbone_weights(model, backbone, find_pretrained_file(name, weights_path, weights))
-    return TorchvisionEncoder(backbone.body(model), backbone.out_dim, freeze_backbone)
+    return TorchvisionEncoder(backbone.body(model), backbone.out_dim, freeze_backbone, pretrained)
 
 
 def torchvision_input(component: Mapping[str, Any]) -> dict[str, Any] | None:

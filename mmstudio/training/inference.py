@@ -57,6 +57,7 @@ def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
 def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "cpu") -> LoadedRun:
     """Rebuild a run's model with its checkpoint's weights (no code is unpickled)."""
     from mmstudio.models import ModelContext, ModelSpec, SpecError, build_model
+    from mmstudio.models.pretrained import require_pretrained
     from mmstudio.models.spec import describe_errors
     from mmstudio.training import checkpoints
     from mmstudio.training.spec import TrainSpec
@@ -69,6 +70,8 @@ def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "c
     try:  # what the manifest says, as edited by hand or damaged: its own errors, named
         part = "model spec"
         spec = ModelSpec.from_dict(meta["model"])
+        # a pretrained model that is not here: what to pull (frozen weights are rebuilt from it)
+        require_pretrained(spec)
         part = "training spec"
         train = TrainSpec.from_dict(meta["train"])
         part = "vocabulary"
@@ -93,8 +96,9 @@ def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "c
         f"the model its manifest describes ({spec.task}, {plural(len(labels), 'label')}, "
         f"a vocabulary of {vocab_size:,})"
     )
-    checkpoints.check_model_state(model.state_dict(), checkpoint.model_state, path, model=rebuilt)
-    model.load_state_dict(checkpoint.model_state)
+    state = checkpoints.complete_model_state(model, checkpoint.model_state, meta, path)
+    checkpoints.check_model_state(model.state_dict(), state, path, model=rebuilt)
+    model.load_state_dict(state)
     model.eval()
     return LoadedRun(run_id, path, meta, model, spec, train)
 

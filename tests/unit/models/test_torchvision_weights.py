@@ -145,6 +145,11 @@ def test_a_run_trains_evaluates_and_exports_with_the_weights_preprocessing(
         assert run.spec["image_encoder"]["weights"] == "IMAGENET1K_V1"
         loaded = load_run(store, result.run_id)
         assert loaded.train.image_size == 224
+        # the frozen pretrained backbone is left out of the checkpoints and rebuilt from the weights file
+        from mmstudio.training.checkpoints import load_checkpoint
+
+        saved = load_checkpoint(store.run_dir(result.run_id) / "best").model_state
+        assert not any(k.startswith("image_encoder.backbone.") for k in saved) and saved
 
     from mmstudio.data.spec import DatasetSpec
 
