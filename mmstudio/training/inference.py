@@ -47,6 +47,11 @@ def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
     for path in candidates:
         if path.is_file():
             return path
+    from mmstudio.training.zeroshot import is_zeroshot, no_checkpoint_message
+
+    spec = store.get_run(run_id).spec
+    if is_zeroshot(spec):  # not a run that lost its files: one that never had any
+        raise FileNotFoundError(no_checkpoint_message(run_id, spec))
     other = "last" if which == "best" else "best"
     raise FileNotFoundError(
         f"run {run_id} has no {which} checkpoint (looked in {folders[0]}); it may have stopped before "
