@@ -241,6 +241,17 @@ class ModelStatus:
         return self.state in ("cached", "imported", "local")
 
 
+#: How the core's messages tell a user to fetch a pretrained model (``ModelNotCached``, a torchvision
+#: encoder's missing weights): the command line's way.
+_PULL_ADVICE = re.compile(r"fetch (it|them) with 'mmstudio models pull [^']+'")
+
+
+def page_message(message: str) -> str:
+    """A validation message as the Model page shows it: where the command line is told to run
+    ``mmstudio models pull``, the page has a Download button beside the model, so it names that."""
+    return _PULL_ADVICE.sub(lambda m: f"download {m.group(1)} with the Download button above", message)
+
+
 def model_status(ref: str) -> ModelStatus:
     """Whether ``ref`` is on this machine, in a sentence; never downloads, but may hash a local
     folder's weights or read the cache (call it off the GUI thread)."""
