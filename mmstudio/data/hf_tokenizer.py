@@ -32,6 +32,21 @@ def model_folder(path: str | Path) -> Path:
     return folder
 
 
+def _missing_message(folder: Path, model_id: str, revision: str) -> str:
+    """What to do when a recorded model's folder is gone: pull the exact revision of a hub model,
+    bring back a local folder or an imported one."""
+    said = f"the tokenizer's model folder {folder} does not exist: model {model_id} is not on this machine"
+    if Path(model_id).is_absolute():
+        return f"{said}; copy the folder back to {model_id}, or train again with a model that is here"
+    if revision.startswith("sha256:"):  # an imported model: its folder came from elsewhere
+        return f"{said}; import its folder again: 'mmstudio models import FOLDER --name {model_id}'"
+    pinned = f"{model_id}@{revision}" if revision else model_id
+    return (
+        f"{said}: fetch it with 'mmstudio models pull {pinned}', or on a machine with no network copy its "
+        "folder here and run 'mmstudio models import FOLDER'"
+    )
+
+
 class HFTokenizer:
     """The tokenizer of a local Hugging Face model folder (``path``), known as ``model_id`` at
     ``revision``. Ids are right-padded with the tokenizer's own padding id; ``lengths`` count the
@@ -47,10 +62,7 @@ class HFTokenizer:
         self.revision = revision
         folder = model_folder(path)
         if not folder.is_dir():
-            raise FileNotFoundError(
-                f"the tokenizer's model folder {folder} does not exist (model {self.model_id}); "
-                "pull or import the model again"
-            )
+            raise FileNotFoundError(_missing_message(folder, self.model_id, revision))
         self._tokenizer = AutoTokenizer.from_pretrained(
             folder, local_files_only=True, trust_remote_code=False
         )

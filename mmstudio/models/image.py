@@ -10,6 +10,11 @@ read with ``weights_only=True``, or .safetensors), else torchvision's own file n
 cache (``torch.hub.get_dir()/checkpoints``), where an earlier ``weights=...`` download left it.
 torchvision itself is imported only when such an encoder is built or its weights are looked up, so
 ``import mmstudio.models`` stays light.
+
+``weights`` names which of the model's weights enum members to start from (``DEFAULT``, or one it
+lists: :attr:`Backbone.weights`); :func:`pin_weights` records the exact ones in a run's spec. Those
+weights bring their own preprocessing (:func:`weights_input`, from ``weights.transforms()``): with
+``preprocessing="weights"`` the run takes their crop size as its image size and their mean and std.
 """
 
 from __future__ import annotations
@@ -138,6 +143,7 @@ class Backbone:
     head_prefixes: tuple[str, ...]  # state-dict prefixes of what is dropped (may be absent in a file)
     out_dim: int
     help: str
+    weights: tuple[str, ...] = ("IMAGENET1K_V1",)  # its weights enum's members, as torchvision lists them
 
 
 def _resnet_body(m: nn.Module) -> nn.Module:
@@ -157,12 +163,24 @@ BACKBONES = {
     for b in (
         Backbone("resnet18", _resnet_body, ("fc.",), 512, "ResNet-18 (torchvision), 11M parameters"),
         Backbone("resnet34", _resnet_body, ("fc.",), 512, "ResNet-34 (torchvision), 21M parameters"),
-        Backbone("resnet50", _resnet_body, ("fc.",), 2048, "ResNet-50 (torchvision), 24M parameters"),
+        Backbone(
+            "resnet50",
+            _resnet_body,
+            ("fc.",),
+            2048,
+            "ResNet-50 (torchvision), 24M parameters",
+            ("IMAGENET1K_V1", "IMAGENET1K_V2"),
+        ),
         Backbone(
             "mobilenet_v3_small", _features_body, ("classifier.",), 576, "MobileNetV3-Small (torchvision), 1M"
         ),
         Backbone(
-            "mobilenet_v3_large", _features_body, ("classifier.",), 960, "MobileNetV3-Large (torchvision), 3M"
+            "mobilenet_v3_large",
+            _features_body,
+            ("classifier.",),
+            960,
+            "MobileNetV3-Large (torchvision), 3M",
+            ("IMAGENET1K_V1", "IMAGENET1K_V2"),
         ),
         Backbone(
             "efficientnet_b0", _features_body, ("classifier.",), 1280, "EfficientNet-B0 (torchvision), 4M"
@@ -174,22 +192,41 @@ BACKBONES = {
 }
 TORCHVISION_MIN_SIZE = 32  # every backbone here downsamples 32×
 TORCHVISION_SMALL_SIZE = 64  # below this the final feature map is 1×1: allowed, but warned about
+DEFAULT_WEIGHTS = "DEFAULT"  # torchvision's name for a model's recommended weights
+#: ``preprocessing`` of a pretrained torchvision encoder: the weights' own image size and mean / std,
+#: or the run's image size (with the weights' mean / std).
+PREPROCESSING = ("weights", "run")
 
 
-def hub_file_names(name: str) -> list[str]:
-    """torchvision's file names for ``name``'s pretrained weights (the default first), read from its
-    Weights enum's urls: nothing is downloaded."""
+def _weights_enum(name: str, weights: str = DEFAULT_WEIGHTS) -> list[Any]:
+    """``name``'s weights enum members that ``weights`` names (``DEFAULT``: the default first, then the
+    others, any of which a file in the cache may hold), read from torchvision: nothing is downloaded."""
     from torchvision.models import get_model_weights
 
-    weights = get_model_weights(name)
-    default = weights.DEFAULT
-    ordered = [default, *(w for w in weights if w is not default)]
-    return [w.url.rsplit("/", 1)[-1] for w in ordered]
+    enum = get_model_weights(name)
+    if weights != DEFAULT_WEIGHTS:
+        try:
+            return [enum[weights]]
+        except KeyError:
+            choices = ", ".join(w.name for w in enum)
+            raise ValueError(f"torchvision's {name} has no weights {weights}; it has {choices}") from None
+    default = enum.DEFAULT
+    return [default, *(w for w in enum if w is not default)]
 
 
-def find_pretrained_file(name: str, weights_path: str = "") -> Path:
-    """The local file to load ``name``'s pretrained weights from, or FileNotFoundError that says where
-    it looked and what to do."""
+def hub_file_names(name: str, weights: str = DEFAULT_WEIGHTS) -> list[str]:
+    """torchvision's file names for ``name``'s pretrained ``weights`` (for ``DEFAULT``: the default
+    first, then the others), read from its Weights enum's urls: nothing is downloaded."""
+    return [w.url.rsplit("/", 1)[-1] for w in _weights_enum(name, weights)]
+
+
+def _pull_ref(name: str, weights: str) -> str:
+    return f"torchvision:{name}" + ("" if weights == DEFAULT_WEIGHTS else f".{weights}")
+
+
+def find_pretrained_file(name: str, weights_path: str = "", weights: str = DEFAULT_WEIGHTS) -> Path:
+    """The local file to load ``name``'s pretrained ``weights`` from, or FileNotFoundError that says
+    where it looked and what to do."""
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
@@ -199,15 +236,47 @@ def find_pretrained_file(name: str, weights_path: str = "") -> Path:
             )
         return path
     folder = Path(torch.hub.get_dir()) / "checkpoints"
-    names = hub_file_names(name)
+    names = hub_file_names(name, weights)
     for file_name in names:
         if (folder / file_name).is_file():
             return folder / file_name
     raise FileNotFoundError(
         f"no pretrained {name} weights found: looked for {' or '.join(names)} in {folder}. mmstudio "
-        f"never downloads: copy torchvision's file there (or set TORCH_HOME), set weights_path to a "
-        f"local .pth/.pt/.safetensors file, or set pretrained to false"
+        f"never downloads by surprise: fetch them with 'mmstudio models pull {_pull_ref(name, weights)}' "
+        f"(or copy torchvision's file there, or set TORCH_HOME), set weights_path to a local "
+        f".pth/.pt/.safetensors file, or set pretrained to false"
     )
+
+
+def weights_name(name: str, weights: str = DEFAULT_WEIGHTS, weights_path: str = "") -> str:
+    """The exact weights ``weights`` stands for: itself when it names them; for ``DEFAULT``, those whose
+    file the torch hub cache holds (the default's first), else the default's (also for a
+    ``weights_path`` file, which is taken to hold them)."""
+    if weights != DEFAULT_WEIGHTS:
+        return weights
+    members = _weights_enum(name)
+    if not weights_path:
+        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        for member in members:
+            if (folder / member.url.rsplit("/", 1)[-1]).is_file():
+                return member.name
+    return members[0].name
+
+
+def weights_input(name: str, weights: str = DEFAULT_WEIGHTS, weights_path: str = "") -> dict[str, Any]:
+    """What ``name``'s pretrained ``weights`` were trained on, from their own preset
+    (``weights.transforms()``, torchvision's ``ImageClassification``): ``{"size"`` (the crop size),
+    ``"resize"`` (the shorter side before the crop), ``"mean"``, ``"std"``, ``"source"`` (``"resnet18
+    IMAGENET1K_V1"``)``}``."""
+    exact = weights_name(name, weights, weights_path)
+    preset = _weights_enum(name, exact)[0].transforms()
+    return {
+        "size": int(preset.crop_size[0]),
+        "resize": int(preset.resize_size[0]),
+        "mean": [float(x) for x in preset.mean],
+        "std": [float(x) for x in preset.std],
+        "source": f"{name} {exact}",
+    }
 
 
 def load_state_dict_file(path: Path) -> dict[str, Tensor]:
@@ -256,11 +325,12 @@ class TorchvisionEncoder(ImageEncoder):
     stay those it was pretrained with.
     """
 
-    def __init__(self, backbone: nn.Module, out_dim: int, freeze: bool) -> None:
+    def __init__(self, backbone: nn.Module, out_dim: int, freeze: bool, pretrained: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
         self.out_dim = out_dim
         self.frozen = freeze
+        self.pretrained = pretrained
         if freeze:
             self.backbone.requires_grad_(False)
 
@@ -270,12 +340,25 @@ class TorchvisionEncoder(ImageEncoder):
             self.backbone.eval()
         return self
 
+    def frozen_state_keys(self) -> list[str]:
+        """The whole backbone's state when it holds pretrained weights and is frozen (it stays in eval
+        mode, so its BatchNorm statistics never change either): a checkpoint leaves it out and takes
+        it again from the weights file the rebuilt model loads."""
+        if not (self.pretrained and self.frozen):
+            return []
+        return [f"backbone.{name}" for name in self.backbone.state_dict()]
+
     def forward(self, image: Tensor) -> EncoderOutput:
         return self.feature_map_output(self.backbone(image))
 
 
 def build_torchvision(
-    name: str, *, pretrained: bool = False, weights_path: str = "", freeze_backbone: bool = False
+    name: str,
+    *,
+    pretrained: bool = False,
+    weights_path: str = "",
+    freeze_backbone: bool = False,
+    weights: str = DEFAULT_WEIGHTS,
 ) -> TorchvisionEncoder:
     """Build ``name`` with ``weights=None``, load local pretrained weights if asked, keep the body."""
     import torchvision.models
@@ -283,8 +366,28 @@ def build_torchvision(
     backbone = BACKBONES[name]
     model = torchvision.models.get_model(name, weights=None)
     if pretrained and not building_on_meta():
-        load_backbone_weights(model, backbone, find_pretrained_file(name, weights_path))
-    return TorchvisionEncoder(backbone.body(model), backbone.out_dim, freeze_backbone)
+        load_backbone_weights(model, backbone, find_pretrained_file(name, weights_path, weights))
+    return TorchvisionEncoder(backbone.body(model), backbone.out_dim, freeze_backbone, pretrained)
+
+
+def torchvision_input(component: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The image input a torchvision image encoder ``component`` (complete params) asks of the data
+    when it starts from pretrained weights (:func:`weights_input`; with ``preprocessing: run`` its
+    ``size`` is None: the run's own), else None."""
+    if component.get("name") not in BACKBONES or not component.get("pretrained"):
+        return None
+    wanted = weights_input(component["name"], component["weights"], component["weights_path"])
+    if component["preprocessing"] == "run":
+        wanted["size"] = None
+    return wanted
+
+
+def pin_weights(component: dict[str, Any]) -> None:
+    """Name in ``component`` (a torchvision image encoder with pretrained on) the exact weights its
+    ``DEFAULT`` stands for here (:func:`weights_name`), so a run records them and is rebuilt with them."""
+    if component.get("name") in BACKBONES and component.get("pretrained"):
+        weights = component.get("weights", DEFAULT_WEIGHTS)
+        component["weights"] = weights_name(component["name"], weights, component.get("weights_path", ""))
 
 
 def _torchvision_available(_params: Mapping[str, Any]) -> tuple[bool, str]:
@@ -318,40 +421,77 @@ def _check_torchvision(name: str):
                 yield "error", f"weights_path must be a {', '.join(WEIGHT_SUFFIXES)} file, not {path}"
             else:
                 try:
-                    find_pretrained_file(name, path)
-                except FileNotFoundError as exc:
+                    find_pretrained_file(name, path, params["weights"])
+                except (FileNotFoundError, ValueError) as exc:
                     yield "error", str(exc)
         else:
             if path:
                 yield "warning", "weights_path is ignored unless pretrained is on"
+            if params["weights"] != DEFAULT_WEIGHTS:
+                yield "warning", "weights is ignored unless pretrained is on"
             if params["freeze_backbone"]:
                 yield "warning", "freeze_backbone without pretrained weights freezes random features"
 
     return check
 
 
-_TORCHVISION_PARAMS = [
-    Param("pretrained", "bool", False, help="start from ImageNet weights found locally (never downloaded)"),
-    Param("weights_path", "str", "", help="a local .pth/.pt/.safetensors file; empty: the torch hub cache"),
-    Param("freeze_backbone", "bool", False, help="train only what follows the backbone"),
-]
+def _torchvision_params(backbone: Backbone) -> list[Param]:
+    return [
+        Param(
+            "pretrained",
+            "bool",
+            False,
+            help="start from ImageNet weights found locally (never downloaded)",
+        ),
+        Param(
+            "weights",
+            "choice",
+            DEFAULT_WEIGHTS,
+            choices=(DEFAULT_WEIGHTS, *backbone.weights),
+            help="which of torchvision's weights (DEFAULT: its recommended ones); a run records which",
+        ),
+        Param(
+            "preprocessing",
+            "choice",
+            "weights",
+            choices=PREPROCESSING,
+            help=(
+                "pretrained: weights = their own image size and mean/std (224 px for ImageNet weights); "
+                "run = the run's image size (faster on small images)"
+            ),
+        ),
+        Param(
+            "weights_path", "str", "", help="a local .pth/.pt/.safetensors file; empty: the torch hub cache"
+        ),
+        Param("freeze_backbone", "bool", False, help="train only what follows the backbone"),
+    ]
 
 
 def _register_torchvision(name: str) -> Callable[..., TorchvisionEncoder]:
     """Register the thin builder of one backbone in BACKBONES and return it."""
 
     def build(
-        *, ctx: ModelContext, pretrained: bool, weights_path: str, freeze_backbone: bool
+        *,
+        ctx: ModelContext,
+        pretrained: bool,
+        weights: str,
+        preprocessing: str,
+        weights_path: str,
+        freeze_backbone: bool,
     ) -> TorchvisionEncoder:
         return build_torchvision(
-            name, pretrained=pretrained, weights_path=weights_path, freeze_backbone=freeze_backbone
+            name,
+            pretrained=pretrained,
+            weights_path=weights_path,
+            freeze_backbone=freeze_backbone,
+            weights=weights,
         )
 
     build.__name__ = build.__qualname__ = name
     return IMAGE_ENCODERS.register(
         name,
         help=BACKBONES[name].help,
-        params=_TORCHVISION_PARAMS,
+        params=_torchvision_params(BACKBONES[name]),
         available=_torchvision_available,
         check=_check_torchvision(name),
         min_image_size=TORCHVISION_MIN_SIZE,

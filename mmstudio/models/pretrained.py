@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from mmstudio.models._common import EncoderOutput, building_on_meta, masked_mean, padding_mask
 from mmstudio.models.context import ModelContext
-from mmstudio.models.image import IMAGE_ENCODERS, ImageEncoder
+from mmstudio.models.image import IMAGE_ENCODERS, ImageEncoder, pin_weights, torchvision_input
 from mmstudio.models.registry import Param
 from mmstudio.models.text import SENTENCE_MODEL_ENV, TEXT_ENCODERS, TextEncoder
 
@@ -165,7 +165,9 @@ def _availability(params: Mapping[str, Any]) -> tuple[bool, str]:
 
     try:
         transformer_dir(resolve_model(ref).path)
-    except (ModelNotCached, FileNotFoundError, ValueError) as exc:
+    except ModelNotCached as exc:
+        return False, str(_pinned(exc, params))
+    except (FileNotFoundError, ValueError) as exc:
         return False, str(exc)
     return True, ""
 
@@ -179,6 +181,48 @@ def _check_revision(params: Mapping[str, Any], resolved: Any) -> None:
             "recorded; restore that revision of the model, or clear the revision parameter to train a new "
             "run on the model as it is now"
         )
+
+
+def _resolve_recorded(params: Mapping[str, Any]) -> Any:
+    """:func:`resolve_model` of ``params["model"]``, checked against the recorded revision. A hub
+    model that is not here raises ModelNotCached naming ``MODEL@REVISION``: what to pull to get
+    the very weights a run recorded."""
+    from mmstudio.models.fetch import ModelNotCached
+
+    try:
+        resolved = resolve_model(params["model"])
+    except ModelNotCached as exc:
+        raise _pinned(exc, params) from None
+    _check_revision(params, resolved)
+    return resolved
+
+
+def _pinned(exc: Any, params: Mapping[str, Any]) -> Any:
+    """``exc`` (a ModelNotCached) naming ``MODEL@REVISION`` when ``params`` record a hub commit."""
+    from mmstudio.models.fetch import ModelNotCached
+
+    recorded = params.get("revision") or ""
+    if recorded and not recorded.startswith("sha256:") and "@" not in exc.ref:
+        return ModelNotCached(f"{exc.ref}@{recorded}", exc.detail)
+    return exc
+
+
+def require_pretrained(spec: Any) -> None:
+    """Raise ModelNotCached (a FileNotFoundError naming what to pull) when a pretrained model that
+    ``spec`` starts from is not on this machine: a saved run's frozen weights are rebuilt from it."""
+    from mmstudio.models.fetch import ModelNotCached
+    from mmstudio.models.image import BACKBONES, find_pretrained_file
+
+    for slot in ("text_encoder", "image_encoder"):
+        component = getattr(spec, slot)
+        params = _hf_params(slot, component)
+        if params is not None and params.get("model"):
+            try:
+                resolve_model(params["model"])
+            except ModelNotCached as exc:
+                raise _pinned(exc, params) from None
+        elif component.get("name") in BACKBONES and component.get("pretrained"):
+            find_pretrained_file(component["name"], component["weights_path"], component["weights"])
 
 
 def _common_checks(params: Mapping[str, Any], *, vision: bool = False) -> Iterator[tuple[str, str]]:
@@ -291,6 +335,27 @@ class PretrainedEncoder(nn.Module):
             for module in self.trained:
                 module.train(mode)
         return self
+
+    def frozen_state_keys(self) -> list[str]:
+        """The names, in this module's ``state_dict()``, of the pretrained tensors training never
+        changes: the parameters that do not train, and (``frozen``, ``top:N``: what does not train
+        stays in eval mode) the buffers outside the trained blocks. A checkpoint leaves them out and
+        takes them again from the model it rebuilds (:class:`mmstudio.training.checkpoints.FrozenState`)."""
+        if self.mode == "full":
+            return []
+        keys = [
+            f"model.{n}"
+            for n, p in self.model.named_parameters(remove_duplicate=False)
+            if not p.requires_grad
+        ]
+        if self.mode in ("frozen", "top"):
+            trained = {id(b) for module in self.trained for b in module.buffers()}
+            keys += [
+                f"model.{n}"
+                for n, b in self.model.named_buffers(remove_duplicate=False)
+                if id(b) not in trained
+            ]
+        return keys
 
     def backbone_parameters(self) -> Iterator[nn.Parameter]:
         """The pretrained parameters that train (``top:N``, ``full``): the trainer gives them a
@@ -475,9 +540,7 @@ def _check_hf_text(params: Mapping[str, Any], ctx: ModelContext) -> Iterable[tup
 def hf(
     *, ctx: ModelContext, model: str, pooling: str, finetune: str, revision: str, lora_r: int
 ) -> HFTextEncoder:
-    params = {"model": model, "revision": revision}
-    resolved = resolve_model(model)
-    _check_revision(params, resolved)
+    resolved = _resolve_recorded({"model": model, "revision": revision})
     model_dir = transformer_dir(resolved.path)
     return HFTextEncoder(
         load_model(model_dir, text=True), text_pooling(resolved.path, pooling), finetune, lora_r
@@ -630,8 +693,7 @@ def _check_hf_image(params: Mapping[str, Any], ctx: ModelContext) -> Iterable[tu
     pretrained=True,
 )
 def hf_image(*, ctx: ModelContext, model: str, finetune: str, revision: str, lora_r: int) -> HFImageEncoder:
-    resolved = resolve_model(model)
-    _check_revision({"model": model, "revision": revision}, resolved)
+    resolved = _resolve_recorded({"model": model, "revision": revision})
     return HFImageEncoder(load_model(transformer_dir(resolved.path), vision=True), finetune, lora_r)
 
 
@@ -658,8 +720,7 @@ def model_tokenizer(spec: Any) -> dict[str, Any] | None:
     params = _hf_params("text_encoder", spec.text_encoder)
     if params is None:
         return None
-    resolved = resolve_model(params["model"])
-    _check_revision(params, resolved)
+    resolved = _resolve_recorded(params)
     return {
         "kind": "hf",
         "format_version": 1,
@@ -670,22 +731,35 @@ def model_tokenizer(spec: Any) -> dict[str, Any] | None:
 
 
 def image_input(spec: Any) -> dict[str, Any] | None:
-    """``{"size", "mean", "std"}`` that ``spec``'s image encoder expects (a pretrained one's image
-    processor), or None: the training spec's size and the ImageNet mean and std."""
+    """``{"size", "mean", "std", "source"}`` that ``spec``'s image encoder expects, or None: the
+    training spec's size and the ImageNet mean and std. A pretrained Hugging Face encoder's come from
+    its image processor; a torchvision encoder's pretrained weights' from their own preset
+    (:func:`mmstudio.models.image.torchvision_input`: ``size`` None when it takes the run's size).
+    ``source`` names where they come from (the model id, or ``resnet18 IMAGENET1K_V1``)."""
+    tv = torchvision_input(spec.image_encoder)
+    if tv is not None:
+        return tv
     params = _hf_params("image_encoder", spec.image_encoder)
     if params is None:
         return None
-    return processor_input(_image_dir(params["model"]))
+    return {**processor_input(_image_dir(params["model"])), "source": params["model"]}
 
 
 def pin_revisions(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``spec`` (a dict) whose pretrained components name their model as resolved (a local
-    folder as an absolute path) and record its exact revision. Models that cannot be resolved are
+    folder as an absolute path) and record its exact revision (a torchvision encoder's ``DEFAULT``
+    weights: the exact ones, :func:`mmstudio.models.image.pin_weights`). Models that cannot be resolved are
     left as they are (validation says why they are unavailable); a recorded revision is kept (a
     different one is refused when the model is built)."""
     from mmstudio.models.fetch import ModelNotCached
 
     out = copy.deepcopy(dict(spec))
+    image = out.get("image_encoder")
+    if isinstance(image, dict):
+        try:
+            pin_weights(image)
+        except (ImportError, ValueError):  # no torchvision, or weights it does not know: validation says
+            pass
     for slot in ("text_encoder", "image_encoder"):
         component = out.get(slot)
         if not isinstance(component, dict) or component.get("name") != "hf" or not component.get("model"):

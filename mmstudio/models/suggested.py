@@ -190,6 +190,8 @@ def suggestions(kind: str) -> list[SuggestedModel]:
 def suggestion(ref: str) -> SuggestedModel | None:
     """The catalogue's entry for ``ref`` (``org/name``, ``org/name@rev`` or ``torchvision:NAME``)."""
     ref = ref.strip().removeprefix("hf:").partition("@")[0]
+    if ref.startswith("torchvision:"):  # named weights are about the size of the default ones
+        ref = ref.partition(".")[0]
     for model in (*SUGGESTED, *TORCHVISION):
         if model.id == ref:
             return model
@@ -203,13 +205,15 @@ def slot_kind(slot: str) -> str:
 def pretrained_ref(slot: str, component: Mapping[str, Any]) -> str | None:
     """What ``component`` of ``slot`` fetches (for a status and a Download button), or None when it
     fetches nothing: an ``hf`` encoder's ``model``, ``torchvision:NAME`` for a torchvision image
-    encoder with ``pretrained`` on and no ``weights_path`` of its own."""
+    encoder with ``pretrained`` on and no ``weights_path`` of its own (``torchvision:NAME.WEIGHTS``
+    when it names its weights)."""
     name = component.get("name")
     if name == "hf":
         return str(component.get("model") or "").strip()
     fetched = slot == "image_encoder" and component.get("pretrained") and not component.get("weights_path")
     if fetched and any(m.id == f"torchvision:{name}" for m in TORCHVISION):
-        return f"torchvision:{name}"
+        weights = component.get("weights") or "DEFAULT"
+        return f"torchvision:{name}" + ("" if weights == "DEFAULT" else f".{weights}")
     return None
 
 
@@ -235,6 +239,17 @@ class ModelStatus:
     @property
     def here(self) -> bool:
         return self.state in ("cached", "imported", "local")
+
+
+#: How the core's messages tell a user to fetch a pretrained model (``ModelNotCached``, a torchvision
+#: encoder's missing weights): the command line's way.
+_PULL_ADVICE = re.compile(r"fetch (it|them) with 'mmstudio models pull [^']+'")
+
+
+def page_message(message: str) -> str:
+    """A validation message as the Model page shows it: where the command line is told to run
+    ``mmstudio models pull``, the page has a Download button beside the model, so it names that."""
+    return _PULL_ADVICE.sub(lambda m: f"download {m.group(1)} with the Download button above", message)
 
 
 def model_status(ref: str) -> ModelStatus:
@@ -301,9 +316,9 @@ def _download_size(ref: str, unknown: str) -> str:
 def _torchvision_status(ref: str) -> ModelStatus:
     from mmstudio.models import image
 
-    name = ref.removeprefix("torchvision:").partition(".")[0]
+    name, _, weights = ref.removeprefix("torchvision:").partition(".")
     try:
-        path = image.find_pretrained_file(name)
+        path = image.find_pretrained_file(name, weights=weights or image.DEFAULT_WEIGHTS)
     except FileNotFoundError:
         known = suggestion(ref)
         size = (

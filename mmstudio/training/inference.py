@@ -47,6 +47,11 @@ def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
     for path in candidates:
         if path.is_file():
             return path
+    from mmstudio.training.zeroshot import is_zeroshot, no_checkpoint_message
+
+    spec = store.get_run(run_id).spec
+    if is_zeroshot(spec):  # not a run that lost its files: one that never had any
+        raise FileNotFoundError(no_checkpoint_message(run_id, spec))
     other = "last" if which == "best" else "best"
     raise FileNotFoundError(
         f"run {run_id} has no {which} checkpoint (looked in {folders[0]}); it may have stopped before "
@@ -57,6 +62,7 @@ def checkpoint_file(store: Store, run_id: int, which: str = "best") -> Path:
 def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "cpu") -> LoadedRun:
     """Rebuild a run's model with its checkpoint's weights (no code is unpickled)."""
     from mmstudio.models import ModelContext, ModelSpec, SpecError, build_model
+    from mmstudio.models.pretrained import require_pretrained
     from mmstudio.models.spec import describe_errors
     from mmstudio.training import checkpoints
     from mmstudio.training.spec import TrainSpec
@@ -69,6 +75,8 @@ def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "c
     try:  # what the manifest says, as edited by hand or damaged: its own errors, named
         part = "model spec"
         spec = ModelSpec.from_dict(meta["model"])
+        # a pretrained model that is not here: what to pull (frozen weights are rebuilt from it)
+        require_pretrained(spec)
         part = "training spec"
         train = TrainSpec.from_dict(meta["train"])
         part = "vocabulary"
@@ -96,8 +104,9 @@ def load_run(store: Store, run_id: int, *, which: str = "best", device: Any = "c
         f"the model its manifest describes ({spec.task}, {plural(len(labels), 'label')}, "
         f"a vocabulary of {vocab_size:,})"
     )
-    checkpoints.check_model_state(model.state_dict(), checkpoint.model_state, path, model=rebuilt)
-    model.load_state_dict(checkpoint.model_state)
+    state = checkpoints.complete_model_state(model, checkpoint.model_state, meta, path)
+    checkpoints.check_model_state(model.state_dict(), state, path, model=rebuilt)
+    model.load_state_dict(state)
     source = meta.get("answer_from")
     if source is not None and (source not in ("text", "image") or model.unimodal_heads is None):
         raise checkpoints.CheckpointError(

@@ -81,10 +81,12 @@ def resolve_model_spec(request: Mapping[str, Any], dataset: Dataset | None = Non
 
 def model_inputs(spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, Any, Any]:
     """What a model's pretrained encoders ask of the data: ``(train, tokenizer, image_norm)``, where
-    ``train`` has the image size a pretrained image encoder's processor takes, ``tokenizer`` is the
-    ``to_dict()`` of a pretrained text encoder's own tokenizer and ``image_norm`` its processor's
-    ``(mean, std)`` (both None for encoders trained from scratch: fit a tokenizer, ImageNet's mean and
-    std). A model that cannot be found leaves everything as it is (validation says why)."""
+    ``train`` has the image size a pretrained image encoder takes (a Hugging Face model's processor's,
+    or a torchvision encoder's pretrained weights' crop size unless its ``preprocessing`` is ``run``),
+    ``tokenizer`` is the ``to_dict()`` of a pretrained text encoder's own tokenizer and
+    ``image_norm`` the image encoder's ``(mean, std)`` (both None for encoders trained from scratch:
+    fit a tokenizer, ImageNet's mean and std). A model that cannot be found leaves everything as it
+    is (validation says why)."""
     from mmstudio.models.fetch import ModelNotCached
     from mmstudio.models.pretrained import image_input, model_tokenizer
 
@@ -92,13 +94,36 @@ def model_inputs(spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, Any, Any
     try:
         tokenizer = model_tokenizer(spec) if spec.has_text else None
         wanted = image_input(spec) if spec.has_image else None
-    except (ModelNotCached, FileNotFoundError, ValueError):
+    except (ModelNotCached, FileNotFoundError, ValueError, ImportError):
         return train, tokenizer, None
     if wanted is not None:
         norm = (wanted["mean"], wanted["std"])
-        if wanted["size"] != train.image_size:
+        if wanted["size"] is not None and wanted["size"] != train.image_size:
             train = dataclasses.replace(train, image_size=wanted["size"])
     return train, tokenizer, norm
+
+
+def describe_image_input(spec: ModelSpec, train: TrainSpec) -> str:
+    """The line a run's log (and ``train --check``) shows for a pretrained image encoder's own
+    preprocessing: ``"image preprocessing from resnet18 IMAGENET1K_V1: 224 px, ImageNet mean/std"``;
+    ``""`` when the image encoder takes the generic one (or none)."""
+    from mmstudio.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, image_input
+
+    try:
+        wanted = image_input(spec) if spec.has_image else None
+    except (FileNotFoundError, ValueError, ImportError):  # ModelNotCached included
+        return ""
+    if wanted is None:
+        return ""
+    mean, std = ([round(float(x), 3) for x in wanted[key]] for key in ("mean", "std"))
+    if mean == list(IMAGENET_MEAN) and std == list(IMAGENET_STD):
+        norm = "ImageNet mean/std"
+    else:
+        norm = f"mean {', '.join(f'{x:g}' for x in mean)}, std {', '.join(f'{x:g}' for x in std)}"
+    # preprocessing "run", or a run recorded before torchvision weights brought their own size
+    own = wanted["size"] != train.image_size
+    size = f"{train.image_size} px" + (" (the run's image size)" if own else "")
+    return f"image preprocessing from {wanted['source']}: {size}, {norm}"
 
 
 # --- training settings chosen from the data --------------------------------------------------------
@@ -139,7 +164,8 @@ def train_for_data(
     left at None chosen from the data (:func:`~mmstudio.training.defaults.apply_defaults`) and
     ``best_metric`` named (the task's key metric when none was chosen); and the lines that say so,
     for the run's log, ``train --check`` and the Train page's summary (``spec`` may be a partial
-    request there, or None for the data's default model)."""
+    request there, or None for the data's default model), with the image preprocessing a pretrained
+    image encoder brings (:func:`describe_image_input`)."""
     from mmstudio.training.defaults import apply_defaults, describe_choices
     from mmstudio.vocabulary import describe_monitor
 
@@ -160,7 +186,8 @@ def train_for_data(
         how += f"; early stopping after {plural(train.patience or 0, 'evaluation')} without improvement"
     else:
         how += "; no early stopping"
-    return train, [how, *([describe_choices(notes)] if notes else [])]
+    images = describe_image_input(spec, train) if hasattr(spec, "has_image") else ""
+    return train, [how, *([describe_choices(notes)] if notes else []), *([images] if images else [])]
 
 
 def settings_summary(dataset: Dataset | None, spec: Mapping[str, Any] | None, train: TrainSpec | None) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
 from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.training.zeroshot import is_zeroshot, no_checkpoint_message
 from mmstudio.vocabulary import RESUMABLE_STATUSES, run_status_title
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ def resume_job(
         with Store.open(db_url, mark_orphans=False) as opened:
             return resume_job(run_id, db_url=db_url, data=data, current=current, train=train, store=opened)
     run = store.get_run(run_id)
+    if is_zeroshot(run.spec):
+        raise ResumeError(no_checkpoint_message(run_id, run.spec))
     if run.status.value not in RESUMABLE_STATUSES:
         words = [run_status_title(status) for status in RESUMABLE_STATUSES]  # "stopped", not "cancelled"
         raise ResumeError(

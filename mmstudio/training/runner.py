@@ -168,7 +168,10 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     dataset_id = _record_dataset(store, dataset)
     resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
     spec = _resume_spec(resume) if resume is not None else _model_spec(job, dataset)
-    train, choices = train_for_data(dataset, spec, model_inputs(spec, job.train)[0])
+    # a resumed run keeps the image size it recorded (one stored before torchvision weights brought
+    # their own went on at the run's size)
+    given = job.train if resume is not None else model_inputs(spec, job.train)[0]
+    train, choices = train_for_data(dataset, spec, given)
     job = state.job = dataclasses.replace(job, train=train)
     _check_spec(spec, dataset, job.train)
     run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))

@@ -282,6 +282,7 @@ class Trainer:
         self._pending_best: list | None = None  # a best checkpoint copied, written with the next last
         self._last_checkpoint_time = time.monotonic()
         self._last_checkpoint_step: int | None = None
+        self._frozen: checkpoints.FrozenState | None = None  # left out of checkpoints (found once)
         self.task = data.task
         self.batches_per_epoch = data.num_batches("train", spec.batch_size)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / spec.accumulation)
@@ -620,7 +621,10 @@ class Trainer:
             "best": {self.monitor: self.state.best_value} if self.state.best_value is not None else {},
             "trainer": self.state.to_dict(),
         }
-        states: dict[str, Any] = {"model_state": self.model.state_dict()}
+        if self._frozen is None:
+            self._frozen = checkpoints.FrozenState.of(self.model)
+        meta.update(self._frozen.meta())
+        states: dict[str, Any] = {"model_state": self._frozen.strip(self.model.state_dict())}
         if resumable:
             meta["rng"] = checkpoints.capture_rng_state()
             states["optimizer_state"] = self.optimizer.state_dict()
@@ -677,8 +681,11 @@ class Trainer:
                 f"{checkpoint.path} holds weights only (a 'best' checkpoint); "
                 "resume from the run's 'last' one"
             )
-        checkpoints.check_model_state(self.model.state_dict(), checkpoint.model_state, checkpoint.path)
-        self.model.load_state_dict(checkpoint.model_state)
+        state = checkpoints.complete_model_state(
+            self.model, checkpoint.model_state, checkpoint.meta, checkpoint.path
+        )
+        checkpoints.check_model_state(self.model.state_dict(), state, checkpoint.path)
+        self.model.load_state_dict(state)
         self.model.to(self.device)
         self.optimizer.load_state_dict(checkpoint.optimizer_state)
         if checkpoint.scheduler_state:
@@ -692,7 +699,8 @@ class Trainer:
 
     def load_weights(self, path: str | Path) -> None:
         """Load only the weights of a checkpoint (the best one, before the final evaluation)."""
-        state = checkpoints.load_checkpoint(path, self.device).model_state
+        loaded = checkpoints.load_checkpoint(path, self.device)
+        state = checkpoints.complete_model_state(self.model, loaded.model_state, loaded.meta, path)
         checkpoints.check_model_state(self.model.state_dict(), state, path)
         self.model.load_state_dict(state)
 

@@ -25,7 +25,8 @@ Its model spec names the two towers and what joins them::
               "labels": [...]}}
 
 (``zeroshot`` is no registered fusion or head: a run with it has no checkpoint to resume, evaluate or
-export; opened in the builder, it shows the towers and reports the fusion and head as unknown.)
+export, which :func:`no_checkpoint_message` says to whoever asks; opened in the builder, it opens
+:func:`pair_spec`: the two towers, frozen, with the default fusion and head, ready to fine-tune.)
 """
 
 from __future__ import annotations
@@ -46,6 +47,50 @@ PAIR_FAMILIES = {"clip": "clip", "siglip": "siglip", "siglip2": "siglip"}
 DEFAULT_PROMPT = "a photo of {label}"
 DEFAULT_BATCH_SIZE = 64
 ZEROSHOT_TAG = "zeroshot"
+
+
+def is_zeroshot(spec: Any) -> bool:
+    """Whether a run's model spec (a dict) is a zero-shot baseline's: nothing trained, no checkpoint."""
+    fusion = spec.get("fusion") if isinstance(spec, dict) else None
+    return isinstance(fusion, dict) and fusion.get("name") == ZEROSHOT_TAG
+
+
+def _pair_model(spec: dict) -> str:
+    encoder = spec.get("image_encoder") or spec.get("text_encoder") or {}
+    return str(encoder.get("model") or "MODEL") if isinstance(encoder, dict) else "MODEL"
+
+
+def no_checkpoint_message(run_id: int, spec: dict) -> str:
+    """What ``eval``, ``export`` and ``train --resume`` (and the app's Evaluate and Export) say of a
+    zero-shot run: what it is, and the commands that do work."""
+    model = _pair_model(spec)
+    family = (
+        str((spec.get("head") or {}).get("family") or "CLIP / SigLIP").upper().replace("SIGLIP", "SigLIP")
+    )
+    return (
+        f"run {run_id} is a zero-shot baseline: {family} model {model} scored the dataset against prompts "
+        "built from its labels, and nothing was trained, so it has no checkpoint to evaluate, export or "
+        f"resume. To score that model on other data, run 'mmstudio zeroshot {model} --data PATH'; to "
+        f"fine-tune the pair (then evaluate and export it), train it: 'mmstudio train --data PATH "
+        f"--text-encoder hf:{model} --image-encoder hf:{model}'"
+    )
+
+
+def pair_spec(spec: dict) -> dict:
+    """The model spec that fine-tunes a zero-shot run's pair (a ``spec`` that is not a zero-shot
+    run's is returned as it is): both towers of the checkpoint at the recorded revision, frozen, with
+    the fusion and head a model spec completes them with (concat, an MLP head) for the run's task."""
+    if not is_zeroshot(spec):
+        return spec
+    tower = ("name", "model", "revision")
+    return {
+        "task": spec.get("task") or "classification",
+        **{
+            slot: {k: v for k, v in spec[slot].items() if k in tower}
+            for slot in ("text_encoder", "image_encoder")
+            if isinstance(spec.get(slot), dict)
+        },
+    }
 
 
 class ZeroShotError(ValueError):

@@ -1,6 +1,7 @@
 """``mmstudio train --text-encoder hf:FOLDER`` and ``--image-encoder hf:FOLDER`` end to end, on tiny local
 models (tests/conftest.py): the run records the model and its exact revision, a frozen encoder leaves
-the run with the pretrained weights, ``eval`` and ``export`` rebuild it, and a changed model is refused."""
+the run with the pretrained weights (its checkpoints hold only what trained, and are rebuilt with the
+rest from the model), ``eval`` and ``export`` rebuild it, and a changed model is refused."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def test_a_frozen_hf_text_encoder_trains_and_records_its_revision(text_run, bert
     from safetensors.torch import load_file
 
     from mmstudio.models.fetch import resolve
+    from mmstudio.store import Store
     from mmstudio.training import checkpoints
+    from mmstudio.training.inference import load_run
 
     db, summary = text_run
     assert summary["status"] == "completed" and summary["epochs"] == 1
@@ -61,9 +64,14 @@ def test_a_frozen_hf_text_encoder_trains_and_records_its_revision(text_run, bert
     checkpoint = checkpoints.load_checkpoint(path)
     assert checkpoint.meta["tokenizer"]["kind"] == "hf"
     assert checkpoint.meta["tokenizer"]["revision"] == encoder["revision"]
+    # frozen: the encoder's weights are left out of the checkpoint, and the run rebuilt from the model
+    # folder has them as they were pretrained
+    assert not any(k.startswith("text_encoder.model.") for k in checkpoint.model_state)
     pretrained = load_file(bert / "model.safetensors")
-    state = checkpoint.model_state
+    with Store.open(db) as store:
+        state = load_run(store, summary["run_id"]).model.state_dict()
     for key in ("embeddings.word_embeddings.weight", "encoder.layer.1.output.dense.weight"):
+        assert f"text_encoder.model.{key}" in checkpoint.meta["frozen_state"]["keys"]
         assert (state[f"text_encoder.model.{key}"] == pretrained[key]).all(), key  # frozen: unchanged
 
 

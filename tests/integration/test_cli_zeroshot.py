@@ -81,3 +81,26 @@ def test_unusable_models_are_one_line_errors(
         == 2
     )
     assert "{label}" in capsys.readouterr().err
+
+
+def test_eval_export_and_resume_of_a_zeroshot_run_say_what_it_is_and_what_works(
+    tiny_clip_pair_dir, small_demo, tmp_path, capsys
+):
+    """Not "no best checkpoint, try --checkpoint last": a zero-shot run never had one."""
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    args = ["zeroshot", str(tiny_clip_pair_dir), "--data", str(small_demo), "--db", db, "--json"]
+    assert main(args) == 0
+    run_id = str(json.loads(capsys.readouterr().out)["run_id"])
+    for command in (
+        ["eval", run_id, "--quiet"],
+        ["eval", run_id, "--data", str(small_demo), "--checkpoint", "last", "--quiet"],
+        ["export", run_id, "--format", "torchscript", "-o", str(tmp_path / "m.pt")],
+        ["train", "--resume", run_id, "--quiet"],
+    ):
+        assert main([*command, "--db", db]) == 2, command
+        err = capsys.readouterr().err
+        assert f"run {run_id} is a zero-shot baseline" in err and "nothing was trained" in err, err
+        assert f"'mmstudio zeroshot {tiny_clip_pair_dir} --data PATH'" in err
+        assert f"--text-encoder hf:{tiny_clip_pair_dir} --image-encoder hf:{tiny_clip_pair_dir}'" in err
+        assert "checkpoint last" not in err and "only a failed" not in err
+    assert not (tmp_path / "m.pt").exists()

@@ -696,3 +696,43 @@ def test_runs_are_grouped_by_dataset_or_tag_under_rows_that_open_and_close(make_
     assert again.group_combo.currentData() == "tag" and again.model.group_by == "tag"
     again.group_combo.setCurrentIndex(0)
     assert again.proxy.rowCount() == 3 and not again.view.rootIsDecorated()
+
+
+def test_a_zeroshot_run_opens_its_pair_in_the_builder_ready_to_fine_tune(make_panel, db_url, qtbot):
+    """Zero-shot scoring is no fusion or head the builder knows: the run opens as its two towers with
+    the fusion and head a spec completes them with, and the status says so."""
+    from mmstudio.models import ModelSpec
+
+    tower = {
+        "name": "hf",
+        "model": "openai/clip-vit-base-patch32",
+        "revision": "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268",
+    }
+    zeroshot = {
+        "task": "classification",
+        "text_encoder": tower,
+        "image_encoder": tower,
+        "fusion": {"name": "zeroshot"},
+        "head": {
+            "name": "zeroshot",
+            "family": "clip",
+            "prompt": "a photo of {label}",
+            "use_text": False,
+            "labels": ["cat", "dog"],
+        },
+    }
+    with Store.open(db_url) as store:
+        run_id = store.create_run(name="clip baseline", spec=zeroshot, tags=["zeroshot"])
+    panel = make_panel()
+    models, statuses = [], []
+    panel.state.model_spec_requested.connect(lambda spec, origin: models.append((spec, origin)))
+    panel.state.status_posted.connect(lambda text, _ms: statuses.append(text))
+    assert panel.run_actions.open_in_builder(run_id)
+    wait_idle(qtbot, panel)
+    [(spec, origin)] = models
+    assert spec == {"task": "classification", "text_encoder": tower, "image_encoder": tower}
+    assert origin == f"run {run_id} (clip baseline)"
+    complete = ModelSpec.from_dict(spec)
+    assert complete.fusion["name"] == "concat" and complete.head["name"] == "mlp"
+    assert complete.text_encoder["finetune"] == complete.image_encoder["finetune"] == "frozen"
+    assert any("CLIP / SigLIP pair, to fine-tune" in s for s in statuses), statuses

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtWidgets import QLabel
 
 from mmstudio.models import ModelSpec
 from mmstudio.ui.model.panel import ModelPanel
@@ -210,3 +211,44 @@ def test_a_torchvision_encoder_with_pretrained_weights_says_whether_they_are_her
     )
     assert not image.button.isHidden() and image.button.isEnabled()
     assert panel.pretrained_ref("image_encoder") == "torchvision:resnet18"
+
+
+def test_a_model_not_here_is_explained_with_the_pages_download_button(qtbot, make_panel, hub, tmp_path):
+    """The validation message under the encoder names the Download button above it, not the command
+    line's `mmstudio models pull` (which `train --check` and the CLI still name)."""
+    panel = make_panel()
+    show_model(qtbot, panel, MINILM)
+    qtbot.waitUntil(lambda: widget(panel).state() == "missing", timeout=TIMEOUT_MS)
+    [issue] = [i for i in panel.issues() if i["component"] == "text_encoder" and i["level"] == "error"]
+    assert (
+        f"model {MINILM} is not on this machine: download it with the Download button above"
+        in issue["message"]
+    )
+    assert "mmstudio models pull" not in issue["message"]
+    shown = panel.section("text_encoder").issues
+    assert any("Download button above" in label.text() for label in shown.findChildren(QLabel))
+    panel.grab().save(str(tmp_path / "model-not-here.png"))
+
+    # a torchvision encoder's ImageNet weights, too
+    spec = {
+        **panel.spec(),
+        "image_encoder": {"name": "resnet18", "pretrained": True},
+        "fusion": {"name": "concat"},
+    }
+    panel.set_spec(spec)
+    settle(qtbot, panel)
+    [image_issue] = [i for i in panel.issues() if i["component"] == "image_encoder" and i["level"] == "error"]
+    assert "download them with the Download button above" in image_issue["message"]
+    assert "mmstudio models pull" not in image_issue["message"]
+
+
+def test_the_command_line_still_names_the_pull():
+    from mmstudio.models.fetch import ModelNotCached
+    from mmstudio.models.suggested import page_message
+
+    message = str(ModelNotCached(MINILM))
+    assert f"'mmstudio models pull {MINILM}'" in message
+    assert page_message(message) == (
+        f"model {MINILM} is not on this machine: download it with the Download button above, or on a machine "
+        "with no network copy its folder here and run 'mmstudio models import FOLDER'"
+    )

@@ -266,9 +266,13 @@ class RunActionsController(QObject):
         if rec is None or not rec.spec:
             self.message.show_message(f"Run {run_id} has no model spec to open.", "warning")
             return False
-        # the Model page asks about its unsaved changes first, and shows it untitled
-        self.state.model_spec_requested.emit(dict(rec.spec), f"run {rec.id} ({rec.name})")
-        restored = ["its model"]
+        from mmstudio.training.zeroshot import is_zeroshot, pair_spec
+
+        # the Model page asks about its unsaved changes first, and shows it untitled; a zero-shot
+        # run's model is its CLIP / SigLIP pair, ready to fine-tune (zero-shot scoring is no model)
+        zeroshot = is_zeroshot(rec.spec)
+        self.state.model_spec_requested.emit(pair_spec(dict(rec.spec)), f"run {rec.id} ({rec.name})")
+        restored = ["its CLIP / SigLIP pair, to fine-tune" if zeroshot else "its model"]
         if rec.train_spec:
             try:
                 train = TrainSpec.from_dict(rec.train_spec)

@@ -555,7 +555,10 @@ class ModelPanel(QWidget):
 
     def _on_preflight_summary_ready(self, result: dict) -> None:
         self.summary_seconds = result.get("seconds")
-        self._issues = result["issues"]
+        from mmstudio.models.suggested import page_message  # loaded with the model library by now
+
+        # a missing pretrained model: the page's Download button, not the command line's pull
+        self._issues = [{**i, "message": page_message(i["message"])} for i in result["issues"]]
         self._summary = result["summary"]
         self._form.show_issues(self._issues)
         if result.get("error"):

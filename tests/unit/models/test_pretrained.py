@@ -343,7 +343,12 @@ def test_pickled_weights_and_missing_models_are_refused(tiny_bert_dir, tmp_path)
 
 def test_a_vit_declares_its_processors_input_and_trains_frozen(tiny_vit_dir):
     spec = _image_spec(tiny_vit_dir)
-    assert image_input(spec) == {"size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+    assert image_input(spec) == {
+        "size": 32,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "source": str(tiny_vit_dir),
+    }
     model = build_model(spec, _ctx(image_size=32))
     batch = {"image": torch.randn(4, 3, 32, 32), "target": torch.arange(4) % 3, "index": torch.arange(4)}
     before = _snapshot(model)
