@@ -38,6 +38,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "fusion": {"name": "cross_attention"},
     },
     "late_fusion": {"text_encoder": _TEXT, "image_encoder": _IMAGE, "fusion": {"name": "late"}},
+    "small_data": {
+        "text_encoder": {"name": "bag", "embed_dim": 64},
+        "image_encoder": {"name": "small_cnn", "width": 8, "blocks": 2},
+        "fusion": {"name": "concat"},
+    },
 }
 PRESET_HELP = {
     "text_only": "Text baseline: TextCNN alone",
@@ -47,6 +52,8 @@ PRESET_HELP = {
     "bilinear": "TextCNN + small CNN, low-rank bilinear (LMF) fusion",
     "cross_attention": "Transformer text + small CNN, words and image regions attend to each other",
     "late_fusion": "TextCNN + small CNN, a head per modality, learned weighting",
+    "small_data": "Small-data baseline: bag of words + a narrow CNN, concatenated; few parameters, hard "
+    "to overfit: a strong first model below a few thousand items",
 }
 #: Titles that :func:`~mmstudio.formatting.key_title` would spell wrong.
 PRESET_TITLES = {"cross_attention": "Cross-attention"}

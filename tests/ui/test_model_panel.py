@@ -121,7 +121,7 @@ def test_every_preset_produces_its_spec(qtbot, make_panel, answers):
             assert panel.section(slot).current() == expected[slot]["name"]
     settle(qtbot, panel)
     assert panel.issues() == []
-    assert [presets.itemData(presets.currentIndex())] == ["late_fusion"]
+    assert [presets.itemData(presets.currentIndex())] == [list(PRESETS)[-1]]
 
 
 def test_the_default_spec_follows_the_dataset(qtbot, make_panel, demo_dataset):
