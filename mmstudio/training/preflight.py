@@ -155,7 +155,15 @@ def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple
         how += f"; early stopping after {plural(train.patience or 0, 'evaluation')} without improvement"
     else:
         how += "; no early stopping"
-    return train, [how, *([describe_choices(notes)] if notes else [])]
+    lines = [how, *([describe_choices(notes)] if notes else [])]
+    augmented = dataclasses.replace(
+        train,
+        augment_image=train.augment_image if spec.has_image else "none",
+        augment_text=train.augment_text if spec.has_text else "none",
+    )
+    if augmented.describe_augmentation() != "none":
+        lines.append(f"training batches augmented: {augmented.describe_augmentation()}")
+    return train, lines
 
 
 # --- the data's facts and the model's context ------------------------------------------------------

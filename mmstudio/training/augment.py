@@ -1,0 +1,273 @@
+"""Augmentation of training batches: random changes to the images and the text a model trains on.
+
+The levels of :data:`~mmstudio.training.spec.AUGMENT_LEVELS` (``TrainSpec.augment_image``,
+``augment_flip``, ``augment_text``), exactly (``docs/training.md`` says the same):
+
+- images, ``light``: ``RandomResizedCrop`` (area 60-100 %, aspect 3:4-4:3) back to the same size, and
+  a horizontal flip with probability 0.5 unless ``augment_flip`` is off;
+- images, ``strong``: ``RandomResizedCrop`` (area 35-100 %), the flip as above, ``ColorJitter``
+  (brightness, contrast and saturation ± 30 %, no hue: a hue shift changes what colour a thing is, and
+  costs more than the rest together on a CPU), then ``TrivialAugmentWide`` (one of its 14 operations
+  at a random strength: shear, translate, rotate, colour, posterize, solarize, equalize, ...);
+- text, ``light``: token dropout: each word (or piece) is removed with probability 0.1;
+- text, ``strong``: the dropout, then span masking: one run of 15 % of the remaining words (at least
+  one, for texts of two words or more) becomes the mask token (``<unk>`` for mmstudio's tokenizers,
+  the model's ``[MASK]`` or unknown token for a pretrained one; a tokenizer with neither loses the
+  span instead).
+
+The images are ``torchvision.transforms.v2`` transforms on the ``uint8`` NCHW batch, on the device
+the batch is on, before normalisation. A v2 transform draws one set of parameters per call, so a
+batch would get one crop and one flip for all of its items: each item is transformed on its own.
+Text is changed in place of the token ids on the device, vectorised over the batch; the ids that
+give a pretrained model its structure (``[CLS]``, ``[SEP]``, begin and end of text, padding) are
+never removed or masked, a text keeps at least one of its words, and ``lengths`` stay >= 1.
+
+Randomness: every batch draws from a generator seeded by ``(seed, epoch, step)`` alone, so a run gives
+the same augmented batches every time, and a run resumed mid-epoch gets the same ones it would have
+had. The global random state is left as it was.
+
+Only training batches are augmented: :meth:`~mmstudio.training.data.PreparedData.batches` refuses an
+augmenter for any other split, and evaluation, inference and export never make one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmstudio.data.text import PAD_ID, UNK_ID
+from mmstudio.training.spec import AUGMENT_LEVELS, TrainSpec, describe_augmentation
+
+#: Token dropout: the probability that a word is removed (both text levels).
+TOKEN_DROPOUT = 0.1
+#: Span masking (``strong``): the share of a text's words in the masked run.
+SPAN_FRACTION = 0.15
+#: RandomResizedCrop's range of the crop's area, per image level.
+CROP_SCALE = {"light": (0.6, 1.0), "strong": (0.35, 1.0)}
+CROP_RATIO = (3 / 4, 4 / 3)
+#: ColorJitter (``strong``): brightness, contrast and saturation factors in [1 - x, 1 + x].
+JITTER = 0.3
+_IMAGE_STREAM, _TEXT_STREAM = 1, 2
+
+
+def _check_level(name: str, level: str) -> None:
+    if level not in AUGMENT_LEVELS:
+        raise ValueError(f"{name} must be one of {', '.join(AUGMENT_LEVELS)}, not {level!r}")
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def image_transform(level: str, size: tuple[int, int], *, flip: bool = True):
+    """The ``torchvision.transforms.v2`` pipeline of one image ``level`` for images of ``size``
+    (height, width): one ``uint8`` CHW image in, the same shape and dtype out. None for ``none``."""
+    _check_level("augment_image", level)
+    if level == "none":
+        return None
+    from torchvision.transforms import v2
+
+    steps: list[Any] = [v2.RandomResizedCrop(size, scale=CROP_SCALE[level], ratio=CROP_RATIO, antialias=True)]
+    if flip:
+        steps.append(v2.RandomHorizontalFlip())
+    if level == "strong":
+        steps.append(v2.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER))
+        steps.append(v2.TrivialAugmentWide())
+    return v2.Compose(steps)
+
+
+def _seed(*key: int) -> int:
+    """A 63-bit seed from integers, well mixed (nearby keys give unrelated streams)."""
+    words = np.random.SeedSequence([int(k) for k in key]).generate_state(2, np.uint32)
+    return (int(words[0]) << 31 | int(words[1])) & (2**63 - 1)
+
+
+def augment_images(pixels: torch.Tensor, transform, seed: int) -> torch.Tensor:
+    """Each image of the ``uint8`` NCHW batch ``pixels`` through ``transform`` on its own, drawing from
+    torch's CPU generator seeded with ``seed`` (v2 transforms draw their parameters there, on the host,
+    whatever the images' device); the global random state is restored afterwards."""
+    if pixels.dim() != 4 or pixels.dtype != torch.uint8:
+        raise ValueError(f"expected a uint8 NCHW batch, not {pixels.dtype} of shape {tuple(pixels.shape)}")
+    if pixels.shape[0] == 0:
+        return pixels
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return torch.stack([transform(image) for image in pixels.unbind(0)])
+
+
+# --- text -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextIds:
+    """What text augmentation must know of a tokenizer: its padding id, the ids it must never touch
+    (padding and the structure of a pretrained model's input) and the id a masked word becomes (None:
+    a masked span is removed instead)."""
+
+    pad: int = PAD_ID
+    protected: tuple[int, ...] = (PAD_ID,)
+    mask: int | None = UNK_ID
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> TextIds:
+        """The ids of ``tokenizer``: mmstudio's word and BPE tokenizers (``<pad>`` = 0, ``<unk>`` = 1),
+        or a pretrained model's (:class:`~mmstudio.data.hf_tokenizer.HFTokenizer`: its special ids)."""
+        special = getattr(tokenizer, "special_ids", None)
+        if special is None:
+            return cls()
+        pad = int(tokenizer.pad_id)
+        protected = tuple(sorted({pad, *map(int, special)}))
+        mask = tokenizer.mask_id
+        return cls(pad, protected, None if mask is None or mask in protected else int(mask))
+
+
+def augment_text(
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    level: str,
+    ids: TextIds,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The token ids ``[B, L]`` and ``lengths`` ``[B]`` of a batch with ``level``'s augmentation: new
+    tensors of the same shapes and dtypes, right-padded with ``ids.pad``, each length >= 1."""
+    _check_level("augment_text", level)
+    if level == "none" or tokens.numel() == 0:
+        return tokens, lengths
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    inside = positions.unsqueeze(0) < lengths.unsqueeze(1)
+    content = inside & ~torch.isin(tokens, torch.tensor(ids.protected, device=tokens.device))
+    # Token dropout: drop each word with TOKEN_DROPOUT, but never a text's last word.
+    draw = torch.rand(tokens.shape, device=tokens.device, generator=generator)
+    drop = content & (draw < TOKEN_DROPOUT)
+    emptied = (content & ~drop).sum(1) == 0
+    if bool(emptied.any()):  # keep the word with the highest draw of those texts
+        keep = torch.where(content, draw, torch.full_like(draw, -1.0)).argmax(1)
+        drop[emptied, keep[emptied]] = False
+    tokens, lengths = _compact(tokens, inside & ~drop, ids.pad)
+    if level == "strong":
+        tokens, lengths = _mask_span(tokens, lengths, ids, generator)
+    return tokens, lengths
+
+
+def _compact(tokens: torch.Tensor, keep: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move the kept ids of each row to its front, in order, and pad the rest. (A row that drops
+    anything keeps at most L - 1 ids, so its dropped ids, all sent to the last column, land past its
+    new length and are padded over.)"""
+    width = tokens.shape[1]
+    lengths = keep.sum(1)
+    target = torch.where(keep, keep.cumsum(1) - 1, width - 1)
+    out = torch.full_like(tokens, pad).scatter_(1, target, tokens)
+    inside = torch.arange(width, device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)
+    return out.masked_fill_(~inside, pad), lengths.clamp_min(1).to(torch.long)
+
+
+def _mask_span(
+    tokens: torch.Tensor, lengths: torch.Tensor, ids: TextIds, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask (or remove) one run of SPAN_FRACTION of each text's words (texts of two words or more)."""
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    inside = positions.unsqueeze(0) < lengths.unsqueeze(1)
+    content = inside & ~torch.isin(tokens, torch.tensor(ids.protected, device=tokens.device))
+    words = content.sum(1)
+    span = torch.where(words >= 2, (words.float() * SPAN_FRACTION).round().clamp_min(1).long(), 0)
+    span = torch.minimum(span, (words - 1).clamp_min(0))  # a text keeps one word unmasked
+    room = (words - span + 1).clamp_min(1)
+    start = (torch.rand(words.shape, device=tokens.device, generator=generator) * room).long()
+    rank = content.cumsum(1) - 1
+    masked = content & (rank >= start.unsqueeze(1)) & (rank < (start + span).unsqueeze(1))
+    if ids.mask is not None:
+        return tokens.masked_fill(masked, ids.mask), lengths
+    return _compact(tokens, inside & ~masked, ids.pad)
+
+
+# --- the augmenter of a run -----------------------------------------------------------------------
+
+
+class Augmenter:
+    """The augmentation of one run's training batches (:meth:`images` before normalisation, :meth:`text`
+    on the token ids), each batch seeded by ``(seed, epoch, step)``."""
+
+    def __init__(
+        self,
+        *,
+        image: str = "none",
+        flip: bool = True,
+        text: str = "none",
+        text_ids: TextIds | None = None,
+        seed: int = 0,
+    ) -> None:
+        _check_level("augment_image", image)
+        _check_level("augment_text", text)
+        self.image_level = image
+        self.flip = flip
+        self.text_level = text
+        self.text_ids = text_ids or TextIds()
+        self.seed = seed
+        self._transforms: dict[tuple[int, int], Any] = {}
+
+    @classmethod
+    def for_run(cls, spec: TrainSpec, tokenizer: Any = None) -> Augmenter | None:
+        """The augmenter ``spec`` asks for (``tokenizer``: the run's, for its special ids), or None when
+        it augments nothing."""
+        if not (spec.augments("image") or spec.augments("text")):
+            return None
+        return cls(
+            image=spec.augment_image,
+            flip=spec.augment_flip,
+            text=spec.augment_text,
+            text_ids=TextIds.of(tokenizer) if tokenizer is not None else None,
+            seed=spec.seed,
+        )
+
+    @property
+    def augments_images(self) -> bool:
+        return self.image_level != "none"
+
+    @property
+    def augments_text(self) -> bool:
+        return self.text_level != "none"
+
+    def describe(self) -> str:
+        return describe_augmentation(self.image_level, self.flip, self.text_level)
+
+    def images(self, pixels: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
+        """The ``uint8`` NCHW batch ``pixels`` of ``(epoch, step)``, augmented (a new tensor, same shape,
+        dtype and device), or ``pixels`` itself when images are not augmented."""
+        if not self.augments_images:
+            return pixels
+        size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
+        transform = self._transforms.get(size)
+        if transform is None:
+            transform = self._transforms[size] = image_transform(self.image_level, size, flip=self.flip)
+        return augment_images(pixels, transform, _seed(self.seed, epoch, step, _IMAGE_STREAM))
+
+    def text(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, epoch: int, step: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token ids and lengths of ``(epoch, step)``, augmented (or as they are)."""
+        if not self.augments_text:
+            return tokens, lengths
+        generator = torch.Generator(device=tokens.device)
+        generator.manual_seed(_seed(self.seed, epoch, step, _TEXT_STREAM))
+        return augment_text(tokens, lengths, self.text_level, self.text_ids, generator)
+
+
+# --- a preview (the Datasets page's "Show augmented") -------------------------------------------------
+
+
+def augmented_views(
+    image: np.ndarray, level: str, *, flip: bool = True, count: int = 6, seed: int = 0
+) -> list[np.ndarray]:
+    """``count`` augmented views of one ``uint8`` HWC RGB image, as training would draw them at
+    ``level`` (``none``: copies of the image): what the Datasets page shows."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 HxWx3 image, not {image.dtype} of shape {image.shape}")
+    if level == "none":
+        return [image.copy() for _ in range(count)]
+    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    batch = chw.unsqueeze(0).expand(count, -1, -1, -1)
+    transform = image_transform(level, (image.shape[0], image.shape[1]), flip=flip)
+    views = augment_images(batch, transform, _seed(seed, count, _IMAGE_STREAM))
+    return [np.ascontiguousarray(v.permute(1, 2, 0).numpy()) for v in views]
