@@ -29,6 +29,7 @@ from mmstudio.cli._common import (
 )
 from mmstudio.cli.data import add_dataset_options, column_roles
 from mmstudio.training.exports import EXPORT_FORMATS
+from mmstudio.training.spec import AUGMENT_LEVELS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -124,6 +125,25 @@ def add_parsers(commands) -> None:
         type=float,
         metavar="P",
         help="in training, zero one modality's features per item with this probability (default 0.1)",
+    )
+    g.add_argument(
+        "--augment-image",
+        choices=AUGMENT_LEVELS,
+        help="random changes to the training images: light (crop, flip), strong (also colour jitter and "
+        "TrivialAugment); never to val or test (default none)",
+    )
+    g.add_argument(
+        "--no-flip",
+        dest="augment_flip",
+        action="store_false",
+        default=None,
+        help="no horizontal flips in image augmentation (text in images, left/right labels)",
+    )
+    g.add_argument(
+        "--augment-text",
+        choices=AUGMENT_LEVELS,
+        help="random changes to the training texts: light (token dropout), strong (also span masking) "
+        "(default none)",
     )
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     g = p.add_argument_group("run")
@@ -297,6 +317,9 @@ _TRAIN_OPTIONS = {
     "best_metric": "best_metric",
     "early_stopping_on": "early_stopping",
     "modality_dropout": "modality_dropout",
+    "augment_image": "augment_image",
+    "augment_flip": "augment_flip",
+    "augment_text": "augment_text",
     "device": "device",
 }
 
