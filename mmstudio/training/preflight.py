@@ -156,13 +156,9 @@ def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple
     else:
         how += "; no early stopping"
     lines = [how, *([describe_choices(notes)] if notes else [])]
-    augmented = dataclasses.replace(
-        train,
-        augment_image=train.augment_image if spec.has_image else "none",
-        augment_text=train.augment_text if spec.has_text else "none",
-    )
-    if augmented.describe_augmentation() != "none":
-        lines.append(f"training batches augmented: {augmented.describe_augmentation()}")
+    augmented = train.describe_augmentation(text=spec.has_text, image=spec.has_image)
+    if augmented != "none":
+        lines.append(f"training batches augmented: {augmented}")
     return train, lines
 
 

@@ -240,9 +240,12 @@ class TrainSpec:
             return self.augment_text != "none"
         raise ValueError(f"unknown modality {modality!r}; choose text or image")
 
-    def describe_augmentation(self) -> str:
-        """:func:`describe_augmentation` of this spec's levels."""
-        return describe_augmentation(self.augment_image, self.augment_flip, self.augment_text)
+    def describe_augmentation(self, *, text: bool = True, image: bool = True) -> str:
+        """:func:`describe_augmentation` of this spec's levels, for a model that reads ``text`` and / or
+        ``image`` (a modality it does not read is not augmented)."""
+        return describe_augmentation(
+            self.augment_image if image else "none", self.augment_flip, self.augment_text if text else "none"
+        )
 
     def warmup_for(self, total_steps: int) -> int:
         """Warm-up length in optimiser steps for a run of ``total_steps``, never longer than the run."""

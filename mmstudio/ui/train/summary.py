@@ -91,4 +91,10 @@ def _settings_line(dataset: Any, model_spec: dict[str, Any] | None, train: Any) 
         else ", no early stopping"
     )
     line = describe_choices(notes)
-    return f"<b>Training:</b> {html.escape(how)}" + (f"; {html.escape(line)}" if line else "")
+    text = f"<b>Training:</b> {html.escape(how)}" + (f"; {html.escape(line)}" if line else "")
+    reads = {
+        slot: ((model_spec or {}).get(slot) or {}).get("name") != "none"  # the default model reads both
+        for slot in ("text_encoder", "image_encoder")
+    }
+    augmented = chosen.describe_augmentation(text=reads["text_encoder"], image=reads["image_encoder"])
+    return text + f"; augmentation: {html.escape(augmented)}"
