@@ -266,8 +266,32 @@ def augmented_views(
         raise ValueError(f"expected a uint8 HxWx3 image, not {image.dtype} of shape {image.shape}")
     if level == "none":
         return [image.copy() for _ in range(count)]
-    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    chw = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)  # owned and writable
     batch = chw.unsqueeze(0).expand(count, -1, -1, -1)
     transform = image_transform(level, (image.shape[0], image.shape[1]), flip=flip)
     views = augment_images(batch, transform, _seed(seed, count, _IMAGE_STREAM))
     return [np.ascontiguousarray(v.permute(1, 2, 0).numpy()) for v in views]
+
+
+#: The side of the Datasets page's augmented views (the levels change an image in proportion to its
+#: size, so a view at this size shows what training does at its own, more sharply).
+PREVIEW_SIZE = 128
+
+
+def augmented_previews(
+    source: Any,
+    level: str,
+    *,
+    flip: bool = True,
+    count: int = 7,
+    seed: int = 0,
+    size: int = PREVIEW_SIZE,
+    fit: str = "crop",
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One dataset image (a path or an :class:`~mmstudio.data.types.ImageRef`) as training reads it
+    (decoded to ``size`` x ``size`` with ``fit``, as the image cache does), and ``count`` augmented
+    views of it at ``level``: what the Datasets page's "Show augmented" draws, off the GUI thread."""
+    from mmstudio.data.images import decode_rgb
+
+    image = decode_rgb(source, size, fit=fit)
+    return image, augmented_views(image, level, flip=flip, count=count, seed=seed)

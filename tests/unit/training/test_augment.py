@@ -273,3 +273,15 @@ def test_a_run_with_augmentation_trains_and_records_it(tmp_path, make_job):
         "training batches augmented: images light (crop); text strong (token dropout, span masking)" in line
         for line in lines
     )
+
+
+def test_previews_of_a_dataset_image_as_training_reads_it(tmp_path):
+    from PIL import Image
+
+    from mmstudio.training.augment import PREVIEW_SIZE, augmented_previews
+
+    path = tmp_path / "wide.png"
+    Image.linear_gradient("L").resize((90, 60)).convert("RGB").save(path)
+    image, views = augmented_previews(path, "light", count=3, seed=4)
+    assert image.shape == (PREVIEW_SIZE, PREVIEW_SIZE, 3) and len(views) == 3
+    assert all(v.shape == image.shape and not np.array_equal(v, image) for v in views)
