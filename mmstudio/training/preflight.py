@@ -162,6 +162,32 @@ def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple
     return train, lines
 
 
+def settings_summary(dataset: Dataset, model_spec: dict[str, Any] | None, train: TrainSpec) -> str:
+    """What a run of ``model_spec`` (None: the default for the data) on ``dataset`` would do with the
+    settings ``train`` leaves open, in a line (the Train page's summary): what picks the checkpoint,
+    when it stops, what the dataset chooses (:func:`~mmstudio.training.defaults.apply_defaults`) and
+    what is augmented, of the modalities the model reads."""
+    from mmstudio.training.defaults import apply_defaults, describe_choices
+    from mmstudio.vocabulary import describe_monitor
+
+    chosen, notes = apply_defaults(train, defaults_facts(dataset, model_spec, train))
+    task = (model_spec or {}).get("task") or model_task(dataset)
+    how = f"best checkpoint by {describe_monitor(chosen.monitor_for(task))}"
+    stalls = plural(chosen.patience or 0, "evaluation")
+    how += (
+        f", early stopping after {stalls} without improvement"
+        if chosen.stops_early
+        else ", no early stopping"
+    )
+    line = describe_choices(notes)
+    reads = {  # the default model (no spec, or a slot not named) reads both
+        slot: ((model_spec or {}).get(slot) or {}).get("name") != "none"
+        for slot in ("text_encoder", "image_encoder")
+    }
+    augmented = chosen.describe_augmentation(text=reads["text_encoder"], image=reads["image_encoder"])
+    return how + (f"; {line}" if line else "") + f"; augmentation: {augmented}"
+
+
 # --- the data's facts and the model's context ------------------------------------------------------
 
 

@@ -49,8 +49,14 @@ class JobSummaryWidget(QWidget):
     def show_job(self, dataset: Any, model_spec: dict[str, Any] | None, train: Any = None) -> None:
         """Show the loaded ``dataset`` (None: none is) and the model spec (None or empty: none built);
         with the ``train`` spec, a line of what the dataset chooses of the settings left open (as the
-        run will: :func:`~mmstudio.training.defaults.apply_defaults`) and what picks the checkpoint."""
-        self.settings_label.setText(_settings_line(dataset, model_spec, train))
+        run will: :func:`~mmstudio.training.preflight.settings_summary`): what picks the checkpoint,
+        what the dataset chooses, what is augmented."""
+        settings = ""
+        if dataset is not None and train is not None:
+            from mmstudio.training.preflight import settings_summary
+
+            settings = settings_summary(dataset, model_spec, train)
+        self.settings_label.setText(f"<b>Training:</b> {html.escape(settings)}" if settings else "")
         if dataset is None:
             self.dataset_label.setText("<b>Dataset:</b> none loaded. Open one on the Datasets page.")
         else:
@@ -71,30 +77,3 @@ class JobSummaryWidget(QWidget):
             self.model_label.setToolTip(tip)
         self.go_datasets_button.setVisible(dataset is None)
         self.go_model_button.setVisible(dataset is not None and not model_spec)
-
-
-def _settings_line(dataset: Any, model_spec: dict[str, Any] | None, train: Any) -> str:
-    if dataset is None or train is None:
-        return ""
-    from mmstudio.training.defaults import apply_defaults, describe_choices
-    from mmstudio.training.preflight import defaults_facts, model_task
-    from mmstudio.vocabulary import describe_monitor
-
-    facts = defaults_facts(dataset, model_spec, train)
-    chosen, notes = apply_defaults(train, facts)
-    task = (model_spec or {}).get("task") or model_task(dataset)
-    how = f"best checkpoint by {describe_monitor(chosen.monitor_for(task))}"
-    stalls = plural(chosen.patience or 0, "evaluation")
-    how += (
-        f", early stopping after {stalls} without improvement"
-        if chosen.stops_early
-        else ", no early stopping"
-    )
-    line = describe_choices(notes)
-    text = f"<b>Training:</b> {html.escape(how)}" + (f"; {html.escape(line)}" if line else "")
-    reads = {
-        slot: ((model_spec or {}).get(slot) or {}).get("name") != "none"  # the default model reads both
-        for slot in ("text_encoder", "image_encoder")
-    }
-    augmented = chosen.describe_augmentation(text=reads["text_encoder"], image=reads["image_encoder"])
-    return text + f"; augmentation: {html.escape(augmented)}"
