@@ -62,20 +62,90 @@ def _check_level(name: str, level: str) -> None:
 
 
 def image_transform(level: str, size: tuple[int, int], *, flip: bool = True):
-    """The ``torchvision.transforms.v2`` pipeline of one image ``level`` for images of ``size``
-    (height, width): one ``uint8`` CHW image in, the same shape and dtype out. None for ``none``."""
+    """The whole of one image ``level`` as a ``torchvision.transforms.v2`` pipeline for one ``uint8``
+    CHW image of ``size`` (height, width), or None for ``none``: the definition that
+    :class:`ImageAugmentation` applies to a batch (its crop and flip vectorised, the same
+    distributions)."""
     _check_level("augment_image", level)
     if level == "none":
         return None
     from torchvision.transforms import v2
 
-    steps: list[Any] = [v2.RandomResizedCrop(size, scale=CROP_SCALE[level], ratio=CROP_RATIO, antialias=True)]
+    steps: list[Any] = [_crop(level, size)]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
-    if level == "strong":
-        steps.append(v2.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER))
-        steps.append(v2.TrivialAugmentWide())
+    steps += _per_item(level)
     return v2.Compose(steps)
+
+
+def _crop(level: str, size: tuple[int, int]):
+    from torchvision.transforms import v2
+
+    return v2.RandomResizedCrop(size, scale=CROP_SCALE[level], ratio=CROP_RATIO, antialias=True)
+
+
+def _per_item(level: str) -> list[Any]:
+    """The steps applied item by item (after the crop and flip): strong's colour jitter and
+    TrivialAugment."""
+    if level != "strong":
+        return []
+    from torchvision.transforms import v2
+
+    return [v2.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER), v2.TrivialAugmentWide()]
+
+
+class ImageAugmentation:
+    """One image level applied to ``uint8`` NCHW batches, each item with its own random parameters.
+
+    ``RandomResizedCrop`` and the flip are vectorised: each item's crop box is drawn by v2's own
+    ``RandomResizedCrop.make_params``, and all boxes are resampled back to the image size at once by
+    ``torchvision.ops.roi_align`` (bilinear; a crop is never larger than the image, so it is only
+    ever enlarged and v2's antialiasing has nothing to do); the flips are one ``torch.where``. The
+    ``strong`` level's ColorJitter and TrivialAugmentWide then run item by item (their operations and
+    strengths differ per item)."""
+
+    def __init__(self, level: str, size: tuple[int, int], *, flip: bool = True) -> None:
+        _check_level("augment_image", level)
+        if level == "none":
+            raise ValueError("image level none augments nothing")
+        self.level, self.size, self.flip = level, size, flip
+        self._crop = _crop(level, size)
+        per_item = _per_item(level)
+        if per_item:
+            from torchvision.transforms import v2
+
+            self._per_item = v2.Compose(per_item)
+        else:
+            self._per_item = None
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Draws from torch's global CPU generator: seed it (:func:`augment_images` does)."""
+        from torchvision.ops import roi_align
+
+        n, _, height, width = pixels.shape
+        if (height, width) != self.size:
+            raise ValueError(f"this augmentation is for {self.size} images, not {(height, width)}")
+        rows = []
+        for k in range(n):
+            box = self._crop.make_params([pixels[k]])
+            top, left = box["top"], box["left"]
+            rows.append((k, left, top, left + box["width"], top + box["height"]))
+        boxes = torch.tensor(rows, dtype=torch.float32)
+        flips = torch.rand(n) < 0.5 if self.flip else None
+        out = roi_align(
+            pixels.float(),
+            boxes.to(pixels.device),
+            output_size=(height, width),
+            spatial_scale=1.0,
+            sampling_ratio=1,
+            aligned=True,
+        )
+        if flips is not None:
+            out = torch.where(flips.to(pixels.device).view(n, 1, 1, 1), out.flip(-1), out)
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+        if self._per_item is not None:
+            out = torch.stack([self._per_item(image) for image in out.unbind(0)])
+        return out
 
 
 def _seed(*key: int) -> int:
@@ -84,17 +154,17 @@ def _seed(*key: int) -> int:
     return (int(words[0]) << 31 | int(words[1])) & (2**63 - 1)
 
 
-def augment_images(pixels: torch.Tensor, transform, seed: int) -> torch.Tensor:
-    """Each image of the ``uint8`` NCHW batch ``pixels`` through ``transform`` on its own, drawing from
-    torch's CPU generator seeded with ``seed`` (v2 transforms draw their parameters there, on the host,
-    whatever the images' device); the global random state is restored afterwards."""
+def augment_images(pixels: torch.Tensor, augmentation: ImageAugmentation, seed: int) -> torch.Tensor:
+    """The ``uint8`` NCHW batch ``pixels`` through ``augmentation``, drawing from torch's CPU
+    generator seeded with ``seed`` (v2 transforms draw their parameters there, on the host, whatever
+    the images' device); the global random state is restored afterwards."""
     if pixels.dim() != 4 or pixels.dtype != torch.uint8:
         raise ValueError(f"expected a uint8 NCHW batch, not {pixels.dtype} of shape {tuple(pixels.shape)}")
     if pixels.shape[0] == 0:
         return pixels
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
-        return torch.stack([transform(image) for image in pixels.unbind(0)])
+        return augmentation(pixels)
 
 
 # --- text -----------------------------------------------------------------------------------------
@@ -205,7 +275,7 @@ class Augmenter:
         self.text_level = text
         self.text_ids = text_ids or TextIds()
         self.seed = seed
-        self._transforms: dict[tuple[int, int], Any] = {}
+        self._transforms: dict[tuple[int, int], ImageAugmentation] = {}
 
     @classmethod
     def for_run(cls, spec: TrainSpec, tokenizer: Any = None) -> Augmenter | None:
@@ -238,10 +308,11 @@ class Augmenter:
         if not self.augments_images:
             return pixels
         size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
-        transform = self._transforms.get(size)
-        if transform is None:
-            transform = self._transforms[size] = image_transform(self.image_level, size, flip=self.flip)
-        return augment_images(pixels, transform, _seed(self.seed, epoch, step, _IMAGE_STREAM))
+        augmentation = self._transforms.get(size)
+        if augmentation is None:
+            augmentation = ImageAugmentation(self.image_level, size, flip=self.flip)
+            self._transforms[size] = augmentation
+        return augment_images(pixels, augmentation, _seed(self.seed, epoch, step, _IMAGE_STREAM))
 
     def text(
         self, tokens: torch.Tensor, lengths: torch.Tensor, epoch: int, step: int
@@ -268,8 +339,8 @@ def augmented_views(
         return [image.copy() for _ in range(count)]
     chw = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)  # owned and writable
     batch = chw.unsqueeze(0).expand(count, -1, -1, -1)
-    transform = image_transform(level, (image.shape[0], image.shape[1]), flip=flip)
-    views = augment_images(batch, transform, _seed(seed, count, _IMAGE_STREAM))
+    augmentation = ImageAugmentation(level, (image.shape[0], image.shape[1]), flip=flip)
+    views = augment_images(batch, augmentation, _seed(seed, count, _IMAGE_STREAM))
     return [np.ascontiguousarray(v.permute(1, 2, 0).numpy()) for v in views]
 
 

@@ -285,3 +285,23 @@ def test_previews_of_a_dataset_image_as_training_reads_it(tmp_path):
     image, views = augmented_previews(path, "light", count=3, seed=4)
     assert image.shape == (PREVIEW_SIZE, PREVIEW_SIZE, 3) and len(views) == 3
     assert all(v.shape == image.shape and not np.array_equal(v, image) for v in views)
+
+
+def test_the_vectorised_crop_is_v2s_resized_crop():
+    """Each item's crop box is drawn by v2's RandomResizedCrop and resampled by roi_align for the whole
+    batch at once: the same pixels as v2's own resized_crop of that box, up to rounding (and, on the
+    box's edge, bilinear weights that reach the pixels just outside it)."""
+    from torchvision.transforms.v2 import functional as F
+
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randint(0, 256, (4, 3, 48, 48), generator=generator).float()
+    pixels = torch.nn.functional.avg_pool2d(noise, 5, 1, 2).round().to(torch.uint8)  # smooth
+    augmentation = augment.ImageAugmentation("light", (48, 48), flip=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        boxes = [augmentation._crop.make_params([pixels[k]]) for k in range(4)]
+    out = augment.augment_images(pixels, augmentation, 3)
+    for k, box in enumerate(boxes):
+        expected = F.resized_crop(pixels[k], box["top"], box["left"], box["height"], box["width"], [48, 48])
+        difference = (out[k].int() - expected.int()).abs()
+        assert difference[:, 2:-2, 2:-2].max() <= 1 and difference.float().mean() < 0.5
