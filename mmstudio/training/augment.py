@@ -15,9 +15,11 @@ The levels of :data:`~mmstudio.training.spec.AUGMENT_LEVELS` (``TrainSpec.augmen
   the model's ``[MASK]`` or unknown token for a pretrained one; a tokenizer with neither loses the
   span instead).
 
-The images are ``torchvision.transforms.v2`` transforms on the ``uint8`` NCHW batch, on the device
-the batch is on, before normalisation. A v2 transform draws one set of parameters per call, so a
-batch would get one crop and one flip for all of its items: each item is transformed on its own.
+The images are changed on the ``uint8`` NCHW batch, on the device the batch is on, before
+normalisation, each item with its own parameters (a v2 transform draws one set per call, so a batch
+would get one crop and one flip for all its items): :class:`ImageAugmentation` draws each item's crop
+with v2's ``RandomResizedCrop`` and resamples them all at once (``torchvision.ops.roi_align``), flips
+with one ``torch.where``, and runs ``strong``'s ColorJitter and TrivialAugmentWide item by item.
 Text is changed in place of the token ids on the device, vectorised over the batch; the ids that
 give a pretrained model its structure (``[CLS]``, ``[SEP]``, begin and end of text, padding) are
 never removed or masked, a text keeps at least one of its words, and ``lengths`` stay >= 1.
