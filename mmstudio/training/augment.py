@@ -213,10 +213,11 @@ def augment_text(
     # Token dropout: drop each word with TOKEN_DROPOUT, but never a text's last word.
     draw = torch.rand(tokens.shape, device=tokens.device, generator=generator)
     drop = content & (draw < TOKEN_DROPOUT)
+    # A text that would lose every word keeps the one with the highest draw (no host sync: no branch).
     emptied = (content & ~drop).sum(1) == 0
-    if bool(emptied.any()):  # keep the word with the highest draw of those texts
-        keep = torch.where(content, draw, torch.full_like(draw, -1.0)).argmax(1)
-        drop[emptied, keep[emptied]] = False
+    rows = torch.arange(tokens.shape[0], device=tokens.device)
+    keep = torch.where(content, draw, torch.full_like(draw, -1.0)).argmax(1)
+    drop[rows, keep] &= ~emptied
     tokens, lengths = _compact(tokens, inside & ~drop, ids.pad)
     if level == "strong":
         tokens, lengths = _mask_span(tokens, lengths, ids, generator)

@@ -305,3 +305,13 @@ def test_the_vectorised_crop_is_v2s_resized_crop():
         expected = F.resized_crop(pixels[k], box["top"], box["left"], box["height"], box["width"], [48, 48])
         difference = (out[k].int() - expected.int()).abs()
         assert difference[:, 2:-2, 2:-2].max() <= 1 and difference.float().mean() < 0.5
+
+
+def test_a_text_always_keeps_one_word(monkeypatch):
+    monkeypatch.setattr(augment, "TOKEN_DROPOUT", 1.0)  # every word drawn for dropping
+    tokens, lengths = random_texts(specials=True, seed=5)
+    out, out_lengths = augment_text(tokens, lengths, "light", BERT_LIKE, torch.Generator().manual_seed(0))
+    for row in range(len(tokens)):
+        words = [t for t in tokens[row, : lengths[row]].tolist() if t not in BERT_LIKE.protected]
+        kept = [t for t in out[row, : out_lengths[row]].tolist() if t not in BERT_LIKE.protected]
+        assert len(kept) == min(1, len(words)) and set(kept) <= set(words)
