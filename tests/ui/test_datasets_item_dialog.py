@@ -258,3 +258,17 @@ def test_show_augmented_draws_random_training_views_off_the_gui_thread(qtbot, ga
     assert dialog.augmented.tiles[0].pixmap().toImage().pixelColor(64, 64).red() == 200
     dialog.augmented_button.click()
     assert not dialog.augmented.isVisible()
+
+
+def test_the_gallerys_show_augmented_opens_the_selected_item_with_its_views(qtbot, gallery, tmp_path):
+    assert not gallery.augmented_button.isEnabled()  # nothing shown yet
+    images = [(f"{i}.png", Image.new("RGB", (30, 30), (40 * i, 90, 20))) for i in range(3)]
+    dataset = load_dataset(write_dataset(tmp_path / "ds", images))
+    show(gallery, dataset)
+    assert gallery.augmented_button.isEnabled() and gallery.augmented_button.toolTip()
+    gallery.view.setCurrentIndex(gallery.model.index(2, 0))
+    gallery.augmented_button.click()
+    dialog = gallery.dialog
+    assert dialog.item is dataset.items[2] and dialog.augmented.isVisible()
+    qtbot.waitUntil(lambda: dialog.augmented.drawn, timeout=30_000)
+    assert dialog.augmented.tiles[0].pixmap().toImage().pixelColor(10, 10).red() == 80
