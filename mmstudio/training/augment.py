@@ -19,7 +19,8 @@ The images are changed on the ``uint8`` NCHW batch, on the device the batch is o
 normalisation, each item with its own parameters (a v2 transform draws one set per call, so a batch
 would get one crop and one flip for all its items): :class:`ImageAugmentation` draws each item's crop
 with v2's ``RandomResizedCrop`` and resamples them all at once (``torchvision.ops.roi_align``), flips
-with one ``torch.where``, and runs ``strong``'s ColorJitter and TrivialAugmentWide item by item.
+with one ``torch.where``, jitters colours for all items at once, and runs ``strong``'s
+TrivialAugmentWide item by item.
 Text is changed in place of the token ids on the device, vectorised over the batch; the ids that
 give a pretrained model its structure (``[CLS]``, ``[SEP]``, begin and end of text, padding) are
 never removed or masked, a text keeps at least one of its words, and ``lengths`` stay >= 1.
@@ -86,14 +87,45 @@ def _crop(level: str, size: tuple[int, int]):
     return v2.RandomResizedCrop(size, scale=CROP_SCALE[level], ratio=CROP_RATIO, antialias=True)
 
 
+def _jitter():
+    from torchvision.transforms import v2
+
+    return v2.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER)
+
+
 def _per_item(level: str) -> list[Any]:
-    """The steps applied item by item (after the crop and flip): strong's colour jitter and
-    TrivialAugment."""
+    """The steps after the crop and flip: strong's colour jitter and TrivialAugment."""
     if level != "strong":
         return []
     from torchvision.transforms import v2
 
-    return [v2.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER), v2.TrivialAugmentWide()]
+    return [_jitter(), v2.TrivialAugmentWide()]
+
+
+def _colour_jitter(pixels: torch.Tensor, params: list[dict[str, Any]]) -> torch.Tensor:
+    """v2's ColorJitter (brightness, contrast, saturation; no hue) on a ``uint8`` NCHW batch with each
+    item's ``make_params``, vectorised: at each of the three positions of an item's random order, all
+    three adjustments are computed for the batch and each item takes its own, each rounded down to
+    ``uint8`` values as v2's kernels do."""
+    n = pixels.shape[0]
+    device = pixels.device
+    order = torch.stack([p["fn_idx"][p["fn_idx"] < 3] for p in params]).to(device)  # [n, 3]
+    factors = torch.tensor(
+        [[p["brightness_factor"], p["contrast_factor"], p["saturation_factor"]] for p in params],
+        dtype=torch.float32,
+    ).to(device)
+    weights = torch.tensor([[0.2989, 0.587, 0.114]], device=device)  # v2's grey
+    x = pixels.float()
+    flat = x.view(n, 3, -1)
+    for position in range(3):
+        op = order[:, position : position + 1]
+        f = factors.gather(1, op).view(n, 1, 1)
+        gray = torch.matmul(weights, flat).floor_()  # [n, 1, H*W]
+        # brightness blends with black, contrast with the mean grey, saturation with the grey image
+        mean = gray.mean(2, keepdim=True).mul_((op == 1).view(n, 1, 1))
+        other = gray.mul_((op == 2).view(n, 1, 1)).add_(mean)
+        flat.mul_(f).add_(other.mul_(1.0 - f)).clamp_(0, 255).trunc_()
+    return x.to(torch.uint8)
 
 
 class ImageAugmentation:
@@ -103,8 +135,9 @@ class ImageAugmentation:
     ``RandomResizedCrop.make_params``, and all boxes are resampled back to the image size at once by
     ``torchvision.ops.roi_align`` (bilinear; a crop is never larger than the image, so it is only
     ever enlarged and v2's antialiasing has nothing to do); the flips are one ``torch.where``. The
-    ``strong`` level's ColorJitter and TrivialAugmentWide then run item by item (their operations and
-    strengths differ per item)."""
+    ``strong`` level's ColorJitter is vectorised too (each item's factors and order drawn by v2's
+    ``ColorJitter.make_params``), and its TrivialAugmentWide runs item by item (each item draws one of
+    14 operations at its own strength)."""
 
     def __init__(self, level: str, size: tuple[int, int], *, flip: bool = True) -> None:
         _check_level("augment_image", level)
@@ -112,13 +145,11 @@ class ImageAugmentation:
             raise ValueError("image level none augments nothing")
         self.level, self.size, self.flip = level, size, flip
         self._crop = _crop(level, size)
-        per_item = _per_item(level)
-        if per_item:
+        self._jitter = self._trivial = None
+        if level == "strong":
             from torchvision.transforms import v2
 
-            self._per_item = v2.Compose(per_item)
-        else:
-            self._per_item = None
+            self._jitter, self._trivial = _jitter(), v2.TrivialAugmentWide()
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
         """Draws from torch's global CPU generator: seed it (:func:`augment_images` does)."""
@@ -145,8 +176,10 @@ class ImageAugmentation:
         if flips is not None:
             out = torch.where(flips.to(pixels.device).view(n, 1, 1, 1), out.flip(-1), out)
         out = out.round_().clamp_(0, 255).to(torch.uint8)
-        if self._per_item is not None:
-            out = torch.stack([self._per_item(image) for image in out.unbind(0)])
+        if self._jitter is not None:
+            out = _colour_jitter(out, [self._jitter.make_params([image]) for image in out.unbind(0)])
+        if self._trivial is not None:
+            out = torch.stack([self._trivial(image) for image in out.unbind(0)])
         return out
 
 

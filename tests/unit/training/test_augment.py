@@ -315,3 +315,17 @@ def test_a_text_always_keeps_one_word(monkeypatch):
         words = [t for t in tokens[row, : lengths[row]].tolist() if t not in BERT_LIKE.protected]
         kept = [t for t in out[row, : out_lengths[row]].tolist() if t not in BERT_LIKE.protected]
         assert len(kept) == min(1, len(words)) and set(kept) <= set(words)
+
+
+def test_the_vectorised_colour_jitter_is_v2s():
+    """Each item's factors and order drawn by v2's ColorJitter.make_params, applied to the batch at
+    once: v2's own ColorJitter of each item with those parameters, up to float rounding."""
+    generator = torch.Generator().manual_seed(1)
+    pixels = torch.randint(0, 256, (16, 3, 12, 12), generator=generator, dtype=torch.uint8)
+    jitter = augment._jitter()
+    params = [jitter.make_params([image]) for image in pixels]
+    out = augment._colour_jitter(pixels, params)
+    for k, image in enumerate(pixels):
+        expected = jitter.transform(image, params[k])
+        assert (out[k].int() - expected.int()).abs().max() <= 1
+    assert out.dtype == torch.uint8 and not torch.equal(out, pixels)
