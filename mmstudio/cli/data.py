@@ -52,9 +52,10 @@ def add_parsers(commands) -> None:
     cache = data_commands.add_parser(
         "cache",
         help="show or clear the preprocessing caches",
-        description="Show the caches of decoded images and tokenized texts (each dataset's images at "
-        "each size), their size against the cap (MMSTUDIO_CACHE_MAX_GB in GiB, 20 by default; the least "
-        "recently used go first), and clear them. Everything in them is rebuilt when needed.",
+        description="Show the caches of decoded images, tokenized texts and frozen encoders' features "
+        "(each dataset's images at each size), their size against the cap (MMSTUDIO_CACHE_MAX_GB in GiB, "
+        "20 by default; the least recently used go first), and clear them. Everything in them is rebuilt "
+        "when needed.",
     )
     cache.add_argument("--clear", action="store_true", help="remove every cache")
     json_option(cache)
@@ -250,5 +251,5 @@ def cmd_data_cache(args: argparse.Namespace) -> int:
     print(f"{root}: {plural(len(entries), 'cache')}, {format_bytes(total)} ({limit}, MMSTUDIO_CACHE_MAX_GB)")
     for e in reversed(entries):
         used = local_time(datetime.fromtimestamp(e.last_used))
-        print(f"  {e.kind:<6} {format_bytes(e.bytes):>10}  last used {used}  {e.key}")
+        print(f"  {e.kind:<8} {format_bytes(e.bytes):>10}  last used {used}  {e.key}")
     return EXIT_OK

@@ -145,6 +145,14 @@ def add_parsers(commands) -> None:
         help="random changes to the training texts: light (token dropout), strong (also span masking) "
         "(default none)",
     )
+    g.add_argument(
+        "--no-feature-cache",
+        dest="feature_cache",
+        action="store_false",
+        default=None,
+        help="run frozen pretrained encoders every step instead of computing their features once and "
+        "reading them back from the cache",
+    )
     g.add_argument("--device", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     g = p.add_argument_group("run")
     g.add_argument("--name", help="the run's name (default: run-<id>)")
@@ -320,6 +328,7 @@ _TRAIN_OPTIONS = {
     "augment_image": "augment_image",
     "augment_flip": "augment_flip",
     "augment_text": "augment_text",
+    "feature_cache": "feature_cache",
     "device": "device",
 }
 

@@ -12,6 +12,12 @@ gets a new file. Files are written under a temporary name and renamed into place
 cancelled build leaves nothing that could be mistaken for a cache. Everything here can be deleted at
 any time; it is rebuilt on the next use.
 
+A third kind holds the outputs of frozen encoders (:class:`FeatureCache`, written by
+:mod:`mmstudio.training.features`): a ``float32`` array (N + 1, D), one row per item and a last row for
+the masked input, with a sidecar that records its key and a checksum of the array. A sidecar that
+does not match, an array of another shape or dtype, or an array whose checksum differs is never read:
+the features are computed again.
+
 Disk space is handled as an ordinary error: before an image cache is written the free space is checked
 and the whole file is allocated (``posix_fallocate``), so a full disk raises :class:`CacheSpaceError`
 instead of killing the process with SIGBUS when a page of the mapped file cannot be written. The
@@ -55,7 +61,7 @@ CACHE_MAX_ENV = "MMSTUDIO_CACHE_MAX_GB"
 FREE_SPACE_MARGIN = 256 * 2**20
 #: A temporary file of a live process is left alone unless it is older than this (the pid was reused).
 STALE_TEMP_S = 7 * 24 * 3600
-_KINDS = ("images", "text")
+_KINDS = ("images", "text", "features")
 _TEMP = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp\.(npy|npz|json)$")
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress calls a second: a GUI cannot show more
 _MAX_CHUNK = 256
@@ -374,10 +380,119 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         partial.unlink(missing_ok=True)
 
 
+# --- frozen features -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureCache:
+    """A frozen encoder's features on disk: ``array`` (N + 1, D) ``float32``, memory-mapped read-only
+    (rows 0..N-1: the items, row N: the masked input); ``meta``: the sidecar (key, n, dim, checksum and
+    whatever the writer added: what the key was made of, the seconds it took)."""
+
+    path: Path
+    meta: dict[str, Any]
+    array: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+
+def feature_cache_paths(key: str, cache_root: str | os.PathLike[str] | None = None) -> tuple[Path, Path]:
+    """``(array, sidecar)`` of the feature cache ``key`` under ``cache_root`` (the user's cache folder's
+    ``features/``)."""
+    root = Path(cache_root) if cache_root is not None else paths.cache_dir() / "features"
+    return root / f"{key}.npy", root / f"{key}.json"
+
+
+def open_feature_cache(
+    key: str, *, n: int, dim: int, cache_root: str | os.PathLike[str] | None = None
+) -> FeatureCache | None:
+    """The feature cache ``key`` if it is complete, of shape (n + 1, dim) ``float32`` and its checksum
+    matches; None when it is missing, damaged or of another shape (compute it again)."""
+    array_path, sidecar_path = feature_cache_paths(key, cache_root)
+    try:
+        meta = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        expected = {
+            "format_version": CACHE_FORMAT_VERSION,
+            "key": key,
+            "n": n,
+            "dim": dim,
+            "dtype": "float32",
+        }
+        if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in expected.items()):
+            return None
+        array = np.load(array_path, mmap_mode="r")
+        if array.shape != (n + 1, dim) or array.dtype != np.float32:
+            return None
+        if _array_digest(array) != meta.get("sha256"):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return None  # missing, truncated or unreadable: compute again
+    _mark_used(sidecar_path)
+    return FeatureCache(array_path, meta, array)
+
+
+def write_feature_cache(
+    key: str,
+    n: int,
+    dim: int,
+    fill: Callable[[np.ndarray], None],
+    *,
+    meta: dict[str, Any] | None = None,
+    cache_root: str | os.PathLike[str] | None = None,
+) -> FeatureCache:
+    """Write the feature cache ``key``: ``fill(array)`` writes the (n + 1, dim) ``float32`` rows of a
+    new file (it may raise, e.g. :class:`~mmstudio.progress.Cancelled`: nothing is left behind), which
+    is then renamed into place, and the sidecar last (a sidecar on disk means its array is whole)."""
+    array_path, sidecar_path = feature_cache_paths(key, cache_root)
+    root = array_path.parent
+    root.mkdir(parents=True, exist_ok=True)
+    if cache_root is None:
+        clean_caches(keep={key})
+    partial = _temp_path(root, key, ".npy")
+    shape = (n + 1, dim)
+    try:
+        _check_free_space(root, int(np.prod(shape)) * 4 + 4096, "the feature cache")
+        array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=shape)
+        try:
+            fill(array)
+            array.flush()
+            digest = _array_digest(array)
+        finally:
+            del array
+        info = {
+            **(meta or {}),
+            "format_version": CACHE_FORMAT_VERSION,
+            "key": key,
+            "n": n,
+            "dim": dim,
+            "dtype": "float32",
+            "sha256": digest,
+        }
+        os.replace(partial, array_path)
+        _write_json_atomic(sidecar_path, info)
+    finally:
+        partial.unlink(missing_ok=True)
+    if cache_root is None:
+        clean_caches(keep={key})
+    return FeatureCache(array_path, info, np.load(array_path, mmap_mode="r"))
+
+
+def _array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's bytes, read in slices (a mapped file is never copied whole)."""
+    digest = hashlib.sha256()
+    flat = array.reshape(len(array), -1) if array.ndim else array.reshape(1, -1)
+    step = max(1, (8 << 20) // max(1, flat[:1].nbytes))
+    for start in range(0, len(flat), step):
+        digest.update(np.ascontiguousarray(flat[start : start + step]).tobytes())
+    return digest.hexdigest()
+
+
 # --- disk space, the size cap, stale temporary files -------------------------------------------------
 
 
-def _check_free_space(folder: Path, needed: int) -> None:
+def _check_free_space(folder: Path, needed: int, what: str = "the image cache") -> None:
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
@@ -385,7 +500,7 @@ def _check_free_space(folder: Path, needed: int) -> None:
     if free - needed < FREE_SPACE_MARGIN:
         raise CacheSpaceError(
             errno.ENOSPC,
-            f"the image cache needs {format_bytes(needed)} in {folder} but only {format_bytes(free)} "
+            f"{what} needs {format_bytes(needed)} in {folder} but only {format_bytes(free)} "
             "is free; free some space, set MMSTUDIO_HOME to a disk with room, "
             "or train at a smaller image size",
         )

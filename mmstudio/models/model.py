@@ -36,6 +36,10 @@ class MultimodalModel(nn.Module):
       (contrastive; embeddings L2-normalised, the scale is 1 / temperature). With several streams
       (late fusion) each stream's output is added as ``logits_text`` / ``logits_image`` (or
       ``prediction_*``), and the fusion's extras, such as late fusion's ``modality_weights`` [2].
+    - A batch may carry ``text_features`` / ``image_features`` ``[B, D]`` in place of an encoder's
+      inputs: the pooled output of a frozen encoder, cached (:mod:`mmstudio.training.features`); that
+      encoder then does not run, and the fusion gets no tokens (a fusion that reads tokens, such as
+      cross-attention, is never given cached features).
     - ``loss(outputs, batch)`` → the task's scalar loss.
     - ``spec`` / ``ctx``: what it was built from (the spec complete, defaults filled).
     - ``modality_dropout``: in training mode only, for a predictive model that reads both modalities,
@@ -85,8 +89,17 @@ class MultimodalModel(nn.Module):
         )
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        text = self.text_encoder(batch["tokens"], batch["lengths"]) if self.text_encoder is not None else None
-        image = self.image_encoder(batch["image"]) if self.image_encoder is not None else None
+        text = image = None
+        if self.text_encoder is not None:
+            if "text_features" in batch:  # a frozen encoder's cached output: the encoder does not run
+                text = EncoderOutput(batch["text_features"], None, None)  # type: ignore[arg-type]
+            else:
+                text = self.text_encoder(batch["tokens"], batch["lengths"])
+        if self.image_encoder is not None:
+            if "image_features" in batch:
+                image = EncoderOutput(batch["image_features"], None, None)  # type: ignore[arg-type]
+            else:
+                image = self.image_encoder(batch["image"])
         both = text is not None and image is not None and self.task != "contrastive"
         if both and self.training and self.modality_dropout > 0:
             text, image = drop_modality(text, image, self.modality_dropout)

@@ -9,14 +9,16 @@ conversion and normalisation on the target device. No ``DataLoader`` and no work
 needed: nothing is decoded while training.
 
 Batches follow the contract of ``docs/architecture.md`` (``tokens``, ``lengths``, ``image``,
-``target``, ``group``, ``index``); :func:`mask_batch` masks one modality for an ablation.
+``target``, ``group``, ``index``; ``text_features`` / ``image_features`` in place of a frozen encoder's
+inputs once its features are cached: :meth:`PreparedData.attach_features`); :func:`mask_batch` masks
+one modality for an ablation.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,10 @@ from mmstudio.vocabulary import check_task
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODALITIES = ("text", "image")
+#: The batch key of each modality's cached frozen-encoder features (:meth:`PreparedData.attach_features`).
+FEATURE_KEYS = {"text": "text_features", "image": "image_features"}
+#: The batch keys a modality's features stand in for: its encoder's inputs.
+_INPUT_KEYS = {"text": ("tokens", "lengths"), "image": ("image",)}
 _EXAMPLES = 5  # how many offending rows an error message names
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -52,18 +58,35 @@ def fit_tokenizer(texts: Sequence[str], train: TrainSpec) -> Tokenizer:
     return build_tokenizer(train.tokenizer, list(texts), **params)
 
 
-def mask_batch(batch: Batch, modality: str, *, empty_text: tuple[Sequence[int], int] | None = None) -> Batch:
+def mask_batch(
+    batch: Batch,
+    modality: str,
+    *,
+    empty_text: tuple[Sequence[int], int] | None = None,
+    masked_features: Mapping[str, torch.Tensor] | None = None,
+) -> Batch:
     """A copy of ``batch`` with one modality masked, for an ablation ("does the model use it?").
 
     Text masked: every token ``<pad>`` except one ``<unk>``, length 1 (a valid, empty sentence); for a
     pretrained tokenizer, ``empty_text`` = ``(ids, pad_id)``: the empty text as it writes it (BERT's
     ``[CLS] [SEP]``, :meth:`PreparedData.empty_text`), then its padding.
     Image masked: all zeros after normalisation, which is the ImageNet mean image.
+    A batch that carries a frozen encoder's cached features (``text_features`` / ``image_features``)
+    gets, in every row, what that encoder gives for the masked input: ``masked_features[modality]``
+    (:meth:`PreparedData.masked_features`), computed once when the features were.
     The other keys are shared with ``batch``, not copied.
     """
     if modality not in MODALITIES:
         raise ValueError(f"can mask {' or '.join(MODALITIES)}, not {modality!r}")
     masked = dict(batch)
+    feature_key = FEATURE_KEYS[modality]
+    if feature_key in batch:
+        if masked_features is None or modality not in masked_features:
+            raise ValueError(f"the batch holds cached {modality} features but not those of the masked input")
+        features = batch[feature_key]
+        row = masked_features[modality].to(device=features.device, dtype=features.dtype)
+        masked[feature_key] = row.expand_as(features)
+        return masked
     if modality == "text":
         if "tokens" not in batch:
             raise ValueError("the batch has no text to mask: the model has no text encoder")
@@ -151,6 +174,8 @@ class PreparedData:
             self._prepare_text(items, tokenizer)
         self._device_columns: dict[torch.device, dict[str, torch.Tensor]] = {}
         self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._masked: dict[str, torch.Tensor] = {}  # modality -> features of the masked input [D]
+        self._skipped: set[str] = set()  # batch keys that cached features stand in for
         self.image_norm = (
             (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
             if image_norm is None
@@ -406,18 +431,70 @@ class PreparedData:
         indices = np.ascontiguousarray(indices, dtype=np.int64)
         index = torch.from_numpy(indices)
         batch: Batch = {}
-        if self._pixels is not None:
+        if self._pixels is not None and "image" not in self._skipped:
             batch["image"] = self._images(indices, device, augment, key)
         columns = self._on(device)
         on_device = index.to(device, non_blocking=True) if device.type != "cpu" else index
         for name, column in columns.items():
-            batch[name] = column.index_select(0, on_device)
+            if name not in self._skipped:
+                batch[name] = column.index_select(0, on_device)
         if "tokens" in batch:
             batch["tokens"] = batch["tokens"].long()
             if augment is not None and augment.augments_text:
                 batch["tokens"], batch["lengths"] = augment.text(batch["tokens"], batch["lengths"], *key)
         batch["index"] = on_device
         return batch
+
+    def encoder_inputs(
+        self, modality: str, indices: np.ndarray | Sequence[int], device: str | torch.device = "cpu"
+    ) -> Batch:
+        """The inputs of one modality's encoder for these items (``tokens`` and ``lengths``, or
+        ``image``), whether or not its features are cached: what the features are computed from."""
+        if modality not in MODALITIES:
+            raise ValueError(f"unknown modality {modality!r}; choose {' or '.join(MODALITIES)}")
+        device = torch.device(device)
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        if modality == "image":
+            if self._pixels is None:
+                raise ValueError("the data has no images: the model reads none")
+            return {"image": self._images(indices, device)}
+        if "tokens" not in self._columns:
+            raise ValueError("the data has no text: the model reads none")
+        index = torch.from_numpy(indices)
+        out = {key: self._columns[key].index_select(0, index).to(device) for key in _INPUT_KEYS["text"]}
+        out["tokens"] = out["tokens"].long()
+        return out
+
+    def masked_inputs(self, modality: str, device: str | torch.device = "cpu") -> Batch:
+        """One item's encoder inputs with ``modality`` masked as :func:`mask_batch` masks it."""
+        base = self.encoder_inputs(modality, [0], device)
+        masked = mask_batch(base, modality, empty_text=self.empty_text() if modality == "text" else None)
+        return {key: masked[key] for key in _INPUT_KEYS[modality]}
+
+    def attach_features(self, modality: str, features: np.ndarray | torch.Tensor) -> None:
+        """Batches carry ``features`` (rows 0..N-1: item ``index``; row N: the masked input, see
+        :meth:`masked_features`) as ``text_features`` / ``image_features`` in place of the encoder's
+        inputs, which are no longer gathered: a frozen encoder's outputs, computed once."""
+        n = len(self.dataset.items)
+        if isinstance(features, torch.Tensor):
+            rows = features.detach().to("cpu", torch.float32)
+        else:  # read into memory once (a mapped file's pages would be gathered from disk per batch)
+            rows = torch.from_numpy(np.array(features, dtype=np.float32))
+        if rows.dim() != 2 or rows.shape[0] != n + 1:
+            raise ValueError(f"{modality} features must be [{n + 1}, D] (the items, then the masked input)")
+        self._columns[FEATURE_KEYS[modality]] = rows[:n]
+        self._masked[modality] = rows[n]
+        self._skipped.update(_INPUT_KEYS[modality])
+        self._device_columns.clear()
+
+    @property
+    def cached_modalities(self) -> tuple[str, ...]:
+        """The modalities whose batches carry cached features."""
+        return tuple(m for m in MODALITIES if m in self._masked)
+
+    def masked_features(self, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """The features of the masked input per cached modality (for :func:`mask_batch`)."""
+        return {m: row.to(device) for m, row in self._masked.items()}
 
     def _images(
         self,

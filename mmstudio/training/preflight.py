@@ -132,20 +132,25 @@ def defaults_facts(
     return facts
 
 
-def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple[TrainSpec, list[str]]:
+def train_for_data(
+    dataset: Dataset, spec: ModelSpec | Mapping[str, Any] | None, train: TrainSpec
+) -> tuple[TrainSpec, list[str]]:
     """``train`` completed for a ``spec`` model on ``dataset`` as the runner completes it: the fields
     left at None chosen from the data (:func:`~mmstudio.training.defaults.apply_defaults`) and
     ``best_metric`` named (the task's key metric when none was chosen); and the lines that say so,
-    for the run's log, ``train --check`` and the Train page."""
+    for the run's log, ``train --check`` and the Train page's summary (``spec`` may be a partial
+    request there, or None for the data's default model)."""
     from mmstudio.training.defaults import apply_defaults, describe_choices
     from mmstudio.vocabulary import describe_monitor
 
-    train, notes = apply_defaults(train, defaults_facts(dataset, spec, train))
+    request = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec or {})
+    task = request.get("task") or model_task(dataset)
+    train, notes = apply_defaults(train, defaults_facts(dataset, request, train))
     # what no rule chose (no text: no length to measure) takes the value it has without data, so a
     # stored spec names every setting
     train = dataclasses.replace(
         train,
-        best_metric=train.monitor_for(spec.task),
+        best_metric=train.monitor_for(task),
         patience=train.patience or DEFAULT_PATIENCE,
         max_len=train.max_len or DEFAULT_MAX_LEN,
         class_weights=bool(train.class_weights),
@@ -156,36 +161,24 @@ def train_for_data(dataset: Dataset, spec: ModelSpec, train: TrainSpec) -> tuple
     else:
         how += "; no early stopping"
     lines = [how, *([describe_choices(notes)] if notes else [])]
-    augmented = train.describe_augmentation(text=spec.has_text, image=spec.has_image)
+    # a modality the model does not read is not augmented (a slot left out: the default model reads it)
+    reads = {
+        slot: (request.get(slot) or {}).get("name") != "none" for slot in ("text_encoder", "image_encoder")
+    }
+    augmented = train.describe_augmentation(text=reads["text_encoder"], image=reads["image_encoder"])
     if augmented != "none":
         lines.append(f"training batches augmented: {augmented}")
     return train, lines
 
 
-def settings_summary(dataset: Dataset, model_spec: dict[str, Any] | None, train: TrainSpec) -> str:
-    """What a run of ``model_spec`` (None: the default for the data) on ``dataset`` would do with the
-    settings ``train`` leaves open, in a line (the Train page's summary): what picks the checkpoint,
-    when it stops, what the dataset chooses (:func:`~mmstudio.training.defaults.apply_defaults`) and
-    what is augmented, of the modalities the model reads."""
-    from mmstudio.training.defaults import apply_defaults, describe_choices
-    from mmstudio.vocabulary import describe_monitor
-
-    chosen, notes = apply_defaults(train, defaults_facts(dataset, model_spec, train))
-    task = (model_spec or {}).get("task") or model_task(dataset)
-    how = f"best checkpoint by {describe_monitor(chosen.monitor_for(task))}"
-    stalls = plural(chosen.patience or 0, "evaluation")
-    how += (
-        f", early stopping after {stalls} without improvement"
-        if chosen.stops_early
-        else ", no early stopping"
-    )
-    line = describe_choices(notes)
-    reads = {  # the default model (no spec, or a slot not named) reads both
-        slot: ((model_spec or {}).get(slot) or {}).get("name") != "none"
-        for slot in ("text_encoder", "image_encoder")
-    }
-    augmented = chosen.describe_augmentation(text=reads["text_encoder"], image=reads["image_encoder"])
-    return how + (f"; {line}" if line else "") + f"; augmentation: {augmented}"
+def settings_summary(dataset: Dataset | None, spec: Mapping[str, Any] | None, train: TrainSpec | None) -> str:
+    """What the Train page's summary says of the training settings before a run, in the words of the
+    run's log (:func:`train_for_data`): what picks the best checkpoint, early stopping, and what the
+    dataset chooses of the settings left open, what is augmented; "" without a dataset or a valid
+    training spec."""
+    if dataset is None or train is None:
+        return ""
+    return "; ".join(train_for_data(dataset, spec, train)[1])
 
 
 # --- the data's facts and the model's context ------------------------------------------------------

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 EventCallback = Callable[[ev.Event], None]
 #: Final evaluations logged as metric points at the last step (val/* is logged every epoch already).
 _LOGGED_SPLITS = ("test",)
+#: How often the log says how far the frozen encoders' features are (seconds).
+_FEATURE_LOG_S = 5.0
 
 
 #: The failure kind of a job refused before its run was recorded: its dataset or model spec cannot work.
@@ -309,7 +311,53 @@ def _build_trainer(
     )
     if resume is not None:
         trainer.restore(resume)
+    _cache_features(trainer, spec, train, device, run_id, events, control)
     return trainer
+
+
+def _cache_features(
+    trainer: Any,
+    spec: Any,
+    train: Any,
+    device: Any,
+    run_id: int,
+    events: _Events,
+    control: TrainingControl | None,
+) -> None:
+    """Compute (or read) the features of the frozen encoders the plan caches, and say in the log
+    which encoders' features are cached and why the others' are not
+    (:mod:`mmstudio.training.features`). Progress is a log line every few seconds; a stop request
+    ends the run cancelled, with nothing half-written left in the cache."""
+    from mmstudio.training.features import cache_features, plan_features
+
+    plans = plan_features(spec, train)
+    if not plans:
+        return
+    for plan in plans.values():
+        if not plan.cached:
+            events.log(run_id, plan.describe())
+    last = [time.monotonic()]
+
+    def progress(modality: str, done: int, total: int) -> None:
+        if done < total and time.monotonic() - last[0] >= _FEATURE_LOG_S:
+            last[0] = time.monotonic()
+            events.log(run_id, f"{modality} features: {done:,} of {total:,} items computed")
+
+    results = cache_features(
+        trainer.model,
+        trainer.data,
+        plans,
+        device=device,
+        batch_size=max(1, 2 * train.batch_size),
+        progress=progress,
+        cancel=None if control is None else control.cancel_flag,
+    )
+    for result in results:
+        events.log(run_id, result.describe())
+    cached = {r.modality for r in results}
+    for plan in plans.values():
+        if plan.cached and plan.modality not in cached:
+            events.log(run_id, f"{plan.modality} features computed every step: some of the encoder trains")
 
 
 # --- the dataset and the model spec --------------------------------------------------------------

@@ -726,11 +726,14 @@ class Trainer:
         count = 0
         total = self.data.num_batches(split, self._eval_batch_size()) if progress is not None else 0
         empty_text = self.data.empty_text() if ablation is not None else None
+        masked_features = self.data.masked_features(self.device) if ablation is not None else None
         try:
             for done, batch in enumerate(self._eval_batches(split), start=1):
                 check_cancel(cancel, "the evaluation")
                 if ablation is not None:
-                    batch = mask_batch(batch, ABLATIONS[ablation], empty_text=empty_text)
+                    batch = mask_batch(
+                        batch, ABLATIONS[ablation], empty_text=empty_text, masked_features=masked_features
+                    )
                 with self.precision.autocast():
                     outputs = self.model(batch)
                     loss = self.model.loss(outputs, batch)

@@ -227,15 +227,16 @@ def test_the_keys_of_the_page_start_pause_and_stop_and_the_buttons_name_them(
 
 def test_the_summary_says_what_the_run_augments(qtbot, make_page, small_demo):
     panel = make_page(load_dataset(small_demo), DatasetSpec(path=str(small_demo)))
-    assert "augmentation: none" in panel.summary.settings_label.text()
+    assert "augmented" not in panel.summary.settings_label.text()
     panel.form.augment_image_combo.setCurrentIndex(1)  # light
-    assert "augmentation: images light (crop, flip)" in panel.summary.settings_label.text()
+    assert "training batches augmented: images light (crop, flip)" in panel.summary.settings_label.text()
     panel.form.augment_flip_check.setChecked(False)
     panel.form.augment_text_combo.setCurrentIndex(2)  # strong
-    said = "augmentation: images light (crop); text strong (token dropout, span masking)"
+    said = "training batches augmented: images light (crop); text strong (token dropout, span masking)"
     assert said in panel.summary.settings_label.text()
     # A text-only model augments no images.
     panel.state.set_model_spec(
         {"task": "classification", "text_encoder": {"name": "bag"}, "image_encoder": {"name": "none"}}
     )
-    assert "augmentation: text strong (token dropout, span masking)" in panel.summary.settings_label.text()
+    said = "training batches augmented: text strong (token dropout, span masking)"
+    assert said in panel.summary.settings_label.text()

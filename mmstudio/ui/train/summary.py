@@ -29,6 +29,8 @@ class JobSummaryWidget(QWidget):
         self.model_label.setWordWrap(True)
         self.settings_label = QLabel()  # what the dataset chooses of the settings left open
         self.settings_label.setWordWrap(True)
+        self.features_label = QLabel()  # which frozen encoders' features are cached, or why not
+        self.features_label.setWordWrap(True)
         self.go_datasets_button = QPushButton("Go to Datasets")
         self.go_datasets_button.clicked.connect(lambda: self.page_requested.emit("datasets"))
         self.go_model_button = QPushButton("Go to Model")
@@ -44,19 +46,22 @@ class JobSummaryWidget(QWidget):
         layout.addWidget(self.dataset_label)
         layout.addWidget(self.model_label)
         layout.addWidget(self.settings_label)
+        layout.addWidget(self.features_label)
         layout.addLayout(links)
 
     def show_job(self, dataset: Any, model_spec: dict[str, Any] | None, train: Any = None) -> None:
         """Show the loaded ``dataset`` (None: none is) and the model spec (None or empty: none built);
         with the ``train`` spec, a line of what the dataset chooses of the settings left open (as the
-        run will: :func:`~mmstudio.training.preflight.settings_summary`): what picks the checkpoint,
-        what the dataset chooses, what is augmented."""
-        settings = ""
-        if dataset is not None and train is not None:
-            from mmstudio.training.preflight import settings_summary
+        run will: :func:`~mmstudio.training.defaults.apply_defaults`) and what picks the checkpoint,
+        and one of which pretrained encoders' features are cached or why not."""
+        from mmstudio.training.features import features_line
+        from mmstudio.training.preflight import settings_summary
 
-            settings = settings_summary(dataset, model_spec, train)
+        settings = settings_summary(dataset, model_spec, train)
         self.settings_label.setText(f"<b>Training:</b> {html.escape(settings)}" if settings else "")
+        features = features_line(model_spec, train)  # which encoders' features are cached, or why not
+        self.features_label.setText(f"<b>Features:</b> {html.escape(features)}" if features else "")
+        self.features_label.setVisible(bool(features))
         if dataset is None:
             self.dataset_label.setText("<b>Dataset:</b> none loaded. Open one on the Datasets page.")
         else:

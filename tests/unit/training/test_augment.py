@@ -329,3 +329,42 @@ def test_the_vectorised_colour_jitter_is_v2s():
         expected = jitter.transform(image, params[k])
         assert (out[k].int() - expected.int()).abs().max() <= 1
     assert out.dtype == torch.uint8 and not torch.equal(out, pixels)
+
+
+def test_a_frozen_pretrained_text_encoder_reads_augmented_ids_with_its_specials_kept(
+    tmp_path, make_job, tiny_bert_dir, monkeypatch
+):
+    """Augmented text cannot come from the feature cache: the frozen encoder runs every step on the
+    augmented ids, which keep its tokenizer's [CLS] and [SEP], and masked words become its [MASK]."""
+    from mmstudio.models.pretrained import HFTextEncoder
+    from mmstudio.training import events as ev
+
+    from .test_feature_cache import _spec
+
+    tokenizer = HFTokenizer(tiny_bert_dir)._tokenizer
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    forward = HFTextEncoder.forward
+
+    def spy(self, tokens, lengths):
+        if self.training or torch.is_grad_enabled():
+            seen.append((tokens.clone(), lengths.clone()))
+        return forward(self, tokens, lengths)
+
+    monkeypatch.setattr(HFTextEncoder, "forward", spy)
+    spec = _spec(tiny_bert_dir, tiny_bert_dir)
+    spec["image_encoder"] = {"name": "small_cnn", "width": 4, "blocks": 2}
+    logs: list[str] = []
+    job = make_job(f"sqlite:///{tmp_path / 'store.db'}", model=spec, epochs=1, augment_text="strong")
+    result = run_job(job, on_event=lambda e: isinstance(e, ev.LogMessage) and logs.append(e.message))
+    assert result.status == "completed", result.message
+    text = " ".join(logs)
+    assert "text features computed every step" in text and "augmented" in text
+    assert seen
+    masked = 0
+    for tokens, lengths in seen:
+        assert bool((lengths >= 1).all())
+        for row, length in zip(tokens, lengths, strict=True):
+            ids = row[:length].tolist()
+            assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+            masked += ids.count(tokenizer.mask_token_id)
+    assert masked > 0
