@@ -326,7 +326,7 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
 
 def describe_augmentation(image: str = "none", flip: bool = True, text: str = "none") -> str:
     """The augmentation of training batches in a few words (the run log, ``train --check``, the Train
-    page): ``"images light (crop, flip); text strong (token dropout, span masking)"``, or ``"none"``.
+    page): ``"images light (crop, flip) and text strong (token dropout, span masking)"``, or ``"none"``.
     The levels themselves are built by :mod:`mmstudio.training.augment`."""
     parts = []
     if image != "none":
@@ -337,7 +337,7 @@ def describe_augmentation(image: str = "none", flip: bool = True, text: str = "n
     if text != "none":
         ops = ["token dropout", "span masking"] if text == "strong" else ["token dropout"]
         parts.append(f"text {text} ({', '.join(ops)})")
-    return "; ".join(parts) if parts else "none"
+    return " and ".join(parts) if parts else "none"
 
 
 def _refuse_unknown(what: str, data: Any, cls: type) -> None:

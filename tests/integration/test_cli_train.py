@@ -340,7 +340,7 @@ def test_augmentation_flags_are_checked_said_and_recorded(demo, tmp_path, capsys
     flags = ["--augment-image", "strong", "--no-flip", "--augment-text", "light"]
     assert main(["train", "--data", str(demo), "--check", "--image-size", "32", *flags]) == 0
     out = capsys.readouterr().out
-    said = "training batches augmented: images strong (crop, colour jitter, TrivialAugment); text light"
+    said = "training batches augmented: images strong (crop, colour jitter, TrivialAugment) and text light"
     assert said in out
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--data", str(demo), "--augment-image", "heavy"])

@@ -232,7 +232,7 @@ def test_the_summary_says_what_the_run_augments(qtbot, make_page, small_demo):
     assert "training batches augmented: images light (crop, flip)" in panel.summary.settings_label.text()
     panel.form.augment_flip_check.setChecked(False)
     panel.form.augment_text_combo.setCurrentIndex(2)  # strong
-    said = "training batches augmented: images light (crop); text strong (token dropout, span masking)"
+    said = "training batches augmented: images light (crop) and text strong (token dropout, span masking)"
     assert said in panel.summary.settings_label.text()
     # A text-only model augments no images.
     panel.state.set_model_spec(

@@ -93,7 +93,7 @@ def test_descriptions():
     assert describe_augmentation("light", True, "none") == "images light (crop, flip)"
     assert (
         TrainSpec(augment_image="strong", augment_flip=False, augment_text="strong").describe_augmentation()
-        == "images strong (crop, colour jitter, TrivialAugment); text strong (token dropout, span masking)"
+        == "images strong (crop, colour jitter, TrivialAugment) and text strong (token dropout, span masking)"
     )
 
 
@@ -270,7 +270,8 @@ def test_a_run_with_augmentation_trains_and_records_it(tmp_path, make_job):
     )
     lines = [getattr(e, "message", "") for e in seen]
     assert any(
-        "training batches augmented: images light (crop); text strong (token dropout, span masking)" in line
+        "training batches augmented: images light (crop) and text strong (token dropout, span masking)"
+        in line
         for line in lines
     )
 
