@@ -29,6 +29,7 @@ from mmstudio.cli._common import (
 )
 from mmstudio.cli.data import add_dataset_options, column_roles
 from mmstudio.training.exports import EXPORT_FORMATS
+from mmstudio.training.spec import AUGMENT_LEVELS
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -131,6 +132,25 @@ def add_parsers(commands) -> None:
         action="store_false",
         default=None,
         help="keep both modalities of a fused model even when one alone scores better on val at the end",
+    )
+    g.add_argument(
+        "--augment-image",
+        choices=AUGMENT_LEVELS,
+        help="random changes to the training images: light (crop, flip), strong (also colour jitter and "
+        "TrivialAugment); never to val or test (default none)",
+    )
+    g.add_argument(
+        "--no-flip",
+        dest="augment_flip",
+        action="store_false",
+        default=None,
+        help="no horizontal flips in image augmentation (text in images, left/right labels)",
+    )
+    g.add_argument(
+        "--augment-text",
+        choices=AUGMENT_LEVELS,
+        help="random changes to the training texts: light (token dropout), strong (also span masking) "
+        "(default none)",
     )
     g.add_argument(
         "--no-feature-cache",
@@ -312,6 +332,9 @@ _TRAIN_OPTIONS = {
     "best_metric": "best_metric",
     "early_stopping_on": "early_stopping",
     "modality_dropout": "modality_dropout",
+    "augment_image": "augment_image",
+    "augment_flip": "augment_flip",
+    "augment_text": "augment_text",
     "feature_cache": "feature_cache",
     "fusion_guard": "fusion_guard",
     "device": "device",

@@ -76,6 +76,29 @@ class HFTokenizer:
         pad = self._tokenizer.pad_token_id
         return 0 if pad is None else int(pad)
 
+    @property
+    def special_ids(self) -> tuple[int, ...]:
+        """The ids that give the model's input its structure (``[CLS]``, ``[SEP]``, begin and end of
+        text, padding): text augmentation never removes or masks them. The unknown and mask tokens
+        are not among them (they stand for words)."""
+        tokenizer = self._tokenizer
+        words = {tokenizer.unk_token_id, tokenizer.mask_token_id} - {None}
+        structure = {tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id}
+        structure |= {tokenizer.cls_token_id, tokenizer.sep_token_id}
+        structure -= {None}
+        # A token that is both (CLIP's unknown token is its end of text) is structure.
+        ids = (set(tokenizer.all_special_ids) - words) | structure | {self.pad_id}
+        return tuple(sorted(int(i) for i in ids))
+
+    @property
+    def mask_id(self) -> int | None:
+        """The id a masked word becomes: the mask token, else the unknown token, else None; never one
+        of :attr:`special_ids`."""
+        for candidate in (self._tokenizer.mask_token_id, self._tokenizer.unk_token_id):
+            if candidate is not None and int(candidate) not in self.special_ids:
+                return int(candidate)
+        return None
+
     def tokenize(self, text: str) -> list[str]:
         return self._tokenizer.tokenize(text)
 

@@ -30,6 +30,7 @@ from mmstudio.data.text import UNK_ID, Tokenizer, build_tokenizer, tokenizer_fro
 from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
 from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
+from mmstudio.training.augment import Augmenter
 from mmstudio.training.labels import regression_value, split_multilabel
 from mmstudio.training.spec import DEFAULT_MAX_LEN, TrainSpec
 from mmstudio.vocabulary import check_task
@@ -391,6 +392,7 @@ class PreparedData:
         start_step: int = 0,
         drop_last: bool = False,
         device: str | torch.device = "cpu",
+        augment: Augmenter | None = None,
     ) -> Iterator[Batch]:
         """Yield the batches of one epoch over ``split`` as dicts of tensors on ``device``.
 
@@ -400,30 +402,47 @@ class PreparedData:
         at an epoch boundary, ``start_step=0``, needs only the epoch). Within a batch the items are
         sorted by index: the memory-mapped images are then read in file order, which is faster, and a
         batch is a set to the loss anyway.
+
+        ``augment`` (:class:`~mmstudio.training.augment.Augmenter`, the training split only: any other
+        split refuses it) changes each batch at random, seeded by ``(epoch, step)``: the same epoch
+        and step give the same batch again.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if augment is not None and split != "train":
+            raise ValueError(f"only training batches are augmented, never the {split} split's")
         order = self.order(split, shuffle=shuffle, seed=seed, epoch=epoch)
         stop = len(order) - len(order) % batch_size if drop_last else len(order)
         device = torch.device(device)
-        for start in range(start_step * batch_size, stop, batch_size):
-            yield self.batch(np.sort(order[start : start + batch_size]), device)
+        for step, start in enumerate(range(start_step * batch_size, stop, batch_size), start=start_step):
+            indices = np.sort(order[start : start + batch_size])
+            yield self.batch(indices, device, augment=augment, key=(epoch, step))
 
-    def batch(self, indices: np.ndarray | Sequence[int], device: str | torch.device = "cpu") -> Batch:
-        """The batch of these item indices (any order, kept) on ``device``."""
+    def batch(
+        self,
+        indices: np.ndarray | Sequence[int],
+        device: str | torch.device = "cpu",
+        *,
+        augment: Augmenter | None = None,
+        key: tuple[int, int] = (0, 0),
+    ) -> Batch:
+        """The batch of these item indices (any order, kept) on ``device``; with ``augment``, changed as
+        it says for ``key`` = ``(epoch, step)`` (images before their normalisation)."""
         device = torch.device(device)
         indices = np.ascontiguousarray(indices, dtype=np.int64)
         index = torch.from_numpy(indices)
         batch: Batch = {}
         if self._pixels is not None and "image" not in self._skipped:
-            batch["image"] = self._images(indices, device)
+            batch["image"] = self._images(indices, device, augment, key)
         columns = self._on(device)
         on_device = index.to(device, non_blocking=True) if device.type != "cpu" else index
-        for key, column in columns.items():
-            if key not in self._skipped:
-                batch[key] = column.index_select(0, on_device)
+        for name, column in columns.items():
+            if name not in self._skipped:
+                batch[name] = column.index_select(0, on_device)
         if "tokens" in batch:
             batch["tokens"] = batch["tokens"].long()
+            if augment is not None and augment.augments_text:
+                batch["tokens"], batch["lengths"] = augment.text(batch["tokens"], batch["lengths"], *key)
         batch["index"] = on_device
         return batch
 
@@ -478,17 +497,27 @@ class PreparedData:
         """The features of the masked input per cached modality (for :func:`mask_batch`)."""
         return {m: row.to(device) for m, row in self._masked.items()}
 
-    def _images(self, indices: np.ndarray, device: torch.device) -> torch.Tensor:
-        """Gather the uint8 images, move them (pinned, asynchronously on CUDA), then convert and
-        normalise on the device: a quarter of the bytes cross the bus, and the GPU does the math."""
+    def _images(
+        self,
+        indices: np.ndarray,
+        device: torch.device,
+        augment: Augmenter | None = None,
+        key: tuple[int, int] = (0, 0),
+    ) -> torch.Tensor:
+        """Gather the uint8 images, move them (pinned, asynchronously on CUDA), augment them there (a
+        training batch, when asked), then convert and normalise on the device: a quarter of the bytes
+        cross the bus, and the GPU does the math."""
         pixels = torch.from_numpy(np.take(self._pixels, indices, axis=0))
         if device.type == "cuda":
             pixels = pixels.pin_memory().to(device, non_blocking=True)
         elif device.type != "cpu":
             pixels = pixels.to(device)
         mean, inv_std = self._normalisation(device)
-        # NHWC uint8 -> contiguous NCHW float32 in one pass, then (x/255 - mean) / std in place.
-        image = pixels.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+        pixels = pixels.permute(0, 3, 1, 2)  # NHWC -> NCHW, a view
+        if augment is not None and augment.augments_images:
+            pixels = augment.images(pixels, *key)
+        # uint8 NCHW -> contiguous float32 in one pass, then (x/255 - mean) / std in place.
+        image = pixels.to(torch.float32, memory_format=torch.contiguous_format)
         return image.sub_(mean).mul_(inv_std)
 
     def _normalisation(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

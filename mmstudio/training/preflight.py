@@ -186,14 +186,25 @@ def train_for_data(
         how += f"; early stopping after {plural(train.patience or 0, 'evaluation')} without improvement"
     else:
         how += "; no early stopping"
+    lines = [how, *([describe_choices(notes)] if notes else [])]
     images = describe_image_input(spec, train) if hasattr(spec, "has_image") else ""
-    return train, [how, *([describe_choices(notes)] if notes else []), *([images] if images else [])]
+    if images:
+        lines.append(images)
+    # a modality the model does not read is not augmented (a slot left out: the default model reads it)
+    reads = {
+        slot: (request.get(slot) or {}).get("name") != "none" for slot in ("text_encoder", "image_encoder")
+    }
+    augmented = train.describe_augmentation(text=reads["text_encoder"], image=reads["image_encoder"])
+    if augmented != "none":
+        lines.append(f"training batches augmented: {augmented}")
+    return train, lines
 
 
 def settings_summary(dataset: Dataset | None, spec: Mapping[str, Any] | None, train: TrainSpec | None) -> str:
     """What the Train page's summary says of the training settings before a run, in the words of the
     run's log (:func:`train_for_data`): what picks the best checkpoint, early stopping, and what the
-    dataset chooses of the settings left open; "" without a dataset or a valid training spec."""
+    dataset chooses of the settings left open, what is augmented; "" without a dataset or a valid
+    training spec."""
     if dataset is None or train is None:
         return ""
     return "; ".join(train_for_data(dataset, spec, train)[1])

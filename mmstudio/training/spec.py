@@ -245,6 +245,13 @@ class TrainSpec:
             return self.augment_text != "none"
         raise ValueError(f"unknown modality {modality!r}; choose text or image")
 
+    def describe_augmentation(self, *, text: bool = True, image: bool = True) -> str:
+        """:func:`describe_augmentation` of this spec's levels, for a model that reads ``text`` and / or
+        ``image`` (a modality it does not read is not augmented)."""
+        return describe_augmentation(
+            self.augment_image if image else "none", self.augment_flip, self.augment_text if text else "none"
+        )
+
     def warmup_for(self, total_steps: int) -> int:
         """Warm-up length in optimiser steps for a run of ``total_steps``, never longer than the run."""
         steps = (
@@ -322,6 +329,22 @@ _TRAIN_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "log_every_steps": _integer(1),
     "checkpoint_every_s": _number(0.0, 86_400.0),
 }
+
+
+def describe_augmentation(image: str = "none", flip: bool = True, text: str = "none") -> str:
+    """The augmentation of training batches in a few words (the run log, ``train --check``, the Train
+    page): ``"images light (crop, flip) and text strong (token dropout, span masking)"``, or ``"none"``.
+    The levels themselves are built by :mod:`mmstudio.training.augment`."""
+    parts = []
+    if image != "none":
+        ops = ["crop", "flip"] if flip else ["crop"]
+        if image == "strong":
+            ops += ["colour jitter", "TrivialAugment"]
+        parts.append(f"images {image} ({', '.join(ops)})")
+    if text != "none":
+        ops = ["token dropout", "span masking"] if text == "strong" else ["token dropout"]
+        parts.append(f"text {text} ({', '.join(ops)})")
+    return " and ".join(parts) if parts else "none"
 
 
 def _refuse_unknown(what: str, data: Any, cls: type) -> None:

@@ -32,6 +32,7 @@ from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 from mmstudio.training import checkpoints
 from mmstudio.training import events as ev
+from mmstudio.training.augment import Augmenter
 from mmstudio.training.control import TrainingControl
 from mmstudio.training.data import PreparedData, mask_batch
 from mmstudio.training.device import Precision, memory_in_use
@@ -271,6 +272,8 @@ class Trainer:
             model.modality_dropout = spec.modality_dropout
         self.data = data
         self.spec = spec
+        # Training batches only: evaluation (below) never passes it to the data.
+        self.augment = Augmenter.for_run(spec, data.tokenizer)
         self.device = device
         self.precision = precision
         self.run_id = run_id
@@ -357,6 +360,7 @@ class Trainer:
             epoch=state.epoch,
             start_step=state.batch,
             device=self.device,
+            augment=self.augment,
         )
         group = accumulation
         for i, batch in enumerate(batches, start=state.batch):

@@ -49,6 +49,13 @@ with glibc's defaults every step page-faults its activations in again). This pro
 unless ``--plain-reference`` is given, so that the ratio measures mmstudio's overhead, not malloc's;
 the minor page faults per epoch of each side are reported.
 
+Augmentation (issue 14): ``--augment-image none|light|strong``, ``--no-flip`` and ``--augment-text
+none|light|strong`` set the worker's TrainSpec, and the reference then augments each batch the same
+way by hand: :class:`mmstudio.training.augment.Augmenter`'s ``images`` on the gathered ``uint8`` NCHW
+batch before it is normalised, ``text`` on its token ids, seeded by (epoch, step). The ratio then
+measures what mmstudio adds around the augmentation, not the augmentation's own cost (which both pay);
+the goal is the same 0.95.
+
 Options: ``--config small|gru_resnet18|all``, ``--threads N`` (both sides; default torch's own; on a
 shared machine ``--threads 1`` keeps another process's load from stalling a second thread),
 ``--items``, ``--epochs`` (timed epochs of each side), ``--batch-size``, ``--image-size``,
@@ -74,7 +81,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmstudio.training.spec import TrainSpec
+from mmstudio.training.spec import AUGMENT_LEVELS, TrainSpec, describe_augmentation
 
 GOAL = 0.95
 MEAN = (0.485, 0.456, 0.406)  # ImageNet, as mmstudio normalises
@@ -145,6 +152,26 @@ class ReferenceLoop:
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision.use_scaler)
         self.epochs_done = 0
         self.last_loss = float("nan")
+        # Augmentation as the worker's (--augment-image / --augment-text): the same functions, called
+        # by hand on each batch's uint8 images before normalisation and on its token ids.
+        from mmstudio.training.augment import Augmenter
+
+        self.augment = Augmenter.for_run(train, data.tokenizer)
+
+    def augment_ms(self, batches: int = 20) -> float | None:
+        """The augmentation's own cost: milliseconds per batch of images and text (None: none)."""
+        if self.augment is None:
+            return None
+        idx = torch.arange(min(self.batch_size, self.n), device=self.device)
+        start = time.perf_counter()
+        for step in range(batches):
+            if self.images is not None:
+                self.augment.images(self.images.index_select(0, idx), 0, step)
+            if "tokens" in self.tensors:
+                self.augment.text(self.tensors["tokens"][idx], self.tensors["lengths"][idx], 0, step)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return 1000 * (time.perf_counter() - start) / batches
 
     def epoch(self) -> float:
         """Train one epoch; returns its duration in seconds (the device synchronised)."""
@@ -154,11 +181,19 @@ class ReferenceLoop:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epochs_done)
         order = torch.randperm(self.n, generator=generator).to(self.device, non_blocking=True)
         total = torch.zeros((), device=self.device)
-        for i in range(0, self.n, self.batch_size):
+        augment = self.augment
+        for step, i in enumerate(range(0, self.n, self.batch_size)):
             idx = order[i : i + self.batch_size]
             batch = {k: v.index_select(0, idx) for k, v in self.tensors.items()}
+            if augment is not None and "tokens" in batch:
+                batch["tokens"], batch["lengths"] = augment.text(
+                    batch["tokens"], batch["lengths"], self.epochs_done, step
+                )
             if self.images is not None:
-                image = self.images.index_select(0, idx).float()
+                pixels = self.images.index_select(0, idx)
+                if augment is not None:
+                    pixels = augment.images(pixels, self.epochs_done, step)
+                image = pixels.float()
                 batch["image"] = image.sub_(self.mean).mul_(self.inv_std)
             with self.autocast():
                 loss = model.loss(model(batch), batch)
@@ -360,6 +395,9 @@ def bench_config(name: str, args, work: Path) -> dict:
         image_size=args.image_size,
         seed=0,
         checkpoint_every_s=args.checkpoint_every_s,
+        augment_image=args.augment_image,
+        augment_flip=not args.no_flip,
+        augment_text=args.augment_text,
     )
     device = resolve_device(train.device)
     precision = resolve_precision(train.precision, device)
@@ -378,6 +416,7 @@ def bench_config(name: str, args, work: Path) -> dict:
     )
 
     reference.epoch()  # warm-up, before the worker starts
+    augment_ms = reference.augment_ms()
     m = interleaved(job, reference)
 
     samples = reference.n
@@ -407,6 +446,10 @@ def bench_config(name: str, args, work: Path) -> dict:
         "best_mmstudio_samples_per_s": round(best["epoch"], 1),
         "best_ratio": round(best["epoch"] / best["ref"], 4),
         "median_ratio": round(median["epoch"] / median["ref"], 4),
+        "augment_ms_per_batch": None if augment_ms is None else round(augment_ms, 2),
+        "reference_ms_per_batch": round(
+            1000 * statistics.median(m.reference) / -(-samples // train.batch_size), 2
+        ),
         "checkpoint_s_per_epoch": round(checkpoint_s, 3),  # what the end of an epoch still blocks
         "checkpoints_per_run": m.checkpoints,
         # The training part alone: from one epoch's end to the next one's train/epoch_loss point.
@@ -454,6 +497,13 @@ def main() -> int:
         help="the worker's checkpoint interval (default: mmstudio's; 0: a last checkpoint every epoch)",
     )
     parser.add_argument(
+        "--augment-image", choices=AUGMENT_LEVELS, default="none", help="both sides augment images so"
+    )
+    parser.add_argument("--no-flip", action="store_true", help="image augmentation without flips")
+    parser.add_argument(
+        "--augment-text", choices=AUGMENT_LEVELS, default="none", help="both sides augment text so"
+    )
+    parser.add_argument(
         "--plain-reference",
         action="store_true",
         help="leave glibc's malloc defaults in the reference's process (the worker keeps freed memory)",
@@ -489,6 +539,9 @@ def main() -> int:
                 "threads": args.threads,
                 "reference_malloc": reference_malloc,
                 "checkpoint_every_s": args.checkpoint_every_s,
+                "augmentation": describe_augmentation(
+                    args.augment_image, not args.no_flip, args.augment_text
+                ),
                 "goal": GOAL,
                 "configs": results,
                 "goal_met": ok,

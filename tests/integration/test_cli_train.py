@@ -334,3 +334,26 @@ def test_check_says_what_picks_the_checkpoint_and_what_the_data_chose(demo, caps
     assert main(["train", "--data", str(demo), "--check", "--image-size", "32", *flags]) == 0
     out = capsys.readouterr().out
     assert "best checkpoint by val/loss (min); no early stopping" in out and "patience 5" not in out
+
+
+def test_augmentation_flags_are_checked_said_and_recorded(demo, tmp_path, capsys):
+    flags = ["--augment-image", "strong", "--no-flip", "--augment-text", "light"]
+    assert main(["train", "--data", str(demo), "--check", "--image-size", "32", *flags]) == 0
+    out = capsys.readouterr().out
+    said = "training batches augmented: images strong (crop, colour jitter, TrivialAugment) and text light"
+    assert said in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(demo), "--augment-image", "heavy"])
+    assert exit_info.value.code == 2 and "invalid choice: 'heavy'" in capsys.readouterr().err
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    common = ["--data", str(demo), "--epochs", "1", "--batch-size", "32", "--image-size", "32", "--db", db]
+    assert main(["train", *common, *flags, "--json", "--quiet"]) == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert main(["runs", "show", str(run_id), "--db", db, "--json"]) == 0
+    train = json.loads(capsys.readouterr().out)["train_spec"]
+    assert (train["augment_image"], train["augment_flip"], train["augment_text"]) == (
+        "strong",
+        False,
+        "light",
+    )

@@ -224,3 +224,51 @@ def test_caption_tooltips_wrap(qtbot, gallery):
     assert label.width() <= 80 * label.fontMetrics().averageCharWidth() + 40
     assert label.width() < 0.75 * label.screen().geometry().width()
     QToolTip.hideText()
+
+
+def _tile_images(dialog) -> list[QImage]:
+    return [tile.pixmap().toImage() for tile in dialog.augmented.tiles]
+
+
+def test_show_augmented_draws_random_training_views_off_the_gui_thread(qtbot, gallery, tmp_path):
+    """Issue 14: the item's image as training reads it and augmented views of it, drawn in the
+    background; the level, flips and Draw again redraw them; stepping follows the item."""
+    ramp = Image.linear_gradient("L").resize((90, 60)).convert("RGB")
+    images = [("ramp.png", ramp), ("flat.png", Image.new("RGB", (40, 40), (200, 30, 30)))]
+    show(gallery, load_dataset(write_dataset(tmp_path / "ds", images)))
+    dialog = gallery.open_item(0)
+    assert not dialog.augmented.isVisible()
+    dialog.augmented_button.click()
+    assert dialog.augmented.isVisible() and dialog.augmented.message.text() == "Drawing…"
+    qtbot.waitUntil(lambda: dialog.augmented.drawn, timeout=30_000)
+    first = _tile_images(dialog)
+    assert all(image.size().width() == 128 == image.size().height() for image in first)
+    assert len({image.cacheKey() for image in first}) == len(first)
+    assert len({bytes(image.constBits()) for image in first}) >= 6  # each view differs
+    with qtbot.waitSignal(dialog.augmented.level_combo.currentIndexChanged):
+        dialog.augmented.level_combo.setCurrentIndex(1)  # strong
+    qtbot.waitUntil(lambda: dialog.augmented.drawn, timeout=30_000)
+    strong = _tile_images(dialog)
+    assert strong[0] == first[0] and strong[1:] != first[1:]  # the training input itself is not changed
+    dialog.augmented.again_button.click()
+    qtbot.waitUntil(lambda: dialog.augmented.drawn, timeout=30_000)
+    assert _tile_images(dialog)[1:] != strong[1:]
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: dialog.augmented.drawn, timeout=30_000)
+    assert dialog.augmented.tiles[0].pixmap().toImage().pixelColor(64, 64).red() == 200
+    dialog.augmented_button.click()
+    assert not dialog.augmented.isVisible()
+
+
+def test_the_gallerys_show_augmented_opens_the_selected_item_with_its_views(qtbot, gallery, tmp_path):
+    assert not gallery.augmented_button.isEnabled()  # nothing shown yet
+    images = [(f"{i}.png", Image.new("RGB", (30, 30), (40 * i, 90, 20))) for i in range(3)]
+    dataset = load_dataset(write_dataset(tmp_path / "ds", images))
+    show(gallery, dataset)
+    assert gallery.augmented_button.isEnabled() and gallery.augmented_button.toolTip()
+    gallery.view.setCurrentIndex(gallery.model.index(2, 0))
+    gallery.augmented_button.click()
+    dialog = gallery.dialog
+    assert dialog.item is dataset.items[2] and dialog.augmented.isVisible()
+    qtbot.waitUntil(lambda: dialog.augmented.drawn, timeout=30_000)
+    assert dialog.augmented.tiles[0].pixmap().toImage().pixelColor(10, 10).red() == 80

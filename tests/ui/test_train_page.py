@@ -223,3 +223,20 @@ def test_the_keys_of_the_page_start_pause_and_stop_and_the_buttons_name_them(
     QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     QTest.keyClick(panel.form.seed_spin, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
     assert not panel.has_running_run() and panel.form.seed_spin.value() == 0
+
+
+def test_the_summary_says_what_the_run_augments(qtbot, make_page, small_demo):
+    panel = make_page(load_dataset(small_demo), DatasetSpec(path=str(small_demo)))
+    assert "augmented" not in panel.summary.settings_label.text()
+    panel.form.augment_image_combo.setCurrentIndex(1)  # light
+    assert "training batches augmented: images light (crop, flip)" in panel.summary.settings_label.text()
+    panel.form.augment_flip_check.setChecked(False)
+    panel.form.augment_text_combo.setCurrentIndex(2)  # strong
+    said = "training batches augmented: images light (crop) and text strong (token dropout, span masking)"
+    assert said in panel.summary.settings_label.text()
+    # A text-only model augments no images.
+    panel.state.set_model_spec(
+        {"task": "classification", "text_encoder": {"name": "bag"}, "image_encoder": {"name": "none"}}
+    )
+    said = "training batches augmented: text strong (token dropout, span masking)"
+    assert said in panel.summary.settings_label.text()

@@ -92,3 +92,21 @@ def test_the_learning_rate_is_typed_either_way_and_stepped_on_a_log_scale(qtbot)
     assert spin.value() == pytest.approx(1e-2)
     spin.stepBy(-1)
     assert spin.value() == pytest.approx(0.00794)
+
+
+def test_augmentation_settings_read_back_with_tooltips_and_say_when_edited(form, qtbot):
+    assert form.train_spec().augment_image == "none" and form.train_spec().augment_text == "none"
+    assert not form.augment_flip_check.isEnabled()  # flips belong to image augmentation
+    levels = [form.augment_image_combo.itemData(i) for i in range(form.augment_image_combo.count())]
+    assert levels == ["none", "light", "strong"]
+    for widget in (form.augment_image_combo, form.augment_flip_check, form.augment_text_combo):
+        assert widget.toolTip()
+    assert {form.augment_image_combo, form.augment_text_combo} <= set(form.fields())
+    spec = TrainSpec(augment_image="strong", augment_flip=False, augment_text="light", image_size=32)
+    form.set_train_spec(spec)
+    assert form.train_spec() == spec and form.augment_flip_check.isEnabled()
+    with qtbot.waitSignal(form.augmentation_changed):
+        form.augment_text_combo.setCurrentIndex(2)
+    with qtbot.waitSignal(form.augmentation_changed):
+        form.augment_flip_check.setChecked(True)
+    assert form.train_spec() == dataclasses.replace(spec, augment_text="strong", augment_flip=True)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -124,6 +125,12 @@ class GalleryWidget(QWidget):
         self.label_filter.setMinimumWidth(160)
         self.count_label = QLabel()
         self.count_label.setObjectName("galleryCount")
+        self.augmented_button = QPushButton("Show augmented")
+        self.augmented_button.setToolTip(
+            "Open the selected item (else the first shown) with random views of its image as augmented "
+            "training batches hold them (the Train page's Augment images)"
+        )
+        self.augmented_button.clicked.connect(self._on_augmented_button_clicked)
 
         self.view = GalleryView(self.delegate)
         self.view.setViewMode(QListView.ViewMode.ListMode)
@@ -169,6 +176,7 @@ class GalleryWidget(QWidget):
         bar.addWidget(self.label_filter)
         bar.addStretch(1)
         bar.addWidget(self.count_label)
+        bar.addWidget(self.augmented_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 8, 0, 0)
         layout.setSpacing(8)
@@ -232,8 +240,9 @@ class GalleryWidget(QWidget):
     def count_text(self) -> str:
         return self.count_label.text()
 
-    def open_item(self, row: int) -> ItemDialog:
-        """Open the larger view of the item shown at ``row`` (it steps through the items shown)."""
+    def open_item(self, row: int, *, augmented: bool = False) -> ItemDialog:
+        """Open the larger view of the item shown at ``row`` (it steps through the items shown); with
+        ``augmented``, its Show augmented on."""
         item = self.model.item(row)
         if self.dialog is not None:
             self.dialog.close()
@@ -244,6 +253,8 @@ class GalleryWidget(QWidget):
         self._dialog_row = row
         self.dialog.set_steps(row > 0, row + 1 < self.model.shown_count())
         self.dialog.show()
+        if augmented:
+            self.dialog.augmented_button.setChecked(True)
         self.dialog.activateWindow()  # its keys (previous, next) act at once
         self.item_opened.emit(item)
         return self.dialog
@@ -309,6 +320,11 @@ class GalleryWidget(QWidget):
             self.count_label.setText(plural(total, "item"))
         else:
             self.count_label.setText(f"showing {shown:,} of {total:,}")
+        self.augmented_button.setEnabled(shown > 0)
+
+    def _on_augmented_button_clicked(self) -> None:
+        current = self.view.currentIndex()
+        self.open_item(current.row() if current.isValid() else 0, augmented=True)
 
     def _on_search_text_changed(self, _text: str) -> None:
         self._search_timer.start()

@@ -1,5 +1,7 @@
 """One pair at full size: the image (its original file, fit to the window), the whole caption, its
 label, split and path; Left / Right (or Page Up / Page Down) step through the items the gallery shows.
+"Show augmented" adds a few random views of the image as augmented training batches hold them
+(:class:`~mmstudio.ui.datasets.augmented_views.AugmentedViewsWidget`), following the item shown.
 
 The image is decoded in the thread pool (:func:`decode_preview`), at most ``PREVIEW_MAX_SIDE`` pixels a
 side; the dialog opens at once and shows it when it comes. Text from the dataset is written by
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from mmstudio.data.types import ImageRef, Item
 from mmstudio.formatting import printable_text
+from mmstudio.ui.datasets.augmented_views import AugmentedViewsWidget
 from mmstudio.ui.tasks import Task, run_task
 from mmstudio.ui.thumbnails import qimage
 
@@ -143,11 +146,15 @@ class ItemDialog(QDialog):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setWordWrap(True)
             form.addRow(name, label)
+        self.augmented = AugmentedViewsWidget()
+        self.augmented.hide()
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.image_view)
+        splitter.addWidget(self.augmented)
         splitter.addWidget(details)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(2, 1)
+        splitter.setCollapsible(1, False)
 
         self.previous_action = self._step_action("Previous item", -1, "Left", "PgUp")
         self.next_action = self._step_action("Next item", 1, "Right", "PgDown")
@@ -158,6 +165,14 @@ class ItemDialog(QDialog):
             button.setToolTip(f"{action.text()} ({action.shortcut().toString(QKeySequence.NativeText)})")
             button.setAutoDefault(False)
             button.clicked.connect(action.trigger)
+        self.augmented_button = buttons.addButton("Show augmented", QDialogButtonBox.ButtonRole.ActionRole)
+        self.augmented_button.setCheckable(True)
+        self.augmented_button.setAutoDefault(False)
+        self.augmented_button.setToolTip(
+            "Random views of this image as training batches hold them with image augmentation on "
+            "(the Train page's Augment images)"
+        )
+        self.augmented_button.toggled.connect(self._on_augmented_button_toggled)
         self.buttons = buttons
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
@@ -195,6 +210,8 @@ class ItemDialog(QDialog):
         self._task = task = run_task(decode_preview, item.image)
         task.succeeded.connect(self._on_task_succeeded)
         task.failed.connect(self._on_task_failed)
+        if self.augmented.isVisible():
+            self.augmented.show_image(item.image)
 
     def set_steps(self, previous: bool, following: bool) -> None:
         """Whether there is a previous and a next item to step to."""
@@ -218,7 +235,15 @@ class ItemDialog(QDialog):
         if self.sender() is self._task:
             self.image_view.set_text(f"The image cannot be shown: {message}")
 
+    def _on_augmented_button_toggled(self, on: bool) -> None:
+        self.augmented.setVisible(on)
+        if on:
+            self.augmented.show_image(self.item.image)
+        else:
+            self.augmented.cancel()
+
     def done(self, result: int) -> None:
         if self._task is not None:
             self._task.cancel()
+        self.augmented.cancel()
         super().done(result)

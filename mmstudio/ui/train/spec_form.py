@@ -1,5 +1,5 @@
 """The Train page's hyperparameter form: a :class:`~mmstudio.training.spec.TrainSpec` shown and edited
-field by field, the device to train on, early stopping, and the run's name.
+field by field, the device to train on, early stopping, augmentation, and the run's name.
 
 The form edits a spec, never a half-built one: :meth:`TrainSpecFormWidget.train_spec` returns the spec
 last given to :meth:`TrainSpecFormWidget.set_train_spec` with the form's fields put in (the spec's
@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -67,8 +68,11 @@ class LearningRateSpinBox(QDoubleSpinBox):
 
 class TrainSpecFormWidget(QWidget):
     """Epochs, batch size, learning rate, optimizer, schedule, warm-up, weight decay, precision, seed,
-    device, early stopping and the run's name, as a form. The Device choice lists what
-    :meth:`set_devices` gives (``auto`` until then)."""
+    device, early stopping, augmentation and the run's name, as a form. The Device choice lists what
+    :meth:`set_devices` gives (``auto`` until then). ``augmentation_changed`` when an augmentation
+    setting is edited (the page's summary says what the run augments)."""
+
+    augmentation_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,6 +120,34 @@ class TrainSpecFormWidget(QWidget):
         self.patience_spin.setRange(0, 10_000)
         self.patience_spin.setSpecialValueText("auto (by dataset size)")
         self.patience_spin.setSuffix(" epochs")
+        self.augment_image_combo = QComboBox()
+        for level, text in _IMAGE_LEVELS.items():
+            self.augment_image_combo.addItem(text, level)
+        self.augment_image_combo.setToolTip(
+            "Random changes to each training image, never to validation or test images:\n"
+            "light: a random crop of 60-100 % of the image, resized back, and a horizontal flip;\n"
+            "strong: a crop of 35-100 %, the flip, brightness, contrast and saturation ± 30 %, and one\n"
+            "TrivialAugment operation (rotate, shear, posterize, ...). Helps a small dataset generalise;\n"
+            "leave strong off when colour tells the classes apart. The Datasets page's item view shows\n"
+            "what a level does to an image."
+        )
+        self.augment_flip_check = QCheckBox("horizontal flips")
+        self.augment_flip_check.setToolTip(
+            "Flip training images left to right at random. Turn off when the images hold text or the "
+            "label depends on left and right."
+        )
+        self.augment_text_combo = QComboBox()
+        for level, text in _TEXT_LEVELS.items():
+            self.augment_text_combo.addItem(text, level)
+        self.augment_text_combo.setToolTip(
+            "Random changes to each training text, never to validation or test texts:\n"
+            "light: each word is dropped with probability 0.1;\n"
+            "strong: the dropout, and a run of 15 % of the words is masked.\n"
+            "A pretrained model's special tokens ([CLS], [SEP], ...) are never touched."
+        )
+        self.augment_image_combo.currentIndexChanged.connect(self._on_augment_image_changed)
+        self.augment_flip_check.toggled.connect(self.augmentation_changed)
+        self.augment_text_combo.currentIndexChanged.connect(self.augmentation_changed)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("automatic (run-<id>)")
         early = QHBoxLayout()
@@ -136,6 +168,11 @@ class TrainSpecFormWidget(QWidget):
         ):
             form.addRow(label, widget)
         form.addRow("Early stopping", early)
+        images = QHBoxLayout()
+        images.addWidget(self.augment_image_combo, 1)
+        images.addWidget(self.augment_flip_check)
+        form.addRow("Augment images", images)
+        form.addRow("Augment text", self.augment_text_combo)
         form.addRow("Run name", self.name_edit)
         # The page scrolls this form: the wheel changes a field only when it has the focus.
         self._wheel_guard = WheelGuard(self)
@@ -143,7 +180,7 @@ class TrainSpecFormWidget(QWidget):
         self.set_train_spec(TrainSpec())
 
     def fields(self) -> list[QWidget]:
-        """The editors of the form, top to bottom."""
+        """The editors of the form that take the mouse wheel, top to bottom (all but the flip box)."""
         return [
             self.epochs_spin,
             self.batch_spin,
@@ -157,6 +194,8 @@ class TrainSpecFormWidget(QWidget):
             self.device_combo,
             self.early_combo,
             self.patience_spin,
+            self.augment_image_combo,
+            self.augment_text_combo,
             self.name_edit,
         ]
 
@@ -176,6 +215,10 @@ class TrainSpecFormWidget(QWidget):
         metric = spec.best_metric or spec.early_stopping_metric
         _choose(self.early_combo, metric if metric else (_KEY_METRIC if spec.stops_early else None))
         self.patience_spin.setValue(spec.patience or 0)
+        _choose(self.augment_image_combo, spec.augment_image)
+        self.augment_flip_check.setChecked(spec.augment_flip)
+        _choose(self.augment_text_combo, spec.augment_text)
+        self._on_augment_image_changed()
 
     def train_spec(self) -> TrainSpec:
         """The form as a :class:`TrainSpec` (raises ``ValueError`` / ``TypeError`` naming a bad field)."""
@@ -193,8 +236,16 @@ class TrainSpecFormWidget(QWidget):
             seed=self.seed_spin.value(),
             device=self.device_combo.currentData() or "auto",
             patience=self.patience_spin.value() or None,
+            augment_image=self.augment_image_combo.currentData(),
+            augment_flip=self.augment_flip_check.isChecked(),
+            augment_text=self.augment_text_combo.currentData(),
             **self._monitor_fields(),
         )
+
+    def _on_augment_image_changed(self) -> None:
+        # Flips are part of image augmentation: the choice means nothing without it (and is kept).
+        self.augment_flip_check.setEnabled(self.augment_image_combo.currentData() != "none")
+        self.augmentation_changed.emit()
 
     def _monitor_fields(self) -> dict[str, object]:
         """The early-stopping choice as TrainSpec fields: the key metric, off, or a metric named (as
@@ -223,6 +274,14 @@ class TrainSpecFormWidget(QWidget):
         index = self.device_combo.findData(current)
         self.device_combo.setCurrentIndex(max(0, index))
 
+
+#: The augmentation levels as the form offers them (TrainSpec's AUGMENT_LEVELS, in that order).
+_IMAGE_LEVELS = {
+    "none": "none",
+    "light": "light: crop, flip",
+    "strong": "strong: crop, flip, colour, TrivialAugment",
+}
+_TEXT_LEVELS = {"none": "none", "light": "light: word dropout", "strong": "strong: word dropout, masking"}
 
 #: The early-stopping choice "the task's key metric" (``best_metric`` None: the run names it).
 _KEY_METRIC = "key"
