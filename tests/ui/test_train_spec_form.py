@@ -110,3 +110,13 @@ def test_augmentation_settings_read_back_with_tooltips_and_say_when_edited(form,
     with qtbot.waitSignal(form.augmentation_changed):
         form.augment_flip_check.setChecked(True)
     assert form.train_spec() == dataclasses.replace(spec, augment_text="strong", augment_flip=True)
+
+
+def test_the_fusion_guard_is_a_box_that_reads_back(form):
+    """On by default, as in TrainSpec; off in a spec shows off, and unticking turns it off."""
+    assert form.fusion_guard_check.isChecked() and form.train_spec().fusion_guard
+    assert "never worse on val" in form.fusion_guard_check.toolTip()
+    form.set_train_spec(TrainSpec(fusion_guard=False))
+    assert not form.fusion_guard_check.isChecked() and not form.train_spec().fusion_guard
+    form.fusion_guard_check.setChecked(True)
+    assert form.train_spec() == TrainSpec(fusion_guard=True)

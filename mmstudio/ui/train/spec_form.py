@@ -145,6 +145,13 @@ class TrainSpecFormWidget(QWidget):
             "strong: the dropout, and a run of 15 % of the words is masked.\n"
             "A pretrained model's special tokens ([CLS], [SEP], ...) are never touched."
         )
+        self.fusion_guard_check = QCheckBox("answer from one modality when it alone scores better")
+        self.fusion_guard_check.setToolTip(
+            "The fusion guard: a model that fuses text and image also trains a head on each modality.\n"
+            "When training ends, if the text's or the image's own head scores better on val than the\n"
+            "fusion, the model answers from it from then on (the run's log says so), so a fused model\n"
+            "is never worse on val than its better modality."
+        )
         self.augment_image_combo.currentIndexChanged.connect(self._on_augment_image_changed)
         self.augment_flip_check.toggled.connect(self.augmentation_changed)
         self.augment_text_combo.currentIndexChanged.connect(self.augmentation_changed)
@@ -173,6 +180,7 @@ class TrainSpecFormWidget(QWidget):
         images.addWidget(self.augment_flip_check)
         form.addRow("Augment images", images)
         form.addRow("Augment text", self.augment_text_combo)
+        form.addRow("Fusion guard", self.fusion_guard_check)
         form.addRow("Run name", self.name_edit)
         # The page scrolls this form: the wheel changes a field only when it has the focus.
         self._wheel_guard = WheelGuard(self)
@@ -218,6 +226,7 @@ class TrainSpecFormWidget(QWidget):
         _choose(self.augment_image_combo, spec.augment_image)
         self.augment_flip_check.setChecked(spec.augment_flip)
         _choose(self.augment_text_combo, spec.augment_text)
+        self.fusion_guard_check.setChecked(spec.fusion_guard)
         self._on_augment_image_changed()
 
     def train_spec(self) -> TrainSpec:
@@ -239,6 +248,7 @@ class TrainSpecFormWidget(QWidget):
             augment_image=self.augment_image_combo.currentData(),
             augment_flip=self.augment_flip_check.isChecked(),
             augment_text=self.augment_text_combo.currentData(),
+            fusion_guard=self.fusion_guard_check.isChecked(),
             **self._monitor_fields(),
         )
 
