@@ -146,20 +146,28 @@ class MultimodalModel(nn.Module):
         return out.squeeze(-1) if self.task == "regression" else out
 
     def loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
-        """The task's loss of the prediction, plus half the loss of each modality's own head, when the
-        model has them (:attr:`ModelContext.unimodal_heads`)."""
-        loss = task_loss(
+        """What training minimises: :meth:`loss_parts`' total."""
+        return self.loss_parts(outputs, batch)[1]
+
+    def prediction_loss(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> Tensor:
+        """The task's loss of the prediction alone: what a run logs and evaluates as ``loss``."""
+        return task_loss(
             self.task, dict(outputs), dict(batch), class_weights=self.class_weights, **self.loss_options
         )
+
+    def loss_parts(self, outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """``(prediction, total)``: the task's loss of the prediction, and that plus
+        :data:`UNIMODAL_LOSS_WEIGHT` times the loss of each modality's own head, when the model has them
+        (:attr:`ModelContext.unimodal_heads`). Training minimises the total and logs the prediction's,
+        so training and validation losses stay comparable."""
+        prediction = self.prediction_loss(outputs, batch)
+        total = prediction
         key = "prediction" if self.task == "regression" else "logits"
         for modality in ("text", "image"):
             out = outputs.get(f"{key}_alone_{modality}")
             if out is not None:
-                single = {key: out}
-                loss = loss + UNIMODAL_LOSS_WEIGHT * task_loss(
-                    self.task, single, dict(batch), class_weights=self.class_weights, **self.loss_options
-                )
-        return loss
+                total = total + UNIMODAL_LOSS_WEIGHT * self.prediction_loss({key: out}, batch)
+        return prediction, total
 
     def num_parameters(self, *, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

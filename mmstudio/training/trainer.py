@@ -387,11 +387,12 @@ class Trainer:
     def _forward_backward(self, batch: dict[str, torch.Tensor], group: int) -> None:
         with self.precision.autocast():
             outputs = self.model(batch)
-            loss = self.model.loss(outputs, batch)
+            logged, loss = self.model.loss_parts(outputs, batch)  # the prediction's loss is logged
         if group != 1:
-            loss = loss / group
+            loss, logged = loss / group, logged / group
         self.scaler.scale(loss).backward()
-        self._pending.append(loss.detach())
+        # logged + (loss - loss): the prediction's loss, or NaN when the total is not finite (the check)
+        self._pending.append((logged + (loss - loss)).detach())
         self._pending_steps.append(self.state.step)
         self._window_samples += batch["index"].shape[0]
 
@@ -744,7 +745,7 @@ class Trainer:
                     )
                 with self.precision.autocast():
                     outputs = self.model(batch)
-                    loss = self.model.loss(outputs, batch)
+                    loss = self.model.prediction_loss(outputs, batch)
                 n = batch["index"].shape[0]
                 loss_sum += loss.detach().float() * n
                 count += n
