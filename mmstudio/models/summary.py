@@ -142,7 +142,11 @@ def summarize(
     streams = {k: _shape(v) for k, v in captured["fusion"].items()}
     blocks.append(_block("fusion", spec.fusion["name"], model.fusion, next(iter(streams.values())), streams))
     heads_out = {k: _shape(v) for k, v in outputs.items()}
-    blocks.append(_block("head", spec.head["name"], model.heads, next(iter(heads_out.values())), heads_out))
+    # the head block counts the fusion guard's heads on each modality too (ModelContext.unimodal_heads)
+    heads = (
+        model.heads if model.unimodal_heads is None else nn.ModuleList([model.heads, model.unimodal_heads])
+    )
+    blocks.append(_block("head", spec.head["name"], heads, next(iter(heads_out.values())), heads_out))
 
     params = list(model.parameters())
     trainable = [p for p in params if p.requires_grad]

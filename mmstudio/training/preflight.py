@@ -744,8 +744,10 @@ def architecture_diagram(
         outputs = info.get("outputs", {})
         main = [k for k in outputs if "_" not in k or k.endswith("_embedding")]
         head_lines = [f"→ {k} {format_shape(outputs[k])}" for k in main if k != "logit_scale"]
-        if any(k.startswith(("logits_", "prediction_")) for k in outputs):
+        if any(k.startswith(("logits_", "prediction_")) and "_alone_" not in k for k in outputs):
             head_lines.append("one head per modality, mixed")
+        if any("_alone_" in k for k in outputs):  # the fusion guard's heads (TrainSpec.fusion_guard)
+            head_lines.append("+ a head per modality (guard)")
     trunk.append(block("head", "head", head_lines))
     return DiagramData(
         text=text,

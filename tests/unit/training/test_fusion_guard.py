@@ -176,3 +176,19 @@ def _numbers(line: str) -> list[str]:
     import re
 
     return re.findall(r"(?<=[ (])(\d+\.\d+|\d+)(?=\))", line)
+
+
+def test_the_model_page_counts_and_names_the_guards_heads():
+    """The diagram's blocks add up to the total, the guard's heads in the head block, named there."""
+    from mmstudio.models.summary import summarize
+
+    summary = summarize(FUSED, ModelContext(**CTX, unimodal_heads=True))
+    assert sum(block.params for block in summary.blocks) == summary.total_params
+    plain = summarize(FUSED, ModelContext(**CTX))
+    assert summary.total_params > plain.total_params
+    from mmstudio.training.preflight import architecture_diagram
+
+    diagram = architecture_diagram(FUSED, summary.to_dict(), context=CTX)
+    [head] = [block for block in diagram.trunk if block.key == "head"]
+    assert "+ a head per modality (guard)" in head.lines
+    assert "one head per modality, mixed" not in head.lines  # that is late fusion's
