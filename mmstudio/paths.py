@@ -72,10 +72,12 @@ ONLINE_DOCS = "https://github.com/mmstudio/mmstudio#readme"
 #: The user's guides, in reading order: (title, file in the source tree).
 GUIDES = (
     ("Overview", "README.md"),
+    ("Getting started", "docs/getting-started.md"),
     ("The desktop app", "docs/gui.md"),
     ("Datasets", "docs/datasets.md"),
     ("Training", "docs/training.md"),
     ("Pretrained models", "docs/pretrained.md"),
+    ("Troubleshooting", "docs/troubleshooting.md"),
     ("Architecture", "docs/architecture.md"),
 )
 

@@ -333,8 +333,12 @@ def test_the_documentation_is_shown_in_the_app(window, qtbot):
     qtbot.addWidget(dialog)
     assert isinstance(dialog, DocsDialog) and dialog.index.count() >= 4
     assert "mmstudio" in dialog.browser.toPlainText()
-    dialog.index.setCurrentRow(1)
+    titles = [dialog.index.item(i).text() for i in range(dialog.index.count())]
+    assert titles[:2] == ["Overview", "Getting started"] and "Troubleshooting" in titles
+    dialog.index.setCurrentRow(titles.index("Datasets"))
     assert "Datasets" in dialog.browser.toPlainText()
+    dialog.index.setCurrentRow(titles.index("Troubleshooting"))
+    assert "What mmstudio says when something is wrong" in dialog.browser.toPlainText()
     dialog.reject()
 
 
