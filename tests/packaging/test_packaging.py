@@ -27,7 +27,7 @@ from mmstudio.training.spec import MODEL_SPEC_SUFFIX
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
 LINUX = PACKAGING / "linux"
-APP_ID = "io.github.mmstudio.mmstudio"
+APP_ID = mmstudio.APP_ID  # the window says it to the desktop (mmstudio.ui.app)
 DESKTOP = LINUX / f"{APP_ID}.desktop"
 METAINFO = LINUX / f"{APP_ID}.metainfo.xml"
 MIME = LINUX / "mmstudio-mime.xml"
