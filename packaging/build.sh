@@ -19,6 +19,16 @@ if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
 fi
 "$PYTHON" -c "import mmstudio" || { echo "error: mmstudio is not importable by $PYTHON; pip install -e . first" >&2; exit 2; }
 
+# The program's icon on Windows (.ico) and macOS (.icns), from the committed PNGs (Pillow is a dependency).
+mkdir -p packaging/build
+"$PYTHON" - <<'PY'
+from PIL import Image
+
+big = Image.open("resources/icons/hicolor/512x512/apps/io.github.mmstudio.mmstudio.png")
+big.save("packaging/build/mmstudio.ico", sizes=[(s, s) for s in (16, 24, 32, 48, 64, 128, 256)])
+big.save("packaging/build/mmstudio.icns")
+PY
+
 start=$(date +%s)
 "$PYTHON" -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath "$DISTPATH" --workpath "$WORKPATH" packaging/mmstudio.spec
