@@ -16,7 +16,11 @@ def add_parsers(commands) -> None:
         "page to a PNG file and exit (works without a display).",
     )
     parser.add_argument(
-        "path", nargs="*", metavar="PATH", help="a dataset: folder, manifest, COCO file or .tar shards"
+        "path",
+        nargs="*",
+        metavar="PATH",
+        help="a dataset (folder, manifest, COCO file or .tar shards), and/or a saved model spec "
+        "(.mmspec.json or .json), opened on the Model page",
     )
     parser.add_argument(
         "--demo", action="store_true", help="open the built-in demo dataset (written once, cached)"
@@ -53,7 +57,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
     except ImportError as exc:  # PySide6 missing or broken: say so instead of a traceback
         print(f"error: the desktop app needs PySide6 and pyqtgraph ({exc}); pip install -e .", flush=True)
         return EXIT_USAGE
-    paths = args.path
+    from mmstudio.training.spec import is_model_spec_file
+
+    specs = [p for p in args.path if is_model_spec_file(p)]
+    if len(specs) > 1:
+        raise UsageError(f"give one model spec to open, not {len(specs)}: {', '.join(specs)}")
+    paths = [p for p in args.path if p not in specs]
     if args.demo:
         if paths:
             raise UsageError("give a dataset PATH or --demo, not both")
@@ -69,4 +78,5 @@ def cmd_gui(args: argparse.Namespace) -> int:
         format=args.format,
         run_ids=args.run,
         theme=args.theme,
+        spec=specs[0] if specs else None,
     )

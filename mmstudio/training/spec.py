@@ -501,6 +501,27 @@ def read_spec_file(path: str | os.PathLike[str], what: str = "model spec") -> di
     return data
 
 
+#: The name the Model page's Save suggests for a model spec: the desktop's file type for model specs
+#: (``packaging/linux/mmstudio-mime.xml``) is matched by it, so a file manager opens it in mmstudio.
+MODEL_SPEC_SUFFIX = ".mmspec.json"
+#: The keys that make a JSON object a model spec rather than a dataset (a COCO file, a JSON manifest).
+_MODEL_SPEC_KEYS = ("text_encoder", "image_encoder", "fusion")
+
+
+def is_model_spec_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a saved model spec (``mmstudio model.mmspec.json`` opens it on the Model page;
+    any other path is a dataset): a ``.json`` file holding an object with a text encoder, an image
+    encoder or a fusion. Not validated here: the Model page says what is wrong with a broken one."""
+    path = Path(path)
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        data = read_spec_file(path)
+    except (OSError, ValueError):
+        return False
+    return any(key in data for key in _MODEL_SPEC_KEYS)
+
+
 def write_spec_file(path: str | os.PathLike[str], spec: dict[str, Any], what: str = "model spec") -> Path:
     """Write ``spec`` as indented JSON, atomically (a temporary file renamed into place: a failed write
     leaves the old file whole). Raises ``OSError`` with a message that names the file."""

@@ -81,13 +81,14 @@ def create_application(argv: list[str] | None = None, *, theme: str | None = Non
         # a 1 ms switch interval (Python's default is 5 ms) gets it back to the event loop sooner
         # when they are busy, at a small cost to their throughput (bench_gui_stall.py).
         sys.setswitchinterval(0.001)
-    from mmstudio import __version__
+    from mmstudio import APP_ID, __version__
     from mmstudio.ui.resources import icon, stylesheet
 
     app.setApplicationName("mmstudio")
     app.setApplicationDisplayName("mmstudio")
     app.setOrganizationName("mmstudio")
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)  # packaging/linux/<APP_ID>.desktop: its name and icon for the window
     app.setWindowIcon(icon("mmstudio"))
     sheet = stylesheet()
     if sheet:

@@ -27,8 +27,10 @@ def run_gui(
     format: str | None = None,
     run_ids: list[int] | None = None,
     theme: str | None = None,
+    spec: str | None = None,
 ) -> int:
-    """Open the main window (optionally with a dataset) and run the event loop; the exit status."""
+    """Open the main window (optionally with a dataset, and a model spec file on the Model page) and run
+    the event loop; the exit status."""
     if screenshot and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = create_application(theme=theme)
@@ -39,6 +41,8 @@ def run_gui(
     if page is not None and page not in PAGES:
         print(f"error: no page {page!r} yet; pages: {', '.join(PAGES)}", file=sys.stderr)
         return 2
+    if spec and page is None:
+        page = "model"
     if screenshot:
         # A screenshot is reproducible: a settings file of its own, so no user geometry or last dataset.
         import tempfile
@@ -56,6 +60,8 @@ def run_gui(
         window.open_dataset(path, format=format)
     elif not screenshot:
         window.reopen_last_dataset()
+    if spec:
+        window.open_spec(spec)  # the Model page shows what is wrong with a broken file
     if page:
         window.show_page(page)
     if run_ids:

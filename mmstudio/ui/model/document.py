@@ -19,10 +19,12 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from mmstudio.training.spec import MODEL_SPEC_SUFFIX
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 
-SPEC_FILTER = "Model specs (*.json);;All files (*)"
+# A model spec is JSON; Save suggests MODEL_SPEC_SUFFIX, the file type a desktop opens in mmstudio.
+SPEC_FILTER = f"Model specs (*{MODEL_SPEC_SUFFIX} *.json);;All files (*)"
 _PARAMS_MERGE_ID = 1000  # undo ids of parameter edits: this plus the slot's index
 
 
@@ -170,11 +172,11 @@ class SpecDocument(QObject):
         return path or None
 
     def ask_save_path(self) -> str | None:
-        start = str(self.path) if self.path else str(Path(self._folder()) / "model.json")
+        start = str(self.path) if self.path else str(Path(self._folder()) / f"model{MODEL_SPEC_SUFFIX}")
         path, _ = QFileDialog.getSaveFileName(self._page, "Save the model spec", start, SPEC_FILTER)
         if not path:
             return None
-        return path if path.lower().endswith(".json") else path + ".json"
+        return path if path.lower().endswith(".json") else path + MODEL_SPEC_SUFFIX
 
     def _folder(self) -> str:
         return self._settings.last_spec_dir or str(Path.home())

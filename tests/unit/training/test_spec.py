@@ -222,3 +222,19 @@ def test_spec_files_are_read_with_a_message_naming_the_file_and_written_atomical
     with pytest.raises(OSError, match="Could not save the model spec to"):
         write_spec_file(tmp_path / "no-such-folder" / "m.json", MODEL)
     assert not list(tmp_path.glob(".*.tmp"))  # a failed write leaves nothing behind
+
+
+def test_a_saved_model_spec_is_told_from_a_dataset(tmp_path):
+    """``mmstudio PATH`` opens a model spec on the Model page and anything else as a dataset."""
+    from mmstudio.training.spec import MODEL_SPEC_SUFFIX, is_model_spec_file, write_spec_file
+
+    assert is_model_spec_file(write_spec_file(tmp_path / f"model{MODEL_SPEC_SUFFIX}", MODEL))
+    assert is_model_spec_file(write_spec_file(tmp_path / "model.JSON", {"fusion": {"name": "concat"}}))
+    coco = {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"image_id": 1, "caption": "a"}]}
+    (tmp_path / "captions.json").write_text(json.dumps(coco), encoding="utf-8")
+    (tmp_path / "manifest.json").write_text('[{"image": "a.jpg", "text": "a"}]', encoding="utf-8")
+    (tmp_path / "broken.json").write_text("{nope", encoding="utf-8")
+    (tmp_path / "spec.csv").write_text("text_encoder,fusion\n", encoding="utf-8")
+    (tmp_path / "folder.json").mkdir()
+    for name in ("captions.json", "manifest.json", "broken.json", "spec.csv", "folder.json", "missing.json"):
+        assert not is_model_spec_file(tmp_path / name), name
