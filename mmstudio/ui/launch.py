@@ -47,7 +47,8 @@ def run_gui(
         # A screenshot is reproducible: a settings file of its own, so no user geometry or last dataset.
         import tempfile
 
-        settings = Settings(Path(tempfile.mkdtemp(prefix="mmstudio-shot-")) / "settings.ini")
+        scratch = tempfile.TemporaryDirectory(prefix="mmstudio-shot-", ignore_cleanup_errors=True)
+        settings = Settings(Path(scratch.name) / "settings.ini")
     else:
         settings = Settings()
     window = MainWindow(settings, db_url=db_url)
@@ -69,7 +70,10 @@ def run_gui(
         if page is None:
             window.show_page("compare" if len(run_ids) > 1 else "experiments")
     if screenshot:
-        return _take_screenshot(app, window, Path(screenshot), page or "datasets", bool(path))
+        try:
+            return _take_screenshot(app, window, Path(screenshot), page or "datasets", bool(path))
+        finally:
+            scratch.cleanup()  # the screenshot's own settings folder goes with it
     window.check_store()
     return app.exec()
 

@@ -187,8 +187,12 @@ def test_creating_the_window_does_not_import_torch():
     assert out.stdout.split() == ["False", "False"]
 
 
-def _gui(*args: str, env_home: Path, db: str | None = None) -> subprocess.CompletedProcess:
+def _gui(
+    *args: str, env_home: Path, db: str | None = None, tmp: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MMSTUDIO_HOME": str(env_home)}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     options = ["--db", db] if db else []
     return subprocess.run(
         [sys.executable, "-m", "mmstudio", *options, "gui", *args],
@@ -203,8 +207,13 @@ def _gui(*args: str, env_home: Path, db: str | None = None) -> subprocess.Comple
 @pytest.mark.parametrize("page", ["datasets", "model"])
 def test_the_screenshot_mode_renders_a_page_with_the_dataset_loaded(page, small_demo, tmp_path):
     out = tmp_path / f"{page}.png"
-    result = _gui("--page", page, str(small_demo), "--screenshot", str(out), env_home=tmp_path / "home")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = _gui(
+        "--page", page, str(small_demo), "--screenshot", str(out), env_home=tmp_path / "home", tmp=scratch
+    )
     assert result.returncode == 0, result.stderr
+    assert not list(scratch.glob("mmstudio-shot-*"))  # its own settings folder is removed after
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1280, 800)
     assert len({image.pixel(x, y) for x in range(0, 1280, 40) for y in range(0, 800, 40)}) > 20  # not blank
