@@ -24,6 +24,7 @@ from sqlalchemy import Connection, delete, insert, inspect, select, text
 
 import mmstudio
 
+from ._util import insert_missing
 from .engine import WRITE_OPTIONS, Database, sqlite_path
 from .errors import StoreError, StoreVersionError, StoreWriteError
 from .models import StoreInfoRow
@@ -42,6 +43,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _INFO_REQUIRES = "requires_mmstudio"
 _INFO_REVISION = "schema_revision"
 _INFO_UPGRADED_BY = "upgraded_by_mmstudio"
+#: The PostgreSQL advisory lock that serialises schema upgrades ("mmst" in ASCII).
+_UPGRADE_LOCK = 0x6D6D7374
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -187,6 +190,10 @@ def _upgrade(db: Database, where: str, target: str, backup: bool) -> Path | None
             driver.execute("PRAGMA foreign_keys = OFF")
         try:
             with conn.execution_options(**WRITE_OPTIONS).begin():
+                if not db.is_sqlite:
+                    # PostgreSQL: one upgrade at a time (BEGIN IMMEDIATE does it for SQLite); two
+                    # processes opening a new shared store at once would otherwise both create it.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
                 rev = current_revision(conn)  # another process may have upgraded meanwhile
                 _check_known(conn, rev, where)
                 if rev == target:
@@ -229,9 +236,11 @@ def ensure_store_id(db: Database) -> str:
         found = conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar()
         if found:
             return str(found)
-        made = uuid.uuid4().hex
-        conn.execute(insert(StoreInfoRow), [{"key": "store_id", "value": made}])
-        return made
+        add = insert_missing(conn, StoreInfoRow, on=["key"])  # another process may make one meanwhile
+        conn.execute(add.values(key="store_id", value=uuid.uuid4().hex))
+        return str(
+            conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar_one()
+        )
 
 
 def _write_info(conn: Connection, revision: str) -> None:
