@@ -9,7 +9,8 @@ keys matched by name), its evaluations and predictions, its artifacts' records a
 run already in the target (copied before, either way) is found there and not copied again: copying
 twice, or back, makes no duplicates.
 
-Each run is one transaction in the target; its files are copied inside it and removed if it fails,
+Each run is one transaction in the target; its files are copied beside the target's run folders first
+and moved into place inside it (removed if it fails),
 so a failure (a full disk, a lost connection, Ctrl-C) leaves the target with the runs copied before
 it, whole, and nothing of the failed one. Runs that are not finished (``running`` or ``queued``) are
 not copied: they are still changing, and a copy would be an orphan of a process on another machine;
@@ -26,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, union, update
 
+from mmstudio import paths
 from mmstudio.progress import check_cancel
 
 from . import metrics
@@ -188,8 +190,15 @@ def _copy_run(
         return RunCopy(run_id, run["name"], PRESENT, target_id=there, reason="copied before")
 
     folders = [f for f in source._own_folders(run_id) if f.is_dir()] if with_files else []
+    # The files are copied first, beside the target's run folders, and moved into place inside the
+    # transaction: a SQLite target's write lock is then held for a rename, not for gigabytes.
+    staging = paths.store_runs_dir(target.store_id) / f".copying-{uid}" if folders else None
     made: Path | None = None
     try:
+        files = 0
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)  # left by a copy that was killed
+            files = _copy_files(folders, staging)
         with src.read() as sconn, dst.write() as tconn:
             new_id = _insert_run(sconn, tconn, dict(run, uid=uid))
             if new_id is None:  # another copy inserted it meanwhile
@@ -201,19 +210,23 @@ def _copy_run(
             destination = target.run_dir(new_id)
             moved = {folder: destination for folder in folders}
             _copy_artifacts(sconn, tconn, run_id, new_id, moved)
-            files = 0
-            if folders:
+            if staging is not None:
                 if destination.exists() and any(destination.iterdir()):
                     raise StoreError(
                         f"the target's folder for run {new_id}, {destination}, already holds files"
                     )
+                if destination.exists():
+                    destination.rmdir()
                 made = destination
-                files = _copy_files(folders, destination)
+                staging.rename(destination)
         return RunCopy(run_id, run["name"], COPIED, target_id=new_id, files=files)
     except BaseException:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
         raise
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _ensure(tconn: Connection, model: Any, key: str, values: dict[str, Any]) -> int:

@@ -362,6 +362,7 @@ def test_a_failure_removes_the_files_it_copied(
             copy_runs(source, target, [ids["first"]], with_files=True)
         assert target.count_runs() == 0
         assert not target.run_dir(1).exists()
+        assert list(target.run_dir(1).parent.iterdir()) == []  # nor the files copied before it failed
 
 
 def test_the_same_store_is_refused(source: Store, db_url: str) -> None:
