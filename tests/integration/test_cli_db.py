@@ -69,6 +69,8 @@ def test_a_copied_run_is_shown_and_evaluated_from_the_targets_files(
         assert main(["runs", "show", "2", "--db", target, "--json"]) == 0
         doc = json.loads(capsys.readouterr().out)
         assert doc["status"] == "completed" and doc["metric_stats"]["train/loss"]["count"] > 0
+        with Store.open(source) as store:
+            assert doc["uid"] == store.get_run(1).uid and len(doc["uid"]) == 32
         with Store.open(target) as store:
             assert all(a.path.startswith(str(store.run_dir(2))) for a in doc_artifacts(doc))
         assert main(["eval", "2", "--db", target, "--json"]) == 0
