@@ -30,20 +30,36 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def insert_missing(bind: Any, model: Any, *, on: Sequence[str]) -> Any:
-    """``INSERT … ON CONFLICT (on) DO NOTHING`` into ``model``'s table, in the dialect of ``bind`` (a
-    connection or a session): the way to get-or-create a row by a unique key that two processes may
-    create at the same moment. Follow it with a ``SELECT`` by the key: the row is there either way.
+def insert_missing(bind: Any, model: Any, rows: Sequence[dict[str, Any]], *, on: Sequence[str]) -> int:
+    """Insert ``rows`` into ``model``'s table, skipping any whose unique key ``on`` is there already;
+    how many were inserted. ``bind`` is a connection or a session, inside a write transaction. The
+    way to get-or-create a row by a unique key that two processes may create at the same moment:
+    follow it with a ``SELECT`` by the key, and the row is there either way.
 
-    On PostgreSQL (read committed), a plain select-then-insert lets two transactions both find
-    nothing and both insert, and the second fails on the unique key; here the second waits for the
-    first and inserts nothing. SQLite's write transactions (``BEGIN IMMEDIATE``) never overlap, but
-    use the same statement."""
+    On SQLite and PostgreSQL: ``INSERT … ON CONFLICT (on) DO NOTHING``. On PostgreSQL (read
+    committed) a plain select-then-insert lets two transactions both find nothing and both insert,
+    and the second fails on the unique key; here the second waits for the first and inserts nothing.
+    SQLite's write transactions (``BEGIN IMMEDIATE``) never overlap, but use the same statement. Any
+    other database: each row in a savepoint, a duplicate key rolled back to it."""
+    if not rows:
+        return 0
     name = bind.get_bind().dialect.name if hasattr(bind, "get_bind") else bind.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported and tested
-        raise NotImplementedError(f"get-or-create is not implemented for {name}")
-    return insert(model).on_conflict_do_nothing(index_elements=list(on))
+    if name in ("postgresql", "sqlite"):
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(model).on_conflict_do_nothing(index_elements=list(on))
+        return sum(bind.execute(statement.values(**row)).rowcount for row in rows)
+    from sqlalchemy import insert as plain_insert
+    from sqlalchemy.exc import IntegrityError
+
+    made = 0
+    for row in rows:
+        try:
+            with bind.begin_nested():
+                bind.execute(plain_insert(model).values(**row))
+            made += 1
+        except IntegrityError:
+            pass
+    return made

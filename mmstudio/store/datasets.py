@@ -51,7 +51,7 @@ def ensure_row(session: Session, values: dict[str, Any]) -> tuple[DatasetRow, bo
     found = session.scalars(query).first()
     if found is not None:
         return found, False
-    made = session.execute(insert_missing(session, DatasetRow, on=["fingerprint"]).values(**values)).rowcount
+    made = insert_missing(session, DatasetRow, [values], on=["fingerprint"])
     return session.scalars(query).one(), bool(made)
 
 

@@ -36,7 +36,7 @@ def _ensure(session: Session, name: str, description: str = "") -> tuple[Experim
     if row is not None:
         return row, False
     values = {"name": name, "description": description, "created_at": utcnow()}
-    made = session.execute(insert_missing(session, ExperimentRow, on=["name"]).values(**values)).rowcount
+    made = insert_missing(session, ExperimentRow, [values], on=["name"])
     row = find_row(session, name)
     assert row is not None
     return row, bool(made)

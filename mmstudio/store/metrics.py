@@ -100,8 +100,7 @@ def _resolve_keys(db: Database, conn: Connection, keys: Iterable[str]) -> dict[s
     new = [k for k in missing if k not in found]
     if new:
         # Another process may insert the same key meanwhile (PostgreSQL): it is simply skipped.
-        add = insert_missing(conn, MetricKeyRow, on=["key"])
-        conn.execute(add, [{"key": k} for k in new])
+        insert_missing(conn, MetricKeyRow, [{"key": k} for k in new], on=["key"])
         found.update(conn.execute(query.where(MetricKeyRow.key.in_(new))).all())
     ids.update(found)
     return ids

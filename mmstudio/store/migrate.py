@@ -236,8 +236,8 @@ def ensure_store_id(db: Database) -> str:
         found = conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar()
         if found:
             return str(found)
-        add = insert_missing(conn, StoreInfoRow, on=["key"])  # another process may make one meanwhile
-        conn.execute(add.values(key="store_id", value=uuid.uuid4().hex))
+        # another process may make one meanwhile: then that one is the store's identity
+        insert_missing(conn, StoreInfoRow, [{"key": "store_id", "value": uuid.uuid4().hex}], on=["key"])
         return str(
             conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar_one()
         )

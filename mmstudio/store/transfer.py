@@ -234,7 +234,7 @@ def _ensure(tconn: Connection, model: Any, key: str, values: dict[str, Any]) -> 
     column = getattr(model, key)
     found = tconn.execute(select(model.id).where(column == values[key])).scalar()
     if found is None:
-        tconn.execute(insert_missing(tconn, model, on=[key]).values(**values))
+        insert_missing(tconn, model, [values], on=[key])
         found = tconn.execute(select(model.id).where(column == values[key])).scalar_one()
     return int(found)
 
@@ -259,7 +259,7 @@ def _insert_run(sconn: Connection, tconn: Connection, run: dict[str, Any]) -> in
     values = _columns(RunRow.__table__, run)
     values["experiment_id"] = _ensure(tconn, ExperimentRow, "name", _columns(experiments, exp))
     values["dataset_id"] = _datasets(sconn, tconn, {run["dataset_id"]})[run["dataset_id"]]
-    if tconn.execute(insert_missing(tconn, RunRow, on=["uid"]).values(**values)).rowcount == 0:
+    if insert_missing(tconn, RunRow, [values], on=["uid"]) == 0:
         return None
     return int(tconn.execute(select(RunRow.id).where(RunRow.uid == run["uid"])).scalar_one())
 

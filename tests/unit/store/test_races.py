@@ -85,3 +85,31 @@ def test_processes_opening_a_new_store_at_once(url: str) -> None:
     with Store.open(url) as store:
         assert store.count_runs() == PROCESSES
         assert [e.name for e in store.list_experiments()] == ["Default"]
+
+
+def test_a_database_without_on_conflict_inserts_in_savepoints(tmp_path: Path) -> None:
+    """Any other SQLAlchemy database: each row in a savepoint, a duplicate rolled back to it."""
+    from types import SimpleNamespace
+
+    from mmstudio.store._util import insert_missing, utcnow
+    from mmstudio.store.models import ExperimentRow
+
+    class Other:  # a connection of a database without ON CONFLICT, as insert_missing sees it
+        def __init__(self, conn) -> None:
+            self.conn, self.dialect = conn, SimpleNamespace(name="other")
+
+        def execute(self, *args):
+            return self.conn.execute(*args)
+
+        def begin_nested(self):
+            return self.conn.begin_nested()
+
+    def row(name: str) -> dict:
+        return {"name": name, "description": "", "created_at": utcnow()}
+
+    with Store.open(f"sqlite:///{tmp_path / 'other.db'}") as store:
+        with store._db.write() as conn:
+            other = Other(conn)
+            assert insert_missing(other, ExperimentRow, [row("x")], on=["name"]) == 1
+            assert insert_missing(other, ExperimentRow, [row("x"), row("y")], on=["name"]) == 1
+        assert [e.name for e in store.list_experiments()] == ["x", "y"]
