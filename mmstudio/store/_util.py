@@ -50,7 +50,11 @@ def insert_missing(bind: Any, model: Any, rows: Sequence[dict[str, Any]], *, on:
         else:
             from sqlalchemy.dialects.sqlite import insert
         statement = insert(model).on_conflict_do_nothing(index_elements=list(on))
-        return sum(bind.execute(statement.values(**row)).rowcount for row in rows)
+        if name == "sqlite":
+            return sum(bind.execute(statement.values(**row)).rowcount for row in rows)
+        # psycopg may not say a rowcount here (-1): count the rows the insert returns instead
+        statement = statement.returning(*model.__table__.primary_key.columns)
+        return sum(len(bind.execute(statement.values(**row)).all()) for row in rows)
     from sqlalchemy import insert as plain_insert
     from sqlalchemy.exc import IntegrityError
 

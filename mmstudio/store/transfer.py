@@ -192,12 +192,12 @@ def _copy_run(
     folders = [f for f in source._own_folders(run_id) if f.is_dir()] if with_files else []
     # The files are copied first, beside the target's run folders, and moved into place inside the
     # transaction: a SQLite target's write lock is then held for a rename, not for gigabytes.
-    staging = paths.store_runs_dir(target.store_id) / f".copying-{uid}" if folders else None
+    # Its own name: another copy of the same run may be staging it at the same moment.
+    staging = paths.store_runs_dir(target.store_id) / f".copying-{uid}-{new_uid()[:8]}" if folders else None
     made: Path | None = None
     try:
         files = 0
         if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)  # left by a copy that was killed
             files = _copy_files(folders, staging)
         with src.read() as sconn, dst.write() as tconn:
             new_id = _insert_run(sconn, tconn, dict(run, uid=uid))

@@ -113,3 +113,17 @@ def test_a_database_without_on_conflict_inserts_in_savepoints(tmp_path: Path) ->
             assert insert_missing(other, ExperimentRow, [row("x")], on=["name"]) == 1
             assert insert_missing(other, ExperimentRow, [row("x"), row("y")], on=["name"]) == 1
         assert [e.name for e in store.list_experiments()] == ["x", "y"]
+
+
+def test_creating_a_record_that_exists_is_still_refused(url: str) -> None:
+    """``create_*`` (not ``ensure_*``) still says a duplicate is one, on both databases."""
+    from mmstudio.store import StoreError
+
+    with Store.open(url) as store:
+        store.create_experiment("mine")
+        with pytest.raises(StoreError, match="already exists"):
+            store.create_experiment("mine")
+        store.create_dataset(name="d", path="/d", format="manifest", fingerprint="fp", item_count=1)
+        with pytest.raises(StoreError, match="already in the store"):
+            store.create_dataset(name="d", path="/d", format="manifest", fingerprint="fp", item_count=1)
+        assert [e.name for e in store.list_experiments()] == ["mine"]

@@ -399,3 +399,35 @@ def test_upgrade_says_from_which_revision(db_path: Path, db_url: str) -> None:
     assert len(set(uids)) == 3 and all(len(u) == 32 for u in uids)
     again = upgrade_store(db_url)
     assert (again.before, again.changed, again.backup) == (migrate.HEAD_REVISION, False, None)
+
+
+def test_two_copies_at_once_copy_each_run_once(db_url: str, target_url: str) -> None:
+    import threading
+
+    with Store.open(db_url) as store:
+        fill(store)
+    Store.open(target_url).close()
+    barrier, reports, errors = threading.Barrier(2), [], []
+
+    def copy() -> None:
+        try:
+            with Store.open(db_url) as source, Store.open(target_url) as target:
+                barrier.wait(timeout=30)
+                reports.append(copy_runs(source, target, with_files=True))
+        except Exception as exc:  # asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=copy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with Store.open(target_url) as target:
+        assert sorted(r.name for r in target.list_runs()) == ["baseline", "failed one"]
+        first = next(r for r in target.list_runs() if r.name == "baseline")
+        assert len(target.read_curve(first.id, "train/loss")) == 400
+        assert len(list(target.run_dir(first.id).rglob("*.json"))) == 1
+        assert list(target.run_dir(first.id).parent.glob(".copying-*")) == []
+    actions = sorted(a for rep in reports for a in (r.action for r in rep.runs) if a != SKIPPED)
+    assert actions == [COPIED, COPIED, PRESENT, PRESENT]
