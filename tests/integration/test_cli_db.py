@@ -149,3 +149,23 @@ def test_upgrade_of_an_old_store(tmp_path, capsys):
     con.close()
     assert main(["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert "there is no store at" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_copied_interrupted_run_resumes_in_the_target(trained, tmp_path, monkeypatch, capsys):
+    source, home = trained
+    monkeypatch.setenv("MMSTUDIO_HOME", str(home))
+    copy = tmp_path / "stopped.db"  # the same store (its files too), with its run stopped midway
+    shutil.copy(source.removeprefix("sqlite:///"), copy)
+    con = sqlite3.connect(copy)
+    con.execute("UPDATE runs SET status = 'interrupted' WHERE id = 1")
+    con.commit()
+    con.close()
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    assert main(["db", "copy", "--from", f"sqlite:///{copy}", "--to", target, "--with-checkpoints"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "1", "--epochs", "2", "--db", target, "--quiet", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["run_id"], result["status"]) == (1, "completed")
+    with Store.open(target) as store:
+        assert store.read_curve(1, "val/loss").epoch.max() == 2
