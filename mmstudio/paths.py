@@ -77,6 +77,7 @@ GUIDES = (
     ("Datasets", "docs/datasets.md"),
     ("Training", "docs/training.md"),
     ("Pretrained models", "docs/pretrained.md"),
+    ("The experiment store", "docs/store.md"),
     ("Troubleshooting", "docs/troubleshooting.md"),
     ("Architecture", "docs/architecture.md"),
 )

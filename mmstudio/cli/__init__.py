@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from mmstudio import __version__
-from mmstudio.cli import data, gui, models, runs, train
+from mmstudio.cli import data, db, gui, models, runs, train
 from mmstudio.cli import zeroshot as zeroshot_command
 from mmstudio.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, db_option
 from mmstudio.store.errors import StoreError
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_parsers(commands)
     models.add_parsers(commands)
     zeroshot_command.add_parsers(commands)
+    db.add_parsers(commands)
     gui.add_parsers(commands)
     return parser
 

@@ -165,6 +165,7 @@ def _run_document(store, run_id: int) -> dict:
     doc = summary_dict(run)
     doc.update(record_dict(make_record(run, stats)))
     doc.update(
+        uid=run.uid,
         seed=run.seed,
         notes=run.notes,
         error_message=run.error_message,

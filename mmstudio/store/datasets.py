@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from ._util import jsonable
+from ._util import insert_missing, jsonable, utcnow
 from .engine import Database
 from .errors import NotFoundError, StoreError
 from .models import DatasetRow
@@ -26,19 +27,32 @@ def to_info(row: DatasetRow) -> DatasetInfo:
     )
 
 
-def _new_row(
+def _new_values(
     name: str, path: str, format: str, fingerprint: str, item_count: int, summary: dict[str, Any] | None
-) -> DatasetRow:
+) -> dict[str, Any]:
     if not fingerprint:
         raise ValueError("a dataset needs a fingerprint")
-    return DatasetRow(
-        name=name,
-        path=str(path),
-        format=format,
-        fingerprint=fingerprint,
-        item_count=int(item_count),
-        summary=jsonable(summary or {}),
-    )
+    return {
+        "name": name,
+        "path": str(path),
+        "format": format,
+        "fingerprint": fingerprint,
+        "item_count": int(item_count),
+        "summary": jsonable(summary or {}),
+        "created_at": utcnow(),
+    }
+
+
+def ensure_row(session: Session, values: dict[str, Any]) -> tuple[DatasetRow, bool]:
+    """The dataset row of ``values["fingerprint"]``, inserted if missing, and whether this call
+    inserted it (inside a write transaction; safe when another process records the same dataset at
+    the same moment: :func:`._util.insert_missing`)."""
+    query = select(DatasetRow).where(DatasetRow.fingerprint == values["fingerprint"])
+    found = session.scalars(query).first()
+    if found is not None:
+        return found, False
+    made = insert_missing(session, DatasetRow, [values], on=["fingerprint"])
+    return session.scalars(query).one(), bool(made)
 
 
 def create_dataset(
@@ -52,12 +66,11 @@ def create_dataset(
     summary: dict[str, Any] | None = None,
 ) -> DatasetInfo:
     """Record a dataset; a fingerprint already in the store is an error (use :func:`ensure_dataset`)."""
-    row = _new_row(name, path, format, fingerprint, item_count, summary)
+    values = _new_values(name, path, format, fingerprint, item_count, summary)
     with db.write_session() as session:
-        if session.scalars(select(DatasetRow.id).where(DatasetRow.fingerprint == fingerprint)).first():
+        row, made = ensure_row(session, values)
+        if not made:
             raise StoreError(f"a dataset with fingerprint {fingerprint!r} is already in the store")
-        session.add(row)
-        session.flush()
         return to_info(row)
 
 
@@ -71,15 +84,11 @@ def ensure_dataset(
     item_count: int,
     summary: dict[str, Any] | None = None,
 ) -> DatasetInfo:
-    """The dataset with this fingerprint, recorded now if it is new (the stored one is kept as is)."""
-    row = _new_row(name, path, format, fingerprint, item_count, summary)
+    """The dataset with this fingerprint, recorded now if it is new (the stored one is kept as is).
+    Two processes recording the same new dataset at once get the same row, and neither fails."""
+    values = _new_values(name, path, format, fingerprint, item_count, summary)
     with db.write_session() as session:
-        found = session.scalars(select(DatasetRow).where(DatasetRow.fingerprint == fingerprint)).first()
-        if found is not None:
-            return to_info(found)
-        session.add(row)
-        session.flush()
-        return to_info(row)
+        return to_info(ensure_row(session, values)[0])
 
 
 def get_dataset(db: Database, dataset_id: int) -> DatasetInfo:

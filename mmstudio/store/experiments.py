@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ._util import insert_missing, utcnow
 from .engine import Database
 from .errors import NotFoundError, StoreError
 from .models import ExperimentRow
@@ -24,13 +25,21 @@ def find_row(session: Session, ref: int | str) -> ExperimentRow | None:
 
 
 def ensure_row(session: Session, name: str, description: str = "") -> ExperimentRow:
-    """The experiment called ``name``, created if missing (call inside a write transaction)."""
+    """The experiment called ``name``, created if missing (call inside a write transaction; safe when
+    another process creates the same experiment at the same moment: :func:`._util.insert_missing`)."""
+    return _ensure(session, name, description)[0]
+
+
+def _ensure(session: Session, name: str, description: str = "") -> tuple[ExperimentRow, bool]:
+    """:func:`ensure_row`, and whether this call created it."""
     row = find_row(session, name)
-    if row is None:
-        row = ExperimentRow(name=name, description=description)
-        session.add(row)
-        session.flush()
-    return row
+    if row is not None:
+        return row, False
+    values = {"name": name, "description": description, "created_at": utcnow()}
+    made = insert_missing(session, ExperimentRow, [values], on=["name"])
+    row = find_row(session, name)
+    assert row is not None
+    return row, bool(made)
 
 
 def create_experiment(db: Database, name: str, description: str = "") -> ExperimentInfo:
@@ -38,9 +47,10 @@ def create_experiment(db: Database, name: str, description: str = "") -> Experim
     if not name:
         raise ValueError("an experiment needs a name")
     with db.write_session() as session:
-        if find_row(session, name) is not None:
+        row, made = _ensure(session, name, description)
+        if not made:
             raise StoreError(f"an experiment called {name!r} already exists; choose another name")
-        return to_info(ensure_row(session, name, description))
+        return to_info(row)
 
 
 def ensure_experiment(db: Database, name: str = DEFAULT_EXPERIMENT, description: str = "") -> ExperimentInfo:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, insert, select, text
 
+from ._util import insert_missing
 from .engine import Database
 from .errors import NotFoundError
 from .models import MetricBlockRow, MetricKeyRow, MetricRow, MetricSummaryRow
@@ -98,15 +99,8 @@ def _resolve_keys(db: Database, conn: Connection, keys: Iterable[str]) -> dict[s
     found = dict(conn.execute(query.where(MetricKeyRow.key.in_(missing))).all())
     new = [k for k in missing if k not in found]
     if new:
-        # Inside a write transaction (BEGIN IMMEDIATE on SQLite) nobody else can insert meanwhile;
-        # on PostgreSQL another writer may, so a key inserted concurrently is simply skipped.
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            add = pg_insert(MetricKeyRow).on_conflict_do_nothing(index_elements=["key"])
-        else:
-            add = insert(MetricKeyRow)
-        conn.execute(add, [{"key": k} for k in new])
+        # Another process may insert the same key meanwhile (PostgreSQL): it is simply skipped.
+        insert_missing(conn, MetricKeyRow, [{"key": k} for k in new], on=["key"])
         found.update(conn.execute(query.where(MetricKeyRow.key.in_(new))).all())
     ids.update(found)
     return ids

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, delete, insert, inspect, select, text
 
 import mmstudio
 
+from ._util import insert_missing
 from .engine import WRITE_OPTIONS, Database, sqlite_path
 from .errors import StoreError, StoreVersionError, StoreWriteError
 from .models import StoreInfoRow
@@ -36,12 +37,14 @@ log = logging.getLogger(__name__)
 
 #: The newest revision in ``migrations/versions`` (a test checks it). Knowing it without loading
 #: alembic keeps opening an up-to-date database fast (alembic is imported only to migrate).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _INFO_REQUIRES = "requires_mmstudio"
 _INFO_REVISION = "schema_revision"
 _INFO_UPGRADED_BY = "upgraded_by_mmstudio"
+#: The PostgreSQL advisory lock that serialises schema upgrades ("mmst" in ASCII).
+_UPGRADE_LOCK = 0x6D6D7374
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -187,6 +190,10 @@ def _upgrade(db: Database, where: str, target: str, backup: bool) -> Path | None
             driver.execute("PRAGMA foreign_keys = OFF")
         try:
             with conn.execution_options(**WRITE_OPTIONS).begin():
+                if not db.is_sqlite:
+                    # PostgreSQL: one upgrade at a time (BEGIN IMMEDIATE does it for SQLite); two
+                    # processes opening a new shared store at once would otherwise both create it.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
                 rev = current_revision(conn)  # another process may have upgraded meanwhile
                 _check_known(conn, rev, where)
                 if rev == target:
@@ -229,9 +236,11 @@ def ensure_store_id(db: Database) -> str:
         found = conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar()
         if found:
             return str(found)
-        made = uuid.uuid4().hex
-        conn.execute(insert(StoreInfoRow), [{"key": "store_id", "value": made}])
-        return made
+        # another process may make one meanwhile: then that one is the store's identity
+        insert_missing(conn, StoreInfoRow, [{"key": "store_id", "value": uuid.uuid4().hex}], on=["key"])
+        return str(
+            conn.execute(select(StoreInfoRow.value).where(StoreInfoRow.key == "store_id")).scalar_one()
+        )
 
 
 def _write_info(conn: Connection, revision: str) -> None:

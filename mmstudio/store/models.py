@@ -12,6 +12,7 @@ until the migrations and these classes agree.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -47,6 +48,11 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_uid() -> str:
+    """A new run's identity: a random 32-digit hex string."""
+    return uuid.uuid4().hex
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -143,6 +149,8 @@ class RunRow(Base):
     machine_id: Mapped[str | None] = mapped_column(String(64))
     boot_id: Mapped[str | None] = mapped_column(String(64))
     process_start: Mapped[int | None] = mapped_column(BigInteger)
+    # The run's identity across stores (migration 0005): a copied run keeps it (store/copy.py).
+    uid: Mapped[str | None] = mapped_column(String(32), default=new_uid, unique=True, index=True)
 
 
 class MetricKeyRow(Base):

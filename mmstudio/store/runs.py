@@ -148,12 +148,13 @@ def get_run(db: Database, run_id: int) -> RunDetail:
                 RunRow.error_traceback,
                 RunRow.pid,
                 RunRow.hostname,
+                RunRow.uid,
             ).where(RunRow.id == run_id)
         ).one_or_none()
         if row is None:
             raise NotFoundError(f"there is no run {run_id} in the store")
         stats = stats_in(conn, [run_id])[run_id]
-    spec, train_spec, dataset_spec, seed, error, tb, pid, host = row[14:]
+    spec, train_spec, dataset_spec, seed, error, tb, pid, host, uid = row[14:]
     return RunDetail(
         **_summary_fields(row, {k: s.last_value for k, s in stats.items()}),
         spec=spec,
@@ -164,6 +165,7 @@ def get_run(db: Database, run_id: int) -> RunDetail:
         error_traceback=tb,
         pid=pid,
         hostname=host,
+        uid=uid,
     )
 
 

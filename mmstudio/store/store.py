@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -21,7 +22,7 @@ from sqlalchemy import URL
 from mmstudio import paths
 
 from . import artifacts, datasets, evaluations, experiments, metrics, migrate, runs
-from .engine import Database, create_store_engine, sqlite_path
+from .engine import Database, create_store_engine, hide_password, sqlite_path
 from .errors import StoreError, StoreWriteError
 from .metrics import MetricPoint
 from .types import (
@@ -447,3 +448,31 @@ class Store:
 
     def list_artifacts(self, run_id: int, *, kind: str | None = None) -> list[ArtifactInfo]:
         return artifacts.list_artifacts(self._db, run_id, kind=kind)
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What :func:`upgrade_store` did: the schema revision before (``None``: a new, empty database)
+    and after, and the backup made first (an existing SQLite store), else ``None``."""
+
+    url: str
+    before: str | None
+    after: str
+    backup: Path | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def upgrade_store(url: str | URL | None = None) -> Upgrade:
+    """Bring the store at ``url`` to the current schema, as opening it does (a SQLite store is backed
+    up first), and say from which revision."""
+    db = Database(create_store_engine(url or paths.default_db_url(), create_folder=url is None))
+    try:
+        with db.translated(), db.read() as conn:
+            before = migrate.current_revision(conn)
+    finally:
+        db.dispose()
+    with Store.open(url) as store:
+        return Upgrade(hide_password(store.url), before, migrate.HEAD_REVISION, store.backup)

@@ -95,6 +95,8 @@ class RunDetail(RunSummary):
     error_traceback: str | None
     pid: int | None
     hostname: str | None
+    uid: str | None = None
+    """The run's identity across stores (a copy in another store keeps it; its id there differs)."""
 
 
 @dataclass(frozen=True, kw_only=True)

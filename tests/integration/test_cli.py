@@ -49,7 +49,7 @@ def test_a_first_word_that_is_neither_a_command_nor_a_path_is_a_usage_error(caps
     """Never the GUI (headless it would not return): the commands are named, and the closest one."""
     assert main(["fetch", "list"]) == 2
     err = capsys.readouterr().err
-    assert "'fetch' is neither a command nor a path" in err and "data, demo, eval, export, gui" in err
+    assert "'fetch' is neither a command nor a path" in err and "data, db, demo, eval, export, gui" in err
     assert main(["--db", f"sqlite:///{tmp_path / 's.db'}", "trian", "--data", "x"]) == 2
     assert "did you mean 'mmstudio train'?" in capsys.readouterr().err
     assert main([str(tmp_path / "nowhere" / "data.csv")]) == 2
