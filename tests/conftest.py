@@ -14,6 +14,8 @@ def mmstudio_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("mmstudio-home")
     monkeypatch.setenv("MMSTUDIO_HOME", str(home))
     monkeypatch.delenv("MMSTUDIO_DB", raising=False)
+    monkeypatch.delenv("MMSTUDIO_CACHE_DIR", raising=False)
+    monkeypatch.delenv("MMSTUDIO_THEME", raising=False)
     return home
 
 
