@@ -34,7 +34,7 @@ from mmstudio.heap import settle_new_objects
 from mmstudio.paths import cache_dir
 from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
-from mmstudio.ui.chrome import NoticeBar, PageBar, WelcomeBanner
+from mmstudio.ui.chrome import NoticeBar, PageBar, TourBar, WelcomeBanner
 from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.model.panel import ModelPanel
 from mmstudio.ui.pages import PAGE_TABLE
@@ -121,12 +121,16 @@ class MainWindow(QMainWindow):
 
         self.welcome = WelcomeBanner()
         self.welcome.demo_requested.connect(self.open_demo)
+        self.welcome.tour_requested.connect(self.start_tour)
+        self.tour = TourBar({page.name: page.title for page in PAGE_TABLE.values()})
+        self.tour.page_requested.connect(self.show_page)
         self.notice = NoticeBar()
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.welcome)
+        outer.addWidget(self.tour)
         outer.addWidget(self.notice)
         layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
@@ -149,6 +153,7 @@ class MainWindow(QMainWindow):
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
+        self.datasets.tour_requested.connect(self.start_tour)
         self.datasets.loading_finished.connect(self._on_datasets_loading_finished)
         self.model.document_changed.connect(self._on_model_document_changed)
 
@@ -437,7 +442,8 @@ class MainWindow(QMainWindow):
         """Write the built-in demo dataset (once, in the cache; off the GUI thread) and open it."""
         self.settings.demo_offered = True
         self.welcome.hide()
-        self.state.post_status("Preparing the built-in demo dataset…", 0)
+        self.datasets.set_demo_busy(True)
+        self.state.post_status("Creating the built-in demo dataset…", 0)
 
         def prepare(state):
             from mmstudio.data.demo import ensure_demo
@@ -445,6 +451,7 @@ class MainWindow(QMainWindow):
             return str(ensure_demo())
 
         task = tasks.run_task(prepare)
+        task.finished.connect(lambda: self.datasets.set_demo_busy(False))
         task.succeeded.connect(self.open_dataset)
         task.failed.connect(
             lambda message, _tb: self._error("The demo dataset could not be written", message)
@@ -564,8 +571,19 @@ class MainWindow(QMainWindow):
 
     def _on_store_counted(self, runs: int, first: bool) -> None:
         self.store_runs = runs
-        if first and runs == 0 and self.state.dataset is None and not self.datasets.is_busy():
+        if not first or self.state.dataset is not None or self.datasets.is_busy():
+            return
+        if not self.settings.tour_offered:  # the first start: offered once
+            self.settings.tour_offered = True
+            self.welcome.offer_tour(empty_store=runs == 0)
+        elif runs == 0:
             self.welcome.show()
+
+    def start_tour(self) -> None:
+        """The tour of the five pages, across the top of the window (it does not block anything)."""
+        self.settings.tour_offered = True
+        self.welcome.hide()
+        self.tour.start()
 
     # --- settings ---------------------------------------------------------------------------------
 
