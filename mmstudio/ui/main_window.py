@@ -571,7 +571,7 @@ class MainWindow(QMainWindow):
 
     def _on_store_counted(self, runs: int, first: bool) -> None:
         self.store_runs = runs
-        if not first or self.state.dataset is not None or self.datasets.is_busy():
+        if not first or self.state.dataset is not None or self.datasets.is_busy() or self.tour.isVisible():
             return
         if not self.settings.tour_offered:  # the first start: offered once
             self.settings.tour_offered = True

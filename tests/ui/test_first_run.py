@@ -74,3 +74,13 @@ def test_the_datasets_welcome_opens_creates_the_demo_and_tours(qtbot, settings, 
     assert loaded.args[0] is not None and len(loaded.args[0].items) == 240
     assert window.datasets.demo_button.isEnabled()
     qtbot.waitUntil(lambda: not window.is_busy(), timeout=60_000)
+
+
+def test_a_tour_started_before_the_store_was_counted_is_not_covered_by_the_offer(qtbot, settings):
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    window.show()
+    window.start_tour()
+    window.check_store()
+    qtbot.waitUntil(lambda: hasattr(window, "store_runs"), timeout=30_000)
+    assert window.tour.isVisible() and window.welcome.isHidden()
