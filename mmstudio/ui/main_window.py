@@ -368,6 +368,8 @@ class MainWindow(QMainWindow):
             self._action("&Documentation", self._open_docs, QKeySequence.StandardKey.HelpContents)
         )
         help_menu.addAction(self._action("&Keyboard shortcuts", self._show_shortcuts))
+        tour = self._action("Take the &tour", self.start_tour, None, None, "The five pages, one by one")
+        help_menu.addAction(tour)
         about = self._action("&About mmstudio", self._show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(about)

@@ -84,3 +84,11 @@ def test_a_tour_started_before_the_store_was_counted_is_not_covered_by_the_offer
     window.check_store()
     qtbot.waitUntil(lambda: hasattr(window, "store_runs"), timeout=30_000)
     assert window.tour.isVisible() and window.welcome.isHidden()
+
+
+def test_the_tour_can_be_taken_again_from_the_help_menu(qtbot, settings):
+    window = _window(qtbot, settings)
+    help_menu = window.menuBar().actions()[-1].menu()
+    [tour] = [a for a in help_menu.actions() if a.text() == "Take the &tour"]
+    tour.trigger()
+    assert window.tour.isVisible() and window.current_page() == "datasets"
