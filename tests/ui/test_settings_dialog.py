@@ -174,8 +174,6 @@ def test_the_device_is_where_the_train_page_starts(qtbot, window):
 
 
 def test_the_app_starts_with_the_settings_theme_and_cache_unless_told_otherwise(qapp, tmp_path, monkeypatch):
-    from PySide6.QtCore import QTimer
-
     from mmstudio.ui import launch
 
     saved = Settings()  # the user's file (in MMSTUDIO_HOME's config folder)
@@ -183,21 +181,18 @@ def test_the_app_starts_with_the_settings_theme_and_cache_unless_told_otherwise(
     saved.sync()
     monkeypatch.delenv("MMSTUDIO_CACHE_DIR", raising=False)  # restored after the test
     themes = []
-    monkeypatch.setattr(launch, "create_application", lambda theme=None: themes.append(theme) or qapp)
 
-    def start() -> int:
-        def close_the_window():
+    class App:  # the application, whose event loop closes the window at once
+        def exec(self) -> int:
             for widget in qapp.topLevelWidgets():
                 if isinstance(widget, MainWindow):
                     widget.close()
                     widget.deleteLater()
-            qapp.quit()
+            return 0
 
-        QTimer.singleShot(300, close_the_window)
-        return launch.run_gui()
-
-    assert start() == 0
+    monkeypatch.setattr(launch, "create_application", lambda theme=None: themes.append(theme) or App())
+    assert launch.run_gui() == 0
     assert themes == ["dark"] and paths.cache_dir() == tmp_path / "cache"
     monkeypatch.setenv("MMSTUDIO_THEME", "light")
-    assert start() == 0
+    assert launch.run_gui() == 0
     assert themes[-1] == "light"
