@@ -147,7 +147,6 @@ def test_the_command_line_and_the_environment_win_over_the_settings(qtbot, tmp_p
 
 
 def test_the_cache_folder_feeds_this_process_and_its_workers(qtbot, window, tmp_path, monkeypatch):
-    monkeypatch.delenv("MMSTUDIO_CACHE_DIR", raising=False)  # restored after the test
     window.apply_settings({"cache": str(tmp_path / "big-disk")})
     assert window.settings.cache_folder == str(tmp_path / "big-disk")
     assert os.environ["MMSTUDIO_CACHE_DIR"] == str(tmp_path / "big-disk")
@@ -179,7 +178,6 @@ def test_the_app_starts_with_the_settings_theme_and_cache_unless_told_otherwise(
     saved = Settings()  # the user's file (in MMSTUDIO_HOME's config folder)
     saved.theme, saved.cache_folder = "dark", str(tmp_path / "cache")
     saved.sync()
-    monkeypatch.delenv("MMSTUDIO_CACHE_DIR", raising=False)  # restored after the test
     themes = []
 
     class App:  # the application, whose event loop closes the window at once
