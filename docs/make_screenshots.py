@@ -42,7 +42,36 @@ def broken_copy(folder: Path) -> Path:
     return manifest
 
 
+def first_run(out: Path) -> None:
+    """The window as a newcomer first sees it (an empty store, no dataset: the welcome and the tour's
+    offer), and File > Settings… over it with one dataset's image cache. Run in a process of its own
+    with a fresh MMSTUDIO_HOME (``make_screenshots.py --first-run OUT_DIR``)."""
+    from mmstudio.data.cache import build_image_cache
+    from mmstudio.data.dataset import load_dataset
+    from mmstudio.data.demo import write_demo
+    from mmstudio.ui.app import SCREENSHOT_SIZE, create_application, save_when_settled
+    from mmstudio.ui.main_window import MainWindow
+    from mmstudio.ui.settings import Settings
+
+    app = create_application()
+    window = MainWindow(Settings())
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    window.check_store()
+    uncounted = lambda: not hasattr(window, "store_runs")  # noqa: E731  (the welcome waits for the count)
+    save_when_settled(app, window, out / "gui-first-run.png", uncounted, lambda: "", 60, "first-run")
+    demo = load_dataset(write_demo(Path(os.environ["MMSTUDIO_HOME"]) / "small", n_items=300))
+    build_image_cache(demo.items, demo.fingerprint, size=64)
+    dialog = window.show_settings()
+    dialog.adjustSize()
+    save_when_settled(app, dialog, out / "gui-settings.png", dialog.is_busy, lambda: "", 60, "settings")
+    window.close()
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--first-run"]:
+        first_run(Path(sys.argv[2]))
+        return 0
     out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "images")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mmstudio-shots-"))
@@ -51,6 +80,8 @@ def main() -> int:
         env["QT_QPA_PLATFORM"] = "offscreen"
     gui = [sys.executable, "-m", "mmstudio", "gui"]
     try:
+        fresh = {**env, "MMSTUDIO_HOME": str(work / "first-run")}  # nothing there yet: a first run
+        subprocess.run([sys.executable, __file__, "--first-run", str(out)], env=fresh, check=True)
         for page in ("datasets", "model"):
             subprocess.run(
                 [*gui, "--page", page, "--demo", "--screenshot", str(out / f"gui-{page}.png")],

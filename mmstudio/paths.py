@@ -28,7 +28,17 @@ def data_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """The folder for caches that can always be rebuilt (decoded images, tokenized text)."""
+    """The folder for caches that can always be rebuilt (decoded images, tokenized text):
+    ``MMSTUDIO_CACHE_DIR`` when set (the app sets it from its settings, so the training workers it
+    starts use the same folder), else ``<MMSTUDIO_HOME>/cache``, else the platform's user cache."""
+    chosen = os.environ.get("MMSTUDIO_CACHE_DIR")
+    if chosen:
+        return Path(chosen).expanduser()
+    return default_cache_dir()
+
+
+def default_cache_dir() -> Path:
+    """The cache folder when none is chosen: ``<MMSTUDIO_HOME>/cache``, else the platform's."""
     home = _home()
     if home is not None:
         return home / "cache"

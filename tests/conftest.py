@@ -14,6 +14,11 @@ def mmstudio_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("mmstudio-home")
     monkeypatch.setenv("MMSTUDIO_HOME", str(home))
     monkeypatch.delenv("MMSTUDIO_DB", raising=False)
+    # The app's window sets MMSTUDIO_CACHE_DIR from its settings; set-then-delete records it as unset,
+    # so the variable is removed again after every test (delenv alone records nothing when unset).
+    monkeypatch.setenv("MMSTUDIO_CACHE_DIR", "")
+    monkeypatch.delenv("MMSTUDIO_CACHE_DIR")
+    monkeypatch.delenv("MMSTUDIO_THEME", raising=False)
     return home
 
 

@@ -14,14 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mmstudio.heap import settle_heap
+from mmstudio.preferences import THEME_ENV, THEMES
 
-__all__ = ["create_application", "save_when_settled", "settle_heap"]
+__all__ = ["THEMES", "create_application", "save_when_settled", "settle_heap"]
 
 SCREENSHOT_SIZE = (1280, 800)
-#: ``system`` follows the platform's palette; ``light`` and ``dark`` choose one (``MMSTUDIO_THEME``,
-#: ``mmstudio gui --theme``, ``python -m mmstudio.ui.<page> --theme``).
-THEMES = ("system", "light", "dark")
-THEME_ENV = "MMSTUDIO_THEME"
 #: The dark palette's colours by role (Qt's Fusion style draws every widget from them).
 _DARK = {
     "Window": "#2b2d31",

@@ -71,9 +71,11 @@ class PageBar(QFrame):
 
 
 class WelcomeBanner(QFrame):
-    """The first-start offer: an empty store gets the built-in demo dataset in one click."""
+    """The first-start offer: an empty store gets the built-in demo dataset in one click, and a first
+    start the tour of the pages (:meth:`offer_tour`)."""
 
     demo_requested = Signal()
+    tour_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,9 +91,14 @@ class WelcomeBanner(QFrame):
         )
         text.setWordWrap(True)
         layout.addWidget(text, 1)
+        self.text = text
         self.demo_button = QPushButton(icon("demo"), "Open the demo dataset")
         self.demo_button.clicked.connect(self.demo_requested)
         layout.addWidget(self.demo_button)
+        self.tour_button = QPushButton("Take the tour")
+        self.tour_button.clicked.connect(self._on_tour_button_clicked)
+        self.tour_button.hide()
+        layout.addWidget(self.tour_button)
         close = QToolButton()
         close.setText("✕")
         close.setToolTip("Dismiss")
@@ -99,6 +106,90 @@ class WelcomeBanner(QFrame):
         close.clicked.connect(self.hide)
         layout.addWidget(close)
         self.hide()
+
+    def offer_tour(self, *, empty_store: bool) -> None:
+        """Show the banner with Take the tour (and the demo dataset when the store is empty)."""
+        self.tour_button.show()
+        self.demo_button.setVisible(empty_store)
+        self.text.setText(
+            "<b>Welcome to mmstudio.</b> "
+            + ("Start with the built-in demo dataset, or see" if empty_store else "New here? See")
+            + " what each of the five pages does in a short tour."
+        )
+        self.show()
+
+    def _on_tour_button_clicked(self) -> None:
+        self.hide()
+        self.tour_requested.emit()
+
+
+#: The tour: each page and what it is for, in one sentence (TourBar steps through them).
+TOUR_STEPS = (
+    ("datasets", "Open a dataset (or create the demo): every row is checked, and you see the pairs, "
+     "the problems and the statistics."),
+    ("model", "Build the architecture: a text encoder, an image encoder, a fusion and a head, with "
+     "each block's shape and size drawn before anything trains."),
+    ("train", "Train it: set the hyperparameters and press Start; the run trains in the background "
+     "with live plots, and can be paused, stopped and queued."),
+    ("experiments", "Every run is kept here, from this window or the command line: sort, tag, "
+     "evaluate and export them."),
+    ("compare", "Select runs on Experiments and compare them: curves, parameters, confusion matrices, "
+     "and how much each modality contributes."),
+)  # fmt: skip
+
+
+class TourBar(QFrame):
+    """The tour of the pages, non-modal, across the top of the window: one step per page, one sentence
+    each, with Back, Next and Close. ``page_requested`` asks the window for a step's page."""
+
+    page_requested = Signal(str)
+
+    def __init__(self, titles: dict[str, str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomeBanner")  # the banner's look
+        self._titles = titles
+        self.step = 0
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(16, 8, 10, 8)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        layout.addWidget(self.text, 1)
+        self.back_button = QPushButton("Back")
+        self.back_button.clicked.connect(lambda: self.go(self.step - 1))
+        layout.addWidget(self.back_button)
+        self.next_button = QPushButton("Next")
+        self.next_button.setDefault(True)
+        self.next_button.clicked.connect(self._on_next_button_clicked)
+        layout.addWidget(self.next_button)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("End the tour")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.hide)
+        layout.addWidget(close)
+        self.hide()
+
+    def start(self) -> None:
+        self.show()
+        self.go(0)
+
+    def go(self, step: int) -> None:
+        self.step = max(0, min(step, len(TOUR_STEPS) - 1))
+        page, sentence = TOUR_STEPS[self.step]
+        self.text.setText(
+            f"<b>Tour {self.step + 1} of {len(TOUR_STEPS)}: {self._titles.get(page, page)}.</b> {sentence}"
+        )
+        self.back_button.setEnabled(self.step > 0)
+        last = self.step == len(TOUR_STEPS) - 1
+        self.next_button.setText("Done" if last else "Next")
+        self.page_requested.emit(page)
+
+    def _on_next_button_clicked(self) -> None:
+        if self.step == len(TOUR_STEPS) - 1:
+            self.hide()
+            self.page_requested.emit(TOUR_STEPS[0][0])  # back where a newcomer starts
+        else:
+            self.go(self.step + 1)
 
 
 class NoticeBar(QFrame):

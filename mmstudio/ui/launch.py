@@ -33,8 +33,7 @@ def run_gui(
     the event loop; the exit status."""
     if screenshot and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = create_application(theme=theme)
-    from mmstudio.ui.main_window import MainWindow
+    from mmstudio import preferences
     from mmstudio.ui.settings import Settings
     from mmstudio.vocabulary import PAGES
 
@@ -51,7 +50,12 @@ def run_gui(
         settings = Settings(Path(scratch.name) / "settings.ini")
     else:
         settings = Settings()
-    window = MainWindow(settings, db_url=db_url)
+    # --theme > MMSTUDIO_THEME > the settings > the system's (mmstudio.preferences).
+    chosen = preferences.resolve(theme, preferences.THEME_ENV, settings.theme, "system")
+    app = create_application(theme=chosen.value)
+    from mmstudio.ui.main_window import MainWindow
+
+    window = MainWindow(settings, db_url=db_url, theme=theme, export_cache_folder=True)
     if screenshot:
         window.resize(*SCREENSHOT_SIZE)
         window.datasets.ask_columns = False  # nobody is there to answer the column dialog

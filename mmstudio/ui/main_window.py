@@ -26,14 +26,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmstudio import __version__
+from mmstudio import __version__, preferences
 from mmstudio.data.overview import display_name
 from mmstudio.data.sources import file_filter, is_pattern
 from mmstudio.formatting import plural, shorten_path
 from mmstudio.heap import settle_new_objects
+from mmstudio.paths import cache_dir
 from mmstudio.progress import TaskState
 from mmstudio.ui import tasks
-from mmstudio.ui.chrome import NoticeBar, PageBar, WelcomeBanner
+from mmstudio.ui.chrome import NoticeBar, PageBar, TourBar, WelcomeBanner
 from mmstudio.ui.datasets.panel import DatasetsPanel
 from mmstudio.ui.model.panel import ModelPanel
 from mmstudio.ui.pages import PAGE_TABLE
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from mmstudio.training.spec import TrainSpec
     from mmstudio.ui.compare.panel import ComparePanel
     from mmstudio.ui.experiments.panel import ExperimentsPanel
+    from mmstudio.ui.settings_dialog import SettingsDialog
     from mmstudio.ui.train.panel import TrainPanel
 
 
@@ -66,10 +68,25 @@ class MainWindow(QMainWindow):
 
     page_changed = Signal(str)
 
-    def __init__(self, settings: Settings | None = None, *, db_url: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        db_url: str | None = None,
+        theme: str | None = None,
+        export_cache_folder: bool = False,
+    ) -> None:
         super().__init__()
         self.settings = settings or Settings()
-        self.db_url = db_url or self.settings.db_url or None
+        #: What the command line chose (it wins over the settings; the Settings dialog says so).
+        self.options = {"store": db_url or "", "theme": theme or ""}
+        self._export_cache_folder = export_cache_folder
+        # --db > MMSTUDIO_DB > the settings > the default (mmstudio.preferences).
+        self.db_url = preferences.resolve(db_url, preferences.DB_ENV, self.settings.db_url, "").value or None
+        #: MMSTUDIO_CACHE_DIR as the user set it (None: not set), before the settings' folder is exported.
+        self.cache_env = os.environ.get(preferences.CACHE_DIR_ENV) or None
+        if export_cache_folder:
+            self.apply_cache_folder()
         self.state = StudioState(self)
         self.state.db_url = self.db_url
         self.setWindowTitle("Untitled model[*]")
@@ -104,12 +121,16 @@ class MainWindow(QMainWindow):
 
         self.welcome = WelcomeBanner()
         self.welcome.demo_requested.connect(self.open_demo)
+        self.welcome.tour_requested.connect(self.start_tour)
+        self.tour = TourBar({page.name: page.title for page in PAGE_TABLE.values()})
+        self.tour.page_requested.connect(self.show_page)
         self.notice = NoticeBar()
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.welcome)
+        outer.addWidget(self.tour)
         outer.addWidget(self.notice)
         layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
@@ -132,10 +153,23 @@ class MainWindow(QMainWindow):
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
         self.datasets.open_requested.connect(self.open_dataset_dialog)
         self.datasets.demo_requested.connect(self.open_demo)
+        self.datasets.tour_requested.connect(self.start_tour)
         self.datasets.loading_finished.connect(self._on_datasets_loading_finished)
         self.model.document_changed.connect(self._on_model_document_changed)
 
         self._restore_settings()
+        if self.settings.problems:
+            self.statusBar().showMessage(" ".join(self.settings.problems), 0)
+
+    def apply_cache_folder(self) -> None:
+        """Point this process and the workers it starts at the settings' cache folder, unless
+        ``MMSTUDIO_CACHE_DIR`` was set by the user (it wins)."""
+        if self.cache_env is not None:
+            return
+        if self.settings.cache_folder:
+            os.environ[preferences.CACHE_DIR_ENV] = self.settings.cache_folder
+        else:
+            os.environ.pop(preferences.CACHE_DIR_ENV, None)
 
     # --- pages ------------------------------------------------------------------------------------
 
@@ -306,6 +340,12 @@ class MainWindow(QMainWindow):
         file.addAction(
             self._action("Experiment s&tore…", self.choose_store, None, None, "Where runs are saved")
         )
+        self.settings_action = self._action(
+            "Se&ttings…", self.show_settings, "Ctrl+,", None,
+            "The store, the cache, the training device and the theme",
+        )  # fmt: skip
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file.addAction(self.settings_action)
         file.addSeparator()
         quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -328,6 +368,8 @@ class MainWindow(QMainWindow):
             self._action("&Documentation", self._open_docs, QKeySequence.StandardKey.HelpContents)
         )
         help_menu.addAction(self._action("&Keyboard shortcuts", self._show_shortcuts))
+        tour = self._action("Take the &tour", self.start_tour, None, None, "The five pages, one by one")
+        help_menu.addAction(tour)
         about = self._action("&About mmstudio", self._show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
         help_menu.addAction(about)
@@ -402,7 +444,8 @@ class MainWindow(QMainWindow):
         """Write the built-in demo dataset (once, in the cache; off the GUI thread) and open it."""
         self.settings.demo_offered = True
         self.welcome.hide()
-        self.state.post_status("Preparing the built-in demo dataset…", 0)
+        self.datasets.set_demo_busy(True)
+        self.state.post_status("Creating the built-in demo dataset…", 0)
 
         def prepare(state):
             from mmstudio.data.demo import ensure_demo
@@ -410,6 +453,7 @@ class MainWindow(QMainWindow):
             return str(ensure_demo())
 
         task = tasks.run_task(prepare)
+        task.finished.connect(lambda: self.datasets.set_demo_busy(False))
         task.succeeded.connect(self.open_dataset)
         task.failed.connect(
             lambda message, _tb: self._error("The demo dataset could not be written", message)
@@ -467,6 +511,61 @@ class MainWindow(QMainWindow):
         self.store.choose()
         self.db_url = self.state.db_url
 
+    def preferences_in_use(self) -> dict[str, preferences.Resolved]:
+        """The store, cache folder and theme in use, and where each came from (the Settings dialog
+        says when the command line or a variable wins over what it saves)."""
+        env = dict(os.environ)
+        if self.cache_env is None:
+            env.pop(preferences.CACHE_DIR_ENV, None)  # set by this window from the settings
+        settings = self.settings
+        return {
+            "store": preferences.resolve(self.options["store"], preferences.DB_ENV, settings.db_url, "", env),
+            "cache": preferences.resolve(None, preferences.CACHE_DIR_ENV, settings.cache_folder, "", env),
+            "theme": preferences.resolve(
+                self.options["theme"], preferences.THEME_ENV, settings.theme, "system", env
+            ),
+        }
+
+    def show_settings(self) -> SettingsDialog:
+        """File ▸ Settings…: the dialog, non-blocking; OK applies what changed."""
+        from mmstudio.ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.preferences_in_use(), self)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.changes()))
+        dialog.open()
+        self.settings_dialog = dialog
+        return dialog
+
+    def apply_settings(self, changes: dict[str, str]) -> None:
+        """Apply and save what the Settings dialog changed; a new store only after a confirmation."""
+        if "device" in changes:
+            self.settings.device = changes["device"]
+            if "train" in self._pages:
+                self.train.form.set_preferred_device(changes["device"])
+        if "theme" in changes:
+            self.settings.theme = changes["theme"]
+            self.state.post_status("The new theme applies the next time mmstudio starts.", 0)
+        if "cache" in changes:
+            self.settings.cache_folder = changes["cache"]
+            self.apply_cache_folder()
+            if self.cache_env is None:
+                self.state.post_status(f"New caches are made in {cache_dir()}.", 0)
+        if "store" in changes:
+            url = changes["store"]
+            shown = url.removeprefix("sqlite:///") or "the default store"
+            answer = QMessageBox.question(
+                self,
+                "Switch the experiment store?",
+                f"Save runs in {shown} from now on? The Experiments and Compare pages will show its "
+                "runs; a run training now keeps saving to the store it started in.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Yes,
+            )
+            if answer == QMessageBox.StandardButton.Yes:
+                self.store.switch_to(url)
+                self.db_url = self.state.db_url
+        self.settings.sync()
+
     def check_store(self) -> None:
         """Count the runs in the background (the first count decides the first-start offer) and keep
         the status bar's count current."""
@@ -474,8 +573,19 @@ class MainWindow(QMainWindow):
 
     def _on_store_counted(self, runs: int, first: bool) -> None:
         self.store_runs = runs
-        if first and runs == 0 and self.state.dataset is None and not self.datasets.is_busy():
+        if not first or self.state.dataset is not None or self.datasets.is_busy() or self.tour.isVisible():
+            return
+        if not self.settings.tour_offered:  # the first start: offered once
+            self.settings.tour_offered = True
+            self.welcome.offer_tour(empty_store=runs == 0)
+        elif runs == 0:
             self.welcome.show()
+
+    def start_tour(self) -> None:
+        """The tour of the five pages, across the top of the window (it does not block anything)."""
+        self.settings.tour_offered = True
+        self.welcome.hide()
+        self.tour.start()
 
     # --- settings ---------------------------------------------------------------------------------
 

@@ -3,6 +3,16 @@
 A thin layer over ``QSettings`` in INI format, in mmstudio's config directory (so ``MMSTUDIO_HOME``
 relocates it, as the tests do), with typed accessors and a ``settings_version`` key: an older file is
 upgraded in place, a newer one is left untouched and read as far as it is understood.
+
+The preferences of the Settings dialog (store, cache folder, training device, theme) are checked when
+the file is read: a bad value (edited by hand, or a folder that has gone) is reset to the default and
+named in :attr:`Settings.problems`, which the window shows in its status bar. What each may hold and
+which value wins over them (command line > environment > settings > default) is
+:mod:`mmstudio.preferences`.
+
+Versions: 1, the window, datasets, store and first start; 2 adds the cache folder, the training
+device, the theme and whether the tour was offered (a version-1 file whose user has seen the demo
+offer is not offered the tour again).
 """
 
 from __future__ import annotations
@@ -12,9 +22,10 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from mmstudio import preferences
 from mmstudio.paths import config_dir
 
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 MAX_RECENT = 10
 
 
@@ -28,11 +39,39 @@ class Settings:
         version = self._int("settings_version", 0)
         if version < SETTINGS_VERSION:
             self._upgrade(version)
+        #: What was wrong with the file's preferences and was reset, one sentence each.
+        self.problems: list[str] = self._reset_bad_values()
 
     def _upgrade(self, version: int) -> None:
-        # Version 0 is a file with no version key (or no file): nothing to convert yet.
+        # Version 0 is a file with no version key (or no file): nothing to convert.
+        if 0 < version < 2 and self.demo_offered:
+            self.tour_offered = True  # they have seen the first start already
         self._q.setValue("settings_version", SETTINGS_VERSION)
         self._q.sync()
+
+    _CHECKS = (
+        ("store/url", "store", preferences.store_url),
+        ("cache/folder", "cache folder", preferences.check_cache_folder),
+        ("training/device", "training device", preferences.check_device),
+        ("appearance/theme", "theme", preferences.check_theme),
+    )
+
+    def _reset_bad_values(self) -> list[str]:
+        problems = []
+        for key, _what, check in self._CHECKS:
+            if not self._q.contains(key):
+                continue
+            value = self._q.value(key)
+            try:
+                if not isinstance(value, str):
+                    raise ValueError(f"{value!r} is not text")
+                check(value)
+            except ValueError as exc:
+                self._q.remove(key)
+                problems.append(f"{exc} (in {self.path.name}); it was reset to the default.")
+        if problems:
+            self._q.sync()
+        return problems
 
     # --- raw access -------------------------------------------------------------------------------
 
@@ -139,7 +178,34 @@ class Settings:
 
     @db_url.setter
     def db_url(self, value: str) -> None:
-        self._q.setValue("store/url", value)
+        self._q.setValue("store/url", preferences.store_url(value))
+
+    @property
+    def cache_folder(self) -> str:
+        """The cache folder chosen in the app ('' means the default; ``MMSTUDIO_CACHE_DIR`` wins)."""
+        return self._str("cache/folder")
+
+    @cache_folder.setter
+    def cache_folder(self, value: str) -> None:
+        self._q.setValue("cache/folder", preferences.check_cache_folder(value))
+
+    @property
+    def device(self) -> str:
+        """The device the Train page starts from (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``)."""
+        return self._str("training/device", "auto") or "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._q.setValue("training/device", preferences.check_device(value))
+
+    @property
+    def theme(self) -> str:
+        """``system``, ``light`` or ``dark`` (``--theme`` and ``MMSTUDIO_THEME`` win)."""
+        return self._str("appearance/theme", "system") or "system"
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self._q.setValue("appearance/theme", preferences.check_theme(value))
 
     @property
     def last_spec_dir(self) -> str:
@@ -156,3 +222,11 @@ class Settings:
     @demo_offered.setter
     def demo_offered(self, value: bool) -> None:
         self._q.setValue("first_start/demo_offered", bool(value))
+
+    @property
+    def tour_offered(self) -> bool:
+        return self._bool("first_start/tour_offered", False)
+
+    @tour_offered.setter
+    def tour_offered(self, value: bool) -> None:
+        self._q.setValue("first_start/tour_offered", bool(value))

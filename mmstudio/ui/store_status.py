@@ -86,12 +86,17 @@ class StoreStatusController(QObject):
             options=QFileDialog.Option.DontConfirmOverwrite,
         )
         if path:
-            url = f"sqlite:///{path}"
-            self._settings.db_url = url
-            self._state.set_db_url(url)
-            self.show_store()
-            self.count()
-            self._state.post_status(f"Runs are now saved in {path}")
+            self.switch_to(f"sqlite:///{path}")
+
+    def switch_to(self, url: str) -> None:
+        """Save runs in ``url`` ('' : the default store) from now on, remember it in the settings, and
+        reopen: the pages that show the store's runs read the new one (``store_changed``)."""
+        self._settings.db_url = url
+        self._state.set_db_url(url or None)
+        self.show_store()
+        self.count()
+        shown = self._text.removeprefix("Store: ")
+        self._state.post_status(f"Runs are now saved in {shown}")
 
     def _on_counted(self, runs: int, first: bool) -> None:
         self.runs = runs

@@ -251,7 +251,7 @@ def test_a_file_that_is_not_accepted_is_not_dropped(qtbot, panel, tmp_path):
 
 def test_empty_state_offers_open_and_demo(qtbot, panel):
     assert panel.stack.currentWidget() is panel.empty and not panel.header.isVisible()
-    assert panel.empty.title.text() == "Drop a dataset here"
+    assert panel.empty.title.text() == "Start with a dataset"
     assert ".parquet" in panel.empty.text.text() and "COCO" in panel.empty.text.text()
     with qtbot.waitSignal(panel.open_requested):
         panel.open_button.click()
@@ -265,8 +265,8 @@ def test_the_page_says_what_the_format_readers_read(qtbot, state, settings, monk
                                                               looks_for="a .pairs list"))  # fmt: skip
     widget = DatasetsPanel(state, settings)
     qtbot.addWidget(widget)
-    assert widget.empty.text.text() == formats_text()
-    assert widget.empty.text.text().endswith("WebDataset .tar shards or a .pairs list.")
+    assert widget.empty.text.text().endswith(f"<p>{formats_text()}</p>")
+    assert widget.empty.text.text().endswith("WebDataset .tar shards or a .pairs list.</p>")
 
 
 # --- errors and cancel --------------------------------------------------------------------------

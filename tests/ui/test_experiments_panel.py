@@ -388,9 +388,14 @@ def test_an_empty_store_shows_how_to_make_a_run(make_panel, db_url, qtbot):
     assert panel.stack.currentWidget() is panel.empty
     pages = []
     panel.state.page_requested.connect(pages.append)
-    [button] = [b for b in panel.empty.findChildren(QPushButton) if b.text() == "Go to Datasets"]
+    [button] = [b for b in panel.empty.findChildren(QPushButton) if b.text() == "Open a dataset first"]
     button.click()
     assert pages == ["datasets"]
+    panel.state.set_dataset(object())  # any dataset: the next step is a run
+    assert button.text() == "Train a model on the Train page"
+    button.click()
+    assert pages == ["datasets", "train"]
+    panel.state.set_dataset(None)
     assert "mmstudio train --demo" in panel.empty.text.text()
     with Store.open(db_url) as store:
         add_run(store, "first")

@@ -17,6 +17,7 @@ Run it alone (STYLE.md, pattern 9)::
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import os
 from collections.abc import Iterable
@@ -127,7 +128,8 @@ class DatasetsPanel(QWidget):
     loading_started = Signal(str)  # the path (or shard pattern) being loaded
     loading_finished = Signal(object)  # the Dataset, or None if it failed or was cancelled
     open_requested = Signal()  # "Open dataset…" in the empty state: the window shows its file dialog
-    demo_requested = Signal()  # "Use the demo dataset": the window writes it (once) and opens it
+    demo_requested = Signal()  # "Create the demo dataset": the window writes it (once) and opens it
+    tour_requested = Signal()  # "Take the tour": the window steps through the pages
 
     def __init__(self, state: StudioState, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -151,11 +153,18 @@ class DatasetsPanel(QWidget):
     def _build(self) -> None:
         self.message = MessageBar()
 
-        self.empty = EmptyState("datasets", "Drop a dataset here", formats_text())
-        self.open_button = self.empty.add_action("Open dataset…", self.open_requested.emit, default=True)
+        self.empty = EmptyState(
+            "datasets",
+            "Start with a dataset",
+            "<p>Drop a dataset anywhere on the window, open one, or create the demo dataset (3,000 "
+            "image + caption pairs in six classes) to try every page first.</p>"
+            f"<p>{html.escape(formats_text())}</p>",
+        )
+        self.open_button = self.empty.add_action("Open a dataset…", self.open_requested.emit, default=True)
         self.open_button.setIcon(icon("open"))
-        self.demo_button = self.empty.add_action("Use the demo dataset", self.demo_requested.emit)
+        self.demo_button = self.empty.add_action("Create the demo dataset", self.demo_requested.emit)
         self.demo_button.setIcon(icon("demo"))
+        self.tour_button = self.empty.add_action("Take the tour", self.tour_requested.emit)
 
         self.header = DatasetHeader()
         self.header.cancel_button.clicked.connect(self._on_cancel_button_clicked)
@@ -521,6 +530,11 @@ class DatasetsPanel(QWidget):
         self._start_load(dataclasses.replace(spec, columns=roles), ask_columns=False)
 
     # --- slots ---------------------------------------------------------------------------------
+
+    def set_demo_busy(self, busy: bool) -> None:
+        """While the window writes the demo dataset: its button says so and cannot be pressed twice."""
+        self.demo_button.setEnabled(not busy)
+        self.demo_button.setText("Creating the demo dataset…" if busy else "Create the demo dataset")
 
     def _on_cancel_button_clicked(self) -> None:
         self.cancel_loading()

@@ -112,6 +112,7 @@ class ExperimentsPanel(QWidget):
         self.timer.timeout.connect(self._on_timer_timeout)
 
         state.runs_changed.connect(self._on_state_runs_changed)
+        state.dataset_changed.connect(self._update_next_step)
         state.store_changed.connect(self._on_state_store_changed)
         self.model.rowsInserted.connect(self._on_model_rows_changed)
         self.model.rowsRemoved.connect(self._on_model_rows_changed)
@@ -126,6 +127,13 @@ class ExperimentsPanel(QWidget):
 
     # --- building ----------------------------------------------------------------------------------
 
+    def _update_next_step(self, *_args) -> None:
+        has_dataset = self.state.dataset is not None
+        self.next_button.setText("Train a model on the Train page" if has_dataset else "Open a dataset first")
+
+    def _on_next_button_clicked(self) -> None:
+        self.state.page_requested.emit("train" if self.state.dataset is not None else "datasets")
+
     def _build_ui(self) -> None:
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -138,9 +146,9 @@ class ExperimentsPanel(QWidget):
             "Every training run is saved here, from this window or from the command line: try "
             "<code>mmstudio train --demo</code>. Runs appear on this page as soon as they start.",
         )
-        self.empty.add_action(
-            "Go to Datasets", lambda: self.state.page_requested.emit("datasets"), default=True
-        )
+        # The next step: a dataset first, then a run on the Train page.
+        self.next_button = self.empty.add_action("", self._on_next_button_clicked, default=True)
+        self._update_next_step()
 
         page = QWidget()
         layout = QVBoxLayout(page)

@@ -166,6 +166,7 @@ class TrainPanel(QWidget):
     def _build(self) -> None:
         self.settings_column = column = SetupColumnWidget(self.queue)  # what to train and how
         self.summary, self.form, self.resumable = column.summary, column.form, column.resumable
+        self.form.set_preferred_device(self.settings.device)
         self.form.augmentation_changed.connect(self._update_summary)
         self.form_message, self.start_message = column.form_message, column.start_message
         self.start_button, self.queue_button = column.start_button, column.queue_button

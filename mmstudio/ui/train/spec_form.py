@@ -273,10 +273,22 @@ class TrainSpecFormWidget(QWidget):
         """The name typed for the run; None leaves it to the store (``run-<id>``)."""
         return self.name_edit.text().strip() or None
 
+    #: The device chosen in the settings: the Device choice starts there once it is offered.
+    preferred_device = "auto"
+
+    def set_preferred_device(self, name: str) -> None:
+        """Start from ``name`` (the settings' device), now if it is offered, else once it is."""
+        self.preferred_device = name
+        index = self.device_combo.findData(name)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+
     def set_devices(self, devices: Sequence[DeviceInfo]) -> None:
         """Offer ``devices`` (best first) and ``auto``, which means the first of them; the choice made
-        stays when it is still offered."""
+        stays when it is still offered; until one is made, :attr:`preferred_device` (the settings')."""
         current = self.device_combo.currentData()
+        if current == "auto" and self.device_combo.findData(self.preferred_device) < 0:
+            current = self.preferred_device  # the settings' device, once it is offered
         self.device_combo.clear()
         self.device_combo.addItem(f"auto ({devices[0].name})" if devices else "auto", "auto")
         for device in devices:

@@ -31,6 +31,7 @@ def _offenders(loaded: set[str], banned: tuple[str, ...]) -> list[str]:
 CORE = [
     "mmstudio.cli",
     "mmstudio.paths",
+    "mmstudio.preferences",
     "mmstudio.console",
     "mmstudio.data",
     "mmstudio.data.images",
