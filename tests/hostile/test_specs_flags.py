@@ -123,7 +123,7 @@ def _fifo(c: Context) -> str:
     import os
 
     if not hasattr(os, "mkfifo"):
-        pytest.skip("no FIFOs here")
+        pytest.skip("this system has no named pipes (os.mkfifo; Windows)")
     path = c.tmp / "fifo.json"
     os.mkfifo(path)
     return str(path)
@@ -132,7 +132,7 @@ def _fifo(c: Context) -> str:
 def _dev_full() -> str:
     """A file every write to fails with "No space left on device" (Linux), to stand for a full disk."""
     if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full here")
+        pytest.skip("no /dev/full on this system (it is Linux's stand-in for a full disk)")
     return "/dev/full"
 
 

@@ -150,9 +150,9 @@ COMMANDS = [["runs", "list"], ["runs", "show", "1"], ["runs", "delete", "1"], ["
 
 def _skip_for_drivers(case: str) -> None:
     if case == "missing-driver" and importlib.util.find_spec("MySQLdb") is not None:
-        pytest.skip("MySQLdb is installed here")
+        pytest.skip("MySQLdb is installed here, so a mysql:// URL cannot show the missing-driver message")
     if case.startswith("pg-") and importlib.util.find_spec("psycopg") is None:
-        pytest.skip("psycopg is not installed")
+        pytest.skip("psycopg is not installed (pip install -e '.[postgres]'); the PostgreSQL URLs need it")
 
 
 def _snapshot(tmp: Path) -> dict[str, str]:
