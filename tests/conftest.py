@@ -71,6 +71,23 @@ _TINY_TRAIN = {
 
 
 @pytest.fixture
+def fresh_postgres_url() -> str:
+    """The test PostgreSQL database (``MMSTUDIO_TEST_POSTGRES_URL``, which ``.ci/run`` sets) with an
+    empty ``public`` schema; the test is skipped, saying so, where there is no server."""
+    url = os.environ.get("MMSTUDIO_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: set MMSTUDIO_TEST_POSTGRES_URL (.ci/run does)")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
 def tiny_model() -> dict:
     """A fused text + image model spec that trains on the small demo in a second or two (a copy: edit
     it freely)."""

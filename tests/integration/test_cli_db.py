@@ -5,7 +5,6 @@ there, from the target's own files; the messages and exit codes of what goes wro
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 
@@ -14,8 +13,6 @@ import pytest
 from mmstudio.cli import main
 from mmstudio.store import Store, migrate
 from mmstudio.store.engine import Database, create_store_engine
-
-PG_URL = os.environ.get("MMSTUDIO_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +34,7 @@ def trained(small_demo, tmp_path_factory):
 def target(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'target.db'}"
-    if not PG_URL:
-        pytest.skip("no PostgreSQL server: set MMSTUDIO_TEST_POSTGRES_URL (.ci/run does)")
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return PG_URL
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 @pytest.mark.slow

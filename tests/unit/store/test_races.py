@@ -8,39 +8,24 @@ serialises schema upgrades with an advisory lock."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from mmstudio.store import Store
 
 sys.path.insert(0, str(Path(__file__).parent))  # spawned processes import the worker by this name
 import _race_worker
 
-PG_URL = os.environ.get("MMSTUDIO_TEST_POSTGRES_URL")
 PROCESSES, ROUNDS = 4, 6
-
-
-def reset_postgres(url: str) -> None:
-    """An empty ``public`` schema in the test database."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'race.db'}"
-    if not PG_URL:
-        pytest.skip("no PostgreSQL server: set MMSTUDIO_TEST_POSTGRES_URL (.ci/run does)")
-    reset_postgres(PG_URL)
-    return PG_URL
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 def _run(target, url: str, *args) -> list[tuple]:

@@ -5,7 +5,6 @@ whole, and an old store is upgraded first. The target is SQLite, and PostgreSQL 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -31,27 +30,12 @@ from mmstudio.store.models import (
 from mmstudio.store.store import upgrade_store
 from mmstudio.store.transfer import COPIED, PRESENT, SKIPPED, CopyError, copy_runs
 
-PG_URL = os.environ.get("MMSTUDIO_TEST_POSTGRES_URL")
-
-
-def _reset_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'target.db'}"
-    if not PG_URL:
-        pytest.skip("no PostgreSQL server: set MMSTUDIO_TEST_POSTGRES_URL (.ci/run does)")
-    _reset_postgres(PG_URL)
-    return PG_URL
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 def fill(store: Store, prefix: str = "") -> dict[str, int]:
