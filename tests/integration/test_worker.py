@@ -29,15 +29,23 @@ def db_path(tmp_path):
     return tmp_path / "store.db"
 
 
+_unchecked: dict[int, list] = {}  # per handle: events read (and in ``seen``) after the one a wait returned
+
+
 def wait_for(handle: WorkerHandle, seen: list, predicate, timeout: float = 60.0):
-    """Read events into ``seen`` until one satisfies ``predicate``; return it."""
+    """Read events into ``seen`` until one satisfies ``predicate``; return it. Events that came in
+    the same batch after it are checked by the next wait, not skipped."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in handle.events(timeout=0.2):
-            seen.append(event)
+    backlog = _unchecked.setdefault(id(handle), [])
+    while True:
+        fresh = handle.events(timeout=0.0 if backlog else 0.2)
+        seen += fresh
+        batch, backlog[:] = [*backlog, *fresh], []
+        for i, event in enumerate(batch):
             if predicate(event):
+                backlog[:] = batch[i + 1 :]
                 return event
-        if handle.finished and not handle.is_alive:
+        if (handle.finished and not handle.is_alive) or time.monotonic() >= deadline:
             break
     raise AssertionError(f"no such event; saw {[type(e).__name__ for e in seen][-20:]}")
 
@@ -106,6 +114,8 @@ def test_sigkill_mid_epoch_keeps_what_was_flushed_and_resumes(db_path, make_job)
     seen: list = []
     try:
         epoch = wait_for(handle, seen, lambda e: isinstance(e, ev.EpochEnded))
+        # The epoch's checkpoint is written in the background; kill only once it is committed.
+        wait_for(handle, seen, lambda e: isinstance(e, ev.CheckpointSaved) and e.kind == "last")
         wait_for(handle, seen, lambda e: isinstance(e, ev.MetricsLogged) and e.points[-1][1] > epoch.step + 2)
         os.kill(handle.pid, signal.SIGKILL)
         while handle.is_alive:  # reaps the child, so the store sees its pid gone
