@@ -463,21 +463,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.check:
         return cmd_check(args)
     from mmstudio.training.control import TrainingControl
+    from mmstudio.training.distributed import DistributedError, from_environment, stop_on_sigterm
     from mmstudio.training.runner import run_job
     from mmstudio.training.worker import keep_freed_memory
 
     job = build_job(args)
-    progress = _Progress(enabled=not args.quiet)
+    try:
+        distributed = from_environment()  # started by torchrun
+    except DistributedError as exc:
+        raise UsageError(str(exc)) from None
+    main = distributed is None or distributed.main
+    if distributed is not None:
+        stop_on_sigterm()
+    progress = _Progress(enabled=not args.quiet and main)  # rank 0 speaks for the job
     control = TrainingControl()
     keep_freed_memory()  # this process trains now, as the GUI's worker does (see its docstring)
     try:
-        result = run_job(job, on_event=progress, control=control)
+        result = run_job(job, on_event=progress, control=control, distributed=distributed)
     except KeyboardInterrupt:
         control.stop()
         raise
     finally:
         progress.close()
     summary = result.summary()
+    if not main:  # rank 0 says what every process found; a process speaks of its own failures
+        if result.status != "failed":
+            return EXIT_OK
+        from mmstudio.training.runner import UNUSABLE_INPUT
+
+        if result.kind != UNUSABLE_INPUT:
+            print(f"error: process {distributed.rank}: {result.message}", file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
         print_json(summary)
     if result.status == "failed":

@@ -31,6 +31,7 @@ from mmstudio.data.types import SPLITS, Item, Problem, ProblemKind
 from mmstudio.formatting import plural
 from mmstudio.progress import check_cancel
 from mmstudio.training.augment import Augmenter
+from mmstudio.training.distributed import Distributed
 from mmstudio.training.labels import regression_value, split_multilabel
 from mmstudio.training.spec import DEFAULT_MAX_LEN, TrainSpec
 from mmstudio.vocabulary import check_task
@@ -393,6 +394,8 @@ class PreparedData:
         drop_last: bool = False,
         device: str | torch.device = "cpu",
         augment: Augmenter | None = None,
+        shard: Distributed | None = None,
+        pad_shards: bool = False,
     ) -> Iterator[Batch]:
         """Yield the batches of one epoch over ``split`` as dicts of tensors on ``device``.
 
@@ -406,6 +409,11 @@ class PreparedData:
         ``augment`` (:class:`~mmstudio.training.augment.Augmenter`, the training split only: any other
         split refuses it) changes each batch at random, seeded by ``(epoch, step)``: the same epoch
         and step give the same batch again.
+
+        ``shard`` (under ``torchrun``) keeps this process's share of each batch
+        (:meth:`~mmstudio.training.distributed.Distributed.shard`); with ``pad_shards`` (training) a
+        batch with fewer items than processes is filled up so every process has one, otherwise a
+        process's empty share is skipped.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -416,6 +424,10 @@ class PreparedData:
         device = torch.device(device)
         for step, start in enumerate(range(start_step * batch_size, stop, batch_size), start=start_step):
             indices = np.sort(order[start : start + batch_size])
+            if shard is not None:
+                indices = shard.shard(indices, pad_from=order if pad_shards else None)
+                if len(indices) == 0:
+                    continue
             yield self.batch(indices, device, augment=augment, key=(epoch, step))
 
     def batch(

@@ -16,6 +16,11 @@ exactly one terminal event (``RunFinished`` or ``RunFailed``).
 
 The run is created after the dataset has loaded, so that it is linked to the dataset record and
 stores the complete model spec; a dataset that cannot be loaded fails the job without creating a run.
+
+Under ``torchrun`` (``distributed``, :mod:`mmstudio.training.distributed`) every process runs the job;
+only rank 0 opens the store, records the run (and tells the others its id), writes the checkpoints and
+evaluates the best weights at the end. The others load the same dataset, check that they computed the
+same job, train their share of every batch and return.
 """
 
 from __future__ import annotations
@@ -120,6 +125,7 @@ class _Job:
 
     job: RunJob
     started: float
+    dist: Any = None
     store: Store | None = None
     run_id: int | None = None
     device: str | None = None
@@ -127,17 +133,24 @@ class _Job:
 
 
 def run_job(
-    job: RunJob, *, on_event: EventCallback | None = None, control: TrainingControl | None = None
+    job: RunJob,
+    *,
+    on_event: EventCallback | None = None,
+    control: TrainingControl | None = None,
+    distributed: Any = None,
 ) -> RunResult:
     """Run ``job`` in this process and return how it ended; see the module docstring.
 
     ``on_event`` receives every event (after the store has recorded it); ``control`` carries pause,
-    resume and stop requests. A failure is returned as a result with ``status="failed"``, never raised.
+    resume and stop requests; ``distributed`` is this process's
+    :class:`~mmstudio.training.distributed.Distributed` under ``torchrun`` (the process group is joined
+    here and left at the end). A failure is returned as a result with ``status="failed"``, never raised.
     """
     events = _Events(on_event)
-    state = _Job(job, time.monotonic())
+    state = _Job(job, time.monotonic(), dist=distributed)
     try:
-        state.store = Store.open(job.db_url)
+        if distributed is None or distributed.main:
+            state.store = Store.open(job.db_url)
         return _run(state, events, control)
     except BaseException as exc:
         result = _handle_exception(state, events, exc)
@@ -147,6 +160,8 @@ def run_job(
     finally:
         if state.store is not None:
             state.store.close()
+        if distributed is not None:
+            distributed.stop()
 
 
 def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunResult:
@@ -156,27 +171,47 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     from mmstudio.training.device import describe_device, resolve_device, resolve_precision
     from mmstudio.training.store_writer import StoreWriter
 
-    job, store = state.job, state.store
-    assert store is not None
+    job, store, dist = state.job, state.store, state.dist
+    main = dist is None or dist.main
+    assert store is not None or not main
     if job.train.num_threads is not None:
         torch.set_num_threads(job.train.num_threads)
     device = resolve_device(job.train.device)
+    if dist is not None:
+        device = dist.place(device)
+        dist.start(device)
+        if job.train.batch_size < dist.world_size:
+            raise TrainingFailed(
+                f"the batch size ({job.train.batch_size}) is the global batch, shared by the "
+                f"{dist.world_size} processes: make it at least {dist.world_size}",
+                kind=UNUSABLE_INPUT,
+            )
     precision = resolve_precision(job.train.precision, device)
     cancel = None if control is None else control.cancel_flag
-    dataset = _load_dataset(job, cancel)
+    with _leader_first(dist):  # the first process of each machine builds the caches
+        dataset = _load_dataset(job, cancel)
     job = state.job = dataclasses.replace(job, dataset=job.dataset.as_loaded(dataset))
-    dataset_id = _record_dataset(store, dataset)
-    resume = _load_resume_checkpoint(store, job.resume_run_id) if job.resume_run_id else None
+    dataset_id = _record_dataset(store, dataset) if store is not None else None
+    resume = _resume_checkpoint(store, job.resume_run_id, dist) if job.resume_run_id else None
     spec = _resume_spec(resume) if resume is not None else _model_spec(job, dataset)
     # a resumed run keeps the image size it recorded (one stored before torchvision weights brought
     # their own went on at the run's size)
     given = job.train if resume is not None else model_inputs(spec, job.train)[0]
     train, choices = train_for_data(dataset, spec, given)
     job = state.job = dataclasses.replace(job, train=train)
+    if dist is not None:
+        dist.same_everywhere((dataset.fingerprint, spec.to_dict(), train.to_dict()), "the dataset or the job")
     _check_spec(spec, dataset, job.train)
-    run_id = state.run_id = _open_run(store, job, spec, dataset_id, str(device))
-    state.device = describe_device(device)
-    events.writer = StoreWriter(store, run_id)
+    if store is not None:
+        run_id = _open_run(store, job, spec, dataset_id, _device_record(device, dist))
+        run = (run_id, store.get_run(run_id).name, str(store.run_dir(run_id)))
+    if dist is not None:
+        run = dist.broadcast(run if main else None)
+    run_id, run_name, run_dir = run
+    state.run_id = run_id
+    state.device = _device_record(describe_device(device), dist)
+    if store is not None:
+        events.writer = StoreWriter(store, run_id)
     if precision.note:
         events.log(run_id, precision.note, "warning")
     if resume is not None and resume.meta.get("dataset_fingerprint") != dataset.fingerprint:
@@ -185,12 +220,22 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
         )
 
     trainer = state.trainer = _build_trainer(
-        job, dataset, spec, resume, device, precision, run_id, events, control, store.run_dir(run_id)
+        job,
+        dataset,
+        spec,
+        resume,
+        device,
+        precision,
+        run_id,
+        events,
+        control,
+        Path(run_dir) if main else None,
+        dist,
     )
     events(
         ev.RunStarted(
             run_id,
-            store.get_run(run_id).name,
+            run_name,
             state.device,
             job.train.epochs,
             trainer.steps_per_epoch,
@@ -203,6 +248,11 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     for line in choices:  # what picks the best checkpoint, and what the data chose
         events.log(run_id, line)
     fit = trainer.fit()
+    if not main:  # rank 0 evaluates the best weights and records how the run ended
+        duration = time.monotonic() - state.started
+        return RunResult(run_id, fit.status, state.device, fit.state.epoch, fit.state.step, duration)
+    assert store is not None and dataset_id is not None
+    trainer.dist = None  # the final evaluation is rank 0's alone
     metrics = {**fit.last_metrics, **_final_evaluation(trainer, store, run_id, dataset_id, spec, events)}
     events.writer.flush()
     status = RunStatus.CANCELLED if fit.status == "cancelled" else RunStatus.COMPLETED
@@ -213,6 +263,37 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     return RunResult(
         run_id, status.value, state.device, fit.state.epoch, fit.state.step, duration, metrics, best
     )
+
+
+def _leader_first(dist: Any) -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext() if dist is None else dist.leader_first()
+
+
+def _device_record(device: Any, dist: Any) -> str:
+    """The device as recorded with the run: ``cuda:0 × 8 processes (nccl)`` under torchrun."""
+    return str(device) if dist is None else f"{device} × {dist.describe()}"
+
+
+def _resume_checkpoint(store: Store | None, run_id: int, dist: Any) -> Any:
+    """The checkpoint to resume run ``run_id`` from: found and checked by the process that has the
+    store; under torchrun the others load the file it names (a folder every machine reads)."""
+    from mmstudio.training import checkpoints
+
+    checkpoint = _load_resume_checkpoint(store, run_id) if store is not None else None
+    if dist is None:
+        return checkpoint
+    path = dist.broadcast(None if checkpoint is None else str(checkpoint.path))
+    if checkpoint is None:
+        if not Path(path).is_file():
+            raise TrainingFailed(
+                f"process {dist.rank} cannot read the checkpoint {path} that rank 0 resumes from: "
+                "resuming under torchrun needs the run's folder on a file system every machine reads",
+                kind=UNUSABLE_INPUT,
+            )
+        checkpoint = checkpoints.load_checkpoint(path)
+    return checkpoint
 
 
 def _record_dataset(store: Store, dataset: Any) -> int:
@@ -258,7 +339,8 @@ def _build_trainer(
     run_id: int,
     events: _Events,
     control: TrainingControl | None,
-    checkpoint_dir: Path,
+    checkpoint_dir: Path | None,
+    dist: Any = None,
 ) -> Any:
     """Prepare the tensors (with the checkpoint's labels and vocabulary when resuming), build the
     model from the seed, and the trainer around it, restored from the checkpoint when resuming."""
@@ -269,17 +351,18 @@ def _build_trainer(
 
     train = job.train
     _, own_tokenizer, image_norm = model_inputs(spec, train)
-    data = PreparedData(
-        dataset,
-        train,
-        spec.task,
-        need_text=spec.has_text,
-        need_image=spec.has_image,
-        labels=None if resume is None else resume.meta.get("labels"),
-        tokenizer=own_tokenizer if resume is None else resume.meta.get("tokenizer"),
-        cancel=None if control is None else control.cancel_flag,
-        image_norm=image_norm,
-    )
+    with _leader_first(dist):
+        data = PreparedData(
+            dataset,
+            train,
+            spec.task,
+            need_text=spec.has_text,
+            need_image=spec.has_image,
+            labels=None if resume is None else resume.meta.get("labels"),
+            tokenizer=own_tokenizer if resume is None else resume.meta.get("tokenizer"),
+            cancel=None if control is None else control.cancel_flag,
+            image_norm=image_norm,
+        )
     for message in data.messages:
         events.log(run_id, message, "warning")
     seed_everything(train.seed)
@@ -301,6 +384,7 @@ def _build_trainer(
         on_event=events,
         control=control,
         checkpoint_dir=checkpoint_dir,
+        distributed=dist,
         checkpoint_meta={
             "run_id": run_id,
             "model": spec.to_dict(),
@@ -314,7 +398,8 @@ def _build_trainer(
     )
     if resume is not None:
         trainer.restore(resume)
-    _cache_features(trainer, spec, train, device, run_id, events, control)
+    with _leader_first(dist):
+        _cache_features(trainer, spec, train, device, run_id, events, control)
     return trainer
 
 
@@ -576,13 +661,16 @@ def describe_failure(exc: BaseException, job: RunJob) -> tuple[str, str, int | N
     from mmstudio.store.errors import StoreError
     from mmstudio.training.checkpoints import CheckpointError
     from mmstudio.training.device import DeviceUnavailableError, is_out_of_memory
+    from mmstudio.training.distributed import DistributedError, Terminated
 
     if isinstance(exc, TrainingFailed):
         return exc.kind, exc.message, exc.step
     if isinstance(exc, StoreError):  # an unusable store (exit 2) or a failed write (a full disk)
         return (UNUSABLE_INPUT if exc.exit_code == 2 else "store"), str(exc), None
-    if isinstance(exc, CheckpointError | DeviceUnavailableError):  # the message names the file or device
+    if isinstance(exc, CheckpointError | DeviceUnavailableError | DistributedError):  # names what to fix
         return UNUSABLE_INPUT, str(exc), None
+    if isinstance(exc, Terminated):
+        return "error", Terminated.message, None
     if isinstance(exc, KeyboardInterrupt):
         return (
             "error",

@@ -20,7 +20,8 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from mmstudio.training.augment import Augmenter
 from mmstudio.training.control import TrainingControl
 from mmstudio.training.data import PreparedData, mask_batch
 from mmstudio.training.device import Precision, memory_in_use
+from mmstudio.training.distributed import Distributed
 from mmstudio.training.metrics import EvaluationResult, compute_metrics
 from mmstudio.training.spec import DEFAULT_PATIENCE, TrainSpec
 from mmstudio.vocabulary import ABLATIONS, metric_mode
@@ -251,6 +253,11 @@ class Trainer:
 
     ``checkpoint_dir`` receives ``best`` and ``last`` checkpoints (``None``: no checkpoints);
     ``checkpoint_meta`` is added to every checkpoint's meta (specs, labels, tokenizer, run id).
+
+    ``distributed`` (under ``torchrun``, :mod:`mmstudio.training.distributed`): the model trains
+    wrapped in DistributedDataParallel on this process's share of each global batch, the logged
+    losses and the evaluations are reduced over the processes, and only rank 0 is given a
+    ``checkpoint_dir``. ``self.model`` stays the plain module (checkpoints, evaluation, export).
     """
 
     def __init__(
@@ -266,14 +273,20 @@ class Trainer:
         control: TrainingControl | None = None,
         checkpoint_dir: str | Path | None = None,
         checkpoint_meta: dict[str, Any] | None = None,
+        distributed: Distributed | None = None,
     ) -> None:
         self.model = model
+        self.dist = distributed
+        self._ddp: nn.Module | None = None  # the DistributedDataParallel wrapper, made in fit()
         if hasattr(model, "modality_dropout"):  # a MultimodalModel: drops a modality in training only
             model.modality_dropout = spec.modality_dropout
         self.data = data
         self.spec = spec
         # Training batches only: evaluation (below) never passes it to the data.
-        self.augment = Augmenter.for_run(spec, data.tokenizer)
+        # Under torchrun each process draws its own augmentations (rank 0 those of a single process).
+        rank = 0 if distributed is None else distributed.rank
+        seeded = spec if rank == 0 else replace(spec, seed=spec.seed + 7919 * rank)
+        self.augment = Augmenter.for_run(seeded, data.tokenizer)
         self.device = device
         self.precision = precision
         self.run_id = run_id
@@ -313,6 +326,7 @@ class Trainer:
         """Train from the current state to the last epoch, a stop request or early stopping; the
         checkpoints are all on disk when it returns."""
         self.model.to(self.device)
+        self._wrap_ddp()
         self._last_checkpoint_time = time.monotonic()
         try:
             result = self._fit()
@@ -346,6 +360,21 @@ class Trainer:
                 return FitResult("completed", self.state, last_metrics, early_stopped=True)
         return FitResult("completed", self.state, last_metrics)
 
+    def _wrap_ddp(self) -> None:
+        """Under torchrun, wrap the model in DistributedDataParallel (once); its construction makes every
+        process's weights rank 0's."""
+        if self.dist is None or self._ddp is not None:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        norm = nn.modules.batchnorm._BatchNorm
+        if self.device.type == "cuda" and any(isinstance(m, norm) for m in self.model.modules()):
+            # batch statistics over the global batch, as one process would compute them (CUDA only:
+            # on a CPU each process normalises with its own share's statistics)
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self._ddp = DistributedDataParallel(self.model, device_ids=ids)
+
     def _train_epoch(self) -> bool:
         """One epoch (or what is left of it); False when a stop was requested."""
         spec, state = self.spec, self.state
@@ -361,6 +390,8 @@ class Trainer:
             start_step=state.batch,
             device=self.device,
             augment=self.augment,
+            shard=self.dist,
+            pad_shards=True,
         )
         group = accumulation
         for i, batch in enumerate(batches, start=state.batch):
@@ -368,7 +399,7 @@ class Trainer:
             if position == 0:
                 group = min(accumulation, n_batches - i)  # the epoch's last group may be short
                 self._set_lr(state.step)
-            self._forward_backward(batch, group)
+            self._forward_backward(batch, group, i, last=position == group - 1)
             if position == group - 1:
                 self._optimizer_step()
                 state.step += 1
@@ -384,17 +415,48 @@ class Trainer:
         state.batch = 0
         return True
 
-    def _forward_backward(self, batch: dict[str, torch.Tensor], group: int) -> None:
-        with self.precision.autocast():
-            outputs = self.model(batch)
+    def _forward_backward(self, batch: dict[str, torch.Tensor], group: int, i: int, *, last: bool) -> None:
+        """Forward and backward of batch ``i`` of the epoch, ``group`` batches to an optimiser step
+        (``last``: this batch completes it)."""
+        share, samples = 1.0, batch["index"].shape[0]
+        ddp = self._ddp
+        with self.precision.autocast(), ddp.no_sync() if ddp is not None and not last else nullcontext():
+            outputs = (ddp or self.model)(batch)
+            if self.dist is not None:
+                outputs, batch, share, samples = self._global_batch(outputs, batch, i)
             logged, loss = self.model.loss_parts(outputs, batch)  # the prediction's loss is logged
-        if group != 1:
-            loss, logged = loss / group, logged / group
-        self.scaler.scale(loss).backward()
+            if self.dist is not None:
+                # DDP averages the processes' gradients: scaled so the average is the global batch's
+                loss = loss * (share * self.dist.world_size)
+                logged = logged * share  # summed over the processes when logged
+            if group != 1:
+                loss, logged = loss / group, logged / group
+            self.scaler.scale(loss).backward()
         # logged + (loss - loss): the prediction's loss, or NaN when the total is not finite (the check)
         self._pending.append((logged + (loss - loss)).detach())
         self._pending_steps.append(self.state.step)
-        self._window_samples += batch["index"].shape[0]
+        self._window_samples += samples
+
+    def _global_batch(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], i: int
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], float, int]:
+        """Under torchrun: ``(outputs, batch, share, samples)`` for this process's loss. The contrastive
+        loss is computed on every process's embeddings (gathered with their gradients, so the whole
+        global batch gives the negatives), each process then holding ``1 / world_size`` of it; another
+        task's mean loss over this process's items is ``local / global`` of the global batch's."""
+        assert self.dist is not None
+        world = self.dist.world_size
+        size = self.spec.batch_size
+        n = self.data.split_sizes().get("train", 0)
+        samples = max(world, min(size, n - i * size))  # the global batch, padded as the shards were
+        if self.task == "contrastive":
+            outputs = dict(outputs)
+            for key in ("text_embedding", "image_embedding"):
+                outputs[key] = self.dist.gather_rows(outputs[key])
+            if "group" in batch:
+                batch = {**batch, "group": self.dist.gather_rows(batch["group"])}
+            return outputs, batch, 1.0 / world, samples
+        return outputs, batch, batch["index"].shape[0] / samples, samples
 
     def _set_lr(self, step: int) -> None:
         factor = self.schedule.factor(step)
@@ -445,6 +507,8 @@ class Trainer:
         if not self._pending:
             return
         losses = torch.stack(self._pending).float()
+        if self.dist is not None:
+            self.dist.sum(losses)  # each process sent its share of each step's global loss
         lr = self.optimizer.param_groups[0]["lr"]
         window = _LogWindow(losses, self._pending_steps, self.state.epoch + 1, lr)
         self._pending, self._pending_steps = [], []
@@ -728,6 +792,8 @@ class Trainer:
             raise ValueError(f"unknown ablation {ablation!r}; choose one of {', '.join(ABLATIONS)}")
         was_training = self.model.training
         self.model.eval()
+        if self.dist is not None:
+            self.dist.broadcast_buffers(self.model)  # rank 0's BatchNorm statistics everywhere
         keep = _OUTPUT_KEYS[self.task]
         collected: dict[str, list[torch.Tensor]] = {key: [] for key in keep}
         indices: list[torch.Tensor] = []
@@ -756,13 +822,42 @@ class Trainer:
                     progress(done, total)
         finally:
             self.model.train(was_training)
+        if self.dist is not None:
+            collected, indices, loss_sum, count = self._gather_evaluation(collected, indices, loss_sum, count)
         return self._score(split, ablation, collected, indices, loss_sum, count)
+
+    def _gather_evaluation(
+        self,
+        collected: dict[str, list[torch.Tensor]],
+        indices: list[torch.Tensor],
+        loss_sum: torch.Tensor,
+        count: int,
+    ) -> tuple[dict[str, list[torch.Tensor]], list[torch.Tensor], torch.Tensor, int]:
+        """Under torchrun, every process's share of an evaluation, on every process, in item order: each
+        then computes the same metrics (and takes the same early-stopping decision)."""
+        assert self.dist is not None
+        mine = (
+            {key: [t.cpu() for t in parts] for key, parts in collected.items()},
+            [t.cpu() for t in indices],
+            float(loss_sum.item()),
+            count,
+        )
+        shares = self.dist.gather(mine)
+        index = torch.cat([t for share in shares for t in share[1]] or [torch.zeros(0, dtype=torch.long)])
+        order = torch.argsort(index)
+        merged: dict[str, list[torch.Tensor]] = {}
+        for key in collected:
+            parts = [t for share in shares for t in share[0][key]]
+            merged[key] = [torch.cat(parts)[order]] if parts else []
+        total = sum(share[3] for share in shares)
+        loss = torch.tensor(sum(share[2] for share in shares))
+        return merged, [index[order]] if len(index) else [], loss, total
 
     def _eval_batch_size(self) -> int:
         return max(1, 2 * self.spec.batch_size)
 
     def _eval_batches(self, split: str) -> Iterator[dict[str, torch.Tensor]]:
-        return self.data.batches(split, self._eval_batch_size(), device=self.device)
+        return self.data.batches(split, self._eval_batch_size(), device=self.device, shard=self.dist)
 
     def _score(
         self,
