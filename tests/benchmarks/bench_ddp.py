@@ -117,7 +117,8 @@ def main() -> int:
                     from mmstudio.store import Store
 
                     with Store.open(db_url) as store:
-                        steps_per_epoch = int(store.read_curve(run_id, "train/loss").step.max()) // args.epochs
+                        last = int(store.read_curve(run_id, "train/loss").step.max())
+                    steps_per_epoch = last // args.epochs
                 figures[name].append(samples_per_s(db_url, run_id, steps_per_epoch))
                 walls[name].append(wall)
         result = {name: round(statistics.median(values), 1) for name, values in figures.items()}

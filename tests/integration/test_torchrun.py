@@ -153,3 +153,18 @@ def test_a_global_batch_smaller_than_the_processes_is_refused_in_a_sentence(smal
     assert f"{os.sep}mmstudio{os.sep}" not in done.stderr.replace(sys.executable, "")
     with Store.open(url) as store:
         assert store.list_runs() == []
+
+
+def test_gradient_accumulation_under_torchrun_matches_one_process(small_demo, tmp_path):
+    """Two batches to a step: the first backward skips DDP's all-reduce (``no_sync``), the second
+    averages both; the update is still one process's."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    spec = tmp_path / "job.json"
+    job = write_job(spec, small_demo, _TEXT_ONLY, epochs=1, accumulation=2)
+    done = torchrun(["train", str(spec), "--json"], url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run_id = json.loads(done.stdout)["run_id"]
+    single = run_job(RunJob.from_dict({**job.to_dict(), "db_url": url}))
+    (steps, distributed), (single_steps, alone) = losses(url, run_id), losses(url, single.run_id)
+    assert steps == single_steps == [1, 2, 3, 4]  # 8 batches, 2 to a step
+    assert np.abs(distributed - alone).max() < TOLERANCE, (distributed, alone)
