@@ -11,6 +11,8 @@ writes the run to the store itself; this page only shows what it reports. The pa
   :class:`~mmstudio.ui.train.resumable.ResumableRunsWidget` (the runs that can be resumed);
 - :class:`~mmstudio.ui.train.job_check.JobCheckController`: why the data cannot train the model
   (:func:`mmstudio.training.preflight.job_problems`, in the pool), which disables Start with the reason;
+- :class:`~mmstudio.ui.train.launch_dialog.LaunchDialog` (Export launch command…): the job as torchrun
+  and SLURM launch files for other machines (:mod:`mmstudio.training.launch`);
 - :class:`~mmstudio.ui.train.controller.WorkerController`: the worker, started and joined in the thread
   pool, its events read on a timer with a budget per tick;
 - :class:`~mmstudio.ui.train.run_view.RunViewWidget`: what the run reports (progress, a failure, the
@@ -60,6 +62,7 @@ from mmstudio.ui.train.setup_column import SetupColumnWidget
 
 if TYPE_CHECKING:
     from mmstudio.data.spec import DatasetSpec
+    from mmstudio.ui.train.launch_dialog import LaunchDialog
 
 #: The keys of Start (Ctrl+Enter on the keypad too). Pause / Resume and Stop: progress_view's.
 START_KEYS = (QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter"))
@@ -170,6 +173,8 @@ class TrainPanel(QWidget):
         self.form.augmentation_changed.connect(self._update_summary)
         self.form_message, self.start_message = column.form_message, column.start_message
         self.start_button, self.queue_button = column.start_button, column.queue_button
+        self.launch_button = column.launch_button
+        self.launch_button.clicked.connect(self.export_launch)
         self.queue_view = column.queue_view
         self.summary.page_requested.connect(self.state.page_requested)
         self.start_button.clicked.connect(self._on_start_button_clicked)
@@ -288,6 +293,26 @@ class TrainPanel(QWidget):
         entry = self.enqueue(job)
         self.state.post_status(f"Queued: {entry.title}")
         return entry
+
+    def export_launch(self) -> LaunchDialog | None:
+        """Export launch command…: the dialog that writes the job the form describes as torchrun and
+        SLURM launch files (:mod:`mmstudio.training.launch`), for the app's store; None with a message
+        when the form holds no job that can train."""
+        if self.job_check.problems:
+            self.form_message.show_message(self.job_check.unavailable, "error")
+            return None
+        job = self._job_from_form()
+        if job is None:
+            return None
+        from mmstudio.paths import default_db_url
+        from mmstudio.ui.train.launch_dialog import LaunchDialog
+
+        gpus = sum(device.kind == "cuda" for device in self.devices or [])
+        dialog = LaunchDialog(job, self.state.db_url or default_db_url(), gpus=gpus, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exported.connect(self._on_launch_dialog_exported)
+        dialog.open()
+        return dialog
 
     def enqueue(self, job: RunJob, title: str | None = None) -> QueueEntry:
         """Queue a ready-made job (a resume, a job built elsewhere)."""
@@ -525,6 +550,10 @@ class TrainPanel(QWidget):
         self.start_button.setToolTip(f"{why} ({keys})" if why else f"Start training now ({keys})")
         self.queue_button.setEnabled(has_dataset and not blocked)
         self.queue_button.setToolTip(why)
+        self.launch_button.setEnabled(has_dataset and not blocked)
+        self.launch_button.setToolTip(
+            why.replace("Start is", "Export is") or "Write this job as torchrun and SLURM launch files"
+        )
         if blocked:
             self.start_message.show_message(self.job_check.unavailable, "warning")
         else:
@@ -545,6 +574,9 @@ class TrainPanel(QWidget):
 
     def _on_queue_button_clicked(self) -> None:
         self.add_to_queue()
+
+    def _on_launch_dialog_exported(self, folder: Any) -> None:
+        self.state.post_status(f"Launch files written to {folder}")
 
     def _on_queue_view_changed(self) -> None:
         self.queue_changed.emit()

@@ -1,6 +1,7 @@
 """The Train page's settings column: what a run would train on, its hyperparameters, Start and Add to
-queue with why Start is unavailable, the queue, and the runs to resume, in a scroll area whose fields
-take the mouse wheel only when focused. It lays them out; the page connects and drives them.
+queue with why Start is unavailable, Export launch command…, the queue, and the runs to resume, in a
+scroll area whose fields take the mouse wheel only when focused. It lays them out; the page connects
+and drives them.
 
 The column can hide (``toggle_action``, whose button is left of the run's name). On a page too
 narrow for it and the run side by side (the window at its 720 x 480 minimum) the page shows one at a
@@ -33,7 +34,8 @@ from mmstudio.ui.widgets import MessageBar, section_label
 
 class SetupColumnWidget(QScrollArea):
     """``summary``, ``form``, ``form_message`` (what became of Start), ``start_message`` (why Start is
-    unavailable), ``start_button``, ``queue_button``, ``queue_view`` and ``resumable``, top to bottom;
+    unavailable), ``start_button``, ``queue_button``, ``launch_button`` (Export launch command…),
+    ``queue_view`` and ``resumable``, top to bottom;
     as wide as its widest field (never clipped), and as tall as they are (it scrolls)."""
 
     def __init__(self, queue: RunQueue, parent: QWidget | None = None) -> None:
@@ -68,6 +70,8 @@ class SetupColumnWidget(QScrollArea):
         buttons.addWidget(self.queue_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        self.launch_button = QPushButton(icon("export"), "Export launch command…")  # torchrun, SLURM
+        layout.addWidget(self.launch_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         layout.addSpacing(4)
         layout.addWidget(section_label("Queue"))
