@@ -68,9 +68,73 @@ def first_run(out: Path) -> None:
     window.close()
 
 
+def launch_export(out: Path) -> None:
+    """The Train page with Export launch command… open over it (a job for 2 nodes of 4 GPUs under
+    SLURM, into a team's PostgreSQL store), as one picture: the page dimmed as under a modal dialog.
+    Run in a process of its own (``make_screenshots.py --launch-export OUT_DIR``)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QColor, QPainter
+
+    from mmstudio.data.dataset import load_dataset
+    from mmstudio.data.demo import write_demo
+    from mmstudio.data.spec import DatasetSpec
+    from mmstudio.ui.app import SCREENSHOT_SIZE, create_application, save_when_settled
+    from mmstudio.ui.settings import Settings
+    from mmstudio.ui.state import StudioState
+    from mmstudio.ui.train.panel import TrainPanel
+
+    app = create_application()
+    home = Path(os.environ["MMSTUDIO_HOME"])
+    folder = write_demo(home / "demo", n_items=300, image_size=32).parent
+    state = StudioState()
+    state.set_db_url("postgresql+psycopg://mmstudio@db.lab.example/runs")
+    state.set_dataset(load_dataset(folder), DatasetSpec(path=str(folder)))
+    state.set_model_spec(
+        {
+            "text_encoder": {"name": "textcnn"},
+            "image_encoder": {"name": "small_cnn"},
+            "fusion": {"name": "gated"},
+        }
+    )
+    panel = TrainPanel(state, Settings(home / "settings.ini"))
+    panel.resize(*SCREENSHOT_SIZE)
+    panel.show()
+    panel.form.name_edit.setText("gated-night")
+    save_when_settled(
+        app, panel, out / "gui-train-launch-export.png", panel.is_busy, lambda: "", 120, "train"
+    )
+    dialog = panel.export_launch()
+    dialog.nproc_spin.setValue(4)
+    dialog.nodes_spin.setValue(2)
+    dialog.slurm_button.setChecked(True)
+    dialog.partition_edit.setText("gpu")
+    dialog.time_edit.setText("04:00:00")
+    dialog.gpus_spin.setValue(4)
+    dialog.cpus_spin.setValue(32)
+    dialog.folder_edit.setText("/shared/launch/gated-night")
+    save_when_settled(
+        app, dialog, out / "gui-train-launch-dialog.png", lambda: False, lambda: "", 30, "dialog"
+    )
+    page, shown = panel.grab(), dialog.grab()
+    painter = QPainter(page)
+    painter.fillRect(page.rect(), QColor(0, 0, 0, 90))
+    corner = QPoint((page.width() - shown.width()) // 2, (page.height() - shown.height()) // 2)
+    painter.drawPixmap(corner, shown)
+    painter.setPen(QColor(0, 0, 0, 110))
+    painter.drawRect(corner.x() - 1, corner.y() - 1, shown.width() + 1, shown.height() + 1)  # its frame
+    painter.end()
+    page.save(str(out / "gui-train-launch-export.png"))
+    (out / "gui-train-launch-dialog.png").unlink()
+    dialog.close()
+    panel.close()
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--first-run"]:
         first_run(Path(sys.argv[2]))
+        return 0
+    if sys.argv[1:2] == ["--launch-export"]:
+        launch_export(Path(sys.argv[2]))
         return 0
     out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "images")
     out.mkdir(parents=True, exist_ok=True)
@@ -82,6 +146,7 @@ def main() -> int:
     try:
         fresh = {**env, "MMSTUDIO_HOME": str(work / "first-run")}  # nothing there yet: a first run
         subprocess.run([sys.executable, __file__, "--first-run", str(out)], env=fresh, check=True)
+        subprocess.run([sys.executable, __file__, "--launch-export", str(out)], env=fresh, check=True)
         for page in ("datasets", "model"):
             subprocess.run(
                 [*gui, "--page", page, "--demo", "--screenshot", str(out / f"gui-{page}.png")],

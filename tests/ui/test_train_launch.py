@@ -48,7 +48,7 @@ def make_page(qtbot, tmp_path):
 
 
 def _open_dialog(qtbot, panel: TrainPanel) -> LaunchDialog:
-    qtbot.waitUntil(lambda: not panel.job_check.checking)
+    qtbot.waitUntil(lambda: not panel.job_check.checking, timeout=60_000)
     assert panel.launch_button.isEnabled()
     qtbot.mouseClick(panel.launch_button, Qt.MouseButton.LeftButton)
     (dialog,) = [d for d in panel.findChildren(LaunchDialog) if d.isVisible()]  # a closed one goes later
@@ -64,6 +64,7 @@ def test_export_writes_the_job_and_scripts_and_says_where(qtbot, make_page, smal
     assert dialog.store_edit.text() == panel.state.db_url  # the app's store
     assert not dialog.slurm_group.isVisible()  # folded away until wanted
     assert not dialog.host_edit.isEnabled()  # one node: no rendezvous to name
+    assert dialog.export_button.isDefault()  # Return exports
 
     folder = tmp_path / "launch"
     dialog.folder_edit.setText(str(folder))
@@ -96,6 +97,9 @@ def test_export_writes_the_job_and_scripts_and_says_where(qtbot, make_page, smal
     assert "#SBATCH --gpus-per-node=2" in sbatch
     assert dialog.result.isVisible() and str(folder) in dialog.result.label.text()
     assert posted and str(folder) in posted[-1]
+    # Saying more (SLURM unfolded, where the files went) makes the dialog taller, never squashed.
+    qtbot.waitUntil(lambda: dialog.height() >= dialog.layout().totalHeightForWidth(dialog.width()))
+    assert dialog.result.height() >= dialog.result.heightForWidth(dialog.result.width()) > 0
 
 
 def test_copy_puts_the_command_on_the_clipboard(qtbot, make_page, small_demo):
@@ -111,7 +115,7 @@ def test_copy_puts_the_command_on_the_clipboard(qtbot, make_page, small_demo):
     assert words[:3] == ["torchrun", "--nnodes", "2"]
     assert words[words.index("--rdzv-endpoint") + 1] == "head01:29500"
     assert dialog.copy_button.text() == "Copied"
-    qtbot.waitUntil(lambda: dialog.copy_button.text() == "Copy", timeout=5000)
+    qtbot.waitUntil(lambda: dialog.copy_button.text() == "Copy", timeout=30_000)
 
 
 def test_a_store_password_is_said_and_written_nowhere(qtbot, make_page, small_demo, tmp_path):
@@ -181,7 +185,7 @@ def test_the_button_says_why_it_is_unavailable(qtbot, make_page, single_label_de
     assert panel.findChild(LaunchDialog) is None
 
     panel = make_page(single_label_demo)  # one label: nothing to classify
-    qtbot.waitUntil(lambda: not panel.job_check.checking)
+    qtbot.waitUntil(lambda: not panel.job_check.checking, timeout=60_000)
     assert not panel.launch_button.isEnabled()
     assert panel.launch_button.toolTip().startswith("Export is unavailable:")
     assert panel.export_launch() is None

@@ -14,7 +14,7 @@ import re
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -97,13 +97,13 @@ class LaunchDialog(QDialog):
         self.job = job
         self.plan: LaunchPlan | None = None
         self._write_task: Task | None = None
+        self._fit_pending = False
         layout = QVBoxLayout(self)
         layout.setSpacing(10)
         layout.addWidget(
             _hint(
-                f"Train “{job.title}” on other machines with torchrun. Export writes the job spec, "
-                f"{LAUNCH_FILE} (run it here, or on every node) and {SBATCH_FILE} (for sbatch) to a "
-                "folder; the runs land in the store as runs started here do."
+                f"Train “{job.title}” with torchrun: Export writes its spec, {LAUNCH_FILE} (here or on "
+                f"every node) and {SBATCH_FILE}; the runs land in the store below."
             )
         )
         guard = WheelGuard(self)
@@ -115,18 +115,16 @@ class LaunchDialog(QDialog):
         self.nproc_spin.setToolTip("One process per GPU; on CPUs, one per few cores")
         form.addRow("Processes per node", self.nproc_spin)
         self.nodes_spin = _spin(1, 4096, 1)
+        self.nodes_spin.setToolTip(
+            "One node runs torchrun --standalone; several meet at a c10d rendezvous on the first (under "
+            "SLURM, the job's first node)"
+        )
         form.addRow("Nodes", self.nodes_spin)
         self.host_edit = QLineEdit()
         self.host_edit.setPlaceholderText(f"its host name, or {RDZV_HOST_ENV} on each node")
         self.port_spin = _spin(1, 65535, DEFAULT_PORT)
         self.port_spin.setToolTip("The rendezvous port on the first node (SLURM jobs use it too)")
         form.addRow("First node", _row(self.host_edit, QLabel("port"), self.port_spin))
-        form.addRow(
-            _hint(
-                "One node runs torchrun --standalone; several meet at a c10d rendezvous on the first "
-                "(under SLURM, the job's first node)."
-            )
-        )
         layout.addWidget(where)
 
         # --- the store
@@ -137,8 +135,8 @@ class LaunchDialog(QDialog):
         form.addRow("Runs are saved in", self.store_edit)
         form.addRow(
             _hint(
-                "Rank 0 records the run here; every node must reach it (a PostgreSQL URL for a team). "
-                "A URL with a password is not written in the files: they read it from MMSTUDIO_DB."
+                "Every node must reach it (PostgreSQL for a team); a URL with a password is left to "
+                "MMSTUDIO_DB."
             )
         )
         layout.addWidget(store)
@@ -155,18 +153,17 @@ class LaunchDialog(QDialog):
         self.slurm_group = QGroupBox()
         form = QFormLayout(self.slurm_group)
         self.partition_edit = QLineEdit()
-        self.partition_edit.setPlaceholderText("the cluster's default")
-        form.addRow("Partition", self.partition_edit)
-        self.time_edit = QLineEdit()
-        self.time_edit.setPlaceholderText("e.g. 04:00:00 or 1-12 (days-hours)")
-        form.addRow("Time limit", self.time_edit)
-        self.gpus_spin = _spin(0, 1024, gpus, "none asked for")
-        form.addRow("GPUs per node", self.gpus_spin)
-        self.cpus_spin = _spin(0, 100_000, 0, "the cluster's default")
-        form.addRow("CPUs per node", self.cpus_spin)
+        self.partition_edit.setPlaceholderText("the default")
         self.account_edit = QLineEdit()
-        self.account_edit.setPlaceholderText("the cluster's default")
-        form.addRow("Account", self.account_edit)
+        self.account_edit.setPlaceholderText("the default")
+        form.addRow("Partition", _row(self.partition_edit, QLabel("Account"), self.account_edit, even=True))
+        self.gpus_spin = _spin(0, 1024, gpus, "none")
+        self.cpus_spin = _spin(0, 100_000, 0, "the default")
+        self.cpus_spin.setToolTip("CPUs for each node's torchrun and its processes (--cpus-per-task)")
+        form.addRow("GPUs per node", _row(self.gpus_spin, QLabel("CPUs per node"), self.cpus_spin, even=True))
+        self.time_edit = QLineEdit()
+        self.time_edit.setPlaceholderText("the default; e.g. 04:00:00, or 1-12 for days-hours")
+        form.addRow("Time limit", self.time_edit)
         self.slurm_group.hide()
         layout.addWidget(self.slurm_group)
 
@@ -175,6 +172,7 @@ class LaunchDialog(QDialog):
         form = QFormLayout(files)
         self.folder_edit = QLineEdit(str(folder or default_folder(job)))
         browse = QPushButton("Browse…")
+        browse.setAutoDefault(False)  # Return exports; only a click browses
         browse.clicked.connect(self._on_browse_clicked)
         form.addRow("Folder", _row(self.folder_edit, browse))
         form.addRow(
@@ -188,6 +186,7 @@ class LaunchDialog(QDialog):
         head.addWidget(section_label("Command"))
         head.addStretch(1)
         self.copy_button = QPushButton("Copy")
+        self.copy_button.setAutoDefault(False)
         self.copy_button.setToolTip("Copy the torchrun command to the clipboard")
         self.copy_button.clicked.connect(self._on_copy_button_clicked)
         head.addWidget(self.copy_button)
@@ -206,12 +205,11 @@ class LaunchDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
         self.export_button.setIcon(icon("export"))
-        self.export_button.setDefault(True)
-        self.export_button.clicked.connect(self.export)
+        self.export_button.clicked.connect(self.export)  # the dialog stays open: it says where they went
         buttons.rejected.connect(self.reject)
-        layout.addStretch(1)
         layout.addWidget(buttons)
-        self.setMinimumWidth(640)
+        self.export_button.setDefault(True)  # once in the dialog: Return exports
+        self.setMinimumWidth(680)
 
         guard.guard(self.nproc_spin, self.nodes_spin, self.port_spin, self.gpus_spin, self.cpus_spin)
         for spin in (self.nproc_spin, self.nodes_spin, self.port_spin, self.gpus_spin, self.cpus_spin):
@@ -276,7 +274,6 @@ class LaunchDialog(QDialog):
             else:
                 self.message.clear()
         ready = self.plan is not None
-        self._fit_height()
         self.export_button.setEnabled(ready and not self.writing)
         self.copy_button.setEnabled(ready)
         self.export_button.setToolTip("" if ready else self.message.label.text())
@@ -342,17 +339,22 @@ class LaunchDialog(QDialog):
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """As tall as the content at this width, never less: wrapped text (the hints, the warnings)
-        needs more height when narrower, which a window's minimum size does not follow by itself."""
+        """As tall as the content at this width: wrapped text (the hints, the warnings) needs more
+        height when the dialog is narrower or says more, which a window's minimum size does not
+        follow by itself; nothing in the dialog grows, so it is never taller either."""
+        self._fit_pending = False
         self.layout().activate()
         needed = self.layout().totalHeightForWidth(self.width())
         self.setMinimumHeight(needed)
         self.resize(self.width(), needed)
 
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if event.size().width() != event.oldSize().width():
-            QTimer.singleShot(0, self, self._fit_height)  # a new width, another height for the text
+    def event(self, event: QEvent) -> bool:
+        handled = super().event(event)
+        # A message shown or hidden, a group folded, text that wraps anew: fit once the layout is done.
+        if event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize) and not self._fit_pending:
+            self._fit_pending = True
+            QTimer.singleShot(0, self, self._fit_height)
+        return handled
 
 
 def _align_labels(*groups: QGroupBox) -> None:
@@ -370,10 +372,11 @@ def _align_labels(*groups: QGroupBox) -> None:
         label.setMinimumWidth(width)
 
 
-def _row(*widgets: QWidget) -> QWidget:
+def _row(*widgets: QWidget, even: bool = False) -> QWidget:
+    """``widgets`` side by side: the first takes the room left (``even``: the fields share it)."""
     row = QWidget()
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
     for n, widget in enumerate(widgets):
-        layout.addWidget(widget, 1 if n == 0 else 0)
+        layout.addWidget(widget, 1 if n == 0 or (even and not isinstance(widget, QLabel)) else 0)
     return row
