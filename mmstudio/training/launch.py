@@ -26,10 +26,11 @@ import os
 import re
 import shlex
 import textwrap
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmstudio import __version__
+from mmstudio import __version__, paths
 from mmstudio.preferences import DB_ENV
 from mmstudio.training.spec import RunJob
 
@@ -130,6 +131,11 @@ class LaunchPlan:
                 path.chmod(0o755)
             written.append(path)
         return written
+
+
+def default_launch_folder(job: RunJob) -> Path:
+    """A new folder for ``job``'s launch files: ``<data folder>/launch/<name>-<date-time>``."""
+    return paths.data_dir() / "launch" / f"{_slug(job.name or 'run')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def plan_launch(job: RunJob, db_url: str, layout: LaunchLayout, folder: str | os.PathLike[str]) -> LaunchPlan:
@@ -341,7 +347,7 @@ def _launch_script(about: _About, words: list[list[str]]) -> str:
 
 def _sbatch_script(about: _About, words: list[list[str]], folder: Path) -> str:
     layout, slurm = about.layout, about.layout.slurm
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", about.job.name or "train").strip("-")[:40] or "train"
+    name = _slug(about.job.name or "train")
     options = [
         f"--job-name=mmstudio-{name}",
         f"--nodes={layout.nnodes}",
@@ -369,6 +375,11 @@ def _sbatch_script(about: _About, words: list[list[str]], folder: Path) -> str:
             'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
         ]
     return "\n".join(["#!/bin/bash", *(f"#SBATCH {option}" for option in options), *lines, _lines(words)])
+
+
+def _slug(name: str) -> str:
+    """``name`` as a file or SLURM job name: letters, digits, ``_ . -``, at most 40 of them."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")[:40] or "run"
 
 
 def _processes(n: int) -> str:

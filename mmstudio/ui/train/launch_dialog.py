@@ -10,8 +10,6 @@ in the thread pool (a network folder may be slow) and says where.
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
@@ -42,6 +40,7 @@ from mmstudio.training.launch import (
     LaunchLayout,
     LaunchPlan,
     SlurmOptions,
+    default_launch_folder,
     plan_launch,
 )
 from mmstudio.training.spec import RunJob
@@ -52,12 +51,6 @@ from mmstudio.ui.widgets import MessageBar, WheelGuard, section_label
 
 def _write_job(_state, plan: LaunchPlan) -> list[Path]:
     return plan.write()
-
-
-def default_folder(job: RunJob) -> Path:
-    """A new folder for ``job``'s launch files: ``<data folder>/launch/<name>-<date-time>``."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job.name or "run").strip("-") or "run"
-    return paths.data_dir() / "launch" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _hint(text: str) -> QLabel:
@@ -170,7 +163,7 @@ class LaunchDialog(QDialog):
         # --- the folder
         files = QGroupBox("Files")
         form = QFormLayout(files)
-        self.folder_edit = QLineEdit(str(folder or default_folder(job)))
+        self.folder_edit = QLineEdit(str(folder or default_launch_folder(job)))
         browse = QPushButton("Browse…")
         browse.setAutoDefault(False)  # Return exports; only a click browses
         browse.clicked.connect(self._on_browse_clicked)

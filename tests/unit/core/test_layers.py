@@ -49,6 +49,7 @@ CORE = [
     "mmstudio.training.preflight",
     "mmstudio.training.resume",
     "mmstudio.training.queue",
+    "mmstudio.training.launch",
     "mmstudio.store.summaries",
     "mmstudio.store.report",
     "mmstudio.store.curves",

@@ -31,6 +31,7 @@ from mmstudio.training.launch import (
     SBATCH_FILE,
     LaunchLayout,
     SlurmOptions,
+    default_launch_folder,
     plan_launch,
 )
 from mmstudio.training.spec import RunJob, TrainSpec
@@ -118,6 +119,15 @@ def test_a_relative_dataset_path_is_written_absolute_and_said(tmp_path, monkeypa
     absolute = str(tmp_path / "pairs" / "manifest.csv")
     assert RunJob.from_json(plan.files[JOB_FILE]).dataset.path == absolute
     assert any("pairs/manifest.csv" in w and absolute in w for w in plan.warnings)
+
+
+def test_the_default_folder_is_new_and_named_after_the_run(mmstudio_home):
+    from mmstudio import paths
+
+    folder = default_launch_folder(dataclasses.replace(_job(), name="night run #2"))
+    assert folder.parent == paths.data_dir() / "launch" and not folder.exists()
+    assert folder.name.startswith("night-run-2-")
+    assert default_launch_folder(dataclasses.replace(_job(), name=None)).name.startswith("run-")
 
 
 # --- one machine -----------------------------------------------------------------------------------------
