@@ -232,8 +232,9 @@ class _Store:
             raise ValueError("The store's URL spans lines; give it on one line")
         try:
             url = make_url(text)
-        except (ArgumentError, ValueError) as exc:
-            raise ValueError(f"The store {text!r} is not a database URL ({exc})") from None
+        except (ArgumentError, ValueError):
+            shown = re.sub(r"(//[^/@:]*:)[^@/]*@", r"\1***@", text)  # no password, even in a bad URL
+            raise ValueError(f"The store {shown!r} is not a database URL") from None
         backend = url.get_backend_name()
         if backend == "sqlite" and (not url.database or url.database == ":memory:"):
             raise ValueError(f"The store {text!r} names no file: the runs would be lost when training ends")
@@ -244,7 +245,8 @@ class _Store:
         masked = url.update_query_dict(in_query) if in_query else url
         masked = masked.set(password="PASSWORD") if url.password is not None else masked
         example = masked.render_as_string(hide_password=False)  # the scripts' comment: export ...=
-        return cls(text, example.replace("PASSWORD", "***"), backend, secret, example)
+        shown = example.replace("PASSWORD", "***") if secret else example
+        return cls(text, shown, backend, secret, example)
 
 
 # --- the scripts -----------------------------------------------------------------------------------------

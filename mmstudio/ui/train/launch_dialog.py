@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from mmstudio import paths
+from mmstudio.formatting import sentence
 from mmstudio.training.launch import (
     DEFAULT_PORT,
     LAUNCH_FILE,
@@ -220,7 +221,7 @@ class LaunchDialog(QDialog):
 
     # --- the plan ---------------------------------------------------------------------------------
 
-    def layout_spec(self) -> LaunchLayout:
+    def launch_layout(self) -> LaunchLayout:
         """The fields as a :class:`LaunchLayout` (raises ``ValueError`` naming a bad one)."""
         slurm = SlurmOptions(
             partition=self.partition_edit.text(),
@@ -247,11 +248,11 @@ class LaunchDialog(QDialog):
             folder = self.folder_edit.text().strip()
             if not folder:
                 raise ValueError("Choose a folder for the files")
-            self.plan = plan_launch(self.job, self.store_edit.text(), self.layout_spec(), folder)
+            self.plan = plan_launch(self.job, self.store_edit.text(), self.launch_layout(), folder)
         except ValueError as exc:
             self.plan = None
             self.command_view.setPlainText("")
-            self.message.show_message(f"{exc}.".replace("..", "."), "error")
+            self.message.show_message(sentence(str(exc)), "error")
         else:
             self.command_view.setPlainText(self.plan.command)
             notes = list(self.plan.warnings)

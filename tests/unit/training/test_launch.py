@@ -378,6 +378,10 @@ def test_what_would_go_wrong_on_a_cluster_is_said(kwargs, words):
         (lambda: plan_launch(_job(), "sqlite://", LaunchLayout(), "/x"), ("names no file",)),
         (lambda: plan_launch(_job(), "not a url://x", LaunchLayout(), "/x"), ("not a database URL",)),
         (
+            lambda: plan_launch(_job(), "postgresql://bob:pw@host:port/db", LaunchLayout(), "/x"),
+            ("'postgresql://bob:***@host:port/db' is not a database URL",),
+        ),
+        (
             lambda: plan_launch(
                 dataclasses.replace(_job(), resume_run_id=3), PLAIN_URL, LaunchLayout(), "/x"
             ),
