@@ -433,15 +433,16 @@ def _warnings(
             f"The device is the CPU (Gloo) but the SLURM job asks for {gpus} GPUs per node, which would sit "
             "idle: choose auto or cuda, or ask for no GPUs."
         )
-    elif device.startswith("cuda:") and layout.nproc_per_node > 1:
-        said.append(
-            f"The device {device} names one GPU, so the {layout.nproc_per_node} processes of a node would "
-            "share it: choose cuda or auto, and each process takes its own GPU."
-        )
     if device != "cpu" and gpus and layout.nproc_per_node > gpus:
         said.append(
             f"{_processes(layout.nproc_per_node).capitalize()} per node but {gpus} GPUs: NCCL needs one GPU "
             "per process; ask for as many GPUs as processes."
+        )
+    processes = layout.nproc_per_node * layout.nnodes
+    if job.train.batch_size < processes:
+        said.append(
+            f"The batch size ({job.train.batch_size}) is the global batch, shared by the {processes} "
+            f"processes: 'mmstudio train' refuses less than {processes}; raise it (or pass --batch-size)."
         )
     pretrained = _pretrained(job.model)
     if pretrained:

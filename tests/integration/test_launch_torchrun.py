@@ -1,7 +1,7 @@
-"""The exported launch.sh run for real: bash, the real ``torchrun --standalone`` with one process on the
-CPU, ``python -m mmstudio train job.json``; the run lands in the store the dialog named, completed,
-with the job's name, dataset and hyperparameters. (Several processes need DistributedDataParallel in
-the trainer, and several nodes a cluster; the unit tests check those scripts' argv.)"""
+"""The exported launch.sh run for real: bash, the real ``torchrun --standalone`` with two processes on
+the CPU (DistributedDataParallel over Gloo), ``python -m mmstudio train job.json``; the run lands once
+in the store the dialog named, completed, with the job's name, dataset and hyperparameters. (Several
+nodes need a cluster: the unit tests check those scripts' argv.)"""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_the_exported_launch_sh_trains_the_job_into_the_store(tmp_path, small_de
         train=TrainSpec(epochs=1, batch_size=32, image_size=32, max_len=16, device="cpu", num_threads=1),
         name="exported",
     )
-    plan = plan_launch(job, url, LaunchLayout(nproc_per_node=1), tmp_path / "launch")
+    plan = plan_launch(job, url, LaunchLayout(nproc_per_node=2), tmp_path / "launch")
     plan.write()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
@@ -53,6 +53,7 @@ def test_the_exported_launch_sh_trains_the_job_into_the_store(tmp_path, small_de
         (summary,) = store.list_runs()
         run = store.get_run(summary.id)
     assert (run.name, run.status) == ("exported", "completed")
+    assert "2 processes" in run.device  # one run for the two processes, recorded by rank 0
     assert run.dataset_spec["path"] == str(small_demo) and run.dataset_spec["seed"] == 3
     assert (run.train_spec["epochs"], run.train_spec["batch_size"]) == (1, 32)
     assert run.spec["text_encoder"]["name"] == "textcnn"

@@ -348,7 +348,7 @@ def test_a_sqlite_store_on_several_nodes_is_called_unsafe():
         ({"folder": "/tmp/launch"}, ("/tmp/launch", "local", "shared filesystem")),
         ({"job": _job(device="mps")}, ("MPS", "no distributed backend")),
         ({"job": _job(device="cpu"), "slurm": SlurmOptions(gpus_per_node=2)}, ("CPU", "idle")),
-        ({"job": _job(device="cuda:1"), "nproc_per_node": 2}, ("cuda:1", "share")),
+        ({"nproc_per_node": 4, "nnodes": 5}, ("batch size (16)", "20 processes", "refuses")),
         ({"nproc_per_node": 8, "slurm": SlurmOptions(gpus_per_node=4)}, ("8 processes", "4 GPUs", "NCCL")),
         (
             {"job": dataclasses.replace(_job(), model={"text_encoder": {"name": "hf", "model": "org/bert"}})},
