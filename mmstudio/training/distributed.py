@@ -59,6 +59,25 @@ class Terminated(KeyboardInterrupt):
     )
 
 
+#: What rank 0 records when a collective fails because another process died (it may, or torchrun's
+#: SIGTERM may, reach rank 0 first).
+PEER_LOST = (
+    "another process of the run stopped (its output says why: a crash, out of memory, a lost machine), "
+    "so this one could not go on; resume the run to continue from its last checkpoint"
+)
+_PEER_SIGNS = ("connection reset by peer", "connection closed by peer", "gloo", "nccl")
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that failed because another process went away."""
+    import torch.distributed as dist
+
+    if isinstance(exc, dist.DistError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(sign in text for sign in _PEER_SIGNS)
+
+
 def stop_on_sigterm() -> None:
     """Turn torchrun's SIGTERM into :class:`Terminated` in the main thread, so that rank 0 records the
     run's end before it exits (torchrun sends SIGTERM to every process when one fails)."""

@@ -703,6 +703,11 @@ def _handle_exception(state: _Job, events: _Events, exc: BaseException) -> RunRe
 
         free_cached_memory(state.trainer.device)
     status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.FAILED
+    if state.dist is not None:
+        from mmstudio.training.distributed import PEER_LOST, lost_peer
+
+        if lost_peer(exc):  # not this process's failure: the run can go on from its checkpoint
+            kind, message, status = "error", PEER_LOST, RunStatus.INTERRUPTED
     if not _record_end(state, events, status, message, trace) and state.run_id is not None:
         message = f"{message} (the store could not record it)"
     _tell(events, ev.RunFailed(state.run_id or 0, message, kind, trace, step, time.time(), status.value))

@@ -24,6 +24,7 @@ import pytest
 
 from mmstudio.data.spec import DatasetSpec
 from mmstudio.store import Store
+from mmstudio.training.checkpoints import read_checkpoint_meta
 from mmstudio.training.runner import run_job
 from mmstudio.training.spec import RunJob, TrainSpec
 
@@ -168,3 +169,70 @@ def test_gradient_accumulation_under_torchrun_matches_one_process(small_demo, tm
     (steps, distributed), (single_steps, alone) = losses(url, run_id), losses(url, single.run_id)
     assert steps == single_steps == [1, 2, 3, 4]  # 8 batches, 2 to a step
     assert np.abs(distributed - alone).max() < TOLERANCE, (distributed, alone)
+
+
+def _rank_pids(launcher_pid: int) -> dict[int, int]:
+    """``{rank: pid}`` of the processes torchrun started (read from their environment: Linux)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == launcher_pid and b"RANK" in env:
+            found[int(env[b"RANK"])] = int(entry)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the ranks' pids in /proc (Linux)")
+def test_a_process_killed_mid_run_stops_every_rank_and_the_run_resumes(small_demo, tmp_path):
+    import signal
+    import time
+
+    from mmstudio.training.distributed import PEER_LOST, Terminated
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    spec = tmp_path / "job.json"
+    write_job(spec, small_demo, _TEXT_ONLY, epochs=400)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    launcher = subprocess.Popen(
+        [*command, "-m", "mmstudio", "--db", url, "train", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until a checkpoint exists and training goes on
+            if os.path.exists(tmp_path / "store.db"):
+                with Store.open(url, mark_orphans=False) as store:
+                    runs = store.list_runs()
+                    if runs and (store.run_dir(runs[0].id) / "last.json").is_file():
+                        break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no checkpoint within 120 s")
+        os.kill(_rank_pids(launcher.pid)[1], signal.SIGKILL)  # the OOM killer, a lost machine
+        _, stderr = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode != 0
+    with Store.open(url) as store:
+        run = store.get_run(runs[0].id)
+    # rank 0 learnt it from its collective failing or from torchrun's SIGTERM, whichever came first
+    assert run.status.value == "interrupted", (run.error_message, stderr[-2000:])
+    assert run.error_message in (PEER_LOST, Terminated.message)
+
+    with Store.open(url) as store:
+        epochs = read_checkpoint_meta(store.run_dir(run.id) / "last")["epoch"] + 2
+    done = torchrun(["train", "--resume", str(run.id), "--epochs", str(epochs), "--json"], url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["run_id"] == run.id
+    steps, _ = losses(url, run.id)
+    assert steps == list(range(1, epochs * 8 + 1))  # one curve, continued without a gap or a repeat
