@@ -491,7 +491,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_OK
         from mmstudio.training.runner import UNUSABLE_INPUT
 
-        if result.kind != UNUSABLE_INPUT:
+        if result.kind not in (UNUSABLE_INPUT, "nan_loss"):  # the loss is reduced: rank 0 saw it too
             print(f"error: process {distributed.rank}: {result.message}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
