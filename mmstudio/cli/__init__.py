@@ -128,14 +128,15 @@ def _default_to_gui(argv: list[str], parser: argparse.ArgumentParser) -> list[st
 
 def _check_path(word: str, commands: list[str]) -> None:
     """Raise :class:`UsageError` unless ``word`` is a path that exists or a shard pattern."""
-    from mmstudio.data.sources import is_pattern
+    from mmstudio.training.spec import open_path_problem
 
-    if os.path.exists(os.path.expanduser(word)) or is_pattern(word):
+    problem = open_path_problem(word)  # the desktop app says the same of a file it is asked to open
+    if problem is None:
         return
     import difflib
 
     if os.sep in word or "/" in word or "." in word:  # meant as a path
-        raise UsageError(f"{word} does not exist; 'mmstudio PATH' opens an existing dataset folder or file")
+        raise UsageError(problem)
     close = difflib.get_close_matches(word, commands, n=1)
     hint = f"did you mean 'mmstudio {close[0]}'? " if close else ""
     raise UsageError(

@@ -20,7 +20,7 @@ def add_parsers(commands) -> None:
         nargs="*",
         metavar="PATH",
         help="a dataset (folder, manifest, COCO file or .tar shards), and/or a saved model spec "
-        "(.mmspec.json or .json), opened on the Model page",
+        "(.mmspec.json, .mmspec or .json), opened on the Model page",
     )
     parser.add_argument(
         "--demo", action="store_true", help="open the built-in demo dataset (written once, cached)"

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -501,25 +502,61 @@ def read_spec_file(path: str | os.PathLike[str], what: str = "model spec") -> di
     return data
 
 
-#: The name the Model page's Save suggests for a model spec: the desktop's file type for model specs
-#: (``packaging/linux/mmstudio-mime.xml``) is matched by it, so a file manager opens it in mmstudio.
+#: The name the Model page's Save suggests for a model spec on Linux: the desktop's file type for model
+#: specs (``packaging/linux/mmstudio-mime.xml``) is matched by it, so a file manager opens it in mmstudio,
+#: and it still says JSON to editors.
 MODEL_SPEC_SUFFIX = ".mmspec.json"
+#: The name Save suggests on macOS and Windows. Their desktops match a file type by the last part of the
+#: name only (Finder's ``public.filename-extension``, Explorer's ``HKCR\.ext``), so ``.mmspec.json``
+#: is plain JSON to them; ``.mmspec`` is what the app bundle and the installer declare as mmstudio's.
+MODEL_SPEC_SHORT_SUFFIX = ".mmspec"
+#: Every name that makes a file a model spec, whatever it holds (the Model page says what is wrong with
+#: a broken one); the desktop files of every platform declare these (``packaging/``).
+MODEL_SPEC_SUFFIXES = (MODEL_SPEC_SUFFIX, MODEL_SPEC_SHORT_SUFFIX)
 #: The keys that make a JSON object a model spec rather than a dataset (a COCO file, a JSON manifest).
 _MODEL_SPEC_KEYS = ("text_encoder", "image_encoder", "fusion")
 
 
+def model_spec_suffix(platform: str | None = None) -> str:
+    """The name Save suggests for a model spec on ``platform`` (``sys.platform`` by default): the one
+    the platform's desktop opens in mmstudio when the file is double-clicked."""
+    platform = sys.platform if platform is None else platform
+    return MODEL_SPEC_SHORT_SUFFIX if platform in ("darwin", "win32") else MODEL_SPEC_SUFFIX
+
+
+def model_spec_save_path(chosen: str, platform: str | None = None) -> str:
+    """The file Save writes when ``chosen`` was typed in its dialog: kept when it ends in a model spec's
+    name or ``.json``, else with the platform's suffix (:func:`model_spec_suffix`) added."""
+    if chosen.lower().endswith((*MODEL_SPEC_SUFFIXES, ".json")):
+        return chosen
+    return chosen + model_spec_suffix(platform)
+
+
 def is_model_spec_file(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a saved model spec (``mmstudio model.mmspec.json`` opens it on the Model page;
-    any other path is a dataset): a ``.json`` file holding an object with a text encoder, an image
-    encoder or a fusion. Not validated here: the Model page says what is wrong with a broken one."""
+    any other path is a dataset): a file named as one (:data:`MODEL_SPEC_SUFFIXES`, as a file manager
+    that opened it with mmstudio saw it), or a ``.json`` file holding an object with a text encoder, an
+    image encoder or a fusion. Not validated here: the Model page says what is wrong with a broken one."""
     path = Path(path)
-    if path.suffix.lower() != ".json" or not path.is_file():
+    if not path.name.lower().endswith((*MODEL_SPEC_SUFFIXES, ".json")) or not path.is_file():
         return False
+    if path.name.lower().endswith(MODEL_SPEC_SUFFIXES):
+        return True
     try:
         data = read_spec_file(path)
     except (OSError, ValueError):
         return False
     return any(key in data for key in _MODEL_SPEC_KEYS)
+
+
+def open_path_problem(path: str) -> str | None:
+    """Why ``mmstudio PATH`` cannot open ``path`` (it does not exist, and is no pattern of shards), in the
+    words the command line and the desktop app both say it; None when it is there to be opened."""
+    from mmstudio.data.sources import is_pattern
+
+    if os.path.exists(os.path.expanduser(path)) or is_pattern(path):
+        return None
+    return f"{path} does not exist; 'mmstudio PATH' opens an existing dataset folder or file"
 
 
 def write_spec_file(path: str | os.PathLike[str], spec: dict[str, Any], what: str = "model spec") -> Path:

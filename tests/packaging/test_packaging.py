@@ -22,7 +22,7 @@ import pytest
 
 import mmstudio
 from mmstudio.paths import GUIDES
-from mmstudio.training.spec import MODEL_SPEC_SUFFIX
+from mmstudio.training.spec import MODEL_SPEC_SUFFIX, MODEL_SPEC_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
@@ -114,7 +114,10 @@ def test_the_mime_type_of_saved_model_specs_matches_what_save_suggests():
     (mime_type,) = root.findall("m:mime-type", ns)
     assert mime_type.get("type") == SPEC_MIME_TYPE
     assert mime_type.find("m:sub-class-of", ns).get("type") == "application/json"
-    assert [g.get("pattern") for g in mime_type.findall("m:glob", ns)] == [f"*{MODEL_SPEC_SUFFIX}"]
+    globs = [g.get("pattern") for g in mime_type.findall("m:glob", ns)]
+    assert globs == [f"*{suffix}" for suffix in MODEL_SPEC_SUFFIXES]
+    assert MODEL_SPEC_SUFFIXES[0] == MODEL_SPEC_SUFFIX  # what Save suggests on Linux, weighted over *.json
+    assert int(mime_type.find("m:glob", ns).get("weight")) > 50
     assert mime_type.find("m:comment", ns).text
 
 
@@ -185,4 +188,5 @@ def test_update_mime_database_registers_the_spec_type(tmp_path):
     done = subprocess.run([tool, str(tmp_path / "mime")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "error" not in done.stderr.lower(), done.stderr
     globs = (tmp_path / "mime" / "globs2").read_text(encoding="utf-8")
-    assert f"{SPEC_MIME_TYPE}:*{MODEL_SPEC_SUFFIX}" in globs
+    for suffix in MODEL_SPEC_SUFFIXES:
+        assert f"{SPEC_MIME_TYPE}:*{suffix}" in globs

@@ -19,12 +19,13 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from mmstudio.training.spec import MODEL_SPEC_SUFFIX
+from mmstudio.training.spec import MODEL_SPEC_SUFFIXES, model_spec_save_path, model_spec_suffix
 from mmstudio.ui.resources import icon
 from mmstudio.ui.settings import Settings
 
-# A model spec is JSON; Save suggests MODEL_SPEC_SUFFIX, the file type a desktop opens in mmstudio.
-SPEC_FILTER = f"Model specs (*{MODEL_SPEC_SUFFIX} *.json);;All files (*)"
+# A model spec is JSON; Save suggests the name this platform's desktop opens in mmstudio
+# (training.spec.model_spec_suffix), and any of them, or .json, opens.
+SPEC_FILTER = f"Model specs ({' '.join(f'*{s}' for s in MODEL_SPEC_SUFFIXES)} *.json);;All files (*)"
 _PARAMS_MERGE_ID = 1000  # undo ids of parameter edits: this plus the slot's index
 
 
@@ -172,11 +173,9 @@ class SpecDocument(QObject):
         return path or None
 
     def ask_save_path(self) -> str | None:
-        start = str(self.path) if self.path else str(Path(self._folder()) / f"model{MODEL_SPEC_SUFFIX}")
+        start = str(self.path) if self.path else str(Path(self._folder()) / f"model{model_spec_suffix()}")
         path, _ = QFileDialog.getSaveFileName(self._page, "Save the model spec", start, SPEC_FILTER)
-        if not path:
-            return None
-        return path if path.lower().endswith(".json") else path + MODEL_SPEC_SUFFIX
+        return model_spec_save_path(path) if path else None
 
     def _folder(self) -> str:
         return self._settings.last_spec_dir or str(Path.home())

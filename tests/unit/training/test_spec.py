@@ -238,3 +238,46 @@ def test_a_saved_model_spec_is_told_from_a_dataset(tmp_path):
     (tmp_path / "folder.json").mkdir()
     for name in ("captions.json", "manifest.json", "broken.json", "spec.csv", "folder.json", "missing.json"):
         assert not is_model_spec_file(tmp_path / name), name
+
+
+def test_a_file_named_as_a_model_spec_is_one_whatever_it_holds(tmp_path):
+    """A file manager opens ``*.mmspec.json`` and ``*.mmspec`` with mmstudio by their names (packaging/):
+    such a file opens on the Model page, which says what is wrong with a broken one, never as a dataset."""
+    from mmstudio.training.spec import MODEL_SPEC_SUFFIXES, is_model_spec_file, write_spec_file
+
+    assert MODEL_SPEC_SUFFIXES == (".mmspec.json", ".mmspec")
+    assert is_model_spec_file(write_spec_file(tmp_path / "model.mmspec", MODEL))
+    for name in ("broken.mmspec.json", "broken.MMSPEC", "manifest.mmspec.json"):
+        (tmp_path / name).write_text('[{"image": "a.jpg", "text": "a"}]', encoding="utf-8")
+        assert is_model_spec_file(tmp_path / name), name
+    (tmp_path / "folder.mmspec").mkdir()
+    for name in ("folder.mmspec", "missing.mmspec", "missing.mmspec.json", "model.mmspec.csv"):
+        assert not is_model_spec_file(tmp_path / name), name
+
+
+def test_save_suggests_the_name_each_desktop_opens_in_mmstudio():
+    """Finder and Explorer match a file type by the last part of its name, so on macOS and Windows Save
+    suggests ``.mmspec``; Linux's MIME glob matches ``.mmspec.json``, which also says JSON to editors."""
+    from mmstudio.training.spec import model_spec_save_path, model_spec_suffix
+
+    assert model_spec_suffix("linux") == ".mmspec.json"
+    assert model_spec_suffix("darwin") == model_spec_suffix("win32") == ".mmspec"
+    assert model_spec_suffix() == model_spec_suffix(sys.platform)
+    assert model_spec_save_path("/m/fused", "linux") == "/m/fused.mmspec.json"
+    assert model_spec_save_path("/m/fused", "darwin") == "/m/fused.mmspec"
+    assert model_spec_save_path(r"C:\m\fused.v2", "win32") == r"C:\m\fused.v2.mmspec"
+    for typed in ("/m/a.mmspec.json", "/m/a.MMSPEC", "/m/a.json", "/m/a.mmspec"):
+        assert model_spec_save_path(typed, "linux") == model_spec_save_path(typed, "darwin") == typed
+
+
+def test_a_path_that_is_not_there_is_said_once_for_the_command_line_and_the_app(tmp_path, capsys):
+    from mmstudio import cli
+    from mmstudio.training.spec import open_path_problem
+
+    assert open_path_problem(str(tmp_path)) is None
+    assert open_path_problem(str(tmp_path / "shards-{000..009}.tar")) is None  # a pattern, not a path
+    missing = str(tmp_path / "gone.mmspec")
+    problem = open_path_problem(missing)
+    assert problem == f"{missing} does not exist; 'mmstudio PATH' opens an existing dataset folder or file"
+    assert cli.main([missing]) == 2
+    assert capsys.readouterr().err == f"error: {problem}\n"
