@@ -53,7 +53,11 @@ def run_gui(
     # --theme > MMSTUDIO_THEME > the settings > the system's (mmstudio.preferences).
     chosen = preferences.resolve(theme, preferences.THEME_ENV, settings.theme, "system")
     app = create_application(theme=chosen.value)
+    from mmstudio.ui.file_open import listen_for_file_open
     from mmstudio.ui.main_window import MainWindow
+
+    # Before the window: Finder's request to open the file it was double-clicked for may come first.
+    file_open = None if screenshot else listen_for_file_open(app)
 
     window = MainWindow(settings, db_url=db_url, theme=theme, export_cache_folder=True)
     if screenshot:
@@ -78,6 +82,8 @@ def run_gui(
             return _take_screenshot(app, window, Path(screenshot), page or "datasets", bool(path))
         finally:
             scratch.cleanup()  # the screenshot's own settings folder goes with it
+    if file_open is not None:
+        file_open.attach(window)  # after the command line's PATH: a file Finder asks for is opened last
     window.check_store()
     return app.exec()
 

@@ -29,10 +29,11 @@ from PySide6.QtWidgets import (
 from mmstudio import __version__, preferences
 from mmstudio.data.overview import display_name
 from mmstudio.data.sources import file_filter, is_pattern
-from mmstudio.formatting import plural, shorten_path
+from mmstudio.formatting import plural, sentence, shorten_path
 from mmstudio.heap import settle_new_objects
 from mmstudio.paths import cache_dir
 from mmstudio.progress import TaskState
+from mmstudio.training.spec import is_model_spec_file, open_path_problem
 from mmstudio.ui import tasks
 from mmstudio.ui.chrome import NoticeBar, PageBar, TourBar, WelcomeBanner
 from mmstudio.ui.datasets.panel import DatasetsPanel
@@ -419,6 +420,18 @@ class MainWindow(QMainWindow):
         self.setWindowModified(self.model.is_dirty())
 
     # --- datasets ---------------------------------------------------------------------------------
+
+    def open_path(self, path: str) -> None:
+        """Open ``path`` as ``mmstudio PATH`` does: a saved model spec on the Model page, anything else
+        as a dataset; one that is not there is said on the Datasets page, in the command's words."""
+        problem = open_path_problem(path)
+        if problem is not None:
+            self.show_page("datasets")
+            self.datasets.show_error(sentence(problem))
+        elif is_model_spec_file(path):
+            self.open_spec(path)
+        else:
+            self.open_dataset(path)
 
     def open_dataset(self, paths: str | list[str], *, format: str | None = None) -> None:
         """Open a dataset (a path, or several .tar shards) on the Datasets page."""

@@ -262,6 +262,10 @@ class DatasetsPanel(QWidget):
         """True while a dataset is being loaded (``is_busy`` also counts thumbnails)."""
         return self._task is not None and self._task_kind == "load"
 
+    def show_error(self, text: str) -> None:
+        """Say ``text`` in the page's message bar as an error (the page keeps what it shows)."""
+        self.message.show_message(text, "error")
+
     def error_message(self) -> str:
         """The error shown in the message bar ("" when none)."""
         bar = self.message
