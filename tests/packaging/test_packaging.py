@@ -1,16 +1,21 @@
-"""packaging/: the PyInstaller spec and what it bundles, the entry script, and the Linux desktop files
-(the .desktop entry, the MIME type of saved model specs, the AppStream metainfo and the icons).
+"""packaging/: the PyInstaller spec and what it bundles, the entry script, the Linux desktop files
+(the .desktop entry, the MIME type of saved model specs, the AppStream metainfo and the icons), the
+macOS app bundle's Info.plist and the Windows installer's script, which declare the same file type.
 
 The structural checks always run; the validators Debian ships (``desktop-file-validate`` from
 desktop-file-utils, ``appstreamcli`` from appstream, ``update-mime-database`` from shared-mime-info)
 run where they are installed (``.ci/run`` installs them when apt can) and are skipped, saying so,
-where they are not. The multi-gigabyte build itself is not a test (packaging/README.md).
+where they are not. The multi-gigabyte build itself is not a test (packaging/README.md), and neither
+macOS's Launch Services nor Inno Setup's compiler runs here: their files are checked by what they say.
 """
 
 from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
+import plistlib
+import re
 import shutil
 import struct
 import subprocess
@@ -22,7 +27,7 @@ import pytest
 
 import mmstudio
 from mmstudio.paths import GUIDES
-from mmstudio.training.spec import MODEL_SPEC_SUFFIX, MODEL_SPEC_SUFFIXES
+from mmstudio.training.spec import MODEL_SPEC_SUFFIX, MODEL_SPEC_SUFFIXES, model_spec_suffix
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
@@ -31,6 +36,7 @@ APP_ID = mmstudio.APP_ID  # the window says it to the desktop (mmstudio.ui.app)
 DESKTOP = LINUX / f"{APP_ID}.desktop"
 METAINFO = LINUX / f"{APP_ID}.metainfo.xml"
 MIME = LINUX / "mmstudio-mime.xml"
+ISS = PACKAGING / "windows" / "mmstudio.iss"
 SPEC_MIME_TYPE = "application/x-mmstudio-model-spec+json"
 ICON_SIZES = (16, 32, 48, 64, 128, 256, 512)
 
@@ -96,6 +102,25 @@ def test_the_entry_script_runs_the_command_line_and_python_style_modules():
         assert done.stdout.strip() == f"mmstudio {mmstudio.__version__}"
 
 
+def test_the_frozen_entry_opens_a_path_as_mmstudio_path_does(tmp_path, monkeypatch):
+    """Explorer starts ``"mmstudio.exe" "%1"`` (packaging/windows/mmstudio.iss) and a Linux file manager
+    ``mmstudio %F``: the entry script hands the path to the command line, spaces and all."""
+    import mmstudio.ui.launch
+
+    entry = _module("mmstudio_packaging_entry", PACKAGING / "entry.py")
+    calls: list[tuple] = []
+    monkeypatch.setattr(mmstudio.ui.launch, "run_gui", lambda path, **kw: calls.append((path, kw)) or 0)
+    folder = tmp_path / "My Documents"
+    folder.mkdir()
+    spec = folder / f"fused model{model_spec_suffix('win32')}"
+    spec.write_text(json.dumps({"fusion": {"name": "concat"}}), encoding="utf-8")
+    assert entry.main([str(spec)]) == 0
+    assert entry.main([str(folder)]) == 0
+    (path, options), (path_2, options_2) = calls
+    assert path is None and options["spec"] == str(spec) and options["page"] is None
+    assert path_2 == str(folder) and options_2["spec"] is None
+
+
 # --- the Linux desktop files: structure (always) ---------------------------------------------------
 
 
@@ -148,6 +173,155 @@ def test_the_app_icon_is_an_svg_with_pngs_in_every_usual_size():
         header = png.read_bytes()[:24]
         assert header[:8] == b"\x89PNG\r\n\x1a\n", png
         assert struct.unpack(">II", header[16:24]) == (size, size), png
+
+
+# --- macOS: the app bundle's Info.plist --------------------------------------------------------------
+
+
+def _linux_globs() -> list[str]:
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    return [g.get("pattern") for g in ET.parse(MIME).getroot().iterfind("m:mime-type/m:glob", ns)]
+
+
+def test_the_macos_bundle_declares_the_spec_type_by_the_extension_finder_matches(bundle):
+    plist = bundle.info_plist()
+    assert plistlib.loads(plistlib.dumps(plist)) == plist  # PyInstaller writes it with plistlib.dump
+    (declared,) = plist["UTExportedTypeDeclarations"]
+    assert declared["UTTypeIdentifier"] == bundle.SPEC_UTI
+    assert declared["UTTypeConformsTo"] == ["public.json"]
+    tags = declared["UTTypeTagSpecification"]
+    assert tags["public.mime-type"] == [bundle.SPEC_MIME_TYPE] == [SPEC_MIME_TYPE]
+    # Finder compares the last part of a name: each extension has no dot, is one the Linux type globs,
+    # and is the one Save suggests on macOS.
+    extensions = tags["public.filename-extension"]
+    assert extensions == bundle.spec_extensions() == ["mmspec"]
+    assert all("." not in extension for extension in extensions)
+    assert {f"*.{extension}" for extension in extensions} <= set(_linux_globs())
+    assert model_spec_suffix("darwin") == f".{extensions[0]}"
+    # mmstudio owns its specs and is an alternate viewer of JSON (*.mmspec.json, manifests, COCO);
+    # like the Linux desktop entry, it claims no folders and nothing else.
+    kinds = {kind["LSHandlerRank"]: kind for kind in plist["CFBundleDocumentTypes"]}
+    assert set(kinds) == {"Owner", "Alternate"}
+    assert kinds["Owner"]["LSItemContentTypes"] == [bundle.SPEC_UTI]
+    assert kinds["Owner"]["CFBundleTypeRole"] == "Editor"
+    assert kinds["Alternate"]["LSItemContentTypes"] == ["public.json"]
+    assert kinds["Alternate"]["CFBundleTypeRole"] == "Viewer"
+    # PyInstaller marks a console program's bundle background-only: no Dock icon, no menu bar.
+    assert plist["LSBackgroundOnly"] is False and plist["NSHighResolutionCapable"] is True
+    assert plist["CFBundleShortVersionString"] == plist["CFBundleVersion"] == mmstudio.__version__
+
+
+def test_the_spec_gives_the_bundle_its_plist_and_the_app_id():
+    text = (PACKAGING / "mmstudio.spec").read_text(encoding="utf-8")
+    assert "info_plist=bundle.info_plist()" in text
+    assert f'bundle_identifier="{APP_ID}"' in text
+
+
+# --- Windows: the Inno Setup script -------------------------------------------------------------------
+
+
+def _iss_values(line: str) -> dict[str, str]:
+    """The parameters of one entry, ``Name: "value"; Flags: a b``, as a dict; a quoted value loses its
+    quotes, and a doubled quote inside it is one (Inno Setup's quoting)."""
+    values: dict[str, str] = {}
+    for match in re.finditer(r'\s*(\w+):\s*("(?:[^"]|"")*"|[^;]*)\s*(?:;|$)', line):
+        name, value = match.group(1), match.group(2).strip()
+        if value.startswith('"'):
+            value = value[1:-1].replace('""', '"')
+        values[name] = value
+    return values
+
+
+def _iss() -> tuple[dict[str, str], dict[str, list]]:
+    """The script's ``#define``s and its sections, with ``{#Name}`` expanded: ``[Setup]`` as a dict, the
+    others as lists of entries (dicts of parameters)."""
+    defines: dict[str, str] = {}
+    sections: dict[str, list] = {}
+    section = None
+    for raw in ISS.read_text(encoding="ascii").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        if match := re.fullmatch(r'#define\s+(\w+)\s+"([^"]*)"', line):
+            defines[match.group(1)] = match.group(2)
+            continue
+        if line.startswith("#"):
+            assert re.fullmatch(r"#(ifndef \w+|endif)", line), line
+            continue
+        line = re.sub(r"\{#(\w+)\}", lambda m: defines[m.group(1)], line)
+        if match := re.fullmatch(r"\[(\w+)\]", line):
+            section = match.group(1)
+            sections[section] = {} if section == "Setup" else []
+        elif section == "Setup":
+            key, _, value = line.partition("=")
+            sections["Setup"][key.strip()] = value.strip()
+        else:
+            sections[section].append(_iss_values(line))
+    return defines, sections
+
+
+def test_the_windows_installer_installs_the_build_with_a_shortcut():
+    defines, sections = _iss()
+    setup = sections["Setup"]
+    assert defines["AppVersion"] == setup["AppVersion"] == mmstudio.__version__  # pyproject reads it there
+    assert re.fullmatch(r"\{\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}", setup["AppId"])
+    assert setup["SourceDir"] == "..\\.." and (ISS.parent / ".." / "..").resolve() == ROOT
+    assert setup["ChangesAssociations"] == "yes"  # Explorer re-reads the file types
+    assert setup["DefaultDirName"] == "{autopf}\\mmstudio"
+    assert setup["PrivilegesRequired"] == "lowest" and setup["PrivilegesRequiredOverridesAllowed"] == "dialog"
+    assert setup["OutputBaseFilename"] == f"mmstudio-{mmstudio.__version__}-setup"
+    # the one-folder build (mmstudio.spec: dist/mmstudio/mmstudio.exe), and the icon build.sh makes
+    build_script = (PACKAGING / "build.sh").read_text(encoding="utf-8")
+    assert setup["SetupIconFile"] == "packaging\\build\\mmstudio.ico"
+    assert '"packaging/build/mmstudio.ico"' in build_script and "mmstudio.iss" in build_script
+    sources = {entry["Source"]: entry for entry in sections["Files"]}
+    assert set(sources) == {"dist\\mmstudio\\*", "packaging\\build\\mmstudio.ico"}
+    assert {"recursesubdirs", "createallsubdirs"} <= set(sources["dist\\mmstudio\\*"]["Flags"].split())
+    assert all(entry["DestDir"] == "{app}" for entry in sections["Files"])
+    start_menu = next(icon for icon in sections["Icons"] if icon["Name"].startswith("{autoprograms}"))
+    assert (
+        start_menu["Name"] == "{autoprograms}\\mmstudio" and start_menu["Filename"] == "{app}\\mmstudio.exe"
+    )
+    assert start_menu["IconFilename"] == "{app}\\mmstudio.ico"
+    assert all("Tasks" in icon for icon in sections["Icons"] if icon is not start_menu)  # asked for
+
+
+def test_the_windows_installer_registers_the_spec_type_as_linux_and_macos_declare_it(bundle):
+    defines, sections = _iss()
+    registry = sections["Registry"]
+    assert all(
+        entry["Root"] == "HKA" and entry["Subkey"].startswith("Software\\Classes\\") for entry in registry
+    )
+    keys: dict[tuple[str, str], dict] = {}
+    for entry in registry:
+        keys[(entry["Subkey"].removeprefix("Software\\Classes\\"), entry["ValueName"])] = entry
+    prog_id = defines["SpecProgId"]
+    assert re.fullmatch(r"mmstudio\.\w+\.\d+", prog_id)  # Program.Component.Version
+    # the ProgID: deleted whole on uninstall; its icon (installed from [Files]) and its open command
+    assert keys[(prog_id, "")]["ValueData"] == bundle.SPEC_TYPE_NAME
+    assert "uninsdeletekey" in keys[(prog_id, "")]["Flags"].split()
+    assert keys[(prog_id + "\\DefaultIcon", "")]["ValueData"] == "{app}\\mmstudio.ico,0"
+    assert keys[(prog_id + "\\shell\\open\\command", "")]["ValueData"] == '"{app}\\mmstudio.exe" "%1"'
+    # Explorer matches the last part of a name, as Finder does: the same extensions as the app bundle,
+    # each one the Linux type globs and the one Save suggests on Windows; the ProgID is their default
+    extensions = sorted({key.split("\\")[0] for key, _ in keys if key.startswith(".")})
+    assert extensions == sorted([f".{e}" for e in bundle.spec_extensions()] + [".json"])
+    assert {f"*{extension}" for extension in extensions if extension != ".json"} <= set(_linux_globs())
+    assert model_spec_suffix("win32") in extensions
+    for extension in extensions:
+        offered = keys[(extension + "\\OpenWithProgids", prog_id)]
+        assert offered["ValueData"] == "" and "uninsdeletevalue" in offered["Flags"].split()
+        if extension == ".json":  # offered under Open with, never made the default
+            assert (extension, "") not in keys
+        else:
+            assert keys[(extension, "")]["ValueData"] == prog_id
+            assert "uninsdeletevalue" in keys[(extension, "")]["Flags"].split()
+            assert keys[(extension, "Content Type")]["ValueData"] == bundle.SPEC_MIME_TYPE
+    # every value a later uninstall could leave behind is removed with it
+    for entry in registry:
+        flags = set(entry.get("Flags", "").split())
+        owned = entry["Subkey"].startswith(f"Software\\Classes\\{prog_id}")
+        assert owned or flags & {"uninsdeletevalue", "uninsdeletekey"}, entry
 
 
 # --- the validators Debian ships (where installed) -------------------------------------------------
