@@ -328,6 +328,18 @@ class Database:
             yield conn
 
     @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction whose every query sees the same committed state. SQLite's read
+        transaction is one already; PostgreSQL's default (``READ COMMITTED``) gives each statement its
+        own, so there it is ``REPEATABLE READ`` (per transaction: it works through a pooler such as
+        pgbouncer in transaction mode). For reads of several queries that must agree (a run's metric
+        summaries and the points they count)."""
+        with self.translated(), self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+    @contextmanager
     def write_session(self) -> Iterator[Session]:
         """An ORM session in a write transaction, committed on exit. Its rows must not escape."""
         self._check_writable()

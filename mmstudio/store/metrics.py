@@ -254,16 +254,20 @@ def read_curve(db: Database, run_id: int, key: str) -> Curve:
     """The whole curve of ``key`` in run ``run_id``, ordered by step, points of equal step in logging
     order (empty if never logged)."""
     with db.read() as conn:
-        kid = _key_id(db, conn, key)
-        blobs: list[bytes] = []
-        if kid is not None:
-            blobs = list(
-                conn.execute(
-                    select(MetricBlockRow.data)
-                    .where(MetricBlockRow.run_id == run_id, MetricBlockRow.key_id == kid)
-                    .order_by(MetricBlockRow.id)
-                ).scalars()
-            )
+        return curve_in(conn, run_id, key, _key_id(db, conn, key))
+
+
+def curve_in(conn: Connection, run_id: int, key: str, key_id: int | None) -> Curve:
+    """:func:`read_curve` inside the caller's transaction, the key's id known (None: never logged)."""
+    blobs: list[bytes] = []
+    if key_id is not None:
+        blobs = list(
+            conn.execute(
+                select(MetricBlockRow.data)
+                .where(MetricBlockRow.run_id == run_id, MetricBlockRow.key_id == key_id)
+                .order_by(MetricBlockRow.id)
+            ).scalars()
+        )
     table = np.frombuffer(b"".join(blobs), dtype=_BLOCK_DTYPE).reshape(-1, 4)
     steps = table[:, 0]
     if steps.size > 1 and not np.all(steps[1:] >= steps[:-1]):

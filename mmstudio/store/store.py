@@ -21,19 +21,22 @@ from sqlalchemy import URL
 
 from mmstudio import paths
 
-from . import artifacts, datasets, evaluations, experiments, metrics, migrate, runs
+from . import artifacts, datasets, evaluations, experiments, live, metrics, migrate, runs
 from .engine import Database, create_store_engine, hide_password, sqlite_path
 from .errors import StoreError, StoreWriteError
 from .metrics import MetricPoint
 from .types import (
     ArtifactInfo,
     Curve,
+    CurveCursor,
     DatasetInfo,
     EvaluationInfo,
     ExperimentInfo,
     MetricStats,
     Prediction,
     RunDetail,
+    RunLiveState,
+    RunPoll,
     RunStatus,
     RunSummary,
 )
@@ -387,6 +390,22 @@ class Store:
 
     def metric_stats(self, run_ids: Iterable[int]) -> dict[int, dict[str, MetricStats]]:
         return metrics.metric_stats(self._db, run_ids)
+
+    # -- following a run that another process writes (mmstudio.store.live) ------------------------
+    def run_state(self, run_id: int) -> RunLiveState:
+        """Where run ``run_id`` is now: status, process, and per key its count and last point."""
+        return live.run_state(self._db, run_id)
+
+    def read_points_after(self, run_id: int, after: Mapping[str, int]) -> dict[str, Curve]:
+        """The points of each key of ``after`` whose step is above ``after[key]``, in one query."""
+        return live.read_points_after(self._db, run_id, after)
+
+    def poll_run(
+        self, run_id: int, held: Mapping[str, CurveCursor], *, keys: Iterable[str] | None = None
+    ) -> RunPoll:
+        """One tick of following run ``run_id``: its state and its curves' new points, given what the
+        follower ``held`` of each (:func:`mmstudio.store.live.poll_run`)."""
+        return live.poll_run(self._db, run_id, held, keys=keys)
 
     # -- evaluations and predictions ------------------------------------------------------------
     def add_evaluation(

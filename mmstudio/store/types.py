@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -132,6 +132,79 @@ class Curve:
 
     def __len__(self) -> int:
         return int(self.step.shape[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunLiveState:
+    """Where a run is now, as another process or machine records it: its status, its process, and per
+    metric key the count and last point (:class:`MetricStats`). What following a run reads at every
+    tick (:func:`mmstudio.store.live.run_state`: two indexed queries, no curve)."""
+
+    id: int
+    name: str
+    status: RunStatus
+    device: str | None
+    hostname: str | None
+    pid: int | None
+    started: datetime | None
+    ended: datetime | None
+    duration_s: float | None
+    error_message: str | None
+    error_traceback: str | None
+    train_spec: dict[str, Any]
+    stats: dict[str, MetricStats]
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended (completed, failed, cancelled or interrupted)."""
+        return self.status in FINISHED
+
+    @property
+    def last_step(self) -> int | None:
+        """The highest step any metric reached (None before the first point)."""
+        return max((s.last_step for s in self.stats.values()), default=None)
+
+    @property
+    def last_epoch(self) -> float | None:
+        """The highest epoch a metric point names (None when none does)."""
+        return max((s.last_epoch for s in self.stats.values() if s.last_epoch is not None), default=None)
+
+    @property
+    def last_seen(self) -> float | None:
+        """The run's newest sign of life, in Unix seconds: its last metric point (the trainer writes
+        some every fraction of a second while it trains), else its (re)start; its heartbeat."""
+        times = [s.last_time for s in self.stats.values()]
+        if self.started is not None:
+            times.append(self.started.timestamp())
+        return max(times, default=None)
+
+
+class CurveCursor(NamedTuple):
+    """How much of a curve a follower holds: its last step and its number of points."""
+
+    last_step: int
+    count: int
+
+    @classmethod
+    def of(cls, curve: Curve) -> CurveCursor:
+        return cls(int(curve.step[-1]) if len(curve) else -1, len(curve))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CurveUpdate:
+    """What a follower adds to one curve: the new points, or (``replace``) the whole curve, when it
+    held none of it or what it held no longer adds up (the run was resumed from an earlier step)."""
+
+    curve: Curve
+    replace: bool
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RunPoll:
+    """One tick of following a run: its state and, per metric key that grew, the update."""
+
+    state: RunLiveState
+    curves: dict[str, CurveUpdate]
 
 
 @dataclass(frozen=True, kw_only=True)
