@@ -48,6 +48,21 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+def format_age(seconds: float) -> str:
+    """How long ago, for a person: ``"now"``, ``"12 s"``, ``"3 min"``, ``"2 h 05 min"``, ``"3 days"``."""
+    seconds = max(0, round(seconds))
+    if seconds < 1:
+        return "now"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        hours, rest = divmod(seconds, 3600)
+        return f"{hours} h {rest // 60:02d} min"
+    return f"{seconds // 86400} days"
+
+
 def format_count(n: int) -> str:
     """``738496`` -> ``738.5 K``; ``25557032`` -> ``25.56 M``."""
     if n < 1000:
