@@ -7,9 +7,10 @@ test chooses. Tests follow it from the store (the Train page, the Compare page, 
         [--end completed|failed|interrupted] [--hold FILE] [--name NAME]
 
 It prints ``{"run_id": N}`` on its first line as soon as the run is running (a test waits for it),
-then trains: per step a ``train/loss`` point, per 4 steps ``train/lr`` and ``train/samples_per_s``,
-per epoch ``train/epoch_loss``, ``val/loss`` and ``val/accuracy``. With ``--hold FILE`` it waits,
-before its last epoch, until FILE exists (a test looks at a run in progress, then lets it end).
+then trains: per step a ``train/loss`` point, per 4 steps ``train/lr`` (a cosine schedule) and
+``train/samples_per_s`` (about 512), per epoch ``train/epoch_loss``, ``val/loss`` and ``val/accuracy``.
+With ``--hold FILE`` it waits, before its last epoch, until FILE exists (a test looks at a run in
+progress, then lets it end).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def train(args: argparse.Namespace) -> int:
                 loss = 2.0 * math.exp(-step / 60) + 0.05 * math.sin(step)
                 points = [("train/loss", step, epoch, loss)]
                 if step % 4 == 0:
-                    points += [("train/lr", step, epoch, 1e-3), ("train/samples_per_s", step, epoch, 512.0)]
+                    lr = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / (args.epochs * args.steps)))
+                    rate = 512.0 + 24.0 * math.sin(step / 7)
+                    points += [("train/lr", step, epoch, lr), ("train/samples_per_s", step, epoch, rate)]
                 writer(ev.MetricsLogged(run_id, tuple(points), time.time()))
                 time.sleep(args.step_s)
             val = 1.0 - 0.5 / epoch

@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         self.state.status_posted.connect(self._on_state_status_posted)
         self.state.page_requested.connect(self._on_state_page_requested)
         self.state.compare_requested.connect(self._on_state_compare_requested)
+        self.state.follow_requested.connect(self._on_state_follow_requested)
         self.state.train_spec_requested.connect(self._on_state_train_spec_requested)
         self.state.dataset_requested.connect(self._on_state_dataset_requested)
         self.state.dataset_changed.connect(self._on_state_dataset_changed)
@@ -286,6 +287,12 @@ class MainWindow(QMainWindow):
     def _on_state_compare_requested(self, run_ids: list[int]) -> None:
         if "compare" not in self._pages:  # made now, it hears the next requests itself
             self._make_page("compare").set_runs(run_ids)
+
+    def _on_state_follow_requested(self, run_id: int) -> None:
+        """A run another process trains, to follow as it trains: on the Train page (made now if it
+        was not yet), shown."""
+        self.show_page("train")
+        self.train.follow_run(run_id)
 
     def _on_state_train_spec_requested(self, spec: TrainSpec) -> None:
         """A run's training settings, re-opened: on the Train page (made now if it was not yet), and

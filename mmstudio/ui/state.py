@@ -28,6 +28,7 @@ class StudioState(QObject):
     runs_changed = Signal()  # a run was created, finished, renamed or deleted from this window
     page_requested = Signal(str)  # a page asks the window to show another one ("model", "compare"...)
     compare_requested = Signal(object)  # a list of run ids to compare
+    follow_requested = Signal(int)  # a run another process trains, to follow on the Train page
     model_spec_requested = Signal(object, str)  # a model spec for the builder, and where from ("run 3 (x)")
     train_spec_requested = Signal(object)  # a TrainSpec to show on the Train page (a run's, re-opened)
     dataset_requested = Signal(object)  # a DatasetSpec to open on the Datasets page (a run's, re-opened)
@@ -38,6 +39,7 @@ class StudioState(QObject):
         self.dataset_spec: DatasetSpec | None = None
         self.model_spec: dict[str, Any] | None = None
         self.db_url: str | None = None  # the experiment store (None: MMSTUDIO_DB or the user data folder)
+        self.training_run_id: int | None = None  # the run this window's Train page trains now, if any
 
     def set_dataset(self, dataset: Dataset | None, spec: DatasetSpec | None = None) -> None:
         self.dataset, self.dataset_spec = dataset, spec

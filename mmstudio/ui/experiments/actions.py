@@ -1,7 +1,8 @@
 """What the Experiments page does to runs, as ``mmstudio runs`` does: rename, tag, annotate, delete,
-re-open in the builder, evaluate, export, compare; and a CLIP / SigLIP zero-shot baseline recorded as a
-new run (as ``mmstudio zeroshot``). :class:`RunActionsController` owns the actions (the
-toolbar's and the context menu's), enables them for the selection, and runs each one off the GUI thread
+re-open in the builder, evaluate, export, compare, follow a running run live on the Train page; and a
+CLIP / SigLIP zero-shot baseline recorded as a new run (as ``mmstudio zeroshot``).
+:class:`RunActionsController` owns the actions (the toolbar's and the context menu's), enables them for
+the selection, and runs each one off the GUI thread
 (:func:`mmstudio.ui.tasks.run_task`), telling the page how it ended.
 """
 
@@ -107,6 +108,13 @@ class RunActionsController(QObject):
             "Score the open dataset (or a folder) with a CLIP or SigLIP checkpoint, no training, and record "
             "it as a run to compare fine-tuned runs with",
         )
+        self.follow_action = self._action(
+            "Follow live",
+            self.follow_selected,
+            "live",
+            "Follow the running run on the Train page: its curves and progress as it trains, read from "
+            "the store (it may train in another process or on another machine)",
+        )
         self.compare_action = self._action(
             "Compare",
             self.compare_selected,
@@ -143,6 +151,7 @@ class RunActionsController(QObject):
             self.export_action,
             self.zeroshot_action,
             None,
+            self.follow_action,
             self.compare_action,
             None,
             self.delete_action,
@@ -165,6 +174,19 @@ class RunActionsController(QObject):
         self.zeroshot_action.setEnabled(self.evaluation is None)
         self.delete_action.setEnabled(bool(ids))
         self.compare_action.setEnabled(2 <= len(ids) <= MAX_COMPARE)
+        running = one and current is not None and current.status is RunStatus.RUNNING
+        own = running and current is not None and current.id == self.state.training_run_id
+        self.follow_action.setEnabled(running and not own)
+        self.follow_action.setText("Follow live on the Train page")
+        if own:
+            self.follow_action.setToolTip("This window trains the run: its Train page shows it live")
+        elif running:
+            self.follow_action.setToolTip(
+                "Follow the running run on the Train page: its curves and progress as it trains, read "
+                "from the store (it may train in another process or on another machine)"
+            )
+        else:
+            self.follow_action.setToolTip("Select one running run to follow it live on the Train page")
 
     def is_busy(self) -> bool:
         return bool(self._busy)
@@ -316,6 +338,20 @@ class RunActionsController(QObject):
         task.failed.connect(failed)
         task.finished.connect(lambda: self._busy.discard(task))
         return task
+
+    def follow(self, run_id: int) -> bool:
+        """Show run ``run_id`` on the Train page as it trains (read from the store: any process or
+        machine may train it); this window's own run is there already."""
+        rec = self.model.record_by_id(run_id)
+        if rec is None or rec.status is not RunStatus.RUNNING:
+            self.message.show_message(
+                f"Run {run_id} is not running: its curves are all in the store.", "info"
+            )
+            return False
+        if run_id != self.state.training_run_id:
+            self.state.follow_requested.emit(run_id)
+        self.state.page_requested.emit("train")
+        return True
 
     def compare(self, run_ids: Iterable[int]) -> bool:
         ids = list(run_ids)
@@ -532,6 +568,10 @@ class RunActionsController(QObject):
 
     def compare_selected(self) -> None:
         self.compare(self.selection())
+
+    def follow_selected(self) -> None:
+        if rec := self._one_selected():
+            self.follow(rec.id)
 
     def evaluate_selected(self, pick: str = "folder") -> None:
         rec = self._one_selected()

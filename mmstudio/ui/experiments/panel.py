@@ -1,7 +1,9 @@
 """The Experiments page: every run in the store as a sortable, filterable table, kept current while the
 page is visible (runs started by ``mmstudio train`` in another process appear on their own), with the
 actions of ``mmstudio runs``: rename, tag, annotate, delete, re-open the run's job in the builder,
-evaluate on its own dataset's test split or on another dataset, export the checkpoint, compare.
+evaluate on its own dataset's test split or on another dataset, export the checkpoint, compare; and
+follow a running run live on the Train page, whatever process or machine trains it (Follow live, or a
+double-click on the run).
 
 The page composes its parts: the runs table (:mod:`.table`), the details pane (:mod:`.details`) and
 the actions on the selected runs (:mod:`.actions`, with the dialogs of :mod:`.dialogs`); the records
@@ -224,6 +226,7 @@ class ExperimentsPanel(QWidget):
         self.toolbar.addAction(actions.export_action)
         self.toolbar.addAction(actions.zeroshot_action)
         self.toolbar.addSeparator()
+        self.toolbar.addAction(actions.follow_action)
         self.toolbar.addAction(actions.compare_action)
         self.toolbar.addSeparator()
         self.toolbar.addAction(actions.delete_action)
@@ -235,6 +238,7 @@ class ExperimentsPanel(QWidget):
         self.model.set_group_by(self.group_combo.currentData())
         self.view.set_grouped(self.model.group_by is not None)
         self.view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
+        self.view.doubleClicked.connect(self._on_view_double_clicked)
 
         self.details = RunDetailsView()
 
@@ -509,6 +513,12 @@ class ExperimentsPanel(QWidget):
         )
         menu.popup(self.view.viewport().mapToGlobal(pos))
         self._context_menu = menu
+
+    def _on_view_double_clicked(self, index: QModelIndex) -> None:
+        """A double-click on a running run follows it live on the Train page."""
+        rec = self.model.record_by_id(index.data(RUN_ID_ROLE)) if index.isValid() else None
+        if rec is not None and rec.status is RunStatus.RUNNING:
+            self.run_actions.follow(rec.id)
 
     # --- details -----------------------------------------------------------------------------------
 

@@ -272,7 +272,7 @@ class LivePlotsWidget(QWidget):
             else:
                 mask = key_arr == key
                 x, y, at = x_all[mask], value_arr[mask], step_arr[mask]
-            finite = np.isfinite(y)
+            finite = np.isfinite(y) & np.isfinite(x)  # a point without its epoch has no place here
             if not finite.all():
                 x, y, at = x[finite], y[finite], at[finite]
             kept += len(x)

@@ -16,7 +16,8 @@ writes the run to the store itself; this page only shows what it reports. The pa
 - :class:`~mmstudio.ui.train.controller.WorkerController`: the worker, started and joined in the thread
   pool, its events read on a timer with a budget per tick;
 - :class:`~mmstudio.ui.train.run_view.RunViewWidget`: what the run reports (progress, a failure, the
-  live plots, the log).
+  live plots, the log), or a run another process or machine trains, followed from the store
+  (:meth:`TrainPanel.follow_run`; the Experiments page asks for it through ``state.follow_requested``).
 
 Keys (page actions, listed by the window's shortcuts dialog): Ctrl+Return starts, Ctrl+P pauses or
 resumes, Ctrl+. stops. On a page too narrow for the settings column beside the run (the window at its
@@ -184,7 +185,8 @@ class TrainPanel(QWidget):
         self.resumable.resume_requested.connect(self.resume_run)
         self.resumable.listed.connect(self.resumable_listed)
 
-        self.run_view = RunViewWidget()  # the run in progress
+        self.run_view = RunViewWidget(store_url=lambda: self.state.db_url)  # the run in progress
+        self.run_view.follow_requested.connect(self.follow_run)
         self.run_view.progress_view.pause_button.clicked.connect(self._on_pause_button_clicked)
         self.run_view.progress_view.stop_button.clicked.connect(self._on_stop_button_clicked)
         self.run_view.run_started.connect(self._on_run_view_run_started)
@@ -370,6 +372,21 @@ class TrainPanel(QWidget):
         task.failed.connect(self._on_resume_task_failed)
         self._resume_task = task
 
+    def follow_run(self, run_id: int) -> bool:
+        """Show run ``run_id``, which another process or machine trains into the store, as it trains
+        (read from the store every ~1.5 s; :meth:`RunViewWidget.follow`). Not while a run of this
+        window is in progress: the page shows that one (True when it is that very run)."""
+        if self.has_running_run():
+            if self._entry is not None and self._entry.run_id == run_id:
+                return True
+            self.state.post_status(
+                f"A run of this window is in progress: run {run_id} can be followed when it has ended."
+            )
+            return False
+        self._make_room_for_the_run()
+        self.run_view.follow(self.state.db_url, int(run_id))
+        return True
+
     def refresh_resumable(self) -> None:
         """List the runs of the store that can be resumed (in the thread pool)."""
         self.resumable.refresh(self.state.db_url)
@@ -381,7 +398,8 @@ class TrainPanel(QWidget):
         the data, or plots still to be redrawn."""
         detecting = self._devices_task is not None and not self._devices_task.done
         checking = self.job_check.checking
-        return self.has_running_run() or detecting or checking or self.run_view.plots.flushing
+        following = self.run_view.follower.loading  # a followed run's first read
+        return self.has_running_run() or detecting or checking or self.run_view.plots.flushing or following
 
     def has_running_run(self) -> bool:
         """A worker is being started or is running (its process not yet joined)."""
@@ -471,6 +489,7 @@ class TrainPanel(QWidget):
 
     def _on_controller_closed(self) -> None:
         entry, self._entry = self._entry, None
+        self.state.training_run_id = None
         self.run_view.plots.flush()
         self._update_controls()
         if entry is not None:
@@ -479,6 +498,7 @@ class TrainPanel(QWidget):
         self._start_next()
 
     def _on_run_view_run_started(self, event: ev.RunStarted) -> None:
+        self.state.training_run_id = event.run_id
         self._make_room_for_the_run()
         if self._entry is not None:
             self._entry.run(event.run_id)
@@ -566,6 +586,9 @@ class TrainPanel(QWidget):
             offers_kill=controller.offers_kill,
         )
         self.queue_view.set_running(running)
+        self.run_view.follow_button.set_unavailable(
+            "A run of this window is in progress: the page shows it" if running else ""
+        )
 
     # --- slots ------------------------------------------------------------------------------------
 
@@ -628,6 +651,7 @@ class TrainPanel(QWidget):
         self._update_summary()
 
     def _on_state_store_changed(self, _url: Any) -> None:
+        self.run_view.end_following()  # its run is in the other store
         self.refresh_resumable()
 
     def _on_state_runs_changed(self) -> None:

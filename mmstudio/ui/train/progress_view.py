@@ -54,6 +54,8 @@ class RunProgressWidget(QWidget):
         self._epoch = self._step = 0  # where the run is, as last shown
         self._started = self._ended = False
         self._device = ""
+        self._remote = ""  # why Pause and Stop cannot reach the run shown (it is followed from the store)
+        self._controls = {"live": False, "paused": False, "stopping": False, "offers_kill": False}
         self.settings_button = QToolButton()  # shows or hides the page's settings column (its owner's)
         self.settings_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         self.settings_button.setAutoRaise(True)
@@ -76,6 +78,7 @@ class RunProgressWidget(QWidget):
         header.addWidget(self.run_label)
         header.addWidget(self.status_label)
         header.addStretch(1)
+        self.header = header  # the run view puts its Follow button before Pause
         header.addWidget(self.pause_button)
         header.addWidget(self.stop_button)
         details = QHBoxLayout()
@@ -101,6 +104,44 @@ class RunProgressWidget(QWidget):
         self.status_label.setText("starting the worker…")
         self.progress_label.setText("Loading the dataset and building the model…")
         self.device_label.clear()
+
+    def show_following(self, run_id: int) -> None:
+        """A run trained elsewhere is about to be read from the store: its id as the name, the bar
+        busy until its progress is known."""
+        self.show_starting(f"Run {run_id}")
+        self.status_label.setText("reading the store…")
+        self.progress_label.setText("Reading the run's curves from the store…")
+
+    def show_followed(
+        self,
+        *,
+        run_id: int,
+        name: str,
+        status: str,
+        epochs: int,
+        steps_per_epoch: int,
+        device: str,
+        host: str,
+    ) -> None:
+        """What the store says of a followed run: its name, status, epochs (and steps per epoch, 0
+        while unknown), device and machine (its progress arrives as :meth:`set_progress`, its end as
+        :meth:`show_ended`)."""
+        self._steps_per_epoch = steps_per_epoch
+        self.run_label.setText(f"Run {run_id} · {name}")
+        self._device = device
+        where = " · ".join(part for part in (f"on {device}" if device else "", host) if part)
+        self.device_label.setText(where)
+        if self._ended:
+            return
+        self._epochs = epochs
+        if status == "running":
+            if not self._started:
+                self._started = True
+                self.progress_label.setText(f"{self._where()} · following")
+            self.status_label.setText("running elsewhere")
+        elif status == "queued":
+            self.status_label.setText("queued elsewhere")
+            self.progress_label.setText("The run has not started yet.")
 
     def show_started(self, event: ev.RunStarted) -> None:
         self._total_steps, self._epochs, self._device = event.total_steps, event.epochs, event.device
@@ -137,8 +178,11 @@ class RunProgressWidget(QWidget):
         self.status_label.setText(word)
         if status == "completed" and self._total_steps:
             self._at(self._total_steps)
-        elif self.progress.maximum() == 0:
+        elif self.progress.maximum() == 0 and self._total_steps:
+            self._at(self._step)
+        elif self.progress.maximum() == 0:  # busy to the end (a followed run's total never known)
             self.progress.setRange(0, 1)
+            self.progress.setValue(1 if status == "completed" else 0)
         if not self._started:
             self.progress_label.setText(f"The run {word} before training began.")
             return
@@ -163,17 +207,23 @@ class RunProgressWidget(QWidget):
         self._total_steps = event.total_steps
         self._at(event.step, event.epoch)
         eta = "" if event.eta_s is None else f" · ETA {format_duration(event.eta_s)}"
-        self.progress_label.setText(f"{self._where()}{eta} · {event.samples_per_s:,.0f} samples/s")
-        device = f"on {self._device}" if self._device else ""
-        if event.memory_bytes:
+        rate = f" · {event.samples_per_s:,.0f} samples/s" if event.samples_per_s > 0 else ""
+        self.progress_label.setText(f"{self._where()}{eta}{rate}")
+        if event.memory_bytes:  # a followed run's memory is not in the store: its line stays
             kind = "GPU memory" if self._device.startswith("cuda") else "memory"
-            device += f" · {kind} {event.memory_bytes / 2**20:,.0f} MiB"
-        self.device_label.setText(device)
+            device = f"on {self._device}" if self._device else ""
+            self.device_label.setText(f"{device} · {kind} {event.memory_bytes / 2**20:,.0f} MiB")
+        elif not self._remote:
+            self.device_label.setText(f"on {self._device}" if self._device else "")
 
     def _at(self, step: int, epoch: int | None = None) -> None:
-        """The run is at ``step`` (of ``epoch``; None: the epoch that step falls in): the bar there."""
+        """The run is at ``step`` (of ``epoch``; None: the epoch that step falls in): the bar there
+        (busy while the total is not known: a followed run's first epoch)."""
         self._step = step
         self._epoch = self._epoch_at(step) if epoch is None else epoch
+        if not self._total_steps and self._remote:
+            self.progress.setRange(0, 0)
+            return
         total = max(1, self._total_steps)
         if self.progress.maximum() != total:
             self.progress.setRange(0, total)
@@ -186,13 +236,25 @@ class RunProgressWidget(QWidget):
         return min(epoch, self._epochs) if self._epochs else epoch
 
     def _where(self) -> str:
-        """``"Epoch 2/3 · step 30/45"``."""
+        """``"Epoch 2/3 · step 30/45"`` (``"step 30"`` while the total is not known)."""
         epochs = f"/{self._epochs}" if self._epochs else ""
-        return f"Epoch {self._epoch}{epochs} · step {self._step:,}/{self._total_steps:,}"
+        total = f"/{self._total_steps:,}" if self._total_steps else ""
+        return f"Epoch {self._epoch}{epochs} · step {self._step:,}{total}"
 
     def set_controls(self, *, live: bool, paused: bool, stopping: bool, offers_kill: bool) -> None:
         """Pause / Resume and Stop / Kill as the worker allows: ``live`` (it runs), ``paused``,
-        ``stopping`` (a stop was asked), ``offers_kill`` (it has not answered the stop)."""
+        ``stopping`` (a stop was asked), ``offers_kill`` (it has not answered the stop). While the run
+        shown is followed from the store (:meth:`set_remote`) both are disabled, their tooltips say why."""
+        self._controls = {"live": live, "paused": paused, "stopping": stopping, "offers_kill": offers_kill}
+        if self._remote:
+            for button in (self.pause_button, self.stop_button):
+                button.setEnabled(False)
+                button.setToolTip(self._remote)
+            self.pause_button.setText("Pause")
+            self.pause_button.setIcon(icon("pause"))
+            self.stop_button.setText("Stop")
+            self.stop_button.setIcon(icon("stop"))
+            return
         self.pause_button.setEnabled(live and not stopping)
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setIcon(icon("play" if paused else "pause"))
@@ -208,3 +270,9 @@ class RunProgressWidget(QWidget):
             self.stop_button.setIcon(icon("stop"))
             what = "Stop after the current step; a final checkpoint is saved"
         self.stop_button.setToolTip(f"{what} ({keys_text(STOP_KEYS)})")
+
+    def set_remote(self, why: str) -> None:
+        """The run shown is trained by another process (``why`` says which, and where to pause or stop
+        it): Pause and Stop are disabled with ``why`` as their tooltip; ``""``: this window's run again."""
+        self._remote = why
+        self.set_controls(**self._controls)

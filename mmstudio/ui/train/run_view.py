@@ -2,6 +2,13 @@
 the live plots and the log. It shows what the worker's events say (:meth:`RunViewWidget.feed_events`,
 the one path every event takes) and tells its owner when a run started or ended; it runs nothing.
 
+It can also follow a run that another process or machine trains into the store
+(:meth:`RunViewWidget.follow`): a :class:`~mmstudio.ui.train.follow.StoreFollowController` reads the
+store every ~1.5 s in the thread pool and hands the events a run of one's own would have sent to the
+same path; a banner says the run is followed from the store, and Pause and Stop, which cannot reach
+another process, are disabled with a tooltip that says so. Its Follow a run button lists the runs the
+store says are running.
+
 Every plot keeps a readable height (:data:`READABLE_PLOT_HEIGHT`) however small the window: the plots
 are in a scroll area that scrolls when the view is shorter than they need. While it can scroll, the
 mouse wheel over a plot scrolls it (Ctrl and the wheel zoom the plot, as the wheel alone does when
@@ -10,16 +17,22 @@ everything fits).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtGui import QHideEvent, QShowEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from mmstudio.training import events as ev
 from mmstudio.ui.tasks import run_task
+from mmstudio.ui.train.follow import (
+    FollowBannerWidget,
+    FollowRunButton,
+    StoreFollowController,
+    describe_process,
+)
 from mmstudio.ui.train.live_plots import LivePlotsWidget
 from mmstudio.ui.train.log_view import RunFailureWidget, RunLogWidget
 from mmstudio.ui.train.progress_view import RunProgressWidget
@@ -53,17 +66,34 @@ class RunViewWidget(QWidget):
 
     Signals: ``run_started(event)`` with the :class:`~mmstudio.training.events.RunStarted` event,
     ``run_ended(run_id, status, message)`` when a run finished or failed (``message`` says why it
-    failed). ``last_failure`` is the last failure shown.
+    failed), ``follow_requested(run_id)`` when the user chose a run to follow (its Follow a run menu,
+    Follow again: the owner decides, :meth:`follow` does it). ``last_failure`` is the last failure
+    shown. ``store_url()`` gives the store whose running runs the Follow a run menu lists.
     """
 
     run_started = Signal(object)
     run_ended = Signal(int, str, str)
+    follow_requested = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, *, store_url: Callable[[], str | None] | None = None
+    ) -> None:
         super().__init__(parent)
         self.last_failure: ev.RunFailed | None = None
         self._run_id: int | None = None  # the run the plots show
+        self._followed: int | None = None  # the run shown is this one, followed from the store
         self.progress_view = RunProgressWidget()
+        self.follower = StoreFollowController(self)
+        self.follower.updated.connect(self._on_follower_updated)
+        self.follower.failed.connect(self._on_follower_failed)
+        self.follower.lost.connect(self._on_follower_lost)
+        self.follow_banner = FollowBannerWidget()
+        self.follow_banner.stop_requested.connect(self.stop_following)
+        self.follow_banner.follow_again_requested.connect(self.follow_requested)
+        self.follow_button = FollowRunButton(store_url or (lambda: None))
+        self.follow_button.run_chosen.connect(self.follow_requested)
+        header = self.progress_view.header
+        header.insertWidget(header.indexOf(self.progress_view.pause_button), self.follow_button)
         self.failure_view = RunFailureWidget()
         self.plots = LivePlotsWidget()
         self.plots_area = QScrollArea()  # scrolls when the view is shorter than the plots need
@@ -89,11 +119,13 @@ class RunViewWidget(QWidget):
         layout.setContentsMargins(10, 10, 10, 10)
         layout.setSpacing(6)
         layout.addWidget(self.progress_view)
+        layout.addWidget(self.follow_banner)
         layout.addWidget(self.failure_view)
         layout.addWidget(splitter, 1)
 
     def show_starting(self, title: str) -> None:
-        """A run's worker is being started: forget the last run and say so."""
+        """A run's worker is being started: forget the last run (one followed stops being) and say so."""
+        self.end_following()
         self.failure_view.clear()
         self.plots.clear()
         self._run_id = None
@@ -171,6 +203,89 @@ class RunViewWidget(QWidget):
             status.show_ended(event.status)
             self.run_ended.emit(event.run_id, event.status, event.message)
             self.show_failure(event)
+
+    # --- following a run from the store ---------------------------------------------------------
+
+    @property
+    def followed_run_id(self) -> int | None:
+        """The run shown, when it is one followed from the store (running, ended or no longer
+        followed); None when the view shows this window's run or none."""
+        return self._followed
+
+    @property
+    def following(self) -> bool:
+        """A run is followed and has not ended: the store is read every tick while the view shows."""
+        return self._followed is not None and self.follower.following
+
+    def follow(self, db_url: str | None, run_id: int) -> None:
+        """Show run ``run_id`` of the store at ``db_url``, trained by another process or machine, as it
+        trains: its curves so far, then what it logs, read every ~1.5 s until it ends."""
+        if self.following and self._followed == run_id:
+            return
+        self.failure_view.clear()
+        self.plots.clear()
+        self._run_id = self._followed = run_id
+        self.progress_view.show_following(run_id)
+        self.progress_view.set_remote(
+            f"Run {run_id} is trained by another process: pause or stop it where it runs. This window "
+            "only follows it from the store."
+        )
+        self.follow_banner.show_following(run_id)
+        self.follower.start(db_url, run_id)
+
+    def stop_following(self) -> None:
+        """Read the followed run no more; the view keeps what it shows (Follow again picks it up)."""
+        if not self.following:
+            return
+        last = self.follower.last_update
+        self.follower.stop()
+        self.follow_banner.show_stopped(None if last is None else last.state)
+        self.progress_view.set_status("not followed")
+        self.log.add("info", f"stopped following run {self._followed}")
+
+    def end_following(self) -> None:
+        """Follow nothing, and say nothing of it (this window's own run takes the view, or the store
+        changed): no banner, Pause and Stop act again."""
+        self.follower.stop()
+        self._followed = None
+        self.follow_banner.hide()
+        self.progress_view.set_remote("")
+
+    def _on_follower_updated(self, update: Any) -> None:
+        state = update.state
+        self.progress_view.show_followed(
+            run_id=state.id,
+            name=state.name,
+            status=state.status.value,
+            epochs=int(state.train_spec.get("epochs") or 0),
+            steps_per_epoch=update.steps_per_epoch,
+            device=state.device or "",
+            host=state.hostname or "",
+        )
+        if not state.finished:
+            self.progress_view.set_remote(
+                f"Run {state.id} is trained by {describe_process(state)}: pause or stop it there. This "
+                "window only follows it from the store."
+            )
+        self.feed_events(update.events)
+        self.plots.flush()  # every plot that changed, one per pass of the event loop
+        self.follow_banner.show_update(update)
+
+    def _on_follower_failed(self, message: str) -> None:
+        self.follow_banner.show_problem(f"the store could not be read: {message}", retrying=True)
+
+    def _on_follower_lost(self, message: str) -> None:
+        self.follow_banner.show_problem(message, retrying=False)
+        self.progress_view.set_status("no longer in the store")
+        self.log.add("warning", message)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.follower.set_active(True)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.follower.set_active(False)  # a hidden page reads nothing; shown again, it catches up
 
     def _on_history_task_succeeded(self, run_id: int, curves: dict) -> None:
         if self._run_id == run_id:

@@ -1,0 +1,195 @@
+"""The app as the cockpit of runs trained elsewhere: a separate process records a run into the store as
+``mmstudio train`` does on another machine (``tests/remote_trainer.py``); the Experiments page lists it,
+Follow live shows it on the Train page, whose plots grow from polls of the store, with its progress and
+machine, Pause and Stop disabled (they cannot reach it), and its final status when it ends."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QThreadPool
+
+from mmstudio.ui.settings import Settings
+
+REMOTE_TRAINER = Path(__file__).parents[1] / "remote_trainer.py"
+TIMEOUT_MS = 30_000
+POLL_S = 0.2  # the tests poll faster than the app's 1.5 s
+
+
+class RemoteRun:
+    """The remote trainer's process, and its run's id once it runs."""
+
+    def __init__(self, url: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REMOTE_TRAINER), url, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the remote trainer did not start: {self.proc.communicate()[1]}")
+        self.run_id: int = json.loads(line)["run_id"]
+
+    def finish(self) -> None:
+        _out, err = self.proc.communicate(timeout=60)
+        assert self.proc.returncode == 0, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@pytest.fixture
+def remote(tmp_path):
+    started: list[RemoteRun] = []
+
+    def start(url: str, *args: str) -> RemoteRun:
+        started.append(RemoteRun(url, *args))
+        return started[-1]
+
+    yield start
+    for run in started:
+        run.kill()
+
+
+def _loss_points(view) -> int:
+    return view.plots.curve_lengths()["train/loss"]
+
+
+def test_a_run_trained_elsewhere_is_followed_from_the_experiments_page(qtbot, tmp_path, remote):
+    from mmstudio.ui.main_window import MainWindow
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    hold = tmp_path / "go-on"
+    run = remote(url, "--epochs", "3", "--steps", "30", "--step-s", "0.02", "--hold", str(hold))
+    window = MainWindow(Settings(tmp_path / "settings.ini"), db_url=url)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.show_page("experiments")
+    experiments = window.experiments
+
+    def listed_running() -> bool:
+        record = experiments.model.record_by_id(run.run_id)
+        return record is not None and record.status.value == "running"
+
+    qtbot.waitUntil(listed_running, timeout=TIMEOUT_MS)  # the page polls the store: it appears
+    experiments.select_runs([run.run_id])
+    action = experiments.run_actions.follow_action
+    assert action.isEnabled() and action in experiments.toolbar.actions()
+    action.trigger()
+    assert window.current_page() == "train"
+    view = window.train.run_view
+    view.follower.set_interval(POLL_S)
+    assert view.followed_run_id == run.run_id and view.following
+
+    qtbot.waitUntil(lambda: _loss_points(view) > 0, timeout=TIMEOUT_MS)
+    first = _loss_points(view)
+    qtbot.waitUntil(lambda: _loss_points(view) > first, timeout=TIMEOUT_MS)  # it grows poll by poll
+    progress = view.progress_view
+    assert progress.run_label.text() == f"Run {run.run_id} · remote-run"
+    assert progress.status_label.text() == "running elsewhere"
+    assert progress.device_label.text() == "on cuda:0 · gpu-box-7"
+    for button in (progress.pause_button, progress.stop_button):  # they cannot reach another process
+        assert not button.isEnabled() and "process 4242 on gpu-box-7" in button.toolTip()
+    banner = view.follow_banner
+    assert banner.isVisible() and banner.text.startswith("Following from the store")
+    assert "trained by process 4242 on gpu-box-7 · last logged " in banner.text
+    assert view.follow_button.isEnabled()
+
+    # held before its last epoch: two epochs showed how long one is, so the total and an ETA are known
+    qtbot.waitUntil(lambda: "step 60/90" in progress.progress_label.text(), timeout=TIMEOUT_MS)
+    assert re.search(
+        r"^Epoch 2/3 · step 60/90 · ETA \d\d:\d\d · \d+ samples/s$", progress.progress_label.text()
+    )
+    assert "epoch 2: " in view.log.text() and "val/accuracy 0.75" in view.log.text()
+    assert view.plots.curve_lengths()["val/accuracy"] == 2
+
+    hold.touch()
+    qtbot.waitUntil(lambda: progress.status_label.text() == "completed", timeout=TIMEOUT_MS)
+    run.finish()
+    assert not view.following and not view.follower.polling  # it ended: no more reading
+    assert banner.text == (
+        f"Followed from the store · run {run.run_id} completed; it was trained by process 4242 on "
+        "gpu-box-7 (cuda:0)"
+    )
+    assert progress.progress.value() == progress.progress.maximum() == 90
+    assert "test/accuracy 0.9" in view.log.text()
+    view.plots.refresh(force=True)
+    assert _loss_points(view) == 90
+    assert window.state.training_run_id is None
+    qtbot.waitUntil(lambda: not window.is_busy(), timeout=TIMEOUT_MS)
+    window.experiments.shutdown()
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
+
+
+def test_the_train_page_picks_a_running_run_and_shows_how_it_failed(qtbot, tmp_path, remote):
+    """The Train page's own Follow a run menu lists the runs the store says are running; following
+    stops when the page is hidden and catches up when shown, Stop following and Follow again do what
+    they say, a failure recorded by the remote process shows with its message, and this window's own
+    run taking the view ends the following."""
+    from mmstudio.ui.state import StudioState
+    from mmstudio.ui.train.panel import TrainPanel
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    hold = tmp_path / "go-on"
+    state = StudioState()
+    state.db_url = url
+    panel = TrainPanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(panel)
+    panel.resize(1280, 800)
+    panel.show()
+    view = panel.run_view
+    button = view.follow_button
+    with qtbot.waitSignal(button.list_runs().finished, timeout=TIMEOUT_MS):
+        pass
+    assert button.listed == [] and [a.text() for a in button.menu().actions()] == ["No run is training now"]
+
+    run = remote(
+        url, "--epochs", "2", "--steps", "20", "--step-s", "0.02", "--hold", str(hold), "--end", "failed"
+    )
+    with qtbot.waitSignal(button.list_runs().finished, timeout=TIMEOUT_MS):
+        pass
+    assert [s.id for s in button.listed] == [run.run_id]
+    (entry,) = button.menu().actions()
+    assert entry.text().startswith(f"Run {run.run_id} · remote-run — process 4242 on gpu-box-7 (cuda:0)")
+    view.follower.set_interval(POLL_S)
+    entry.trigger()
+    assert view.followed_run_id == run.run_id
+    qtbot.waitUntil(lambda: _loss_points(view) >= 20, timeout=TIMEOUT_MS)  # the first epoch, held
+
+    panel.hide()
+    assert not view.follower.polling  # a hidden page reads nothing
+    panel.show()
+    assert view.follower.polling
+
+    view.follow_banner.button.click()  # Stop following
+    assert not view.follower.polling and view.follow_banner.text.startswith("Not following")
+    assert view.follow_banner.button.text() == "Follow again"
+    hold.touch()  # the run goes on, and fails, while nobody follows it
+    run.finish()
+    assert _loss_points(view) == 20  # the view kept what it showed
+    view.follow_banner.button.click()  # Follow again: it catches up, and sees the end
+    view.follower.set_interval(POLL_S)
+    qtbot.waitUntil(lambda: view.progress_view.status_label.text() == "failed", timeout=TIMEOUT_MS)
+    assert view.failure_view.isVisible()
+    assert (
+        f"Run {run.run_id} failed: the remote run ended failed on purpose"
+        in view.failure_view.bar.label.text()
+    )
+    assert view.follow_banner.property("level") == "error"
+    view.plots.refresh(force=True)
+    assert _loss_points(view) == 40
+
+    view.show_starting("a run of this window")  # this window's run takes the view
+    assert view.followed_run_id is None and not view.follow_banner.isVisible()
+    assert view.progress_view.pause_button.toolTip().startswith("Pause the run")
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT_MS)
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
