@@ -53,7 +53,7 @@ def train(args: argparse.Namespace) -> int:
                     time.sleep(0.02)
             for _ in range(args.steps):
                 step += 1
-                loss = 2.0 * math.exp(-step / 60) + 0.05 * math.sin(step)
+                loss = 0.08 + 2.0 * math.exp(-step / 60) + 0.04 * math.sin(step)
                 points = [("train/loss", step, epoch, loss)]
                 if step % 4 == 0:
                     lr = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / (args.epochs * args.steps)))

@@ -5,58 +5,14 @@ machine, Pause and Stop disabled (they cannot reach it), and its final status wh
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QThreadPool
 
 from mmstudio.ui.settings import Settings
 
-REMOTE_TRAINER = Path(__file__).parents[1] / "remote_trainer.py"
 TIMEOUT_MS = 30_000
 POLL_S = 0.2  # the tests poll faster than the app's 1.5 s
-
-
-class RemoteRun:
-    """The remote trainer's process, and its run's id once it runs."""
-
-    def __init__(self, url: str, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REMOTE_TRAINER), url, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"the remote trainer did not start: {self.proc.communicate()[1]}")
-        self.run_id: int = json.loads(line)["run_id"]
-
-    def finish(self) -> None:
-        _out, err = self.proc.communicate(timeout=60)
-        assert self.proc.returncode == 0, err
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-@pytest.fixture
-def remote(tmp_path):
-    started: list[RemoteRun] = []
-
-    def start(url: str, *args: str) -> RemoteRun:
-        started.append(RemoteRun(url, *args))
-        return started[-1]
-
-    yield start
-    for run in started:
-        run.kill()
 
 
 def _loss_points(view) -> int:

@@ -7,7 +7,9 @@ its legend beside the data: :mod:`mmstudio.ui.plot_style`) that exports itself a
 pyqtgraph's exporters. Curves are created once per run and given new data; they draw with peak
 downsampling and clip-to-view, so 20 runs of 100,000 points stay interactive. Which curves are
 smoothed, and how much, is the core's rule (:func:`mmstudio.store.compare.smoothing_weight`): a
-per-epoch metric is drawn as its points, bold, never as a smoothed line that lags them.
+per-epoch metric is drawn as its points, bold, never as a smoothed line that lags them. A running
+run's curve grows in place (:meth:`CurvesChart.grow`): its pyramids and its smoothing are extended by
+the new points, that run alone is drawn again, and a range the user zoomed to or a run they hid stays.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from mmstudio.formatting import shorten
 from mmstudio.store import report
 from mmstudio.store.compare import best_index, ema, smoothing_weight
 from mmstudio.store.curves import PeakPyramid, StepPyramids, value_range
-from mmstudio.store.types import Curve
+from mmstudio.store.types import Curve, CurveUpdate
 from mmstudio.ui.peak_curve import PeakTraces
 from mmstudio.ui.plot_style import add_legend, fit_range, mix, palette_plot, pen, plot_colours, set_empty
 
@@ -278,6 +280,61 @@ class CurvesChart(ChartWidget):
         self._smooth_pyramids = dict(pyramids.smoothed) if pyramids else {}
         self.redraw()
 
+    def curve(self, run_id: int) -> Curve | None:
+        """The curve of ``run_id`` the chart holds (None: not one of its runs)."""
+        return self._curves.get(run_id)
+
+    def prepared(self) -> tuple[dict[int, np.ndarray], StepPyramids]:
+        """The smoothed values and the pyramids the chart holds (a cache keeps them for a redraw)."""
+        return dict(self._smoothed), StepPyramids(dict(self._raw_pyramids), dict(self._smooth_pyramids))
+
+    def grow(self, run_id: int, update: CurveUpdate) -> None:
+        """Add what run ``run_id`` logged since its curve was read (``update``: its new points, or its
+        whole curve again) and draw that run again, alone. On the step axis its pyramids and its
+        smoothing are extended by the new points (O(new points)), unless the smoothing weight the
+        curve's length calls for changed (a short curve: smoothed again whole); the view's range
+        follows the data only where it auto-ranges (a range the user zoomed to stays), and a run
+        hidden from the legend stays hidden."""
+        old = self._curves.get(run_id)
+        if old is None or self._chunking or self._queue:
+            return  # not one of its runs, or a draw in progress (it reads the curves as they are)
+        new = update.curve
+        curve = new if update.replace else _joined(old, new)
+        self._curves[run_id] = curve
+        raw, smooth = self._raw_pyramids.get(run_id), self._smooth_pyramids.get(run_id)
+        before = smoothing_weight(self.key, len(old), self.smoothing)
+        after = smoothing_weight(self.key, len(curve), self.smoothing)
+        smoothed = self._smoothed.get(run_id)
+        if update.replace or raw is None or len(raw) != len(old):
+            self._forget_prepared(run_id)  # drawn from the points (O(n)), as a curve never prepared
+        elif after != before or (after > 0 and (smoothed is None or len(smoothed) != len(old))):
+            raw.extend(new.step, new.value)
+            self._smoothed.pop(run_id, None)
+            self._smooth_pyramids.pop(run_id, None)  # smoothed again whole, at the new weight
+        else:
+            raw.extend(new.step, new.value)
+            grown = new.value  # the bold line's new values: smoothed, or the values themselves
+            if after > 0 and smoothed is not None:
+                finite = ~np.isnan(old.value)
+                count = int(finite.sum())
+                last = float(smoothed[finite][-1]) if count else 0.0
+                grown = ema(new.value, after, resume=(last, count))
+                self._smoothed[run_id] = np.concatenate([smoothed, grown])
+            if smooth is not None and smooth is not raw:  # (one pyramid when not smoothed)
+                if len(smooth) == len(old):
+                    smooth.extend(new.step, grown)
+                else:
+                    self._smooth_pyramids.pop(run_id, None)
+        self._draw_run(run_id)
+        self._show_marks()
+        set_empty(self.plot_widget, not any(len(c) for c in self._curves.values()), "No curves to show")
+        fit_range(self.plot.getViewBox())  # only the axes that auto-range follow the data
+
+    def _forget_prepared(self, run_id: int) -> None:
+        self._raw_pyramids.pop(run_id, None)
+        self._smooth_pyramids.pop(run_id, None)
+        self._smoothed.pop(run_id, None)
+
     def set_smoothed(
         self, weight: float, smoothed: dict[int, np.ndarray], pyramids: dict[int, PeakPyramid] | None = None
     ) -> None:
@@ -461,6 +518,18 @@ class CurvesChart(ChartWidget):
                  "size": size, "data": name, "brush": brush}
             )  # fmt: skip
         return spots
+
+
+def _joined(old: Curve, new: Curve) -> Curve:
+    """``old`` followed by ``new``'s points."""
+    return Curve(
+        run_id=old.run_id,
+        key=old.key,
+        step=np.concatenate([old.step, new.step]),
+        epoch=np.concatenate([old.epoch, new.epoch]),
+        value=np.concatenate([old.value, new.value]),
+        time=np.concatenate([old.time, new.time]),
+    )
 
 
 # --- bars and scatter ------------------------------------------------------------------------------

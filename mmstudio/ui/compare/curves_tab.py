@@ -4,7 +4,8 @@ opens on the metric the Experiments page ranks the runs by (:func:`mmstudio.stor
 
 Curves are read, smoothed and prepared for drawing off the GUI thread (:mod:`.jobs`); the last
 :data:`CURVE_CACHE` metrics are kept, so switching back to one draws at once. The default metric's
-curves are read while the rest of the comparison is (:meth:`CurvesTab.prefetch`).
+curves are read while the rest of the comparison is (:meth:`CurvesTab.prefetch`). A running run's
+curve of the metric shown grows as the page polls the store (:meth:`CurvesTab.grow`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider
 from mmstudio.store.compare import Comparison, is_step_metric
 from mmstudio.store.curves import ChartCurves, PeakPyramid, StepPyramids
 from mmstudio.store.handle import StoreHandle
-from mmstudio.store.types import Curve
+from mmstudio.store.types import Curve, CurveCursor, CurveUpdate
 from mmstudio.ui.compare.charts import X_MODES, CurvesChart
 from mmstudio.ui.compare.jobs import load_curves_job, prefetch_curves_job, smooth_job
 from mmstudio.ui.compare.tables import set_choices
@@ -155,6 +156,40 @@ class CurvesTab(QWidget):
             load_curves_job, holder, url, list(self.run_ids), key, self.weight(), succeeded=self._on_loaded
         )
 
+    def update_choices(self, c: Comparison) -> None:
+        """The comparison's metrics changed (a running run logged a new one): the choice of metric
+        follows, the metric shown stays."""
+        self.run_ids = c.run_ids
+        set_choices(self.metric_combo, c.shared_metric_keys(), self.metric_combo.currentText() or None)
+
+    def held(self, run_ids: Sequence[int]) -> tuple[str, dict[int, CurveCursor]]:
+        """The metric drawn, and how much of its curve the chart holds for each of ``run_ids`` (what a
+        poll of the store asks to be brought up to date); ``""`` when none is drawn yet."""
+        key = self.chart.key
+        if not key or key not in self._curves or self.chart.is_drawing():
+            return "", {}
+        cursors = {}
+        for run_id in run_ids:
+            curve = self.chart.curve(run_id)
+            if curve is not None:
+                cursors[run_id] = CurveCursor.of(curve)
+        return key, cursors
+
+    def grow(self, key: str, updates: dict[int, CurveUpdate]) -> None:
+        """Running runs' new points of metric ``key`` (by run id): their curves grow in the chart, if it
+        still shows ``key``, and in the cache."""
+        if key != self.chart.key or key not in self._curves:
+            return
+        for run_id, update in updates.items():
+            self.chart.grow(run_id, update)
+            curve = self.chart.curve(run_id)
+            if curve is not None:
+                self._curves[key][run_id] = curve
+        smoothed, pyramids = self.chart.prepared()
+        self._smoothed[key] = (self.chart.smoothing, smoothed)
+        self._pyramids[key] = pyramids
+        self._say_what_is_drawn()
+
     def stop(self) -> None:
         """The page is closing: start nothing more."""
         self._stopped = True
@@ -208,11 +243,14 @@ class CurvesTab(QWidget):
             self.chart.set_curves(key, curves, smoothed, prepared)
 
     def _on_chart_drawn(self) -> None:
+        self._say_what_is_drawn()
+        self.drawn.emit(self.chart.key)
+
+    def _say_what_is_drawn(self) -> None:
         key = self.chart.key
         curves = self._curves.get(key, {})
         points = sum(len(cv) for cv in curves.values())
         self.status_changed.emit(f"{key}: {points:,} points in {len(curves)} runs")
-        self.drawn.emit(key)
 
     def _on_metric_combo_changed(self, key: str) -> None:
         if key and self._loaded:

@@ -4,7 +4,9 @@ Tabs: overlaid curves of a chosen metric; the parameters that differ (or all); f
 metrics as a table, a bar chart and a parameter-vs-metric scatter; confusion matrices side by side
 (a click on a cell lists those test items); per-class F1; a gallery of the items the runs disagree
 on; modality contribution (test scores fused, text masked, image masked). Charts export as PNG or
-SVG, tables as CSV, the whole comparison as one self-contained HTML report.
+SVG, tables as CSV, the whole comparison as one self-contained HTML report. A run that is still
+running, here or on another machine, is followed while the page is shown: its curves grow and its
+numbers update from polls of the store (:mod:`.live`), and once it has ended its test results appear.
 
 The page composes its parts: the curves tab (:mod:`.curves_tab`), the tabs of tables
 (:mod:`.tables`), the confusion matrices (:mod:`.confusion`) and the test items
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEvent, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -50,6 +53,7 @@ from mmstudio.ui.compare.jobs import (
     prefetch_curves_job,
     smooth_job,
 )
+from mmstudio.ui.compare.live import RunningRunsController
 from mmstudio.ui.compare.tables import MetricsTab, ModalitiesTab, ParametersTab, PerClassTab
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
@@ -113,6 +117,8 @@ class ComparePanel(QWidget):
         )
         self.examples.shown.connect(self.examples_shown)
         self.examples.warned.connect(lambda warning: self.message.show_message(warning, "warning"))
+        self.live = RunningRunsController(self._start, self._store, self.curves_tab, self)
+        self.live.updated.connect(self._on_live_updated)
         self.confusion_tab.cell_clicked.connect(self.show_cell_examples)
         state.compare_requested.connect(self.set_runs)
         state.store_changed.connect(self._on_state_store_changed)
@@ -208,6 +214,7 @@ class ComparePanel(QWidget):
             )
             ids = ids[:MAX_RUNS]
         self.curves_tab.clear(ids)
+        self.live.stop()
         self.run_ids = ids
         self.comparison = None
         self._reading = bool(ids)
@@ -310,6 +317,7 @@ class ComparePanel(QWidget):
     def shutdown(self) -> None:
         """Cancel the loads, stop the thumbnail threads, close the store (the window is closing)."""
         self._closing = True
+        self.live.stop()
         self.curves_tab.stop()
         self._cancel_tasks()
         self.examples.shutdown()
@@ -405,7 +413,62 @@ class ComparePanel(QWidget):
         self.curves_tab.show_first(default)
         if default is None:
             self.message.show_message("These runs logged no metrics yet.", "info")
+        self.live.set_comparison(c)
+        self._show_status()
         self.comparison_loaded.emit(c)
+
+    def _on_live_updated(self, c: Comparison, ended: bool) -> None:
+        """The running runs' new state (their curves have grown already): the numbers follow; a run
+        that ended has the comparison read again (its test results come with its end)."""
+        self.comparison = c
+        self._update_choices(c)
+        self._refresh_metrics_tab(c)
+        self._show_status()
+        if ended:
+            holder, url = self._store()
+            self._start(load_comparison_job, holder, url, c.run_ids, succeeded=self._on_comparison_refreshed)
+
+    def _on_comparison_refreshed(self, c: Comparison) -> None:
+        """The comparison read again after a run ended: every tab but the curves (which grew as the
+        run went) shows it."""
+        self.comparison = c
+        for tab in (
+            self.parameters_tab,
+            self.confusion_tab,
+            self.per_class_tab,
+            self.modalities_tab,
+            self.examples,
+        ):
+            tab.set_comparison(c)
+        self._update_choices(c)
+        self._refresh_metrics_tab(c)
+        self._filled &= {"curves", "metrics"}  # the other tabs fill again when shown
+        self._fill_current_tab()
+        self.live.set_comparison(c)
+        self._show_status()
+        self.comparison_loaded.emit(c)
+
+    def _update_choices(self, c: Comparison) -> None:
+        """The metrics to choose from, when the runs logged a new one."""
+        combo = self.curves_tab.metric_combo
+        if c.shared_metric_keys() != [combo.itemText(i) for i in range(combo.count())]:
+            self.curves_tab.update_choices(c)
+
+    def _refresh_metrics_tab(self, c: Comparison) -> None:
+        """The Metrics tab with the new numbers: its table and charts again when it is shown (else when
+        it is next), the metric and parameter chosen there kept."""
+        tab = self.metrics_tab
+        chosen = (tab.metric_combo.currentText(), tab.scatter_x_combo.currentText())
+        tab.set_comparison(c)
+        for combo, text in zip((tab.metric_combo, tab.scatter_x_combo), chosen, strict=True):
+            if text and combo.findText(text) >= 0:
+                combo.blockSignals(True)
+                combo.setCurrentText(text)
+                combo.blockSignals(False)
+        if self.current_tab() == "metrics":
+            tab.fill()
+        else:
+            self._filled.discard("metrics")
 
     def _fill_current_tab(self) -> None:
         name = self.current_tab()
@@ -483,12 +546,25 @@ class ComparePanel(QWidget):
             text = self._curves_status
         else:
             text = TAB_HINTS[self.current_tab()]
+        running = len(self.live.running) if self.comparison is not None else 0
+        if running:
+            which = ", ".join(f"#{run_id}" for run_id in self.live.running)
+            they = "they train" if running > 1 else "it trains"
+            text += f" · {which} running: followed from the store as {they}"
         self.status.setText(text)
         self.status.setToolTip(text)
 
     def _on_curves_tab_status_changed(self, text: str) -> None:
         self._curves_status = text
         self._show_status()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.live.set_active(True)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.live.set_active(False)  # a hidden page reads nothing
 
     def _on_tabs_current_changed(self, _index: int) -> None:
         self.examples.drop_queued()
