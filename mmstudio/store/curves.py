@@ -17,7 +17,7 @@ The Train page's live plots and the Compare page's chart draw from it (their pyq
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -28,7 +28,7 @@ from mmstudio.vocabulary import lower_is_better
 
 if TYPE_CHECKING:
     from .store import Store
-    from .types import Curve
+    from .types import Curve, CurveCursor, RunPoll
 
 FACTOR = 2  # points of a level per block of the next level
 _NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
@@ -338,3 +338,25 @@ def chart_curves(
     smoothed = smoothed_curves(key, curves, weight, cancel=cancel)
     check_cancel(cancel, "reading the curves")
     return ChartCurves(key, curves, smoothed, weight, step_pyramids(curves, smoothed))
+
+
+def poll_runs(
+    store: Store,
+    run_ids: Iterable[int],
+    key: str | None,
+    held: Mapping[int, CurveCursor],
+    *,
+    cancel: Any = None,
+) -> dict[int, RunPoll]:
+    """One tick of following several runs' curves of one metric (the Compare page's running runs):
+    each run's state and, for a run whose curve of ``key`` the follower ``held``, its new points (the
+    states alone for the others, and for all when ``key`` is None)."""
+    polls = {}
+    for run_id in run_ids:
+        check_cancel(cancel, "reading the running runs")
+        cursor = held.get(run_id) if key else None
+        if key is None or cursor is None:
+            polls[run_id] = store.poll_run(run_id, {}, keys=())
+        else:
+            polls[run_id] = store.poll_run(run_id, {key: cursor}, keys=(key,))
+    return polls

@@ -190,6 +190,22 @@ def poll_run(
     return RunPoll(state=state, curves=updates)
 
 
+def joined(held: Curve, update: CurveUpdate) -> Curve:
+    """The curve a follower holds after ``update``: what it ``held`` followed by the new points, or the
+    whole curve the update brings."""
+    if update.replace:
+        return update.curve
+    new = update.curve
+    return Curve(
+        run_id=held.run_id,
+        key=held.key,
+        step=np.concatenate([held.step, new.step]),
+        epoch=np.concatenate([held.epoch, new.epoch]),
+        value=np.concatenate([held.value, new.value]),
+        time=np.concatenate([held.time, new.time]),
+    )
+
+
 def _empty(run_id: int, key: str) -> Curve:
     nothing = np.empty(0, dtype=np.float64)
     return Curve(

@@ -188,17 +188,20 @@ class RunFollower:
         return ev.ProgressUpdated(self.run_id, epoch, step, total, per_s, eta, loss.last_time, None)
 
 
-def _process(state: RunLiveState) -> str:
-    """``"process 4242 on gpu-box-7"``, as far as the store knows."""
-    pid = f"process {state.pid}" if state.pid else "a process"
-    return f"{pid} on {state.hostname}" if state.hostname else pid
+def describe_process(state: RunLiveState, *, device: bool = False) -> str:
+    """``"process 4242 on gpu-box-7"`` (with ``device``: ``"… (cuda:0)"``), as far as the store knows."""
+    who = f"process {state.pid}" if state.pid else "a process"
+    if state.hostname:
+        who += f" on {state.hostname}"
+    return who + (f" ({state.device})" if device and state.device else "")
 
 
 def _following_line(state: RunLiveState) -> str:
     device = f", {state.device}" if state.device else ""
     if state.status is RunStatus.QUEUED:
         return f"following run {state.id} '{state.name}' from the store: it is queued, not started yet"
-    return f"following run {state.id} '{state.name}' from the store: trained by {_process(state)}{device}"
+    who = describe_process(state)
+    return f"following run {state.id} '{state.name}' from the store: trained by {who}{device}"
 
 
 def _quiet_line(state: RunLiveState, quiet: float) -> str:

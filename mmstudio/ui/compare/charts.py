@@ -37,6 +37,7 @@ from mmstudio.formatting import shorten
 from mmstudio.store import report
 from mmstudio.store.compare import best_index, ema, smoothing_weight
 from mmstudio.store.curves import PeakPyramid, StepPyramids, value_range
+from mmstudio.store.live import joined
 from mmstudio.store.types import Curve, CurveUpdate
 from mmstudio.ui.peak_curve import PeakTraces
 from mmstudio.ui.plot_style import add_legend, fit_range, mix, palette_plot, pen, plot_colours, set_empty
@@ -299,7 +300,7 @@ class CurvesChart(ChartWidget):
         if old is None or self._chunking or self._queue:
             return  # not one of its runs, or a draw in progress (it reads the curves as they are)
         new = update.curve
-        curve = new if update.replace else _joined(old, new)
+        curve = joined(old, update)
         self._curves[run_id] = curve
         raw, smooth = self._raw_pyramids.get(run_id), self._smooth_pyramids.get(run_id)
         before = smoothing_weight(self.key, len(old), self.smoothing)
@@ -518,18 +519,6 @@ class CurvesChart(ChartWidget):
                  "size": size, "data": name, "brush": brush}
             )  # fmt: skip
         return spots
-
-
-def _joined(old: Curve, new: Curve) -> Curve:
-    """``old`` followed by ``new``'s points."""
-    return Curve(
-        run_id=old.run_id,
-        key=old.key,
-        step=np.concatenate([old.step, new.step]),
-        epoch=np.concatenate([old.epoch, new.epoch]),
-        value=np.concatenate([old.value, new.value]),
-        time=np.concatenate([old.time, new.time]),
-    )
 
 
 # --- bars and scatter ------------------------------------------------------------------------------

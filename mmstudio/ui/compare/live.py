@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from mmstudio.store.compare import Comparison
+from mmstudio.store.curves import poll_runs
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import CurveCursor, RunPoll, RunStatus
 from mmstudio.training.follow import FOLLOW_INTERVAL_S
@@ -35,17 +36,7 @@ def poll_running_job(
     key: str,
     held: dict[int, CurveCursor],
 ) -> tuple[str, dict[int, RunPoll]]:
-    """Each run's state and, where the chart holds its curve of ``key``, that curve's new points."""
-    store = holder.get(url)
-    polls = {}
-    for run_id in run_ids:
-        state.check()
-        cursor = held.get(run_id) if key else None
-        if cursor is None:
-            polls[run_id] = store.poll_run(run_id, {}, keys=())
-        else:
-            polls[run_id] = store.poll_run(run_id, {key: cursor}, keys=(key,))
-    return key, polls
+    return key, poll_runs(holder.get(url), run_ids, key or None, held, cancel=state)
 
 
 class RunningRunsController(QObject):

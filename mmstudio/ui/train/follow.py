@@ -14,8 +14,10 @@ Why a poll and not PostgreSQL's LISTEN / NOTIFY: ``docs/store.md`` ("The app as 
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -33,7 +35,13 @@ from PySide6.QtWidgets import (
 from mmstudio.formatting import format_age, local_time
 from mmstudio.store.handle import StoreHandle
 from mmstudio.store.types import RunLiveState, RunStatus
-from mmstudio.training.follow import FOLLOW_INTERVAL_S, QUIET_AFTER_S, FollowUpdate, RunFollower
+from mmstudio.training.follow import (
+    FOLLOW_INTERVAL_S,
+    QUIET_AFTER_S,
+    FollowUpdate,
+    RunFollower,
+    describe_process,
+)
 from mmstudio.ui.resources import icon
 from mmstudio.ui.tasks import Task, run_task
 from mmstudio.vocabulary import run_status_title
@@ -60,15 +68,6 @@ def _poll_job(_state: Any, holder: StoreHandle, url: str | None, follower: RunFo
 def _running_runs_job(_state: Any, holder: StoreHandle, url: str | None) -> list[RunLiveState]:
     store = holder.get(url)
     return [store.run_state(r.id) for r in store.list_runs(status="running", limit=MENU_RUNS)]
-
-
-def describe_process(state: RunLiveState, *, device: bool = True) -> str:
-    """``"process 4242 on gpu-box-7 (cuda:0)"`` (without the device: ``device=False``), as far as the
-    store knows."""
-    who = f"process {state.pid}" if state.pid else "a process"
-    if state.hostname:
-        who += f" on {state.hostname}"
-    return who + (f" ({state.device})" if device and state.device else "")
 
 
 # --- the poll ------------------------------------------------------------------------------------------
@@ -229,7 +228,7 @@ class FollowBannerWidget(QFrame):
     def show_update(self, update: FollowUpdate) -> None:
         state = update.state
         self._run_id = state.id
-        who = describe_process(state)
+        who = describe_process(state, device=True)
         if state.finished:
             word = run_status_title(state.status)
             level = "error" if state.status is RunStatus.FAILED else "info"
@@ -252,7 +251,7 @@ class FollowBannerWidget(QFrame):
         else:
             age = format_age(update.quiet_s)
             when = "just now" if age == "now" else f"{age} ago"
-            where = describe_process(state, device=False)
+            where = describe_process(state)
             self._say(
                 "info",
                 "Following from the store",
@@ -263,10 +262,11 @@ class FollowBannerWidget(QFrame):
     def show_stopped(self, state: RunLiveState | None) -> None:
         """Following was stopped by the user: the view keeps what it showed."""
         where = f" by {describe_process(state)}" if state is not None else ""
+        now = local_time(datetime.now(UTC), seconds=True)
         self._say(
             "info",
             "Not following",
-            f"run {self._run_id} trains on{where}; shown as it was at {local_time(_now(), seconds=True)}",
+            f"run {self._run_id} trains on{where}; shown as it was at {now}",
             "Follow again",
         )
 
@@ -280,7 +280,7 @@ class FollowBannerWidget(QFrame):
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
-        self.label.setText(f"<b>{lead}</b> · {_escape(text)}")
+        self.label.setText(f"<b>{lead}</b> · {html.escape(text, quote=False)}")
         self.setToolTip(
             "The run is read from the experiment store every few seconds, as its own process records "
             "it; this window does not run it."
@@ -359,7 +359,7 @@ class FollowRunButton(QToolButton):
         for state in states:
             step = f", step {state.last_step:,}" if state.last_step is not None else ""
             action = self._menu.addAction(
-                icon("play"), f"Run {state.id} · {state.name} — {describe_process(state)}{step}"
+                icon("play"), f"Run {state.id} · {state.name} — {describe_process(state, device=True)}{step}"
             )
             action.triggered.connect(lambda _checked=False, run_id=state.id: self.run_chosen.emit(run_id))
 
@@ -367,13 +367,3 @@ class FollowRunButton(QToolButton):
         self._menu.clear()
         failed = self._menu.addAction(f"The store could not be read: {message}")
         failed.setEnabled(False)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

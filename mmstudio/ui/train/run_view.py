@@ -26,13 +26,9 @@ from PySide6.QtGui import QHideEvent, QShowEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from mmstudio.training import events as ev
+from mmstudio.training.follow import describe_process
 from mmstudio.ui.tasks import run_task
-from mmstudio.ui.train.follow import (
-    FollowBannerWidget,
-    FollowRunButton,
-    StoreFollowController,
-    describe_process,
-)
+from mmstudio.ui.train.follow import FollowBannerWidget, FollowRunButton, StoreFollowController
 from mmstudio.ui.train.live_plots import LivePlotsWidget
 from mmstudio.ui.train.log_view import RunFailureWidget, RunLogWidget
 from mmstudio.ui.train.progress_view import RunProgressWidget
@@ -264,8 +260,8 @@ class RunViewWidget(QWidget):
         )
         if not state.finished:
             self.progress_view.set_remote(
-                f"Run {state.id} is trained by {describe_process(state)}: pause or stop it there. This "
-                "window only follows it from the store."
+                f"Run {state.id} is trained by {describe_process(state, device=True)}: pause or stop it "
+                "there. This window only follows it from the store."
             )
         self.feed_events(update.events)
         self.plots.flush()  # every plot that changed, one per pass of the event loop

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event
 
 from mmstudio.store import CurveCursor, NotFoundError, Store
+from mmstudio.store.live import joined
 from mmstudio.store.types import Curve, RunStatus
 
 REMOTE_TRAINER = Path(__file__).parents[2] / "remote_trainer.py"
@@ -64,19 +65,7 @@ def _log_steps(store: Store, run_id: int, steps: range, *, epoch: int = 1) -> No
 def _join(held: dict[str, Curve], updates) -> None:
     """What a follower does with a tick's updates."""
     for key, update in updates.items():
-        old = held.get(key)
-        if update.replace or old is None:
-            held[key] = update.curve
-            continue
-        new = update.curve
-        held[key] = Curve(
-            run_id=new.run_id,
-            key=key,
-            step=np.concatenate([old.step, new.step]),
-            epoch=np.concatenate([old.epoch, new.epoch]),
-            value=np.concatenate([old.value, new.value]),
-            time=np.concatenate([old.time, new.time]),
-        )
+        held[key] = update.curve if key not in held else joined(held[key], update)
 
 
 def _cursors(held: dict[str, Curve]) -> dict[str, CurveCursor]:
@@ -231,3 +220,22 @@ def test_following_a_run_another_process_trains(url: str) -> None:
         for key, curve in held.items():
             _assert_same(curve, store.read_curve(run_id, key))
         assert len(held["train/loss"]) == 90
+
+
+def test_several_runs_one_metric_in_one_tick(live_store: Store) -> None:
+    """The Compare page's tick: every running run's state, and the new points of the metric it shows
+    for the runs whose curve it holds."""
+    from mmstudio.store.curves import poll_runs
+
+    store = live_store
+    a, b = store.create_run(name="a"), store.create_run(name="b")
+    for run_id in (a, b):
+        store.start_run(run_id)
+        _log_steps(store, run_id, range(1, 11))
+    held = {a: CurveCursor.of(store.read_curve(a, "train/loss"))}
+    _log_steps(store, a, range(11, 14))
+    polls = poll_runs(store, [a, b], "train/loss", held)
+    assert list(polls[a].curves) == ["train/loss"] and not polls[a].curves["train/loss"].replace
+    np.testing.assert_array_equal(polls[a].curves["train/loss"].curve.step, [11, 12, 13])
+    assert polls[b].curves == {} and polls[b].state.stats["train/loss"].count == 10  # not held: its state
+    assert all(p.curves == {} for p in poll_runs(store, [a, b], None, held).values())
