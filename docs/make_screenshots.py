@@ -129,12 +129,59 @@ def launch_export(out: Path) -> None:
     panel.close()
 
 
+def follow_run(out: Path, db_url: str, data: str) -> None:
+    """The Train page following a run that another process trains into the store (``mmstudio train``
+    started here, as it would be in a terminal or on another machine), once it has logged four epochs;
+    the settings column hidden, the run takes the page. Run in a process of its own
+    (``make_screenshots.py --follow OUT_DIR DB_URL DATASET``)."""
+    import time
+
+    from mmstudio.store import Store
+    from mmstudio.ui.app import SCREENSHOT_SIZE, create_application, save_when_settled
+    from mmstudio.ui.main_window import MainWindow
+    from mmstudio.ui.settings import Settings
+
+    train = ["train", "--data", data, "--epochs", "8", "--batch-size", "16", "--name", "demo-elsewhere"]
+    train.append("--quiet")
+    trainer = subprocess.Popen([sys.executable, "-m", "mmstudio", "--db", db_url, *train])
+    try:
+        app = create_application()
+        window = MainWindow(Settings(), db_url=db_url)
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        running: list = []
+        deadline = time.monotonic() + 300
+        while not running and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.5)
+            with Store.open(db_url, read_only=True) as store:
+                running = store.list_runs(status="running")
+        if not running:
+            raise RuntimeError("the training process recorded no running run")
+        window.state.follow_requested.emit(running[0].id)  # as Follow live on the Experiments page
+        window.train.settings_action.setChecked(False)
+        view = window.train.run_view
+
+        def busy() -> bool:
+            update = view.follower.last_update
+            return window.is_busy() or update is None or (update.state.last_epoch or 0) < 4
+
+        save_when_settled(app, window, out / "gui-train-follow.png", busy, lambda: "", 600, "train")
+        window.close()
+    finally:
+        trainer.terminate()
+        trainer.wait()
+
+
 def main() -> int:
     if sys.argv[1:2] == ["--first-run"]:
         first_run(Path(sys.argv[2]))
         return 0
     if sys.argv[1:2] == ["--launch-export"]:
         launch_export(Path(sys.argv[2]))
+        return 0
+    if sys.argv[1:2] == ["--follow"]:
+        follow_run(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
         return 0
     out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "images")
     out.mkdir(parents=True, exist_ok=True)
@@ -222,6 +269,10 @@ def main() -> int:
             env=env,
             check=True,
         )
+        # a run that another process trains, followed from the store (issue 15)
+        follow_db = f"sqlite:///{work / 'follow.db'}"
+        follow = [sys.executable, __file__, "--follow", str(out), follow_db, str(small)]
+        subprocess.run(follow, env=env, check=True)
         subprocess.run(
             [
                 sys.executable,
