@@ -149,3 +149,52 @@ def test_the_train_page_picks_a_running_run_and_shows_how_it_failed(qtbot, tmp_p
     assert view.progress_view.pause_button.toolTip().startswith("Pause the run")
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT_MS)
     assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
+
+
+def test_follow_live_is_offered_for_running_runs_this_window_does_not_train(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from mmstudio.store import Store
+    from mmstudio.ui.experiments.panel import ExperimentsPanel
+    from mmstudio.ui.state import StudioState
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with Store.open(url) as store:
+        done = store.create_run(name="done")
+        store.start_run(done)
+        store.finish_run(done)
+        elsewhere = store.create_run(name="elsewhere")
+        store.start_run(elsewhere, pid=4242, hostname="gpu-box-7")
+        mine = store.create_run(name="mine")
+        store.start_run(mine)
+    state = StudioState()
+    state.db_url = url
+    state.training_run_id = mine
+    follows, pages = [], []
+    state.follow_requested.connect(follows.append)
+    state.page_requested.connect(pages.append)
+    panel = ExperimentsPanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(panel)
+    panel.resize(1280, 800)
+    with qtbot.waitSignal(panel.runs_loaded, timeout=TIMEOUT_MS):
+        panel.show()
+    action = panel.run_actions.follow_action
+    assert action.iconText() == "Follow live" and action.text() == "Follow live on the Train page"
+    panel.select_runs([done])
+    assert not action.isEnabled()
+    panel.select_runs([mine])
+    assert not action.isEnabled() and action.toolTip().startswith("This window trains the run")
+    panel.select_runs([elsewhere])
+    assert action.isEnabled() and "another machine" in action.toolTip()
+
+    def double_click(run_id: int) -> None:
+        index = panel.proxy.mapFromSource(panel.model.index_of(run_id))
+        panel.view.doubleClicked.emit(index)
+
+    double_click(done)  # a finished run: nothing to follow
+    double_click(elsewhere)
+    double_click(mine)  # this window's: its Train page, nothing followed
+    assert follows == [elsewhere] and pages == ["train", "train"]
+    assert panel.view.editTriggers() == panel.view.EditTrigger.NoEditTriggers  # a double-click edits nothing
+    assert Qt.ItemFlag.ItemIsEditable not in panel.proxy.flags(panel.proxy.index(0, 1))
+    panel.shutdown()

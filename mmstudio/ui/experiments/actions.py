@@ -109,12 +109,13 @@ class RunActionsController(QObject):
             "it as a run to compare fine-tuned runs with",
         )
         self.follow_action = self._action(
-            "Follow live",
+            "Follow live on the Train page",
             self.follow_selected,
             "live",
             "Follow the running run on the Train page: its curves and progress as it trains, read from "
             "the store (it may train in another process or on another machine)",
         )
+        self.follow_action.setIconText("Follow live")  # the toolbar's short name
         self.compare_action = self._action(
             "Compare",
             self.compare_selected,
@@ -177,7 +178,6 @@ class RunActionsController(QObject):
         running = one and current is not None and current.status is RunStatus.RUNNING
         own = running and current is not None and current.id == self.state.training_run_id
         self.follow_action.setEnabled(running and not own)
-        self.follow_action.setText("Follow live on the Train page")
         if own:
             self.follow_action.setToolTip("This window trains the run: its Train page shows it live")
         elif running:

@@ -131,7 +131,8 @@ class StoreFollowController(QObject):
         self._timer.stop()
         self._follower = None
         if self._task is not None:
-            self._task.cancel()
+            self._task.cancel()  # its result is dropped (another follower, or none, by then)
+            self._task = None  # a run followed next is read at once
 
     def set_active(self, active: bool) -> None:
         """Poll only while the view is shown; shown again, read what is new at once."""
