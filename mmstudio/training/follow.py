@@ -170,7 +170,13 @@ class RunFollower:
                 if self._epoch_last_step[e] % e == 0:
                     self.steps_per_epoch = self._epoch_last_step[e] // e
                     break
-        self._pace.append((times[-1], steps[-1]))
+        # the pace from these points' own times too: a first look at a run that has been training a
+        # while has an ETA at once
+        last = times[-1]
+        first = next(i for i, t in enumerate(times) if t >= last - PACE_WINDOW_S)
+        if times[first] < last:
+            self._pace.append((times[first], steps[first]))
+        self._pace.append((last, steps[-1]))
         while len(self._pace) > 2 and self._pace[-1][0] - self._pace[1][0] >= PACE_WINDOW_S:
             self._pace.popleft()
 

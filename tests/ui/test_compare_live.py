@@ -55,9 +55,9 @@ def test_a_running_runs_curve_grows_and_its_numbers_follow(qtbot, tmp_path, remo
     with qtbot.waitSignal(panel.comparison_loaded, timeout=TIMEOUT_MS):
         panel.set_runs([done, run.run_id])
     assert panel.live.running == [run.run_id] and panel.live.polling
-    with qtbot.waitSignal(panel.curves_drawn, timeout=TIMEOUT_MS):
-        panel.set_metric("train/loss")
+    panel.set_metric("train/loss")  # (drawn first already when the runs shared no other metric yet)
     chart = panel.curves
+    qtbot.waitUntil(lambda: chart.key == "train/loss" and chart.point_count(done) == 90, timeout=TIMEOUT_MS)
     assert f"#{run.run_id} running: followed from the store as it trains" in panel.status.text()
 
     # the user zooms in and hides the finished run

@@ -66,7 +66,7 @@ def test_a_run_trained_elsewhere_is_followed_from_the_experiments_page(qtbot, tm
         r"^Epoch 2/3 · step 60/90 · ETA \d\d:\d\d · \d+ samples/s$", progress.progress_label.text()
     )
     assert "epoch 2: " in view.log.text() and "val/accuracy 0.75" in view.log.text()
-    assert view.plots.curve_lengths()["val/accuracy"] == 2
+    qtbot.waitUntil(lambda: view.plots.curve_lengths()["val/accuracy"] == 2, timeout=TIMEOUT_MS)  # redrawn
 
     hold.touch()
     qtbot.waitUntil(lambda: progress.status_label.text() == "completed", timeout=TIMEOUT_MS)

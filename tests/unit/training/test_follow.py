@@ -67,6 +67,7 @@ def test_polls_become_the_events_of_a_run_of_ones_own(store):
     (progress,) = _of(first.events, ev.ProgressUpdated)
     # the epoch's metrics at step 10 say an epoch has 10 steps: 30 in all
     assert (progress.epoch, progress.step, progress.total_steps, progress.samples_per_s) == (1, 10, 30, 64.0)
+    assert progress.eta_s == pytest.approx(10.0)  # its points' own times: 0.5 s a step, 20 steps left
     assert first.total_steps == 30 and first.steps_per_epoch == 10
 
     again = follower.poll(store)  # nothing new: only where it is
