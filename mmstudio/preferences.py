@@ -105,6 +105,40 @@ def check_cache_folder(value: str) -> str:
     return str(path)
 
 
+#: How a store URL's password is shown in a field or a message.
+PASSWORD_MASK = "***"
+
+
+def hide_password(url: str) -> str:
+    """``url`` with its password shown as ``***`` (for a field or a message); a URL without one, or
+    text that is no URL, comes back as it is."""
+    parsed = _parse_url(url)
+    if parsed is None or parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def restore_password(shown: str, original: str) -> str:
+    """The URL a field holds that showed ``hide_password(original)``: where its password is still the
+    mask, ``original``'s password is put back (so a user who changes the host keeps the password); a
+    password typed over the mask is the user's."""
+    parsed, before = _parse_url(shown), _parse_url(original)
+    if parsed is None or before is None or parsed.password != PASSWORD_MASK or before.password is None:
+        return shown
+    return parsed.set(password=before.password).render_as_string(hide_password=False)
+
+
+def _parse_url(text: str):
+    if not _URL.match(text.strip()):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(text.strip())
+    except Exception:  # not a URL SQLAlchemy reads: shown as typed
+        return None
+
+
 def store_url(text: str) -> str:
     """The store a user typed or chose, as a URL: '' (the default store), a SQLAlchemy URL
     (``sqlite:///…``, ``postgresql://…``) or a path to a SQLite file, whose folder must exist. A bad

@@ -85,7 +85,8 @@ class SettingsDialog(QDialog):
         # --- store
         store = QGroupBox("Store")
         form = QFormLayout(store)
-        self.store_edit = QLineEdit(settings.db_url.removeprefix("sqlite:///"))
+        # a password is shown as *** and kept as it was unless one is typed over it
+        self.store_edit = QLineEdit(preferences.hide_password(settings.db_url.removeprefix("sqlite:///")))
         self.store_edit.setPlaceholderText(f"default: {paths.data_dir() / 'mmstudio.db'}")
         self.store_edit.setClearButtonEnabled(True)
         browse = QPushButton("Browse…")
@@ -247,10 +248,14 @@ class SettingsDialog(QDialog):
 
     # --- the result -------------------------------------------------------------------------------
 
+    def _store_text(self) -> str:
+        """The store the field names, its password put back where it still shows the mask."""
+        return preferences.restore_password(self.store_edit.text(), self.settings.db_url)
+
     def changes(self) -> dict[str, str]:
         """What differs from the settings, checked: ``{"store": url, "cache": folder, "device": name,
         "theme": name}`` (only the keys that changed). Raises ``ValueError`` naming a bad value."""
-        store = preferences.store_url(self.store_edit.text())
+        store = preferences.store_url(self._store_text())
         cache = preferences.check_cache_folder(self.cache_edit.text().strip())
         values = {
             "store": (store, self.settings.db_url),
@@ -264,9 +269,10 @@ class SettingsDialog(QDialog):
         self.store_error.clear()
         self.cache_error.clear()
         try:
-            preferences.store_url(self.store_edit.text())
+            preferences.store_url(self._store_text())
         except ValueError as exc:
-            self.store_error.show_message(f"{exc}. The store stays as it was.", "error")
+            message = str(exc).replace(self._store_text(), self.store_edit.text())  # no password in it
+            self.store_error.show_message(f"{message}. The store stays as it was.", "error")
             self.store_edit.setFocus()
             return
         try:

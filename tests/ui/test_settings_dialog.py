@@ -194,3 +194,17 @@ def test_the_app_starts_with_the_settings_theme_and_cache_unless_told_otherwise(
     monkeypatch.setenv("MMSTUDIO_THEME", "light")
     assert launch.run_gui() == 0
     assert themes[-1] == "light"
+
+
+def test_a_store_password_is_shown_masked_and_kept(qtbot, window):
+    url = "postgresql+psycopg://team:s3cret@db.lab.example:5432/runs"
+    window.settings.db_url = url
+    dialog = window.show_settings()
+    qtbot.addWidget(dialog)
+    assert "s3cret" not in dialog.store_edit.text()
+    assert dialog.store_edit.text() == "postgresql+psycopg://team:***@db.lab.example:5432/runs"
+    assert dialog.changes() == {}  # left as shown: the same store, password and all
+    dialog.store_edit.setText("postgresql+psycopg://team:***@db2.lab.example/runs")
+    assert dialog.changes() == {"store": "postgresql+psycopg://team:s3cret@db2.lab.example/runs"}
+    dialog.store_edit.setText("postgresql+psycopg://team:n3w@db.lab.example/runs")  # typed over the mask
+    assert dialog.changes() == {"store": "postgresql+psycopg://team:n3w@db.lab.example/runs"}

@@ -69,3 +69,17 @@ def test_a_bad_store_is_named(tmp_path, text, message):
     with pytest.raises(ValueError, match=message) as error:
         preferences.store_url(text)
     assert repr(text) in str(error.value)
+
+
+def test_a_store_password_is_hidden_and_put_back_only_where_the_mask_is():
+    from mmstudio.preferences import hide_password, restore_password
+
+    url = "postgresql://me:p%40ss@host/db"
+    shown = hide_password(url)
+    assert shown == "postgresql://me:***@host/db"
+    assert restore_password(shown, url) == url  # the encoded password survives the round trip
+    assert restore_password("postgresql://me:***@other/db", url) == "postgresql://me:p%40ss@other/db"
+    assert restore_password("postgresql://me:typed@host/db", url) == "postgresql://me:typed@host/db"
+    for plain in ("", "sqlite:////home/me/runs.db", "/home/me/runs.db", "postgresql://me@host/db", "x://::"):
+        assert hide_password(plain) == plain
+        assert restore_password(plain, url) == plain
