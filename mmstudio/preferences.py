@@ -32,6 +32,8 @@ CACHE_DIR_ENV = "MMSTUDIO_CACHE_DIR"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _CUDA_INDEX = re.compile(r"^cuda:\d+$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+]*://")
+# scheme://user:password@rest (the password percent-encoded, so it holds no "@" or "/")
+_WITH_PASSWORD = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+]*://[^:/@]*:)(?P<password>[^@/]*)(?P<tail>@.*)$")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+]+:")
 
 #: Where a resolved value came from, as a sentence's end ("... from the settings").
@@ -112,31 +114,20 @@ PASSWORD_MASK = "***"
 def hide_password(url: str) -> str:
     """``url`` with its password shown as ``***`` (for a field or a message); a URL without one, or
     text that is no URL, comes back as it is."""
-    parsed = _parse_url(url)
-    if parsed is None or parsed.password is None:
+    match = _WITH_PASSWORD.match(url)
+    if match is None or not match["password"]:
         return url
-    return parsed.render_as_string(hide_password=True)
+    return f"{match['head']}{PASSWORD_MASK}{match['tail']}"
 
 
 def restore_password(shown: str, original: str) -> str:
     """The URL a field holds that showed ``hide_password(original)``: where its password is still the
     mask, ``original``'s password is put back (so a user who changes the host keeps the password); a
     password typed over the mask is the user's."""
-    parsed, before = _parse_url(shown), _parse_url(original)
-    if parsed is None or before is None or parsed.password != PASSWORD_MASK or before.password is None:
+    match, before = _WITH_PASSWORD.match(shown), _WITH_PASSWORD.match(original)
+    if match is None or before is None or match["password"] != PASSWORD_MASK or not before["password"]:
         return shown
-    return parsed.set(password=before.password).render_as_string(hide_password=False)
-
-
-def _parse_url(text: str):
-    if not _URL.match(text.strip()):
-        return None
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(text.strip())
-    except Exception:  # not a URL SQLAlchemy reads: shown as typed
-        return None
+    return f"{match['head']}{before['password']}{match['tail']}"
 
 
 def store_url(text: str) -> str:
