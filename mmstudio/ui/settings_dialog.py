@@ -32,7 +32,7 @@ from mmstudio.formatting import format_bytes, plural
 from mmstudio.preferences import Resolved
 from mmstudio.ui import tasks
 from mmstudio.ui.settings import Settings
-from mmstudio.ui.widgets import MessageBar
+from mmstudio.ui.widgets import MessageBar, align_form_labels
 
 THEME_TITLES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 DEVICE_TITLES = {
@@ -161,22 +161,8 @@ class SettingsDialog(QDialog):
         layout.addStretch(1)
         layout.addWidget(buttons)
         self.setMinimumWidth(620)
-        self._align_labels(store, cache, device, appearance)
+        align_form_labels(store, cache, device, appearance)
         self.count_cache()
-
-    @staticmethod
-    def _align_labels(*groups: QGroupBox) -> None:
-        """One label width for every group, so the fields line up down the dialog."""
-        labels = []
-        for group in groups:
-            form = group.layout()
-            for row in range(form.rowCount()):
-                item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
-                if item is not None and item.widget() is not None:
-                    labels.append(item.widget())
-        width = max(label.sizeHint().width() for label in labels)
-        for label in labels:
-            label.setMinimumWidth(width)
 
     def _note(self, key: str) -> str:
         note = self.overrides[key].override_note() if key in self.overrides else ""

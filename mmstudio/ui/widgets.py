@@ -10,7 +10,9 @@ from PySide6.QtGui import QFont, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
+    QFormLayout,
     QFrame,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -197,3 +199,17 @@ def scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
             return parent
         child, parent = parent, parent.parentWidget()
     return None
+
+
+def align_form_labels(*groups: QGroupBox) -> None:
+    """One label width for the forms of every group, so the fields line up down a dialog."""
+    labels = []
+    for group in groups:
+        form = group.layout()
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and item.widget() is not None:
+                labels.append(item.widget())
+    width = max(label.sizeHint().width() for label in labels)
+    for label in labels:
+        label.setMinimumWidth(width)

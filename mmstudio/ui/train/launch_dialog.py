@@ -47,7 +47,7 @@ from mmstudio.training.launch import (
 from mmstudio.training.spec import RunJob
 from mmstudio.ui.resources import icon
 from mmstudio.ui.tasks import Task, run_task
-from mmstudio.ui.widgets import MessageBar, WheelGuard, section_label
+from mmstudio.ui.widgets import MessageBar, WheelGuard, align_form_labels, section_label
 
 
 def _write_job(_state, plan: LaunchPlan) -> list[Path]:
@@ -173,7 +173,7 @@ class LaunchDialog(QDialog):
             _hint("Paths are absolute: a folder every node sees at the same path, or edit them there.")
         )
         layout.addWidget(files)
-        _align_labels(where, store, self.slurm_group, files)
+        align_form_labels(where, store, self.slurm_group, files)
 
         # --- the command
         head = QHBoxLayout()
@@ -349,21 +349,6 @@ class LaunchDialog(QDialog):
             self._fit_pending = True
             QTimer.singleShot(0, self, self._fit_height)
         return handled
-
-
-def _align_labels(*groups: QGroupBox) -> None:
-    """One label width for every group's form, so the fields line up down the dialog (as in
-    Settings)."""
-    labels = []
-    for group in groups:
-        form = group.layout()
-        for row in range(form.rowCount()):
-            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
-            if item is not None and item.widget() is not None:
-                labels.append(item.widget())
-    width = max(label.sizeHint().width() for label in labels)
-    for label in labels:
-        label.setMinimumWidth(width)
 
 
 def _row(*widgets: QWidget, even: bool = False) -> QWidget:
