@@ -183,6 +183,9 @@ def main() -> int:
     if sys.argv[1:2] == ["--follow"]:
         follow_run(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
         return 0
+    if sys.argv[1:2] and sys.argv[1].startswith("-"):  # --help, or a mode mistyped: not a folder
+        print(f"usage: {Path(__file__).name} [OUT_DIR]  (default: docs/images)", file=sys.stderr)
+        return 0 if sys.argv[1] in ("-h", "--help") else 2
     out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "images")
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mmstudio-shots-"))
