@@ -83,6 +83,24 @@ def add_parsers(commands) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_delete)
 
+    p = sub.add_parser(
+        "stop",
+        help="ask running runs to stop, wherever they train",
+        description="Ask running runs to stop through the store, whichever process or machine trains "
+        "them (torchrun on a cluster node, another terminal, the app): each stops at its next step, "
+        "saves a checkpoint and ends 'cancelled' (resume it with train --resume ID).",
+    )
+    p.add_argument("run_ids", type=run_id_arg, nargs="+", metavar="ID")
+    p.add_argument(
+        "--wait",
+        type=float,
+        nargs="?",
+        const=600.0,
+        metavar="SECONDS",
+        help="wait until they ended (default: 600 s)",
+    )
+    p.set_defaults(func=cmd_stop)
+
     for parser in sub.choices.values():
         db_option(parser)
 
@@ -329,12 +347,48 @@ def _nan_to_none(values) -> list:
     return [None if math.isnan(v) else v for v in values.tolist()]
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    import time
+
+    from mmstudio.store.errors import InvalidTransitionError
+
+    with open_store(args) as store:
+        runs = [get_run(store, i) for i in args.run_ids]
+        for r in runs:
+            try:
+                asked = store.request_stop(r.id)
+            except InvalidTransitionError as exc:
+                raise UsageError(str(exc)) from None
+            where = f"process {r.pid} on {r.hostname}" if r.pid and r.hostname else "its process"
+            said = "asked to stop" if asked else "already asked to stop"
+            print(f"run {r.id} ({r.name}) {said}: {where} stops at its next step", file=sys.stderr)
+        if args.wait is None:
+            return EXIT_OK
+        deadline = time.monotonic() + args.wait
+        waiting = {r.id for r in runs}
+        while waiting and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for run_id in sorted(waiting):
+                run = store.get_run(run_id)
+                if str(run.status) != "running":
+                    waiting.discard(run_id)
+                    print(f"run {run_id} {run.status}", file=sys.stderr)
+        if waiting:
+            print(
+                f"still running after {args.wait:g} s: {', '.join(map(str, sorted(waiting)))} (is its "
+                "process alive? a process that died stays 'running' until its machine opens the store)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+    return EXIT_OK
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         runs = [get_run(store, i) for i in args.run_ids]
         for r in runs:
             if str(r.status) == "running":
-                raise UsageError(f"run {r.id} is running; stop it before deleting it")
+                raise UsageError(f"run {r.id} is running; stop it first (mmstudio runs stop {r.id} --wait)")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("deleting runs needs confirmation: pass --yes")

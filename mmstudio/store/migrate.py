@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 #: The newest revision in ``migrations/versions`` (a test checks it). Knowing it without loading
 #: alembic keeps opening an up-to-date database fast (alembic is imported only to migrate).
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _INFO_REQUIRES = "requires_mmstudio"

@@ -151,6 +151,8 @@ class RunRow(Base):
     process_start: Mapped[int | None] = mapped_column(BigInteger)
     # The run's identity across stores (migration 0005): a copied run keeps it (store/copy.py).
     uid: Mapped[str | None] = mapped_column(String(32), default=new_uid, unique=True, index=True)
+    # A stop asked through the store (migration 0006): the run's own process reads it and stops.
+    stop_requested_at: Mapped[datetime | None]
 
 
 class MetricKeyRow(Base):

@@ -258,6 +258,7 @@ def _transition(
         else:  # a process of another machine, recorded for it: its identity is not known here
             row.machine_id = row.boot_id = row.process_start = None
         row.error_message = row.error_traceback = None
+        row.stop_requested_at = None  # a stop asked of an earlier attempt is not this one's
     elif new in FINISHED:
         row.ended_at = now
         if old is RunStatus.RUNNING and row.started_at is not None:
@@ -297,6 +298,29 @@ def finish_run(
     if RunStatus(status) not in FINISHED:
         raise InvalidTransitionError(f"{status!r} is not a finished status ({', '.join(sorted(FINISHED))})")
     set_status(db, run_id, status, error_message=error_message, error_traceback=error_traceback)
+
+
+def request_stop(db: Database, run_id: int) -> bool:
+    """Ask running run ``run_id`` to stop, through the store: its own process (on any machine) reads
+    the request while it trains and stops at its next step, with a checkpoint, as ``cancelled``. False
+    when it was asked already. Raises :class:`InvalidTransitionError` for a run that is not running."""
+    with db.write_session() as session:
+        row = _get_row(session, run_id)
+        if row.status != RunStatus.RUNNING.value:
+            raise InvalidTransitionError(
+                f"run {run_id} is {row.status}, not running: there is nothing to stop"
+            )
+        if row.stop_requested_at is not None:
+            return False
+        row.stop_requested_at = utcnow()
+    return True
+
+
+def stop_requested(db: Database, run_id: int) -> bool:
+    """Whether a stop was asked of run ``run_id`` since it last started (one primary-key read)."""
+    with db.read() as conn:
+        value = conn.execute(select(RunRow.stop_requested_at).where(RunRow.id == run_id)).scalar()
+    return value is not None
 
 
 def _edit(db: Database, run_id: int, **values: Any) -> None:

@@ -285,6 +285,13 @@ class Store:
             self._db, run_id, status, error_message=error_message, error_traceback=error_traceback
         )
 
+    def request_stop(self, run_id: int) -> bool:
+        """Ask a running run to stop, wherever its process runs (:func:`.runs.request_stop`)."""
+        return runs.request_stop(self._db, run_id)
+
+    def stop_requested(self, run_id: int) -> bool:
+        return runs.stop_requested(self._db, run_id)
+
     def set_status(
         self,
         run_id: int,

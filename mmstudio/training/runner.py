@@ -211,7 +211,7 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     state.run_id = run_id
     state.device = _device_record(describe_device(device), dist)
     if store is not None:
-        events.writer = StoreWriter(store, run_id)
+        events.writer = StoreWriter(store, run_id, on_stop_requested=_stop_asked(run_id, events, control))
     if precision.note:
         events.log(run_id, precision.note, "warning")
     if resume is not None and resume.meta.get("dataset_fingerprint") != dataset.fingerprint:
@@ -263,6 +263,23 @@ def _run(state: _Job, events: _Events, control: TrainingControl | None) -> RunRe
     return RunResult(
         run_id, status.value, state.device, fit.state.epoch, fit.state.step, duration, metrics, best
     )
+
+
+def _stop_asked(run_id: int, events: _Events, control: TrainingControl | None) -> Any:
+    """What the store writer calls when a stop is asked through the store: the trainer's own stop
+    request (under torchrun, agreed with the other processes at the next log), said in the log."""
+    if control is None:
+        return None
+
+    def stop() -> None:
+        control.stop()
+        events.log(
+            run_id,
+            "a stop was asked through the store (Stop in the app, or mmstudio runs stop): stopping at "
+            "the next step, with a checkpoint",
+        )
+
+    return stop
 
 
 def _leader_first(dist: Any) -> Any:

@@ -6,6 +6,10 @@ buffered and written in one transaction when the buffer is old (``flush_interval
 (``max_points``), and at every epoch end, checkpoint, evaluation and at the end of the run: a few
 transactions a second at most, whatever the step rate.
 
+While the run trains, the writer also reads, once a second, whether a stop was asked through the
+store (``mmstudio runs stop ID``, or Stop in an app that follows the run from another machine) and
+then calls ``on_stop_requested`` once: the runner turns it into the trainer's stop request.
+
 On resume, points at or below the last step the store already holds for a key are dropped, so a
 curve never gets two points for one step (the steps between the checkpoint and the crash were
 recorded by the first attempt).
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 MAX_POINTS = 500
+#: How often the store is asked whether someone asked the run to stop (one primary-key read).
+STOP_POLL_S = 1.0
 #: Events after which the buffer is written at once: the run reached a point worth keeping.
 _FLUSH_ON = (ev.EpochEnded, ev.CheckpointSaved, ev.EvaluationFinished, ev.RunPaused, *ev.TERMINAL)
 
@@ -45,8 +51,11 @@ class StoreWriter:
         flush_interval_s: float = FLUSH_INTERVAL_S,
         max_points: int = MAX_POINTS,
         clock: Callable[[], float] = time.monotonic,
+        on_stop_requested: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_stop = on_stop_requested
+        self._last_stop_check = clock()
         self._run_id = run_id
         self._interval = flush_interval_s
         self._max_points = max_points
@@ -65,6 +74,20 @@ class StoreWriter:
             self._record_checkpoint(event.path)
         if isinstance(event, _FLUSH_ON) or self._due():
             self.flush()
+        if self._on_stop is not None and self._clock() - self._last_stop_check >= STOP_POLL_S:
+            self._check_stop()
+
+    def _check_stop(self) -> None:
+        self._last_stop_check = self._clock()
+        try:
+            asked = self._store.stop_requested(self._run_id)
+        except Exception:  # a store that cannot answer now: ask again at the next check
+            log.warning("run %s: could not read whether a stop was asked", self._run_id, exc_info=True)
+            return
+        if asked:
+            callback, self._on_stop = self._on_stop, None  # once
+            assert callback is not None
+            callback()
 
     def _add(self, points: Iterable[tuple[str, int, int, float]], wall_time: float) -> None:
         floor = self._floor

@@ -246,6 +246,7 @@ class _LogWindow:
     epoch: int
     lr: float
     ready: Any = None
+    stop: torch.Tensor | None = None  # under torchrun: how many processes were asked to stop
 
 
 class Trainer:
@@ -319,6 +320,7 @@ class Trainer:
         self._window_step = 0
         self._seconds_per_step: float | None = None
         self._monitor_warned = False
+        self._stop_agreed = False
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -475,6 +477,8 @@ class Trainer:
         """Honour pause and stop requests between optimiser steps; False means stop now."""
         control = self.control
         assert control is not None
+        if self.dist is not None:  # a stop every process agreed on at a log (no pause under torchrun)
+            return not self._stop_agreed
         if control.pause_requested and not control.stop_requested:
             self._flush_log()
             if self._checkpoints is not None:  # a paused run has its checkpoints on disk
@@ -507,15 +511,22 @@ class Trainer:
         if not self._pending:
             return
         losses = torch.stack(self._pending).float()
+        stop = None
         if self.dist is not None:
-            self.dist.sum(losses)  # each process sent its share of each step's global loss
+            # each process sends its share of each step's global loss, and whether it was asked to
+            # stop: every process then stops at the same step (none waits in a collective alone)
+            asked = float(self.control is not None and self.control.stop_requested)
+            reduced = self.dist.sum(torch.cat([losses, losses.new_tensor([asked])]))
+            losses, stop = reduced[:-1], reduced[-1:]
         lr = self.optimizer.param_groups[0]["lr"]
         window = _LogWindow(losses, self._pending_steps, self.state.epoch + 1, lr)
         self._pending, self._pending_steps = [], []
         if wait:
             window.losses = losses.cpu()
+            window.stop = None if stop is None else stop.cpu()
         else:
             window.losses = losses.to("cpu", non_blocking=True)
+            window.stop = None if stop is None else stop.to("cpu", non_blocking=True)
             if losses.is_cuda:
                 window.ready = torch.cuda.Event()
                 window.ready.record()
@@ -530,6 +541,8 @@ class Trainer:
             return
         if window.ready is not None:
             window.ready.synchronize()
+        if window.stop is not None and float(window.stop.item()) > 0:
+            self._stop_agreed = True
         # Every loss belongs to a finished step (logs happen after optimiser steps); with
         # accumulation a step has several, which add up to the step's loss.
         done: dict[int, float] = {}

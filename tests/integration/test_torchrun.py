@@ -236,3 +236,63 @@ def test_a_process_killed_mid_run_stops_every_rank_and_the_run_resumes(small_dem
     assert json.loads(done.stdout)["run_id"] == run.id
     steps, _ = losses(url, run.id)
     assert steps == list(range(1, epochs * 8 + 1))  # one curve, continued without a gap or a repeat
+
+
+def _wait_for_training(url: str, timeout: float = 120) -> int:
+    """The id of the store's run once it has logged a few steps."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Store.open(url, mark_orphans=False) as store:
+            runs = store.list_runs()
+            if runs and len(store.read_curve(runs[0].id, "train/loss").step) >= 5:
+                return runs[0].id
+        time.sleep(0.2)
+    raise AssertionError(f"no run trained within {timeout} s")
+
+
+@pytest.mark.parametrize("nproc", [None, 2], ids=["one process", "torchrun"])
+def test_a_stop_asked_through_the_store_ends_the_run_cancelled_with_a_checkpoint(nproc, small_demo, tmp_path):
+    """``mmstudio runs stop ID`` (what the app's Stop does for a run it follows): the run's own process
+    stops at its next step, saves its checkpoint and ends cancelled; under torchrun every process
+    stops at the same step (none is left waiting in a collective)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    spec = tmp_path / "job.json"
+    write_job(spec, small_demo, _TEXT_ONLY, epochs=400)
+    launcher = [sys.executable] if nproc is None else [sys.executable, "-m", "torch.distributed.run"]
+    if nproc is not None:
+        launcher += ["--standalone", f"--nproc-per-node={nproc}"]
+    training = subprocess.Popen(
+        [*launcher, "-m", "mmstudio", "--db", url, "train", str(spec), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = _wait_for_training(url)
+        stop = subprocess.run(
+            [sys.executable, "-m", "mmstudio", "--db", url, "runs", "stop", str(run_id), "--wait", "120"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        out, err = training.communicate(timeout=120)
+    finally:
+        if training.poll() is None:
+            training.kill()
+    assert stop.returncode == 0, stop.stderr
+    assert (
+        f"run {run_id} (run-{run_id}) asked to stop" in stop.stderr
+        and f"run {run_id} cancelled" in stop.stderr
+    )
+    assert training.returncode == 0, err[-3000:]
+    assert json.loads(out)["status"] == "cancelled"
+    with Store.open(url) as store:
+        run = store.get_run(run_id)
+        assert run.status.value == "cancelled"
+        folder = store.run_dir(run_id)
+    meta = read_checkpoint_meta(folder / "last")
+    steps, _ = losses(url, run_id)
+    assert meta["step"] == steps[-1] < 400 * 8  # stopped early, its checkpoint at its last step
+    assert "a stop was asked through the store" in err

@@ -326,3 +326,19 @@ def test_a_reused_pid_does_not_keep_an_orphan_alive() -> None:
     assert not is_dead(here, 7, "m1", "b0", 500, 1100.0, booted=booted)  # a clone, alive now
     assert not is_dead(here, None, "m1", "b1", None, None)
     assert is_dead(here, 7, None, None, None, None, alive=lambda pid: False)  # recorded before 0004
+
+
+def test_a_stop_is_asked_through_the_store_once_and_cleared_by_the_next_start(store: Store) -> None:
+    run_id = store.create_run()
+    with pytest.raises(InvalidTransitionError, match="is queued, not running: there is nothing to stop"):
+        store.request_stop(run_id)
+    store.start_run(run_id)
+    assert not store.stop_requested(run_id)
+    assert store.request_stop(run_id) is True
+    assert store.request_stop(run_id) is False  # asked already
+    assert store.stop_requested(run_id)
+    store.finish_run(run_id, RunStatus.CANCELLED)
+    with pytest.raises(InvalidTransitionError, match="is cancelled, not running"):
+        store.request_stop(run_id)
+    store.start_run(run_id)  # resumed: the stop asked of the first attempt is not this one's
+    assert not store.stop_requested(run_id)

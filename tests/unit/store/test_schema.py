@@ -34,8 +34,8 @@ def _sha256(path: Path) -> str:
 def test_head_constant_matches_the_scripts() -> None:
     assert migrate.head_revision() == migrate.HEAD_REVISION
     script = migrate.script_directory()
-    assert [r.revision for r in script.walk_revisions()] == ["0005", "0004", "0003", "0002", "0001"]
-    for rev in ("0001", "0002", "0003", "0004", "0005"):
+    assert [r.revision for r in script.walk_revisions()] == ["0006", "0005", "0004", "0003", "0002", "0001"]
+    for rev in ("0001", "0002", "0003", "0004", "0005", "0006"):
         assert migrate.required_mmstudio(rev)
 
 
