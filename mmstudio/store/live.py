@@ -50,6 +50,7 @@ _RUN_COLUMNS = (
     RunRow.error_message,
     RunRow.error_traceback,
     RunRow.train_spec,
+    RunRow.stop_requested_at,
 )
 
 
@@ -86,7 +87,7 @@ def _state_in(conn: Connection, run_id: int) -> tuple[RunLiveState, dict[str, in
             min=lo,
             max=hi,
         )
-    rid, name, status, device, host, pid, started, ended, duration, error, tb, train_spec = row
+    rid, name, status, device, host, pid, started, ended, duration, error, tb, train_spec, stop = row
     state = RunLiveState(
         id=rid,
         name=name,
@@ -101,6 +102,7 @@ def _state_in(conn: Connection, run_id: int) -> tuple[RunLiveState, dict[str, in
         error_traceback=tb,
         train_spec=dict(train_spec or {}),
         stats=stats,
+        stop_requested=stop is not None,
     )
     return state, key_ids
 

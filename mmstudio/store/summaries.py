@@ -93,6 +93,11 @@ class RunRecord:
     dataset_spec: dict[str, Any] | None = None
     """The dataset spec stored with the run (``DatasetSpec.to_dict()``); None for an old record."""
     error_message: str | None = None
+    hostname: str = ""
+    """The machine that trains (or trained) the run, ``""`` when not recorded (Stop's question names
+    it: :func:`mmstudio.training.follow.stop_question`)."""
+    pid: int | None = None
+    """Its process there."""
     stats: dict[str, MetricStats] = field(default_factory=dict)
     curve_key: str = ""
     """The metric of the sparkline (:data:`SPARKLINE_KEYS`); ``""`` when the run has none."""
@@ -222,6 +227,8 @@ def make_record(
         train_spec=dict(run.train_spec or {}),
         dataset_spec=dict(run.dataset_spec) if run.dataset_spec else None,
         error_message=run.error_message,
+        hostname=run.hostname or "",
+        pid=run.pid,
         stats=dict(stats),
         curve_key=curve[0],
         curve=curve[1],

@@ -153,6 +153,9 @@ class RunLiveState:
     error_traceback: str | None
     train_spec: dict[str, Any]
     stats: dict[str, MetricStats]
+    stop_requested: bool = False
+    """A stop was asked through the store since the run last started (:meth:`Store.request_stop`:
+    the app's Stop, ``mmstudio runs stop``); its process stops at its next step."""
 
     @property
     def finished(self) -> bool:

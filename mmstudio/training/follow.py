@@ -20,6 +20,12 @@ What the store does not hold is not made up: no memory figure, no ETA before the
 pause (pausing another process is not recorded), and no ``RunStarted`` (its step and parameter counts
 are not in the store); the page shows the run's name, device and machine from the state instead.
 
+A followed run can be asked to stop (:func:`ask_to_stop`, through the store: its own process reads the
+request within a second, stops at its next step, saves a checkpoint and ends ``cancelled``);
+:func:`stop_question` is what the app asks first, naming the run and the machine. Whoever asked (the
+app, another app, ``mmstudio runs stop``), the poll says a stop was asked (``state.stop_requested``)
+and the log says so once. Pausing cannot reach another process: it is not offered.
+
 How long the run has been quiet is measured here, from the polls that brought news (on the first poll,
 from its last point's wall time): a run whose process died on another machine stays ``running`` in the
 store (only that machine can mark it interrupted), and the page says how long it has been silent.
@@ -30,12 +36,13 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mmstudio.store.types import CurveCursor, RunLiveState, RunStatus
 from mmstudio.training import events as ev
-from mmstudio.vocabulary import STEP_METRICS, is_epoch_metric
+from mmstudio.vocabulary import STEP_METRICS, is_epoch_metric, run_status_title
 
 if TYPE_CHECKING:
     from mmstudio.store import Store
@@ -79,6 +86,7 @@ class RunFollower:
         self._ended = False
         self._last_news = 0.0  # clock() when the run last showed a sign of life
         self._quiet_said = False
+        self._stop_said = False
         self._epoch_logged = 0  # the last epoch an EpochEnded was made for
         self._epoch_last_step: dict[int, int] = {}  # per epoch, the highest train/loss step seen
         self.steps_per_epoch = 0
@@ -145,6 +153,9 @@ class RunFollower:
         if state.status is RunStatus.RUNNING and quiet >= QUIET_AFTER_S and not self._quiet_said:
             self._quiet_said = True
             events.append(ev.LogMessage(self.run_id, "warning", _quiet_line(state, quiet)))
+        if state.stop_requested and state.status is RunStatus.RUNNING and not self._stop_said:
+            self._stop_said = True
+            events.append(ev.LogMessage(self.run_id, "info", _stopping_line(state)))
         if state.finished and not self._ended:
             self._ended = True
             events.append(_end_event(state))
@@ -194,12 +205,102 @@ class RunFollower:
         return ev.ProgressUpdated(self.run_id, epoch, step, total, per_s, eta, loss.last_time, None)
 
 
-def describe_process(state: RunLiveState, *, device: bool = False) -> str:
+class RunProcess(Protocol):
+    """What the store says of a run's process: a :class:`RunLiveState`, or the Experiments page's
+    record of a run (:class:`mmstudio.store.summaries.RunRecord`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def hostname(self) -> str | None: ...
+    @property
+    def device(self) -> str | None: ...
+
+
+def describe_process(state: RunProcess, *, device: bool = False) -> str:
     """``"process 4242 on gpu-box-7"`` (with ``device``: ``"… (cuda:0)"``), as far as the store knows."""
     who = f"process {state.pid}" if state.pid else "a process"
     if state.hostname:
         who += f" on {state.hostname}"
     return who + (f" ({state.device})" if device and state.device else "")
+
+
+# --- asking a run to stop through the store -------------------------------------------------------
+
+#: How many runs Stop's question names; more are counted.
+QUESTION_RUNS = 8
+
+
+def stop_question(runs: Sequence[RunProcess]) -> tuple[str, str]:
+    """The title and text of the question the app asks before it asks ``runs`` (one or more running
+    runs, trained by any process on any machine) to stop through the store."""
+    named = [f"run {r.id} '{r.name}'" + (f" on {r.hostname}" if r.hostname else "") for r in runs]
+    if len(runs) == 1:
+        text = f"Stop {named[0]}? Its process stops at its next step, saves a checkpoint and ends stopped"
+        return f"Stop run {runs[0].id}?", f"{text}; resume it later."
+    if len(named) > QUESTION_RUNS:
+        named = [*named[: QUESTION_RUNS - 1], f"{len(named) - QUESTION_RUNS + 1} more"]
+    listed = ", ".join(named[:-1]) + " and " + named[-1]
+    text = f"Stop {listed}? Their processes stop at their next step, save a checkpoint and end stopped"
+    return f"Stop {len(runs)} runs?", f"{text}; resume them later."
+
+
+@dataclass(frozen=True)
+class StopAnswer:
+    """How asking run ``run_id`` to stop went: ``stopping`` (it was asked, now or before: its process
+    stops at its next step) or not (it had ended, was queued, or is no longer in the store), and
+    ``message``, a sentence that says so."""
+
+    run_id: int
+    stopping: bool
+    message: str
+    status: RunStatus | None = None  # what the store said of the run when it was asked (None: gone)
+
+
+def ask_to_stop(store: Store, run_id: int) -> StopAnswer:
+    """Ask run ``run_id`` to stop through the store (:meth:`~mmstudio.store.Store.request_stop`), and
+    say how it went. A run that has ended or is not in the store is an answer, not an error (the
+    user acted on what they saw a moment ago); a store that cannot be written raises."""
+    from mmstudio.store.errors import InvalidTransitionError, NotFoundError
+
+    gone = f"Run {run_id} is no longer in the store (it was deleted): there is nothing to stop."
+    try:
+        fresh: bool | None = store.request_stop(run_id)
+    except NotFoundError:
+        return StopAnswer(run_id, False, gone)
+    except InvalidTransitionError:
+        fresh = None  # not running: what it is now says why
+    try:
+        state = store.run_state(run_id)
+    except NotFoundError:
+        return StopAnswer(run_id, False, gone)
+    if fresh is None:
+        if state.finished:
+            word = run_status_title(state.status)
+            message = f"Run {run_id} had already ended ({word}): there was nothing to stop."
+        else:
+            message = f"Run {run_id} is queued and has not started: there is nothing to stop yet."
+        return StopAnswer(run_id, False, message, state.status)
+    who = describe_process(state)
+    if fresh:
+        message = (
+            f"Run {run_id} was asked to stop through the store: {who} stops at its next step, saves a "
+            "checkpoint and ends stopped."
+        )
+    else:
+        message = f"Run {run_id} had already been asked to stop: {who} stops at its next step."
+    return StopAnswer(run_id, True, message, state.status)
+
+
+def _stopping_line(state: RunLiveState) -> str:
+    return (
+        f"a stop was asked through the store: {describe_process(state)} stops run {state.id} at its "
+        "next step and saves a checkpoint"
+    )
 
 
 def _following_line(state: RunLiveState) -> str:

@@ -121,7 +121,9 @@ def test_run_state_says_where_the_run_is(live_store: Store) -> None:
     assert (state.last_step, state.last_epoch, state.train_spec["epochs"]) == (10, 2.0, 4)
     assert state.stats["train/loss"].count == 10 and state.stats["train/lr"].count == 3
     assert state.last_seen == pytest.approx(max(1_700_000_010.0, state.started.timestamp()))
-    assert not state.finished
+    assert not state.finished and not state.stop_requested
+    assert store.request_stop(run_id)  # asked through the store: every follower reads it
+    assert store.run_state(run_id).stop_requested
     store.finish_run(run_id, "failed", error_message="out of memory", error_traceback="Traceback ...")
     state = store.run_state(run_id)
     assert state.finished and state.status is RunStatus.FAILED

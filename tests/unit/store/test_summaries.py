@@ -88,6 +88,10 @@ def test_a_running_runs_time_counts_up_and_a_record_keeps_its_dataset_spec(store
     assert record.status is RunStatus.RUNNING and record.duration_s == pytest.approx(90, abs=1)
     assert record.dataset_spec == spec
     assert record.metric == "" and record.best is None
+    elsewhere = store.create_run(name="elsewhere")
+    store.start_run(elsewhere, pid=4242, hostname="gpu-box-7")
+    record = make_record(store.get_run(elsewhere), {})
+    assert (record.hostname, record.pid) == ("gpu-box-7", 4242)  # Stop's question names the machine
 
 
 def test_the_poll_reads_in_full_only_the_runs_that_changed(store: Store, db_url: str):

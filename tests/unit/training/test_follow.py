@@ -1,6 +1,7 @@
 """Following a run from the store (``mmstudio.training.follow``): each poll of a real store becomes the
 events a run of one's own sends (points, epochs, progress with a total and an ETA once known, the
-end), and a run that has gone quiet is said to be."""
+end), a run that has gone quiet is said to be; and a run asked to stop through the store (the
+question first, the answer in a sentence whatever the run has become, the followers told)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from mmstudio.store import Store
 from mmstudio.training import events as ev
-from mmstudio.training.follow import QUIET_AFTER_S, RunFollower
+from mmstudio.training.follow import QUIET_AFTER_S, RunFollower, ask_to_stop, stop_question
 
 T0 = 1_700_000_000.0
 
@@ -161,3 +162,63 @@ def test_the_first_poll_of_a_run_that_went_quiet_long_ago_says_so(store):
     first = RunFollower(run_id, clock=clock, wall_clock=wall).poll(store)
     assert first.quiet_s == pytest.approx(600.0, abs=5)
     assert any(e.level == "warning" for e in _of(first.events, ev.LogMessage))
+
+
+def test_the_stop_question_names_the_runs_and_their_machines(store):
+    far = store.create_run(name="far")
+    store.start_run(far, pid=77, hostname="gpu-box-7")
+    near = store.create_run(name="near")
+    store.start_run(near, hostname="")  # a machine the store does not name
+    assert stop_question([store.run_state(far)]) == (
+        "Stop run 1?",
+        "Stop run 1 'far' on gpu-box-7? Its process stops at its next step, saves a checkpoint and ends "
+        "stopped; resume it later.",
+    )
+    title, text = stop_question([store.run_state(far), store.run_state(near)])
+    assert title == "Stop 2 runs?"
+    assert text == (
+        "Stop run 1 'far' on gpu-box-7 and run 2 'near'? Their processes stop at their next step, save a "
+        "checkpoint and end stopped; resume them later."
+    )
+    many = [store.run_state(far)] * 10
+    named = ", ".join(["run 1 'far' on gpu-box-7"] * 7)
+    assert stop_question(many)[1].startswith(f"Stop {named} and 3 more? Their processes")
+
+
+def test_asking_a_run_to_stop_says_what_happened_whatever_the_run_has_become(store):
+    run_id = store.create_run(name="far", train_spec={"epochs": 3})
+    store.start_run(run_id, pid=77, hostname="gpu-box-7")
+    _epoch(store, run_id, 1)
+    follower = RunFollower(run_id)
+    assert not follower.poll(store).state.stop_requested
+
+    answer = ask_to_stop(store, run_id)
+    assert answer.stopping and answer.status == "running" and store.stop_requested(run_id)
+    assert answer.message == (
+        "Run 1 was asked to stop through the store: process 77 on gpu-box-7 stops at its next step, saves "
+        "a checkpoint and ends stopped."
+    )
+    update = follower.poll(store)  # every follower sees it, whoever asked, and the log says it once
+    assert update.state.stop_requested
+    assert [e.message for e in _of(update.events, ev.LogMessage)] == [
+        "a stop was asked through the store: process 77 on gpu-box-7 stops run 1 at its next step and "
+        "saves a checkpoint"
+    ]
+    assert _of(follower.poll(store).events, ev.LogMessage) == []
+    again = ask_to_stop(store, run_id)
+    assert again.stopping and again.message.startswith("Run 1 had already been asked to stop: process 77")
+
+    store.finish_run(run_id, "cancelled")
+    late = ask_to_stop(store, run_id)
+    assert not late.stopping and late.status == "cancelled"
+    assert late.message == "Run 1 had already ended (stopped): there was nothing to stop."
+    queued = store.create_run(name="later")
+    assert ask_to_stop(store, queued).message == (
+        f"Run {queued} is queued and has not started: there is nothing to stop yet."
+    )
+    store.delete_run(queued)
+    gone = ask_to_stop(store, queued)
+    assert not gone.stopping and gone.status is None
+    assert (
+        gone.message == f"Run {queued} is no longer in the store (it was deleted): there is nothing to stop."
+    )
