@@ -1,7 +1,8 @@
 """The app as the cockpit of runs trained elsewhere: a separate process records a run into the store as
 ``mmstudio train`` does on another machine (``tests/remote_trainer.py``); the Experiments page lists it,
 Follow live shows it on the Train page, whose plots grow from polls of the store, with its progress and
-machine, Pause and Stop disabled (they cannot reach it), and its final status when it ends."""
+machine, Pause disabled (it cannot reach it) and Stop enabled (it asks through the store), and its final
+status when it ends."""
 
 from __future__ import annotations
 
@@ -53,8 +54,11 @@ def test_a_run_trained_elsewhere_is_followed_from_the_experiments_page(qtbot, tm
     assert progress.run_label.text() == f"Run {run.run_id} · remote-run"
     assert progress.status_label.text() == "running elsewhere"
     assert progress.device_label.text() == "on cuda:0 · gpu-box-7"
-    for button in (progress.pause_button, progress.stop_button):  # they cannot reach another process
-        assert not button.isEnabled() and "process 4242 on gpu-box-7" in button.toolTip()
+    pause, stop = progress.pause_button, progress.stop_button
+    assert not pause.isEnabled()  # a pause cannot reach another process; a stop, through the store
+    assert pause.toolTip().startswith("Pausing cannot reach another machine's process: run ")
+    assert "process 4242 on gpu-box-7" in pause.toolTip()
+    assert stop.isEnabled() and stop.toolTip().startswith(f"Ask run {run.run_id} to stop through the store")
     banner = view.follow_banner
     assert banner.isVisible() and banner.text.startswith("Following from the store")
     assert "trained by process 4242 on gpu-box-7 · last logged " in banner.text
@@ -77,6 +81,7 @@ def test_a_run_trained_elsewhere_is_followed_from_the_experiments_page(qtbot, tm
         "gpu-box-7 (cuda:0)"
     )
     assert progress.progress.value() == progress.progress.maximum() == 90
+    assert not stop.isEnabled() and stop.toolTip() == f"Run {run.run_id} has ended: there is nothing to stop"
     assert "test/accuracy 0.9" in view.log.text()
     view.plots.refresh(force=True)
     assert _loss_points(view) == 90
@@ -129,6 +134,10 @@ def test_the_train_page_picks_a_running_run_and_shows_how_it_failed(qtbot, tmp_p
     view.follow_banner.button.click()  # Stop following
     assert not view.follower.polling and view.follow_banner.text.startswith("Not following")
     assert view.follow_banner.button.text() == "Follow again"
+    stop = view.progress_view.stop_button  # not read any more: not stopped from here
+    assert not stop.isEnabled() and stop.toolTip().startswith(
+        f"Run {run.run_id} is not followed: Follow again"
+    )
     hold.touch()  # the run goes on, and fails, while nobody follows it
     run.finish()
     assert _loss_points(view) == 20  # the view kept what it showed

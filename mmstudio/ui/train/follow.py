@@ -5,8 +5,11 @@
   never waits for the database) through a :class:`~mmstudio.training.follow.RunFollower`, which turns
   each poll into the events a run of one's own sends; the run view shows them as it shows those. It
   polls while the view is shown, catches up when it is shown again, and stops when the run has ended.
+  It also asks the run to stop through the store (:meth:`StoreFollowController.request_stop`, in the
+  pool; the run's own process stops at its next step, wherever it runs).
 - :class:`FollowBannerWidget` says, above the plots, that the run shown is followed from the store:
-  which process on which machine trains it, how long ago it last logged, and Stop following.
+  which process on which machine trains it, how long ago it last logged, that it was asked to stop
+  (or why the stop could not be asked), and Stop following.
 - :class:`FollowRunButton` lists the runs the store says are running, to follow one.
 
 Why a poll and not PostgreSQL's LISTEN / NOTIFY: ``docs/store.md`` ("The app as a cockpit").
@@ -40,8 +43,10 @@ from mmstudio.training.follow import (
     QUIET_AFTER_S,
     FollowUpdate,
     RunFollower,
+    StopAnswer,
     describe_process,
 )
+from mmstudio.ui.remote_stop import ask_to_stop_task
 from mmstudio.ui.resources import icon
 from mmstudio.ui.tasks import Task, run_task
 from mmstudio.vocabulary import run_status_title
@@ -76,15 +81,23 @@ def _running_runs_job(_state: Any, holder: StoreHandle, url: str | None) -> list
 class StoreFollowController(QObject):
     """Polls one followed run at a time. Signals, in the GUI thread: ``updated(FollowUpdate)`` after
     every poll, ``failed(message)`` when the store could not be read (it tries again at the next
-    tick), ``lost(message)`` when the run is no longer in the store (following ends)."""
+    tick), ``lost(message)`` when the run is no longer in the store (following ends);
+    ``stop_answered(StopAnswer)`` when a stop was asked (:meth:`request_stop`; the answer says how it
+    went, a run that ended meanwhile included), ``stop_failed(message)`` when the store could not be
+    written (the run goes on)."""
 
     updated = Signal(object)
     failed = Signal(str)
     lost = Signal(str)
+    stop_answered = Signal(object)
+    stop_failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None, *, interval_s: float = FOLLOW_INTERVAL_S) -> None:
         super().__init__(parent)
-        self._holder = StoreHandle(mark_orphans=False, read_only=True)  # it only reads
+        self._holder = StoreHandle(mark_orphans=False, read_only=True)  # the polls only read
+        self._writer = StoreHandle(mark_orphans=False)  # a stop request writes (opened when one is asked)
+        self._stop_task: Task | None = None
+        self.stop_asked = False  # the followed run was asked to stop from here (the polls say it too)
         self._follower: RunFollower | None = None
         self._url: str | None = None
         self._task: Task | None = None
@@ -114,6 +127,25 @@ class StoreFollowController(QObject):
         """The first poll of the run is on its way (a screenshot waits for it)."""
         return self._follower is not None and self._follower.polls == 0 and self._task is not None
 
+    @property
+    def busy(self) -> bool:
+        """A poll or a stop request is on its way."""
+        return self._task is not None or self._stop_task is not None
+
+    @property
+    def asking_stop(self) -> bool:
+        """A stop request is on its way to the store."""
+        return self._stop_task is not None
+
+    @property
+    def stopping(self) -> bool:
+        """The followed run is being asked, or was asked, to stop (by this window or, as the last poll
+        says, by anyone) and has not ended."""
+        state = self.last_update.state if self.last_update is not None else None
+        if state is not None and state.finished:
+            return False
+        return self.asking_stop or self.stop_asked or (state is not None and state.stop_requested)
+
     def set_interval(self, seconds: float) -> None:
         self._timer.setInterval(round(seconds * 1000))
 
@@ -122,14 +154,17 @@ class StoreFollowController(QObject):
         self._follower = RunFollower(run_id)
         self._url = url
         self.last_update = None
+        self.stop_asked = False
         self._poll()
         if self._active:
             self._timer.start()
 
     def stop(self) -> None:
-        """Follow nothing more (a poll in flight is dropped)."""
+        """Follow nothing more (a poll in flight is dropped; a stop request on its way still reaches
+        the store, its answer is dropped)."""
         self._timer.stop()
         self._follower = None
+        self._stop_task = None
         if self._task is not None:
             self._task.cancel()  # its result is dropped (another follower, or none, by then)
             self._task = None  # a run followed next is read at once
@@ -147,6 +182,39 @@ class StoreFollowController(QObject):
         """The window closes: stop, and close the store."""
         self.stop()
         self._holder.close()
+        self._writer.close()
+
+    def request_stop(self) -> Task | None:
+        """Ask the followed run to stop through the store, in the thread pool (its own process stops at
+        its next step, saves a checkpoint and ends cancelled, which the polls then show); then read
+        the run at once. None when no run is followed or a request is on its way already."""
+        follower = self._follower
+        if follower is None or self._stop_task is not None:
+            return None
+        task = ask_to_stop_task(self._writer, self._url, [follower.run_id])
+        task.succeeded.connect(lambda answers: self._on_stop_succeeded(follower, answers[0]))
+        task.failed.connect(lambda message, details: self._on_stop_failed(follower, message, details))
+        task.finished.connect(lambda: self._on_stop_finished(task))
+        self._stop_task = task
+        return task
+
+    def _on_stop_succeeded(self, follower: RunFollower, answer: StopAnswer) -> None:
+        if follower is not self._follower:
+            return  # another run is followed by now
+        self._stop_task = None
+        self.stop_asked = answer.stopping
+        self.stop_answered.emit(answer)
+        self._poll()  # what the run is now: stopping, or its end
+
+    def _on_stop_failed(self, follower: RunFollower, message: str, details: str) -> None:
+        log.warning("run %s: the stop could not be asked: %s\n%s", follower.run_id, message, details)
+        if follower is self._follower:
+            self._stop_task = None
+            self.stop_failed.emit(message)
+
+    def _on_stop_finished(self, task: Task) -> None:
+        if self._stop_task is task:
+            self._stop_task = None
 
     def _on_timer_timeout(self) -> None:
         self._poll()
@@ -190,9 +258,10 @@ class StoreFollowController(QObject):
 
 class FollowBannerWidget(QFrame):
     """The strip above a followed run's plots: that it is read from the store, who trains it where, how
-    long ago it last logged; Stop following (or, once stopped, Follow again). Hidden otherwise.
+    long ago it last logged, that it was asked to stop; Stop following (or, once stopped, Follow
+    again). Hidden otherwise.
 
-    Signals: ``stop_requested()``, ``follow_again_requested(run_id)``."""
+    Signals: ``stop_requested()`` (Stop following), ``follow_again_requested(run_id)``."""
 
     stop_requested = Signal()
     follow_again_requested = Signal(int)
@@ -202,6 +271,9 @@ class FollowBannerWidget(QFrame):
         self.setObjectName("messageBar")  # the look of the pages' inline messages
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self._run_id = 0
+        self._update: FollowUpdate | None = None  # the last poll, said again when the stop changes
+        self._stop = ""  # asking the run to stop: "" | "asking" | "asked" | "late" | "failed"
+        self._stop_message = ""  # the answer's sentence, or why it could not be asked
         self._icon = QLabel()
         self._icon.setPixmap(icon("live").pixmap(16, 16))
         self.label = QLabel()
@@ -220,39 +292,100 @@ class FollowBannerWidget(QFrame):
     @property
     def text(self) -> str:
         """What it says, as plain text."""
-        return self.label.text().replace("<b>", "").replace("</b>", "")
+        return html.unescape(self.label.text().replace("<b>", "").replace("</b>", ""))
 
     def show_following(self, run_id: int) -> None:
         self._run_id = run_id
+        self._update = None
+        self._stop = self._stop_message = ""
         self._say("info", "Following from the store", f"reading run {run_id}…", "Stop following")
 
     def show_update(self, update: FollowUpdate) -> None:
+        self._update = update
+        self._run_id = update.state.id
+        self._render()
+
+    def show_stop_asking(self) -> None:
+        """A stop request is on its way to the store."""
+        self._stop, self._stop_message = "asking", ""
+        self._render()
+
+    def show_stop_answer(self, answer: StopAnswer) -> None:
+        """How asking the run to stop went (it stops; or it had ended, or is gone)."""
+        self._stop, self._stop_message = ("asked" if answer.stopping else "late"), answer.message
+        self._render()
+
+    def show_stop_failed(self, message: str) -> None:
+        """The stop could not be asked (the store could not be written): said until it is asked again
+        or the run ends."""
+        self._stop, self._stop_message = "failed", message
+        self._render()
+
+    def _render(self) -> None:
+        update = self._update
+        if update is None:
+            return
         state = update.state
-        self._run_id = state.id
         who = describe_process(state, device=True)
         if state.finished:
             word = run_status_title(state.status)
             level = "error" if state.status is RunStatus.FAILED else "info"
-            self._say(level, "Followed from the store", f"run {state.id} {word}; it was trained by {who}", "")
-        elif state.status is RunStatus.QUEUED:
+            asked = self._stop in ("asking", "asked") or state.stop_requested
+            if state.status is RunStatus.CANCELLED and asked:
+                text = f"run {state.id} stopped as asked through the store; it was trained by {who}"
+            elif self._stop == "late":
+                text = f"run {state.id} {word} before the stop was asked; it was trained by {who}"
+            else:
+                text = f"run {state.id} {word}; it was trained by {who}"
+            self._say(level, "Followed from the store", text, "")
+            return
+        if self._stop == "late":  # the answer came before the poll that shows the end
+            self._say("info", "Not stopped", self._stop_message, "Stop following")
+            return
+        if state.status is RunStatus.QUEUED:
             self._say(
                 "info",
                 "Following from the store",
                 f"run {state.id} is queued, not started yet",
                 "Stop following",
             )
-        elif update.quiet_s >= QUIET_AFTER_S:
+            return
+        quiet = update.quiet_s >= QUIET_AFTER_S
+        age = format_age(update.quiet_s)
+        when = "just now" if age == "now" else f"{age} ago"
+        where = describe_process(state)
+        if self._stop == "asking":
+            self._say(
+                "info", "Stopping", f"asking run {state.id} to stop through the store…", "Stop following"
+            )
+        elif state.stop_requested or self._stop == "asked":
+            if quiet:
+                text = (
+                    f"run {state.id} was asked to stop, but {who} has logged nothing for {age}: its process "
+                    "may have stopped"
+                )
+                self._say("warning", "Stopping", text, "Stop following")
+            else:
+                text = (
+                    f"run {state.id} was asked to stop through the store: {where} stops at its next step "
+                    f"and saves a checkpoint · last logged {when}"
+                )
+                self._say("info", "Stopping", text, "Stop following")
+        elif self._stop == "failed":
+            text = (
+                f"trained by {where} · last logged {when} · the stop could not be asked: "
+                f"{self._stop_message}; the run goes on (Stop asks again)"
+            )
+            self._say("error", "Following from the store", text, "Stop following")
+        elif quiet:
             self._say(
                 "warning",
                 "Following from the store",
-                f"run {state.id}, trained by {who}, has logged nothing for {format_age(update.quiet_s)}: "
-                "its process may have stopped",
+                f"run {state.id}, trained by {who}, has logged nothing for {age}: its process may have "
+                "stopped",
                 "Stop following",
             )
         else:
-            age = format_age(update.quiet_s)
-            when = "just now" if age == "now" else f"{age} ago"
-            where = describe_process(state)
             self._say(
                 "info",
                 "Following from the store",
@@ -284,7 +417,7 @@ class FollowBannerWidget(QFrame):
         self.label.setText(f"<b>{lead}</b> · {html.escape(text, quote=False)}")
         self.setToolTip(
             "The run is read from the experiment store every few seconds, as its own process records "
-            "it; this window does not run it."
+            "it; this window does not run it. Stop asks its process to stop through the store."
         )
         self.button.setText(button)
         self.button.setVisible(bool(button))

@@ -17,7 +17,8 @@ writes the run to the store itself; this page only shows what it reports. The pa
   pool, its events read on a timer with a budget per tick;
 - :class:`~mmstudio.ui.train.run_view.RunViewWidget`: what the run reports (progress, a failure, the
   live plots, the log), or a run another process or machine trains, followed from the store
-  (:meth:`TrainPanel.follow_run`; the Experiments page asks for it through ``state.follow_requested``).
+  (:meth:`TrainPanel.follow_run`; the Experiments page asks for it through ``state.follow_requested``),
+  which Stop asks to stop through the store after a question (:meth:`TrainPanel.stop_followed_run`).
 
 Keys (page actions, listed by the window's shortcuts dialog): Ctrl+Return starts, Ctrl+P pauses or
 resumes, Ctrl+. stops. On a page too narrow for the settings column beside the run (the window at its
@@ -52,6 +53,7 @@ from mmstudio.training import events as ev
 from mmstudio.training.device import DeviceInfo
 from mmstudio.training.queue import QueueEntry, RunQueue
 from mmstudio.training.spec import RunJob, TrainSpec
+from mmstudio.ui.remote_stop import confirm_stop
 from mmstudio.ui.settings import Settings
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.tasks import Task, run_task
@@ -387,6 +389,16 @@ class TrainPanel(QWidget):
         self.run_view.follow(self.state.db_url, int(run_id))
         return True
 
+    def stop_followed_run(self, *, confirm: bool = True) -> bool:
+        """Stop for the run followed from the store: ask the user (naming the run and its machine),
+        then ask the run to stop through the store (:meth:`RunViewWidget.request_stop`); its process
+        stops at its next step, wherever it runs. False when it cannot be asked (not running, asked
+        already) or the user said no."""
+        state = self.run_view.stop_target()
+        if state is None or (confirm and not confirm_stop(self, [state])):
+            return False
+        return self.run_view.request_stop()
+
     def refresh_resumable(self) -> None:
         """List the runs of the store that can be resumed (in the thread pool)."""
         self.resumable.refresh(self.state.db_url)
@@ -398,7 +410,8 @@ class TrainPanel(QWidget):
         the data, or plots still to be redrawn."""
         detecting = self._devices_task is not None and not self._devices_task.done
         checking = self.job_check.checking
-        following = self.run_view.follower.loading  # a followed run's first read
+        follower = self.run_view.follower
+        following = follower.loading or follower.asking_stop  # a followed run's first read, a stop asked
         return self.has_running_run() or detecting or checking or self.run_view.plots.flushing or following
 
     def has_running_run(self) -> bool:
@@ -611,6 +624,9 @@ class TrainPanel(QWidget):
             self.pause()
 
     def _on_stop_button_clicked(self) -> None:
+        if self.run_view.followed_run_id is not None:  # a run trained elsewhere: through the store
+            self.stop_followed_run()
+            return
         if not self.controller.offers_kill:
             self.stop()
             return

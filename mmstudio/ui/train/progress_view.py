@@ -54,7 +54,10 @@ class RunProgressWidget(QWidget):
         self._epoch = self._step = 0  # where the run is, as last shown
         self._started = self._ended = False
         self._device = ""
-        self._remote = ""  # why Pause and Stop cannot reach the run shown (it is followed from the store)
+        # the run shown is followed from the store: why Pause cannot reach it ("": this window's run),
+        # Stop's tooltip, whether it can ask the run to stop, whether a stop was asked
+        self._remote = self._remote_stop = ""
+        self._remote_can_stop = self._remote_stopping = False
         self._controls = {"live": False, "paused": False, "stopping": False, "offers_kill": False}
         self.settings_button = QToolButton()  # shows or hides the page's settings column (its owner's)
         self.settings_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
@@ -122,10 +125,11 @@ class RunProgressWidget(QWidget):
         steps_per_epoch: int,
         device: str,
         host: str,
+        stopping: bool = False,
     ) -> None:
         """What the store says of a followed run: its name, status, epochs (and steps per epoch, 0
-        while unknown), device and machine (its progress arrives as :meth:`set_progress`, its end as
-        :meth:`show_ended`)."""
+        while unknown), device and machine, and whether it was asked to stop (its progress arrives as
+        :meth:`set_progress`, its end as :meth:`show_ended`)."""
         self._steps_per_epoch = steps_per_epoch
         self.run_label.setText(f"Run {run_id} · {name}")
         self._device = device
@@ -138,7 +142,7 @@ class RunProgressWidget(QWidget):
             if not self._started:
                 self._started = True
                 self.progress_label.setText(f"{self._where()} · following")
-            self.status_label.setText("running elsewhere")
+            self.status_label.setText("stopping elsewhere…" if stopping else "running elsewhere")
         elif status == "queued":
             self.status_label.setText("queued elsewhere")
             self.progress_label.setText("The run has not started yet.")
@@ -244,16 +248,19 @@ class RunProgressWidget(QWidget):
     def set_controls(self, *, live: bool, paused: bool, stopping: bool, offers_kill: bool) -> None:
         """Pause / Resume and Stop / Kill as the worker allows: ``live`` (it runs), ``paused``,
         ``stopping`` (a stop was asked), ``offers_kill`` (it has not answered the stop). While the run
-        shown is followed from the store (:meth:`set_remote`) both are disabled, their tooltips say why."""
+        shown is followed from the store (:meth:`set_remote`) they are as that says."""
         self._controls = {"live": live, "paused": paused, "stopping": stopping, "offers_kill": offers_kill}
         if self._remote:
-            for button in (self.pause_button, self.stop_button):
-                button.setEnabled(False)
-                button.setToolTip(self._remote)
+            self.pause_button.setEnabled(False)
+            self.pause_button.setToolTip(self._remote)
             self.pause_button.setText("Pause")
             self.pause_button.setIcon(icon("pause"))
-            self.stop_button.setText("Stop")
+            can_stop = self._remote_can_stop and not self._remote_stopping
+            self.stop_button.setEnabled(can_stop)
+            self.stop_button.setText("Stopping…" if self._remote_stopping else "Stop")
             self.stop_button.setIcon(icon("stop"))
+            tip = self._remote_stop or self._remote
+            self.stop_button.setToolTip(f"{tip} ({keys_text(STOP_KEYS)})" if can_stop else tip)
             return
         self.pause_button.setEnabled(live and not stopping)
         self.pause_button.setText("Resume" if paused else "Pause")
@@ -271,8 +278,12 @@ class RunProgressWidget(QWidget):
             what = "Stop after the current step; a final checkpoint is saved"
         self.stop_button.setToolTip(f"{what} ({keys_text(STOP_KEYS)})")
 
-    def set_remote(self, why: str) -> None:
-        """The run shown is trained by another process (``why`` says which, and where to pause or stop
-        it): Pause and Stop are disabled with ``why`` as their tooltip; ``""``: this window's run again."""
+    def set_remote(self, why: str, *, stop: str = "", can_stop: bool = False, stopping: bool = False) -> None:
+        """The run shown is trained by another process (``why`` says which, and that a pause cannot
+        reach it): Pause is disabled with ``why`` as its tooltip. Stop asks the run to stop through the
+        store: enabled when ``can_stop``, with ``stop`` as its tooltip (what it does, or why it cannot;
+        ``why`` when empty); ``stopping``: a stop was asked, it reads "Stopping…". ``""``: this window's
+        run again, Pause and Stop act on its worker."""
         self._remote = why
+        self._remote_stop, self._remote_can_stop, self._remote_stopping = stop, can_stop, stopping
         self.set_controls(**self._controls)

@@ -5,9 +5,11 @@ the one path every event takes) and tells its owner when a run started or ended;
 It can also follow a run that another process or machine trains into the store
 (:meth:`RunViewWidget.follow`): a :class:`~mmstudio.ui.train.follow.StoreFollowController` reads the
 store every ~1.5 s in the thread pool and hands the events a run of one's own would have sent to the
-same path; a banner says the run is followed from the store, and Pause and Stop, which cannot reach
-another process, are disabled with a tooltip that says so. Its Follow a run button lists the runs the
-store says are running.
+same path; a banner says the run is followed from the store. Stop asks the run to stop through the
+store (:meth:`RunViewWidget.request_stop`; its own process stops at its next step, on any machine),
+and the banner and the status say it is stopping until the poll sees it end; Pause, which cannot reach
+another machine's process, is disabled with a tooltip that says so. Its Follow a run button lists the
+runs the store says are running.
 
 Every plot keeps a readable height (:data:`READABLE_PLOT_HEIGHT`) however small the window: the plots
 are in a scroll area that scrolls when the view is shorter than they need. While it can scroll, the
@@ -25,8 +27,9 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
+from mmstudio.store.types import RunLiveState, RunStatus
 from mmstudio.training import events as ev
-from mmstudio.training.follow import describe_process
+from mmstudio.training.follow import StopAnswer, describe_process
 from mmstudio.ui.tasks import run_task
 from mmstudio.ui.train.follow import FollowBannerWidget, FollowRunButton, StoreFollowController
 from mmstudio.ui.train.live_plots import LivePlotsWidget
@@ -83,6 +86,8 @@ class RunViewWidget(QWidget):
         self.follower.updated.connect(self._on_follower_updated)
         self.follower.failed.connect(self._on_follower_failed)
         self.follower.lost.connect(self._on_follower_lost)
+        self.follower.stop_answered.connect(self._on_follower_stop_answered)
+        self.follower.stop_failed.connect(self._on_follower_stop_failed)
         self.follow_banner = FollowBannerWidget()
         self.follow_banner.stop_requested.connect(self.stop_following)
         self.follow_banner.follow_again_requested.connect(self.follow_requested)
@@ -222,12 +227,9 @@ class RunViewWidget(QWidget):
         self.plots.clear()
         self._run_id = self._followed = run_id
         self.progress_view.show_following(run_id)
-        self.progress_view.set_remote(
-            f"Run {run_id} is trained by another process: pause or stop it where it runs. This window "
-            "only follows it from the store."
-        )
         self.follow_banner.show_following(run_id)
         self.follower.start(db_url, run_id)
+        self._show_remote_controls()
 
     def stop_following(self) -> None:
         """Read the followed run no more; the view keeps what it shows (Follow again picks it up)."""
@@ -238,6 +240,7 @@ class RunViewWidget(QWidget):
         self.follow_banner.show_stopped(None if last is None else last.state)
         self.progress_view.set_status("not followed")
         self.log.add("info", f"stopped following run {self._followed}")
+        self._show_remote_controls()
 
     def end_following(self) -> None:
         """Follow nothing, and say nothing of it (this window's own run takes the view, or the store
@@ -246,6 +249,74 @@ class RunViewWidget(QWidget):
         self._followed = None
         self.follow_banner.hide()
         self.progress_view.set_remote("")
+
+    def stop_target(self) -> RunLiveState | None:
+        """The followed run as the store last said it, when Stop can ask it to stop: it is followed,
+        running, and no stop was asked of it yet (None otherwise)."""
+        update = self.follower.last_update
+        if self._followed is None or not self.follower.following or update is None:
+            return None
+        state = update.state
+        return state if state.status is RunStatus.RUNNING and not self.follower.stopping else None
+
+    def request_stop(self) -> bool:
+        """Ask the followed run to stop through the store (in the thread pool): its own process, on
+        whatever machine, stops at its next step, saves a checkpoint and ends stopped; the banner and
+        the status say it is stopping until the poll sees it end. The caller asks the user first (see
+        :meth:`stop_target`); a run that ended meanwhile is asked all the same, and the answer says
+        so. False when no run is followed, or a request is on its way."""
+        if self._followed is None or self.follower.run_id != self._followed:
+            return False
+        if self.follower.request_stop() is None:
+            return False
+        self.follow_banner.show_stop_asking()
+        self.progress_view.set_status("asking to stop…")
+        self._show_remote_controls()
+        return True
+
+    def _show_remote_controls(self) -> None:
+        """Pause and Stop for the followed run: Pause cannot reach another machine's process; Stop asks
+        through the store, while the run runs and was not asked yet."""
+        run_id = self._followed
+        update = self.follower.last_update
+        state = update.state if update is not None else None
+        who = describe_process(state, device=True) if state is not None else "another process"
+        why = (
+            f"Pausing cannot reach another machine's process: run {run_id} is trained by {who}. Pause it "
+            "where it runs; Stop asks it to stop through the store."
+        )
+        stopping = self.follower.stopping
+        if self.stop_target() is not None:
+            stop = (
+                f"Ask run {run_id} to stop through the store: {who} stops at its next step, saves a "
+                "checkpoint and ends stopped"
+            )
+        elif stopping:
+            stop = f"Run {run_id} was asked to stop: {who} stops at its next step"
+        elif state is not None and state.finished:
+            stop = f"Run {run_id} has ended: there is nothing to stop"
+        elif not self.follower.following:
+            stop = f"Run {run_id} is not followed: Follow again to stop it from here"
+        elif state is not None and state.status is RunStatus.QUEUED:
+            stop = f"Run {run_id} has not started: there is nothing to stop yet"
+        else:
+            stop = f"Reading run {run_id} from the store…"
+        self.progress_view.set_remote(
+            why, stop=stop, can_stop=self.stop_target() is not None, stopping=stopping
+        )
+
+    def _on_follower_stop_answered(self, answer: StopAnswer) -> None:
+        self.log.add("info" if answer.stopping else "warning", answer.message)
+        self.follow_banner.show_stop_answer(answer)
+        if answer.stopping:
+            self.progress_view.set_status("stopping elsewhere…")
+        self._show_remote_controls()
+
+    def _on_follower_stop_failed(self, message: str) -> None:
+        self.log.add("error", f"the stop could not be asked: {message}")
+        self.follow_banner.show_stop_failed(message)
+        self.progress_view.set_status("running elsewhere")
+        self._show_remote_controls()
 
     def _on_follower_updated(self, update: Any) -> None:
         state = update.state
@@ -257,12 +328,9 @@ class RunViewWidget(QWidget):
             steps_per_epoch=update.steps_per_epoch,
             device=state.device or "",
             host=state.hostname or "",
+            stopping=self.follower.stopping,
         )
-        if not state.finished:
-            self.progress_view.set_remote(
-                f"Run {state.id} is trained by {describe_process(state, device=True)}: pause or stop it "
-                "there. This window only follows it from the store."
-            )
+        self._show_remote_controls()
         self.feed_events(update.events)
         self.plots.flush()  # every plot that changed, one per pass of the event loop
         self.follow_banner.show_update(update)
