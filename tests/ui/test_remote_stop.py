@@ -1,8 +1,9 @@
 """Stop for runs that another process or machine trains, asked through the store: the Train page's Stop
-on a run it follows asks first (naming the run and its machine), then asks the store; a real
-``mmstudio train`` in a process of its own reads the request, stops at its next step with a checkpoint
-and ends cancelled, which the page shows. A run that ended before the stop was asked, and a store that
-cannot be written, are said in a sentence."""
+on a run it follows and the Experiments page's Stop on selected running runs ask first (naming the run
+and its machine), then ask the store; a real ``mmstudio train`` in a process of its own reads the
+request, stops at its next step with a checkpoint and ends cancelled, which the pages show. A run that
+ended before the stop was asked, and a store that cannot be written, are said in a sentence; the run
+this window trains is left to its worker."""
 
 from __future__ import annotations
 
@@ -190,4 +191,85 @@ def test_a_store_that_cannot_be_written_is_said_and_stop_asks_again(qtbot, tmp_p
     run.finish()
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT_MS)
     view.follower.close()
+    assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)
+
+
+@pytest.mark.slow
+def test_the_experiments_page_stops_running_runs_it_does_not_train(
+    qtbot, tmp_path, small_demo, trainer, monkeypatch
+):
+    from mmstudio.ui.experiments.panel import ExperimentsPanel
+    from mmstudio.ui.state import StudioState
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    training = trainer(url, small_demo, "far-run")
+    with Store.open(url) as store:
+        mine = store.create_run(name="mine")  # the run this window trains (its worker stops it)
+        store.start_run(mine)
+        ended = store.create_run(name="ends-now")
+        store.start_run(ended, pid=4242, hostname="gpu-box-7")
+    qtbot.waitUntil(training.training, timeout=120_000)
+    far = training.run_id
+    record = _recorded(url, far)
+    state = StudioState()
+    state.db_url = url
+    state.training_run_id = mine
+    panel = ExperimentsPanel(state, Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(panel)
+    panel.resize(1280, 800)
+    with qtbot.waitSignal(panel.runs_loaded, timeout=TIMEOUT_MS):
+        panel.show()
+    action = panel.run_actions.stop_action
+    assert action in panel.toolbar.actions() and action in panel.run_actions.menu_actions()
+    assert action.iconText() == "Stop"
+    panel.select_runs([mine])
+    assert not action.isEnabled() and action.toolTip().startswith("This window trains the run")
+
+    questions = Questions(monkeypatch)
+    panel.select_runs([far, mine])
+    assert action.isEnabled()
+    with qtbot.waitSignal(panel.task_finished, timeout=TIMEOUT_MS) as finished:
+        action.trigger()
+    assert finished.args == ["stop", True]
+    assert questions.asked == [
+        (
+            f"Stop run {far}?",
+            f"Stop run {far} 'far-run' on {record.hostname}? Its process stops at its next step, saves a "
+            "checkpoint and ends stopped; resume it later.",
+        )
+    ]  # this window's own run is not asked: its worker stops it
+    said = panel.message.label.text()
+    assert said.startswith(
+        f"Run {far} was asked to stop through the store: process {record.pid} on {record.hostname} stops "
+        "at its next step"
+    )
+    assert said.endswith(f"Run {mine} is trained by this window: the Train page's Stop stops it.")
+
+    def shown_stopped() -> bool:
+        rec = panel.model.record_by_id(far)
+        return rec is not None and rec.status is RunStatus.CANCELLED
+
+    qtbot.waitUntil(shown_stopped, timeout=TIMEOUT_MS)  # the page's poll sees it end
+    summary, err = training.wait()
+    assert summary["status"] == "cancelled" and "a stop was asked through the store" in err
+    with Store.open(url, mark_orphans=False) as store:
+        assert store.get_run(far).status is RunStatus.CANCELLED
+        assert store.get_run(mine).status is RunStatus.RUNNING and not store.stop_requested(mine)
+
+    # a run that ends while the question is open: the answer says so, nothing is asked of it
+    def end_it() -> None:
+        with Store.open(url, mark_orphans=False) as store:
+            store.finish_run(ended)
+
+    questions = Questions(monkeypatch, before=end_it)
+    panel.select_runs([ended])
+    assert action.isEnabled()
+    with qtbot.waitSignal(panel.task_finished, timeout=TIMEOUT_MS):
+        action.trigger()
+    assert questions.asked[0][1].startswith(f"Stop run {ended} 'ends-now' on gpu-box-7? ")
+    assert (
+        panel.message.label.text() == f"Run {ended} had already ended (completed): there was nothing to stop."
+    )
+    assert panel.message.property("level") == "warning"
+    panel.shutdown()
     assert QThreadPool.globalInstance().waitForDone(TIMEOUT_MS)

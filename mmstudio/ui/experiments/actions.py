@@ -1,6 +1,7 @@
 """What the Experiments page does to runs, as ``mmstudio runs`` does: rename, tag, annotate, delete,
-re-open in the builder, evaluate, export, compare, follow a running run live on the Train page; and a
-CLIP / SigLIP zero-shot baseline recorded as a new run (as ``mmstudio zeroshot``).
+re-open in the builder, evaluate, export, compare, follow a running run live on the Train page, stop
+running runs that other processes or machines train (through the store, as ``mmstudio runs stop``);
+and a CLIP / SigLIP zero-shot baseline recorded as a new run (as ``mmstudio zeroshot``).
 :class:`RunActionsController` owns the actions (the toolbar's and the context menu's), enables them for
 the selection, and runs each one off the GUI thread
 (:func:`mmstudio.ui.tasks.run_task`), telling the page how it ended.
@@ -24,6 +25,7 @@ from mmstudio.ui import tasks
 from mmstudio.ui.experiments.dialogs import EvaluationDialog, NotesDialog
 from mmstudio.ui.experiments.progress import TaskProgressRow
 from mmstudio.ui.experiments.table import RunsTableModel
+from mmstudio.ui.remote_stop import ask_to_stop_task, confirm_stop
 from mmstudio.ui.resources import icon
 from mmstudio.ui.state import StudioState
 from mmstudio.ui.widgets import MessageBar
@@ -31,6 +33,10 @@ from mmstudio.ui.widgets import MessageBar
 log = logging.getLogger(__name__)
 
 MAX_COMPARE = 20
+_STOP_TIP = (
+    "Ask the selected running runs to stop, wherever they train (another process, another machine): "
+    "each stops at its next step, saves a checkpoint and ends stopped; resume it later"
+)
 DATASET_FILES = "Datasets (*.csv *.tsv *.jsonl *.json *.parquet *.tar);;All files (*)"
 
 
@@ -116,6 +122,8 @@ class RunActionsController(QObject):
             "the store (it may train in another process or on another machine)",
         )
         self.follow_action.setIconText("Follow live")  # the toolbar's short name
+        self.stop_action = self._action("Stop…", self.stop_selected, "stop", _STOP_TIP)
+        self.stop_action.setIconText("Stop")
         self.compare_action = self._action(
             "Compare",
             self.compare_selected,
@@ -153,6 +161,7 @@ class RunActionsController(QObject):
             self.zeroshot_action,
             None,
             self.follow_action,
+            self.stop_action,
             self.compare_action,
             None,
             self.delete_action,
@@ -187,6 +196,25 @@ class RunActionsController(QObject):
             )
         else:
             self.follow_action.setToolTip("Select one running run to follow it live on the Train page")
+        self._update_stop(ids)
+
+    def _update_stop(self, ids: list[int]) -> None:
+        """Stop: for the selected running runs that this window does not train (its own run stops
+        through its worker, with the Train page's Stop)."""
+        running = self._running(ids)
+        stoppable = [r for r in running if r.id != self.state.training_run_id]
+        self.stop_action.setEnabled(bool(stoppable))
+        if stoppable:
+            self.stop_action.setToolTip(_STOP_TIP)
+        elif running:
+            self.stop_action.setToolTip("This window trains the run: stop it with the Train page's Stop")
+        else:
+            self.stop_action.setToolTip("Select running runs to stop them, wherever they train")
+        self.stop_action.setStatusTip(self.stop_action.toolTip())
+
+    def _running(self, ids: Iterable[int]) -> list[RunRecord]:
+        records = (self.model.record_by_id(i) for i in ids)
+        return [r for r in records if r is not None and r.status is RunStatus.RUNNING]
 
     def is_busy(self) -> bool:
         return bool(self._busy)
@@ -352,6 +380,47 @@ class RunActionsController(QObject):
             self.state.follow_requested.emit(run_id)
         self.state.page_requested.emit("train")
         return True
+
+    def stop_runs(self, run_ids: Iterable[int], *, confirm: bool = True) -> tasks.Task | None:
+        """Ask the running runs among ``run_ids`` that this window does not train to stop, through the
+        store (as ``mmstudio runs stop``), after a question that names them and their machines: each
+        one's process, wherever it runs, stops at its next step, saves a checkpoint and ends stopped.
+        The message bar says how it went (a run that ended meanwhile included); the table shows them
+        stopped when their processes have. None when there was nothing to ask, or the user said no."""
+        running = self._running(run_ids)
+        own = [r for r in running if r.id == self.state.training_run_id]
+        stoppable = [r for r in running if r.id != self.state.training_run_id]
+        mine = f"Run {own[0].id} is trained by this window: the Train page's Stop stops it." if own else ""
+        if not stoppable:
+            self.message.show_message(
+                mine or "None of the selected runs is running: nothing to stop.", "info"
+            )
+            return None
+        if confirm and not confirm_stop(self.page, stoppable):
+            return None
+        ids = [r.id for r in stoppable]
+        task = ask_to_stop_task(self._handle, self.state.db_url, ids)
+        self._busy.add(task)
+
+        def succeeded(answers) -> None:
+            said = " ".join([*(answer.message for answer in answers), mine]).strip()
+            self.message.show_message(said, "info" if all(a.stopping for a in answers) else "warning")
+            self.edited.emit(ids)
+            self.state.runs_changed.emit()
+            self.task_finished.emit("stop", True)
+
+        def failed(message: str, traceback_text: str) -> None:
+            log.warning("stop failed: %s\n%s", message, traceback_text)
+            which = f"run {ids[0]}" if len(ids) == 1 else "the runs"
+            self.message.show_message(
+                f"Could not ask {which} to stop: {message}. The runs go on; Stop asks again.", "error"
+            )
+            self.task_finished.emit("stop", False)
+
+        task.succeeded.connect(succeeded)
+        task.failed.connect(failed)
+        task.finished.connect(lambda: self._busy.discard(task))
+        return task
 
     def compare(self, run_ids: Iterable[int]) -> bool:
         ids = list(run_ids)
@@ -572,6 +641,9 @@ class RunActionsController(QObject):
     def follow_selected(self) -> None:
         if rec := self._one_selected():
             self.follow(rec.id)
+
+    def stop_selected(self) -> None:
+        self.stop_runs(self.selection())
 
     def evaluate_selected(self, pick: str = "folder") -> None:
         rec = self._one_selected()

@@ -3,7 +3,8 @@ page is visible (runs started by ``mmstudio train`` in another process appear on
 actions of ``mmstudio runs``: rename, tag, annotate, delete, re-open the run's job in the builder,
 evaluate on its own dataset's test split or on another dataset, export the checkpoint, compare; and
 follow a running run live on the Train page, whatever process or machine trains it (Follow live, or a
-double-click on the run).
+double-click on the run); and stop running runs that other processes or machines train (Stop, through
+the store).
 
 The page composes its parts: the runs table (:mod:`.table`), the details pane (:mod:`.details`) and
 the actions on the selected runs (:mod:`.actions`, with the dialogs of :mod:`.dialogs`); the records
@@ -227,6 +228,7 @@ class ExperimentsPanel(QWidget):
         self.toolbar.addAction(actions.zeroshot_action)
         self.toolbar.addSeparator()
         self.toolbar.addAction(actions.follow_action)
+        self.toolbar.addAction(actions.stop_action)
         self.toolbar.addAction(actions.compare_action)
         self.toolbar.addSeparator()
         self.toolbar.addAction(actions.delete_action)
