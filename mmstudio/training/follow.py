@@ -86,7 +86,9 @@ class RunFollower:
         self._ended = False
         self._last_news = 0.0  # clock() when the run last showed a sign of life
         self._quiet_said = False
-        self._stop_said = False
+        # the log said a stop was asked: the poll that first sees it says so, unless whoever asked
+        # (the app that follows the run, logging its own request's answer) set it first
+        self.stop_said = False
         self._epoch_logged = 0  # the last epoch an EpochEnded was made for
         self._epoch_last_step: dict[int, int] = {}  # per epoch, the highest train/loss step seen
         self.steps_per_epoch = 0
@@ -153,8 +155,8 @@ class RunFollower:
         if state.status is RunStatus.RUNNING and quiet >= QUIET_AFTER_S and not self._quiet_said:
             self._quiet_said = True
             events.append(ev.LogMessage(self.run_id, "warning", _quiet_line(state, quiet)))
-        if state.stop_requested and state.status is RunStatus.RUNNING and not self._stop_said:
-            self._stop_said = True
+        if state.stop_requested and state.status is RunStatus.RUNNING and not self.stop_said:
+            self.stop_said = True
             events.append(ev.LogMessage(self.run_id, "info", _stopping_line(state)))
         if state.finished and not self._ended:
             self._ended = True

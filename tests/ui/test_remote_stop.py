@@ -87,6 +87,7 @@ def test_stop_on_the_train_page_stops_a_run_another_process_trains(
     assert banner.text == f"Stopping · asking run {run_id} to stop through the store…"
     asked = f"Run {run_id} was asked to stop through the store: {who} stops at its next step"
     qtbot.waitUntil(lambda: asked in view.log.text(), timeout=TIMEOUT_MS)
+    assert view.log.text().count(asked) == 1
 
     def stopping_or_stopped() -> bool:
         return banner.text.startswith("Stopping · run ") or progress.status_label.text() == "stopped"

@@ -203,6 +203,8 @@ class StoreFollowController(QObject):
             return  # another run is followed by now
         self._stop_task = None
         self.stop_asked = answer.stopping
+        if answer.stopping:
+            follower.stop_said = True  # the view logs the answer: the poll need not say it again
         self.stop_answered.emit(answer)
         self._poll()  # what the run is now: stopping, or its end
 

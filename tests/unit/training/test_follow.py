@@ -205,6 +205,11 @@ def test_asking_a_run_to_stop_says_what_happened_whatever_the_run_has_become(sto
         "saves a checkpoint"
     ]
     assert _of(follower.poll(store).events, ev.LogMessage) == []
+    told = RunFollower(run_id)
+    told.stop_said = True  # whoever asked logged the answer already (the app that asked)
+    assert [e.message for e in _of(told.poll(store).events, ev.LogMessage)] == [
+        "following run 1 'far' from the store: trained by process 77 on gpu-box-7"
+    ]
     again = ask_to_stop(store, run_id)
     assert again.stopping and again.message.startswith("Run 1 had already been asked to stop: process 77")
 
