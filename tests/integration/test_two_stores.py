@@ -60,6 +60,7 @@ def test_a_store_from_before_0004_keeps_its_run_files_in_the_shared_folder(tmp_p
     con.execute("ALTER TABLE runs DROP COLUMN process_start")
     con.execute("DROP INDEX ix_runs_uid")  # and no run identity (revision 0005)
     con.execute("ALTER TABLE runs DROP COLUMN uid")
+    con.execute("ALTER TABLE runs DROP COLUMN stop_requested_at")  # nor stop requests (0006)
     con.execute("UPDATE alembic_version SET version_num = '0003'")
     con.commit()
     con.close()
