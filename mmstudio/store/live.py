@@ -30,7 +30,7 @@ from sqlalchemy import Connection, literal_column, select, union_all
 
 from .engine import Database
 from .errors import NotFoundError
-from .metrics import curve_in
+from .metrics import curve_in, summary_stats
 from .models import MetricKeyRow, MetricRow, MetricSummaryRow, RunRow
 from .types import Curve, CurveCursor, CurveUpdate, MetricStats, RunLiveState, RunPoll, RunStatus
 
@@ -75,18 +75,9 @@ def _state_in(conn: Connection, run_id: int) -> tuple[RunLiveState, dict[str, in
     ).all()
     stats: dict[str, MetricStats] = {}
     key_ids: dict[str, int] = {}
-    for key, key_id, count, step, epoch, value, t, lo, hi in summaries:
+    for key, key_id, *summary in summaries:
         key_ids[key] = key_id
-        stats[key] = MetricStats(
-            key=key,
-            count=count,
-            last_step=step,
-            last_epoch=epoch,
-            last_value=value,
-            last_time=t,
-            min=lo,
-            max=hi,
-        )
+        stats[key] = summary_stats(key, *summary)
     rid, name, status, device, host, pid, started, ended, duration, error, tb, train_spec, stop = row
     state = RunLiveState(
         id=rid,

@@ -318,15 +318,17 @@ def stats_in(conn: Connection, ids: list[int]) -> dict[int, dict[str, MetricStat
             .where(s.run_id.in_(chunk))
             .order_by(s.run_id, MetricKeyRow.key)
         )
-        for run_id, key, count, step, epoch, value, t, lo, hi in rows:
-            result[run_id][key] = MetricStats(
-                key=key,
-                count=count,
-                last_step=step,
-                last_epoch=epoch,
-                last_value=value,
-                last_time=t,
-                min=lo,
-                max=hi,
-            )
+        for run_id, *summary in rows:
+            stats = summary_stats(*summary)
+            result[run_id][stats.key] = stats
     return result
+
+
+def summary_stats(
+    key: str, count: int, step: int, epoch: float | None, value: float | None, t: float, lo, hi
+) -> MetricStats:
+    """The :class:`MetricStats` of one ``metric_summaries`` row, read as key, count, last step, epoch,
+    value and time, minimum, maximum."""
+    return MetricStats(
+        key=key, count=count, last_step=step, last_epoch=epoch, last_value=value, last_time=t, min=lo, max=hi
+    )
